@@ -1,0 +1,12 @@
+"""The one error type users see.
+
+Anything the user can fix (a bad config key, a missing file, an impossible request) is raised as
+`ForetuneError` with a message that says what is wrong, where, and how to fix it. The CLI prints it
+on one line and exits with code 2; everything else is a bug and keeps its traceback.
+"""
+
+
+class ForetuneError(Exception):
+    """A problem with the user's input, reported as one clear line (CLI exit code 2)."""
+
+    exit_code = 2
