@@ -1,0 +1,431 @@
+"""The task: product attribute value extraction, as prompts, JSON answers and scores.
+
+The model sees a product text and the names of the attributes to extract, and answers with one
+compact JSON object, e.g. ``{"Brand": "Trevlo", "Color": null}`` (keys in the asked order, null when
+the attribute is absent). Which attributes are asked for a product is what its record labels:
+every attribute in `product.attributes`, null ones included (that is how AE-110K and ExtractGPT are
+labelled, and the synthetic data labels a fixed set per category); a task built with `attributes`
+asks only those of them.
+
+Scoring follows the seed paper (Oliver & Wang 2024): per-attribute accuracy = correctly extracted
+non-null values / all non-null ground-truth values, computed per attribute and averaged over
+attributes. Values are compared case-insensitively with whitespace collapsed.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from foretune.trainers.data import NULL_STRINGS, Product
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from foretune.config import ExperimentConfig
+
+__all__ = ["AttributeExtractionTask", "Judgement", "judge", "normalize_value", "parse_answer", "score_frame"]
+
+PromptStyle = Literal["plain", "chat"]
+_PROMPT_STYLES = ("plain", "chat")
+
+INSTRUCTION = "Extract the attributes from the product text. Answer with JSON; use null if absent."
+SYSTEM_PROMPT = (
+    "You extract product attribute values from product texts. Answer with one JSON object that maps "
+    "each requested attribute to its value copied from the text, or null if the text does not state it."
+)
+
+
+class AttributeExtractionTask:
+    """Prompts, targets and scores for attribute value extraction.
+
+    Args:
+        attributes: Ask only these attributes (in this order) when a product is labelled with
+            them; None asks every labelled attribute of each product, in record order.
+        prompt_style: "plain" builds a compact text prompt; "chat" builds system/user messages
+            for the tokenizer's chat template.
+    """
+
+    def __init__(self, attributes: Sequence[str] | None = None, *, prompt_style: PromptStyle = "plain") -> None:
+        if prompt_style not in _PROMPT_STYLES:
+            raise ValueError(f"prompt_style must be one of {_PROMPT_STYLES}, got {prompt_style!r}")
+        if attributes is not None:
+            if isinstance(attributes, str) or not all(isinstance(a, str) and a.strip() for a in attributes):
+                raise ValueError(f"attributes must be a list of non-empty names, got {attributes!r}")
+            if not attributes:
+                raise ValueError("attributes must name at least one attribute (or be None for all)")
+            attributes = list(dict.fromkeys(attributes))
+        self.attributes: list[str] | None = attributes
+        self.prompt_style: PromptStyle = prompt_style
+
+    @classmethod
+    def from_config(cls, config: ExperimentConfig) -> AttributeExtractionTask:
+        return cls(config.data.attributes, prompt_style=config.task.prompt_style)
+
+    def __repr__(self) -> str:
+        return f"AttributeExtractionTask(attributes={self.attributes!r}, prompt_style={self.prompt_style!r})"
+
+    # -- prompts and targets ----------------------------------------------------------------------
+
+    def attributes_for(self, product: Product) -> list[str]:
+        """The attribute names asked about `product`: its labelled ones (filtered by `attributes`)."""
+        if self.attributes is None:
+            return list(product.attributes)
+        return [a for a in self.attributes if a in product.attributes]
+
+    def _question(self, product: Product) -> str:
+        return f"Product: {product.text}\nAttributes: {', '.join(self.attributes_for(product))}"
+
+    def prompt(self, product: Product) -> str:
+        """The plain-text prompt; it ends with a newline, right where the answer starts."""
+        return f"{INSTRUCTION}\n{self._question(product)}\nJSON:\n"
+
+    def chat_messages(self, product: Product) -> list[dict[str, str]]:
+        """System and user messages; the answer is the assistant turn.
+
+        The user turn shows the JSON to fill in, which small instruct models follow zero-shot
+        far better than a list of names.
+        """
+        names = (json.dumps(name, ensure_ascii=False) for name in self.attributes_for(product))
+        blank = "{" + ", ".join(f"{name}: ?" for name in names) + "}"
+        question = f"Product: {product.text}\nFill in with values copied from the product, or null: {blank}"
+        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}]
+
+    def answer(self, product: Product) -> str:
+        """The target: compact JSON with keys in `attributes_for` order (same text as json.dumps)."""
+        return _render(product, self.attributes_for(product))[0]
+
+    def answer_spans(self, product: Product) -> list[tuple[str, int, int]]:
+        """(attribute, start, end) character spans of each value inside `answer(product)`.
+
+        A span covers the value's JSON token: the quoted string including both quotes (so the
+        closing quote checks that the value ends there) or the bare ``null``.
+        """
+        return _render(product, self.attributes_for(product))[1]
+
+    # -- parsing and scoring ----------------------------------------------------------------------
+
+    @staticmethod
+    def parse_answer(text: str) -> dict[str, str | None]:
+        """The first JSON object found in `text`, tolerantly; see `parse_answer`."""
+        return parse_answer(text)
+
+    def score(
+        self,
+        products: Sequence[Product],
+        predictions: Sequence[Mapping[str, str | None]],
+        *,
+        per_attribute_limit: int | None = 20,
+    ) -> dict[str, float]:
+        """Metrics of `predictions` (parsed answers, one per product) against the labels.
+
+        - ``accuracy``: per attribute, correct non-null values / non-null labels; then the mean
+          over attributes (macro; the seed paper's metric). NaN if no label is non-null.
+        - ``accuracy_micro``: the same pooled over all attributes.
+        - ``exact_match``: share of products with every asked attribute right (nulls included).
+        - ``null_fp_rate``: share of null labels for which a value was returned (0 without nulls).
+        - ``precision`` / ``recall`` / ``f1`` as in Brinkmann et al. 2023: a right value is a true
+          positive, a wrong value or a value for a null label a false positive, a missing value a
+          false negative.
+        - ``acc/<attribute>``: per-attribute accuracy for the `per_attribute_limit` attributes with
+          the most non-null labels (all if None).
+        - ``n_products``, ``n_values``: how much was scored.
+        """
+        rows = judge(self, products, predictions)
+        return _metrics(rows, len(products), per_attribute_limit)
+
+    def score_frame(
+        self, products: Sequence[Product], predictions: Sequence[Mapping[str, str | None]]
+    ) -> pd.DataFrame:
+        """Per-attribute table (values, correct, accuracy, nulls, null false positives)."""
+        return score_frame(judge(self, products, predictions))
+
+
+# --------------------------------------------------------------------------------------------------
+# Rendering the target
+
+
+def _render(product: Product, names: Sequence[str]) -> tuple[str, list[tuple[str, int, int]]]:
+    parts, spans, position = ["{"], [], 1
+    for i, name in enumerate(names):
+        key = ("" if i == 0 else ", ") + json.dumps(name, ensure_ascii=False) + ": "
+        value = json.dumps(product.attributes[name], ensure_ascii=False)
+        position += len(key)
+        spans.append((name, position, position + len(value)))
+        position += len(value)
+        parts += [key, value]
+    parts.append("}")
+    return "".join(parts), spans
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsing a model's answer
+
+
+def normalize_value(value: Any) -> str | None:
+    """How values are compared: None for every spelling of "absent", else casefolded, spaces collapsed."""
+    if value is None:
+        return None
+    text = " ".join(str(value).split()).casefold()
+    return None if text in NULL_STRINGS else text
+
+
+def _clean(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        value = int(value) if value.is_integer() else value
+    if isinstance(value, (list, tuple)):
+        return next((c for c in map(_clean, value) if c is not None), None)
+    if isinstance(value, dict):
+        value = json.dumps(value, ensure_ascii=False)
+    text = " ".join(str(value).split())
+    return None if text.casefold() in NULL_STRINGS else text
+
+
+def _as_answer(obj: Mapping[Any, Any]) -> dict[str, str | None]:
+    answer = {
+        " ".join(str(k).split()): _clean(v)
+        for k, v in obj.items()
+        if str(k).strip() and not isinstance(v, Mapping)
+    }
+    # Small models like to wrap the answer ({"product": {"Brand": ...}}): nested objects are
+    # flattened into it, after the top-level keys.
+    for value in obj.values():
+        if isinstance(value, Mapping):
+            for key, nested in _as_answer(value).items():
+                answer.setdefault(key, nested)
+    return answer
+
+
+def _object_span(text: str, start: int) -> tuple[str, bool]:
+    """The object starting at `start` up to its matching brace (string-aware); complete or not."""
+    depth, quote, escaped = 0, None, False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = None
+            continue
+        if ch == '"':
+            quote = ch
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start : i + 1], True
+    return text[start:], False
+
+
+_DANGLING_KEY = re.compile(r'([,{])\s*"(?:[^"\\]|\\.)*"\s*:?\s*$')
+_TRAILING_COMMA = re.compile(r",\s*([}\]])")
+_PYTHON_LITERALS = re.compile(r'("(?:[^"\\]|\\.)*")|\b(None|True|False)\b')
+
+
+def _close(fragment: str) -> str:
+    """Best-effort completion of an object cut off mid-way (a generation that hit its token cap)."""
+    if len(re.findall(r'(?<!\\)"', fragment)) % 2:
+        fragment += '"'  # close the value (or key) that was being written
+    # A dangling key ('"Size"' or '"Size":') has no value yet: drop it, then any trailing comma.
+    fragment = _DANGLING_KEY.sub(lambda m: m.group(1), fragment.rstrip())
+    fragment = fragment.rstrip().rstrip(",")
+    return fragment + "}" * max(fragment.count("{") - fragment.count("}"), 1)
+
+
+def _candidates(fragment: str, complete: bool) -> list[str]:
+    out = [fragment] if complete else [_close(fragment)]
+    out.append(_TRAILING_COMMA.sub(r"\1", out[0]))
+    # Python-style literals outside strings (None/True/False) -> JSON.
+    literal = {"None": "null", "True": "true", "False": "false"}
+    out.append(_PYTHON_LITERALS.sub(lambda m: m.group(1) or literal[m.group(2)], out[-1]))
+    return out
+
+
+_PAIR = re.compile(
+    r"""(?P<q>["'])(?P<key>[^"'\n:{}]{1,80}?)(?P=q)\s*:\s*"""
+    # a single-quoted value ends at a quote followed by , or } (so "Men's" survives), else at the line end
+    r"""(?:"(?P<dq>(?:[^"\\\n]|\\.)*)"?|'(?P<sq>[^\n]*?)'(?=\s*(?:[,}]|$))|'(?P<sq_open>[^'\n]*)|(?P<bare>[^,}\n]*))"""
+)
+
+
+def _pairs(fragment: str) -> dict[str, str | None]:
+    """Last resort: every `"key": value` pair in the fragment, single or double quotes."""
+    found: dict[str, str | None] = {}
+    for match in _PAIR.finditer(fragment):
+        key = " ".join(match["key"].split())
+        if not key or key in found:
+            continue
+        if match["dq"] is not None:
+            try:
+                value: Any = json.loads(f'"{match["dq"]}"')
+            except json.JSONDecodeError:
+                value = match["dq"]
+        elif match["sq"] is not None or match["sq_open"] is not None:
+            value = match["sq"] if match["sq"] is not None else match["sq_open"]
+        else:
+            value = match["bare"].strip()
+            if value and "null".startswith(value.casefold()):
+                value = None  # "nu": a null cut off by the token cap
+        found[key] = _clean(value)
+    return found
+
+
+def parse_answer(text: str) -> dict[str, str | None]:
+    """The first JSON object in `text` as ``{attribute: value or None}``; never raises.
+
+    Tolerates junk before and after the object, single quotes and Python literals, trailing
+    commas, and output cut off mid-object (the complete pairs are kept, a cut value as far as it
+    got). "null", "None", "n/a" and "" mean None; numbers become strings; a list keeps its first
+    value. Text with no object gives ``{}``.
+    """
+    try:
+        if not isinstance(text, str):
+            return {}
+        start = text.find("{")
+        if start < 0:
+            return {}
+        fragment, complete = _object_span(text, start)
+        for candidate in _candidates(fragment, complete):
+            for load in (json.loads, ast.literal_eval):
+                try:
+                    obj = load(candidate)
+                except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
+                    continue
+                if isinstance(obj, dict):
+                    return _as_answer(obj)
+        return _pairs(fragment)
+    except Exception:  # a parser must never take a trial down
+        return {}
+
+
+# --------------------------------------------------------------------------------------------------
+# Scoring
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One asked attribute of one product: the label, the prediction, and whether it is right."""
+
+    product: int
+    attribute: str
+    truth: str | None
+    predicted: str | None
+    correct: bool
+
+
+def _fold_key(name: object) -> str:
+    """Attribute names match ignoring case, spaces and punctuation ("model_number" = "Model Number")."""
+    return re.sub(r"[\W_]+", "", str(name).casefold())
+
+
+def _lookup(prediction: Mapping[str, str | None], name: str, folded: Mapping[str, str]) -> str | None:
+    if name in prediction:
+        return _clean(prediction[name])
+    key = folded.get(_fold_key(name))
+    return None if key is None else _clean(prediction[key])
+
+
+def judge(
+    task: AttributeExtractionTask,
+    products: Sequence[Product],
+    predictions: Sequence[Mapping[str, str | None]],
+) -> list[Judgement]:
+    """A `Judgement` per asked attribute of every product (keys matched as `_fold_key` says)."""
+    if len(products) != len(predictions):
+        raise ValueError(f"got {len(predictions)} predictions for {len(products)} products")
+    rows = []
+    for index, (product, prediction) in enumerate(zip(products, predictions)):
+        prediction = prediction if isinstance(prediction, Mapping) else {}
+        folded: dict[str, str] = {}
+        for key in prediction:
+            folded.setdefault(_fold_key(key), key)
+        for name in task.attributes_for(product):
+            predicted = _lookup(prediction, name, folded)
+            accepted = {normalize_value(v) for v in product.accepted(name)}
+            rows.append(
+                Judgement(index, name, product.attributes[name], predicted, normalize_value(predicted) in accepted)
+            )
+    return rows
+
+
+def _ratio(numerator: float, denominator: float, empty: float) -> float:
+    return numerator / denominator if denominator else empty
+
+
+def _metrics(rows: Sequence[Judgement], n_products: int, per_attribute_limit: int | None) -> dict[str, float]:
+    values: dict[str, int] = defaultdict(int)
+    right: dict[str, int] = defaultdict(int)
+    product_ok: dict[int, bool] = {}
+    nulls = null_fp = tp = fp = fn = 0
+    for row in rows:
+        product_ok[row.product] = product_ok.get(row.product, True) and row.correct
+        if row.truth is None:
+            nulls += 1
+            null_fp += row.predicted is not None
+        else:
+            values[row.attribute] += 1
+            right[row.attribute] += row.correct
+        if row.predicted is None:
+            fn += row.truth is not None and not row.correct
+        elif row.correct:
+            tp += 1
+        else:
+            fp += 1
+    per_attribute = {name: right[name] / count for name, count in values.items()}
+    n_values = sum(values.values())
+    precision = _ratio(tp, tp + fp, 0.0)
+    recall = _ratio(tp, tp + fn, 0.0)
+    metrics = {
+        "accuracy": sum(per_attribute.values()) / len(per_attribute) if per_attribute else math.nan,
+        "accuracy_micro": _ratio(sum(right.values()), n_values, math.nan),
+        "exact_match": _ratio(sum(product_ok.values()), len(product_ok), math.nan),
+        "null_fp_rate": _ratio(null_fp, nulls, 0.0),
+        "precision": precision,
+        "recall": recall,
+        "f1": _ratio(2 * precision * recall, precision + recall, 0.0),
+        "n_products": float(n_products),
+        "n_values": float(n_values),
+    }
+    ranked = sorted(values, key=lambda name: (-values[name], name))
+    for name in ranked if per_attribute_limit is None else ranked[:per_attribute_limit]:
+        metrics[f"acc/{name}"] = per_attribute[name]
+    return metrics
+
+
+def score_frame(rows: Sequence[Judgement]) -> pd.DataFrame:
+    """Per-attribute table from `judge` rows, most-labelled attributes first."""
+    import pandas as pd
+
+    columns = [
+        "attribute", "asked", "values", "correct_values", "accuracy", "nulls", "null_false_positives", "null_fp_rate",
+    ]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    frame = pd.DataFrame([row.__dict__ for row in rows])
+    frame["is_value"] = frame["truth"].notna()
+    frame["right_value"] = frame["is_value"] & frame["correct"]
+    frame["null_fp"] = ~frame["is_value"] & frame["predicted"].notna()
+    table = frame.groupby("attribute", sort=False).agg(
+        asked=("product", "size"),
+        values=("is_value", "sum"),
+        correct_values=("right_value", "sum"),
+        null_false_positives=("null_fp", "sum"),
+    )
+    table["nulls"] = table["asked"] - table["values"]
+    table["accuracy"] = table["correct_values"] / table["values"].where(table["values"] > 0)
+    table["null_fp_rate"] = table["null_false_positives"] / table["nulls"].where(table["nulls"] > 0)
+    table = table.reset_index().sort_values(["values", "attribute"], ascending=[False, True], kind="stable")
+    return table[columns].reset_index(drop=True)

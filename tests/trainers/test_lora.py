@@ -1,0 +1,134 @@
+"""A real LoRA fine-tune of the real default model (SmolLM2-135M), a few steps on tiny data."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from foretune.config import load_config
+from foretune.errors import ForetuneError
+from foretune.trainers.lora import LoraTrainer
+from foretune.trainers.reporters import Decision, MemoryReporter
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "data.synthetic_size": 80,
+    "data.max_eval_samples": 4,
+    "data.max_test_samples": 4,
+    "task.max_new_tokens": 40,
+    "train.max_steps": 4,
+    "train.batch_size": 2,
+    "train.learning_rate": 2e-3,
+    "train.eval_fractions": [0.25, 0.5, 1.0],
+}
+
+
+def tiny_config(**extra):
+    return load_config(None, {**TINY, **extra})
+
+
+class StopAt:
+    """A reporter that keeps the curve and says stop once `fraction` is reached."""
+
+    def __init__(self, fraction: float) -> None:
+        self.fraction = fraction
+        self.memory = MemoryReporter()
+
+    def report(self, fraction, step, metrics):
+        self.memory.report(fraction, step, metrics)
+        return Decision.STOP if fraction >= self.fraction else Decision.CONTINUE
+
+
+@pytest.fixture(scope="module")
+def full_run():
+    reporter = MemoryReporter()
+    trainer = LoraTrainer(tiny_config())
+    result = trainer.fit(reporter, evaluate_test=True)
+    return trainer, result, reporter.frame()
+
+
+def test_reports_at_each_budget_fraction(full_run):
+    _, result, curve = full_run
+    assert curve["fraction"].tolist() == [0.25, 0.5, 1.0]
+    assert curve["step"].tolist() == [1, 2, 4]
+    for metric in ("accuracy", "exact_match", "null_fp_rate", "f1", "eval_loss", "train_loss"):
+        assert metric in curve
+    assert curve["eval_loss"].map(math.isfinite).all()
+    assert result.steps == result.total_steps == 4 and not result.stopped_early
+    assert result.test_metrics is not None and 0.0 <= result.test_metrics["accuracy"] <= 1.0
+
+
+def test_training_lowers_the_eval_loss(full_run):
+    _, _, curve = full_run
+    assert curve["eval_loss"].iloc[-1] < curve["eval_loss"].iloc[0]
+
+
+def test_only_lora_weights_train(full_run):
+    trainer, _, _ = full_run
+    trainable = [n for n, p in trainer.peft_model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert any("q_proj" in n for n in trainable) and any("v_proj" in n for n in trainable)
+
+
+def test_stop_is_clean_and_the_run_is_reproducible(full_run):
+    _, _, full_curve = full_run
+    reporter = StopAt(0.5)
+    result = LoraTrainer(tiny_config()).fit(reporter)
+    assert result.stopped_early and result.steps == 2
+    stopped_curve = reporter.memory.frame()
+    assert stopped_curve["fraction"].tolist() == [0.25, 0.5]
+    # Same seed, same data, same steps: the same numbers as the full run up to the stop.
+    assert stopped_curve["eval_loss"].tolist() == pytest.approx(full_curve["eval_loss"].iloc[:2].tolist(), rel=1e-4)
+
+
+def test_unknown_target_module_is_a_clear_error():
+    trainer = LoraTrainer(tiny_config(**{"train.lora.target_modules": ["nope_proj"]}))
+    with pytest.raises(ForetuneError, match="nope_proj"):
+        trainer.fit()
+
+
+def test_train_size_larger_than_the_data_is_a_clear_error():
+    with pytest.raises(ForetuneError, match="5000"):
+        LoraTrainer(tiny_config(**{"data.train_size": 5000}))
+
+
+def test_cli_train_writes_curve_plot_and_metrics(tmp_path):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "foretune.cli", "train", "configs/default.yaml", "--out", str(out)]
+    for key, value in {**TINY, "train.max_steps": 2, "train.eval_fractions": [0.5, 1.0]}.items():
+        args += ["--set", f"{key}={json.dumps(value)}"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "curve.png").stat().st_size > 1000
+    curve = (out / "curve.csv").read_text().splitlines()
+    assert curve[0].startswith("fraction,step") and len(curve) == 3
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) >= {"validation", "test", "zero_shot_test", "config"}
+    assert (out / "adapter" / "adapter_config.json").is_file()
+    assert "held-out test split" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "missing.yaml"], "config file not found"),
+        (["train", "configs/default.yaml", "--set", "data.source=/nonexistent/data.jsonl"], "/nonexistent/data.jsonl"),
+        (["train", "configs/default.yaml", "--set", "model.name=/nonexistent/model"], "model.name"),
+        (["train", "configs/default.yaml", "--set", "data.train_size=100000"], "100000"),
+        (["train", "configs/default.yaml", "--set", "train.lora.rank=4"], "rank"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "foretune.cli", *args, "--out", str(out)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.exists()  # nothing half-written
