@@ -77,5 +77,84 @@ class Predictor(abc.ABC):
         return self
 
     @abc.abstractmethod
-    def predict(self, curves: Sequence[Curve], at: float) -> Prediction:
+    def predict(self, curves: Sequence[Curve], at: float = 0.2) -> Prediction:
         """Predict the final value (fraction 1.0) of each curve from its points at fraction <= `at`."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(mode={self.mode!r})"
+
+
+# --- helpers shared by the predictors -------------------------------------------------------------
+
+
+def check_at(at: float) -> float:
+    """`at` is a budget fraction in (0, 1]."""
+    at = float(at)
+    if not 0.0 < at <= 1.0:
+        raise ValueError(f"at must be a budget fraction in (0, 1], got {at}")
+    return at
+
+
+def sign(mode: Mode) -> float:
+    """+1 when larger is better, -1 when smaller is better: `sign * value` always wants to go up."""
+    return 1.0 if mode == "max" else -1.0
+
+
+def observed(curve: Curve, at: float) -> tuple[np.ndarray, np.ndarray]:
+    """The finite points of `curve` at fraction <= `at` (NaN / inf values count as missing)."""
+    keep = (curve.fractions <= at + 1e-9) & np.isfinite(curve.values) & np.isfinite(curve.fractions)
+    return curve.fractions[keep], curve.values[keep]
+
+
+def final_value(curve: Curve) -> float:
+    """The last finite value of a finished run (NaN when it has none)."""
+    finite = np.isfinite(curve.values)
+    return float(curve.values[finite][-1]) if finite.any() else float("nan")
+
+
+def snapshot_values(curves: Sequence[Curve], at: float) -> np.ndarray:
+    """The last finite value at fraction <= `at` of each curve (NaN when it has none)."""
+    out = np.full(len(curves), np.nan)
+    for i, curve in enumerate(curves):
+        _, y = observed(curve, at)
+        if len(y):
+            out[i] = y[-1]
+    return out
+
+
+def fill_unobserved(
+    curves: Sequence[Curve], mean: np.ndarray, lower: np.ndarray, upper: np.ndarray, *, mode: Mode, at: float
+) -> Prediction:
+    """Replace the NaN predictions of runs with nothing to go on, so a Prediction never holds NaN.
+
+    A run whose points before `at` are all NaN/inf has diverged: it gets the worst prediction of
+    the others. A run with no point yet gets their median. Both get the widest interval.
+    """
+    mean, lower, upper = (np.asarray(a, dtype=float).copy() for a in (mean, lower, upper))
+    missing = ~np.isfinite(mean)
+    lower = np.where(np.isfinite(lower), np.minimum(lower, mean), mean)
+    upper = np.where(np.isfinite(upper), np.maximum(upper, mean), mean)
+    if missing.any():
+        known = ~missing
+        if known.any():
+            worst = mean[known].min() if mode == "max" else mean[known].max()
+            median = float(np.median(mean[known]))
+            low, high = float(lower[known].min()), float(upper[known].max())
+        else:
+            worst = median = low = high = 0.0
+        for i in np.flatnonzero(missing):
+            seen = curves[i].fractions <= at + 1e-9
+            mean[i] = worst if seen.any() else median
+            lower[i], upper[i] = min(low, mean[i]), max(high, mean[i])
+    return Prediction(mean=mean, lower=lower, upper=upper)
+
+
+def residual_quantiles(predicted: np.ndarray, finals: np.ndarray, *, level: float = 0.8) -> tuple[float, float] | None:
+    """Central `level` quantiles of `final - predicted` on finished runs (None with fewer than 3)."""
+    residuals = np.asarray(finals, dtype=float) - np.asarray(predicted, dtype=float)
+    residuals = residuals[np.isfinite(residuals)]
+    if len(residuals) < 3:
+        return None
+    tail = (1.0 - level) / 2
+    low, high = np.quantile(residuals, [tail, 1.0 - tail])
+    return float(low), float(high)

@@ -1,0 +1,236 @@
+"""Benchmark: rank runs at 20% of their budget on real learning curves, predictor against predictor.
+
+Protocol (issue 3). Data: `../shared/data/learning-curves/scan-bench/` (read in place).
+- vlm.csv: OpenCLIP runs that completed (the 134 diverged runs stopped early and are left out),
+  grouped by `total_epochs` (only budgets with an evaluation at <= 20%: 5 to 10 epochs), indexed by
+  `training_progress`, metric `val_loss` (min); hyperparameters: batch size, lr, betas, eps, wd,
+  warmup fraction, text and vision width.
+- llm.csv: LM pretraining runs with an evaluation at <= 20% (269, all complete), indexed by
+  `step_fraction`, metric `valid_loss` (min); hyperparameters: lr, wd, betas, batch size, d_model,
+  layers, heads, tokens, parameters, cooldown.
+For many random subsets of 20-50 runs (a study; fixed seeds), every predictor ranks the subset's
+runs from their points at fraction <= 0.2. Cross-fitting: the subset is split in `--folds` parts;
+each part is predicted by a predictor fit on the other parts' complete curves (the study's
+finished runs), so no run is ever predicted by a model that saw its final. Metrics are computed
+on the whole subset's predictions against the true finals.
+
+Reproduce (about 4 minutes on a 2-core VM; results in benchmarks/results/predictors.md):
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/predictors.py --out benchmarks/results/predictors.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from foretune.predictors import Curve, LearnedPredictor, metrics  # noqa: E402
+from foretune.predictors._base import final_value  # noqa: E402
+from foretune.predictors.evaluation import cross_fit_predict  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "learning-curves" / "scan-bench"
+PREDICTORS = ("snapshot", "curve", "learned", "auto")
+VLM_PARAMS = ["global_batch_size", "lr", "beta1", "beta2", "eps", "wd", "warmup_fraction", "text_width", "vision_width"]
+LLM_PARAMS = ["lr", "weight_decay", "beta1", "beta2", "batch_size", "d_model", "n_layers", "n_heads", "n_tokens",
+              "n_params", "cooldown_steps"]
+
+
+def _curves(frame: pd.DataFrame, trial: str, fraction: str, value: str, params: list[str]) -> list[Curve]:
+    out = []
+    for key, rows in frame.sort_values([trial, fraction]).groupby(trial, sort=True):
+        first = rows.iloc[0]
+        out.append(Curve(rows[fraction].to_numpy(float), rows[value].to_numpy(float),
+                         {p: float(first[p]) for p in params}, int(key)))
+    return out
+
+
+def load_groups(at: float) -> dict[str, list[Curve]]:
+    """Study pools: vlm by total_epochs, llm as one pool; only complete runs with a point <= at."""
+    groups: dict[str, list[Curve]] = {}
+    vlm = pd.read_csv(DATA / "vlm.csv", usecols=["config_id", "total_epochs", "training_progress", "val_loss", *VLM_PARAMS])
+    for epochs, frame in vlm.groupby("total_epochs"):
+        curves = _curves(frame, "config_id", "training_progress", "val_loss", VLM_PARAMS)
+        curves = [c for c in curves if c.fractions[-1] >= 0.999 and np.isfinite(final_value(c))
+                  and np.isfinite(c.upto(at).values).any()]
+        if len(curves) >= 20:
+            groups[f"vlm-{int(epochs)}ep"] = curves
+    llm = pd.read_csv(DATA / "llm.csv", low_memory=False)
+    llm["batch_size"] = llm["micro_batch_size"] * llm["grad_accumulation_steps"]
+    curves = _curves(llm, "config_id", "step_fraction", "valid_loss", LLM_PARAMS)
+    groups["llm"] = [c for c in curves if c.fractions[-1] >= 0.999 and np.isfinite(c.upto(at).values).any()]
+    return groups
+
+
+def run(subsets: int, at: float, folds: int, seed: int, predictors=None) -> pd.DataFrame:
+    """Metrics per (group, subset, predictor); `predictors` maps label -> name or factory."""
+    predictors = predictors or {name: name for name in PREDICTORS}
+    rows = []
+    timings = {name: [] for name in predictors}
+    for g, (group, pool) in enumerate(load_groups(at).items()):
+        for s in range(subsets):
+            rng = np.random.default_rng([seed, g, s])
+            size = int(rng.integers(20, min(50, len(pool)) + 1))
+            subset = [pool[i] for i in rng.choice(len(pool), size=size, replace=False)]
+            finals = np.array([final_value(c) for c in subset])
+            for name, spec in predictors.items():
+                start = time.perf_counter()
+                prediction = cross_fit_predict(spec, subset, at=at, mode="min", folds=folds, seed=seed * 100003 + s)
+                timings[name].append((time.perf_counter() - start) / folds)
+                row = metrics.evaluate(prediction, finals, mode="min", k=5, q=0.2)
+                rows.append({"group": group, "subset": s, "size": size, "predictor": name, **row})
+        print(f"{group}: {len(pool)} runs, {subsets} subsets done", file=sys.stderr)
+    frame = pd.DataFrame(rows)
+    frame.attrs["timings"] = {k: float(np.mean(v)) for k, v in timings.items()}
+    return frame
+
+
+def summarize(frame: pd.DataFrame) -> pd.DataFrame:
+    """mean ± std over subsets per (dataset, predictor, metric)."""
+    frame = frame.assign(dataset=frame["group"].str.split("-").str[0])
+    parts = []
+    for label, data in [("vlm (5-10 epochs, pooled)", frame[frame.dataset == "vlm"]), *[
+        (g, frame[frame.group == g]) for g in sorted(frame.group.unique(), key=lambda g: (g.startswith("llm"), len(g), g))
+    ]]:
+        for name in PREDICTORS:
+            d = data[data.predictor == name]
+            cells = {m: f"{d[m].mean():.3f} ± {d[m].std():.3f}" for m in metrics.METRICS}
+            parts.append({"data": label, "subsets": len(d), "predictor": name, **cells})
+    return pd.DataFrame(parts)
+
+
+def bar(frame: pd.DataFrame, *, challenger: str = "auto", baseline: str = "snapshot") -> pd.DataFrame:
+    """Paired comparison per dataset: mean difference (challenger - baseline) over the same subsets,
+    its standard error, and the share of subsets where the challenger is better / worse."""
+    frame = frame.assign(dataset=frame["group"].str.split("-").str[0])
+    rows = []
+    for dataset, data in frame.groupby("dataset", sort=False):
+        wide = data.pivot_table(index=["group", "subset"], columns="predictor", values=["spearman", "top_k"])
+        for metric in ("spearman", "top_k"):
+            diff = wide[(metric, challenger)] - wide[(metric, baseline)]
+            rows.append({
+                "data": dataset, "metric": metric,
+                baseline: f"{wide[(metric, baseline)].mean():.3f}", challenger: f"{wide[(metric, challenger)].mean():.3f}",
+                "paired difference ± s.e.": f"{diff.mean():+.3f} ± {diff.std() / np.sqrt(len(diff)):.3f}",
+                "better / worse / tied subsets": f"{(diff > 0).sum()} / {(diff < 0).sum()} / {(diff == 0).sum()}",
+                "beats baseline": "yes" if diff.mean() > 0 else "NO",
+            })
+    return pd.DataFrame(rows)
+
+
+def ablation_table(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.assign(dataset=frame["group"].str.split("-").str[0])
+    means = frame.groupby(["dataset", "predictor"], sort=False)[["spearman", "top_k", "regret", "mae"]].mean()
+    return means.round(3).reset_index()
+
+
+def report(
+    frame: pd.DataFrame, args: argparse.Namespace, seconds: float, checks: dict[int, pd.DataFrame], ablation: pd.DataFrame
+) -> str:
+    timings = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in frame.attrs["timings"].items())
+    extra = "".join(
+        f"\nThe same with fresh subsets and folds (seed {seed}):\n\n{_markdown(bar(check))}\n" for seed, check in checks.items()
+    )
+    sizes = frame.drop_duplicates(["group", "subset"]).groupby("group")["size"].agg(["count", "mean"])
+    return f"""# Predictors at {args.at:g} of the budget on real learning curves
+
+Generated by `benchmarks/predictors.py` (issue 3). Machine: 2-core CPU VM, 24 GiB RAM, no GPU
+(shared with other jobs). Reproduce (about 4 minutes, deterministic: fixed seeds):
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/predictors.py --subsets {args.subsets} --folds {args.folds} --seed {args.seed} --check-seeds {" ".join(map(str, checks))} --out benchmarks/results/predictors.md
+
+## Protocol
+
+- Data, read in place from `../shared/data/learning-curves/scan-bench/`: `vlm.csv` (OpenCLIP,
+  `val_loss`, complete runs only: the 134 diverged runs stopped early), one pool per
+  `total_epochs` with an evaluation at <= {args.at:g} (5 to 10 epochs; for 5-9 epochs that is one point,
+  for 10 epochs two); `llm.csv` (LM pretraining, `valid_loss`, the 269 runs with an evaluation at
+  <= {args.at:g}: one point there, at 0.10-0.20 depending on the run; one run has two), one pool. Lower is better (mode `min`).
+- {args.subsets} random subsets of 20-50 runs per pool (a study), seeds fixed
+  ({len(sizes)} pools, {int(sizes["count"].sum())} subsets, mean size {frame.drop_duplicates(["group", "subset"])["size"].mean():.1f}).
+- Every predictor sees each run only up to fraction {args.at:g}. Cross-fitting: the subset is split into
+  {args.folds} folds; each fold is predicted by a predictor fit on the complete curves of the other
+  folds (the study's finished runs). No run is ever predicted by a model that saw its final, and
+  the choices inside `learned` (kernel, penalty) and `auto` (blend weights) are made by
+  leave-one-out on those fit runs only.
+- Metrics on the whole subset's predictions against the true finals: Spearman, Kendall tau-b,
+  top-5 overlap (of 5), regret of the top-1 pick (loss units), best run kept when the predicted top
+  20% survive, MAE of the predicted final, coverage of the 80% interval. Cells: mean ± std over subsets.
+- Hyperparameters given to `learned` / `auto`: vlm: {", ".join(VLM_PARAMS)}; llm: {", ".join(LLM_PARAMS)}.
+
+## The bar: `auto` against the paper's rule (`snapshot`), paired over the same subsets
+
+{_markdown(bar(frame))}
+{extra}
+## All predictors (seed {args.seed}), all metrics
+
+{_markdown(summarize(frame))}
+
+Mean fit + predict time per fold (one fit on ~16-40 finished runs, predictions for the rest):
+{timings}. Run time of the main table {seconds:.0f} s.
+
+## Notes
+
+- Predictors: `snapshot` = last value seen; `curve` = per-run ensemble of saturating families
+  (pow3, exp3, MMF, Janoschek) fitted in closed form, anchored on the last value; with a single
+  point before {args.at:g} (vlm 5-9 epochs, llm) it cannot extrapolate and equals `snapshot`.
+  `learned` = RBF kernel ridge on (early value, its fraction, the `curve` gain, hyperparameters)
+  predicting log(final / early), winsorized, kernel and penalty chosen by exact leave-one-out.
+  `auto` = pseudo-BMA blend of the three by their leave-one-out error on the fit runs (nested
+  leave-one-out for `learned`); with fewer than 8 finished runs it is `curve`, shifted by the
+  finished runs' median change after 0.2 (not exercised here: every fit set has 16+ runs).
+- Development choices made while looking at these data (not per run, not per subset, but
+  still on these pools): the log-ratio target, winsorizing, RBF-only kernels (linear and
+  quadratic kernels ranked slightly worse), and shifting only the ranking rules in `auto`.
+  Treat the margins as optimistic by that much; the seeds of the reported run were not tuned.
+- The learned models' 80% intervals come from leave-one-out residuals and cover 75-79% here;
+  snapshot's and curve's come from residual quantiles of the fit runs.
+- Ablation (seed {args.seed}, same subsets): `learned` without the hyperparameters, from the
+  early curve alone, ranks worse than `snapshot`; the hyperparameters carry the signal:
+
+{_markdown(ablation_table(ablation))}
+
+- On the 10-epoch vlm runs (two points before 0.2) `curve` raises Spearman over `snapshot` but
+  not top-5 overlap nor regret: two points fix a slope, not where the curve saturates. The
+  hyperparameters are what `learned` gains from (see the ablation above).
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subsets", type=int, default=40, help="random subsets per group")
+    parser.add_argument("--at", type=float, default=0.2)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--check-seeds", type=int, nargs="*", default=[1], help="re-run the bar with these seeds")
+    parser.add_argument("--out", type=Path, default=None, help="write the markdown report here")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    frame = run(args.subsets, args.at, args.folds, args.seed)
+    seconds = time.perf_counter() - start
+    checks = {seed: run(args.subsets, args.at, args.folds, seed, {"snapshot": "snapshot", "auto": "auto"})
+              for seed in args.check_seeds}
+    ablation = run(args.subsets, args.at, args.folds, args.seed, {
+        "snapshot": "snapshot", "learned": "learned",
+        "learned without hyperparameters": lambda mode: LearnedPredictor(mode=mode, use_params=False)})
+    text = report(frame, args, seconds, checks, ablation)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    """A GitHub markdown table (without needing the optional `tabulate` package)."""
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

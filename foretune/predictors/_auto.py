@@ -1,0 +1,143 @@
+"""`auto`: blend `snapshot`, `curve` and `learned` by how well each did on the study's finished runs.
+
+Each candidate predicts every finished run from its points before `at` (the `learned` one by
+leave-one-out: refit without the run it predicts, so its score is honest). The blend weights are
+pseudo Bayesian model averaging of those out-of-sample errors; ``combine="best"`` keeps only the
+candidate with the least error instead. The interval is the quantiles of the blend's own
+out-of-sample errors. With fewer than `min_finished` finished runs the blend cannot be measured:
+it is `cold_start` (`curve` by default), shifted by the median of how far the finished runs (if
+any) still moved after `at`, so its predictions stay on the scale of real finals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from foretune.predictors._base import (
+    Curve,
+    Mode,
+    Prediction,
+    Predictor,
+    check_at,
+    fill_unobserved,
+    final_value,
+    residual_quantiles,
+    snapshot_values,
+)
+from foretune.predictors._curve import CurvePredictor
+from foretune.predictors._learned import LearnedPredictor
+from foretune.predictors._snapshot import SnapshotPredictor
+
+CANDIDATES = ("snapshot", "curve", "learned")
+# Which candidates are ranking rules rather than models of the final value: they get an offset.
+_SHIFT = np.array([True, True, False])
+
+
+def offset_errors(predictions: np.ndarray, finals: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Robust mean squared error of each candidate column, after a leave-one-out constant offset
+    for the columns where `shift` is True.
+
+    A ranking rule like `snapshot` is not meant to hit the final value, only to order runs; the
+    offset (learned from the other runs) lets it be measured on the same footing as a model.
+    Errors are clipped at 3 robust std (MAD, pooled over candidates so that none is favoured for
+    having its own wild errors cut short) so that one diverged run does not decide the choice.
+    """
+    n = len(finals)
+    residuals = finals[:, None] - predictions
+    offset = (residuals.sum(axis=0) - residuals) / max(n - 1, 1)
+    errors = residuals - offset * shift
+    mad = 1.4826 * np.median(np.abs(errors - np.median(errors)))
+    limit = 3 * mad if mad > 0 else np.inf
+    return (np.clip(errors, -limit, limit) ** 2).mean(axis=0)
+
+
+def stack_weights(predictions: np.ndarray, finals: np.ndarray, shift: np.ndarray, *, combine: str) -> np.ndarray:
+    """Weights (summing to 1) of the candidate columns of `predictions` for predicting `finals`.
+
+    "best": all weight on the least error. "blend": pseudo Bayesian model averaging (Yao et al.
+    2018): weight ~ exp(leave-one-out log-likelihood) = error^(-n/2) under a Gaussian, so a
+    candidate 10% worse on 30 runs keeps about a fifth of the best one's weight.
+    """
+    errors = np.maximum(offset_errors(predictions, finals, shift), 1e-300)
+    weights = np.zeros(predictions.shape[1])
+    if combine == "best":
+        weights[int(np.argmin(errors))] = 1.0
+        return weights
+    loglik = -0.5 * len(finals) * np.log(errors)
+    weights = np.exp(loglik - loglik.max())
+    return weights / weights.sum()
+
+
+class AutoPredictor(Predictor):
+    """The default: picks or blends the other predictors by their measured accuracy on finished runs.
+
+    Args:
+        mode: "max" if larger values are better (accuracy), "min" if smaller are (loss).
+        min_finished: below this many finished runs (with a point before `at`), use `cold_start`.
+        combine: "blend" (stacked weights) or "best" (the single most accurate candidate).
+        cold_start: the predictor to use when there is nothing to measure on.
+    """
+
+    name = "auto"
+
+    def __init__(
+        self,
+        *,
+        mode: Mode = "max",
+        min_finished: int = 8,
+        combine: Literal["blend", "best"] = "blend",
+        cold_start: Literal["curve", "snapshot"] = "curve",
+    ) -> None:
+        super().__init__(mode=mode)
+        if combine not in ("blend", "best"):
+            raise ValueError(f"combine must be 'blend' or 'best', got {combine!r}")
+        if cold_start not in ("curve", "snapshot"):
+            raise ValueError(f"cold_start must be 'curve' or 'snapshot', got {cold_start!r}")
+        self.combine = combine
+        self.cold_start = cold_start
+        self._learned = LearnedPredictor(mode=mode, min_finished=min_finished)
+        self._curve = CurvePredictor(mode=mode)
+        self._snapshot = SnapshotPredictor(mode=mode)
+        self.weights_: dict[str, float] = {}
+
+    def fit(self, curves: Sequence[Curve]) -> AutoPredictor:
+        for predictor in (self._learned, self._curve, self._snapshot):
+            predictor.fit(curves)
+        return self
+
+    def predict(self, curves: Sequence[Curve], at: float = 0.2) -> Prediction:
+        at = check_at(at)
+        train = self._learned.trainable(at)
+        if len(train) < self._learned.min_finished:
+            self.weights_ = {self.cold_start: 1.0}
+            fallback = self._curve if self.cold_start == "curve" else self._snapshot
+            prediction = fallback.predict(curves, at)
+            if not train:
+                return prediction
+            # Even one finished run tells how far runs still move after `at`: shift by the median
+            # of that, so early predictions sit on the scale of the finished runs' real finals
+            # (a study ranks a new trial's prediction against them).
+            finals = np.array([final_value(c) for c in train])
+            shift = float(np.median(finals - fallback.predict(train, at).mean))
+            return Prediction(prediction.mean + shift, prediction.lower + shift, prediction.upper + shift)
+
+        finals, learned_oos = self._learned.out_of_sample(at)
+        out_of_sample = np.column_stack([snapshot_values(train, at), self._curve.point(train, at)[0], learned_oos])
+        weights = stack_weights(out_of_sample, finals, _SHIFT, combine=self.combine)
+        self.weights_ = dict(zip(CANDIDATES, weights.round(4).tolist()))
+
+        candidates = np.column_stack(
+            [snapshot_values(curves, at), self._curve.point(curves, at)[0], self._learned.predict(curves, at).mean]
+        )
+        # The ranking rules are shifted by their mean error on the finished runs, so the blend
+        # predicts final values on one scale whichever candidates it picks (a study compares
+        # predictions made at different times, from different fits). `learned` already has its own
+        # intercept; shifting it too would only add noise.
+        offsets = (finals[:, None] - out_of_sample).mean(axis=0) * _SHIFT
+        used = weights > 0  # an unused candidate must not spread its NaN into the blend
+        mean = (candidates[:, used] + offsets[used]) @ weights[used]
+        band = residual_quantiles((out_of_sample + offsets) @ weights, finals) or (0.0, 0.0)
+        return fill_unobserved(curves, mean, mean + band[0], mean + band[1], mode=self.mode, at=at)

@@ -1,0 +1,88 @@
+"""Rank runs from their early curves, and measure predictors honestly on complete curves.
+
+Pure functions behind `foretune rank` / `foretune rank-eval` and `benchmarks/predictors.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from foretune.predictors import metrics
+from foretune.predictors._base import Curve, Mode, Prediction, Predictor, final_value, snapshot_values
+from foretune.predictors._registry import get_predictor
+
+PredictorSpec = str | Callable[[Mode], Predictor]
+
+
+def ranking_table(curves: Sequence[Curve], prediction: Prediction, *, at: float, mode: Mode) -> pd.DataFrame:
+    """One row per run, best first: trial, predicted_final, lower, upper, early_value, rank."""
+    table = pd.DataFrame(
+        {
+            "trial": [c.trial for c in curves],
+            "predicted_final": prediction.mean,
+            "lower": prediction.lower,
+            "upper": prediction.upper,
+            "early_value": snapshot_values(curves, at),
+        }
+    )
+    table = table.sort_values("predicted_final", ascending=(mode == "min"), kind="stable")
+    table["rank"] = np.arange(1, len(table) + 1)
+    return table.reset_index(drop=True)
+
+
+def _make(spec: PredictorSpec, mode: Mode) -> Predictor:
+    return get_predictor(spec, mode=mode) if isinstance(spec, str) else spec(mode)
+
+
+def cross_fit_predict(
+    spec: PredictorSpec,
+    curves: Sequence[Curve],
+    *,
+    at: float,
+    mode: Mode,
+    folds: int = 5,
+    seed: int = 0,
+    finished: Sequence[Curve] | None = None,
+) -> Prediction:
+    """Predict every complete run from its points at fraction <= `at`, never with a model that saw
+    its final: with `finished` given, fit on those; else split `curves` in `folds` parts and
+    predict each part with a predictor fit on the other parts (a study's finished runs)."""
+    partial = [c.upto(at) for c in curves]
+    if finished is not None:
+        return _make(spec, mode).fit(finished).predict(partial, at=at)
+    if folds < 2:
+        raise ValueError(f"folds must be >= 2, got {folds}")
+    mean, lower, upper = (np.empty(len(curves)) for _ in range(3))
+    fold = np.random.default_rng(seed).permutation(len(curves)) % folds
+    for f in range(folds):
+        test = np.flatnonzero(fold == f)
+        if not len(test):
+            continue
+        train = [curves[i] for i in np.flatnonzero(fold != f)]
+        prediction = _make(spec, mode).fit(train).predict([partial[i] for i in test], at=at)
+        mean[test], lower[test], upper[test] = prediction.mean, prediction.lower, prediction.upper
+    return Prediction(mean, lower, upper)
+
+
+def evaluate_predictors(
+    specs: dict[str, PredictorSpec],
+    curves: Sequence[Curve],
+    *,
+    at: float,
+    mode: Mode,
+    k: int = 5,
+    q: float = 0.2,
+    folds: int = 5,
+    seed: int = 0,
+    finished: Sequence[Curve] | None = None,
+) -> pd.DataFrame:
+    """The metrics (rows: `metrics.METRICS`) of each predictor (columns) on complete `curves`."""
+    finals = np.array([final_value(c) for c in curves])
+    columns = {}
+    for label, spec in specs.items():
+        prediction = cross_fit_predict(spec, curves, at=at, mode=mode, folds=folds, seed=seed, finished=finished)
+        columns[label] = metrics.evaluate(prediction, finals, mode=mode, k=k, q=q)
+    return pd.DataFrame(columns).loc[list(metrics.METRICS)]

@@ -1,0 +1,190 @@
+"""Read learning curves: a long table (CSV / parquet) or an Optuna study's intermediate values.
+
+A long table has one row per evaluation: ``trial, fraction, value`` (or ``trial, step`` plus a
+column with each trial's total steps), and optionally hyperparameter columns, constant within a trial.
+Bad input raises `ForetuneError` saying which column or rows are wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from foretune.errors import ForetuneError
+from foretune.predictors._base import Curve
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A CSV or parquet file as a DataFrame."""
+    path = Path(path)
+    if not path.is_file():
+        raise ForetuneError(f"curves file {path} not found; pass a CSV or parquet file of trial, fraction, value rows")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, low_memory=False)
+    except Exception as error:  # parser errors come in many types; all mean "not a readable table"
+        raise ForetuneError(f"cannot read {path} as a {'parquet' if path.suffix == '.parquet' else 'CSV'} table: {error}")
+
+
+def read_curves(
+    path: str | Path,
+    *,
+    trial_col: str = "trial",
+    value_col: str = "value",
+    fraction_col: str = "fraction",
+    step_col: str | None = None,
+    total_col: str | None = None,
+    param_cols: Sequence[str] | None = None,
+) -> list[Curve]:
+    """The curves of a long-table file; see `curves_from_frame` for the arguments."""
+    return curves_from_frame(
+        read_table(path),
+        trial_col=trial_col,
+        value_col=value_col,
+        fraction_col=fraction_col,
+        step_col=step_col,
+        total_col=total_col,
+        param_cols=param_cols,
+        source=str(path),
+    )
+
+
+def curves_from_frame(
+    frame: pd.DataFrame,
+    *,
+    trial_col: str = "trial",
+    value_col: str = "value",
+    fraction_col: str = "fraction",
+    step_col: str | None = None,
+    total_col: str | None = None,
+    param_cols: Sequence[str] | None = None,
+    source: str = "the table",
+) -> list[Curve]:
+    """One `Curve` per trial of a long table, in order of first appearance.
+
+    Args:
+        trial_col, value_col: the trial id and the metric columns.
+        fraction_col: the budget fraction in [0, 1]; used unless `step_col` is given.
+        step_col, total_col: the step of each row and the trial's total steps (fraction = step / total).
+        param_cols: hyperparameter columns; None takes every other column that is constant within
+            each trial, [] takes none.
+    """
+    columns = list(map(str, frame.columns))
+    frame = frame.set_axis(columns, axis=1)
+
+    def need(name: str, role: str, flag: str) -> None:
+        if name not in columns:
+            raise ForetuneError(
+                f"{source} has no {role} column {name!r} (columns: {', '.join(columns[:20])}"
+                f"{', ...' if len(columns) > 20 else ''}); name it with {flag}"
+            )
+
+    need(trial_col, "trial", "--trial-col")
+    need(value_col, "value", "--value-col")
+    if step_col is not None:
+        need(step_col, "step", "--step-col")
+        if total_col is None:
+            raise ForetuneError(f"{source}: a step column needs the trial's total steps; name it with --total-col")
+        need(total_col, "total-steps", "--total-col")
+        step = _numeric(frame, step_col, source)
+        total = _numeric(frame, total_col, source)
+        if (total <= 0).any() or total.isna().any():
+            raise ForetuneError(f"{source}: column {total_col!r} must hold positive total steps for every row")
+        fraction = step / total
+    else:
+        if fraction_col not in columns and "step" in columns:
+            raise ForetuneError(f"{source} has a 'step' but no {fraction_col!r} column; pass --step-col step --total-col COLUMN")
+        need(fraction_col, "fraction", "--fraction-col")
+        fraction = _numeric(frame, fraction_col, source)
+    if fraction.isna().any():
+        raise ForetuneError(f"{source}: {int(fraction.isna().sum())} rows have no budget fraction; every row needs one")
+    outside = (fraction < -1e-9) | (fraction > 1 + 1e-9)
+    if outside.any():
+        row = int(np.flatnonzero(outside.to_numpy())[0])
+        raise ForetuneError(
+            f"{source}: budget fraction {fraction.iloc[row]!r} (row {row + 2}) is outside [0, 1]; "
+            "fractions are the share of the run's budget done"
+        )
+    value = _numeric(frame, value_col, source)
+    if frame[trial_col].isna().any():
+        raise ForetuneError(f"{source}: {int(frame[trial_col].isna().sum())} rows have no trial id in {trial_col!r}")
+
+    reserved = {trial_col, value_col, fraction_col, step_col, total_col}
+    if param_cols is None:
+        candidates = [c for c in columns if c not in reserved]
+        constant = frame.groupby(trial_col, sort=False)[candidates].nunique(dropna=False).le(1).all()
+        param_cols = [c for c in candidates if constant[c]]
+    else:
+        for col in param_cols:
+            need(col, "hyperparameter", "--param")
+
+    data = pd.DataFrame({"trial": frame[trial_col], "fraction": fraction.clip(0, 1), "value": value})
+    curves = []
+    for trial, rows in data.groupby("trial", sort=False):
+        first = frame.loc[rows.index[0], list(param_cols)] if param_cols else {}
+        params = {k: _plain(v) for k, v in dict(first).items() if not _missing(v)}
+        curves.append(Curve(rows["fraction"].to_numpy(), rows["value"].to_numpy(), params, _plain(trial)))
+    if not curves:
+        raise ForetuneError(f"{source} has no rows")
+    return curves
+
+
+def _numeric(frame: pd.DataFrame, col: str, source: str) -> pd.Series:
+    """The column as floats; empty cells are missing, anything else non-numeric is an error."""
+    raw = frame[col]
+    numbers = pd.to_numeric(raw, errors="coerce").astype(float)
+    bad = numbers.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ForetuneError(
+            f"{source}: column {col!r} must be numeric, but row {row + 2} holds {raw.iloc[row]!r}; fix or drop that row"
+        )
+    return numbers
+
+
+def _missing(value: object) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _plain(value: object) -> object:
+    """numpy scalars as plain Python values (so params and trial ids print and compare simply)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def read_optuna_study(
+    study_name: str,
+    storage: str,
+    *,
+    total_steps: int | None = None,
+    states: Sequence[str] = ("COMPLETE", "PRUNED", "RUNNING"),
+) -> list[Curve]:
+    """The intermediate values of an Optuna study's trials as curves (trial number, params).
+
+    `total_steps` is the step that means "the whole budget" (default: the largest step reported
+    by any trial). `states` selects trials, e.g. ``("COMPLETE",)`` for the finished runs to fit on.
+    """
+    import optuna  # lazy: only this reader needs optuna
+
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError as error:
+        raise ForetuneError(f"no study {study_name!r} in {storage}: {error}")
+    wanted = {optuna.trial.TrialState[s.upper()] for s in states}
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state in wanted and t.intermediate_values]
+    if total_steps is None:
+        total_steps = max((max(t.intermediate_values) for t in trials), default=1)
+    if total_steps <= 0:
+        raise ForetuneError(f"total_steps must be positive, got {total_steps}")
+    curves = []
+    for t in trials:
+        steps = np.array(sorted(t.intermediate_values), dtype=float)
+        values = np.array([t.intermediate_values[int(s)] for s in steps], dtype=float)
+        curves.append(Curve(np.clip(steps / total_steps, 0, 1), values, dict(t.params), t.number))
+    return curves

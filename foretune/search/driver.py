@@ -1,0 +1,207 @@
+"""`run_search`: validate, open the study (resuming it), run the trials on Ray Tune, report.
+
+Order matters: every user error (unknown predictor, storage that cannot be opened, GPUs that do not
+exist) is raised before a study is created.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from foretune.config import ExperimentConfig
+from foretune.errors import ForetuneError
+from foretune.search import storage as st
+from foretune.search.report import CONFIG_ATTR
+from foretune.search.scheduler import TrialNotes
+from foretune.search.trainable import TrainerFactory
+
+
+
+
+@dataclass
+class SearchOutcome:
+    run_dir: Path
+    storage: str  # as given (password masked when printed)
+    study_name: str
+    ran: int  # trials run in this session
+    total: int  # trials in the study that count toward the total
+    requeued: int  # trials of a dead session that were queued again
+    report: object | None = None  # foretune.search.report.Report
+
+
+def default_run_dir(config: ExperimentConfig) -> Path:
+    return Path("runs") / f"search-{config.name}"
+
+
+def check_predictor(config: ExperimentConfig) -> None:
+    try:
+        from foretune.predictors import get_predictor
+
+        get_predictor(config.early_stage.predictor, mode=config.search.mode)
+    except (ValueError, KeyError, ForetuneError) as error:
+        message = str(error).strip("'\"")
+        raise ForetuneError(f"early_stage.predictor: {message}") from None
+
+
+def _default_trainer_factory(config: ExperimentConfig) -> TrainerFactory:
+    from foretune.trainers.lora import LoraTrainer
+    from foretune.trainers.models import ensure_model
+
+    ensure_model(config.model)  # convert/cache the model once, before trials race for it
+    return LoraTrainer
+
+
+def _quiet_ray() -> None:
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
+    for name in ("ray", "ray.tune", "ray.train", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"ray\..*")
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
+    """Start local Ray or join a cluster; returns whether this call started it (and must stop it)."""
+    import ray
+
+    _quiet_ray()
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS")
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    except (ConnectionError, ValueError, RuntimeError) as error:
+        raise ForetuneError(f"cannot start or join Ray at {address or 'a local instance'}: {error}") from None
+    return True
+
+
+def check_resources(config: ExperimentConfig) -> None:
+    import ray
+
+    have = ray.cluster_resources()
+    need_gpu, need_cpu = config.resources.gpus_per_trial, config.resources.cpus_per_trial
+    if need_gpu > 0 and have.get("GPU", 0) < need_gpu:
+        raise ForetuneError(
+            f"resources.gpus_per_trial={need_gpu:g} but Ray sees {have.get('GPU', 0):g} GPUs "
+            "(set resources.gpus_per_trial=0 to train on CPU, or join a cluster with GPUs via --address)"
+        )
+    if have.get("CPU", 0) < need_cpu:
+        raise ForetuneError(
+            f"resources.cpus_per_trial={need_cpu:g} but Ray sees {have.get('CPU', 0):g} CPUs "
+            "(lower resources.cpus_per_trial)"
+        )
+
+
+def run_search(
+    config: ExperimentConfig,
+    *,
+    out: str | Path | None = None,
+    trials: int | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    address: str | None = None,
+    trainer_factory: TrainerFactory | None = None,
+    scheduler_factory=None,
+    num_cpus: int | None = None,
+    console=None,
+    progress: bool = True,
+    write_report: bool = True,
+) -> SearchOutcome:
+    """Run (or resume) the search of `config`; the study counts finished trials toward `trials`.
+
+    `trainer_factory(config) -> trainer` (default: the LoRA trainer; the replay trainer for tests and
+    benchmarks); `scheduler_factory(config) -> TrialScheduler` replaces the early-stage evaluator
+    (benchmarks compare Ray's ASHA, median stopping, ...).
+    """
+    import ray
+
+    from foretune.search.progress import ProgressCallback
+    from foretune.search.tuner import build_scheduler, build_searcher, build_tuner
+
+    total = trials if trials is not None else config.search.trials
+    if total < 1:
+        raise ForetuneError(f"--trials must be at least 1, got {total}")
+    check_predictor(config)
+    run_dir = Path(out) if out is not None else default_run_dir(config)
+    storage_str = storage or config.storage
+    if storage_str and st.is_url(storage_str):
+        opened = st.open_storage(storage_str)  # a bad URL fails now, before Ray starts
+    else:
+        opened = None
+        journal = Path(st.resolve_storage(storage_str, run_dir))
+        if journal.is_dir():
+            raise ForetuneError(f"storage {journal} is a folder; give a journal file path")
+    name = study_name or config.name
+
+    started = start_ray(address, num_cpus=num_cpus)
+    try:
+        check_resources(config)
+        factory = trainer_factory or _default_trainer_factory(config)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        storage_str = storage_str or st.resolve_storage(None, run_dir)
+        opened = opened or st.open_storage(storage_str)
+
+        direction = "maximize" if config.search.mode == "max" else "minimize"
+        study = optuna.create_study(study_name=name, storage=opened, direction=direction, load_if_exists=True)
+        if study.direction.name.lower() != direction:
+            raise ForetuneError(
+                f"study '{name}' in {st.redact(storage_str)} is {study.direction.name.lower()}d, but the "
+                f"config says search.mode={config.search.mode}; use another --study name"
+            )
+        if CONFIG_ATTR not in study.user_attrs:
+            stored = config.model_dump(mode="json")
+            stored["storage"] = st.redact(stored["storage"]) if stored.get("storage") else None
+            study.set_user_attr(CONFIG_ATTR, stored)
+        requeued = st.recover_interrupted(study)
+        done = len(st.counted_trials(study))
+        remaining = max(0, total - done)
+
+        ran = 0
+        if remaining:
+            notes = TrialNotes()
+            searcher = build_searcher(
+                config, storage=opened, study_name=name, notes=notes, seed_offset=len(study.trials)
+            )
+            if scheduler_factory is not None:
+                scheduler = scheduler_factory(config)
+            else:
+                scheduler = build_scheduler(config, notes=notes, past=st.past_trials(study))
+            callbacks = []
+            if progress:
+                callbacks.append(
+                    ProgressCallback(total=remaining, metric=config.search.metric, mode=config.search.mode, console=console)
+                )
+            tuner = build_tuner(
+                config,
+                trainer_factory=factory,
+                searcher=searcher,
+                scheduler=scheduler,
+                num_samples=remaining,
+                run_dir=run_dir,
+                session_name=f"session-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
+                callbacks=callbacks,
+            )
+            results = tuner.fit()
+            ran = len(results)
+        outcome = SearchOutcome(run_dir, storage_str, name, ran, len(st.counted_trials(study)), requeued)
+    finally:
+        if started:
+            ray.shutdown()
+    if write_report:
+        from foretune.search.report import build_report
+
+        outcome.report = build_report(study, run_dir)
+    return outcome

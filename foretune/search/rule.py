@@ -1,0 +1,85 @@
+"""The early-stage stopping rule, on plain numbers (no Ray, no Optuna), like ASHA's `_Bracket`.
+
+At the early fraction every trial gets a predicted final score. The rule compares the trial's
+score (the prediction, or its optimistic end when `use_upper_bound`) with the best estimates of the
+other trials judged so far (a finished trial's real final, otherwise its prediction) and lets it go
+on only while it can still rank inside the kept set.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Mode = Literal["max", "min"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    keep: bool
+    rank: int  # 1 = best; rank of the score the rule judged among all trials judged so far
+    allowed: int  # how many ranks are kept (a trial continues when rank <= allowed)
+    reason: Literal["grace", "kept", "pruned"]
+
+
+class EarlyStageRule:
+    """Keep the top `keep` trials (`rule="top_k"`) or the top `keep` share (`rule="quantile"`).
+
+    The first `grace_trials` trials judged always continue: with nothing to compare with, a
+    verdict would be noise, and their full curves calibrate the predictor.
+    """
+
+    def __init__(
+        self,
+        *,
+        mode: Mode = "max",
+        rule: Literal["top_k", "quantile"] = "quantile",
+        keep: float = 0.5,
+        use_upper_bound: bool = True,
+        grace_trials: int = 3,
+    ) -> None:
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        if rule not in ("top_k", "quantile"):
+            raise ValueError(f"rule must be 'top_k' or 'quantile', got {rule!r}")
+        if rule == "quantile" and not 0 < keep <= 1:
+            raise ValueError(f"a quantile rule keeps a share in (0, 1], got keep={keep}")
+        if rule == "top_k" and (keep < 1 or keep != int(keep)):
+            raise ValueError(f"a top_k rule keeps a whole number >= 1 of trials, got keep={keep}")
+        if grace_trials < 0:
+            raise ValueError(f"grace_trials must be >= 0, got {grace_trials}")
+        self.mode = mode
+        self.rule = rule
+        self.keep = keep
+        self.use_upper_bound = use_upper_bound
+        self.grace_trials = grace_trials
+
+    def score(self, mean: float, lower: float, upper: float) -> float:
+        """The value the rule ranks: the prediction, or its optimistic end."""
+        if not self.use_upper_bound:
+            return mean
+        return upper if self.mode == "max" else lower
+
+    def allowed(self, n: int) -> int:
+        """How many of `n` judged trials may continue."""
+        if self.rule == "top_k":
+            return int(self.keep)
+        return max(1, math.ceil(self.keep * n))
+
+    def rank(self, value: float, others: Sequence[float]) -> int:
+        """1 + the number of others strictly better than `value` (ties favour the newcomer)."""
+        if self.mode == "max":
+            return 1 + sum(1 for o in others if o > value)
+        return 1 + sum(1 for o in others if o < value)
+
+    def decide(self, *, mean: float, lower: float, upper: float, others: Sequence[float]) -> Verdict:
+        """Judge one trial against the estimates `others` of the trials judged before it."""
+        rank = self.rank(self.score(mean, lower, upper), others)
+        allowed = self.allowed(len(others) + 1)
+        if len(others) < self.grace_trials:
+            return Verdict(True, rank, allowed, "grace")
+        if rank <= allowed:
+            return Verdict(True, rank, allowed, "kept")
+        return Verdict(False, rank, allowed, "pruned")

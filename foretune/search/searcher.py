@@ -1,0 +1,113 @@
+"""Ray Tune's `OptunaSearch`, with honest records in the Optuna study.
+
+Ray's stock searcher tells Optuna COMPLETE with the last (partial) score whenever a stopped trial has
+a result (ray#6056), and it never sees the result that made the scheduler stop the trial. Here:
+
+- every result is an intermediate value at its budget percent (the dashboard's learning curve);
+- a trial that did not reach the full budget without error is PRUNED (TPE then treats it as such);
+- a failed trial is FAIL, with the error in the user attribute `error`;
+- the early-stage notes (early score, predicted final, interval, early rank) and the budget
+  fraction reached become user attributes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import pickle
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+from foretune.search.scheduler import FRACTION_KEY, TrialNotes
+
+logger = logging.getLogger(__name__)
+
+STEP_KEY = "budget_pct"  # the intermediate-value step: percent of the trial's budget, aligned across trials
+TEST_PREFIX = "test/"  # keys of the final held-out evaluation (Ray flattens {"test": {...}}), kept as test_* user attributes
+_EPS = 1e-9
+
+
+class HonestOptunaSearch(OptunaSearch):
+    """`OptunaSearch` that records pruned, failed and finished trials as what they are."""
+
+    def __init__(self, *args: Any, notes: TrialNotes | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.notes = notes if notes is not None else TrialNotes()
+        self._steps: dict[str, set[int]] = {}
+        self._reached: dict[str, float] = {}
+
+    @property
+    def study(self) -> optuna.Study:
+        return self._ot_study
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        self._record(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        ot_trial = self._ot_trials[trial_id]
+        if result:
+            self._record(trial_id, result)  # the result that stopped a trial never reached on_trial_result
+            for key, value in result.items():
+                if key.startswith(TEST_PREFIX) and isinstance(value, (int, float)):
+                    ot_trial.set_user_attr("test_" + key.removeprefix(TEST_PREFIX), float(value))
+        for key, value in self.notes.attrs.get(trial_id, {}).items():
+            ot_trial.set_user_attr(key, value)
+        reached = self._reached.get(trial_id, 0.0)
+        ot_trial.set_user_attr("fraction_reached", reached)
+        value = result.get(self.metric) if result else None
+        if error:
+            ot_trial.set_user_attr("error", self.notes.errors.get(trial_id, "the trial raised an error"))
+            self._tell(ot_trial, None, TrialState.FAIL)
+        elif reached < 1.0 - _EPS:
+            self._tell(ot_trial, None, TrialState.PRUNED)  # Optuna keeps the last intermediate value
+        elif value is None or not math.isfinite(float(value)):
+            ot_trial.set_user_attr("error", f"the final {self.metric} is {value}")
+            self._tell(ot_trial, None, TrialState.FAIL)
+        else:
+            self._tell(ot_trial, float(value), TrialState.COMPLETE)
+        self._completed_trials.add(trial_id)
+
+    def _record(self, trial_id: str, result: dict) -> None:
+        if FRACTION_KEY not in result or self.metric not in result:
+            return
+        fraction = float(result[FRACTION_KEY])
+        self._reached[trial_id] = max(self._reached.get(trial_id, 0.0), fraction)
+        step = int(round(fraction * 100))
+        steps = self._steps.setdefault(trial_id, set())
+        value = float(result[self.metric])
+        if step in steps or not math.isfinite(value):
+            return
+        steps.add(step)
+        ot_trial = self._ot_trials[trial_id]
+        ot_trial.report(value, step)
+        if len(steps) == 1 and result.get("step") and fraction > 0:
+            ot_trial.set_user_attr("budget_steps", int(round(float(result["step"]) / fraction)))
+
+    def _tell(self, ot_trial: optuna.Trial, value: float | None, state: TrialState) -> None:
+        try:
+            self._ot_study.tell(ot_trial, value, state=state)
+        except Exception as error:  # e.g. the storage went away; the search goes on
+            logger.warning("could not record trial %s in Optuna: %s", ot_trial.number, error)
+
+    # Ray pickles the searcher (tuner.pkl, experiment checkpoints); the study, its storage (locks, and
+    # maybe a database password) and the sampler stay out. Resume goes through the Optuna study itself.
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        for key in ("_ot_study", "_storage", "_sampler", "_ot_trials"):
+            state[key] = None
+        return state
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump({"completed": sorted(self._completed_trials)}, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self._completed_trials = set(pickle.load(f).get("completed", []))

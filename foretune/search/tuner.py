@@ -1,0 +1,103 @@
+"""The one place that builds the Ray Tune + Optuna glue; metric and mode are set here once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from optuna.storages import BaseStorage
+from ray import tune
+from ray.tune.schedulers import TrialScheduler
+
+from foretune.config import ExperimentConfig
+from foretune.predictors._base import Predictor
+from foretune.search.rule import EarlyStageRule
+from foretune.search.scheduler import EarlyStageScheduler, PastTrial, TrialNotes
+from foretune.search.searcher import HonestOptunaSearch
+from foretune.search.space import make_sampler, to_distributions
+from foretune.search.trainable import TrainerFactory, run_trial
+
+
+def make_predictor_factory(config: ExperimentConfig):
+    """A zero-argument builder of the configured predictor (checked once, before any study)."""
+    from foretune.predictors import get_predictor
+
+    name, mode = config.early_stage.predictor, config.search.mode
+
+    def make() -> Predictor:
+        return get_predictor(name, mode=mode)
+
+    return make
+
+
+def build_scheduler(config: ExperimentConfig, *, notes: TrialNotes, past: Sequence[PastTrial] = ()) -> EarlyStageScheduler:
+    early = config.early_stage
+    rule = (
+        EarlyStageRule(
+            mode=config.search.mode,
+            rule=early.rule,
+            keep=early.keep,
+            use_upper_bound=early.use_upper_bound,
+            grace_trials=early.grace_trials,
+        )
+        if early.enabled
+        else None
+    )
+    return EarlyStageScheduler(
+        metric=config.search.metric,
+        mode=config.search.mode,
+        fraction=early.fraction,
+        make_predictor=make_predictor_factory(config),
+        rule=rule,
+        notes=notes,
+        past=past,
+    )
+
+
+def build_searcher(
+    config: ExperimentConfig, *, storage: BaseStorage, study_name: str, notes: TrialNotes, seed_offset: int = 0
+) -> HonestOptunaSearch:
+    return HonestOptunaSearch(
+        to_distributions(config.search.space),
+        metric=config.search.metric,
+        mode=config.search.mode,
+        sampler=make_sampler(config.search, seed_offset=seed_offset),
+        study_name=study_name,
+        storage=storage,
+        notes=notes,
+    )
+
+
+def build_tuner(
+    config: ExperimentConfig,
+    *,
+    trainer_factory: TrainerFactory,
+    searcher: HonestOptunaSearch,
+    scheduler: TrialScheduler,
+    num_samples: int,
+    run_dir: Path,
+    session_name: str,
+    callbacks: Sequence[Any] = (),
+) -> tune.Tuner:
+    trainable = tune.with_parameters(run_trial, base_config=config, trainer_factory=trainer_factory)
+    resources = {"cpu": config.resources.cpus_per_trial, "gpu": config.resources.gpus_per_trial}
+    return tune.Tuner(
+        tune.with_resources(trainable, resources),
+        tune_config=tune.TuneConfig(
+            metric=config.search.metric,
+            mode=config.search.mode,
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=num_samples,
+            max_concurrent_trials=config.search.max_concurrent_trials,
+            time_budget_s=config.search.time_budget_s,
+        ),
+        run_config=tune.RunConfig(
+            name=session_name,
+            storage_path=str(Path(run_dir).resolve() / "ray"),
+            verbose=0,
+            callbacks=list(callbacks),
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+        ),
+    )

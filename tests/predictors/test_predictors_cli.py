@@ -1,0 +1,79 @@
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from foretune.predictors.synthetic import make_study
+
+
+def _write(curves, path, at=None):
+    rows = [
+        {"trial": c.trial, "fraction": f, "value": v, **c.params}
+        for c in curves
+        for f, v in zip(c.fractions, c.values)
+        if at is None or f <= at + 1e-9
+    ]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "foretune.cli", *map(str, args)], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
+
+
+def test_rank_writes_one_row_per_trial(tmp_path):
+    partial = _write(make_study(12, seed=2, noise=0.003), tmp_path / "partial.csv", at=0.2)
+    finished = _write(make_study(20, seed=1, noise=0.003), tmp_path / "finished.csv")
+    out = tmp_path / "ranked.csv"
+    result = _cli("rank", partial, "--at", "0.2", "--mode", "max", "--predictor", "learned", "--fit", finished,
+                  "--top", "3", "--out", out)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["trial", "predicted_final", "lower", "upper", "early_value", "rank"]
+    assert len(table) == 12 and sorted(table["trial"]) == sorted(f"t{i}" for i in range(12))
+    assert list(table["rank"]) == list(range(1, 13))
+    assert table["predicted_final"].is_monotonic_decreasing  # mode max: best first
+    assert (table["lower"] <= table["predicted_final"]).all() and (table["predicted_final"] <= table["upper"]).all()
+    assert table.loc[0, "trial"] in result.stdout and "learned ranking" in result.stdout
+    assert table.loc[5, "trial"] not in result.stdout.split("wrote")[0].split()  # only --top 3 printed
+
+
+def test_rank_eval_compares_every_predictor(tmp_path):
+    curves = _write(make_study(30, seed=3, mode="min", noise=0.003), tmp_path / "complete.csv")
+    result = _cli("rank-eval", curves, "--at", "0.2", "--mode", "min")
+    assert result.returncode == 0, result.stderr
+    for word in ("auto", "snapshot", "curve", "learned", "spearman", "kendall", "top-5 overlap", "regret",
+                 "best in top 20%", "mae", "coverage"):
+        assert word in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("edit", "args", "message"),
+    [
+        (None, ["--trial-col", "run"], "no trial column 'run'"),
+        (lambda f: f.assign(fraction=f["fraction"] * 2), [], "outside [0, 1]"),
+        (lambda f: f.assign(value=f["value"].astype(object).where(f.index != 3, "abc")), [], "must be numeric"),
+        (None, ["--at", "0.05"], "no run in"),
+        (None, ["--mode", "up"], "--mode 'up'"),
+        (None, ["--predictor", "magic"], "--predictor 'magic'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, edit, args, message):
+    path = _write(make_study(6, seed=0), tmp_path / "curves.csv")
+    if edit is not None:
+        edit(pd.read_csv(path)).to_csv(path, index=False)
+    out = tmp_path / "ranked.csv"
+    result = _cli("rank", path, "--out", out, *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not out.exists()  # nothing half-done
+
+
+def test_rank_eval_needs_complete_curves(tmp_path):
+    path = _write(make_study(6, seed=0), tmp_path / "partial.csv", at=0.5)
+    result = _cli("rank-eval", path)
+    assert result.returncode == 2 and "complete curves" in result.stderr

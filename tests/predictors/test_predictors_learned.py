@@ -1,0 +1,113 @@
+import time
+
+import numpy as np
+import pytest
+
+from foretune.predictors import AutoPredictor, Curve, LearnedPredictor, get_predictor, metrics
+from foretune.predictors._base import final_value
+from foretune.predictors._learned import ParamEncoder, winsorize
+from foretune.predictors.synthetic import make_study
+
+
+def _score(name, finished, test, mode, **options):
+    predictor = get_predictor(name, mode=mode, **options).fit(finished)
+    prediction = predictor.predict([c.upto(0.2) for c in test], at=0.2)
+    finals = [final_value(c) for c in test]
+    return metrics.spearman(prediction.mean, finals), prediction, predictor
+
+
+@pytest.mark.parametrize("name", ["learned", "auto"])
+def test_learning_from_hyperparameters_beats_snapshot(name, mode):
+    finished = make_study(40, seed=1, mode=mode, noise=0.003)
+    test = make_study(40, seed=2, mode=mode, noise=0.003)
+    snapshot, _, _ = _score("snapshot", finished, test, mode)
+    learned, prediction, _ = _score(name, finished, test, mode)
+    assert learned > snapshot + 0.1
+    assert learned > 0.9
+    finals = np.array([final_value(c) for c in test])
+    assert metrics.mae(prediction.mean, finals) < 0.05
+    assert 0.5 <= metrics.coverage(prediction.lower, prediction.upper, finals) <= 1.0
+
+
+def test_learned_falls_back_to_curve_with_few_finished_runs(mode):
+    finished = make_study(5, seed=1, mode=mode)
+    test = [c.upto(0.2) for c in make_study(10, seed=2, mode=mode)]
+    learned = LearnedPredictor(mode=mode, min_finished=8).fit(finished).predict(test, at=0.2)
+    curve = get_predictor("curve", mode=mode).fit(finished).predict(test, at=0.2)
+    np.testing.assert_allclose(learned.mean, curve.mean)
+
+
+def test_auto_weights_and_cold_start(mode):
+    auto = AutoPredictor(mode=mode)
+    test = [c.upto(0.2) for c in make_study(10, seed=2, mode=mode)]
+    cold = auto.predict(test, at=0.2)
+    assert auto.weights_ == {"curve": 1.0}
+    np.testing.assert_allclose(cold.mean, get_predictor("curve", mode=mode).predict(test, at=0.2).mean)
+    auto.fit(make_study(30, seed=1, mode=mode, noise=0.003)).predict(test, at=0.2)
+    assert sum(auto.weights_.values()) == pytest.approx(1.0, abs=1e-3)
+    assert auto.weights_["learned"] > 0.5  # the hyperparameters carry the signal here
+
+
+def test_learned_difference_target_handles_non_positive_values():
+    # Losses shifted below zero: the log target cannot apply, the difference target must.
+    finished = make_study(20, seed=1, mode="min")
+    test = [c.upto(0.2) for c in make_study(10, seed=2, mode="min")]
+    prediction = LearnedPredictor(mode="min").fit(finished).predict(test, at=0.2)
+    assert np.isfinite(prediction.mean).all()
+    with pytest.raises(ValueError, match="positive"):
+        LearnedPredictor(mode="min", target="log").fit(finished).predict(test, at=0.2)
+
+
+def test_fit_and_predict_on_50_runs_is_fast():
+    finished = make_study(50, seed=1, noise=0.003)
+    test = [c.upto(0.2) for c in make_study(50, seed=2, noise=0.003)]
+    auto = AutoPredictor().fit(finished)
+    auto.predict(test, at=0.2)  # warm-up (imports, caches)
+    start = time.perf_counter()
+    AutoPredictor().fit(finished).predict(test, at=0.2)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_param_encoder_logs_wide_numbers_and_one_hots_strings():
+    params = [{"lr": 1e-4, "opt": "adam", "depth": 2}, {"lr": 1e-2, "opt": "sgd", "depth": 3}, {"lr": 1e-3}]
+    encoder = ParamEncoder().fit(params)
+    assert encoder.numeric == {"depth": False, "lr": True}
+    assert encoder.categories == {"opt": ["adam", "sgd"]}
+    X = encoder.transform(params)
+    assert X.shape == (3, 4)
+    np.testing.assert_allclose(X[:, 1], np.log([1e-4, 1e-2, 1e-3]))
+    assert np.isnan(X[2, 0])  # missing depth: imputed later by the standardizer
+    np.testing.assert_array_equal(X[2, 2:], [0, 0])  # unseen / missing category
+
+
+def test_winsorize_clips_outliers_only():
+    target = np.array([0.0, 0.1, -0.1, 0.05, -0.05, 10.0])
+    clipped = winsorize(target)
+    assert clipped[-1] < 1.0
+    np.testing.assert_array_equal(clipped[:-1], target[:-1])
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(ValueError, match="mode"):
+        get_predictor("learned", mode="up")
+    with pytest.raises(ValueError, match="unknown predictor 'magic'"):
+        get_predictor("magic")
+    with pytest.raises(ValueError, match="min_finished"):
+        LearnedPredictor(min_finished=1)
+    with pytest.raises(ValueError, match="combine"):
+        AutoPredictor(combine="vote")
+    with pytest.raises(ValueError, match="at must be"):
+        get_predictor("snapshot").predict([Curve([0.1], [1.0])], at=0)
+
+
+def test_auto_cold_start_is_shifted_onto_the_scale_of_finals(mode):
+    # Three finished runs (too few to learn from) still tell how much runs move after 20%.
+    finished = make_study(3, seed=1, mode=mode)
+    test = make_study(10, seed=2, mode=mode)
+    auto = AutoPredictor(mode=mode).fit(finished)
+    prediction = auto.predict([c.upto(0.2) for c in test], at=0.2)
+    assert auto.weights_ == {"curve": 1.0}
+    curve = get_predictor("curve", mode=mode).predict([c.upto(0.2) for c in test], at=0.2)
+    finals = np.array([final_value(c) for c in test])
+    assert metrics.mae(prediction.mean, finals) < 0.5 * metrics.mae(curve.mean, finals)
+    np.testing.assert_allclose(np.diff(prediction.mean), np.diff(curve.mean))  # same order

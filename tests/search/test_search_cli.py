@@ -1,0 +1,127 @@
+"""`foretune search / report / dashboard` on bad input: one error line, exit 2, no study created."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "foretune.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=180
+    )
+
+
+def _assert_user_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    text = " ".join(result.stderr.split())
+    for word in words:
+        assert word in text, result.stderr
+
+
+def _no_study(run_dir: Path) -> None:
+    assert not (run_dir / "study.journal").exists()
+    assert not (run_dir / "report.md").exists()
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "search.yaml"
+    path.write_text(yaml.safe_dump({"search": {"trials": 2}}))
+    return path
+
+
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ("search.space.learning_rate={type: uniform, low: 0.1, high: 1}", ["search.space.learning_rate", "type"]),
+        ("search.space.learning_rate={type: float, low: 1, high: 0.5}", ["empty range"]),
+        ("early_stage.predictor=crystal_ball", ["early_stage.predictor", "crystal_ball"]),
+    ],
+)
+def test_bad_space_or_predictor(config_file, tmp_path, override, words):
+    run_dir = tmp_path / "run"
+    _assert_user_error(_cli("search", str(config_file), "--out", str(run_dir), "--set", override), *words)
+    _no_study(run_dir)
+
+
+def test_storage_that_cannot_be_opened_hides_the_password(config_file, tmp_path):
+    run_dir = tmp_path / "run"
+    url = "postgresql://alice:s3cret@127.0.0.1:1/foretune"
+    result = _cli("search", str(config_file), "--out", str(run_dir), "--storage", url)
+    _assert_user_error(result, "cannot open the study storage", "alice:***@")
+    assert "s3cret" not in result.stderr + result.stdout
+    _no_study(run_dir)
+
+
+def test_unopenable_sqlite_path(config_file, tmp_path):
+    run_dir = tmp_path / "run"
+    url = f"sqlite:///{tmp_path / 'missing' / 'deeper' / 'study.db'}"
+    _assert_user_error(_cli("search", str(config_file), "--out", str(run_dir), "--storage", url), "cannot open")
+    _no_study(run_dir)
+
+
+@pytest.mark.slow
+def test_gpu_requested_where_none_exists(config_file, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    run_dir = tmp_path / "run"
+    result = _cli("search", str(config_file), "--out", str(run_dir), "--set", "resources.gpus_per_trial=1")
+    _assert_user_error(result, "gpus_per_trial=1", "GPUs")
+    _no_study(run_dir)
+    assert not run_dir.exists()
+
+
+def test_report_and_dashboard_without_a_study(tmp_path):
+    _assert_user_error(_cli("report", str(tmp_path)), "no study found")
+    _assert_user_error(_cli("dashboard", str(tmp_path)), "no study")
+    assert not (tmp_path / "study.journal").exists()
+
+
+def test_dashboard_serves_the_run_folders_study(tmp_path):
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    import optuna
+
+    from foretune.search.storage import open_storage
+
+    study = optuna.create_study(study_name="seen", storage=open_storage(str(tmp_path / "study.journal")))
+    trial = study.ask()
+    trial.report(0.5, 10)
+    study.tell(trial, 0.7)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "foretune.cli", "dashboard", str(tmp_path), "--port", str(port)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as response:
+                    studies = json.loads(response.read())["study_summaries"]
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read()
+                assert time.time() < deadline, "the dashboard did not come up"
+                time.sleep(0.5)
+        assert [s["study_name"] for s in studies] == ["seen"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

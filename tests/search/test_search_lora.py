@@ -1,0 +1,39 @@
+"""One real LoRA search end to end through Ray: the real model, two tiny trials."""
+
+from __future__ import annotations
+
+import pytest
+from optuna.trial import TrialState
+
+from foretune.config import validate_config
+from foretune.search.driver import run_search
+from foretune.search.storage import open_storage
+
+
+@pytest.mark.slow
+def test_two_tiny_lora_trials_through_ray(tmp_path):
+    pytest.importorskip("peft")
+    import optuna
+
+    config = validate_config(
+        {
+            "name": "lora-tiny",
+            "data": {"synthetic_size": 60, "max_eval_samples": 4},
+            "train": {"max_steps": 4, "batch_size": 2, "eval_fractions": [0.5, 1.0]},
+            "model": {"max_length": 96},
+            "search": {"trials": 2, "max_concurrent_trials": 1, "n_startup_trials": 2,
+                       "space": {"learning_rate": {"type": "log_float", "low": 1e-4, "high": 1e-3}}},
+            "early_stage": {"fraction": 0.5, "predictor": "snapshot", "grace_trials": 1},
+            "resources": {"cpus_per_trial": 2},
+        }
+    )
+    outcome = run_search(config, out=tmp_path, num_cpus=2, progress=False)
+    study = optuna.load_study(study_name="lora-tiny", storage=open_storage(str(tmp_path / "study.journal")))
+    assert len(study.trials) == 2 and outcome.total == 2
+    first = study.trials[0]
+    assert first.state == TrialState.COMPLETE, first.user_attrs.get("error")
+    assert sorted(first.intermediate_values) == [50, 100]
+    assert 0.0 <= first.value <= 1.0  # per-attribute accuracy
+    assert first.user_attrs["early_decision"] == "grace"
+    assert study.trials[1].state in (TrialState.COMPLETE, TrialState.PRUNED)
+    assert (tmp_path / "best.yaml").exists()

@@ -1,0 +1,182 @@
+"""The search on the real stack: local Ray (2 CPUs), real Optuna storages, real recorded curves.
+
+One Ray session is shared by the module (Ray takes ~10 s to start); the resume test kills a real
+driver process with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from foretune.config import load_config, validate_config
+from foretune.search.driver import run_search
+from foretune.search.storage import INTERRUPTED_ATTR, counted_trials, open_storage
+from tests.search.conftest import VLM_CSV, replay_config_dict
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _study(storage: str, name: str = "replay") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(storage, must_exist=not storage.startswith("sqlite")))
+
+
+def test_pruned_trials_are_pruned_with_attrs_and_curves(ray_session, vlm_bank, tmp_path):
+    config = validate_config(replay_config_dict(vlm_bank))
+    outcome = run_search(config, out=tmp_path, trainer_factory=vlm_bank.trainer_factory(), progress=False)
+    study = _study(str(tmp_path / "study.journal"))
+    states = [t.state for t in study.trials]
+    assert len(study.trials) == 8 and outcome.total == 8
+    assert TrialState.PRUNED in states and TrialState.COMPLETE in states
+    for trial in study.trials:
+        attrs = trial.user_attrs
+        assert {"early_score", "predicted_final", "predicted_lower", "predicted_upper", "early_rank"} <= set(attrs)
+        assert attrs["predicted_lower"] <= attrs["predicted_final"] <= attrs["predicted_upper"]
+        if trial.state == TrialState.PRUNED:
+            assert attrs["early_decision"] == "pruned"
+            assert attrs["fraction_reached"] == pytest.approx(0.2)
+            assert sorted(trial.intermediate_values) == [10, 20]  # the stopping result is recorded too
+            assert trial.value == pytest.approx(trial.intermediate_values[20])
+            assert "test_loss" not in attrs
+        else:
+            assert trial.state == TrialState.COMPLETE
+            assert attrs["fraction_reached"] == pytest.approx(1.0)
+            assert sorted(trial.intermediate_values) == list(range(10, 101, 10))
+            assert trial.value == pytest.approx(trial.intermediate_values[100])
+            assert "test_loss" in attrs
+    # the first grace_trials judged run to completion
+    assert sum(t.user_attrs["early_decision"] == "grace" for t in study.trials) == 2
+
+    # the report: table, files, and a best.yaml that is a ready-to-train config with the best params
+    table = outcome.report.table
+    assert set(table["state"]) == {"COMPLETE", "PRUNED"} and len(table) == 8
+    for name in ("trials.csv", "report.md", "curves.png", "predicted_vs_final.png", "best.yaml"):
+        assert (tmp_path / name).stat().st_size > 0
+    best = load_config(tmp_path / "best.yaml")
+    assert best.train.learning_rate == pytest.approx(study.best_trial.params["learning_rate"])
+    assert best.search.metric == "val_loss"
+
+
+def test_failing_trial_is_fail_and_search_goes_on_with_sqlite(ray_session, vlm_bank, tmp_path):
+    config = validate_config(replay_config_dict(vlm_bank, trials=6))
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    factory = vlm_bank.trainer_factory(fail_above={"weight_decay": 1e-3})
+    outcome = run_search(config, out=tmp_path, storage=storage, trainer_factory=factory, progress=False)
+    study = _study(storage)
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert failed, "with half the weight-decay range failing, some trial must fail"
+    for trial in failed:
+        assert "injected failure" in trial.user_attrs["error"]
+        assert trial.params["weight_decay"] > 1e-3
+    assert len(study.trials) == 6 and outcome.total == 6
+    assert any(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+    assert outcome.report.table["error"].notna().sum() == len(failed)
+
+
+DRIVER = textwrap.dedent(
+    """
+    import sys, yaml
+    from foretune.config import validate_config
+    from foretune.search.driver import run_search
+    from foretune.trainers.replay import ReplayBank
+
+    config = validate_config(yaml.safe_load(open(sys.argv[1])))
+    bank = ReplayBank.from_scan_bench(sys.argv[2])
+    run_search(config, out=sys.argv[3], trainer_factory=bank.trainer_factory(seconds_per_report=0.25),
+               num_cpus=2, progress=False)
+    """
+)
+
+
+def _drive(tmp_path: Path) -> subprocess.Popen:
+    # A new session: after the SIGKILL of the driver, its Ray processes are ended by group id.
+    return subprocess.Popen(
+        [sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "config.yaml"), str(VLM_CSV), str(tmp_path / "run")],
+        cwd=REPO,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _end_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def test_resume_after_sigkill_keeps_finished_trials_and_reaches_the_total(vlm_bank, tmp_path):
+    total = 7
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(replay_config_dict(vlm_bank, trials=total)))
+    (tmp_path / "driver.py").write_text(DRIVER)
+    journal = tmp_path / "run" / "study.journal"
+
+    driver = _drive(tmp_path)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if journal.exists():
+                try:
+                    trials = _study(str(journal)).trials
+                except (KeyError, ValueError):  # the study is not created yet
+                    trials = []
+                finished = [t for t in trials if t.state.is_finished()]
+                running = [t for t in trials if t.state == TrialState.RUNNING and t.intermediate_values]
+                if len(finished) >= 2 and running:
+                    break
+            assert driver.poll() is None, driver.stderr.read()
+            time.sleep(0.2)
+        else:
+            pytest.fail("the driver never had finished and running trials at once")
+        os.kill(driver.pid, signal.SIGKILL)  # the driver process itself, mid-search
+        driver.wait(timeout=30)
+    finally:
+        _end_group(driver)
+
+    before = {t.number: (t.state, t.value, t.params) for t in _study(str(journal)).trials if t.state.is_finished()}
+    stale = [t.number for t in _study(str(journal)).trials if t.state == TrialState.RUNNING]
+    assert before and stale
+
+    again = _drive(tmp_path)  # the same command again
+    try:
+        _, err = again.communicate(timeout=240)
+        assert again.returncode == 0, err
+    finally:
+        _end_group(again)
+
+    study = _study(str(journal))
+    by_number = {t.number: t for t in study.trials}
+    for number, (state, value, params) in before.items():  # finished trials kept as they were
+        assert (by_number[number].state, by_number[number].value, by_number[number].params) == (state, value, params)
+    for number in stale:  # trials running at the kill are marked and run again with their parameters
+        trial = by_number[number]
+        assert trial.state == TrialState.FAIL and trial.user_attrs[INTERRUPTED_ATTR]
+        retries = [t for t in study.trials if t.user_attrs.get("retry_of") == number]
+        assert len(retries) == 1 and retries[0].params == trial.params and retries[0].state.is_finished()
+    counted = counted_trials(study)
+    assert len(counted) == total  # the total is reached, not exceeded
+    assert not [t for t in study.trials if not t.state.is_finished()]
+    params = [tuple(sorted(t.params.items())) for t in counted]
+    assert len(set(params)) == len(params)  # no trial ran twice
