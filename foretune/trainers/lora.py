@@ -94,7 +94,7 @@ class LoraTrainer:
         on_step: Callable[[int, int, float], None] | None = None,
     ) -> None:
         self.config = config
-        self.splits = splits if splits is not None else load_splits(config.data)
+        self.splits = splits if splits is not None else load_splits(config.data, offline=config.model.offline)
         size = config.data.train_size if train_size is None else train_size
         self.train_products = self.splits.train_subset(size) if size is not None else list(self.splits.train)
         self.on_step = on_step
