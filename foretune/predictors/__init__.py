@@ -29,3 +29,4 @@ __all__ = [
     "get_predictor",
     "metrics",
 ]
+from foretune.predictors.saturation import SaturationModel, SaturationResult, fit_saturation  # noqa: E402,F401

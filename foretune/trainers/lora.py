@@ -352,6 +352,10 @@ class LoraTrainer:
                     do_sample=False,
                     pad_token_id=tok.pad_token_id,
                     eos_token_id=tok.eos_token_id,
+                    # The answer is one flat JSON object: stop at its closing brace rather than let an
+                    # untuned model ramble on to max_new_tokens (generation dominates eval time on CPU).
+                    stop_strings=["}"],
+                    tokenizer=tok,
                     use_cache=True,
                 )
             answers.extend(tok.batch_decode(out[:, width:], skip_special_tokens=True))

@@ -1,0 +1,82 @@
+"""`foretune saturation POINTS.csv`: JSON output and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "foretune.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def points(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    rows = ["n,value,seed"]
+    for n in [0, 50, 100, 200, 400, 800, 1600]:
+        for seed in range(2):
+            value = 0.3 if n == 0 else 0.9 - 3 * n**-0.6
+            rows.append(f"{n},{value + rng.normal(0, 0.003):.5f},{seed}")
+    path = tmp_path / "points.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_json_output(points: Path) -> None:
+    done = run_cli("saturation", str(points), "--json", "--bootstrap", "40", "--max-n", "5000")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    for key in ("asymptote", "min_useful_n", "min_useful_n_interval", "min_sufficient_n",
+                "min_sufficient_n_interval", "extrapolated"):
+        assert key in summary
+    assert summary["asymptote"] == pytest.approx(0.9, abs=0.015)
+    lo, hi = summary["min_useful_n_interval"]
+    assert lo <= summary["min_useful_n"] <= hi
+    assert summary["extrapolated"] is True  # the true plateau (~13,500) lies beyond n = 1600
+    assert summary["max_n"] == 5000 and summary["min_sufficient_n"] > 1600
+    assert summary["baseline"] == pytest.approx(0.3, abs=0.01)
+
+
+def test_min_mode_and_table_output(points: Path, tmp_path: Path) -> None:
+    lines = points.read_text().splitlines()
+    loss = tmp_path / "loss.csv"
+    loss.write_text("\n".join([lines[0]] + [f"{r.split(',')[0]},{1 - float(r.split(',')[1]):.5f},{r.split(',')[2]}" for r in lines[1:]]))
+    done = run_cli("saturation", str(loss), "--mode", "min", "--bootstrap", "20")
+    assert done.returncode == 0, done.stderr
+    assert "minimum useful n" in done.stdout and "asymptote" in done.stdout
+    summary = json.loads(run_cli("saturation", str(loss), "--mode", "min", "--bootstrap", "0", "--json").stdout)
+    assert summary["asymptote"] == pytest.approx(0.1, abs=0.015)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("n,score\n50,0.5\n", "missing column(s) value"),
+        ("n,value\n50,0.5\n-100,0.6\n", "not a non-negative integer"),
+        ("n,value\n50,0.5\n100.5,0.6\n", "not a non-negative integer"),
+        ("n,value\n50,0.5\nabc,0.6\n", "is not a finite number"),
+        ("n,value\n50,0.5\n100,0.6\n200,0.65\n", "needs at least 5"),
+        ("n,value\n", "no rows"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    done = run_cli("saturation", str(path))
+    assert done.returncode == 2
+    assert message in done.stderr and str(path) in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_missing_file_and_bad_options(points: Path, tmp_path: Path) -> None:
+    missing = run_cli("saturation", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 2 and "not found" in missing.stderr
+    for args, message in ((["--mode", "up"], "--mode"), (["--epsilon", "0"], "--epsilon"), (["--max-n", "-5"], "--max-n")):
+        done = run_cli("saturation", str(points), *args)
+        assert done.returncode == 2 and message in done.stderr, done.stderr

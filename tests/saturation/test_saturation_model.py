@@ -1,0 +1,132 @@
+"""The saturation model on curves with a known answer: asymptote, minimum useful / sufficient n."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from foretune.errors import ForetuneError
+from foretune.predictors.saturation import SaturationModel, isotonic
+
+SIZES = np.array([50, 100, 200, 400, 800, 1600, 3200])
+
+
+def power_law(n, a=0.9, b=3.0, c=0.6):
+    return a - b * np.asarray(n, dtype=float) ** (-c)
+
+
+def true_crossing(f, level, lo=1.0, hi=1e9):
+    grid = np.geomspace(lo, hi, 400_000)
+    return float(grid[np.argmax(f(grid) >= level)])
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_recovers_asymptote_and_saturation_points_of_a_known_curve(mode: str) -> None:
+    rng = np.random.default_rng(0)
+    n = np.repeat(SIZES, 3)
+    y = power_law(n) + rng.normal(0, 0.002, len(n))
+    sign = 1 if mode == "max" else -1  # a loss curve: the same curve upside down
+    result = SaturationModel(mode=mode, epsilon=0.01, n_bootstrap=60).fit(n, sign * y)
+
+    assert result.asymptote == pytest.approx(sign * 0.9, abs=0.01)
+    useful = true_crossing(power_law, 0.9 - 0.01)  # ~13,500: beyond the data
+    sufficient = true_crossing(power_law, power_law(3200) - 0.01)
+    assert result.min_useful_n == pytest.approx(useful, rel=0.35)
+    assert result.min_sufficient_n == pytest.approx(sufficient, rel=0.15)
+    lo, hi = result.min_useful_n_interval
+    assert lo < useful < hi * 1.1
+    assert result.extrapolated and not result.min_sufficient_n_extrapolated
+    gains = result.gain_per_doubling()  # improvement, positive in both modes
+    assert np.all(np.diff(gains) < 0) and np.all(gains > 0)  # diminishing returns
+
+
+def test_flat_curve_is_already_saturated() -> None:
+    rng = np.random.default_rng(1)
+    result = SaturationModel(epsilon=0.01, n_bootstrap=30).fit(SIZES, 0.8 + rng.normal(0, 0.002, len(SIZES)))
+    assert result.min_sufficient_n == SIZES[0]
+    assert result.min_useful_n is not None and result.min_useful_n <= SIZES[1]
+    assert not result.extrapolated
+
+
+def test_one_outlier_does_not_move_the_answer() -> None:
+    clean = power_law(SIZES)
+    dirty = clean.copy()
+    dirty[4] -= 0.15  # one collapsed run at n = 800 (non-monotone)
+    a = SaturationModel(epsilon=0.01, n_bootstrap=0).fit(SIZES, clean)
+    b = SaturationModel(epsilon=0.01, n_bootstrap=0).fit(SIZES, dirty)
+    assert b.asymptote == pytest.approx(a.asymptote, abs=0.01)
+    assert b.min_sufficient_n == pytest.approx(a.min_sufficient_n, rel=0.25)
+
+
+def test_noisy_non_monotone_points_give_wider_intervals_that_still_cover() -> None:
+    rng = np.random.default_rng(2)
+    n = np.repeat(SIZES, 4)
+    quiet = SaturationModel(n_bootstrap=80).fit(n, power_law(n) + rng.normal(0, 0.002, len(n)))
+    noisy_y = power_law(n) + rng.normal(0, 0.02, len(n))
+    assert np.any(np.diff([noisy_y[n == s].mean() for s in SIZES]) < 0) or True  # may dip; fit must cope
+    noisy = SaturationModel(n_bootstrap=80).fit(n, noisy_y)
+    width = lambda r: np.log(r.min_sufficient_n_interval[1] / r.min_sufficient_n_interval[0])  # noqa: E731
+    assert width(noisy) > width(quiet)
+    assert noisy.asymptote_interval[0] - 0.03 < 0.9 < noisy.asymptote_interval[1] + 0.03
+
+
+def test_max_n_beyond_the_data_extrapolates_min_sufficient_n() -> None:
+    result = SaturationModel(n_bootstrap=0).fit(SIZES, power_law(SIZES), max_n=20_000)
+    assert result.min_sufficient_n > SIZES[-1] and result.min_sufficient_n_extrapolated
+    expected = true_crossing(power_law, power_law(20_000) - 0.01)
+    assert result.min_sufficient_n == pytest.approx(expected, rel=0.25)
+
+
+def test_zero_shot_point_is_the_baseline_not_part_of_the_fit() -> None:
+    n = np.concatenate([[0], SIZES])
+    y = np.concatenate([[0.1], power_law(SIZES)])
+    result = SaturationModel(n_bootstrap=0).fit(n, y)
+    assert result.baseline == pytest.approx(0.1)
+    assert list(result.n) == list(SIZES)
+
+
+@pytest.mark.parametrize(
+    ("n", "values", "match"),
+    [
+        ([50, 100, 200, 400], [0.5, 0.6, 0.65, 0.7], "at least 5"),
+        ([0, 0, 50, 100], [0.1, 0.1, 0.5, 0.6], "at least 5"),
+        ([50, -100, 200, 400, 800], [0.5] * 5, "non-negative integers"),
+        ([50, 100.5, 200, 400, 800], [0.5] * 5, "non-negative integers"),
+        ([50, 100, 200, 400, 800], [0.5, np.nan, 0.6, 0.6, 0.6], "finite"),
+    ],
+)
+def test_bad_points_raise_one_clear_error(n, values, match) -> None:
+    with pytest.raises(ForetuneError, match=match):
+        SaturationModel().fit(n, values)
+
+
+def test_constructor_checks_its_arguments() -> None:
+    with pytest.raises(ValueError, match="mode"):
+        SaturationModel(mode="up")
+    with pytest.raises(ValueError, match="epsilon"):
+        SaturationModel(epsilon=0)
+    with pytest.raises(ValueError, match="unknown families"):
+        SaturationModel(families=("pow3", "nope"))
+
+
+def test_isotonic_is_the_monotone_least_squares_fit() -> None:
+    assert list(isotonic(np.array([1.0, 3.0, 2.0, 4.0]))) == [1.0, 2.5, 2.5, 4.0]
+    assert list(isotonic(np.array([3.0, 1.0]), np.array([1.0, 3.0]))) == [1.5, 1.5]
+
+
+def test_importable_without_torch_or_ray() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'ray'):\n"
+        "            raise ImportError('blocked ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from foretune.predictors.saturation import SaturationModel\n"
+        "print(SaturationModel(n_bootstrap=0).fit([50, 100, 200, 400, 800], [0.5, 0.6, 0.65, 0.68, 0.69]).asymptote)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
