@@ -222,10 +222,13 @@ class EarlyStageConfig(_Section):
     predictor: str = Field("auto", description="auto, snapshot, curve or learned.")
     rule: Literal["top_k", "quantile"] = Field("quantile", description="How many trials may continue.")
     keep: float = Field(
-        0.5, gt=0, description="top_k: how many; quantile: which share of trials (by prediction) continue."
+        0.25,
+        gt=0,
+        description="top_k: how many; quantile: which share of the trials judged so far (ranked by predicted "
+        "final) continue; 0.25 = one successive-halving rung with reduction factor 4.",
     )
     use_upper_bound: bool = Field(
-        True, description="Continue a trial whose interval's optimistic end still reaches the kept set."
+        False, description="Rank a trial by the optimistic end of its interval instead of its predicted final (keeps more trials)."
     )
     grace_trials: int = Field(3, ge=0, description="The first trials always run to completion to calibrate.")
 

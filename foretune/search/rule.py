@@ -1,9 +1,12 @@
 """The early-stage stopping rule, on plain numbers (no Ray, no Optuna), like ASHA's `_Bracket`.
 
 At the early fraction every trial gets a predicted final score. The rule compares the trial's
-score (the prediction, or its optimistic end when `use_upper_bound`) with the best estimates of the
-other trials judged so far (a finished trial's real final, otherwise its prediction) and lets it go
-on only while it can still rank inside the kept set.
+score (the prediction, or its optimistic end when `use_upper_bound`) with the predictions for all
+the other trials judged so far (made by the same fit from their curves up to the same fraction, so
+all on one scale), and lets it go on only if it ranks inside the kept set. This is one rung of
+successive halving where the rung's score is the predicted final instead of the score so far:
+with `rule="quantile", keep=1/3` a trial continues when it is in the top third of every trial that
+reached the early fraction (ASHA's reduction factor 3).
 """
 
 from __future__ import annotations

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from foretune.config import ParamSpec, SearchConfig
+from foretune.predictors import get_predictor
+from foretune.predictors._base import Curve
 from foretune.search.rule import EarlyStageRule
 from foretune.search.space import make_sampler, to_distributions
 
@@ -63,6 +66,89 @@ def test_top_k_and_quantile_sizes():
 def test_rule_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         EarlyStageRule(**kwargs)
+
+
+def test_quantile_one_third_is_a_successive_halving_rung():
+    rule = EarlyStageRule(mode="min", rule="quantile", keep=1 / 3, use_upper_bound=False, grace_trials=0)
+    others = [float(v) for v in range(1, 9)]  # 8 judged before; with the newcomer 9, ceil(9/3) = 3 continue
+    assert rule.allowed(9) == 3
+    assert rule.decide(mean=2.5, lower=2.5, upper=2.5, others=others).keep  # rank 3
+    assert not rule.decide(mean=3.5, lower=3.5, upper=3.5, others=others).keep  # rank 4
+
+
+# --- the evaluator: the scheduler's bookkeeping on plain curves (no Ray actors) -----------------
+
+
+def _evaluator(mode="min", keep=1, predictor="snapshot", grace=0, past=()):
+    from foretune.search.scheduler import EarlyStageEvaluator
+
+    rule = EarlyStageRule(mode=mode, rule="top_k", keep=keep, use_upper_bound=False, grace_trials=grace)
+    return EarlyStageEvaluator(
+        mode=mode, fraction=0.2, make_predictor=lambda: get_predictor(predictor, mode=mode), rule=rule, past=past
+    )
+
+
+def _run(evaluator, trial, values, params=None):
+    """Feed a curve at 0.1, 0.2, ...; returns the verdict at 0.2 (None if never judged)."""
+    evaluator.add(trial, params or {})
+    verdict = None
+    for i, value in enumerate(values):
+        fraction = round(0.1 * (i + 1), 9)
+        evaluator.observe(trial, fraction, value)
+        if evaluator.due(trial, fraction):
+            verdict = evaluator.judge(trial, fraction)
+            if not verdict:
+                break
+    if len(values) == 10 and verdict is not False:
+        evaluator.finish(trial)
+    return verdict
+
+
+def test_evaluator_ranks_everyone_on_the_predictors_scale():
+    # A finished trial (early 1.0 -> final 0.1) and a newcomer that is better early (0.9): with `snapshot`
+    # the rule must rank 0.9 against 1.0 (both early scores), not against the finished trial's real 0.1.
+    # Both are moved onto the final scale by how far the finished trial still went (-0.9).
+    evaluator = _evaluator(keep=1)
+    assert _run(evaluator, "a", [1.2, 1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1]) is True
+    assert _run(evaluator, "b", [1.1, 0.9]) is True
+    assert evaluator.notes["b"]["early_score"] == pytest.approx(0.9)
+    assert evaluator.notes["b"]["predicted_final"] == pytest.approx(0.0)
+    assert evaluator.notes["b"]["early_rank"] == 1 and evaluator.notes["b"]["early_judged_with"] == 2
+    assert _run(evaluator, "c", [1.3, 1.05]) is False  # behind both a (1.0) and b (0.9)
+    assert evaluator.notes["c"]["early_decision"] == "pruned"
+
+
+def test_evaluator_judges_once_and_honours_grace():
+    evaluator = _evaluator(keep=1, grace=2)
+    assert _run(evaluator, "a", [1.0, 0.5]) is True
+    assert _run(evaluator, "b", [1.0, 0.9]) is True  # grace: only one judged before it
+    assert evaluator.notes["b"]["early_decision"] == "grace"
+    assert _run(evaluator, "c", [1.0, 0.95]) is False
+    assert not evaluator.due("a", 0.3)  # judged once: later results never re-judge
+
+
+def test_evaluator_ranks_against_trials_of_an_earlier_session():
+    from foretune.search.scheduler import PastTrial
+
+    fractions = np.round(np.arange(1, 11) / 10, 9)
+    good = Curve(fractions, np.linspace(0.8, 0.2, 10), trial="past-0")
+    evaluator = _evaluator(keep=1, past=[PastTrial(good, True, 0.2)])
+    assert _run(evaluator, "new", [1.0, 0.9]) is False  # 0.9 early is behind the past trial's 0.733
+    assert evaluator.notes["new"]["early_judged_with"] == 2
+
+
+def test_evaluator_with_auto_predicts_on_the_final_scale(vlm_bank):
+    # Real curves: after 8 finished trials `auto` predicts finals, and the newcomer's prediction is
+    # close to its real final (the snapshot at 20% is far above it).
+    evaluator = _evaluator(keep=100, predictor="auto")
+    runs = sorted(vlm_bank.runs, key=lambda r: r.run_id)[:10]
+    for i, run in enumerate(runs[:9]):
+        assert _run(evaluator, str(i), list(run.metrics["val_loss"]), dict(run.params)) is True
+    target = runs[9]
+    _run(evaluator, "new", list(target.metrics["val_loss"][:2]), dict(target.params))
+    notes = evaluator.notes["new"]
+    assert notes["predicted_lower"] <= notes["predicted_final"] <= notes["predicted_upper"]
+    assert abs(notes["predicted_final"] - target.final("val_loss")) < abs(notes["early_score"] - target.final("val_loss"))
 
 
 def test_space_to_optuna_distributions():
