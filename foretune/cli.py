@@ -23,6 +23,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+if not console.is_terminal:  # logs and pipes: do not squeeze tables into 80 columns
+    console = Console(width=140)
 err_console = Console(stderr=True)
 
 ConfigArg = Annotated[Path, typer.Argument(help="Experiment config (YAML), e.g. configs/default.yaml.")]

@@ -93,7 +93,7 @@ class TaskConfig(_Section):
         "plain", description="'plain': a compact prompt; 'chat': the model's chat template (longer, slower)."
     )
     eval_method: Literal["teacher_forced", "generate"] = Field(
-        "teacher_forced",
+        "generate",
         description="How evaluations during training score answers: 'generate' decodes greedily and "
         "parses the JSON; 'teacher_forced' checks each value's tokens are the greedy choice given the "
         "reference prefix (one forward pass; the full answer is right under it exactly when greedy "

@@ -259,24 +259,24 @@ def load_study_for_report(target: str | Path | None, *, storage: str | None, stu
 
 
 def print_report(report: Report, console, *, limit: int = 30) -> None:
+    """The ranking as a terminal table: narrow columns, the hyperparameters folded into one."""
     from rich.table import Table
 
+    def cell(value) -> str:
+        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            return "-"
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
     table = Table(title=f"trials ({report.metric}, {'higher' if report.mode == 'max' else 'lower'} is better)")
-    columns = ["trial", "state", "early_rank", "final_rank", "early_score", "predicted_final", "final", "fraction_reached"]
+    columns = {"trial": "trial", "state": "state", "early_rank": "rank early", "final_rank": "rank final",
+               "early_score": "early", "predicted_final": "predicted", "final": "final"}
+    for label in columns.values():
+        table.add_column(label, justify="right", no_wrap=True)
     params = [c for c in report.table.columns if c.startswith("param.")]
-    for column in columns + params:
-        table.add_column(column.removeprefix("param."), justify="right")
+    table.add_column("hyperparameters", overflow="fold", min_width=28)
     for _, row in report.table.head(limit).iterrows():
-        cells = []
-        for column in columns + params:
-            value = row.get(column)
-            if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-                cells.append("-")
-            elif isinstance(value, float):
-                cells.append(f"{value:.4g}")
-            else:
-                cells.append(str(value))
-        table.add_row(*cells)
+        folded = " ".join(f"{c.removeprefix('param.')}={cell(row.get(c))}" for c in params)
+        table.add_row(*(cell(row.get(c)) for c in columns), folded)
     console.print(table)
     if report.best:
         console.print(f"best: trial {report.best['number']}, {report.metric} = {report.best['value']:.6g}")

@@ -122,8 +122,12 @@ def target_values(result: SaturationResult, target: Target) -> np.ndarray:
 
 
 def interval_ratio(result: SaturationResult, target: Target) -> float:
-    """hi / lo of the target's interval (inf when an end is beyond the horizon)."""
-    lo, hi = getattr(result, f"{target}_interval")
+    """hi / lo of the target's noise-only (bootstrap) interval (inf when an end is beyond the horizon).
+
+    The sweep can shrink measurement noise by measuring; the calibrated extrapolation error it
+    handles by measuring close to the answer (see `_settled`), so the noise band decides here.
+    """
+    lo, hi = getattr(result, f"{target}_noise_interval")
     if lo is None or hi is None or lo <= 0:
         return math.inf
     return hi / lo
@@ -268,7 +272,7 @@ class SaturationSweep:
         """
         if interval_ratio(result, self.target) > self.tight_ratio:
             return False
-        hi = getattr(result, f"{self.target}_interval")[1]
+        hi = getattr(result, f"{self.target}_noise_interval")[1]
         reach = min(hi if hi is not None else math.inf, self.max_n, max(self.sizes))
         return max(measured) * self.max_extrapolation >= reach
 

@@ -21,6 +21,7 @@ TINY = {
     "data.max_eval_samples": 4,
     "data.max_test_samples": 4,
     "task.max_new_tokens": 40,
+    "task.eval_method": "teacher_forced",  # the fast path here; the CLI test below generates
     "train.max_steps": 4,
     "train.batch_size": 2,
     "train.learning_rate": 2e-3,
