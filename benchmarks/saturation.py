@@ -99,12 +99,33 @@ def within(pred: np.ndarray, truth: np.ndarray, factor: float) -> float:
     return float(np.mean(ratio <= factor + 1e-9))
 
 
-def evaluate_prefix(curves: pd.DataFrame, *, limit: int, bootstrap: int) -> pd.DataFrame:
+def train_datasets(curves: pd.DataFrame) -> set:
+    """The half of the datasets (by openmlid) the model's LCDB-learned settings were chosen on.
+
+    The exponent prior, tail weight, family mix and interval calibration of the default model were
+    chosen on curves of these datasets only (among the curves with a >= 6-anchor prefix); report on
+    the others (`--half test`).
+    """
+    eligible = sorted({d for (d, _), c in curves.groupby(["openmlid", "learner"])
+                       if MIN_PREFIX_POINTS <= prefix_length(c["n"].to_numpy(float)) < len(c)})
+    perm = np.random.default_rng(0).permutation(len(eligible))
+    return {eligible[i] for i in perm[: len(eligible) // 2]}
+
+
+# The version before the LCDB-learned prior (flat/pow3/pow4/MMF4, no prior, no tail weight,
+# bootstrap-only intervals), kept as a reference column.
+PREVIOUS = dict(families=("flat", "pow3", "pow4", "mmf4"), exponent_prior=None, tail_weight=0.0, calibrated=False)
+
+
+def evaluate_prefix(curves: pd.DataFrame, *, limit: int, bootstrap: int, half: str = "all") -> pd.DataFrame:
     rows = []
     groups = list(curves.groupby(["openmlid", "learner"], sort=True))
     if limit:
         rng = np.random.default_rng(0)
         groups = [groups[i] for i in sorted(rng.choice(len(groups), size=min(limit, len(groups)), replace=False))]
+    if half != "all":
+        train = train_datasets(curves)
+        groups = [g for g in groups if (g[0][0] in train) == (half == "train")]
     start = time.time()
     for i, ((dataset, learner), curve) in enumerate(groups):
         n = curve["n"].to_numpy(float)
@@ -122,6 +143,9 @@ def evaluate_prefix(curves: pd.DataFrame, *, limit: int, bootstrap: int) -> pd.D
             model = SaturationModel(epsilon=eps, n_bootstrap=bootstrap, seed=0)
             result = model.fit(n[:k], y[:k], max_n=n[-1])
             lo, hi = result.min_sufficient_n_interval
+            previous = SaturationModel(epsilon=eps, n_bootstrap=bootstrap, seed=0, **PREVIOUS).fit(
+                n[:k], y[:k], max_n=n[-1]
+            )
             rows.append(
                 {
                     "openmlid": dataset,
@@ -136,6 +160,11 @@ def evaluate_prefix(curves: pd.DataFrame, *, limit: int, bootstrap: int) -> pd.D
                     "ours": result.min_sufficient_n,
                     "ours_lo": lo,
                     "ours_hi": hi,
+                    "noise_lo": result.min_sufficient_n_noise_interval[0],
+                    "noise_hi": result.min_sufficient_n_noise_interval[1],
+                    "previous": previous.min_sufficient_n,
+                    "previous_lo": previous.min_sufficient_n_interval[0],
+                    "previous_hi": previous.min_sufficient_n_interval[1],
                     "ipl": plain_ipl_min_sufficient(n[:k], y[:k], n[-1], eps),
                 }
             )
@@ -144,28 +173,45 @@ def evaluate_prefix(curves: pd.DataFrame, *, limit: int, bootstrap: int) -> pd.D
     return pd.DataFrame(rows)
 
 
+def coverage(table: pd.DataFrame, lo: str, hi: str) -> tuple[float, float]:
+    truth = table["truth"]
+    covered = np.mean((table[lo] <= truth * 1.0001) & (truth <= table[hi] * 1.0001))
+    return float(covered), float(np.median(table[hi] / table[lo]))
+
+
 def summarize_prefix(table: pd.DataFrame) -> str:
     lines = [
-        "| epsilon | curves | ours within x1.5 | ours within x2 | plain IPL within x1.5 | plain IPL within x2 |"
-        " ours: truth in 80% interval | median interval width (hi/lo) |",
+        "| epsilon | curves | ours x1.5 | ours x2 | previous x1.5 | previous x2 | plain IPL x1.5 | plain IPL x2 |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for eps_name, part in table.groupby("epsilon", sort=False):
-        ours, ipl, truth = part["ours"].to_numpy(), part["ipl"].to_numpy(), part["truth"].to_numpy()
-        covered = np.mean((part["ours_lo"] <= truth * 1.0001) & (truth <= part["ours_hi"] * 1.0001))
-        width = np.median(part["ours_hi"] / part["ours_lo"])
-        lines.append(
-            f"| {eps_name} | {len(part)} | {within(ours, truth, 1.5):.1%} | {within(ours, truth, 2):.1%} |"
-            f" {within(ipl, truth, 1.5):.1%} | {within(ipl, truth, 2):.1%} | {covered:.1%} | {width:.2f} |"
-        )
+        truth = part["truth"].to_numpy()
+        cells = [f"{within(part[c].to_numpy(), truth, f):.1%}" for c in ("ours", "previous", "ipl") for f in (1.5, 2)]
+        lines.append(f"| {eps_name} | {len(part)} | " + " | ".join(cells) + " |")
+    lines += ["", "| epsilon | truth inside prefix? | curves | ours x1.5 | previous x1.5 | plain IPL x1.5 |", "|---|---|---|---|---|---|"]
+    for (eps_name, inside), part in table.assign(inside=table["truth"] <= table["prefix_n"]).groupby(
+        ["epsilon", "inside"], sort=False
+    ):
+        truth = part["truth"].to_numpy()
+        cells = [f"{within(part[c].to_numpy(), truth, 1.5):.1%}" for c in ("ours", "previous", "ipl")]
+        lines.append(f"| {eps_name} | {'inside' if inside else 'beyond'} | {len(part)} | " + " | ".join(cells) + " |")
+    lines += ["", "| epsilon | 80% interval | truth inside | median width (hi/lo) |", "|---|---|---|---|"]
+    for eps_name, part in table.groupby("epsilon", sort=False):
+        for label, lo, hi in (("ours, calibrated", "ours_lo", "ours_hi"), ("ours, bootstrap only", "noise_lo", "noise_hi"),
+                              ("previous (bootstrap)", "previous_lo", "previous_hi")):
+            cov, width = coverage(part, lo, hi)
+            lines.append(f"| {eps_name} | {label} | {cov:.1%} | {width:.2f} |")
     return "\n".join(lines)
 
 
-def evaluate_adaptive(curves: pd.DataFrame, *, limit: int, bootstrap: int) -> pd.DataFrame:
+def evaluate_adaptive(curves: pd.DataFrame, *, limit: int, bootstrap: int, half: str = "all") -> pd.DataFrame:
     """Run the adaptive sweep on recorded curves: a lookup of the LCDB mean stands in for training."""
     from foretune.search.sweep import SaturationSweep
 
     groups = list(curves.groupby(["openmlid", "learner"], sort=True))
+    if half != "all":
+        train = train_datasets(curves)
+        groups = [g for g in groups if (g[0][0] in train) == (half == "train")]
     rng = np.random.default_rng(1)
     order = rng.permutation(len(groups))
     rows = []
@@ -222,18 +268,20 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="Evaluate a random subset of curves (0 = all).")
     parser.add_argument("--bootstrap", type=int, default=30, help="Bootstrap replicates per fit.")
     parser.add_argument("--adaptive", type=int, default=100, help="Curves for the adaptive-sweep simulation (0 = skip).")
+    parser.add_argument("--half", choices=("all", "train", "test"), default="test",
+                        help="Datasets to report on: the default model's settings were learned on 'train'.")
     parser.add_argument("--out", type=Path, default=None, help="Write the per-curve tables here (CSV prefix).")
     args = parser.parse_args()
 
     start = time.time()
     curves = load_curves()
     print(f"loaded {curves.groupby(['openmlid', 'learner']).ngroups} curves in {time.time() - start:.0f}s", file=sys.stderr)
-    table = evaluate_prefix(curves, limit=args.limit, bootstrap=args.bootstrap)
+    table = evaluate_prefix(curves, limit=args.limit, bootstrap=args.bootstrap, half=args.half)
     if args.out:
         table.to_csv(f"{args.out}-prefix.csv", index=False)
     print(summarize_prefix(table))
     if args.adaptive:
-        adaptive = evaluate_adaptive(curves, limit=args.adaptive, bootstrap=args.bootstrap)
+        adaptive = evaluate_adaptive(curves, limit=args.adaptive, bootstrap=args.bootstrap, half=args.half)
         if args.out:
             adaptive.to_csv(f"{args.out}-adaptive.csv", index=False)
         print()
