@@ -100,6 +100,12 @@ class TaskConfig(_Section):
         "decoding would produce it). The final test evaluation always generates.",
     )
     max_new_tokens: int = Field(64, ge=1, description="Token cap for a generated answer.")
+    test_on_completion: bool = Field(
+        True,
+        description="Score a run that used its whole budget on the held-out test split (generated answers; "
+        "costs one generation pass over data.max_test_samples products). The search also scores the "
+        "zero-shot model once, so the report shows what fine-tuning gained.",
+    )
 
 
 class LoraSettings(_Section):

@@ -18,7 +18,7 @@ import optuna
 from foretune.config import ExperimentConfig
 from foretune.errors import ForetuneError
 from foretune.search import storage as st
-from foretune.search.report import CONFIG_ATTR
+from foretune.search.report import CONFIG_ATTR, ZERO_SHOT_ATTR
 from foretune.search.scheduler import TrialNotes
 from foretune.search.trainable import TrainerFactory
 
@@ -56,6 +56,21 @@ def _default_trainer_factory(config: ExperimentConfig) -> TrainerFactory:
 
     ensure_model(config.model)  # convert/cache the model once, before trials race for it
     return LoraTrainer
+
+
+def zero_shot_test_scores(config: ExperimentConfig, console=None) -> dict[str, float]:
+    """The untuned model's scores on the test split: the baseline a fine-tune must beat."""
+    from foretune.trainers.lora import LoraTrainer
+
+    status = console.status("zero-shot baseline on the test split (generating answers)...") if console else None
+    if status:
+        status.start()
+    try:
+        scores = LoraTrainer(config).evaluate_zero_shot(split="test")
+    finally:
+        if status:
+            status.stop()
+    return {k: float(v) for k, v in scores.items() if "/" not in k}
 
 
 def _quiet_ray() -> None:
@@ -200,6 +215,8 @@ def run_search(
     finally:
         if started:
             ray.shutdown()
+    if trainer_factory is None and config.task.test_on_completion and ZERO_SHOT_ATTR not in study.user_attrs:
+        study.set_user_attr(ZERO_SHOT_ATTR, zero_shot_test_scores(config, console))
     if write_report:
         from foretune.search.report import build_report
 

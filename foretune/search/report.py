@@ -18,6 +18,7 @@ from foretune.errors import ForetuneError
 from foretune.search.storage import INTERRUPTED_ATTR, trial_curve
 
 CONFIG_ATTR = "foretune_config"
+ZERO_SHOT_ATTR = "zero_shot_test"  # the untuned model's test scores (study user attribute)
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Report:
     files: dict[str, Path]
     metric: str
     mode: str
+    zero_shot: dict | None = None  # the untuned model's test scores, when the search measured them
 
 
 def _mode(study: optuna.Study) -> str:
@@ -88,7 +90,8 @@ def best_trial(study: optuna.Study) -> dict | None:
         return None
     pick = max if _mode(study) == "max" else min
     best = pick(complete, key=lambda t: t.value)
-    return {"number": best.number, "value": best.value, "params": dict(best.params)}
+    test = {k.removeprefix("test_"): v for k, v in best.user_attrs.items() if k.startswith("test_")}
+    return {"number": best.number, "value": best.value, "params": dict(best.params), "test": test}
 
 
 def best_config_yaml(study: optuna.Study, best: dict) -> str:
@@ -115,6 +118,12 @@ def _markdown(table: pd.DataFrame, study: optuna.Study, best: dict | None, metri
     if best:
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["params"].items())
         lines += [f"Best: trial {best['number']}, {metric} = {best['value']:.6g} ({params}); config in `best.yaml`.", ""]
+        zero_shot = study.user_attrs.get(ZERO_SHOT_ATTR) or {}
+        if best.get("test") and zero_shot:
+            lines += ["| held-out test (generated answers) | zero-shot | best trial |", "|---|---|---|"]
+            lines += [f"| {k} | {zero_shot.get(k, float('nan')):.4f} | {v:.4f} |" for k, v in best["test"].items()
+                      if k in ("accuracy", "exact_match", "null_fp_rate", "f1")]
+            lines += [""]
     complete = table[table["state"] == "COMPLETE"] if not table.empty else table
     if len(complete) >= 3:
         from scipy.stats import spearmanr
@@ -236,7 +245,7 @@ def build_report(study: optuna.Study, run_dir: str | Path) -> Report:
     if best_yaml:
         files["best_yaml"] = run_dir / "best.yaml"
         files["best_yaml"].write_text(best_yaml)
-    return Report(table, best, files, metric, mode)
+    return Report(table, best, files, metric, mode, study.user_attrs.get(ZERO_SHOT_ATTR))
 
 
 def load_study_for_report(target: str | Path | None, *, storage: str | None, study_name: str | None):
@@ -280,5 +289,13 @@ def print_report(report: Report, console, *, limit: int = 30) -> None:
     console.print(table)
     if report.best:
         console.print(f"best: trial {report.best['number']}, {report.metric} = {report.best['value']:.6g}")
+        test = report.best.get("test") or {}
+        if test and report.zero_shot:
+            console.print(
+                "held-out test split (generated answers): "
+                + ", ".join(f"{k} {report.zero_shot.get(k, float('nan')):.3f} zero-shot -> {test[k]:.3f} fine-tuned"
+                            for k in ("accuracy", "exact_match") if k in test),
+                highlight=False,
+            )
     for label, path in report.files.items():
         console.print(f"  {label}: {path}", highlight=False)

@@ -200,8 +200,12 @@ class LoraTrainer:
 
     # --- training ----------------------------------------------------------------------------------
 
-    def fit(self, reporter: Reporter | None = None, *, evaluate_test: bool = False) -> TrainResult:
-        """Train for the budget, evaluating at each budget fraction; stop early if told to."""
+    def fit(self, reporter: Reporter | None = None, *, evaluate_test: bool | None = None) -> TrainResult:
+        """Train for the budget, evaluating at each budget fraction; stop early if told to.
+
+        A run that used its whole budget is then scored on the test split when `evaluate_test`
+        (default: `task.test_on_completion`).
+        """
         from transformers import get_scheduler
 
         train = self.config.train
@@ -248,7 +252,9 @@ class LoraTrainer:
                 rows.append({"fraction": eval_at[step], "step": step, **metrics})
                 if reporter is not None and reporter.report(eval_at[step], step, metrics) == Decision.STOP:
                     stopped = step < total
-        test_metrics = self.evaluate(self._test_products(), method="generate") if evaluate_test and not stopped else None
+        if evaluate_test is None:
+            evaluate_test = self.config.task.test_on_completion
+        test_metrics = self.evaluate_test() if evaluate_test and not stopped else None
         return TrainResult(
             metrics=metrics,
             curve=pd.DataFrame(rows),

@@ -18,14 +18,14 @@ def test_two_tiny_lora_trials_through_ray(tmp_path):
     config = validate_config(
         {
             "name": "lora-tiny",
-            "data": {"synthetic_size": 60, "max_eval_samples": 4},
+            "data": {"synthetic_size": 60, "max_eval_samples": 4, "max_test_samples": 4},
             "train": {"max_steps": 4, "batch_size": 2, "eval_fractions": [0.5, 1.0]},
             "model": {"max_length": 96},
             "task": {"max_new_tokens": 40},
             "search": {"trials": 2, "max_concurrent_trials": 1, "n_startup_trials": 2,
                        "space": {"learning_rate": {"type": "log_float", "low": 1e-4, "high": 1e-3}}},
             "early_stage": {"fraction": 0.5, "predictor": "snapshot", "grace_trials": 1},
-            "resources": {"cpus_per_trial": 2},
+            "resources": {"cpus_per_trial": 1},  # one torch thread: no OpenMP spinning on a busy box
         }
     )
     outcome = run_search(config, out=tmp_path, num_cpus=2, progress=False)
@@ -38,3 +38,8 @@ def test_two_tiny_lora_trials_through_ray(tmp_path):
     assert first.user_attrs["early_decision"] == "grace"
     assert study.trials[1].state in (TrialState.COMPLETE, TrialState.PRUNED)
     assert (tmp_path / "best.yaml").exists()
+    # A trial that used its whole budget was scored on the test split; the zero-shot baseline once.
+    assert 0.0 <= first.user_attrs["test_accuracy"] <= 1.0
+    assert 0.0 <= study.user_attrs["zero_shot_test"]["accuracy"] <= 1.0
+    assert outcome.report.zero_shot == study.user_attrs["zero_shot_test"]
+    assert "zero-shot" in (tmp_path / "report.md").read_text()
