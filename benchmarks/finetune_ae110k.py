@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from foretune.config import load_config
+from foretune.search.report import markdown_table
 from foretune.trainers.lora import LoraTrainer
 from foretune.trainers.reporters import MemoryReporter
 
@@ -95,7 +96,7 @@ Per-attribute accuracy (most frequent attributes in the test products):
 
 Validation curve during training ({config.task.eval_method} scoring, {config.data.max_eval_samples} validation products):
 
-{curve.to_markdown(index=False, floatfmt=".4f")}
+{markdown_table(curve)}
 
 `accuracy` is the seed paper's metric: correctly extracted non-null values over all non-null
 ground-truth values, per attribute, averaged over attributes. AE-110K's labels come from automatic
