@@ -32,9 +32,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from foretune.predictors import Curve, LearnedPredictor, metrics  # noqa: E402
-from foretune.search.report import markdown_table  # noqa: E402
 from foretune.predictors._base import final_value  # noqa: E402
 from foretune.predictors.evaluation import cross_fit_predict  # noqa: E402
+from foretune.search.report import markdown_table  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "learning-curves" / "scan-bench"
 PREDICTORS = ("snapshot", "curve", "learned", "auto")
