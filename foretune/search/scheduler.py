@@ -64,6 +64,7 @@ class EarlyStageEvaluator:
         make_predictor: Callable[[], Predictor],
         rule: EarlyStageRule | None,
         past: Iterable[PastTrial] = (),
+        bounds: tuple[float, float] | None = None,
     ) -> None:
         if not 0 < fraction < 1:
             raise ValueError(f"the early fraction must be in (0, 1), got {fraction}")
@@ -73,6 +74,7 @@ class EarlyStageEvaluator:
         self.fraction = fraction
         self.make_predictor = make_predictor
         self.rule = rule
+        self.bounds = bounds  # the metric's range (accuracy: 0..1): predictions are clipped into it
         self.notes: dict[str, dict[str, Any]] = {}  # trial_id -> what the verdict was based on
         self._curves: dict[str, dict[float, float]] = {}
         self._params: dict[str, Mapping[str, Any]] = {}
@@ -116,6 +118,8 @@ class EarlyStageEvaluator:
             shift = float(np.median(moved[np.isfinite(moved)])) if np.isfinite(moved).any() else 0.0
             mean = mean[:n] + shift  # one shift for all: the ranking by mean does not change
             lower, upper = np.minimum(lower[:n], mean), np.maximum(upper[:n], mean)
+            if self.bounds is not None:
+                mean, lower, upper = (np.clip(a, *self.bounds) for a in (mean, lower, upper))
             if not np.all(np.isfinite([mean[0], lower[0], upper[0]])):
                 raise ValueError(f"non-finite prediction {mean[0]} [{lower[0]}, {upper[0]}]")
         except Exception:  # a predictor failure must never prune a trial: fall back to the early scores
@@ -163,9 +167,12 @@ class EarlyStageScheduler(FIFOScheduler):
         rule: EarlyStageRule | None,
         notes: TrialNotes | None = None,
         past: Iterable[PastTrial] = (),
+        bounds: tuple[float, float] | None = None,
     ) -> None:
         super().__init__()
-        self.evaluator = EarlyStageEvaluator(mode=mode, fraction=fraction, make_predictor=make_predictor, rule=rule, past=past)
+        self.evaluator = EarlyStageEvaluator(
+            mode=mode, fraction=fraction, make_predictor=make_predictor, rule=rule, past=past, bounds=bounds
+        )
         self._metric = metric
         self._mode = mode
         self.fraction = fraction

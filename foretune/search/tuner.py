@@ -31,6 +31,13 @@ def make_predictor_factory(config: ExperimentConfig):
     return make
 
 
+def metric_bounds(metric: str) -> tuple[float, float] | None:
+    """The range of a metric the trainers report, if it has one (shares: 0..1; losses: none)."""
+    from foretune.trainers.tasks import SHARE_METRICS
+
+    return (0.0, 1.0) if metric in SHARE_METRICS or metric.startswith("acc/") else None
+
+
 def build_scheduler(config: ExperimentConfig, *, notes: TrialNotes, past: Sequence[PastTrial] = ()) -> EarlyStageScheduler:
     early = config.early_stage
     rule = (
@@ -52,6 +59,7 @@ def build_scheduler(config: ExperimentConfig, *, notes: TrialNotes, past: Sequen
         rule=rule,
         notes=notes,
         past=past,
+        bounds=metric_bounds(config.search.metric),
     )
 
 

@@ -35,6 +35,10 @@ __all__ = ["AttributeExtractionTask", "Judgement", "judge", "normalize_value", "
 PromptStyle = Literal["plain", "chat"]
 _PROMPT_STYLES = ("plain", "chat")
 
+# Metrics of `AttributeExtractionTask.score` that are shares, in [0, 1] (plus the per-attribute acc/<name>).
+SHARE_METRICS = frozenset(
+    {"accuracy", "accuracy_micro", "exact_match", "null_fp_rate", "precision", "recall", "f1"}
+)
 INSTRUCTION = "Extract the attributes from the product text. Answer with JSON; use null if absent."
 SYSTEM_PROMPT = (
     "You extract product attribute values from product texts. Answer with one JSON object that maps "

@@ -179,3 +179,26 @@ def test_sampler_is_seeded_and_offset_on_resume():
 
     assert first_params(0) == first_params(0)
     assert first_params(0) != first_params(3)
+
+
+def test_predictions_of_a_share_stay_in_its_range():
+    """A steep early rise extrapolates past 1.0; an accuracy cannot, so the evaluator clips."""
+    from foretune.search.scheduler import EarlyStageEvaluator
+    from foretune.search.tuner import metric_bounds
+
+    assert metric_bounds("accuracy") == (0.0, 1.0) and metric_bounds("acc/Brand") == (0.0, 1.0)
+    assert metric_bounds("eval_loss") is None
+
+    def evaluator(bounds):
+        rule = EarlyStageRule(mode="max", rule="top_k", keep=5, use_upper_bound=False, grace_trials=0)
+        return EarlyStageEvaluator(
+            mode="max", fraction=0.2, make_predictor=lambda: get_predictor("curve", mode="max"), rule=rule, bounds=bounds
+        )
+
+    steep = [0.45, 0.9]  # +0.45 per tenth of the budget
+    free, clipped = evaluator(None), evaluator((0.0, 1.0))
+    _run(free, "t", steep)
+    _run(clipped, "t", steep)
+    assert free.notes["t"]["predicted_upper"] > 1.0  # the unclipped extrapolation overshoots
+    for key in ("predicted_final", "predicted_lower", "predicted_upper"):
+        assert 0.0 <= clipped.notes["t"][key] <= 1.0
