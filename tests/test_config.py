@@ -1,0 +1,90 @@
+"""The experiment config: defaults, YAML loading, overrides, and one clear error per mistake."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from foretune.config import load_config, parse_overrides
+from foretune.errors import ForetuneError
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "gpu.yaml"])
+def test_shipped_configs_load(name):
+    config = load_config(CONFIGS / name)
+    assert config.train.eval_fractions[-1] == 1.0
+    assert config.search.space  # every shipped config searches something
+
+
+def test_yaml_overrides_defaults_and_keeps_the_rest(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  max_steps: 7\n  lora: {r: 4}\n")
+    config = load_config(path)
+    assert config.train.max_steps == 7 and config.train.lora.r == 4
+    assert config.train.lora.alpha == 16  # untouched default
+
+
+def test_overrides_are_yaml_values_on_dotted_paths():
+    overrides = parse_overrides(["train.lora.r=16", "train.eval_fractions=[0.5, 1.0]", "data.source=x.jsonl"])
+    assert overrides == {"train.lora.r": 16, "train.eval_fractions": [0.5, 1.0], "data.source": "x.jsonl"}
+    config = load_config(None, overrides | {"search.space.lora.dropout": {"type": "float", "low": 0.0, "high": 0.2}})
+    assert config.train.lora.r == 16 and "lora.dropout" in config.search.space
+
+
+def test_eval_fractions_always_end_with_the_final_score():
+    config = load_config(None, {"train.eval_fractions": [0.5, 0.2, 0.2]})
+    assert config.train.eval_fractions == [0.2, 0.5, 1.0]
+
+
+def test_target_modules_accept_a_comma_separated_string():
+    config = load_config(None, {"train.lora.target_modules": "q_proj, k_proj,v_proj"})
+    assert config.train.lora.target_modules == ["q_proj", "k_proj", "v_proj"]
+
+
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        ("train:\n  lora:\n    rank: 4\n", ["train.lora.rank", "unknown key", "c.yaml"]),
+        ("train:\n  max_steps: many\n", ["train.max_steps", "integer", "c.yaml"]),
+        ("train:\n  eval_fractions: [0.5, 1.5]\n", ["train.eval_fractions", "(0, 1]"]),
+        ("search:\n  space:\n    learning_rate: {type: log_float, low: 0.01, high: 0.001}\n", ["empty range"]),
+        ("search:\n  space:\n    learning_rate: {type: gaussian, low: 0, high: 1}\n", ["search.space.learning_rate.type"]),
+        ("search:\n  space:\n    lora.rank: {type: int, low: 1, high: 8}\n", ["lora.rank", "unknown field 'rank'"]),
+        ("model:\n  name: [unclosed\n", ["malformed YAML", "line"]),
+        ("- just\n- a list\n", ["top level must be a mapping"]),
+    ],
+)
+def test_bad_config_is_one_clear_error_naming_key_and_file(tmp_path, text, fragments):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ForetuneError) as caught:
+        load_config(path)
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "pairs, fragment",
+    [(["train.lora.rank=4"], "train.lora.rank"), (["nosuch.key=1"], "nosuch"), (["train.max_steps"], "KEY=VALUE")],
+)
+def test_bad_override_is_a_clear_error(pairs, fragment):
+    with pytest.raises(ForetuneError, match=fragment.replace(".", r"\.")):
+        load_config(None, parse_overrides(pairs))
+
+
+def test_cli_config_prints_every_key_and_rejects_bad_files(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "foretune.cli", "config", str(CONFIGS / "default.yaml")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for section in ("model:", "data:", "task:", "train:", "search:", "early_stage:", "resources:"):
+        assert section in done.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  lora:\n    rank: 4\n")
+    done = subprocess.run([sys.executable, "-m", "foretune.cli", "config", str(bad)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "train.lora.rank" in done.stderr and "Traceback" not in done.stderr
