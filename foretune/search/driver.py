@@ -10,6 +10,7 @@ import logging
 import os
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,14 +63,9 @@ def zero_shot_test_scores(config: ExperimentConfig, console=None) -> dict[str, f
     """The untuned model's scores on the test split: the baseline a fine-tune must beat."""
     from foretune.trainers.lora import LoraTrainer
 
-    status = console.status("zero-shot baseline on the test split (generating answers)...") if console else None
-    if status:
-        status.start()
-    try:
+    waiting = console.status("zero-shot baseline on the test split (generating answers)...") if console else nullcontext()
+    with waiting:
         scores = LoraTrainer(config).evaluate_zero_shot(split="test")
-    finally:
-        if status:
-            status.stop()
     return {k: float(v) for k, v in scores.items() if "/" not in k}
 
 

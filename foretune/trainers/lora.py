@@ -57,11 +57,11 @@ def pick_device(setting: str) -> str:
 
 
 def use_bf16(setting: str, device: str) -> bool:
-    if setting == "off" or device != "cuda":
-        if setting == "on" and device != "cuda":
+    if device != "cuda":
+        if setting == "on":
             raise ForetuneError("train.bf16 is 'on' but the device is the CPU; use bf16: auto")
         return False
-    return setting == "on" or torch.cuda.is_bf16_supported()
+    return setting == "on" or (setting == "auto" and torch.cuda.is_bf16_supported())
 
 
 def _default_threads() -> int:
