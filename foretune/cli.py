@@ -370,21 +370,39 @@ def sweep_cmd(
     set_: SetOpt = None,
     adaptive: Annotated[bool, typer.Option("--adaptive/--grid", help="Choose sizes adaptively, or run the whole grid.")] = True,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap replicates for the intervals.")] = 100,
+    early_cut: Annotated[bool, typer.Option("--early-cut/--no-early-cut", help="Stop a run once the early-stage predictor (early_stage.predictor, fitted on the sweep's finished runs) knows its final score within --early-tolerance.")] = True,
+    early_tolerance: Annotated[Optional[float], typer.Option("--early-tolerance", help="Largest distance from the predicted final to either end of its 80% interval for a cut (default: epsilon / 2).")] = None,
 ) -> None:
     """Train on nested subsets of growing size n; fit score vs n; report the minimum useful n."""
+    from foretune.search.early_cut import EarlyCut
     from foretune.search.sweep import SaturationSweep, geometric_sizes, lora_train_and_score, markdown_table, parse_sizes, write_outputs
+    from foretune.trainers.tasks import metric_bounds
 
     if repeats < 1:
         raise ForetuneError(f"--repeats {repeats}: must be at least 1")
     if not (epsilon > 0):
         raise ForetuneError(f"--epsilon {epsilon:g}: must be a positive score difference, e.g. 0.01")
+    tolerance = epsilon / 2 if early_tolerance is None else early_tolerance
+    if not (tolerance > 0):
+        raise ForetuneError(f"--early-tolerance {tolerance:g}: must be a positive score difference, e.g. 0.005")
     cfg = _load(config, set_)
+    cut = None
+    if early_cut:
+        try:
+            cut = EarlyCut(metric=cfg.search.metric, mode=cfg.search.mode, tolerance=tolerance,
+                           predictor=cfg.early_stage.predictor, min_fraction=cfg.early_stage.fraction)
+        except ValueError as error:
+            raise ForetuneError(f"early_stage.predictor: {error}") from None
     train_and_score, cost, available = lora_train_and_score(cfg)
     grid = parse_sizes(sizes, available=available) if sizes else geometric_sizes(available)
     sweep = SaturationSweep(
         train_and_score, sizes=grid, repeats=repeats, metric=cfg.search.metric, mode=cfg.search.mode,
         epsilon=epsilon, adaptive=adaptive, max_n=available, cost=cost, n_bootstrap=bootstrap, seed=cfg.train.seed,
-        on_point=lambda p: console.print(f"n={p.n:>6} seed={p.seed}  {cfg.search.metric}={p.score:.4f}  ({p.seconds:.0f}s)"),
+        on_point=lambda p: console.print(
+            f"n={p.n:>6} seed={p.seed}  {cfg.search.metric}={p.score:.4f}  ({p.seconds:.0f}s)"
+            + (f"  cut at {p.fraction:.0%} of the budget, final predicted" if p.predicted else "")
+        ),
+        early_cut=cut, bounds=metric_bounds(cfg.search.metric),
     )
     console.print(f"sweep over sizes {', '.join(map(str, grid))} ({'adaptive' if adaptive else 'full grid'}, {repeats} seed(s) each)")
     result = sweep.run()

@@ -2,11 +2,12 @@
 
 A saturating learning curve is fitted to (n, score) points with several parametric families
 (inverse power law ``a - b n^-c`` and the alternatives LCDB found best at extrapolating: pow4,
-exponential, Weibull, MMF, plus a flat line for curves that already plateaued). Each family is fitted
-with a robust loss, so one bad seed or a dip does not drag the curve; families are averaged with
-AICc weights. The power laws get a log-normal prior on their exponent and the points a weight
-growing with n (x^1), both chosen on half of the LCDB datasets: fitted freely, the start of a real
-learning curve tends to promise a plateau sooner than it comes. Uncertainty comes from a bootstrap
+exponential, Weibull, MMF, plus a flat line for curves that already plateaued; the flat line is no
+candidate while the last points still rise). Each family is fitted with a robust loss, so one bad
+seed or a dip does not drag the curve (a point far off is set aside, never the one at the largest n);
+families are averaged with AICc weights. The power laws get a log-normal prior on their exponent
+and the points a weight growing with n (x^1), both chosen on half of the LCDB datasets: fitted
+freely, the start of a real learning curve tends to promise a plateau sooner than it comes. Uncertainty comes from a bootstrap
 over repeats (or over residuals when every n was measured once), refitting and re-weighting the
 families in each replicate; that only sees measurement noise, so the reported intervals of the
 minimum useful / sufficient n are widened by the model's extrapolation error measured on LCDB
@@ -279,8 +280,32 @@ class _Ensemble:
         return float(sum(w * f.asymptote for f, w in zip(self.fits, self.weights)))
 
 
+def still_rising(x: np.ndarray, y: np.ndarray, w: np.ndarray, noise: float, *, z: float = 3.0) -> bool:
+    """Whether the last half of the points (at least three) still climb, by more than `z` noise levels.
+
+    A weighted least-squares slope of score against log n over the tail, judged by its standard
+    error under the estimated noise of a per-n mean. A flat line is then no explanation of the
+    points, however few there are: with five points AICc charges a three-parameter curve 30 units
+    more than a constant, enough to make a plain rise look like a plateau plus noise.
+    """
+    k = max(3, (len(x) + 1) // 2)
+    if len(x) < 3 or noise <= 0:
+        return False
+    t, v, wt = np.log(x[-k:]), y[-k:], w[-k:]
+    t_mean = np.sum(wt * t) / np.sum(wt)
+    sxx = float(np.sum(wt * (t - t_mean) ** 2))
+    if sxx <= 0:
+        return False
+    slope = float(np.sum(wt * (t - t_mean) * v)) / sxx
+    # noise is the sd of a mean of the typical count; a mean of wt runs has variance ~ noise^2 w̄ / wt.
+    se = noise * np.sqrt(float(np.mean(w))) / np.sqrt(sxx)
+    return slope > z * se
+
+
 def _fit_ensemble(x, y, w, families, noise, warm: _Ensemble | None = None, prior=None) -> _Ensemble | None:
     fits = []
+    if "flat" in families and len(families) > 1 and still_rising(x, y, w, noise):
+        families = [name for name in families if name != "flat"]
     if warm is not None:
         # Bootstrap replicates refit only the families that carry weight in the full-data fit,
         # each from its full-data parameters: fast, and the others would hardly count anyway.
@@ -570,7 +595,9 @@ class SaturationModel:
             ensemble = _fit_ensemble(x, y, w, self.families, noise) or ensemble
         set_aside = ()
         far = np.argsort(-residuals)[: len(y) // 5]
-        far = far[residuals[far] > 5 * noise]
+        # The largest n is never set aside: it says most about where the curve goes, and a jump
+        # there is a rise to confirm by measuring further, not an outlier to drop.
+        far = far[(residuals[far] > 5 * noise) & (far != len(y) - 1)]
         if len(far) and len(y) - len(far) >= self.min_points:
             kept = np.setdiff1d(np.arange(len(y)), far)
             set_aside = tuple(float(v) for v in sizes[far])
@@ -611,6 +638,10 @@ class SaturationModel:
                                     interval=self.interval, lo=float(sizes[0]), hi=float(max_n))
             useful_band = _union(useful_noise, cal_u)
             sufficient_band = _union(sufficient_noise, cal_s)
+        if point[1] is None and useful_band[0] is None:
+            # Beyond the horizon in (nearly) every replicate: all the points say is "past the
+            # largest measured n", which is the honest lower end.
+            useful_band = (n_ref, None)
         weights: dict[str, float] = {}
         for fit, weight in zip(ensemble.fits, ensemble.weights):
             weights[fit.family] = float(weight)

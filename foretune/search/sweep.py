@@ -8,7 +8,9 @@ scored on the held-out test split; n = 0 scores the pretrained model).
 Adaptive mode does not run the whole grid: it measures the smallest sizes the saturation model
 needs, then repeatedly picks the size whose measurement is expected to shrink the uncertainty of
 the target (minimum useful n by default) the most per unit of compute, and stops when the target's
-interval is tight (hi / lo <= `tight_ratio`) or the grid is used up.
+interval is tight (hi / lo <= `tight_ratio`) or the grid is used up. With an `EarlyCut`, a run whose
+final score the early-stage predictor already knows within its tolerance is stopped there
+(`foretune.search.early_cut`): the point is marked `predicted` and costs the fraction it trained.
 
 How "expected to shrink" is computed: the bootstrap replicates of the current fit give, for each
 candidate size c, a predicted score F_b(c) and a target T_b. Under a linear-Gaussian reading
@@ -24,15 +26,25 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from foretune.errors import ForetuneError
 from foretune.predictors.saturation import SaturationModel, SaturationResult
+from foretune.search.early_cut import EarlyCut
+from foretune.trainers.reporters import Reporter
 
 Target = Literal["min_useful_n", "min_sufficient_n"]
-TrainAndScore = Callable[[int, int], Mapping[str, float]]
+
+
+class TrainAndScore(Protocol):
+    def __call__(self, n: int, seed: int, reporter: Reporter | None = None, /) -> Mapping[str, float]:
+        """Train on the first n samples with `seed` and return the held-out scores.
+
+        `reporter` (passed only when the sweep cuts runs early) receives the validation curve;
+        when it says stop, return the held-out scores of the model as it stands.
+        """
 
 
 # --- sizes ---------------------------------------------------------------------------------------
@@ -88,6 +100,8 @@ class SweepPoint:
     metrics: dict[str, float] = field(default_factory=dict)
     cost: float = 0.0
     seconds: float = 0.0
+    fraction: float = 1.0  # of the training budget run; < 1 when cut early
+    predicted: bool = False  # score = held-out score when cut + the gain the predictor still expected
 
 
 @dataclass
@@ -104,6 +118,11 @@ class SweepResult:
     @property
     def compute_fraction(self) -> float:
         return self.cost_spent / self.cost_full_grid if self.cost_full_grid > 0 else 1.0
+
+    @property
+    def cut_short(self) -> int:
+        """Runs stopped early on the predictor's word."""
+        return sum(p.predicted for p in self.points)
 
     def late_attributes(self) -> list[str]:
         """Attributes whose minimum useful n lies beyond the overall one (they saturate late)."""
@@ -178,7 +197,9 @@ class SaturationSweep:
 
     `metric` names the score in the returned metrics; `attribute_prefix` (``acc/``) selects
     per-attribute scores that get their own saturation fit. `cost(n)` is the compute of one run at
-    size n (default: n, plus one unit so n = 0 is not free).
+    size n (default: n, plus one unit so n = 0 is not free). `early_cut` stops runs whose final score
+    the early-stage predictor already knows (None: every run trains its whole budget); `bounds`
+    clips the scores it predicts (e.g. (0, 1) for accuracy).
     """
 
     def __init__(
@@ -200,6 +221,8 @@ class SaturationSweep:
         attribute_prefix: str | None = "acc/",
         seed: int = 0,
         on_point: Callable[[SweepPoint], None] | None = None,
+        early_cut: EarlyCut | None = None,
+        bounds: tuple[float, float] | None = None,
     ) -> None:
         sizes = sorted(set(int(s) for s in sizes))
         if not sizes or sizes[0] < 0:
@@ -226,6 +249,8 @@ class SaturationSweep:
         self.attribute_prefix = attribute_prefix
         self.seed = seed
         self.on_point = on_point
+        self.early_cut = early_cut
+        self.bounds = bounds
         self.model = SaturationModel(mode=mode, epsilon=epsilon, n_bootstrap=n_bootstrap, seed=seed)
         positive = [s for s in sizes if s > 0]
         if len(positive) < self.model.min_points:
@@ -234,19 +259,35 @@ class SaturationSweep:
                 f"{len(positive)} ({', '.join(map(str, sizes))}); add sizes, e.g. a geometric grid 50,100,200,..."
             )
 
-    def _measure(self, n: int, points: list[SweepPoint]) -> None:
+    def _measure(self, n: int, points: list[SweepPoint], result: SaturationResult | None = None) -> None:
+        # No cut before the curve is fitted: the noise of a whole run caps the cut's tolerance.
+        noise = self._noise(points, result) if result is not None else 0.0
         for r in range(self.repeats):
             seed = self.seed + r
             started = time.perf_counter()
-            metrics = dict(self.train_and_score(n, seed))
+            watch = self.early_cut.watch(noise=noise) if self.early_cut is not None and n > 0 else None
+            metrics = dict(self.train_and_score(n, seed) if watch is None else self.train_and_score(n, seed, watch))
             if self.metric not in metrics:
                 raise ForetuneError(
                     f"the runs report no metric '{self.metric}' (they report: {', '.join(sorted(metrics))}); "
                     "set search.metric to one of them"
                 )
+            score, cost, fraction = float(metrics[self.metric]), self.cost(n), 1.0
+            cut = watch.cut if watch is not None else None
+            if watch is not None:
+                self.early_cut.done(watch)
+            if cut is not None:
+                metrics[f"{self.metric}_when_cut"] = score
+                score += cut.remaining_gain
+                if self.bounds is not None:
+                    score = float(np.clip(score, *self.bounds))
+                # Per-attribute scores of a cut run are not final; the attribute fits use whole runs.
+                if self.attribute_prefix:
+                    metrics = {k: v for k, v in metrics.items() if not k.startswith(self.attribute_prefix)}
+                fraction, cost = cut.fraction, cost * cut.fraction
             point = SweepPoint(
-                n=n, seed=seed, score=float(metrics[self.metric]), metrics=metrics, cost=self.cost(n),
-                seconds=time.perf_counter() - started,
+                n=n, seed=seed, score=score, metrics=metrics, cost=cost,
+                seconds=time.perf_counter() - started, fraction=fraction, predicted=cut is not None,
             )
             points.append(point)
             if self.on_point is not None:
@@ -285,9 +326,12 @@ class SaturationSweep:
             first = ([0] if 0 in self.sizes else []) + positive[: self.model.min_points]
         else:
             first = list(self.sizes)
+        result = None
         for n in first:
-            self._measure(n, points)
+            self._measure(n, points, result)
             measured.add(n)
+            if self.early_cut is not None:
+                result = self.fit(points)  # the next run's cut needs the noise around the curve so far
         result = self.fit(points)
         reason = "full grid measured"
         while self.adaptive:
@@ -299,7 +343,7 @@ class SaturationSweep:
                 reason = "grid used up (every size measured)"
                 break
             n = next_size(result, remaining, target=self.target, noise=self._noise(points, result), cost=self.cost)
-            self._measure(n, points)
+            self._measure(n, points, result)
             measured.add(n)
             result = self.fit(points)
         spent = sum(p.cost for p in points)
@@ -347,13 +391,14 @@ def lora_train_and_score(config, splits=None) -> tuple[TrainAndScore, Callable[[
     splits = splits if splits is not None else load_splits(config.data, offline=config.model.offline)
     available = len(splits.train)
 
-    def train_and_score(n: int, seed: int) -> dict[str, float]:
+    def train_and_score(n: int, seed: int, reporter=None) -> dict[str, float]:
         run_config = config.with_overrides({"train.seed": seed}, where="sweep")
         trainer = LoraTrainer(run_config, splits=splits, train_size=n)
         if n == 0:
             return trainer.evaluate_zero_shot(split="test")
-        result = trainer.fit(evaluate_test=True)
-        return dict(result.test_metrics or {})
+        # Scored on the test split whether it ran its budget or a reporter cut it short.
+        trainer.fit(reporter, evaluate_test=False)
+        return trainer.evaluate_test()
 
     def cost(n: int) -> float:
         # Optimizer steps x batch (examples processed), plus one test evaluation for every run.
@@ -387,6 +432,7 @@ def record_in_study(points: Sequence[SweepPoint], storage_path: Path, *, study_n
                 params={"n_samples": point.n},
                 distributions={"n_samples": distribution},
                 user_attrs={"n_samples": point.n, "seed": point.seed, "seconds": round(point.seconds, 3),
+                            "predicted": point.predicted, "budget_fraction": point.fraction,
                             **{k: v for k, v in point.metrics.items() if isinstance(v, (int, float))}},
             )
         )
@@ -396,7 +442,8 @@ def points_frame(points: Sequence[SweepPoint]):
     import pandas as pd
 
     return pd.DataFrame(
-        [{"n": p.n, "seed": p.seed, "value": p.score, "seconds": round(p.seconds, 3), "cost": p.cost, **p.metrics}
+        [{"n": p.n, "seed": p.seed, "value": p.score, "predicted": p.predicted, "fraction": p.fraction,
+          "seconds": round(p.seconds, 3), "cost": p.cost, **p.metrics}
          for p in points]
     )
 
@@ -425,6 +472,7 @@ def markdown_table(result: SweepResult) -> str:
             f"(interval {s['min_sufficient_n_interval']})",
             f"- compute: {result.cost_spent:g} of the full grid's {result.cost_full_grid:g} "
             f"({result.compute_fraction:.0%}); stopped: {result.stopped_because}",
+            f"- runs cut short by the early-stage predictor: {result.cut_short} of {len(result.points)}",
         ]
     if result.attributes:
         lines += ["", "| attribute | min useful n | interval | gain per doubling at the largest n |", "|---|---|---|---|"]
@@ -447,8 +495,12 @@ def plot(result: SweepResult, path: Path, *, metric: str) -> None:
 
     frame = points_frame(result.points)
     positive = frame[frame["n"] > 0]
+    whole, cut = positive[~positive["predicted"]], positive[positive["predicted"]]
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.scatter(positive["n"], positive["value"], s=18, color="black", zorder=3, label="runs")
+    ax.scatter(whole["n"], whole["value"], s=18, color="black", zorder=3, label="runs")
+    if len(cut):
+        ax.scatter(cut["n"], cut["value"], s=22, facecolors="none", edgecolors="black", zorder=3,
+                   label="runs cut early (predicted final)")
     sat = result.saturation
     if sat is not None:
         grid = np.geomspace(max(sat.n[0] / 2, 1), max(sat.max_n, sat.n[-1]) * 2, 200)
@@ -482,6 +534,7 @@ def summary(result: SweepResult) -> dict[str, Any]:
             "cost_full_grid": result.cost_full_grid,
             "compute_fraction": result.compute_fraction,
             "stopped_because": result.stopped_because,
+            "cut_short": result.cut_short,
             "seconds": round(sum(p.seconds for p in result.points), 1),
             "attributes": {name: {k: v for k, v in fit.to_dict().items() if k != "points"}
                            for name, fit in result.attributes.items()},

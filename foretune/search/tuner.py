@@ -17,6 +17,7 @@ from foretune.search.scheduler import EarlyStageScheduler, PastTrial, TrialNotes
 from foretune.search.searcher import HonestOptunaSearch
 from foretune.search.space import make_sampler, to_distributions
 from foretune.search.trainable import TrainerFactory, run_trial
+from foretune.trainers.tasks import metric_bounds
 
 
 def make_predictor_factory(config: ExperimentConfig):
@@ -29,13 +30,6 @@ def make_predictor_factory(config: ExperimentConfig):
         return get_predictor(name, mode=mode)
 
     return make
-
-
-def metric_bounds(metric: str) -> tuple[float, float] | None:
-    """The range of a metric the trainers report, if it has one (shares: 0..1; losses: none)."""
-    from foretune.trainers.tasks import SHARE_METRICS
-
-    return (0.0, 1.0) if metric in SHARE_METRICS or metric.startswith("acc/") else None
 
 
 def build_scheduler(config: ExperimentConfig, *, notes: TrialNotes, past: Sequence[PastTrial] = ()) -> EarlyStageScheduler:

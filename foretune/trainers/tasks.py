@@ -39,6 +39,13 @@ _PROMPT_STYLES = ("plain", "chat")
 SHARE_METRICS = frozenset(
     {"accuracy", "accuracy_micro", "exact_match", "null_fp_rate", "precision", "recall", "f1"}
 )
+
+
+def metric_bounds(metric: str) -> tuple[float, float] | None:
+    """The range of a metric the task reports, if it has one (shares: 0..1; losses: none)."""
+    return (0.0, 1.0) if metric in SHARE_METRICS or metric.startswith("acc/") else None
+
+
 INSTRUCTION = "Extract the attributes from the product text. Answer with JSON; use null if absent."
 SYSTEM_PROMPT = (
     "You extract product attribute values from product texts. Answer with one JSON object that maps "

@@ -79,6 +79,30 @@ def test_noisy_non_monotone_points_give_wider_intervals_that_still_cover() -> No
     assert noisy.asymptote_interval[0] - 0.03 < 0.9 < noisy.asymptote_interval[1] + 0.03
 
 
+def test_points_still_rising_at_the_end_are_not_called_a_plateau() -> None:
+    # The real AE-110K sweep (benchmarks/results/saturation.md): one run per size, a jump at the
+    # largest n. An earlier version fitted `flat` (AICc charges pow3 30 units on 5 points), set
+    # nothing aside and answered "min useful n = 243", inside the data.
+    n = [0, 16, 32, 64, 128, 256]
+    values = [0.0, 0.0, 0.023, 0.028, 0.050, 0.174]
+    result = SaturationModel(n_bootstrap=40).fit(n, values)
+    assert result.family_weights.get("flat", 0.0) < 0.01
+    assert result.set_aside == ()
+    assert result.extrapolated
+    assert result.min_useful_n is None or result.min_useful_n > 256
+    lo, hi = result.min_useful_n_interval
+    assert lo is not None and lo >= 16 and (hi is None or hi > 256)
+    assert result.asymptote > 0.174  # more data is expected to help
+
+
+def test_a_jump_at_the_largest_n_is_never_set_aside() -> None:
+    y = power_law(SIZES)
+    y[-1] += 0.1  # far off the curve through the others, but the only news about larger n
+    result = SaturationModel(n_bootstrap=0).fit(SIZES, y)
+    assert 3200.0 not in result.set_aside
+    assert result.score_at_max_n > power_law(3200) + 0.03
+
+
 def test_max_n_beyond_the_data_extrapolates_min_sufficient_n() -> None:
     result = SaturationModel(n_bootstrap=0).fit(SIZES, power_law(SIZES), max_n=20_000)
     assert result.min_sufficient_n > SIZES[-1] and result.min_sufficient_n_extrapolated

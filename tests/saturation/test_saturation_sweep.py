@@ -106,6 +106,17 @@ def test_sweep_cli_bad_sizes_exit_2(sizes: str, message: str, tmp_path: Path) ->
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
+def test_sweep_cli_bad_early_tolerance_exit_2(tmp_path: Path) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text("name: tiny\ndata:\n  synthetic_size: 60\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "foretune.cli", "sweep", str(config), "--early-tolerance", "-0.01", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 2 and "--early-tolerance" in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_real_lora_runs_at_tiny_sizes_feed_the_sweep(tmp_path: Path) -> None:
     """The real trainer at n = 0 (zero-shot) and n = 4 (one optimizer step), scored on the same test split."""

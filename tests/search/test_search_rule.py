@@ -184,7 +184,7 @@ def test_sampler_is_seeded_and_offset_on_resume():
 def test_predictions_of_a_share_stay_in_its_range():
     """A steep early rise extrapolates past 1.0; an accuracy cannot, so the evaluator clips."""
     from foretune.search.scheduler import EarlyStageEvaluator
-    from foretune.search.tuner import metric_bounds
+    from foretune.trainers.tasks import metric_bounds
 
     assert metric_bounds("accuracy") == (0.0, 1.0) and metric_bounds("acc/Brand") == (0.0, 1.0)
     assert metric_bounds("eval_loss") is None

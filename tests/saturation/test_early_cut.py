@@ -1,0 +1,110 @@
+"""Sweep runs cut short by the early-stage predictor: only where its interval allows, and honestly costed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from foretune.predictors import Curve
+from foretune.search.early_cut import EarlyCut
+from foretune.search.sweep import SaturationSweep, geometric_sizes, lora_train_and_score, write_outputs
+from foretune.trainers.reporters import Decision
+
+SIZES = geometric_sizes(6_400, start=50)  # 0, 50, ..., 6,400
+FRACTIONS = (0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
+TEST_OFFSET = -0.02  # the test split scores a little lower than the validation split
+
+
+def final_score(n: int) -> float:
+    return 0.9 - 3 * n**-0.6 if n > 0 else 0.3
+
+
+def in_run_task(curve_noise: float, held_out_noise: float = 0.003):
+    """A stand-in for training whose validation curve follows c - a f^-0.5 (plus noise) to its final score.
+
+    The held-out score adds noise of its own (another sample of products): the sweep's measurement
+    noise, which caps how far off a predicted score may be.
+    """
+
+    def train_and_score(n: int, seed: int, reporter=None) -> dict[str, float]:
+        rng = np.random.default_rng(n * 10 + seed)
+        final = final_score(n)
+        value = final
+        for fraction in FRACTIONS if n > 0 else ():
+            value = final - 0.1 * final * (fraction**-0.5 - 1) + rng.normal(0, curve_noise)
+            if reporter is not None and reporter.report(fraction, int(fraction * 100), {"accuracy": value}) == Decision.STOP:
+                break
+        # Held-out score of the model as it stands (whole run, or where it was cut).
+        return {"accuracy": value + TEST_OFFSET + rng.normal(0, held_out_noise), "acc/Brand": value}
+
+    return train_and_score
+
+
+def test_predictable_runs_are_cut_early_and_their_predicted_finals_are_close(tmp_path: Path) -> None:
+    cut = EarlyCut(metric="accuracy", tolerance=0.005)
+    result = SaturationSweep(in_run_task(0.0005), sizes=SIZES, adaptive=False, n_bootstrap=20, early_cut=cut).run()
+    whole = SaturationSweep(in_run_task(0.0005), sizes=SIZES, adaptive=False, n_bootstrap=20).run()
+
+    positive = [p for p in result.points if p.n > 0]
+    # The predictor first learns from finished runs (the conformal check needs 4).
+    assert not any(p.predicted for p in positive[: cut.min_finished]) and cut.min_finished >= 4
+    assert result.cut_short >= 3
+    for point in positive:
+        if point.predicted:
+            assert point.fraction < 1.0 and point.cost < result.points[0].cost + point.n
+            assert point.score == pytest.approx(final_score(point.n) + TEST_OFFSET, abs=0.01)
+            assert not any(k.startswith("acc/") for k in point.metrics)  # not final: kept out of attribute fits
+    assert result.compute_fraction < 0.7 * whole.compute_fraction
+    assert result.saturation.min_useful_n == pytest.approx(whole.saturation.min_useful_n, rel=0.2)
+
+    paths = write_outputs(result, tmp_path, metric="accuracy", study_name="cut", mode="max")
+    assert "cut short by the early-stage predictor" in paths["table"].read_text()
+    assert '"cut_short": ' + str(result.cut_short) in paths["summary"].read_text()
+
+
+def test_runs_are_not_cut_where_the_predictor_is_unsure() -> None:
+    cut = EarlyCut(metric="accuracy", tolerance=0.005)
+    result = SaturationSweep(in_run_task(0.03), sizes=SIZES, adaptive=False, n_bootstrap=10, early_cut=cut).run()
+    assert result.cut_short == 0
+    assert result.compute_fraction == 1.0
+
+
+def test_conformal_check_needs_enough_finished_runs_and_uses_their_worst_error() -> None:
+    cut = EarlyCut(metric="accuracy", tolerance=0.01)
+    straight = [Curve(np.array([0.2, 0.6, 1.0]), np.array([v, v, v])) for v in (0.5, 0.6, 0.7)]
+    cut.finished = list(straight)
+    assert cut.conformal_error(0.2) == float("inf")  # 3 runs: no 80% bound exists
+    # A fourth run that gained 0.1 after 20% of its budget: unpredictable from the others.
+    cut.finished.append(Curve(np.array([0.2, 0.6, 1.0]), np.array([0.4, 0.45, 0.5])))
+    assert cut.conformal_error(0.2) > 0.05
+    assert cut.conformal_error(0.6) > cut.conformal_error(1.0) - 1e-12
+
+
+def test_early_cut_checks_its_arguments() -> None:
+    for bad in ({"tolerance": 0}, {"min_fraction": 1.0}, {"min_finished": -1}, {"predictor": "nope"}, {"level": 1.0}):
+        with pytest.raises(ValueError):
+            EarlyCut(metric="accuracy", **bad)
+
+
+@pytest.mark.slow
+def test_real_lora_run_is_cut_and_scored_where_it_stopped(tmp_path: Path) -> None:
+    """The real trainer stops at the cut (half its two steps) and is scored on the test split there."""
+    from foretune.config import load_config
+
+    config = load_config(None, {
+        "data.synthetic_size": 60, "data.max_test_samples": 2, "data.max_eval_samples": 2,
+        "train.max_steps": 2, "train.batch_size": 2, "train.eval_fractions": [0.5, 1.0], "task.max_new_tokens": 24,
+    })
+    train_and_score, cost, _ = lora_train_and_score(config)
+    # Four finished runs that never moved and a tolerance no interval can fail: the run is cut at
+    # its first evaluation past min_fraction (the decision itself is tested above).
+    cut = EarlyCut(metric="accuracy", tolerance=10.0)
+    cut.finished = [Curve(np.array([0.5, 1.0]), np.array([v, v])) for v in (0.1, 0.2, 0.3, 0.4)]
+    watch = cut.watch()
+    metrics = train_and_score(4, 0, watch)
+    assert watch.cut is not None and watch.cut.fraction == 0.5
+    assert watch.fractions == [0.5]  # no evaluation after the stop: the trainer did stop
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+
