@@ -420,6 +420,7 @@ def saturation_cmd(
     max_n: Annotated[Optional[int], typer.Option("--max-n", help="Training data you have (default: the largest n given).")] = None,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap replicates for the intervals.")] = 200,
     json_: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    bounds: Annotated[Optional[str], typer.Option("--bounds", help="The metric's range LOW,HIGH, e.g. 0,1 for an accuracy: the asymptote stays within it.")] = None,
 ) -> None:
     """Fit a saturating learning curve to points measured elsewhere: asymptote, minimum useful / sufficient n."""
     import json
@@ -434,9 +435,20 @@ def saturation_cmd(
         raise ForetuneError(f"--max-n {max_n}: must be a positive number of samples")
     if bootstrap < 0:
         raise ForetuneError(f"--bootstrap {bootstrap}: must be >= 0")
+    metric_range = None
+    if bounds is not None:
+        try:
+            low, high = (float(part) for part in bounds.split(","))
+        except ValueError:
+            raise ForetuneError(f"--bounds {bounds!r}: give LOW,HIGH, e.g. --bounds 0,1") from None
+        if not low < high:
+            raise ForetuneError(f"--bounds {bounds!r}: LOW must be below HIGH, e.g. --bounds 0,1")
+        metric_range = (low, high)
     n, values = read_points(points)
     try:
-        result = SaturationModel(mode=mode, epsilon=epsilon, n_bootstrap=bootstrap).fit(n, values, max_n=max_n)
+        result = SaturationModel(mode=mode, epsilon=epsilon, n_bootstrap=bootstrap, bounds=metric_range).fit(
+            n, values, max_n=max_n
+        )
     except ForetuneError as error:
         raise ForetuneError(f"{points}: {error}") from None
     if json_:

@@ -205,13 +205,15 @@ def fit_family(
     noise: float,
     starts: Sequence[Sequence[float]] | None = None,
     exponent_prior: tuple[float, float] | None = None,
+    ceiling: float | None = None,
 ) -> FamilyFit | None:
     """Robust weighted least squares of one family; None when it has too few points to judge.
 
     `w` are per-point weights (repeats at that n); `noise` sets where the soft-L1 loss turns from
     quadratic to linear, so points further than a few noise levels off the curve count less.
     `exponent_prior` = (median, log-sd): a log-normal prior on the power-law exponent of the
-    families that have one (a penalty term in the least squares, i.e. a MAP fit).
+    families that have one (a penalty term in the least squares, i.e. a MAP fit). `ceiling` caps
+    the asymptote (the best score the metric allows, e.g. an accuracy of 1).
     """
     family = FAMILIES[family] if isinstance(family, str) else family
     k, m = family.n_params, len(x)
@@ -224,6 +226,8 @@ def fit_family(
         # b (the gap the curve closes) within 20x the data's spread: without this cap MMF and
         # Weibull drift to a pow3-like limit with b -> inf, slowly and to no better fit.
         upper[1] = 20 * max(float(np.ptp(y)), scale, 1e-6)
+    if ceiling is not None:
+        upper[0] = max(float(ceiling), float(np.max(y)) + 1e-9)  # never below a measured point
     residual = lambda p: sw * (family.f(x, *p) - y)  # noqa: E731
     if exponent_prior is not None and family.exponent is not None:
         # In noise units the penalty is (log c - log median) / sd, whatever the weights' scale.
@@ -302,7 +306,7 @@ def still_rising(x: np.ndarray, y: np.ndarray, w: np.ndarray, noise: float, *, z
     return slope > z * se
 
 
-def _fit_ensemble(x, y, w, families, noise, warm: _Ensemble | None = None, prior=None) -> _Ensemble | None:
+def _fit_ensemble(x, y, w, families, noise, warm: _Ensemble | None = None, prior=None, ceiling=None) -> _Ensemble | None:
     fits = []
     if "flat" in families and len(families) > 1 and still_rising(x, y, w, noise):
         families = [name for name in families if name != "flat"]
@@ -314,7 +318,7 @@ def _fit_ensemble(x, y, w, families, noise, warm: _Ensemble | None = None, prior
     for name in families:
         family = FAMILIES[name]
         starts = [warm_params[name]] if warm is not None else None
-        fit = fit_family(family, x, y, w, noise=noise, starts=starts, exponent_prior=prior)
+        fit = fit_family(family, x, y, w, noise=noise, starts=starts, exponent_prior=prior, ceiling=ceiling)
         if fit is not None:
             fits.append(fit)
     if not fits:
@@ -485,6 +489,9 @@ class SaturationModel:
 
     >>> result = SaturationModel(epsilon=0.01).fit(n, scores)      # doctest: +SKIP
     >>> result.min_useful_n, result.min_useful_n_interval           # doctest: +SKIP
+
+    `bounds` is the metric's range, e.g. (0, 1) for an accuracy: the fitted asymptote never passes
+    the best score it allows (a curve still rising fast would otherwise promise more than 100%).
     """
 
     def __init__(
@@ -500,6 +507,7 @@ class SaturationModel:
         exponent_prior: tuple[float, float] | None = DEFAULT_EXPONENT_PRIOR,
         tail_weight: float = DEFAULT_TAIL_WEIGHT,
         calibrated: bool = True,
+        bounds: tuple[float | None, float | None] | None = None,
     ) -> None:
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
@@ -523,6 +531,9 @@ class SaturationModel:
         self.exponent_prior = None if exponent_prior is None else (float(exponent_prior[0]), float(exponent_prior[1]))
         self.tail_weight = float(tail_weight)
         self.calibrated = bool(calibrated)
+        if bounds is not None and not (len(bounds) == 2 and (bounds[0] is None or bounds[1] is None or bounds[0] < bounds[1])):
+            raise ValueError(f"bounds must be (low, high) with low < high (None for open), got {bounds!r}")
+        self.bounds = None if bounds is None else tuple(bounds)
         self.mode = mode
         self.epsilon = float(epsilon)
         self.families = tuple(families)
@@ -554,6 +565,9 @@ class SaturationModel:
             bad = n[(n < 0) | (n != np.round(n))][0]
             raise ForetuneError(f"saturation fit: sizes must be non-negative integers, got {bad:g}")
         sign = 1.0 if self.mode == "max" else -1.0
+        # The best score the metric allows caps the asymptote (in signed units: the fit maximizes).
+        best = None if self.bounds is None else (self.bounds[1] if sign > 0 else self.bounds[0])
+        ceiling = None if best is None else sign * float(best)
         baseline = float(np.mean(values[n == 0])) if np.any(n == 0) else None
         keep = n > 0
         sizes = np.unique(n[keep])
@@ -575,7 +589,7 @@ class SaturationModel:
 
         # Noise level and outliers are judged by plain robust fits (no prior, no tail weight): a
         # prior-bent fit would call good points outliers. The prior and tail weight come after.
-        ensemble = _fit_ensemble(x, y, w, self.families, noise)
+        ensemble = _fit_ensemble(x, y, w, self.families, noise, ceiling=ceiling)
         if ensemble is None:
             raise ForetuneError("saturation fit: no curve family could be fitted to these points")
         # An outlier inflates the first noise estimate (and so the robust loss's scale): twice,
@@ -592,7 +606,7 @@ class SaturationModel:
             if refined >= 0.5 * noise:
                 break
             noise = refined
-            ensemble = _fit_ensemble(x, y, w, self.families, noise) or ensemble
+            ensemble = _fit_ensemble(x, y, w, self.families, noise, ceiling=ceiling) or ensemble
         set_aside = ()
         far = np.argsort(-residuals)[: len(y) // 5]
         # The largest n is never set aside: it says most about where the curve goes, and a jump
@@ -603,12 +617,12 @@ class SaturationModel:
             set_aside = tuple(float(v) for v in sizes[far])
             sizes, y, w, x = sizes[kept], y[kept], w[kept], x[kept]
             groups = {s: groups[s] for s in sizes}
-            ensemble = _fit_ensemble(x, y, w, self.families, noise) or ensemble
+            ensemble = _fit_ensemble(x, y, w, self.families, noise, ceiling=ceiling) or ensemble
         if self.exponent_prior is not None or self.tail_weight > 0:
             ensemble = _fit_ensemble(
-                x, y, self._fit_weights(x, w), self.families, noise, prior=self.exponent_prior
+                x, y, self._fit_weights(x, w), self.families, noise, prior=self.exponent_prior, ceiling=ceiling
             ) or ensemble
-        replicates = self._bootstrap(x, y, w, groups, ensemble, noise)
+        replicates = self._bootstrap(x, y, w, groups, ensemble, noise, ceiling)
 
         estimates = [self._read(ensemble, y, w, sizes, max_n)]
         estimates += [self._read(e, y_star, w, sizes, max_n) for e, y_star in replicates]
@@ -706,7 +720,7 @@ class SaturationModel:
         sufficient = max_n if sufficient is None else min(sufficient, max_n)
         return asymptote, useful, max(sufficient, float(sizes[0]))
 
-    def _bootstrap(self, x, y, w, groups, ensemble: _Ensemble, noise: float) -> list[tuple[_Ensemble, np.ndarray]]:
+    def _bootstrap(self, x, y, w, groups, ensemble: _Ensemble, noise: float, ceiling: float | None) -> list[tuple[_Ensemble, np.ndarray]]:
         if self.n_bootstrap == 0:
             return []
         rng = np.random.default_rng(self.seed)
@@ -722,7 +736,8 @@ class SaturationModel:
             else:
                 # Wild bootstrap: each residual keeps its size and gets a random sign.
                 y_star = fitted + residuals * rng.choice([-1.0, 1.0], size=len(y))
-            rep = _fit_ensemble(x, y_star, self._fit_weights(x, w), self.families, noise, warm=ensemble, prior=self.exponent_prior)
+            rep = _fit_ensemble(x, y_star, self._fit_weights(x, w), self.families, noise, warm=ensemble,
+                                prior=self.exponent_prior, ceiling=ceiling)
             if rep is not None:
                 replicates.append((rep, y_star))
         return replicates

@@ -90,7 +90,8 @@ class EarlyCut:
         metric: the validation metric the runs report (the sweep's score).
         mode: "max" or "min".
         tolerance: cut a run when its predicted final lies within this much of both ends of the
-            predictor's 80% interval (the metric's units; e.g. half the sweep's epsilon).
+            predictor's 80% interval and of the conformal bound (the metric's units; e.g. half the
+            sweep's epsilon). `watch(noise=...)` lowers it to the measurement noise of a run.
         predictor: name of the early-stage predictor (`foretune.predictors.PREDICTORS`).
         min_fraction: never cut before this budget fraction.
         min_finished: finished runs needed before any cut (the conformal check needs at least 4).

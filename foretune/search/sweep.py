@@ -114,6 +114,7 @@ class SweepResult:
     cost_full_grid: float
     stopped_because: str
     attributes: dict[str, SaturationResult] = field(default_factory=dict)
+    rare_attributes: list[str] = field(default_factory=list)  # too few test labels for a curve of their own
 
     @property
     def compute_fraction(self) -> float:
@@ -125,12 +126,22 @@ class SweepResult:
         return sum(p.predicted for p in self.points)
 
     def late_attributes(self) -> list[str]:
-        """Attributes whose minimum useful n lies beyond the overall one (they saturate late)."""
+        """Attributes that saturate later than the overall score, latest first.
+
+        Later = minimum useful n beyond 1.5x the overall one; when both lie beyond the horizon (the
+        points have not bent yet), still gaining more per doubling at the largest n than the overall.
+        """
         if self.saturation is None:
             return []
         overall = self.saturation.min_useful_n or math.inf
-        late = [(r.min_useful_n or math.inf, name) for name, r in self.attributes.items()]
-        return [name for value, name in sorted(late, reverse=True) if value > overall * 1.5]
+        overall_gain = float(self.saturation.gain_per_doubling([self.saturation.n[-1]])[0])
+        late = []
+        for name, fit in self.attributes.items():
+            useful = fit.min_useful_n or math.inf
+            gain = float(fit.gain_per_doubling([fit.n[-1]])[0])
+            if useful > overall * 1.5 or (math.isinf(useful) and math.isinf(overall) and gain > overall_gain):
+                late.append((useful, gain, name))
+        return [name for _, _, name in sorted(late, reverse=True)]
 
 
 # --- the adaptive rule (pure) --------------------------------------------------------------------
@@ -196,10 +207,12 @@ class SaturationSweep:
     """Runs `train_and_score(n, seed)` over a grid of sizes, adaptively or in full, and fits the curve.
 
     `metric` names the score in the returned metrics; `attribute_prefix` (``acc/``) selects
-    per-attribute scores that get their own saturation fit. `cost(n)` is the compute of one run at
+    per-attribute scores that get their own saturation fit (attributes with fewer than
+    `min_attribute_labels` test labels, read from ``labels/<name>`` when the runs report it, are
+    listed as rare instead: a curve through one or two labels says nothing). `cost(n)` is the compute of one run at
     size n (default: n, plus one unit so n = 0 is not free). `early_cut` stops runs whose final score
-    the early-stage predictor already knows (None: every run trains its whole budget); `bounds`
-    clips the scores it predicts (e.g. (0, 1) for accuracy).
+    the early-stage predictor already knows (None: every run trains its whole budget); `bounds` is
+    the metric's range (e.g. (0, 1) for accuracy): it caps the fitted asymptote and clips predicted scores.
     """
 
     def __init__(
@@ -219,6 +232,7 @@ class SaturationSweep:
         cost: Callable[[int], float] | None = None,
         n_bootstrap: int = 100,
         attribute_prefix: str | None = "acc/",
+        min_attribute_labels: int = 5,
         seed: int = 0,
         on_point: Callable[[SweepPoint], None] | None = None,
         early_cut: EarlyCut | None = None,
@@ -247,11 +261,12 @@ class SaturationSweep:
         self.max_n = max_n if max_n is not None else max(sizes)
         self.cost = cost or (lambda n: float(n) + 1.0)
         self.attribute_prefix = attribute_prefix
+        self.min_attribute_labels = int(min_attribute_labels)
         self.seed = seed
         self.on_point = on_point
         self.early_cut = early_cut
         self.bounds = bounds
-        self.model = SaturationModel(mode=mode, epsilon=epsilon, n_bootstrap=n_bootstrap, seed=seed)
+        self.model = SaturationModel(mode=mode, epsilon=epsilon, n_bootstrap=n_bootstrap, seed=seed, bounds=bounds)
         positive = [s for s in sizes if s > 0]
         if len(positive) < self.model.min_points:
             raise ForetuneError(
@@ -260,8 +275,8 @@ class SaturationSweep:
             )
 
     def _measure(self, n: int, points: list[SweepPoint], result: SaturationResult | None = None) -> None:
-        # No cut before the curve is fitted: the noise of a whole run caps the cut's tolerance.
-        noise = self._noise(points, result) if result is not None else 0.0
+        # No cut before the curve is fitted: a whole run's distance from it caps the cut's tolerance.
+        noise = self._noise(points, result) * math.sqrt(self.repeats) if result is not None else 0.0
         for r in range(self.repeats):
             seed = self.seed + r
             started = time.perf_counter()
@@ -346,6 +361,7 @@ class SaturationSweep:
             self._measure(n, points, result)
             measured.add(n)
             result = self.fit(points)
+        attributes, rare = self._attribute_fits(points)
         spent = sum(p.cost for p in points)
         full = sum(self.cost(n) for n in self.sizes) * self.repeats
         return SweepResult(
@@ -356,24 +372,32 @@ class SaturationSweep:
             cost_spent=spent,
             cost_full_grid=full,
             stopped_because=reason,
-            attributes=self._attribute_fits(points),
+            attributes=attributes,
+            rare_attributes=rare,
         )
 
-    def _attribute_fits(self, points: Sequence[SweepPoint]) -> dict[str, SaturationResult]:
+    def _attribute_fits(self, points: Sequence[SweepPoint]) -> tuple[dict[str, SaturationResult], list[str]]:
+        """Per-attribute saturation fits, and the attributes too rare in the test split to fit."""
         if not self.attribute_prefix:
-            return {}
+            return {}, []
         names = sorted({k for p in points for k in p.metrics if k.startswith(self.attribute_prefix)})
-        fits = {}
-        model = SaturationModel(mode=self.mode, epsilon=self.model.epsilon, n_bootstrap=min(self.model.n_bootstrap, 30), seed=self.seed)
+        fits, rare = {}, []
+        model = SaturationModel(mode=self.mode, epsilon=self.model.epsilon, n_bootstrap=min(self.model.n_bootstrap, 30),
+                                seed=self.seed, bounds=self.bounds)
         for name in names:
+            attribute = name.removeprefix(self.attribute_prefix)
+            labels = [p.metrics[f"labels/{attribute}"] for p in points if f"labels/{attribute}" in p.metrics]
+            if labels and max(labels) < self.min_attribute_labels:
+                rare.append(attribute)
+                continue
             pairs = [(p.n, p.metrics[name]) for p in points if name in p.metrics and np.isfinite(p.metrics[name])]
             if len({n for n, _ in pairs if n > 0}) < model.min_points:
                 continue
             try:
-                fits[name.removeprefix(self.attribute_prefix)] = model.fit(*zip(*pairs), max_n=self.max_n)
+                fits[attribute] = model.fit(*zip(*pairs), max_n=self.max_n)
             except ForetuneError:
                 continue  # an attribute too sparse to fit is left out of the per-attribute table
-        return fits
+        return fits, rare
 
 
 # --- the real trainer ----------------------------------------------------------------------------
@@ -484,6 +508,8 @@ def markdown_table(result: SweepResult) -> str:
             )
         late = result.late_attributes()
         lines += ["", f"Late-saturating attributes: {', '.join(late) if late else 'none'}"]
+    if result.rare_attributes:
+        lines += ["", f"Too few test labels for a curve of their own: {', '.join(result.rare_attributes)}"]
     return "\n".join(lines) + "\n"
 
 
@@ -539,6 +565,7 @@ def summary(result: SweepResult) -> dict[str, Any]:
             "attributes": {name: {k: v for k, v in fit.to_dict().items() if k != "points"}
                            for name, fit in result.attributes.items()},
             "late_attributes": result.late_attributes(),
+            "rare_attributes": result.rare_attributes,
         }
     )
     return out

@@ -145,7 +145,7 @@ class AttributeExtractionTask:
           positive, a wrong value or a value for a null label a false positive, a missing value a
           false negative.
         - ``acc/<attribute>``: per-attribute accuracy for the `per_attribute_limit` attributes with
-          the most non-null labels (all if None).
+          the most non-null labels (all if None), and ``labels/<attribute>``: how many labels it had.
         - ``n_products``, ``n_values``: how much was scored.
         """
         rows = judge(self, products, predictions)
@@ -413,6 +413,7 @@ def _metrics(rows: Sequence[Judgement], n_products: int, per_attribute_limit: in
     ranked = sorted(values, key=lambda name: (-values[name], name))
     for name in ranked if per_attribute_limit is None else ranked[:per_attribute_limit]:
         metrics[f"acc/{name}"] = per_attribute[name]
+        metrics[f"labels/{name}"] = float(values[name])
     return metrics
 
 

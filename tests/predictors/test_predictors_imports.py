@@ -1,13 +1,5 @@
-import subprocess
-import sys
-
-
-def test_predictors_import_without_torch_or_ray():
-    # With torch and ray blocked, any import of them (direct or through a dependency) raises.
+def test_predictors_import_without_torch_or_ray(run_without):
     code = (
-        "import sys\n"
-        "sys.modules['torch'] = None\n"
-        "sys.modules['ray'] = None\n"
         "import foretune.predictors as p\n"
         "import foretune.predictors.io, foretune.predictors.evaluation, foretune.predictors.synthetic\n"
         "curves = p.synthetic.make_study(12, seed=0)\n"
@@ -16,6 +8,6 @@ def test_predictors_import_without_torch_or_ray():
         "assert 'optuna' not in sys.modules, 'optuna must be imported lazily'\n"
         "print('ok')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = run_without(code, blocked=("torch", "ray"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"

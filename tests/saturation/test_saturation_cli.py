@@ -77,6 +77,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: str, message:
 def test_missing_file_and_bad_options(points: Path, tmp_path: Path) -> None:
     missing = run_cli("saturation", str(tmp_path / "nope.csv"))
     assert missing.returncode == 2 and "not found" in missing.stderr
-    for args, message in ((["--mode", "up"], "--mode"), (["--epsilon", "0"], "--epsilon"), (["--max-n", "-5"], "--max-n")):
+    for args, message in ((["--mode", "up"], "--mode"), (["--epsilon", "0"], "--epsilon"), (["--max-n", "-5"], "--max-n"),
+                          (["--bounds", "1,0"], "--bounds"), (["--bounds", "zero"], "--bounds")):
         done = run_cli("saturation", str(points), *args)
         assert done.returncode == 2 and message in done.stderr, done.stderr

@@ -69,6 +69,24 @@ def test_per_attribute_curves_name_the_late_attribute() -> None:
     assert result.late_attributes() == ["Rating"]
 
 
+def test_late_attributes_when_nothing_has_bent_yet_and_rare_ones_left_out() -> None:
+    def rising(n: int, seed: int) -> dict[str, float]:
+        if n == 0:
+            return {"accuracy": 0.0}
+        x, noise = np.log2(n / 50), np.random.default_rng(n).normal(0, 0.003, 3)
+        return {
+            "accuracy": 0.1 + 0.04 * x + noise[0],  # overall: straight in log n, no plateau in sight
+            "acc/Fast": 0.1 + 0.08 * x + noise[1], "labels/Fast": 20.0,  # gains more per doubling
+            "acc/Slow": 0.1 + 0.01 * x + noise[2], "labels/Slow": 20.0,
+            "acc/Once": 0.0 if n < 400 else 1.0, "labels/Once": 1.0,  # one test label: noise
+        }
+
+    result = SaturationSweep(rising, sizes=SIZES[:8], adaptive=False, n_bootstrap=10).run()
+    assert result.saturation.min_useful_n is None  # beyond the horizon
+    assert result.late_attributes() == ["Fast"]
+    assert result.rare_attributes == ["Once"] and "Once" not in result.attributes
+
+
 def test_outputs_table_plot_json_and_study(tmp_path: Path) -> None:
     result = SaturationSweep(curve_task, sizes=SIZES[:7], adaptive=False, n_bootstrap=20).run()
     paths = write_outputs(result, tmp_path, metric="accuracy", study_name="sweep-test", mode="max")
