@@ -400,6 +400,7 @@ class SaturationResult:
     _n_ref: float = field(repr=False)
     # Per bootstrap replicate: (asymptote, min useful n, min sufficient n); inf = beyond horizon.
     _replicate_estimates: np.ndarray = field(repr=False, default_factory=lambda: np.empty((0, 3)))
+    bounds: tuple[float | None, float | None] | None = None  # the metric's range: predictions stay in it
 
     @property
     def extrapolated(self) -> bool:
@@ -413,10 +414,16 @@ class SaturationResult:
     def _sign(self) -> float:
         return 1.0 if self.mode == "max" else -1.0
 
+    def _clip(self, values: np.ndarray) -> np.ndarray:
+        if self.bounds is None:
+            return values
+        low, high = self.bounds
+        return np.clip(values, -np.inf if low is None else low, np.inf if high is None else high)
+
     def predict(self, n: Any) -> np.ndarray:
         """Predicted score at sizes `n` (> 0)."""
         x = np.asarray(n, dtype=float) / self._n_ref
-        return self._sign() * self._ensemble(x)
+        return self._clip(self._sign() * self._ensemble(x))
 
     def predict_interval(self, n: Any) -> tuple[np.ndarray, np.ndarray]:
         """Central `interval` band of the predicted score at sizes `n`, from the bootstrap."""
@@ -424,14 +431,17 @@ class SaturationResult:
         if not self._replicates:
             value = self.predict(n)
             return value, value
-        curves = self._sign() * np.array([r(x) for r in self._replicates])
+        curves = self._clip(self._sign() * np.array([r(x) for r in self._replicates]))
         alpha = (1 - self.interval) / 2
-        return np.quantile(curves, alpha, axis=0), np.quantile(curves, 1 - alpha, axis=0)
+        lower, upper = np.quantile(curves, alpha, axis=0), np.quantile(curves, 1 - alpha, axis=0)
+        point = self.predict(n)  # held inside its band, as the asymptote's (see `fit`)
+        return np.minimum(lower, point), np.maximum(upper, point)
 
     def replicate_curves(self, n: Any) -> np.ndarray:
         """Predicted score at sizes `n` under each bootstrap replicate: shape (replicates, len(n))."""
         x = np.atleast_1d(np.asarray(n, dtype=float)) / self._n_ref
-        return self._sign() * np.array([r(x) for r in self._replicates]).reshape(len(self._replicates), len(x))
+        curves = self._sign() * np.array([r(x) for r in self._replicates]).reshape(len(self._replicates), len(x))
+        return self._clip(curves)
 
     def replicate_estimates(self, which: Literal["min_useful_n", "min_sufficient_n", "asymptote"]) -> np.ndarray:
         """`which` under each bootstrap replicate (inf where the minimum useful n is beyond the horizon)."""
@@ -639,8 +649,10 @@ class SaturationModel:
             return (None if not np.isfinite(lo) else float(lo), None if not np.isfinite(hi) else float(hi))
 
         asym_band = band([sign * r[0] for r in reps]) if reps else (sign * point[0],) * 2
-        if sign < 0 and asym_band[0] is not None and asym_band[1] is not None:
-            asym_band = (min(asym_band), max(asym_band))
+        if asym_band[0] is not None and asym_band[1] is not None:
+            # A percentile band can miss an estimate that sits on a bound (the asymptote at the
+            # metric's best score, say, with the replicates below it): widen it to hold the estimate.
+            asym_band = (min(*asym_band, sign * point[0]), max(*asym_band, sign * point[0]))
         useful_noise = band([r[1] for r in reps]) if reps else (point[1], point[1])
         sufficient_noise = band([r[2] for r in reps]) if reps else (point[2], point[2])
         useful_band, sufficient_band = useful_noise, sufficient_noise
@@ -684,6 +696,7 @@ class SaturationModel:
             _ensemble=ensemble,
             _replicates=tuple(replicates),
             _n_ref=n_ref,
+            bounds=self.bounds,
             _replicate_estimates=np.array(
                 [[a, np.inf if u is None else u, m] for a, u, m in reps], dtype=float
             ).reshape(len(reps), 3),

@@ -102,6 +102,13 @@ def test_bounds_cap_the_asymptote_of_a_share_metric() -> None:
     capped = SaturationModel(n_bootstrap=20, bounds=(0.0, 1.0)).fit(n, values)
     assert free.asymptote > 1.0
     assert 0.2895 < capped.asymptote <= 1.0 and capped.asymptote_interval[1] <= 1.0
+    grid = np.geomspace(16, 1e5, 30)
+    for result in (free, capped):  # the estimate lies in its own interval, also on the bound
+        assert result.asymptote_interval[0] <= result.asymptote <= result.asymptote_interval[1]
+        lo, hi = result.predict_interval(grid)
+        assert np.all(lo <= result.predict(grid)) and np.all(result.predict(grid) <= hi)
+    assert free.predict([4])[0] < 0.0 <= capped.predict([4])[0]  # no negative accuracy below the data
+    assert np.all(capped.predict_interval([4, 1e6])[0] >= 0.0) and np.all(capped.predict_interval([4, 1e6])[1] <= 1.0)
     # A loss bounded below by 0 (mode="min"): the asymptote does not go below it.
     loss = SaturationModel(mode="min", n_bootstrap=0, bounds=(0.0, None)).fit(n, [1.0 - v for v in values])
     assert loss.asymptote >= 0.0
