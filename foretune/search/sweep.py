@@ -276,11 +276,12 @@ class SaturationSweep:
 
     def _measure(self, n: int, points: list[SweepPoint], result: SaturationResult | None = None) -> None:
         # No cut before the curve is fitted: a whole run's distance from it caps the cut's tolerance.
-        noise = self._noise(points, result) * math.sqrt(self.repeats) if result is not None else 0.0
+        cutting = self.early_cut is not None and n > 0
+        noise = self._noise(points, result) * math.sqrt(self.repeats) if cutting and result is not None else 0.0
         for r in range(self.repeats):
             seed = self.seed + r
             started = time.perf_counter()
-            watch = self.early_cut.watch(noise=noise) if self.early_cut is not None and n > 0 else None
+            watch = self.early_cut.watch(noise=noise) if cutting else None
             metrics = dict(self.train_and_score(n, seed) if watch is None else self.train_and_score(n, seed, watch))
             if self.metric not in metrics:
                 raise ForetuneError(
@@ -347,7 +348,8 @@ class SaturationSweep:
             measured.add(n)
             if self.early_cut is not None:
                 result = self.fit(points)  # the next run's cut needs the noise around the curve so far
-        result = self.fit(points)
+        if self.early_cut is None:
+            result = self.fit(points)  # with cuts, the loop's last fit is already this one
         reason = "full grid measured"
         while self.adaptive:
             remaining = [s for s in positive if s not in measured]
