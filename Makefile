@@ -1,12 +1,16 @@
 # The two commands that matter (each sets itself up on a fresh machine):
 #   make demo   run the default job: a real search on configs/default.yaml (CPU, under ~10 minutes)
-#   make test   run the test suite
-.PHONY: setup demo test
+#   make test   run the test suite (lint first)
+.PHONY: setup demo lint test
 setup:
 	bash scripts/setup.sh
 
 demo: setup
 	.venv/bin/foretune search configs/default.yaml --out runs/demo
 
-test: setup
+lint: setup
+	.venv/bin/ruff check foretune tests benchmarks
+	.venv/bin/ruff format --check foretune tests benchmarks
+
+test: lint
 	.venv/bin/python -m pytest -q

@@ -39,27 +39,49 @@ from foretune.search.report import markdown_table  # noqa: E402
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "learning-curves" / "scan-bench"
 PREDICTORS = ("snapshot", "curve", "learned", "auto")
 VLM_PARAMS = ["global_batch_size", "lr", "beta1", "beta2", "eps", "wd", "warmup_fraction", "text_width", "vision_width"]
-LLM_PARAMS = ["lr", "weight_decay", "beta1", "beta2", "batch_size", "d_model", "n_layers", "n_heads", "n_tokens",
-              "n_params", "cooldown_steps"]
+LLM_PARAMS = [
+    "lr",
+    "weight_decay",
+    "beta1",
+    "beta2",
+    "batch_size",
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "n_tokens",
+    "n_params",
+    "cooldown_steps",
+]
 
 
 def _curves(frame: pd.DataFrame, trial: str, fraction: str, value: str, params: list[str]) -> list[Curve]:
     out = []
     for key, rows in frame.sort_values([trial, fraction]).groupby(trial, sort=True):
         first = rows.iloc[0]
-        out.append(Curve(rows[fraction].to_numpy(float), rows[value].to_numpy(float),
-                         {p: float(first[p]) for p in params}, int(key)))
+        out.append(
+            Curve(
+                rows[fraction].to_numpy(float),
+                rows[value].to_numpy(float),
+                {p: float(first[p]) for p in params},
+                int(key),
+            )
+        )
     return out
 
 
 def load_groups(at: float) -> dict[str, list[Curve]]:
     """Study pools: vlm by total_epochs, llm as one pool; only complete runs with a point <= at."""
     groups: dict[str, list[Curve]] = {}
-    vlm = pd.read_csv(DATA / "vlm.csv", usecols=["config_id", "total_epochs", "training_progress", "val_loss", *VLM_PARAMS])
+    vlm = pd.read_csv(
+        DATA / "vlm.csv", usecols=["config_id", "total_epochs", "training_progress", "val_loss", *VLM_PARAMS]
+    )
     for epochs, frame in vlm.groupby("total_epochs"):
         curves = _curves(frame, "config_id", "training_progress", "val_loss", VLM_PARAMS)
-        curves = [c for c in curves if c.fractions[-1] >= 0.999 and np.isfinite(final_value(c))
-                  and np.isfinite(c.upto(at).values).any()]
+        curves = [
+            c
+            for c in curves
+            if c.fractions[-1] >= 0.999 and np.isfinite(final_value(c)) and np.isfinite(c.upto(at).values).any()
+        ]
         if len(curves) >= 20:
             groups[f"vlm-{int(epochs)}ep"] = curves
     llm = pd.read_csv(DATA / "llm.csv", low_memory=False)
@@ -96,9 +118,13 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     """mean ± std over subsets per (dataset, predictor, metric)."""
     frame = frame.assign(dataset=frame["group"].str.split("-").str[0])
     parts = []
-    for label, data in [("vlm (5-10 epochs, pooled)", frame[frame.dataset == "vlm"]), *[
-        (g, frame[frame.group == g]) for g in sorted(frame.group.unique(), key=lambda g: (g.startswith("llm"), len(g), g))
-    ]]:
+    for label, data in [
+        ("vlm (5-10 epochs, pooled)", frame[frame.dataset == "vlm"]),
+        *[
+            (g, frame[frame.group == g])
+            for g in sorted(frame.group.unique(), key=lambda g: (g.startswith("llm"), len(g), g))
+        ],
+    ]:
         for name in PREDICTORS:
             d = data[data.predictor == name]
             cells = {m: f"{d[m].mean():.3f} ± {d[m].std():.3f}" for m in metrics.METRICS}
@@ -115,13 +141,17 @@ def bar(frame: pd.DataFrame, *, challenger: str = "auto", baseline: str = "snaps
         wide = data.pivot_table(index=["group", "subset"], columns="predictor", values=["spearman", "top_k"])
         for metric in ("spearman", "top_k"):
             diff = wide[(metric, challenger)] - wide[(metric, baseline)]
-            rows.append({
-                "data": dataset, "metric": metric,
-                baseline: f"{wide[(metric, baseline)].mean():.3f}", challenger: f"{wide[(metric, challenger)].mean():.3f}",
-                "paired difference ± s.e.": f"{diff.mean():+.3f} ± {diff.std() / np.sqrt(len(diff)):.3f}",
-                "better / worse / tied subsets": f"{(diff > 0).sum()} / {(diff < 0).sum()} / {(diff == 0).sum()}",
-                "beats baseline": "yes" if diff.mean() > 0 else "NO",
-            })
+            rows.append(
+                {
+                    "data": dataset,
+                    "metric": metric,
+                    baseline: f"{wide[(metric, baseline)].mean():.3f}",
+                    challenger: f"{wide[(metric, challenger)].mean():.3f}",
+                    "paired difference ± s.e.": f"{diff.mean():+.3f} ± {diff.std() / np.sqrt(len(diff)):.3f}",
+                    "better / worse / tied subsets": f"{(diff > 0).sum()} / {(diff < 0).sum()} / {(diff == 0).sum()}",
+                    "beats baseline": "yes" if diff.mean() > 0 else "NO",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -132,11 +162,16 @@ def ablation_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def report(
-    frame: pd.DataFrame, args: argparse.Namespace, seconds: float, checks: dict[int, pd.DataFrame], ablation: pd.DataFrame
+    frame: pd.DataFrame,
+    args: argparse.Namespace,
+    seconds: float,
+    checks: dict[int, pd.DataFrame],
+    ablation: pd.DataFrame,
 ) -> str:
     timings = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in frame.attrs["timings"].items())
     extra = "".join(
-        f"\nThe same with fresh subsets and folds (seed {seed}):\n\n{markdown_table(bar(check))}\n" for seed, check in checks.items()
+        f"\nThe same with fresh subsets and folds (seed {seed}):\n\n{markdown_table(bar(check))}\n"
+        for seed, check in checks.items()
     )
     sizes = frame.drop_duplicates(["group", "subset"]).groupby("group")["size"].agg(["count", "mean"])
     return f"""# Predictors at {args.at:g} of the budget on real learning curves
@@ -215,11 +250,21 @@ def main() -> None:
     start = time.perf_counter()
     frame = run(args.subsets, args.at, args.folds, args.seed)
     seconds = time.perf_counter() - start
-    checks = {seed: run(args.subsets, args.at, args.folds, seed, {"snapshot": "snapshot", "auto": "auto"})
-              for seed in args.check_seeds}
-    ablation = run(args.subsets, args.at, args.folds, args.seed, {
-        "snapshot": "snapshot", "learned": "learned",
-        "learned without hyperparameters": lambda mode: LearnedPredictor(mode=mode, use_params=False)})
+    checks = {
+        seed: run(args.subsets, args.at, args.folds, seed, {"snapshot": "snapshot", "auto": "auto"})
+        for seed in args.check_seeds
+    }
+    ablation = run(
+        args.subsets,
+        args.at,
+        args.folds,
+        args.seed,
+        {
+            "snapshot": "snapshot",
+            "learned": "learned",
+            "learned without hyperparameters": lambda mode: LearnedPredictor(mode=mode, use_params=False),
+        },
+    )
     text = report(frame, args, seconds, checks, ablation)
     print(text)
     if args.out:

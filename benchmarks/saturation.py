@@ -37,12 +37,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import curve_fit
+from scipy.optimize import curve_fit, isotonic_regression
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from foretune.predictors.saturation import SaturationModel, _first_crossing, isotonic  # noqa: E402
+from foretune.predictors.saturation import SaturationModel, first_crossing  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / ".cache" / "lcdb-0.1.0.tar.gz"
 MEMBER = "lcdb-0.1.0/lcdb/database-accuracy.csv"
@@ -66,8 +66,8 @@ def load_curves(score: str = "score_valid") -> pd.DataFrame:
 
 
 def true_min_sufficient(n: np.ndarray, y: np.ndarray, w: np.ndarray, eps: float) -> float:
-    smooth = isotonic(y, w)
-    return float(_first_crossing(n.astype(float), smooth, smooth[-1] - eps))
+    smooth = isotonic_regression(y, weights=w).x
+    return float(first_crossing(n.astype(float), smooth, smooth[-1] - eps))
 
 
 def prefix_length(n: np.ndarray) -> int:
@@ -90,7 +90,7 @@ def plain_ipl_min_sufficient(n: np.ndarray, y: np.ndarray, max_n: float, eps: fl
     values = f(grid / n[-1], a, b, c)
     if b < 0 or c < 0:  # a decreasing fit: the first anchor is already as good as it gets
         return float(n[0])
-    crossing = _first_crossing(grid, values, f(max_n / n[-1], a, b, c) - eps)
+    crossing = first_crossing(grid, values, f(max_n / n[-1], a, b, c) - eps)
     return float(n[0]) if crossing is None else crossing
 
 
@@ -106,8 +106,13 @@ def train_datasets(curves: pd.DataFrame) -> set:
     chosen on curves of these datasets only (among the curves with a >= 6-anchor prefix); report on
     the others (`--half test`).
     """
-    eligible = sorted({d for (d, _), c in curves.groupby(["openmlid", "learner"])
-                       if MIN_PREFIX_POINTS <= prefix_length(c["n"].to_numpy(float)) < len(c)})
+    eligible = sorted(
+        {
+            d
+            for (d, _), c in curves.groupby(["openmlid", "learner"])
+            if MIN_PREFIX_POINTS <= prefix_length(c["n"].to_numpy(float)) < len(c)
+        }
+    )
     perm = np.random.default_rng(0).permutation(len(eligible))
     return {eligible[i] for i in perm[: len(eligible) // 2]}
 
@@ -134,17 +139,19 @@ def evaluate_prefix(curves: pd.DataFrame, *, limit: int, bootstrap: int, half: s
         k = prefix_length(n)
         if k < MIN_PREFIX_POINTS or k >= len(n):
             continue
-        smooth = isotonic(y, w)
+        smooth = isotonic_regression(y, weights=w).x
         gain = smooth[-1] - smooth[0]
         for eps_name, eps in (("abs 0.01", 0.01), ("5% of gain", 0.05 * gain)):
             if eps <= 0:
                 continue
             truth = true_min_sufficient(n, y, w, eps)
             model = SaturationModel(epsilon=eps, n_bootstrap=bootstrap, seed=0)
-            result = model.fit(n[:k], y[:k], max_n=n[-1])
+            result = model.fit(n[:k], y[:k], max_n=n[-1]).result
             lo, hi = result.min_sufficient_n_interval
-            previous = SaturationModel(epsilon=eps, n_bootstrap=bootstrap, seed=0, **PREVIOUS).fit(
-                n[:k], y[:k], max_n=n[-1]
+            previous = (
+                SaturationModel(epsilon=eps, n_bootstrap=bootstrap, seed=0, **PREVIOUS)
+                .fit(n[:k], y[:k], max_n=n[-1])
+                .result
             )
             rows.append(
                 {
@@ -188,7 +195,11 @@ def summarize_prefix(table: pd.DataFrame) -> str:
         truth = part["truth"].to_numpy()
         cells = [f"{within(part[c].to_numpy(), truth, f):.1%}" for c in ("ours", "previous", "ipl") for f in (1.5, 2)]
         lines.append(f"| {eps_name} | {len(part)} | " + " | ".join(cells) + " |")
-    lines += ["", "| epsilon | truth inside prefix? | curves | ours x1.5 | previous x1.5 | plain IPL x1.5 |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| epsilon | truth inside prefix? | curves | ours x1.5 | previous x1.5 | plain IPL x1.5 |",
+        "|---|---|---|---|---|---|",
+    ]
     for (eps_name, inside), part in table.assign(inside=table["truth"] <= table["prefix_n"]).groupby(
         ["epsilon", "inside"], sort=False
     ):
@@ -197,8 +208,11 @@ def summarize_prefix(table: pd.DataFrame) -> str:
         lines.append(f"| {eps_name} | {'inside' if inside else 'beyond'} | {len(part)} | " + " | ".join(cells) + " |")
     lines += ["", "| epsilon | 80% interval | truth inside | median width (hi/lo) |", "|---|---|---|---|"]
     for eps_name, part in table.groupby("epsilon", sort=False):
-        for label, lo, hi in (("ours, calibrated", "ours_lo", "ours_hi"), ("ours, bootstrap only", "noise_lo", "noise_hi"),
-                              ("previous (bootstrap)", "previous_lo", "previous_hi")):
+        for label, lo, hi in (
+            ("ours, calibrated", "ours_lo", "ours_hi"),
+            ("ours, bootstrap only", "noise_lo", "noise_hi"),
+            ("previous (bootstrap)", "previous_lo", "previous_hi"),
+        ):
             cov, width = coverage(part, lo, hi)
             lines.append(f"| {eps_name} | {label} | {cov:.1%} | {width:.2f} |")
     return "\n".join(lines)
@@ -226,11 +240,16 @@ def evaluate_adaptive(curves: pd.DataFrame, *, limit: int, bootstrap: int, half:
         k = prefix_length(n)
         if k < MIN_PREFIX_POINTS or k >= len(n):
             continue  # the same curves as the prefix benchmark
-        lookup = dict(zip(n.astype(int), y))
+        lookup = dict(zip(n.astype(int), y, strict=True))
         sweep = SaturationSweep(
-            lambda size, seed: {"accuracy": lookup[size]},
-            sizes=n.astype(int).tolist(), epsilon=0.01, target="min_sufficient_n", max_n=int(n[-1]),
-            cost=float, n_bootstrap=bootstrap, attribute_prefix=None,
+            lambda size, seed: {"accuracy": lookup[size]},  # noqa: B023 (called only within this iteration)
+            sizes=n.astype(int).tolist(),
+            epsilon=0.01,
+            target="min_sufficient_n",
+            max_n=int(n[-1]),
+            cost=float,
+            n_bootstrap=bootstrap,
+            attribute_prefix=None,
         )
         result = sweep.run()
         rows.append(
@@ -267,15 +286,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=0, help="Evaluate a random subset of curves (0 = all).")
     parser.add_argument("--bootstrap", type=int, default=30, help="Bootstrap replicates per fit.")
-    parser.add_argument("--adaptive", type=int, default=100, help="Curves for the adaptive-sweep simulation (0 = skip).")
-    parser.add_argument("--half", choices=("all", "train", "test"), default="test",
-                        help="Datasets to report on: the default model's settings were learned on 'train'.")
+    parser.add_argument(
+        "--adaptive", type=int, default=100, help="Curves for the adaptive-sweep simulation (0 = skip)."
+    )
+    parser.add_argument(
+        "--half",
+        choices=("all", "train", "test"),
+        default="test",
+        help="Datasets to report on: the default model's settings were learned on 'train'.",
+    )
     parser.add_argument("--out", type=Path, default=None, help="Write the per-curve tables here (CSV prefix).")
     args = parser.parse_args()
 
     start = time.time()
     curves = load_curves()
-    print(f"loaded {curves.groupby(['openmlid', 'learner']).ngroups} curves in {time.time() - start:.0f}s", file=sys.stderr)
+    print(
+        f"loaded {curves.groupby(['openmlid', 'learner']).ngroups} curves in {time.time() - start:.0f}s",
+        file=sys.stderr,
+    )
     table = evaluate_prefix(curves, limit=args.limit, bootstrap=args.bootstrap, half=args.half)
     if args.out:
         table.to_csv(f"{args.out}-prefix.csv", index=False)

@@ -9,7 +9,7 @@ Two engines:
 
 - `--engine inprocess` (default, for the statistics): the search loop runs in this process, trials two
   at a time in lockstep (each evaluation is one time unit, as with the replay trainer); pruned trials
-  are told PRUNED, finished ones COMPLETE, exactly as `HonestOptunaSearch` does. foretune's evaluator is
+  are told PRUNED, finished ones COMPLETE, exactly as `PrunedAwareOptunaSearch` does. foretune's evaluator is
   the same `EarlyStageEvaluator` + `EarlyStageRule` the Ray scheduler wraps; the baselines are Optuna's
   pruners (successive halving = ASHA, Hyperband, median) with the settings of the Ray baselines.
   About a second per search, so many seeds are affordable.
@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from foretune.config import ExperimentConfig, validate_config  # noqa: E402
+from foretune.keys import BUDGET_PCT_KEY  # noqa: E402
 from foretune.trainers.replay import ReplayBank  # noqa: E402
 
 VLM = REPO / ".." / "shared" / "data" / "learning-curves" / "scan-bench" / "vlm.csv"
@@ -67,10 +68,16 @@ STRATEGIES = [
     Strategy("ASHA (rf 3, from 20%)", "asha"),
     Strategy("async HyperBand (rf 3, 3 brackets)", "hyperband"),
     Strategy("median stopping (from 20%)", "median"),
-    Strategy("foretune snapshot (old default: top 1/2 by optimistic end)", "foretune",
-             {"predictor": "snapshot", "rule": "quantile", "keep": 0.5, "use_upper_bound": True, "grace_trials": 3}),
-    Strategy("foretune auto (old default: top 1/2 by optimistic end)", "foretune",
-             {"predictor": "auto", "rule": "quantile", "keep": 0.5, "use_upper_bound": True, "grace_trials": 3}),
+    Strategy(
+        "foretune snapshot (old default: top 1/2 by optimistic end)",
+        "foretune",
+        {"predictor": "snapshot", "rule": "quantile", "keep": 0.5, "use_upper_bound": True, "grace_trials": 3},
+    ),
+    Strategy(
+        "foretune auto (old default: top 1/2 by optimistic end)",
+        "foretune",
+        {"predictor": "auto", "rule": "quantile", "keep": 0.5, "use_upper_bound": True, "grace_trials": 3},
+    ),
     Strategy("foretune snapshot (chosen rule: top 1/4 by mean)", "foretune", {"predictor": "snapshot", **CHOSEN}),
     Strategy("foretune auto (chosen rule: top 1/4 by mean)", "foretune", {"predictor": "auto", **CHOSEN}),
 ]
@@ -83,10 +90,20 @@ def grid_strategies() -> list[Strategy]:
         for keep in (0.25, 1 / 3, 0.5):
             for upper in (False, True):
                 for grace in (3, 6):
-                    early = {"predictor": predictor, "rule": "quantile", "keep": keep, "use_upper_bound": upper,
-                             "grace_trials": grace}
-                    out.append(Strategy(f"{predictor} q{keep:.2f} {'optimistic' if upper else 'mean'} grace {grace}",
-                                        "foretune", early))
+                    early = {
+                        "predictor": predictor,
+                        "rule": "quantile",
+                        "keep": keep,
+                        "use_upper_bound": upper,
+                        "grace_trials": grace,
+                    }
+                    out.append(
+                        Strategy(
+                            f"{predictor} q{keep:.2f} {'optimistic' if upper else 'mean'} grace {grace}",
+                            "foretune",
+                            early,
+                        )
+                    )
         for k in (3, 5):
             early = {"predictor": predictor, "rule": "top_k", "keep": k, "use_upper_bound": True, "grace_trials": 3}
             out.append(Strategy(f"{predictor} top {k} optimistic grace 3", "foretune", early))
@@ -98,8 +115,15 @@ def config_for(bank: ReplayBank, *, seed: int, trials: int, early: dict) -> Expe
     return validate_config(
         {
             "name": "bench",
-            "search": {"metric": "val_loss", "mode": "min", "trials": trials, "seed": seed,
-                       "n_startup_trials": 5, "max_concurrent_trials": CONCURRENT, "space": space},
+            "search": {
+                "metric": "val_loss",
+                "mode": "min",
+                "trials": trials,
+                "seed": seed,
+                "n_startup_trials": 5,
+                "max_concurrent_trials": CONCURRENT,
+                "space": space,
+            },
             "early_stage": {"fraction": FRACTION, **early},
             "resources": {"cpus_per_trial": 1},
         }
@@ -113,15 +137,23 @@ class ForetunePruner:
     """foretune's evaluator behind the same two calls as an Optuna pruner (report, should stop)."""
 
     def __init__(self, config: ExperimentConfig) -> None:
+        from foretune.search.evaluator import EarlyStageEvaluator
         from foretune.search.rule import EarlyStageRule
-        from foretune.search.scheduler import EarlyStageEvaluator
         from foretune.search.tuner import make_predictor_factory
 
         early = config.early_stage
-        rule = EarlyStageRule(mode=config.search.mode, rule=early.rule, keep=early.keep,
-                              use_upper_bound=early.use_upper_bound, grace_trials=early.grace_trials)
+        rule = EarlyStageRule(
+            mode=config.search.mode,
+            rule=early.rule,
+            keep=early.keep,
+            use_upper_bound=early.use_upper_bound,
+            grace_trials=early.grace_trials,
+        )
         self.evaluator = EarlyStageEvaluator(
-            mode=config.search.mode, fraction=early.fraction, make_predictor=make_predictor_factory(config), rule=rule,
+            mode=config.search.mode,
+            fraction=early.fraction,
+            make_predictor=make_predictor_factory(config),
+            rule=rule,
         )
 
     def add(self, key: str, params: dict) -> None:
@@ -156,8 +188,14 @@ def search_inprocess(bank: ReplayBank, strategy: Strategy, *, seed: int, trials:
 
     config = config_for(bank, seed=seed, trials=trials, early=strategy.early)
     fractions = [round(f, 9) for f in config.train.eval_fractions]
-    study = optuna.create_study(direction="minimize", sampler=make_sampler(config.search),
-                                pruner=optuna_pruner(strategy.kind))
+    # A fixed study name: Optuna's HyperbandPruner assigns brackets by hashing it with the trial number,
+    # so a random name made that row differ from run to run.
+    study = optuna.create_study(
+        study_name=f"bench-{strategy.kind}-{seed}",
+        direction="minimize",
+        sampler=make_sampler(config.search),
+        pruner=optuna_pruner(strategy.kind),
+    )
     ours = ForetunePruner(config) if strategy.kind == "foretune" else None
     dists = to_distributions(config.search.space)
     running: list[list] = []  # [optuna trial, recorded run, index of the next evaluation]
@@ -212,12 +250,15 @@ def ray_scheduler(kind: str):
     from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, MedianStoppingRule
 
     if kind == "asha":
-        return lambda c: AsyncHyperBandScheduler(time_attr="budget_pct", max_t=100, grace_period=20, reduction_factor=3)
+        return lambda c: AsyncHyperBandScheduler(
+            time_attr=BUDGET_PCT_KEY, max_t=100, grace_period=20, reduction_factor=3
+        )
     if kind == "hyperband":  # Ray's synchronous HyperBand pauses and resumes; "stopped is stopped" here
-        return lambda c: AsyncHyperBandScheduler(time_attr="budget_pct", max_t=100, grace_period=10,
-                                                 reduction_factor=3, brackets=3)
+        return lambda c: AsyncHyperBandScheduler(
+            time_attr=BUDGET_PCT_KEY, max_t=100, grace_period=10, reduction_factor=3, brackets=3
+        )
     if kind == "median":
-        return lambda c: MedianStoppingRule(time_attr="budget_pct", grace_period=20, min_samples_required=3)
+        return lambda c: MedianStoppingRule(time_attr=BUDGET_PCT_KEY, grace_period=20, min_samples_required=3)
     return lambda c: FIFOScheduler()
 
 
@@ -225,12 +266,17 @@ def search_ray(bank: ReplayBank, strategy: Strategy, *, seed: int, trials: int, 
     from foretune.search.driver import run_search
 
     config = config_for(bank, seed=seed, trials=trials, early=strategy.early)
-    outcome = run_search(config, out=tmp / f"{seed}-{strategy.kind}-{time.time_ns()}",
-                         trainer_factory=bank.trainer_factory(), scheduler_factory=ray_scheduler(strategy.kind),
-                         progress=False)
+    outcome = run_search(
+        config,
+        out=tmp / f"{seed}-{strategy.kind}-{time.time_ns()}",
+        trainer_factory=bank.trainer_factory(),
+        scheduler_factory=ray_scheduler(strategy.kind),
+        progress=False,
+    )
     table = outcome.report.table
     complete = (table["state"] == "COMPLETE").to_numpy()
-    finals = np.array([bank.nearest({k: row[f"param.{k}"] for k in SEARCHED}).final("val_loss") for _, row in table.iterrows()])
+    sampled = [bank.nearest({k: row[f"param.{k}"] for k in SEARCHED}) for _, row in table.iterrows()]
+    finals = np.array([run.final("val_loss") for run in sampled])
     best = float(finals[complete].min()) if complete.any() else float("nan")
     return {
         "budget": float(table["fraction_reached"].astype(float).sum()) / len(table),
@@ -281,11 +327,20 @@ def main() -> None:
                     record = search_ray(bank, strategy, seed=seed, trials=args.trials, tmp=Path(tmp))
                 else:
                     record = search_inprocess(bank, strategy, seed=seed, trials=args.trials)
-                rows.append({"strategy": strategy.name, "seed": seed, **record,
-                             "regret": record["best"] - oracle, "seconds": time.time() - started})
-                print(f"{strategy.name:60s} seed {seed}: budget {record['budget']:.2f} "
-                      f"regret {rows[-1]['regret']:.4f} kept {record['best_kept']} ({rows[-1]['seconds']:.1f} s)",
-                      flush=True)
+                rows.append(
+                    {
+                        "strategy": strategy.name,
+                        "seed": seed,
+                        **record,
+                        "regret": record["best"] - oracle,
+                        "seconds": time.time() - started,
+                    }
+                )
+                print(
+                    f"{strategy.name:60s} seed {seed}: budget {record['budget']:.2f} "
+                    f"regret {rows[-1]['regret']:.4f} kept {record['best_kept']} ({rows[-1]['seconds']:.1f} s)",
+                    flush=True,
+                )
     frame = pd.DataFrame(rows)
     frame.to_csv(args.out.with_suffix(".csv"), index=False)
     write(frame, args, oracle, len(bank.runs), seeds)
@@ -300,20 +355,30 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
         n = len(g)
         diff = g["regret"] - base["regret"].reindex(g.index)
         se = lambda s: float(s.std(ddof=1) / np.sqrt(len(s))) if len(s) > 1 else float("nan")  # noqa: E731
-        out.append({
-            "strategy": name, "n": n,
-            "budget": g["budget"].mean(), "budget_se": se(g["budget"]),
-            "regret": g["regret"].mean(), "regret_se": se(g["regret"]),
-            "diff": diff.mean(), "diff_se": se(diff),
-            "worse": int((diff > 1e-12).sum()), "better": int((diff < -1e-12).sum()),
-            "kept": g["best_kept"].mean(), "pruned": g["pruned"].mean(), "seconds": g["seconds"].mean(),
-        })
+        out.append(
+            {
+                "strategy": name,
+                "n": n,
+                "budget": g["budget"].mean(),
+                "budget_se": se(g["budget"]),
+                "regret": g["regret"].mean(),
+                "regret_se": se(g["regret"]),
+                "diff": diff.mean(),
+                "diff_se": se(diff),
+                "worse": int((diff > 1e-12).sum()),
+                "better": int((diff < -1e-12).sum()),
+                "kept": g["best_kept"].mean(),
+                "pruned": g["pruned"].mean(),
+                "seconds": g["seconds"].mean(),
+            }
+        )
     return pd.DataFrame(out)
 
 
 def table_lines(summary: pd.DataFrame) -> list[str]:
     lines = [
-        "| strategy | compute | regret | regret − no pruning (paired) | seeds worse / better | best sampled run kept | pruned / search | s / search |",
+        "| strategy | compute | regret | regret − no pruning (paired) | seeds worse / better "
+        "| best sampled run kept | pruned / search | s / search |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in summary.itertuples():
@@ -327,8 +392,11 @@ def table_lines(summary: pd.DataFrame) -> list[str]:
 
 def write(frame: pd.DataFrame, args, oracle: float, n_runs: int, seeds: list[int]) -> None:
     summary = summarize(frame)
-    engine = ("in-process loop (same TPE sampler, same foretune evaluator, Optuna's pruners as baselines)"
-              if args.engine == "inprocess" else "the whole stack: `run_search` on Ray Tune, Ray's schedulers")
+    engine = (
+        "in-process loop (same TPE sampler, same foretune evaluator, Optuna's pruners as baselines)"
+        if args.engine == "inprocess"
+        else "the whole stack: `run_search` on Ray Tune, Ray's schedulers"
+    )
     lines = [
         "# Search benchmark: pruning strategies on real recorded curves",
         "",

@@ -9,6 +9,7 @@ defaults. Unknown keys and wrong types are errors that name the key and the file
 - ``train``        the LoRA fine-tune of one trial (budget = optimizer steps)
 - ``search``       the search space and how many trials to run
 - ``early_stage``  the early-stage evaluator that prunes trials at a fraction of their budget
+- ``sweep``        the data-saturation sweep (`foretune sweep`): sizes, seeds, when to stop
 - ``storage``      where the Optuna study lives
 - ``resources``    CPUs / GPUs per trial
 """
@@ -16,6 +17,7 @@ defaults. Unknown keys and wrong types are errors that name the key and the file
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from foretune.errors import ForetuneError
+from foretune.keys import Mode, PredictorName, SweepTarget
 
 DEFAULT_EVAL_FRACTIONS = [round(0.1 * i, 1) for i in range(1, 11)]
 
@@ -143,7 +146,8 @@ class TrainConfig(_Section):
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
     eval_fractions: list[float] = Field(
         default_factory=lambda: list(DEFAULT_EVAL_FRACTIONS),
-        description="Budget fractions at which to evaluate and report (the last is 1.0).",
+        description="Budget fractions at which to evaluate and report (the last is 1.0; "
+        "early_stage.fraction is added when missing).",
     )
     seed: int = Field(0, description="Seed of LoRA init, data order and dropout.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto': CUDA when present.")
@@ -211,7 +215,7 @@ class SearchConfig(_Section):
     max_concurrent_trials: int = Field(2, ge=1, description="Trials running at once.")
     time_budget_s: float | None = Field(None, gt=0, description="Stop starting trials after this long.")
     metric: str = Field("accuracy", description="Metric the search optimizes (reported by the trainer).")
-    mode: Literal["max", "min"] = Field("max", description="Maximize or minimize `metric`.")
+    mode: Mode = Field("max", description="Maximize or minimize `metric`.")
     seed: int = Field(0, description="Seed of the TPE sampler.")
     n_startup_trials: int = Field(4, ge=0, description="Random trials before TPE takes over.")
 
@@ -225,7 +229,7 @@ class SearchConfig(_Section):
 class EarlyStageConfig(_Section):
     enabled: bool = Field(True, description="Prune trials at `fraction` of their budget.")
     fraction: float = Field(0.2, gt=0, lt=1, description="Budget fraction at which a trial is judged.")
-    predictor: str = Field("auto", description="auto, snapshot, curve or learned.")
+    predictor: PredictorName = Field("auto", description="auto, snapshot, curve or learned.")
     rule: Literal["top_k", "quantile"] = Field("quantile", description="How many trials may continue.")
     keep: float = Field(
         0.25,
@@ -234,9 +238,50 @@ class EarlyStageConfig(_Section):
         "final) continue; 0.25 = one successive-halving rung with reduction factor 4.",
     )
     use_upper_bound: bool = Field(
-        False, description="Rank a trial by the optimistic end of its interval instead of its predicted final (keeps more trials)."
+        False,
+        description="Rank a trial by the optimistic end of its interval instead of its predicted final "
+        "(keeps more trials).",
     )
     grace_trials: int = Field(3, ge=0, description="The first trials always run to completion to calibrate.")
+
+
+class SweepConfig(_Section):
+    sizes: list[int] | None = Field(
+        None,
+        description="Training-set sizes to run, e.g. [0, 50, 100, 200] or '0,50,100,200' "
+        "(default: 0 and a doubling grid up to all training data).",
+    )
+    repeats: int = Field(1, ge=1, description="Seeds per size.")
+    epsilon: float = Field(0.01, gt=0, description="How close to the plateau is close enough (score units).")
+    adaptive: bool = Field(True, description="Choose sizes adaptively (true) or run the whole grid (false).")
+    target: SweepTarget = Field("min_useful_n", description="What the adaptive sweep narrows down before it stops.")
+    bootstrap: int = Field(100, ge=0, description="Bootstrap replicates for the intervals.")
+    early_cut: bool = Field(
+        True,
+        description="Stop a run once the early-stage predictor (early_stage.predictor, fitted on the sweep's "
+        "finished runs) knows its final score within `early_tolerance`.",
+    )
+    early_tolerance: float | None = Field(
+        None,
+        gt=0,
+        description="Largest distance from the predicted final to either end of its 80% interval for a cut "
+        "(default: epsilon / 2).",
+    )
+
+    @field_validator("sizes", mode="before")
+    @classmethod
+    def _split_sizes(cls, value: Any) -> Any:
+        # --set sweep.sizes=0,50,100 arrives as one string.
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes_are_counts(cls, value: list[int] | None) -> list[int] | None:
+        if value is None:
+            return None
+        if not value or min(value) < 0:
+            raise ValueError(f"give non-negative sample counts, e.g. [0, 50, 100, 200], got {value}")
+        return sorted(set(value))
 
 
 class ResourcesConfig(_Section):
@@ -252,10 +297,20 @@ class ExperimentConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     early_stage: EarlyStageConfig = Field(default_factory=EarlyStageConfig)
+    sweep: SweepConfig = Field(default_factory=SweepConfig)
     storage: str | None = Field(
         None, description="Optuna storage URL or journal file path (default: a journal in the run folder)."
     )
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+
+    @model_validator(mode="after")
+    def _early_fraction_is_evaluated(self) -> ExperimentConfig:
+        # A trial is judged at its first evaluation at or past early_stage.fraction: without an
+        # evaluation there, it would silently be judged later than configured.
+        fraction = self.early_stage.fraction
+        if not any(math.isclose(f, fraction, abs_tol=1e-9) for f in self.train.eval_fractions):
+            self.train.eval_fractions = [*self.train.eval_fractions, fraction]  # re-validated: sorted
+        return self
 
     def with_overrides(self, overrides: dict[str, Any], *, where: str = "overrides") -> ExperimentConfig:
         """A copy with dotted-path values set, e.g. {"train.lora.r": 16}; validated like the file."""
@@ -301,6 +356,8 @@ def _format_validation_error(error: ValidationError, where: str) -> str:
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; `foretune config` prints every key)"
+        elif item["type"] == "literal_error":
+            message += f", got {item['input']!r}"
         problems.append(f"{key}: {message}")
     return f"invalid config {where}: " + "; ".join(problems)
 
@@ -334,7 +391,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         path = Path(path)
         where = f"in {path}"
         if not path.is_file():
-            raise ForetuneError(f"config file not found: {path} (give the path of a YAML file, e.g. configs/default.yaml)")
+            raise ForetuneError(
+                f"config file not found: {path} (give the path of a YAML file, e.g. configs/default.yaml)"
+            )
         try:
             loaded = yaml.safe_load(path.read_text())
         except yaml.YAMLError as error:

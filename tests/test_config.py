@@ -53,7 +53,10 @@ def test_target_modules_accept_a_comma_separated_string():
         ("train:\n  max_steps: many\n", ["train.max_steps", "integer", "c.yaml"]),
         ("train:\n  eval_fractions: [0.5, 1.5]\n", ["train.eval_fractions", "(0, 1]"]),
         ("search:\n  space:\n    learning_rate: {type: log_float, low: 0.01, high: 0.001}\n", ["empty range"]),
-        ("search:\n  space:\n    learning_rate: {type: gaussian, low: 0, high: 1}\n", ["search.space.learning_rate.type"]),
+        (
+            "search:\n  space:\n    learning_rate: {type: gaussian, low: 0, high: 1}\n",
+            ["search.space.learning_rate.type", "'gaussian'"],
+        ),
         ("search:\n  space:\n    lora.rank: {type: int, low: 1, high: 8}\n", ["lora.rank", "unknown field 'rank'"]),
         ("model:\n  name: [unclosed\n", ["malformed YAML", "line"]),
         ("- just\n- a list\n", ["top level must be a mapping"]),
@@ -78,13 +81,46 @@ def test_bad_override_is_a_clear_error(pairs, fragment):
 
 
 def test_cli_config_prints_every_key_and_rejects_bad_files(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "foretune.cli", "config", str(CONFIGS / "default.yaml")],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "foretune.cli", "config", str(CONFIGS / "default.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     for section in ("model:", "data:", "task:", "train:", "search:", "early_stage:", "resources:"):
         assert section in done.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("train:\n  lora:\n    rank: 4\n")
-    done = subprocess.run([sys.executable, "-m", "foretune.cli", "config", str(bad)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "foretune.cli", "config", str(bad)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 2 and "train.lora.rank" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_early_stage_predictor_is_one_of_the_predictors():
+    from typing import get_args
+
+    from foretune.config import EarlyStageConfig
+    from foretune.predictors import PREDICTORS
+
+    names = get_args(EarlyStageConfig.model_fields["predictor"].annotation)
+    assert set(names) == set(PREDICTORS)
+    for name in names:
+        assert load_config(None, {"early_stage.predictor": name}).early_stage.predictor == name
+    with pytest.raises(ForetuneError, match=r"early_stage\.predictor: .*'learned', got 'crystal_ball'"):
+        load_config(None, {"early_stage.predictor": "crystal_ball"})
+
+
+@pytest.mark.parametrize(
+    "fractions, early, expected",
+    [
+        ([0.1, 0.4, 1.0], 0.25, [0.1, 0.25, 0.4, 1.0]),  # judged at 25%, so evaluated there too
+        ([0.5], 0.2, [0.2, 0.5, 1.0]),
+        ([0.1, 0.2, 1.0], 0.2, [0.1, 0.2, 1.0]),  # already there: unchanged
+    ],
+)
+def test_the_early_fraction_is_always_evaluated(fractions, early, expected):
+    config = load_config(None, {"train.eval_fractions": fractions, "early_stage.fraction": early})
+    assert config.train.eval_fractions == expected
+    assert config.with_overrides({}).train.eval_fractions == expected  # stable on a round trip

@@ -1,6 +1,8 @@
-"""Predict at a fraction of a run's budget how it will end, and rank runs by it.
+"""Predict at a fraction of a run's budget how it will end, and rank runs by it; data saturation.
 
-Pure numpy / scipy (pandas only in `io`): importing this package never imports torch or ray.
+Curve predictors (snapshot, curve, learned, auto), ranking metrics, long-table readers and the
+`saturation` subpackage. Imports numpy / scipy / pandas and `foretune.keys` / `foretune.errors`
+only: never torch, ray or optuna.
 
     >>> from foretune.predictors import get_predictor
     >>> predictor = get_predictor("auto", mode="min").fit(finished_curves)
@@ -9,24 +11,23 @@ Pure numpy / scipy (pandas only in `io`): importing this package never imports t
 
 from foretune.predictors import metrics
 from foretune.predictors._auto import AutoPredictor
-from foretune.predictors._base import Curve, Mode, Prediction, Predictor
-from foretune.predictors._curve import FAMILIES, CurvePredictor
+from foretune.predictors._base import Curve, Prediction, Predictor, plain_params
+from foretune.predictors._curve import CURVE_FAMILIES, CurvePredictor
 from foretune.predictors._learned import LearnedPredictor
 from foretune.predictors._registry import PREDICTORS, get_predictor
 from foretune.predictors._snapshot import SnapshotPredictor
 
 __all__ = [
     "AutoPredictor",
+    "CURVE_FAMILIES",
     "Curve",
     "CurvePredictor",
-    "FAMILIES",
     "LearnedPredictor",
-    "Mode",
     "PREDICTORS",
     "Prediction",
     "Predictor",
     "SnapshotPredictor",
     "get_predictor",
     "metrics",
+    "plain_params",
 ]
-from foretune.predictors.saturation import SaturationModel, SaturationResult, fit_saturation  # noqa: E402,F401

@@ -16,9 +16,9 @@ from typing import Literal
 
 import numpy as np
 
+from foretune.keys import MAD_TO_STD, Mode
 from foretune.predictors._base import (
     Curve,
-    Mode,
     Prediction,
     Predictor,
     check_at,
@@ -49,7 +49,7 @@ def offset_errors(predictions: np.ndarray, finals: np.ndarray, shift: np.ndarray
     residuals = finals[:, None] - predictions
     offset = (residuals.sum(axis=0) - residuals) / max(n - 1, 1)
     errors = residuals - offset * shift
-    mad = 1.4826 * np.median(np.abs(errors - np.median(errors)))
+    mad = MAD_TO_STD * np.median(np.abs(errors - np.median(errors)))
     limit = 3 * mad if mad > 0 else np.inf
     return (np.clip(errors, -limit, limit) ** 2).mean(axis=0)
 
@@ -127,7 +127,7 @@ class AutoPredictor(Predictor):
         finals, learned_oos = self._learned.out_of_sample(at)
         out_of_sample = np.column_stack([snapshot_values(train, at), self._curve.point(train, at)[0], learned_oos])
         weights = stack_weights(out_of_sample, finals, _SHIFT, combine=self.combine)
-        self.weights_ = dict(zip(CANDIDATES, weights.round(4).tolist()))
+        self.weights_ = dict(zip(CANDIDATES, weights.round(4).tolist(), strict=True))
 
         candidates = np.column_stack(
             [snapshot_values(curves, at), self._curve.point(curves, at)[0], self._learned.predict(curves, at).mean]

@@ -9,11 +9,11 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any
 
 import numpy as np
 
-Mode = Literal["max", "min"]
+from foretune.keys import Mode, check_mode
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,6 @@ class Prediction:
     lower: np.ndarray
     upper: np.ndarray
 
-    @property
-    def std(self) -> np.ndarray:
-        # The interval is a central 80% interval; 2 * 1.2816 std wide for a normal.
-        return (self.upper - self.lower) / (2 * 1.2816)
-
 
 class Predictor(abc.ABC):
     """Predicts each run's final value from its early curve.
@@ -69,8 +64,7 @@ class Predictor(abc.ABC):
     name: str = "base"
 
     def __init__(self, *, mode: Mode = "max") -> None:
-        if mode not in ("max", "min"):
-            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        check_mode(mode)
         self.mode = mode
 
     def fit(self, curves: Sequence[Curve]) -> Predictor:
@@ -85,6 +79,22 @@ class Predictor(abc.ABC):
 
 
 # --- helpers shared by the predictors -------------------------------------------------------------
+
+
+def plain_params(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """`mapping` with plain Python values, so params print, compare and serialize simply.
+
+    numpy scalars become their Python value; bool, int, float and str are kept; anything else
+    (None, lists, objects) becomes its `str`.
+    """
+    return {key: plain_value(value) for key, value in mapping.items()}
+
+
+def plain_value(value: Any) -> Any:
+    """One value as `plain_params` makes it."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value if isinstance(value, (bool, int, float, str)) else str(value)
 
 
 def check_at(at: float) -> float:

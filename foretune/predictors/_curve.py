@@ -25,9 +25,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from foretune.keys import Mode
 from foretune.predictors._base import (
     Curve,
-    Mode,
     Prediction,
     Predictor,
     check_at,
@@ -56,7 +56,7 @@ def _family_grids() -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 
 _GRIDS = _family_grids()
-FAMILIES = tuple(name for name, _, _ in _GRIDS)
+CURVE_FAMILIES = tuple(name for name, _, _ in _GRIDS)
 
 
 def _basis(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +65,7 @@ def _basis(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     columns, priors = [], []
     for name, p1, p2 in _GRIDS:
         if name == "pow3":
-            g = x ** -p1
+            g = x**-p1
         elif name == "exp3":
             g = np.exp(-p1 * x)
         elif name == "mmf":

@@ -24,9 +24,9 @@ from typing import Literal
 import numpy as np
 from scipy import linalg
 
+from foretune.keys import MAD_TO_STD, Mode
 from foretune.predictors._base import (
     Curve,
-    Mode,
     Prediction,
     Predictor,
     check_at,
@@ -194,7 +194,7 @@ def design(
 def winsorize(target: np.ndarray, *, width: float = 3.0) -> np.ndarray:
     """Clip to median +- `width` robust std (MAD): one diverged run must not steer the fit."""
     median = np.median(target)
-    spread = 1.4826 * np.median(np.abs(target - median))
+    spread = MAD_TO_STD * np.median(np.abs(target - median))
     if spread <= 0:
         return target
     return np.clip(target, median - width * spread, median + width * spread)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from foretune.keys import Mode
 from foretune.predictors._auto import AutoPredictor
-from foretune.predictors._base import Mode, Predictor
+from foretune.predictors._base import Predictor
 from foretune.predictors._curve import CurvePredictor
 from foretune.predictors._learned import LearnedPredictor
 from foretune.predictors._snapshot import SnapshotPredictor

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from foretune.keys import Mode
 from foretune.predictors._base import (
     Curve,
-    Mode,
     Prediction,
     Predictor,
     check_at,

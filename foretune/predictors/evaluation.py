@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from foretune.keys import Mode
 from foretune.predictors import metrics
-from foretune.predictors._base import Curve, Mode, Prediction, Predictor, final_value, snapshot_values
+from foretune.predictors._base import Curve, Prediction, Predictor, final_value, snapshot_values
 from foretune.predictors._registry import get_predictor
 
 PredictorSpec = str | Callable[[Mode], Predictor]

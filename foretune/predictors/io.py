@@ -1,4 +1,4 @@
-"""Read learning curves: a long table (CSV / parquet) or an Optuna study's intermediate values.
+"""Read learning curves from a long table (CSV / parquet); Optuna studies are read by `foretune.search.storage`.
 
 A long table has one row per evaluation: ``trial, fraction, value`` (or ``trial, step`` plus a
 column with each trial's total steps), and optionally hyperparameter columns, constant within a trial.
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from foretune.errors import ForetuneError
-from foretune.predictors._base import Curve
+from foretune.predictors._base import Curve, plain_params, plain_value
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -27,7 +27,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
             return pd.read_parquet(path)
         return pd.read_csv(path, low_memory=False)
     except Exception as error:  # parser errors come in many types; all mean "not a readable table"
-        raise ForetuneError(f"cannot read {path} as a {'parquet' if path.suffix == '.parquet' else 'CSV'} table: {error}")
+        kind = "parquet" if path.suffix == ".parquet" else "CSV"
+        raise ForetuneError(f"cannot read {path} as a {kind} table: {error}") from error
 
 
 def read_curves(
@@ -97,7 +98,9 @@ def curves_from_frame(
         fraction = step / total
     else:
         if fraction_col not in columns and "step" in columns:
-            raise ForetuneError(f"{source} has a 'step' but no {fraction_col!r} column; pass --step-col step --total-col COLUMN")
+            raise ForetuneError(
+                f"{source} has a 'step' but no {fraction_col!r} column; pass --step-col step --total-col COLUMN"
+            )
         need(fraction_col, "fraction", "--fraction-col")
         fraction = _numeric(frame, fraction_col, source)
     if fraction.isna().any():
@@ -126,8 +129,8 @@ def curves_from_frame(
     curves = []
     for trial, rows in data.groupby("trial", sort=False):
         first = frame.loc[rows.index[0], list(param_cols)] if param_cols else {}
-        params = {k: _plain(v) for k, v in dict(first).items() if not _missing(v)}
-        curves.append(Curve(rows["fraction"].to_numpy(), rows["value"].to_numpy(), params, _plain(trial)))
+        params = plain_params({k: v for k, v in dict(first).items() if not _missing(v)})
+        curves.append(Curve(rows["fraction"].to_numpy(), rows["value"].to_numpy(), params, plain_value(trial)))
     if not curves:
         raise ForetuneError(f"{source} has no rows")
     return curves
@@ -151,40 +154,3 @@ def _missing(value: object) -> bool:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
-
-
-def _plain(value: object) -> object:
-    """numpy scalars as plain Python values (so params and trial ids print and compare simply)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def read_optuna_study(
-    study_name: str,
-    storage: str,
-    *,
-    total_steps: int | None = None,
-    states: Sequence[str] = ("COMPLETE", "PRUNED", "RUNNING"),
-) -> list[Curve]:
-    """The intermediate values of an Optuna study's trials as curves (trial number, params).
-
-    `total_steps` is the step that means "the whole budget" (default: the largest step reported
-    by any trial). `states` selects trials, e.g. ``("COMPLETE",)`` for the finished runs to fit on.
-    """
-    import optuna  # lazy: only this reader needs optuna
-
-    try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError as error:
-        raise ForetuneError(f"no study {study_name!r} in {storage}: {error}")
-    wanted = {optuna.trial.TrialState[s.upper()] for s in states}
-    trials = [t for t in study.get_trials(deepcopy=False) if t.state in wanted and t.intermediate_values]
-    if total_steps is None:
-        total_steps = max((max(t.intermediate_values) for t in trials), default=1)
-    if total_steps <= 0:
-        raise ForetuneError(f"total_steps must be positive, got {total_steps}")
-    curves = []
-    for t in trials:
-        steps = np.array(sorted(t.intermediate_values), dtype=float)
-        values = np.array([t.intermediate_values[int(s)] for s in steps], dtype=float)
-        curves.append(Curve(np.clip(steps / total_steps, 0, 1), values, dict(t.params), t.number))
-    return curves

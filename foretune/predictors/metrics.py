@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from foretune.predictors._base import Mode, sign
+from foretune.keys import Mode
+from foretune.predictors._base import sign
 
 
 def _pair(predicted: Sequence[float], true: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -100,9 +101,7 @@ def coverage(lower: Sequence[float], upper: Sequence[float], true: Sequence[floa
 METRICS = ("spearman", "kendall", "top_k", "regret", "best_survives", "mae", "coverage")
 
 
-def evaluate(
-    prediction, true: Sequence[float], *, mode: Mode = "max", k: int = 5, q: float = 0.2
-) -> dict[str, float]:
+def evaluate(prediction, true: Sequence[float], *, mode: Mode = "max", k: int = 5, q: float = 0.2) -> dict[str, float]:
     """Every metric for one `Prediction` against the true finals, as a dict keyed by `METRICS`."""
     return {
         "spearman": spearman(prediction.mean, true),

@@ -3,10 +3,12 @@
     >>> from foretune.search import run_search
     >>> outcome = run_search(config, out="runs/search-demo")   # resumes the study if it exists
 
-Modules: `space` (config space -> Optuna), `rule` (the pure early-stage rule), `scheduler` (the rule
-as a Ray Tune scheduler), `searcher` (honest Optuna records), `storage` (studies and resume),
-`tuner` (the one place that builds the Ray + Optuna glue), `driver` (`run_search`), `report`,
-`dashboard`. Importing this package does not import Ray.
+Pure (no Ray): `rule` (the early-stage rule), `evaluator` (its bookkeeping on plain curves), `space`,
+`storage` (studies, resume, reading curves), `report`, `dashboard`. On Ray Tune: `scheduler` (the
+evaluator as a thin TrialScheduler), `searcher`, `trainable`, `progress`, `tuner` (the one place that
+builds the Ray + Optuna glue), `driver` (`run_search`); `sweep` (saturation sweeps). May import
+`foretune.predictors`, `config`, `keys`, `errors`; `trainers` only in the Ray modules and `sweep`.
+Importing this package does not import Ray.
 """
 
 from foretune.search.rule import EarlyStageRule, Verdict

@@ -1,7 +1,7 @@
 """`run_search`: validate, open the study (resuming it), run the trials on Ray Tune, report.
 
-Order matters: every user error (unknown predictor, storage that cannot be opened, GPUs that do not
-exist) is raised before a study is created.
+Order matters: every user error (storage that cannot be opened, GPUs that do not exist) is raised
+before a study is created; the config has already checked its own values (the predictor's name, ...).
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+from optuna.storages import BaseStorage
 
 from foretune.config import ExperimentConfig
 from foretune.errors import ForetuneError
+from foretune.keys import CONFIG_ATTR, ZERO_SHOT_ATTR
 from foretune.search import storage as st
-from foretune.search.report import CONFIG_ATTR, ZERO_SHOT_ATTR
-from foretune.search.scheduler import TrialNotes
+from foretune.search.evaluator import VerdictsAndErrors
 from foretune.search.trainable import TrainerFactory
-
-
 
 
 @dataclass
@@ -41,16 +40,6 @@ def default_run_dir(config: ExperimentConfig) -> Path:
     return Path("runs") / f"search-{config.name}"
 
 
-def check_predictor(config: ExperimentConfig) -> None:
-    try:
-        from foretune.predictors import get_predictor
-
-        get_predictor(config.early_stage.predictor, mode=config.search.mode)
-    except (ValueError, KeyError, ForetuneError) as error:
-        message = str(error).strip("'\"")
-        raise ForetuneError(f"early_stage.predictor: {message}") from None
-
-
 def _default_trainer_factory(config: ExperimentConfig) -> TrainerFactory:
     from foretune.trainers.lora import LoraTrainer
     from foretune.trainers.models import ensure_model
@@ -63,7 +52,8 @@ def zero_shot_test_scores(config: ExperimentConfig, console=None) -> dict[str, f
     """The untuned model's scores on the test split: the baseline a fine-tune must beat."""
     from foretune.trainers.lora import LoraTrainer
 
-    waiting = console.status("zero-shot baseline on the test split (generating answers)...") if console else nullcontext()
+    status = "zero-shot baseline on the test split (generating answers)..."
+    waiting = console.status(status) if console else nullcontext()
     with waiting:
         scores = LoraTrainer(config).evaluate_zero_shot(split="test")
     return {k: float(v) for k, v in scores.items() if "/" not in k}
@@ -136,25 +126,17 @@ def run_search(
     `trainer_factory(config) -> trainer` (default: the LoRA trainer; the replay trainer for tests and
     benchmarks); `scheduler_factory(config) -> TrialScheduler` replaces the early-stage evaluator
     (benchmarks compare Ray's ASHA, median stopping, ...).
+    `write_report` writes the report's tables into the run folder (trials.csv, report.md, best.yaml);
+    the plots (curves.png, predicted_vs_final.png) are drawn by `foretune search` / `foretune report`.
     """
     import ray
-
-    from foretune.search.progress import ProgressCallback
-    from foretune.search.tuner import build_scheduler, build_searcher, build_tuner
 
     total = trials if trials is not None else config.search.trials
     if total < 1:
         raise ForetuneError(f"--trials must be at least 1, got {total}")
-    check_predictor(config)
     run_dir = Path(out) if out is not None else default_run_dir(config)
     storage_str = storage or config.storage
-    if storage_str and st.is_url(storage_str):
-        opened = st.open_storage(storage_str)  # a bad URL fails now, before Ray starts
-    else:
-        opened = None
-        journal = Path(st.resolve_storage(storage_str, run_dir))
-        if journal.is_dir():
-            raise ForetuneError(f"storage {journal} is a folder; give a journal file path")
+    opened = check_storage(storage_str, run_dir)
     name = study_name or config.name
 
     started = start_ray(address, num_cpus=num_cpus)
@@ -162,51 +144,24 @@ def run_search(
         check_resources(config)
         factory = trainer_factory or _default_trainer_factory(config)
         run_dir.mkdir(parents=True, exist_ok=True)
-        storage_str = storage_str or st.resolve_storage(None, run_dir)
+        storage_str = st.resolve_storage(storage_str, run_dir)
         opened = opened or st.open_storage(storage_str)
-
-        direction = "maximize" if config.search.mode == "max" else "minimize"
-        study = optuna.create_study(study_name=name, storage=opened, direction=direction, load_if_exists=True)
-        if study.direction.name.lower() != direction:
-            raise ForetuneError(
-                f"study '{name}' in {st.redact(storage_str)} is {study.direction.name.lower()}d, but the "
-                f"config says search.mode={config.search.mode}; use another --study name"
-            )
-        if CONFIG_ATTR not in study.user_attrs:
-            stored = config.model_dump(mode="json")
-            stored["storage"] = st.redact(stored["storage"]) if stored.get("storage") else None
-            study.set_user_attr(CONFIG_ATTR, stored)
+        study = open_study(config, opened, name, storage_str)
         requeued = st.recover_interrupted(study)
-        done = len(st.counted_trials(study))
-        remaining = max(0, total - done)
-
+        remaining = max(0, total - len(st.counted_trials(study)))
         ran = 0
         if remaining:
-            notes = TrialNotes()
-            searcher = build_searcher(
-                config, storage=opened, study_name=name, notes=notes, seed_offset=len(study.trials)
-            )
-            if scheduler_factory is not None:
-                scheduler = scheduler_factory(config)
-            else:
-                scheduler = build_scheduler(config, notes=notes, past=st.past_trials(study))
-            callbacks = []
-            if progress:
-                callbacks.append(
-                    ProgressCallback(total=remaining, metric=config.search.metric, mode=config.search.mode, console=console)
-                )
-            tuner = build_tuner(
+            ran = run_trials(
                 config,
-                trainer_factory=factory,
-                searcher=searcher,
-                scheduler=scheduler,
-                num_samples=remaining,
+                study,
+                opened,
+                remaining=remaining,
                 run_dir=run_dir,
-                session_name=f"session-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
-                callbacks=callbacks,
+                trainer_factory=factory,
+                scheduler_factory=scheduler_factory,
+                console=console,
+                progress=progress,
             )
-            results = tuner.fit()
-            ran = len(results)
         outcome = SearchOutcome(run_dir, storage_str, name, ran, len(st.counted_trials(study)), requeued)
     finally:
         if started:
@@ -218,3 +173,72 @@ def run_search(
 
         outcome.report = build_report(study, run_dir)
     return outcome
+
+
+def check_storage(storage: str | None, run_dir: Path) -> BaseStorage | None:
+    """Fail on a storage that cannot work before Ray starts: an RDB URL is opened (and returned), a
+    journal path must not be a folder (it is opened once the run folder exists)."""
+    if storage and st.is_url(storage):
+        return st.open_storage(storage)
+    journal = Path(st.resolve_storage(storage, run_dir))
+    if journal.is_dir():
+        raise ForetuneError(f"storage {journal} is a folder; give a journal file path")
+    return None
+
+
+def open_study(config: ExperimentConfig, opened: BaseStorage, name: str, storage: str) -> optuna.Study:
+    """Create the study, or load it when it exists and goes the config's direction; stores the config once."""
+    direction = "maximize" if config.search.mode == "max" else "minimize"
+    study = optuna.create_study(study_name=name, storage=opened, direction=direction, load_if_exists=True)
+    if study.direction.name.lower() != direction:
+        raise ForetuneError(
+            f"study '{name}' in {st.redact(storage)} is {study.direction.name.lower()}d, but the "
+            f"config says search.mode={config.search.mode}; use another --study name"
+        )
+    if CONFIG_ATTR not in study.user_attrs:
+        stored = config.model_dump(mode="json")
+        stored["storage"] = st.redact(stored["storage"]) if stored.get("storage") else None
+        study.set_user_attr(CONFIG_ATTR, stored)
+    return study
+
+
+def run_trials(
+    config: ExperimentConfig,
+    study: optuna.Study,
+    storage: BaseStorage,
+    *,
+    remaining: int,
+    run_dir: Path,
+    trainer_factory: TrainerFactory,
+    scheduler_factory=None,
+    console=None,
+    progress: bool = True,
+) -> int:
+    """Run `remaining` trials of `study` (opened from `storage`) on Ray Tune, already started; returns how many ran."""
+    from foretune.search.progress import ProgressCallback
+    from foretune.search.tuner import build_scheduler, build_searcher, build_tuner
+
+    notes = VerdictsAndErrors()
+    searcher = build_searcher(
+        config, storage=storage, study_name=study.study_name, notes=notes, seed_offset=len(study.trials)
+    )
+    if scheduler_factory is not None:
+        scheduler = scheduler_factory(config)
+    else:
+        scheduler = build_scheduler(config, notes=notes, past=st.past_trials(study))
+    callbacks = []
+    if progress:
+        callbacks.append(
+            ProgressCallback(total=remaining, metric=config.search.metric, mode=config.search.mode, console=console)
+        )
+    tuner = build_tuner(
+        config,
+        trainer_factory=trainer_factory,
+        searcher=searcher,
+        scheduler=scheduler,
+        num_samples=remaining,
+        run_dir=run_dir,
+        session_name=f"session-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
+        callbacks=callbacks,
+    )
+    return len(tuner.fit())

@@ -8,7 +8,7 @@ from ray.tune import Callback
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from foretune.search.scheduler import FRACTION_KEY
+from foretune.keys import FRACTION_KEY
 
 
 class ProgressCallback(Callback):

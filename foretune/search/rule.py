@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-Mode = Literal["max", "min"]
+from foretune.keys import Mode, check_mode
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,7 @@ class EarlyStageRule:
         use_upper_bound: bool = True,
         grace_trials: int = 3,
     ) -> None:
-        if mode not in ("max", "min"):
-            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        check_mode(mode)
         if rule not in ("top_k", "quantile"):
             raise ValueError(f"rule must be 'top_k' or 'quantile', got {rule!r}")
         if rule == "quantile" and not 0 < keep <= 1:

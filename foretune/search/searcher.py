@@ -6,8 +6,11 @@ a result (ray#6056), and it never sees the result that made the scheduler stop t
 - every result is an intermediate value at its budget percent (the dashboard's learning curve);
 - a trial that did not reach the full budget without error is PRUNED (TPE then treats it as such);
 - a failed trial is FAIL, with the error in the user attribute `error`;
-- the early-stage notes (early score, predicted final, interval, early rank) and the budget
+- the early-stage verdict (early score, predicted final, interval, early rank) and the budget
   fraction reached become user attributes.
+
+It reads private attributes of Ray's `OptunaSearch` (`_ot_study`, `_ot_trials`, `_completed_trials`,
+`_storage`, `_sampler`), which is why pyproject pins Ray below its next minor release.
 """
 
 from __future__ import annotations
@@ -21,27 +24,30 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from foretune.search.scheduler import FRACTION_KEY, TrialNotes
+from foretune.keys import (
+    BUDGET_STEPS_ATTR,
+    ERROR_ATTR,
+    FRACTION_KEY,
+    FRACTION_REACHED_ATTR,
+    STEP_KEY,
+    TEST_ATTR_PREFIX,
+    TEST_PREFIX,
+)
+from foretune.search.evaluator import VerdictsAndErrors
 
 logger = logging.getLogger(__name__)
 
-STEP_KEY = "budget_pct"  # the intermediate-value step: percent of the trial's budget, aligned across trials
-TEST_PREFIX = "test/"  # keys of the final held-out evaluation (Ray flattens {"test": {...}}), kept as test_* user attributes
 _EPS = 1e-9
 
 
-class HonestOptunaSearch(OptunaSearch):
-    """`OptunaSearch` that records pruned, failed and finished trials as what they are."""
+class PrunedAwareOptunaSearch(OptunaSearch):
+    """`OptunaSearch` that records scheduler-stopped trials as PRUNED with their curve, failed ones as FAIL."""
 
-    def __init__(self, *args: Any, notes: TrialNotes | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, notes: VerdictsAndErrors | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.notes = notes if notes is not None else TrialNotes()
+        self.notes = notes if notes is not None else VerdictsAndErrors()
         self._steps: dict[str, set[int]] = {}
         self._reached: dict[str, float] = {}
-
-    @property
-    def study(self) -> optuna.Study:
-        return self._ot_study
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
@@ -56,19 +62,19 @@ class HonestOptunaSearch(OptunaSearch):
             self._record(trial_id, result)  # the result that stopped a trial never reached on_trial_result
             for key, value in result.items():
                 if key.startswith(TEST_PREFIX) and isinstance(value, (int, float)):
-                    ot_trial.set_user_attr("test_" + key.removeprefix(TEST_PREFIX), float(value))
-        for key, value in self.notes.attrs.get(trial_id, {}).items():
+                    ot_trial.set_user_attr(TEST_ATTR_PREFIX + key.removeprefix(TEST_PREFIX), float(value))
+        for key, value in self.notes.verdicts.get(trial_id, {}).items():
             ot_trial.set_user_attr(key, value)
         reached = self._reached.get(trial_id, 0.0)
-        ot_trial.set_user_attr("fraction_reached", reached)
+        ot_trial.set_user_attr(FRACTION_REACHED_ATTR, reached)
         value = result.get(self.metric) if result else None
         if error:
-            ot_trial.set_user_attr("error", self.notes.errors.get(trial_id, "the trial raised an error"))
+            ot_trial.set_user_attr(ERROR_ATTR, self.notes.errors.get(trial_id, "the trial raised an error"))
             self._tell(ot_trial, None, TrialState.FAIL)
         elif reached < 1.0 - _EPS:
             self._tell(ot_trial, None, TrialState.PRUNED)  # Optuna keeps the last intermediate value
         elif value is None or not math.isfinite(float(value)):
-            ot_trial.set_user_attr("error", f"the final {self.metric} is {value}")
+            ot_trial.set_user_attr(ERROR_ATTR, f"the final {self.metric} is {value}")
             self._tell(ot_trial, None, TrialState.FAIL)
         else:
             self._tell(ot_trial, float(value), TrialState.COMPLETE)
@@ -87,8 +93,8 @@ class HonestOptunaSearch(OptunaSearch):
         steps.add(step)
         ot_trial = self._ot_trials[trial_id]
         ot_trial.report(value, step)
-        if len(steps) == 1 and result.get("step") and fraction > 0:
-            ot_trial.set_user_attr("budget_steps", int(round(float(result["step"]) / fraction)))
+        if len(steps) == 1 and result.get(STEP_KEY) and fraction > 0:
+            ot_trial.set_user_attr(BUDGET_STEPS_ATTR, int(round(float(result[STEP_KEY]) / fraction)))
 
     def _tell(self, ot_trial: optuna.Trial, value: float | None, state: TrialState) -> None:
         try:

@@ -1,15 +1,18 @@
-"""Where a study lives, and how a rerun of the same command picks it up.
+"""Where a study lives, how a rerun of the same command picks it up, and reading a study's curves.
 
 Default: an Optuna journal file in the run folder (safe for one machine and for the dashboard
 reading while the search writes). Any Optuna RDB URL works too (sqlite for one process,
 PostgreSQL for clusters); `${VAR}` in a URL is read from the environment so passwords stay out
 of configs, and every message shows the URL with its password masked.
+
+The one module that reads studies; it imports neither Ray nor torch (`foretune report`, `dashboard`).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,27 +20,47 @@ import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from foretune.errors import ForetuneError
+from foretune.keys import INTERRUPTED_ATTR, JOURNAL_NAME, RETRY_OF_ATTR
 from foretune.predictors._base import Curve
-from foretune.search.scheduler import PastTrial
-
-JOURNAL_NAME = "study.journal"
-INTERRUPTED_ATTR = "interrupted"  # set on trials that were RUNNING when their driver died
+from foretune.search.evaluator import EarlierTrialCurve
 
 
-def redact(url: str) -> str:
-    """`postgresql://user:secret@host/db` -> `postgresql://user:***@host/db`."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+def redact(storage: str) -> str:
+    """A storage for messages: `postgresql://user:secret@host/db` -> `postgresql://user:***@host/db`; a path as is."""
+    if not is_url(storage):
+        return storage
+    try:
+        return make_url(storage).render_as_string(hide_password=True)
+    except ArgumentError:  # not a URL SQLAlchemy can parse: show only its scheme
+        return storage.split("://", 1)[0] + "://***"
+
+
+def _hide_password(text: str, url: str) -> str:
+    """`text` (e.g. a driver's error message) with the password of `url` masked wherever it appears."""
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        return text
+    return text.replace(str(password), "***") if password else text
 
 
 def is_url(storage: str) -> bool:
     return "://" in storage
 
 
+def journal_path(run_dir_or_file: str | Path) -> Path:
+    """The study journal of a run: the path itself when it is a file, else `<run folder>/study.journal`."""
+    path = Path(run_dir_or_file)
+    return path if path.is_file() else path / JOURNAL_NAME
+
+
 def resolve_storage(storage: str | None, run_dir: Path) -> str:
-    """The storage string a run uses: the given one, or the journal file in the run folder."""
-    return storage if storage else str(run_dir / JOURNAL_NAME)
+    """The storage string a run uses: the given one, or the journal file of the run folder."""
+    return storage if storage else str(journal_path(run_dir))
 
 
 def open_storage(storage: str, *, must_exist: bool = False) -> BaseStorage:
@@ -56,7 +79,7 @@ def open_storage(storage: str, *, must_exist: bool = False) -> BaseStorage:
         try:
             return RDBStorage(url, engine_kwargs=_engine_kwargs(url))
         except Exception as error:  # driver missing, host unreachable, bad credentials, bad path
-            reason = redact(str(error).splitlines()[0]) if str(error) else type(error).__name__
+            reason = _hide_password(str(error).splitlines()[0], url) if str(error) else type(error).__name__
             raise ForetuneError(
                 f"cannot open the study storage {redact(url)}: {reason} "
                 "(check the URL, that the database is reachable, and its driver is installed)"
@@ -107,7 +130,7 @@ def recover_interrupted(study: optuna.Study) -> int:
         storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
         storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         if trial.params:
-            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+            study.enqueue_trial(trial.params, user_attrs={RETRY_OF_ATTR: trial.number}, skip_if_exists=False)
         requeued += 1
     return requeued
 
@@ -118,27 +141,53 @@ def counted_trials(study: optuna.Study) -> list[FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False, states=done) if not t.user_attrs.get(INTERRUPTED_ATTR)]
 
 
-def trial_curve(trial: FrozenTrial) -> Curve:
-    """A trial's learning curve from its intermediate values (steps are budget percents)."""
+def trial_curve(trial: FrozenTrial, *, total_steps: float = 100) -> Curve:
+    """A trial's learning curve from its intermediate values; step `total_steps` is the whole budget.
+
+    foretune's searches report at budget percents, hence the default 100.
+    """
     steps = sorted(trial.intermediate_values)
     return Curve(
-        np.array([s / 100 for s in steps], dtype=float),
+        np.array([s / total_steps for s in steps], dtype=float),
         np.array([trial.intermediate_values[s] for s in steps], dtype=float),
         params=dict(trial.params),
         trial=trial.number,
     )
 
 
-def past_trials(study: optuna.Study) -> list[PastTrial]:
+def past_trials(study: optuna.Study) -> list[EarlierTrialCurve]:
     """Finished trials of earlier sessions, as the early-stage scheduler needs them."""
     past = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
         curve = trial_curve(trial)
-        if not len(curve.values):
-            continue
-        if trial.state == TrialState.COMPLETE and trial.value is not None:
-            past.append(PastTrial(curve, True, float(trial.value)))
-        else:
-            estimate = trial.user_attrs.get("predicted_final")
-            past.append(PastTrial(curve, False, float(estimate) if estimate is not None else None))
+        if len(curve.values):
+            finished = trial.state == TrialState.COMPLETE and trial.value is not None
+            past.append(EarlierTrialCurve(curve, finished))
     return past
+
+
+def read_optuna_study(
+    study_name: str,
+    storage: str,
+    *,
+    total_steps: int | None = None,
+    states: Sequence[str] = ("COMPLETE", "PRUNED", "RUNNING"),
+) -> list[Curve]:
+    """The intermediate values of an Optuna study's trials as curves (trial number, params).
+
+    `storage` is an RDB URL or a journal file. `total_steps` is the step that means "the whole
+    budget" (default: the largest step reported by any trial). `states` selects trials, e.g.
+    ``("COMPLETE",)`` for the finished runs to fit on.
+    """
+    try:
+        study = optuna.load_study(study_name=study_name, storage=open_storage(storage, must_exist=True))
+    except KeyError as error:
+        raise ForetuneError(f"no study {study_name!r} in {redact(storage)}: {error}") from None
+    wanted = {TrialState[s.upper()] for s in states}
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state in wanted and t.intermediate_values]
+    if total_steps is None:
+        total_steps = max((max(t.intermediate_values) for t in trials), default=1)
+    if total_steps <= 0:
+        raise ForetuneError(f"total_steps must be positive, got {total_steps}")
+    curves = [trial_curve(t, total_steps=total_steps) for t in trials]
+    return [Curve(np.clip(c.fractions, 0, 1), c.values, c.params, c.trial) for c in curves]

@@ -11,8 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from foretune.config import ExperimentConfig
-from foretune.search.scheduler import FRACTION_KEY
-from foretune.search.searcher import STEP_KEY
+from foretune.keys import BUDGET_PCT_KEY, FRACTION_KEY, STEP_KEY
 from foretune.trainers.reporters import Decision
 
 
@@ -40,8 +39,8 @@ class TuneReporter:
         self.last = {
             **{k: float(v) for k, v in metrics.items()},
             FRACTION_KEY: float(fraction),
-            "step": int(step),
-            STEP_KEY: int(round(float(fraction) * 100)),
+            STEP_KEY: int(step),
+            BUDGET_PCT_KEY: int(round(float(fraction) * 100)),
         }
         tune.report(dict(self.last))
         return Decision.CONTINUE

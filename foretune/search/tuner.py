@@ -12,16 +12,17 @@ from ray.tune.schedulers import TrialScheduler
 
 from foretune.config import ExperimentConfig
 from foretune.predictors._base import Predictor
+from foretune.search.evaluator import EarlierTrialCurve, VerdictsAndErrors
 from foretune.search.rule import EarlyStageRule
-from foretune.search.scheduler import EarlyStageScheduler, PastTrial, TrialNotes
-from foretune.search.searcher import HonestOptunaSearch
+from foretune.search.scheduler import EarlyStageScheduler
+from foretune.search.searcher import PrunedAwareOptunaSearch
 from foretune.search.space import make_sampler, to_distributions
 from foretune.search.trainable import TrainerFactory, run_trial
 from foretune.trainers.tasks import metric_bounds
 
 
 def make_predictor_factory(config: ExperimentConfig):
-    """A zero-argument builder of the configured predictor (checked once, before any study)."""
+    """A zero-argument builder of the configured predictor (the config has checked its name)."""
     from foretune.predictors import get_predictor
 
     name, mode = config.early_stage.predictor, config.search.mode
@@ -32,7 +33,9 @@ def make_predictor_factory(config: ExperimentConfig):
     return make
 
 
-def build_scheduler(config: ExperimentConfig, *, notes: TrialNotes, past: Sequence[PastTrial] = ()) -> EarlyStageScheduler:
+def build_scheduler(
+    config: ExperimentConfig, *, notes: VerdictsAndErrors, past: Sequence[EarlierTrialCurve] = ()
+) -> EarlyStageScheduler:
     early = config.early_stage
     rule = (
         EarlyStageRule(
@@ -58,9 +61,9 @@ def build_scheduler(config: ExperimentConfig, *, notes: TrialNotes, past: Sequen
 
 
 def build_searcher(
-    config: ExperimentConfig, *, storage: BaseStorage, study_name: str, notes: TrialNotes, seed_offset: int = 0
-) -> HonestOptunaSearch:
-    return HonestOptunaSearch(
+    config: ExperimentConfig, *, storage: BaseStorage, study_name: str, notes: VerdictsAndErrors, seed_offset: int = 0
+) -> PrunedAwareOptunaSearch:
+    return PrunedAwareOptunaSearch(
         to_distributions(config.search.space),
         metric=config.search.metric,
         mode=config.search.mode,
@@ -75,7 +78,7 @@ def build_tuner(
     config: ExperimentConfig,
     *,
     trainer_factory: TrainerFactory,
-    searcher: HonestOptunaSearch,
+    searcher: PrunedAwareOptunaSearch,
     scheduler: TrialScheduler,
     num_samples: int,
     run_dir: Path,

@@ -1,18 +1,19 @@
 """One LoRA fine-tune that reports its evaluation metrics at fixed fractions of its budget.
 
-The budget unit is the optimizer step. `LoraTrainer.fit` reads top to bottom in nanoGPT order:
-lr -> eval -> step -> clip -> optimizer -> report -> stop check. It knows nothing of Ray or Optuna:
-it hands `(fraction, step, metrics)` to a `Reporter`, which may answer STOP.
+The budget unit is the optimizer step. Each step of `LoraTrainer.fit` runs forward + backward ->
+clip -> optimizer step -> lr schedule step; at a step that ends one of `train.eval_fractions` it
+then evaluates on the validation split -> reports -> checks for a stop. The evaluation at fraction
+f so scores the model after round(f * total) steps. The trainer knows nothing of Ray or Optuna: it
+hands `(fraction, step, metrics)` to a `Reporter`, which may answer STOP.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,10 +21,11 @@ import torch
 
 from foretune.config import ExperimentConfig
 from foretune.errors import ForetuneError
+from foretune.keys import FRACTION_KEY, STEP_KEY
 from foretune.trainers.data import Product, Splits, load_splits
 from foretune.trainers.models import load_model_and_tokenizer
 from foretune.trainers.reporters import Decision, Reporter
-from foretune.trainers.tasks import AttributeExtractionTask
+from foretune.trainers.tasks import AttributeExtractionTask, Task
 
 # Stands in for "some other value" when teacher forcing finds a value's tokens wrong.
 _WRONG = "\x00wrong"
@@ -38,7 +40,6 @@ class TrainResult:
     stopped_early: bool  # a reporter said stop
     seconds: float
     test_metrics: dict[str, float] | None = None  # held-out test split, generated answers
-    params: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -72,12 +73,6 @@ def _default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 class LoraTrainer:
     """Fine-tune `config.model` with LoRA on `config.data` for `config.train`'s budget.
 
@@ -98,7 +93,7 @@ class LoraTrainer:
         size = config.data.train_size if train_size is None else train_size
         self.train_products = self.splits.train_subset(size) if size is not None else list(self.splits.train)
         self.on_step = on_step
-        self.task = AttributeExtractionTask(config.data.attributes, prompt_style=config.task.prompt_style)
+        self.task: Task = AttributeExtractionTask(config.data.attributes, prompt_style=config.task.prompt_style)
         self.device = pick_device(config.train.device)
         self.bf16 = use_bf16(config.train.bf16, self.device)
         self._model = None
@@ -134,9 +129,7 @@ class LoraTrainer:
     def _prompt_ids(self, product: Product) -> list[int]:
         tok = self._tokenizer
         if self.config.task.prompt_style == "chat":
-            ids = tok.apply_chat_template(
-                self.task.chat_messages(product), add_generation_prompt=True, tokenize=True
-            )
+            ids = tok.apply_chat_template(self.task.chat_messages(product), add_generation_prompt=True, tokenize=True)
             return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
         return tok(self.task.prompt(product), add_special_tokens=False).input_ids
 
@@ -173,7 +166,8 @@ class LoraTrainer:
             ids[row, : len(e.input_ids)] = torch.tensor(e.input_ids)
             labels[row, : len(e.labels)] = torch.tensor(e.labels)
             mask[row, : len(e.input_ids)] = 1
-        return {"input_ids": ids.to(self.device), "labels": labels.to(self.device), "attention_mask": mask.to(self.device)}
+        tensors = {"input_ids": ids, "labels": labels, "attention_mask": mask}
+        return {name: tensor.to(self.device) for name, tensor in tensors.items()}
 
     def _autocast(self):
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.bf16)
@@ -206,13 +200,13 @@ class LoraTrainer:
         A run that used its whole budget is then scored on the test split when `evaluate_test`
         (default: `task.test_on_completion`).
         """
-        from transformers import get_scheduler
+        from transformers import set_seed
 
         train = self.config.train
         if not self.train_products:
             raise ForetuneError("no training products (data.train_size is 0?); use evaluate_zero_shot() for n=0")
         started = time.perf_counter()
-        seed_everything(train.seed)
+        set_seed(train.seed)
         self._load()
         if self.peft_model is not None:
             raise RuntimeError("LoraTrainer.fit runs once per trainer; make a new trainer for a new run")
@@ -221,13 +215,7 @@ class LoraTrainer:
         validation = self._validation_products()
         total = self.total_steps
         eval_at = self.eval_steps()
-
-        optimizer = torch.optim.AdamW(
-            [p for p in model.parameters() if p.requires_grad], lr=train.learning_rate, weight_decay=train.weight_decay
-        )
-        scheduler = get_scheduler(
-            train.lr_scheduler, optimizer, num_warmup_steps=round(train.warmup_ratio * total), num_training_steps=total
-        )
+        optimizer, scheduler = self._optimizer_and_schedule(model, total)
         batches = _batch_order(len(examples), train.batch_size, seed=train.seed)
 
         rows: list[dict[str, float]] = []
@@ -236,20 +224,12 @@ class LoraTrainer:
         step = 0
         while step < total and not stopped:
             step += 1
-            model.train()
-            batch = self._collate([examples[i] for i in next(batches)])
-            with self._autocast():
-                loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), train.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            loss = self._train_step(model, optimizer, scheduler, [examples[i] for i in next(batches)])
             if self.on_step is not None:
-                self.on_step(step, total, float(loss.detach()))
+                self.on_step(step, total, loss)
             if step in eval_at:
-                metrics = {**self.evaluate(validation, method=self.config.task.eval_method), "train_loss": float(loss.detach())}
-                rows.append({"fraction": eval_at[step], "step": step, **metrics})
+                metrics = {**self.evaluate(validation, method=self.config.task.eval_method), "train_loss": loss}
+                rows.append({FRACTION_KEY: eval_at[step], STEP_KEY: step, **metrics})
                 if reporter is not None and reporter.report(eval_at[step], step, metrics) == Decision.STOP:
                     stopped = step < total
         if evaluate_test is None:
@@ -265,6 +245,31 @@ class LoraTrainer:
             test_metrics=test_metrics,
         )
 
+    def _optimizer_and_schedule(self, model, total: int):
+        from transformers import get_scheduler
+
+        train = self.config.train
+        optimizer = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad], lr=train.learning_rate, weight_decay=train.weight_decay
+        )
+        scheduler = get_scheduler(
+            train.lr_scheduler, optimizer, num_warmup_steps=round(train.warmup_ratio * total), num_training_steps=total
+        )
+        return optimizer, scheduler
+
+    def _train_step(self, model, optimizer, scheduler, examples: Sequence[_Example]) -> float:
+        """One optimizer step on one batch; the batch's training loss."""
+        model.train()
+        batch = self._collate(examples)
+        with self._autocast():
+            loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.train.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
     def save_adapter(self, path) -> None:
         """Save the trained LoRA adapter (a few MB) with the tokenizer, loadable with peft."""
         if self.peft_model is None:
@@ -274,7 +279,9 @@ class LoraTrainer:
 
     def evaluate_zero_shot(self, *, split: str = "test") -> dict[str, float]:
         """Score the pretrained model without any fine-tuning (the n = 0 point of a sweep)."""
-        seed_everything(self.config.train.seed)
+        from transformers import set_seed
+
+        set_seed(self.config.train.seed)
         self._load()
         products = self._test_products() if split == "test" else self._validation_products()
         return self.evaluate(products, method="generate")
@@ -343,7 +350,8 @@ class LoraTrainer:
         batch_size = 16
         answers: list[str] = []
         for first in range(0, len(products), batch_size):
-            prompts = [self._prompt_ids(p)[-(self.config.model.max_length) :] for p in products[first : first + batch_size]]
+            chunk = products[first : first + batch_size]
+            prompts = [self._prompt_ids(p)[-(self.config.model.max_length) :] for p in chunk]
             width = max(len(p) for p in prompts)
             ids = torch.full((len(prompts), width), tok.pad_token_id, dtype=torch.long)
             mask = torch.zeros_like(ids)

@@ -16,6 +16,8 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
+from foretune.keys import FRACTION_KEY, STEP_KEY
+
 
 class Decision(enum.Enum):
     CONTINUE = "continue"
@@ -35,7 +37,7 @@ class MemoryReporter:
         self.rows: list[dict[str, float]] = []
 
     def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
-        self.rows.append({"fraction": float(fraction), "step": int(step), **metrics})
+        self.rows.append({FRACTION_KEY: float(fraction), STEP_KEY: int(step), **metrics})
         return Decision.CONTINUE
 
     def frame(self) -> pd.DataFrame:
@@ -52,7 +54,7 @@ class FileReporter:
         self._fields: list[str] | None = None
 
     def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
-        row = {"fraction": float(fraction), "step": int(step), **metrics}
+        row = {FRACTION_KEY: float(fraction), STEP_KEY: int(step), **metrics}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.suffix == ".jsonl":
             with self.path.open("a") as f:
@@ -66,14 +68,3 @@ class FileReporter:
                 writer.writeheader()
             writer.writerow(row)
         return Decision.CONTINUE
-
-
-class FanOutReporter:
-    """Sends each report to several reporters; stops when any of them says stop."""
-
-    def __init__(self, *reporters: Reporter) -> None:
-        self.reporters = reporters
-
-    def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
-        decisions = [r.report(fraction, step, metrics) for r in self.reporters]
-        return Decision.STOP if Decision.STOP in decisions else Decision.CONTINUE

@@ -4,14 +4,14 @@ import sys
 import pandas as pd
 import pytest
 
-from foretune.predictors.synthetic import make_study
+from foretune.predictors.synthetic_curves import make_study
 
 
 def _write(curves, path, at=None):
     rows = [
         {"trial": c.trial, "fraction": f, "value": v, **c.params}
         for c in curves
-        for f, v in zip(c.fractions, c.values)
+        for f, v in zip(c.fractions, c.values, strict=True)
         if at is None or f <= at + 1e-9
     ]
     pd.DataFrame(rows).to_csv(path, index=False)
@@ -28,8 +28,22 @@ def test_rank_writes_one_row_per_trial(tmp_path):
     partial = _write(make_study(12, seed=2, noise=0.003), tmp_path / "partial.csv", at=0.2)
     finished = _write(make_study(20, seed=1, noise=0.003), tmp_path / "finished.csv")
     out = tmp_path / "ranked.csv"
-    result = _cli("rank", partial, "--at", "0.2", "--mode", "max", "--predictor", "learned", "--fit", finished,
-                  "--top", "3", "--out", out)
+    result = _cli(
+        "rank",
+        partial,
+        "--at",
+        "0.2",
+        "--mode",
+        "max",
+        "--predictor",
+        "learned",
+        "--fit",
+        finished,
+        "--top",
+        "3",
+        "--out",
+        out,
+    )
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(out)
     assert list(table.columns) == ["trial", "predicted_final", "lower", "upper", "early_value", "rank"]
@@ -45,8 +59,19 @@ def test_rank_eval_compares_every_predictor(tmp_path):
     curves = _write(make_study(30, seed=3, mode="min", noise=0.003), tmp_path / "complete.csv")
     result = _cli("rank-eval", curves, "--at", "0.2", "--mode", "min")
     assert result.returncode == 0, result.stderr
-    for word in ("auto", "snapshot", "curve", "learned", "spearman", "kendall", "top-5 overlap", "regret",
-                 "best in top 20%", "mae", "coverage"):
+    for word in (
+        "auto",
+        "snapshot",
+        "curve",
+        "learned",
+        "spearman",
+        "kendall",
+        "top-5 overlap",
+        "regret",
+        "best in top 20%",
+        "mae",
+        "coverage",
+    ):
         assert word in result.stdout
 
 

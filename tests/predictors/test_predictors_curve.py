@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from foretune.predictors import Curve, CurvePredictor, SnapshotPredictor, get_predictor
+from foretune.predictors._base import final_value
 from foretune.predictors._curve import extrapolate
-
-from foretune.predictors.synthetic import pow3
+from foretune.predictors.synthetic_curves import pow3
 
 
 def _oriented(y, mode):
@@ -88,14 +88,28 @@ def test_one_point_nan_and_empty_curves_never_nan(mode):
 
 
 def test_extrapolate_is_capped():
-    # A tiny early rise cannot extrapolate to more than max_gain_ratio times what was seen.
-    gain, _ = extrapolate(np.array([0.01, 0.02]), np.array([0.0, 1.0]), max_gain_ratio=3.0)
-    assert 0 <= gain <= 3.0
+    # A steep rise over the first 2% of the budget extrapolates wildly when nothing caps it...
+    x, z = np.array([0.01, 0.02]), np.array([0.0, 1.0])
+    free, _ = extrapolate(x, z, max_gain_ratio=np.inf)
+    assert free > 10.0
+    # ...and never past max_gain_ratio times the range already seen (here 1.0) when capped.
+    for ratio in (0.5, 1.0, 3.0):
+        gain, _ = extrapolate(x, z, max_gain_ratio=ratio)
+        assert 0.0 < gain <= ratio
+    assert extrapolate(x, z, max_gain_ratio=0.0)[0] == 0.0
 
 
 def test_curve_interval_comes_from_finished_runs():
     x = np.linspace(0.1, 1.0, 10)
-    finished = [Curve(x, pow3(x, 0.8 + 0.01 * i, 0.2, 0.5) + 0.02 * (-1) ** i) for i in range(10)]
-    wide = CurvePredictor().fit(finished).predict([finished[0].upto(0.2)], at=0.2)
-    cold = CurvePredictor().predict([finished[0].upto(0.2)], at=0.2)
-    assert (wide.upper - wide.lower)[0] != pytest.approx((cold.upper - cold.lower)[0])
+    finished = [Curve(x, pow3(x, 0.8 + 0.01 * i, 0.2, 0.3 + 0.05 * i) + 0.02 * (-1) ** i) for i in range(10)]
+    run = [finished[0].upto(0.2)]
+    fitted = CurvePredictor().fit(finished).predict(run, at=0.2)
+    cold = CurvePredictor().predict(run, at=0.2)
+    np.testing.assert_allclose(fitted.mean, cold.mean)  # the finished runs move the interval only
+    # Cold: a symmetric band from the spread of the curve ensemble.
+    np.testing.assert_allclose(cold.upper - cold.mean, cold.mean - cold.lower)
+    # Fitted: the 10% and 90% quantiles of the predictor's own errors on the finished runs.
+    own = CurvePredictor().predict([c.upto(0.2) for c in finished], at=0.2).mean
+    low, high = np.quantile([final_value(c) for c in finished] - own, [0.1, 0.9])
+    assert low < 0 < high
+    np.testing.assert_allclose([fitted.lower[0], fitted.upper[0]], [cold.mean[0] + low, cold.mean[0] + high])

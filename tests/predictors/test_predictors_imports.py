@@ -1,8 +1,9 @@
 def test_predictors_import_without_torch_or_ray(run_without):
     code = (
         "import foretune.predictors as p\n"
-        "import foretune.predictors.io, foretune.predictors.evaluation, foretune.predictors.synthetic\n"
-        "curves = p.synthetic.make_study(12, seed=0)\n"
+        "import foretune.predictors.io, foretune.predictors.evaluation, foretune.predictors.synthetic_curves\n"
+        "import foretune.predictors.saturation\n"
+        "curves = p.synthetic_curves.make_study(12, seed=0)\n"
         "for name in p.PREDICTORS:\n"
         "    p.get_predictor(name).fit(curves).predict([c.upto(0.2) for c in curves], at=0.2)\n"
         "assert 'optuna' not in sys.modules, 'optuna must be imported lazily'\n"

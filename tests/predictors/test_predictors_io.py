@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from foretune.errors import ForetuneError
-from foretune.predictors.io import curves_from_frame, read_curves, read_optuna_study
+from foretune.predictors.io import curves_from_frame, read_curves
 
 
 def _table():
@@ -71,26 +71,3 @@ def test_bad_tables_raise_one_clear_error(change, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ForetuneError, match="not found"):
         read_curves(tmp_path / "nope.csv")
-
-
-def test_optuna_study_intermediate_values(tmp_path):
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
-    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
-
-    def objective(trial):
-        lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
-        for step in range(1, 11 if trial.number < 2 else 3):
-            trial.report(step * lr, step)
-        return 10 * lr
-
-    study.optimize(objective, n_trials=3)
-    curves = read_optuna_study("s", storage)
-    assert [c.trial for c in curves] == [0, 1, 2]
-    np.testing.assert_allclose(curves[0].fractions, np.arange(1, 11) / 10)
-    np.testing.assert_allclose(curves[2].fractions, [0.1, 0.2])
-    assert set(curves[0].params) == {"lr"}
-    with pytest.raises(ForetuneError, match="no study"):
-        read_optuna_study("missing", storage)

@@ -1,12 +1,10 @@
-import time
-
 import numpy as np
 import pytest
 
 from foretune.predictors import AutoPredictor, Curve, LearnedPredictor, get_predictor, metrics
 from foretune.predictors._base import final_value
 from foretune.predictors._learned import ParamEncoder, winsorize
-from foretune.predictors.synthetic import make_study
+from foretune.predictors.synthetic_curves import make_study
 
 
 def _score(name, finished, test, mode, **options):
@@ -56,16 +54,6 @@ def test_learned_difference_target_handles_non_positive_values():
     assert np.isfinite(prediction.mean).all()
     with pytest.raises(ValueError, match="positive"):
         LearnedPredictor(mode="min", target="log").fit(finished).predict(test, at=0.2)
-
-
-def test_fit_and_predict_on_50_runs_is_fast():
-    finished = make_study(50, seed=1, noise=0.003)
-    test = [c.upto(0.2) for c in make_study(50, seed=2, noise=0.003)]
-    auto = AutoPredictor().fit(finished)
-    auto.predict(test, at=0.2)  # warm-up (imports, caches)
-    start = time.perf_counter()
-    AutoPredictor().fit(finished).predict(test, at=0.2)
-    assert time.perf_counter() - start < 1.0
 
 
 def test_param_encoder_logs_wide_numbers_and_one_hots_strings():

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from foretune.cli.sweep import write_sweep_files
 from foretune.predictors import Curve
-from foretune.search.early_cut import EarlyCut
-from foretune.search.sweep import SaturationSweep, geometric_sizes, lora_train_and_score, write_outputs
+from foretune.search.sweep import EarlyCut, SaturationSweep, geometric_sizes, lora_train_and_score
 from foretune.trainers.reporters import Decision
 
 SIZES = geometric_sizes(6_400, start=50)  # 0, 50, ..., 6,400
@@ -34,7 +34,8 @@ def in_run_task(curve_noise: float, held_out_noise: float = 0.003):
         value = final
         for fraction in FRACTIONS if n > 0 else ():
             value = final - 0.1 * final * (fraction**-0.5 - 1) + rng.normal(0, curve_noise)
-            if reporter is not None and reporter.report(fraction, int(fraction * 100), {"accuracy": value}) == Decision.STOP:
+            decision = None if reporter is None else reporter.report(fraction, int(fraction * 100), {"accuracy": value})
+            if decision == Decision.STOP:
                 break
         # Held-out score of the model as it stands (whole run, or where it was cut).
         return {"accuracy": value + TEST_OFFSET + rng.normal(0, held_out_noise), "acc/Brand": value}
@@ -59,7 +60,7 @@ def test_predictable_runs_are_cut_early_and_their_predicted_finals_are_close(tmp
     assert result.compute_fraction < 0.7 * whole.compute_fraction
     assert result.saturation.min_useful_n == pytest.approx(whole.saturation.min_useful_n, rel=0.2)
 
-    paths = write_outputs(result, tmp_path, metric="accuracy", study_name="cut", mode="max")
+    paths = write_sweep_files(result, tmp_path, metric="accuracy", study_name="cut", mode="max")
     assert "cut short by the early-stage predictor" in paths["table"].read_text()
     assert '"cut_short": ' + str(result.cut_short) in paths["summary"].read_text()
 
@@ -79,7 +80,21 @@ def test_conformal_check_needs_enough_finished_runs_and_uses_their_worst_error()
     # A fourth run that gained 0.1 after 20% of its budget: unpredictable from the others.
     cut.finished.append(Curve(np.array([0.2, 0.6, 1.0]), np.array([0.4, 0.45, 0.5])))
     assert cut.conformal_error(0.2) > 0.05
-    assert cut.conformal_error(0.6) > cut.conformal_error(1.0) - 1e-12
+
+
+def test_conformal_bound_is_the_rank_ceil_k_plus_1_times_level_leave_one_out_error() -> None:
+    """With the snapshot predictor (final = the value at the fraction) each run's error is its own late gain."""
+    flat = [Curve(np.array([0.2, 0.6, 1.0]), np.array([v, v, v])) for v in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)]
+    rising = [Curve(np.array([0.2, 0.6, 1.0]), np.array([0.1, 0.1 + gain / 2, 0.1 + gain])) for gain in (0.1, 0.2)]
+    cut = EarlyCut(metric="accuracy", tolerance=0.01, predictor="snapshot")
+    cut.finished = flat[:3] + rising[:1]
+    # k = 4 errors (0, 0, 0, 0.1): rank ceil(5 * 0.8) = 4, the largest.
+    assert cut.conformal_error(0.2) == pytest.approx(0.1)
+    assert cut.conformal_error(0.6) == pytest.approx(0.05)
+    assert cut.conformal_error(1.0) == 0.0
+    cut.finished = flat + rising
+    # k = 9 errors (seven 0, 0.1, 0.2): rank ceil(10 * 0.8) = 8, the second largest.
+    assert cut.conformal_error(0.2) == pytest.approx(0.1)
 
 
 def test_early_cut_checks_its_arguments() -> None:
@@ -93,18 +108,26 @@ def test_real_lora_run_is_cut_and_scored_where_it_stopped(tmp_path: Path) -> Non
     """The real trainer stops at the cut (half its two steps) and is scored on the test split there."""
     from foretune.config import load_config
 
-    config = load_config(None, {
-        "data.synthetic_size": 60, "data.max_test_samples": 2, "data.max_eval_samples": 2,
-        "train.max_steps": 2, "train.batch_size": 2, "train.eval_fractions": [0.5, 1.0], "task.max_new_tokens": 24,
-    })
+    config = load_config(
+        None,
+        {
+            "data.synthetic_size": 60,
+            "data.max_test_samples": 2,
+            "data.max_eval_samples": 2,
+            "train.max_steps": 2,
+            "train.batch_size": 2,
+            "train.eval_fractions": [0.5, 1.0],
+            "task.max_new_tokens": 24,
+            "early_stage.fraction": 0.5,  # else the config adds an evaluation at the default 0.2
+        },
+    )
     train_and_score, cost, _ = lora_train_and_score(config)
     # Four finished runs that never moved and a tolerance no interval can fail: the run is cut at
     # its first evaluation past min_fraction (the decision itself is tested above).
     cut = EarlyCut(metric="accuracy", tolerance=10.0)
     cut.finished = [Curve(np.array([0.5, 1.0]), np.array([v, v])) for v in (0.1, 0.2, 0.3, 0.4)]
-    watch = cut.watch()
-    metrics = train_and_score(4, 0, watch)
-    assert watch.cut is not None and watch.cut.fraction == 0.5
-    assert watch.fractions == [0.5]  # no evaluation after the stop: the trainer did stop
+    reporter = cut.reporter()
+    metrics = train_and_score(4, 0, reporter)
+    assert reporter.cut is not None and reporter.cut.fraction == 0.5
+    assert reporter.fractions == [0.5]  # no evaluation after the stop: the trainer did stop
     assert 0.0 <= metrics["accuracy"] <= 1.0
-

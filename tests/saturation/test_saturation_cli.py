@@ -32,8 +32,14 @@ def test_json_output(points: Path) -> None:
     done = run_cli("saturation", str(points), "--json", "--bootstrap", "40", "--max-n", "5000")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    for key in ("asymptote", "min_useful_n", "min_useful_n_interval", "min_sufficient_n",
-                "min_sufficient_n_interval", "extrapolated"):
+    for key in (
+        "asymptote",
+        "min_useful_n",
+        "min_useful_n_interval",
+        "min_sufficient_n",
+        "min_sufficient_n_interval",
+        "extrapolated",
+    ):
         assert key in summary
     assert summary["asymptote"] == pytest.approx(0.9, abs=0.015)
     lo, hi = summary["min_useful_n_interval"]
@@ -46,7 +52,8 @@ def test_json_output(points: Path) -> None:
 def test_min_mode_and_table_output(points: Path, tmp_path: Path) -> None:
     lines = points.read_text().splitlines()
     loss = tmp_path / "loss.csv"
-    loss.write_text("\n".join([lines[0]] + [f"{r.split(',')[0]},{1 - float(r.split(',')[1]):.5f},{r.split(',')[2]}" for r in lines[1:]]))
+    rows = [row.split(",") for row in lines[1:]]
+    loss.write_text("\n".join([lines[0]] + [f"{n},{1 - float(value):.5f},{seed}" for n, value, seed in rows]))
     done = run_cli("saturation", str(loss), "--mode", "min", "--bootstrap", "20")
     assert done.returncode == 0, done.stderr
     assert "minimum useful n" in done.stdout and "asymptote" in done.stdout
@@ -77,7 +84,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: str, message:
 def test_missing_file_and_bad_options(points: Path, tmp_path: Path) -> None:
     missing = run_cli("saturation", str(tmp_path / "nope.csv"))
     assert missing.returncode == 2 and "not found" in missing.stderr
-    for args, message in ((["--mode", "up"], "--mode"), (["--epsilon", "0"], "--epsilon"), (["--max-n", "-5"], "--max-n"),
-                          (["--bounds", "1,0"], "--bounds"), (["--bounds", "zero"], "--bounds")):
+    bad_options = (
+        (["--mode", "up"], "--mode"),
+        (["--epsilon", "0"], "--epsilon"),
+        (["--max-n", "-5"], "--max-n"),
+        (["--bounds", "1,0"], "--bounds"),
+        (["--bounds", "zero"], "--bounds"),
+    )
+    for args, message in bad_options:
         done = run_cli("saturation", str(points), *args)
         assert done.returncode == 2 and message in done.stderr, done.stderr

@@ -108,7 +108,10 @@ def test_dashboard_serves_the_run_folders_study(tmp_path):
         port = s.getsockname()[1]
     server = subprocess.Popen(
         [sys.executable, "-m", "foretune.cli", "dashboard", str(tmp_path), "--port", str(port)],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.time() + 60

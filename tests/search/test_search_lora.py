@@ -22,8 +22,12 @@ def test_two_tiny_lora_trials_through_ray(tmp_path):
             "train": {"max_steps": 4, "batch_size": 2, "eval_fractions": [0.5, 1.0]},
             "model": {"max_length": 96},
             "task": {"max_new_tokens": 40},
-            "search": {"trials": 2, "max_concurrent_trials": 1, "n_startup_trials": 2,
-                       "space": {"learning_rate": {"type": "log_float", "low": 1e-4, "high": 1e-3}}},
+            "search": {
+                "trials": 2,
+                "max_concurrent_trials": 1,
+                "n_startup_trials": 2,
+                "space": {"learning_rate": {"type": "log_float", "low": 1e-4, "high": 1e-3}},
+            },
             "early_stage": {"fraction": 0.5, "predictor": "snapshot", "grace_trials": 1},
             "resources": {"cpus_per_trial": 1},  # one torch thread: no OpenMP spinning on a busy box
         }

@@ -80,7 +80,7 @@ def test_quantile_one_third_is_a_successive_halving_rung():
 
 
 def _evaluator(mode="min", keep=1, predictor="snapshot", grace=0, past=()):
-    from foretune.search.scheduler import EarlyStageEvaluator
+    from foretune.search.evaluator import EarlyStageEvaluator
 
     rule = EarlyStageRule(mode=mode, rule="top_k", keep=keep, use_upper_bound=False, grace_trials=grace)
     return EarlyStageEvaluator(
@@ -111,44 +111,45 @@ def test_evaluator_ranks_everyone_on_the_predictors_scale():
     evaluator = _evaluator(keep=1)
     assert _run(evaluator, "a", [1.2, 1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1]) is True
     assert _run(evaluator, "b", [1.1, 0.9]) is True
-    assert evaluator.notes["b"]["early_score"] == pytest.approx(0.9)
-    assert evaluator.notes["b"]["predicted_final"] == pytest.approx(0.0)
-    assert evaluator.notes["b"]["early_rank"] == 1 and evaluator.notes["b"]["early_judged_with"] == 2
+    assert evaluator.verdicts["b"]["early_score"] == pytest.approx(0.9)
+    assert evaluator.verdicts["b"]["predicted_final"] == pytest.approx(0.0)
+    assert evaluator.verdicts["b"]["early_rank"] == 1 and evaluator.verdicts["b"]["early_judged_with"] == 2
     assert _run(evaluator, "c", [1.3, 1.05]) is False  # behind both a (1.0) and b (0.9)
-    assert evaluator.notes["c"]["early_decision"] == "pruned"
+    assert evaluator.verdicts["c"]["early_decision"] == "pruned"
 
 
 def test_evaluator_judges_once_and_honours_grace():
     evaluator = _evaluator(keep=1, grace=2)
     assert _run(evaluator, "a", [1.0, 0.5]) is True
     assert _run(evaluator, "b", [1.0, 0.9]) is True  # grace: only one judged before it
-    assert evaluator.notes["b"]["early_decision"] == "grace"
+    assert evaluator.verdicts["b"]["early_decision"] == "grace"
     assert _run(evaluator, "c", [1.0, 0.95]) is False
     assert not evaluator.due("a", 0.3)  # judged once: later results never re-judge
 
 
 def test_evaluator_ranks_against_trials_of_an_earlier_session():
-    from foretune.search.scheduler import PastTrial
+    from foretune.search.evaluator import EarlierTrialCurve
 
     fractions = np.round(np.arange(1, 11) / 10, 9)
     good = Curve(fractions, np.linspace(0.8, 0.2, 10), trial="past-0")
-    evaluator = _evaluator(keep=1, past=[PastTrial(good, True, 0.2)])
+    evaluator = _evaluator(keep=1, past=[EarlierTrialCurve(good, True)])
     assert _run(evaluator, "new", [1.0, 0.9]) is False  # 0.9 early is behind the past trial's 0.733
-    assert evaluator.notes["new"]["early_judged_with"] == 2
+    assert evaluator.verdicts["new"]["early_judged_with"] == 2
 
 
-def test_evaluator_with_auto_predicts_on_the_final_scale(vlm_bank):
-    # Real curves: after 8 finished trials `auto` predicts finals, and the newcomer's prediction is
+def test_evaluator_with_auto_predicts_on_the_final_scale(replay_bank):
+    # Recorded curves: after 8 finished trials `auto` predicts finals, and the newcomer's prediction is
     # close to its real final (the snapshot at 20% is far above it).
     evaluator = _evaluator(keep=100, predictor="auto")
-    runs = sorted(vlm_bank.runs, key=lambda r: r.run_id)[:10]
+    runs = sorted(replay_bank.runs, key=lambda r: r.run_id)[:10]
     for i, run in enumerate(runs[:9]):
         assert _run(evaluator, str(i), list(run.metrics["val_loss"]), dict(run.params)) is True
     target = runs[9]
     _run(evaluator, "new", list(target.metrics["val_loss"][:2]), dict(target.params))
-    notes = evaluator.notes["new"]
+    notes = evaluator.verdicts["new"]
     assert notes["predicted_lower"] <= notes["predicted_final"] <= notes["predicted_upper"]
-    assert abs(notes["predicted_final"] - target.final("val_loss")) < abs(notes["early_score"] - target.final("val_loss"))
+    final = target.final("val_loss")
+    assert abs(notes["predicted_final"] - final) < abs(notes["early_score"] - final)
 
 
 def test_space_to_optuna_distributions():
@@ -183,7 +184,7 @@ def test_sampler_is_seeded_and_offset_on_resume():
 
 def test_predictions_of_a_share_stay_in_its_range():
     """A steep early rise extrapolates past 1.0; an accuracy cannot, so the evaluator clips."""
-    from foretune.search.scheduler import EarlyStageEvaluator
+    from foretune.search.evaluator import EarlyStageEvaluator
     from foretune.trainers.tasks import metric_bounds
 
     assert metric_bounds("accuracy") == (0.0, 1.0) and metric_bounds("acc/Brand") == (0.0, 1.0)
@@ -192,13 +193,17 @@ def test_predictions_of_a_share_stay_in_its_range():
     def evaluator(bounds):
         rule = EarlyStageRule(mode="max", rule="top_k", keep=5, use_upper_bound=False, grace_trials=0)
         return EarlyStageEvaluator(
-            mode="max", fraction=0.2, make_predictor=lambda: get_predictor("curve", mode="max"), rule=rule, bounds=bounds
+            mode="max",
+            fraction=0.2,
+            make_predictor=lambda: get_predictor("curve", mode="max"),
+            rule=rule,
+            bounds=bounds,
         )
 
     steep = [0.45, 0.9]  # +0.45 per tenth of the budget
     free, clipped = evaluator(None), evaluator((0.0, 1.0))
     _run(free, "t", steep)
     _run(clipped, "t", steep)
-    assert free.notes["t"]["predicted_upper"] > 1.0  # the unclipped extrapolation overshoots
+    assert free.verdicts["t"]["predicted_upper"] > 1.0  # the unclipped extrapolation overshoots
     for key in ("predicted_final", "predicted_lower", "predicted_upper"):
-        assert 0.0 <= clipped.notes["t"][key] <= 1.0
+        assert 0.0 <= clipped.verdicts["t"][key] <= 1.0

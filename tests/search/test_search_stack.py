@@ -1,4 +1,4 @@
-"""The search on the real stack: local Ray (2 CPUs), real Optuna storages, real recorded curves.
+"""The search on the real stack: local Ray (2 CPUs), real Optuna storages, recorded curves (tests/data).
 
 One Ray session is shared by the module (Ray takes ~10 s to start); the resume test kills a real
 driver process with SIGKILL.
@@ -20,9 +20,10 @@ import yaml
 from optuna.trial import TrialState
 
 from foretune.config import load_config, validate_config
+from foretune.keys import INTERRUPTED_ATTR
 from foretune.search.driver import run_search
-from foretune.search.storage import INTERRUPTED_ATTR, counted_trials, open_storage
-from tests.search.conftest import VLM_CSV, replay_config_dict
+from foretune.search.storage import counted_trials, open_storage
+from tests.search.conftest import REPLAY_CURVES, replay_config_dict
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -38,12 +39,13 @@ def ray_session():
 
 
 def _study(storage: str, name: str = "replay") -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=open_storage(storage, must_exist=not storage.startswith("sqlite")))
+    opened = open_storage(storage, must_exist=not storage.startswith("sqlite"))
+    return optuna.load_study(study_name=name, storage=opened)
 
 
-def test_pruned_trials_are_pruned_with_attrs_and_curves(ray_session, vlm_bank, tmp_path):
-    config = validate_config(replay_config_dict(vlm_bank))
-    outcome = run_search(config, out=tmp_path, trainer_factory=vlm_bank.trainer_factory(), progress=False)
+def test_pruned_trials_are_pruned_with_attrs_and_curves(ray_session, replay_bank, tmp_path):
+    config = validate_config(replay_config_dict(replay_bank))
+    outcome = run_search(config, out=tmp_path, trainer_factory=replay_bank.trainer_factory(), progress=False)
     study = _study(str(tmp_path / "study.journal"))
     states = [t.state for t in study.trials]
     assert len(study.trials) == 8 and outcome.total == 8
@@ -70,17 +72,17 @@ def test_pruned_trials_are_pruned_with_attrs_and_curves(ray_session, vlm_bank, t
     # the report: table, files, and a best.yaml that is a ready-to-train config with the best params
     table = outcome.report.table
     assert set(table["state"]) == {"COMPLETE", "PRUNED"} and len(table) == 8
-    for name in ("trials.csv", "report.md", "curves.png", "predicted_vs_final.png", "best.yaml"):
+    for name in ("trials.csv", "report.md", "best.yaml"):  # the plots are drawn by the CLI (tests/cli)
         assert (tmp_path / name).stat().st_size > 0
     best = load_config(tmp_path / "best.yaml")
     assert best.train.learning_rate == pytest.approx(study.best_trial.params["learning_rate"])
     assert best.search.metric == "val_loss"
 
 
-def test_failing_trial_is_fail_and_search_goes_on_with_sqlite(ray_session, vlm_bank, tmp_path):
-    config = validate_config(replay_config_dict(vlm_bank, trials=6))
+def test_failing_trial_is_fail_and_search_goes_on_with_sqlite(ray_session, replay_bank, tmp_path):
+    config = validate_config(replay_config_dict(replay_bank, trials=6))
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    factory = vlm_bank.trainer_factory(fail_above={"weight_decay": 1e-3})
+    factory = replay_bank.trainer_factory(fail_above={"weight_decay": 1e-3})
     outcome = run_search(config, out=tmp_path, storage=storage, trainer_factory=factory, progress=False)
     study = _study(storage)
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
@@ -101,7 +103,7 @@ DRIVER = textwrap.dedent(
     from foretune.trainers.replay import ReplayBank
 
     config = validate_config(yaml.safe_load(open(sys.argv[1])))
-    bank = ReplayBank.from_scan_bench(sys.argv[2])
+    bank = ReplayBank.from_long_table(sys.argv[2])
     run_search(config, out=sys.argv[3], trainer_factory=bank.trainer_factory(seconds_per_report=0.25),
                num_cpus=2, progress=False)
     """
@@ -111,7 +113,13 @@ DRIVER = textwrap.dedent(
 def _drive(tmp_path: Path) -> subprocess.Popen:
     # A new session: after the SIGKILL of the driver, its Ray processes are ended by group id.
     return subprocess.Popen(
-        [sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "config.yaml"), str(VLM_CSV), str(tmp_path / "run")],
+        [
+            sys.executable,
+            str(tmp_path / "driver.py"),
+            str(tmp_path / "config.yaml"),
+            str(REPLAY_CURVES),
+            str(tmp_path / "run"),
+        ],
         cwd=REPO,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
@@ -127,9 +135,9 @@ def _end_group(process: subprocess.Popen) -> None:
         pass
 
 
-def test_resume_after_sigkill_keeps_finished_trials_and_reaches_the_total(vlm_bank, tmp_path):
+def test_resume_after_sigkill_keeps_finished_trials_and_reaches_the_total(replay_bank, tmp_path):
     total = 7
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(replay_config_dict(vlm_bank, trials=total)))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(replay_config_dict(replay_bank, trials=total)))
     (tmp_path / "driver.py").write_text(DRIVER)
     journal = tmp_path / "run" / "study.journal"
 

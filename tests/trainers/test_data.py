@@ -28,7 +28,9 @@ SHARED = Path(__file__).parents[2].parent / "shared" / "data" / "product-attribu
 AE110K = SHARED / "ae110k-opentag"
 EXTRACTGPT = SHARED / "extractgpt"
 needs_ae110k = pytest.mark.skipif(not (AE110K / "opentags.dev").is_file(), reason="no ../shared AE-110K data")
-needs_extractgpt = pytest.mark.skipif(not (EXTRACTGPT / "ae-110k.test.jsonl").is_file(), reason="no ../shared ExtractGPT data")
+needs_extractgpt = pytest.mark.skipif(
+    not (EXTRACTGPT / "ae-110k.test.jsonl").is_file(), reason="no ../shared ExtractGPT data"
+)
 
 ROWS = [
     {"text": "Acme Red Running Shoes Size 9", "attributes": {"Brand": "Acme", "Color": "Red", "Size": "9"}},
@@ -52,9 +54,8 @@ def test_read_records_jsonl_csv_parquet_agree(tmp_path: Path) -> None:
         csv_path, index=False
     )
     parquet = tmp_path / "p.parquet"
-    pd.DataFrame({"text": [r["text"] for r in ROWS], "attributes": [json.dumps(r["attributes"]) for r in ROWS]}).to_parquet(
-        parquet
-    )
+    texts, attributes = [r["text"] for r in ROWS], [json.dumps(r["attributes"]) for r in ROWS]
+    pd.DataFrame({"text": texts, "attributes": attributes}).to_parquet(parquet)
     expected = [
         Product("Acme Red Running Shoes Size 9", {"Brand": "Acme", "Color": "Red", "Size": "9"}),
         Product("Plain White Mug", {"Brand": None, "Color": "White"}),
@@ -285,7 +286,8 @@ def test_too_few_products() -> None:
 
 
 def test_load_splits_train_size_and_attributes(tmp_path: Path) -> None:
-    rows = [{"text": f"item {i}", "attributes": {"Brand": f"B{i}", **({"Color": "Red"} if i % 2 else {})}} for i in range(60)]
+    labels = [{"Brand": f"B{i}", **({"Color": "Red"} if i % 2 else {})} for i in range(60)]
+    rows = [{"text": f"item {i}", "attributes": attributes} for i, attributes in enumerate(labels)]
     path = tmp_path / "p.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     full = load_splits(DataConfig(source=str(path), seed=7))
@@ -296,7 +298,8 @@ def test_load_splits_train_size_and_attributes(tmp_path: Path) -> None:
     assert [p.text for p in colors.train] == [p.text for p in full.train if "Color" in p.attributes]
     with pytest.raises(ForetuneError, match=r"asked for 500 training products but the training split holds 42"):
         load_splits(DataConfig(source=str(path), train_size=500))
-    with pytest.raises(ForetuneError, match=r"data.attributes names 'Colour', not found .*most common attributes there: Brand, Color"):
+    unknown = r"data.attributes names 'Colour', not found .*most common attributes there: Brand, Color"
+    with pytest.raises(ForetuneError, match=unknown):
         load_splits(DataConfig(source=str(path), attributes=["Colour"]))
 
 

@@ -26,6 +26,7 @@ TINY = {
     "train.batch_size": 2,
     "train.learning_rate": 2e-3,
     "train.eval_fractions": [0.25, 0.5, 1.0],
+    "early_stage.fraction": 0.25,  # one of eval_fractions (the config adds it otherwise)
 }
 
 

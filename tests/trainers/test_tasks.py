@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
 import pytest
 
 from foretune.config import ExperimentConfig
-from foretune.trainers.data import Product
-from foretune.trainers.synthetic import generate_products
-from foretune.trainers.tasks import AttributeExtractionTask, judge, parse_answer, score_frame
+from foretune.trainers.data import Product, generate_products
+from foretune.trainers.tasks import AttributeExtractionTask, grade, parse_answer, score_frame
 
-SHOE = Product("Trevlo Men's Running Shoes Navy Blue Size 10", {"Brand": "Trevlo", "Color": "Navy Blue", "Size": "10", "Material": None})
+SHOE = Product(
+    "Trevlo Men's Running Shoes Navy Blue Size 10",
+    {"Brand": "Trevlo", "Color": "Navy Blue", "Size": "10", "Material": None},
+)
 MUG = Product('Plain "Diner" Mug 350ml', {"Brand": None, "Capacity": "350ml"})
 
 
@@ -32,13 +35,14 @@ def test_prompt_and_answer() -> None:
 
 def test_answer_spans_cover_each_value_token() -> None:
     task = AttributeExtractionTask()
-    for product in [SHOE, MUG, Product("Ünïcode Ärmel", {"Größe": "Ärmel", "Farbe": None})] + generate_products(30, seed=2):
+    unicode = Product("Ünïcode Ärmel", {"Größe": "Ärmel", "Farbe": None})
+    for product in [SHOE, MUG, unicode, *generate_products(30, seed=2)]:
         answer = task.answer(product)
         spans = task.answer_spans(product)
         assert [name for name, _, _ in spans] == task.attributes_for(product)
         for name, start, end in spans:
             assert json.loads(answer[start:end]) == product.attributes[name]
-        assert all(a[2] <= b[1] for a, b in zip(spans, spans[1:]))
+        assert all(a[2] <= b[1] for a, b in itertools.pairwise(spans))
     spans = dict((n, (s, e)) for n, s, e in task.answer_spans(SHOE))
     answer = task.answer(SHOE)
     assert answer[slice(*spans["Color"])] == '"Navy Blue"' and answer[slice(*spans["Material"])] == "null"
@@ -180,19 +184,20 @@ def test_score_frame() -> None:
     brand, size = frame.to_dict(orient="records")
     assert (brand["values"], brand["correct_values"], brand["accuracy"]) == (2, 1, 0.5)
     assert (size["nulls"], size["null_false_positives"], size["null_fp_rate"], size["accuracy"]) == (1, 1, 1.0, 1.0)
-    assert score_frame(judge(task, [], [])).empty
+    assert score_frame(grade(task, [], [])).empty
 
 
-def test_data_modules_do_not_import_torch(run_without) -> None:
-    """Data, generator and task stay light: predictors and the search import them without torch."""
+def test_data_task_and_replay_modules_import_neither_torch_nor_ray(run_without) -> None:
+    """Data, tasks and replay stay light: predictors and the search import them without torch; no trainer imports
+    Ray or Optuna."""
     code = (
-        "import foretune.trainers.data, foretune.trainers.synthetic, foretune.trainers.tasks\n"
+        "import foretune.trainers.data, foretune.trainers.tasks, foretune.trainers.replay\n"
         "from foretune.trainers.tasks import AttributeExtractionTask\n"
-        "from foretune.trainers.synthetic import generate_products\n"
+        "from foretune.trainers.data import generate_products\n"
         "p = generate_products(5)\n"
         "t = AttributeExtractionTask()\n"
         "print(t.score(p, [t.parse_answer(t.answer(x)) for x in p])['accuracy'])\n"
     )
-    result = run_without(code, blocked=("torch", "transformers", "peft"))
+    result = run_without(code, blocked=("torch", "transformers", "peft", "ray", "optuna"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1.0"

@@ -1,4 +1,4 @@
-"""The task: product attribute value extraction, as prompts, JSON answers and scores.
+"""Product attribute value extraction: prompts, JSON target answers, grading and scores.
 
 The model sees a product text and the names of the attributes to extract, and answers with one
 compact JSON object, e.g. ``{"Brand": "Trevlo", "Color": null}`` (keys in the asked order, null when
@@ -14,7 +14,6 @@ attributes. Values are compared case-insensitively with whitespace collapsed.
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import re
@@ -24,21 +23,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from foretune.trainers.data import NULL_STRINGS, Product
+from foretune.trainers.tasks.parsing import clean_answer_value, parse_answer
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from foretune.config import ExperimentConfig
 
-__all__ = ["AttributeExtractionTask", "Judgement", "judge", "normalize_value", "parse_answer", "score_frame"]
+__all__ = ["AttributeExtractionTask", "Grade", "grade", "metric_bounds", "normalize_value", "score_frame"]
 
 PromptStyle = Literal["plain", "chat"]
 _PROMPT_STYLES = ("plain", "chat")
 
 # Metrics of `AttributeExtractionTask.score` that are shares, in [0, 1] (plus the per-attribute acc/<name>).
-SHARE_METRICS = frozenset(
-    {"accuracy", "accuracy_micro", "exact_match", "null_fp_rate", "precision", "recall", "f1"}
-)
+SHARE_METRICS = frozenset({"accuracy", "accuracy_micro", "exact_match", "null_fp_rate", "precision", "recall", "f1"})
 
 
 def metric_bounds(metric: str) -> tuple[float, float] | None:
@@ -148,14 +146,12 @@ class AttributeExtractionTask:
           the most non-null labels (all if None), and ``labels/<attribute>``: how many labels it had.
         - ``n_products``, ``n_values``: how much was scored.
         """
-        rows = judge(self, products, predictions)
+        rows = grade(self, products, predictions)
         return _metrics(rows, len(products), per_attribute_limit)
 
-    def score_frame(
-        self, products: Sequence[Product], predictions: Sequence[Mapping[str, str | None]]
-    ) -> pd.DataFrame:
+    def score_frame(self, products: Sequence[Product], predictions: Sequence[Mapping[str, str | None]]) -> pd.DataFrame:
         """Per-attribute table (values, correct, accuracy, nulls, null false positives)."""
-        return score_frame(judge(self, products, predictions))
+        return score_frame(grade(self, products, predictions))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -176,7 +172,7 @@ def _render(product: Product, names: Sequence[str]) -> tuple[str, list[tuple[str
 
 
 # --------------------------------------------------------------------------------------------------
-# Parsing a model's answer
+# Grading answers
 
 
 def normalize_value(value: Any) -> str | None:
@@ -187,147 +183,8 @@ def normalize_value(value: Any) -> str | None:
     return None if text in NULL_STRINGS else text
 
 
-def _clean(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        value = int(value) if value.is_integer() else value
-    if isinstance(value, (list, tuple)):
-        return next((c for c in map(_clean, value) if c is not None), None)
-    if isinstance(value, dict):
-        value = json.dumps(value, ensure_ascii=False)
-    text = " ".join(str(value).split())
-    return None if text.casefold() in NULL_STRINGS else text
-
-
-def _as_answer(obj: Mapping[Any, Any]) -> dict[str, str | None]:
-    answer = {
-        " ".join(str(k).split()): _clean(v)
-        for k, v in obj.items()
-        if str(k).strip() and not isinstance(v, Mapping)
-    }
-    # Small models like to wrap the answer ({"product": {"Brand": ...}}): nested objects are
-    # flattened into it, after the top-level keys.
-    for value in obj.values():
-        if isinstance(value, Mapping):
-            for key, nested in _as_answer(value).items():
-                answer.setdefault(key, nested)
-    return answer
-
-
-def _object_span(text: str, start: int) -> tuple[str, bool]:
-    """The object starting at `start` up to its matching brace (string-aware); complete or not."""
-    depth, quote, escaped = 0, None, False
-    for i in range(start, len(text)):
-        ch = text[i]
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = None
-            continue
-        if ch == '"':
-            quote = ch
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start : i + 1], True
-    return text[start:], False
-
-
-_DANGLING_KEY = re.compile(r'([,{])\s*"(?:[^"\\]|\\.)*"\s*:?\s*$')
-_TRAILING_COMMA = re.compile(r",\s*([}\]])")
-_PYTHON_LITERALS = re.compile(r'("(?:[^"\\]|\\.)*")|\b(None|True|False)\b')
-
-
-def _close(fragment: str) -> str:
-    """Best-effort completion of an object cut off mid-way (a generation that hit its token cap)."""
-    if len(re.findall(r'(?<!\\)"', fragment)) % 2:
-        fragment += '"'  # close the value (or key) that was being written
-    # A dangling key ('"Size"' or '"Size":') has no value yet: drop it, then any trailing comma.
-    fragment = _DANGLING_KEY.sub(lambda m: m.group(1), fragment.rstrip())
-    fragment = fragment.rstrip().rstrip(",")
-    return fragment + "}" * max(fragment.count("{") - fragment.count("}"), 1)
-
-
-def _candidates(fragment: str, complete: bool) -> list[str]:
-    out = [fragment] if complete else [_close(fragment)]
-    out.append(_TRAILING_COMMA.sub(r"\1", out[0]))
-    # Python-style literals outside strings (None/True/False) -> JSON.
-    literal = {"None": "null", "True": "true", "False": "false"}
-    out.append(_PYTHON_LITERALS.sub(lambda m: m.group(1) or literal[m.group(2)], out[-1]))
-    return out
-
-
-_PAIR = re.compile(
-    r"""(?P<q>["'])(?P<key>[^"'\n:{}]{1,80}?)(?P=q)\s*:\s*"""
-    # a single-quoted value ends at a quote followed by , or } (so "Men's" survives), else at the line end
-    r"""(?:"(?P<dq>(?:[^"\\\n]|\\.)*)"?|'(?P<sq>[^\n]*?)'(?=\s*(?:[,}]|$))|'(?P<sq_open>[^'\n]*)|(?P<bare>[^,}\n]*))"""
-)
-
-
-def _pairs(fragment: str) -> dict[str, str | None]:
-    """Last resort: every `"key": value` pair in the fragment, single or double quotes."""
-    found: dict[str, str | None] = {}
-    for match in _PAIR.finditer(fragment):
-        key = " ".join(match["key"].split())
-        if not key or key in found:
-            continue
-        if match["dq"] is not None:
-            try:
-                value: Any = json.loads(f'"{match["dq"]}"')
-            except json.JSONDecodeError:
-                value = match["dq"]
-        elif match["sq"] is not None or match["sq_open"] is not None:
-            value = match["sq"] if match["sq"] is not None else match["sq_open"]
-        else:
-            value = match["bare"].strip()
-            if value and "null".startswith(value.casefold()):
-                value = None  # "nu": a null cut off by the token cap
-        found[key] = _clean(value)
-    return found
-
-
-def parse_answer(text: str) -> dict[str, str | None]:
-    """The first JSON object in `text` as ``{attribute: value or None}``; never raises.
-
-    Tolerates junk before and after the object, single quotes and Python literals, trailing
-    commas, and output cut off mid-object (the complete pairs are kept, a cut value as far as it
-    got). "null", "None", "n/a" and "" mean None; numbers become strings; a list keeps its first
-    value. Text with no object gives ``{}``.
-    """
-    try:
-        if not isinstance(text, str):
-            return {}
-        start = text.find("{")
-        if start < 0:
-            return {}
-        fragment, complete = _object_span(text, start)
-        for candidate in _candidates(fragment, complete):
-            for load in (json.loads, ast.literal_eval):
-                try:
-                    obj = load(candidate)
-                except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
-                    continue
-                if isinstance(obj, dict):
-                    return _as_answer(obj)
-        return _pairs(fragment)
-    except Exception:  # a parser must never take a trial down
-        return {}
-
-
-# --------------------------------------------------------------------------------------------------
-# Scoring
-
-
 @dataclass(frozen=True)
-class Judgement:
+class Grade:
     """One asked attribute of one product: the label, the prediction, and whether it is right."""
 
     product: int
@@ -344,21 +201,21 @@ def _fold_key(name: object) -> str:
 
 def _lookup(prediction: Mapping[str, str | None], name: str, folded: Mapping[str, str]) -> str | None:
     if name in prediction:
-        return _clean(prediction[name])
+        return clean_answer_value(prediction[name])
     key = folded.get(_fold_key(name))
-    return None if key is None else _clean(prediction[key])
+    return None if key is None else clean_answer_value(prediction[key])
 
 
-def judge(
+def grade(
     task: AttributeExtractionTask,
     products: Sequence[Product],
     predictions: Sequence[Mapping[str, str | None]],
-) -> list[Judgement]:
-    """A `Judgement` per asked attribute of every product (keys matched as `_fold_key` says)."""
+) -> list[Grade]:
+    """A `Grade` per asked attribute of every product (keys matched as `_fold_key` says)."""
     if len(products) != len(predictions):
         raise ValueError(f"got {len(predictions)} predictions for {len(products)} products")
     rows = []
-    for index, (product, prediction) in enumerate(zip(products, predictions)):
+    for index, (product, prediction) in enumerate(zip(products, predictions, strict=True)):
         prediction = prediction if isinstance(prediction, Mapping) else {}
         folded: dict[str, str] = {}
         for key in prediction:
@@ -366,9 +223,7 @@ def judge(
         for name in task.attributes_for(product):
             predicted = _lookup(prediction, name, folded)
             accepted = {normalize_value(v) for v in product.accepted(name)}
-            rows.append(
-                Judgement(index, name, product.attributes[name], predicted, normalize_value(predicted) in accepted)
-            )
+            rows.append(Grade(index, name, product.attributes[name], predicted, normalize_value(predicted) in accepted))
     return rows
 
 
@@ -376,7 +231,7 @@ def _ratio(numerator: float, denominator: float, empty: float) -> float:
     return numerator / denominator if denominator else empty
 
 
-def _metrics(rows: Sequence[Judgement], n_products: int, per_attribute_limit: int | None) -> dict[str, float]:
+def _metrics(rows: Sequence[Grade], n_products: int, per_attribute_limit: int | None) -> dict[str, float]:
     values: dict[str, int] = defaultdict(int)
     right: dict[str, int] = defaultdict(int)
     product_ok: dict[int, bool] = {}
@@ -417,12 +272,19 @@ def _metrics(rows: Sequence[Judgement], n_products: int, per_attribute_limit: in
     return metrics
 
 
-def score_frame(rows: Sequence[Judgement]) -> pd.DataFrame:
-    """Per-attribute table from `judge` rows, most-labelled attributes first."""
+def score_frame(rows: Sequence[Grade]) -> pd.DataFrame:
+    """Per-attribute table from `grade` rows, most-labelled attributes first."""
     import pandas as pd
 
     columns = [
-        "attribute", "asked", "values", "correct_values", "accuracy", "nulls", "null_false_positives", "null_fp_rate",
+        "attribute",
+        "asked",
+        "values",
+        "correct_values",
+        "accuracy",
+        "nulls",
+        "null_false_positives",
+        "null_fp_rate",
     ]
     if not rows:
         return pd.DataFrame(columns=columns)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from foretune.predictors._base import Curve, Mode
+from foretune.keys import Mode
+from foretune.predictors._base import Curve
 
 
 def pow3(x: np.ndarray, final: float, a: float, alpha: float) -> np.ndarray:

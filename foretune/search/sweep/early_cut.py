@@ -13,8 +13,8 @@ Running on would then tell the saturation fit little it does not know: the run i
 test split as it stands, and its score is raised by the gain the predictor still expects (final -
 now, on the validation curve). The run's compute is the fraction it trained.
 
-Use it with `SaturationSweep(..., early_cut=EarlyCut(metric="accuracy", tolerance=0.005))`; the
-trainer gets a `RunWatch` as its reporter (the `Reporter` protocol of `foretune.trainers`).
+Use it with `SaturationSweep(..., early_cut=EarlyCut(metric="accuracy", tolerance=0.005))`; each
+run's trainer gets an `EarlyCutReporter` (the `Reporter` protocol of `foretune.trainers`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from foretune.keys import Mode
 from foretune.predictors import Curve, Predictor, get_predictor
 from foretune.trainers.reporters import Decision
 
@@ -47,7 +48,7 @@ class Cut:
         return self.predicted - self.value
 
 
-class RunWatch:
+class EarlyCutReporter:
     """The reporter of one sweep run: records its curve, and says stop when the prediction is tight."""
 
     def __init__(self, rule: EarlyCut, predictor: Predictor | None, tolerance: float) -> None:
@@ -91,7 +92,7 @@ class EarlyCut:
         mode: "max" or "min".
         tolerance: cut a run when its predicted final lies within this much of both ends of the
             predictor's 80% interval and of the conformal bound (the metric's units; e.g. half the
-            sweep's epsilon). `watch(noise=...)` lowers it to the measurement noise of a run.
+            sweep's epsilon). `reporter(noise=...)` lowers it to the measurement noise of a run.
         predictor: name of the early-stage predictor (`foretune.predictors.PREDICTORS`).
         min_fraction: never cut before this budget fraction.
         min_finished: finished runs needed before any cut (the conformal check needs at least 4).
@@ -102,7 +103,7 @@ class EarlyCut:
         self,
         *,
         metric: str,
-        mode: str = "max",
+        mode: Mode = "max",
         tolerance: float = 0.005,
         predictor: str = "auto",
         min_fraction: float = 0.2,
@@ -128,7 +129,7 @@ class EarlyCut:
         self.finished: list[Curve] = []
         self._past_errors: dict[tuple[int, float], float] = {}
 
-    def watch(self, noise: float | None = None) -> RunWatch:
+    def reporter(self, noise: float | None = None) -> EarlyCutReporter:
         """A reporter for the next run, with the predictor fitted on the runs finished so far.
 
         `noise`: how far a whole run's score is off the sweep's fitted curve anyway (its measurement
@@ -139,7 +140,7 @@ class EarlyCut:
         predictor = None
         if len(self.finished) >= self.min_finished and tolerance > 0:
             predictor = get_predictor(self.predictor, mode=self.mode).fit(self.finished)
-        return RunWatch(self, predictor, tolerance)
+        return EarlyCutReporter(self, predictor, tolerance)
 
     def conformal_error(self, fraction: float) -> float:
         """Split-conformal bound (at `level`) on the error of predicting a final from `fraction`.
@@ -150,14 +151,14 @@ class EarlyCut:
         if key not in self._past_errors:
             errors = []
             for i, curve in enumerate(self.finished):
-                others = self.finished[:i] + self.finished[i + 1:]
+                others = self.finished[:i] + self.finished[i + 1 :]
                 predicted = get_predictor(self.predictor, mode=self.mode).fit(others).predict([curve], at=fraction)
                 errors.append(abs(float(predicted.mean[0]) - curve.final))
             rank = math.ceil((len(errors) + 1) * self.level)
             self._past_errors[key] = sorted(errors)[rank - 1] if rank <= len(errors) else math.inf
         return self._past_errors[key]
 
-    def done(self, watch: RunWatch) -> None:
+    def done(self, reporter: EarlyCutReporter) -> None:
         """Record a run that ended; only runs that trained their whole budget teach the predictor."""
-        if watch.finished:
-            self.finished.append(watch.curve())
+        if reporter.finished:
+            self.finished.append(reporter.curve())

@@ -26,7 +26,7 @@ import random
 from collections.abc import Callable
 
 from foretune.errors import ForetuneError
-from foretune.trainers.data import Product
+from foretune.trainers.data.records import Product
 
 __all__ = ["CATEGORY_ATTRIBUTES", "generate_products"]
 
@@ -34,15 +34,60 @@ __all__ = ["CATEGORY_ATTRIBUTES", "generate_products"]
 _PRESENT = 0.8
 
 BRANDS = (
-    "Trevlo", "Kandor", "Zephyrix", "Moonwake", "Altura", "Brisk & Co", "North Loop", "Summit",
-    "Ember", "Vantro", "Okuma Lane", "Pelora", "Driftwell", "Quillon", "Haskett", "Norvia",
-    "Lumio", "Farrow Bay", "Tessar", "Corvane", "Solenne", "Yarrow", "Bexley", "Kitsune Works",
-    "Arvo", "Maple & Pine", "Ostara", "Valken", "Rivet Road", "Ondine", "Glint", "Harbor Fox",
+    "Trevlo",
+    "Kandor",
+    "Zephyrix",
+    "Moonwake",
+    "Altura",
+    "Brisk & Co",
+    "North Loop",
+    "Summit",
+    "Ember",
+    "Vantro",
+    "Okuma Lane",
+    "Pelora",
+    "Driftwell",
+    "Quillon",
+    "Haskett",
+    "Norvia",
+    "Lumio",
+    "Farrow Bay",
+    "Tessar",
+    "Corvane",
+    "Solenne",
+    "Yarrow",
+    "Bexley",
+    "Kitsune Works",
+    "Arvo",
+    "Maple & Pine",
+    "Ostara",
+    "Valken",
+    "Rivet Road",
+    "Ondine",
+    "Glint",
+    "Harbor Fox",
 )
 COLORS = (
-    "Black", "White", "Navy Blue", "Grey", "Red", "Olive Green", "Beige", "Rose Gold", "Burgundy",
-    "Sky Blue", "Charcoal", "Khaki", "Pink", "Silver", "Brown", "Teal", "Mustard Yellow",
-    "Black/White", "Lavender", "Orange",
+    "Black",
+    "White",
+    "Navy Blue",
+    "Grey",
+    "Red",
+    "Olive Green",
+    "Beige",
+    "Rose Gold",
+    "Burgundy",
+    "Sky Blue",
+    "Charcoal",
+    "Khaki",
+    "Pink",
+    "Silver",
+    "Brown",
+    "Teal",
+    "Mustard Yellow",
+    "Black/White",
+    "Lavender",
+    "Orange",
 )
 # Product-line names that contain colour words: the colour is NOT the product's colour.
 COLOR_LINES = ("Red Canyon", "Blue Ridge", "Silver Peak", "Green Valley", "Black Pearl", "White Cliff")
@@ -191,7 +236,14 @@ def _backpacks(t: _Title) -> dict[str, str | None]:
 
 
 _PHONES = (
-    "Nova X12", "Nova X12 Pro", "Orbit 9", "Orbit 9 Plus", "Pixelon 7a", "Zenfon S23", "Kairo 5G", "Lumen Note 10",
+    "Nova X12",
+    "Nova X12 Pro",
+    "Orbit 9",
+    "Orbit 9 Plus",
+    "Pixelon 7a",
+    "Zenfon S23",
+    "Kairo 5G",
+    "Lumen Note 10",
 )
 
 

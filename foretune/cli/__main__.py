@@ -1,0 +1,5 @@
+"""`python -m foretune.cli`."""
+
+from foretune.cli.app import main
+
+main()

@@ -1,0 +1,212 @@
+"""`foretune rank` and `foretune rank-eval`: rank runs from their early curves (foretune.predictors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from foretune.cli.options import console, err_console
+from foretune.errors import ForetuneError
+from foretune.keys import MODES, PREDICTOR_NAMES
+
+if TYPE_CHECKING:
+    from foretune.predictors import Curve
+
+CurvesArg = Annotated[
+    Path, typer.Argument(help="Long table (CSV or parquet): trial, fraction, value [+ hyperparameters].")
+]
+AtOpt = Annotated[float, typer.Option("--at", help="Budget fraction to predict from: only points at <= this are used.")]
+ModeOpt = Annotated[str, typer.Option("--mode", help="'max' if larger values are better (accuracy), 'min' for a loss.")]
+FitOpt = Annotated[Path | None, typer.Option("--fit", help="Finished runs (same columns) to learn from.")]
+TrialColOpt = Annotated[str, typer.Option("--trial-col", help="Column with the trial id.")]
+ValueColOpt = Annotated[str, typer.Option("--value-col", help="Column with the metric.")]
+FractionColOpt = Annotated[str, typer.Option("--fraction-col", help="Column with the budget fraction in [0, 1].")]
+StepColOpt = Annotated[str | None, typer.Option("--step-col", help="Column with the step (use with --total-col).")]
+TotalColOpt = Annotated[str | None, typer.Option("--total-col", help="Column with the trial's total steps.")]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", help="Hyperparameter column (repeatable; default: every column constant per trial)."),
+]
+NoParamsOpt = Annotated[bool, typer.Option("--no-params", help="Use no hyperparameter columns.")]
+
+
+@dataclass(frozen=True)
+class CurveColumns:
+    """Where the curves table keeps each thing (the --*-col, --param and --no-params options)."""
+
+    trial: str
+    value: str
+    fraction: str
+    step: str | None
+    total: str | None
+    params: list[str] | None
+    no_params: bool
+
+    def read(self, path: Path) -> list[Curve]:
+        from foretune.predictors.io import read_curves
+
+        return read_curves(
+            path,
+            trial_col=self.trial,
+            value_col=self.value,
+            fraction_col=self.fraction,
+            step_col=self.step,
+            total_col=self.total,
+            param_cols=[] if self.no_params else self.params,
+        )
+
+
+def _check_rank_args(at: float, mode: str, names: list[str]) -> None:
+    if not 0.0 < at <= 1.0:
+        raise ForetuneError(f"--at {at} is not a budget fraction; give one in (0, 1], e.g. --at 0.2")
+    if mode not in MODES:
+        raise ForetuneError(f"--mode {mode!r} is unknown; use --mode max (accuracy) or --mode min (loss)")
+    for name in names:
+        if name not in PREDICTOR_NAMES:
+            raise ForetuneError(f"--predictor {name!r} is unknown; choose one of {', '.join(PREDICTOR_NAMES)}")
+
+
+def _runs_reaching(source: Path, columns: CurveColumns, at: float) -> list[Curve]:
+    """The runs in `source` with a finite value at fraction <= at; an error when there are none."""
+    from foretune.predictors._base import observed
+
+    curves = columns.read(source)
+    seen = [c for c in curves if len(observed(c, at)[1])]
+    if not seen:
+        first = min((float(c.fractions[0]) for c in curves if len(c.fractions)), default=float("nan"))
+        raise ForetuneError(
+            f"no run in {source} has a (finite) value at fraction <= {at} (the earliest point is at "
+            f"{first:.3g}); pass a larger --at or curves with earlier points"
+        )
+    if len(seen) < len(curves):
+        missing = [str(c.trial) for c in curves if not len(observed(c, at)[1])]
+        err_console.print(
+            f"note: {len(missing)} run(s) have no value at fraction <= {at} and are left out: "
+            f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}",
+            highlight=False,
+        )
+    return seen
+
+
+def rank_cmd(
+    curves: CurvesArg,
+    at: AtOpt = 0.2,
+    mode: ModeOpt = "max",
+    predictor: Annotated[str, typer.Option("--predictor", help="auto | snapshot | curve | learned.")] = "auto",
+    top: Annotated[int, typer.Option("--top", min=1, help="How many of the best runs to print.")] = 5,
+    out: Annotated[Path | None, typer.Option("--out", help="Write every run's row to this CSV.")] = None,
+    fit: FitOpt = None,
+    trial_col: TrialColOpt = "trial",
+    value_col: ValueColOpt = "value",
+    fraction_col: FractionColOpt = "fraction",
+    step_col: StepColOpt = None,
+    total_col: TotalColOpt = None,
+    param: ParamOpt = None,
+    no_params: NoParamsOpt = False,
+) -> None:
+    """Predict each run's final value from its curve up to --at, and rank the runs."""
+    from rich.table import Table
+
+    from foretune.predictors import get_predictor
+    from foretune.predictors.evaluation import ranking_table
+
+    _check_rank_args(at, mode, [predictor])
+    columns = CurveColumns(trial_col, value_col, fraction_col, step_col, total_col, param, no_params)
+    runs = _runs_reaching(curves, columns, at)
+    finished = columns.read(fit) if fit is not None else []
+    if predictor in ("learned", "auto") and not finished:
+        err_console.print(
+            f"note: no finished runs given (--fit FINISHED): {predictor} falls back to curve extrapolation",
+            highlight=False,
+        )
+    model = get_predictor(predictor, mode=mode).fit(finished)
+    early = [c.upto(at) for c in runs]
+    table = ranking_table(early, model.predict(early, at=at), at=at, mode=mode)
+
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False)
+    shown = Table(title=f"{predictor} ranking at {at:g} of the budget ({mode}), {len(runs)} runs")
+    for column in ("rank", "trial", "predicted_final", "lower", "upper", "early_value"):
+        shown.add_column(column, justify="right")
+    for row in table.head(top).itertuples(index=False):
+        numbers = (row.predicted_final, row.lower, row.upper, row.early_value)
+        shown.add_row(str(row.rank), str(row.trial), *(f"{v:.4g}" for v in numbers))
+    console.print(shown)
+    if out is not None:
+        console.print(f"wrote {len(table)} rows to {out}", highlight=False)
+
+
+def rank_eval_cmd(
+    curves: CurvesArg,
+    at: AtOpt = 0.2,
+    mode: ModeOpt = "max",
+    predictor: Annotated[
+        list[str] | None, typer.Option("--predictor", help="Predictor to compare (repeatable; default: all).")
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="k of the top-k overlap.")] = 5,
+    keep: Annotated[float, typer.Option("--keep", help="Share q kept by pruning, for best-survives.")] = 0.2,
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-fitting folds when no --fit is given.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the fold split.")] = 0,
+    fit: FitOpt = None,
+    trial_col: TrialColOpt = "trial",
+    value_col: ValueColOpt = "value",
+    fraction_col: FractionColOpt = "fraction",
+    step_col: StepColOpt = None,
+    total_col: TotalColOpt = None,
+    param: ParamOpt = None,
+    no_params: NoParamsOpt = False,
+) -> None:
+    """On complete curves: rank from the points up to --at and score each predictor against the finals.
+
+    Learning predictors are fit on --fit, or else by cross-fitting: each fold of the runs is
+    predicted by a model fit on the other folds, so no run is predicted by a model that saw its end.
+    """
+    from rich.table import Table
+
+    from foretune.predictors.evaluation import evaluate_predictors
+
+    names = list(predictor or PREDICTOR_NAMES)
+    _check_rank_args(at, mode, names)
+    if not 0.0 < keep <= 1.0:
+        raise ForetuneError(f"--keep {keep} must be a share in (0, 1], e.g. --keep 0.2")
+    columns = CurveColumns(trial_col, value_col, fraction_col, step_col, total_col, param, no_params)
+    runs = _runs_reaching(curves, columns, at)
+    complete = [c for c in runs if c.fractions[-1] >= 1.0 - 1e-6 and abs(c.values[-1]) < float("inf")]
+    if len(complete) < len(runs):
+        err_console.print(
+            f"note: {len(runs) - len(complete)} run(s) do not reach fraction 1 with a value and are left out",
+            highlight=False,
+        )
+    if len(complete) < max(3, folds if fit is None else 3):
+        raise ForetuneError(
+            f"{curves}: rank-eval needs complete curves (a value at fraction 1) for at least "
+            f"{max(3, folds)} runs, found {len(complete)}; use `foretune rank` for partial curves"
+        )
+    finished = columns.read(fit) if fit is not None else None
+    scores = evaluate_predictors(
+        {name: name for name in names},
+        complete,
+        at=at,
+        mode=mode,
+        k=top,
+        q=keep,
+        folds=folds,
+        seed=seed,
+        finished=finished,
+    )
+    shown = Table(title=f"predicting the final at {at:g} of the budget ({mode}), {len(complete)} complete runs")
+    shown.add_column("metric")
+    for name in names:
+        shown.add_column(name, justify="right")
+    labels = {
+        "top_k": f"top-{top} overlap",
+        "best_survives": f"best in top {keep:.0%}",
+        "coverage": "80% interval coverage",
+    }
+    for metric, row in scores.iterrows():
+        shown.add_row(labels.get(metric, metric), *(f"{v:.3f}" for v in row))
+    console.print(shown)

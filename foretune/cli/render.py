@@ -1,0 +1,81 @@
+"""Terminal output shared by the commands (rich): tables of frames and reports, the training progress bar."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from foretune.search.report import Report
+
+
+def frame_table(frame: pd.DataFrame, *, title: str | None = None, columns: list[str] | None = None) -> Table:
+    """A pandas table as a rich table (floats to 4 digits)."""
+    columns = [c for c in (columns or list(frame.columns)) if c in frame.columns]
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(str(column), justify="right")
+    for _, row in frame[columns].iterrows():
+        table.add_row(*[f"{v:.4f}" if isinstance(v, float) and not float(v).is_integer() else str(v) for v in row])
+    return table
+
+
+def training_progress(console: Console) -> Progress:
+    """The bar of `foretune train`: steps done, the last training loss, time spent and left."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def print_report(report: Report, console: Console, *, limit: int = 30) -> None:
+    """The ranking as a terminal table: narrow columns, the hyperparameters folded into one."""
+
+    def cell(value) -> str:
+        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            return "-"
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    table = Table(title=f"trials ({report.metric}, {'higher' if report.mode == 'max' else 'lower'} is better)")
+    columns = {
+        "trial": "trial",
+        "state": "state",
+        "early_rank": "rank early",
+        "final_rank": "rank final",
+        "early_score": "early",
+        "predicted_final": "predicted",
+        "final": "final",
+    }
+    for label in columns.values():
+        table.add_column(label, justify="right", no_wrap=True)
+    params = [c for c in report.table.columns if c.startswith("param.")]
+    table.add_column("hyperparameters", overflow="fold", min_width=28)
+    for _, row in report.table.head(limit).iterrows():
+        folded = " ".join(f"{c.removeprefix('param.')}={cell(row.get(c))}" for c in params)
+        table.add_row(*(cell(row.get(c)) for c in columns), folded)
+    console.print(table)
+    if report.best:
+        console.print(f"best: trial {report.best['number']}, {report.metric} = {report.best['value']:.6g}")
+        test = report.best.get("test") or {}
+        if test and report.zero_shot:
+            console.print(
+                "held-out test split (generated answers): "
+                + ", ".join(
+                    f"{k} {report.zero_shot.get(k, float('nan')):.3f} zero-shot -> {test[k]:.3f} fine-tuned"
+                    for k in ("accuracy", "exact_match")
+                    if k in test
+                ),
+                highlight=False,
+            )
+    for label, path in report.files.items():
+        console.print(f"  {label}: {path}", highlight=False)

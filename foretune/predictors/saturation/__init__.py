@@ -1,0 +1,35 @@
+"""Data saturation: fit score against training-set size and say how much data is enough.
+
+Curve families and their fit, LCDB calibration, the result object, the model and a CSV reader.
+Imports numpy / scipy (pandas only in `points`); never torch, ray or other foretune packages
+except `foretune.keys` and `foretune.errors`.
+"""
+
+from foretune.predictors.saturation.calibration import calibrated_band
+from foretune.predictors.saturation.families import (
+    DEFAULT_EXPONENT_PRIOR,
+    DEFAULT_FAMILIES,
+    DEFAULT_TAIL_WEIGHT,
+    SATURATION_FAMILIES,
+    Family,
+    FamilyFit,
+    fit_family,
+)
+from foretune.predictors.saturation.model import SaturationModel, first_crossing
+from foretune.predictors.saturation.points import read_points
+from foretune.predictors.saturation.result import SaturationResult
+
+__all__ = [
+    "DEFAULT_EXPONENT_PRIOR",
+    "DEFAULT_FAMILIES",
+    "DEFAULT_TAIL_WEIGHT",
+    "SATURATION_FAMILIES",
+    "Family",
+    "FamilyFit",
+    "SaturationModel",
+    "SaturationResult",
+    "calibrated_band",
+    "first_crossing",
+    "fit_family",
+    "read_points",
+]

@@ -1,0 +1,412 @@
+"""Data saturation: fit score against training-set size n and say how much data is enough.
+
+A saturating learning curve is fitted to (n, score) points with several parametric families
+(inverse power law ``a - b n^-c`` and the alternatives LCDB found best at extrapolating: pow4,
+exponential, Weibull, MMF, plus a flat line for curves that already plateaued; the flat line is no
+candidate while the last points still rise). Each family is fitted with a robust loss, so one bad
+seed or a dip does not drag the curve (a point far off is set aside, never the one at the largest n);
+families are averaged with AICc weights. The power laws get a log-normal prior on their exponent
+and the points a weight growing with n (x^1), both chosen on half of the LCDB datasets: fitted
+freely, the start of a real learning curve tends to promise a plateau sooner than it comes.
+Uncertainty comes from a bootstrap over repeats (or over residuals when every n was measured once),
+refitting and re-weighting the families in each replicate; that only sees measurement noise, so the
+reported intervals of the minimum useful / sufficient n are widened by the model's extrapolation
+error measured on LCDB (`calibrated=False` gives the bootstrap band alone; both are kept on the result).
+
+From the averaged curve F(n):
+
+- ``asymptote``          lim F(n) as n grows;
+- ``min_useful_n``       smallest n with F(n) within ``epsilon`` of the asymptote
+                         ("would more data help?"); ``None`` when beyond ``horizon`` x the largest n;
+- ``min_sufficient_n``   smallest n with F(n) within ``epsilon`` of F(max_n), ``max_n`` being the data
+                         the user has ("how much of my data do I need?");
+- ``gain_per_doubling``  F(2n) - F(n) at each measured n.
+
+Scores may be maximized (accuracy) or minimized (loss): ``mode="min"`` fits the negated values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from scipy.optimize import isotonic_regression
+
+from foretune.errors import ForetuneError
+from foretune.keys import MAD_TO_STD, Mode, check_mode
+from foretune.predictors.saturation.calibration import band_union, calibrated_band
+from foretune.predictors.saturation.ensemble import Ensemble, fit_ensemble
+from foretune.predictors.saturation.families import (
+    DEFAULT_EXPONENT_PRIOR,
+    DEFAULT_FAMILIES,
+    DEFAULT_TAIL_WEIGHT,
+    SATURATION_FAMILIES,
+)
+from foretune.predictors.saturation.points import MeasuredPoints, check_points, group_points, noise_level
+from foretune.predictors.saturation.result import SaturationResult
+
+# (asymptote, min useful n, min sufficient n) of one fit, in signed units and sizes.
+Estimate = tuple[float, float | None, float]
+
+
+def first_crossing(grid: np.ndarray, values: np.ndarray, target: float) -> float | None:
+    """Smallest grid point (log-interpolated) where the non-decreasing `values` reach `target`."""
+    reached = np.nonzero(values >= target)[0]
+    if len(reached) == 0:
+        return None
+    i = reached[0]
+    if i == 0:
+        return float(grid[0])
+    # Interpolate in log n between the last point below and the first point at or above target.
+    v0, v1 = values[i - 1], values[i]
+    t = 0.0 if v1 <= v0 else (target - v0) / (v1 - v0)
+    return float(np.exp(np.log(grid[i - 1]) + t * (np.log(grid[i]) - np.log(grid[i - 1]))))
+
+
+def _quantile_band(values: Sequence[float | None], alpha: float) -> tuple[float | None, float | None]:
+    """Central band of `values` (None counts as inf: beyond the horizon); None ends are unbounded."""
+    arr = np.array([np.inf if v is None else v for v in values], dtype=float)
+    if len(arr) == 0:
+        return (None, None)
+    # 'nearest' never interpolates, so replicates beyond the horizon (inf) stay inf, not NaN.
+    lo, hi = np.quantile(arr, [alpha, 1 - alpha], method="nearest")
+    return (None if not np.isfinite(lo) else float(lo), None if not np.isfinite(hi) else float(hi))
+
+
+class SaturationModel:
+    """Fits a saturating learning curve (score vs training-set size) and reports data saturation.
+
+    Like the curve predictors, `fit` returns the model (its `SaturationResult` on `.result`), and
+    `predict` / `predict_interval` give the fitted score at other sizes.
+
+    >>> result = SaturationModel(epsilon=0.01).fit(n, scores).result   # doctest: +SKIP
+    >>> result.min_useful_n, result.min_useful_n_interval               # doctest: +SKIP
+
+    `bounds` is the metric's range, e.g. (0, 1) for an accuracy: the fitted asymptote never passes
+    the best score it allows (a curve still rising fast would otherwise promise more than 100%).
+    """
+
+    def __init__(
+        self,
+        *,
+        mode: Mode = "max",
+        epsilon: float = 0.01,
+        families: Sequence[str] = DEFAULT_FAMILIES,
+        n_bootstrap: int = 100,
+        interval: float = 0.8,
+        horizon: float = 1e4,
+        seed: int = 0,
+        exponent_prior: tuple[float, float] | None = DEFAULT_EXPONENT_PRIOR,
+        tail_weight: float = DEFAULT_TAIL_WEIGHT,
+        calibrated: bool = True,
+        bounds: tuple[float | None, float | None] | None = None,
+    ) -> None:
+        check_mode(mode)
+        if not (np.isfinite(epsilon) and epsilon > 0):
+            raise ValueError(f"epsilon must be a positive number, got {epsilon!r}")
+        unknown = [f for f in families if f not in SATURATION_FAMILIES]
+        if unknown or not families:
+            raise ValueError(f"unknown families {unknown or families!r}; known: {', '.join(SATURATION_FAMILIES)}")
+        if n_bootstrap < 0:
+            raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
+        if not 0 < interval < 1:
+            raise ValueError(f"interval must be in (0, 1), got {interval}")
+        if horizon <= 1:
+            raise ValueError(f"horizon must be > 1 (a multiple of the largest n), got {horizon}")
+        if exponent_prior is not None and not (
+            len(exponent_prior) == 2 and exponent_prior[0] > 0 and exponent_prior[1] > 0
+        ):
+            raise ValueError(f"exponent_prior must be (median > 0, log-sd > 0) or None, got {exponent_prior!r}")
+        if not (np.isfinite(tail_weight) and tail_weight >= 0):
+            raise ValueError(f"tail_weight must be >= 0, got {tail_weight!r}")
+        if bounds is not None and not (
+            len(bounds) == 2 and (bounds[0] is None or bounds[1] is None or bounds[0] < bounds[1])
+        ):
+            raise ValueError(f"bounds must be (low, high) with low < high (None for open), got {bounds!r}")
+        self.exponent_prior = None if exponent_prior is None else (float(exponent_prior[0]), float(exponent_prior[1]))
+        self.tail_weight = float(tail_weight)
+        self.calibrated = bool(calibrated)
+        self.bounds = None if bounds is None else tuple(bounds)
+        self.mode = mode
+        self.epsilon = float(epsilon)
+        self.families = tuple(families)
+        self.n_bootstrap = int(n_bootstrap)
+        self.interval = float(interval)
+        self.horizon = float(horizon)
+        self.seed = seed
+        self.result: SaturationResult | None = None
+
+    @property
+    def min_points(self) -> int:
+        """Distinct sizes n > 0 the smallest family needs (k parameters + 2)."""
+        curves = [SATURATION_FAMILIES[f].n_params for f in self.families if f != "flat"]
+        return min(curves) + 2 if curves else 3
+
+    @property
+    def _sign(self) -> float:
+        return 1.0 if self.mode == "max" else -1.0
+
+    def fit(self, n: Any, values: Any, *, max_n: float | None = None) -> SaturationModel:
+        """Fit scores `values` measured at sizes `n` (repeats allowed: one entry per measurement).
+
+        `max_n` is the data the user has (default: the largest n given); n = 0 is kept aside as
+        the zero-shot baseline. Stores the `SaturationResult` on `.result` and returns the model.
+        Raises ForetuneError when the points cannot support a fit.
+        """
+        n, values = check_points(n, values)
+        baseline = float(np.mean(values[n == 0])) if np.any(n == 0) else None
+        points = group_points(n, values, sign=self._sign, min_points=self.min_points)
+        if max_n is None:
+            max_n = float(points.sizes[-1])
+        if max_n < points.sizes[0]:
+            raise ForetuneError(f"saturation fit: max_n={max_n:g} is below the smallest measured n={points.sizes[0]:g}")
+        n_ref = float(points.sizes[-1])
+        # The best score the metric allows caps the asymptote (in signed units: the fit maximizes).
+        best = None if self.bounds is None else (self.bounds[1] if self._sign > 0 else self.bounds[0])
+        ceiling = None if best is None else self._sign * float(best)
+
+        ensemble, noise, residuals = self._robust_fit(points, ceiling)
+        points, set_aside = self._set_aside_far_points(points, residuals, noise)
+        if set_aside:
+            ensemble = fit_ensemble(points.x, points.y, points.w, self.families, noise, ceiling=ceiling) or ensemble
+        if self.exponent_prior is not None or self.tail_weight > 0:
+            weights = self._fit_weights(points.x, points.w)
+            ensemble = (
+                fit_ensemble(
+                    points.x, points.y, weights, self.families, noise, prior=self.exponent_prior, ceiling=ceiling
+                )
+                or ensemble
+            )
+        replicates = self._bootstrap(points, ensemble, noise, ceiling)
+        point = self._read(ensemble, points.y, points.w, points.sizes, max_n)
+        estimates = [self._read(e, y_star, points.w, points.sizes, max_n) for e, y_star in replicates]
+        self.result = self._result(
+            points,
+            ensemble,
+            [e for e, _ in replicates],
+            point,
+            estimates,
+            max_n=float(max_n),
+            n_ref=n_ref,
+            baseline=baseline,
+            set_aside=set_aside,
+        )
+        return self
+
+    def predict(self, n: Any) -> np.ndarray:
+        """Predicted score at sizes `n` (> 0) of the fitted curve."""
+        return self._fitted().predict(n)
+
+    def predict_interval(self, n: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Central `interval` band of the predicted score at sizes `n`, from the bootstrap."""
+        return self._fitted().predict_interval(n)
+
+    def _fitted(self) -> SaturationResult:
+        if self.result is None:
+            raise RuntimeError("this SaturationModel is not fitted yet; call fit(n, values) first")
+        return self.result
+
+    # --- the steps of `fit` -------------------------------------------------------------------
+
+    def _robust_fit(self, points: MeasuredPoints, ceiling: float | None) -> tuple[Ensemble, float, np.ndarray]:
+        """A plain robust fit (no prior, no tail weight), its noise level and each point's residual.
+
+        Noise level and outliers are judged by plain fits: a prior-bent fit would call good points
+        outliers. An outlier inflates the first noise estimate (and so the robust loss's scale):
+        twice, re-estimate it from the median residual of the family that fits most points closely
+        and refit. The residuals returned are those the last noise estimate was taken from.
+        """
+        x, y, w = points.x, points.y, points.w
+        noise = noise_level(y, points.groups)
+        ensemble = fit_ensemble(x, y, w, self.families, noise, ceiling=ceiling)
+        if ensemble is None:
+            raise ForetuneError("saturation fit: no curve family could be fitted to these points")
+        floor = 0.01 * max(float(np.ptp(y)), 1e-12)
+        for _ in range(2):
+            residuals = min(
+                (np.abs(y - fit(x)) * np.sqrt(w / w.mean()) for fit in ensemble.fits),
+                key=lambda r: float(np.median(r)),
+            )
+            refined = max(MAD_TO_STD * float(np.median(residuals)), floor)
+            if refined >= 0.5 * noise:
+                break
+            noise = refined
+            ensemble = fit_ensemble(x, y, w, self.families, noise, ceiling=ceiling) or ensemble
+        return ensemble, noise, residuals
+
+    def _set_aside_far_points(
+        self, points: MeasuredPoints, residuals: np.ndarray, noise: float
+    ) -> tuple[MeasuredPoints, tuple[float, ...]]:
+        """The points without those far off the robust fit (at most one in five), and their sizes.
+
+        Set aside, they decide neither the fit nor which family wins (the information criterion is
+        not robust). The largest n is never set aside: it says most about where the curve goes, and
+        a jump there is a rise to confirm by measuring further, not an outlier to drop.
+        """
+        last = len(points.y) - 1
+        far = np.argsort(-residuals)[: len(points.y) // 5]
+        far = far[(residuals[far] > 5 * noise) & (far != last)]
+        if not len(far) or len(points.y) - len(far) < self.min_points:
+            return points, ()
+        kept = np.setdiff1d(np.arange(len(points.y)), far)
+        sizes = points.sizes[kept]
+        subset = replace(
+            points,
+            sizes=sizes,
+            x=points.x[kept],
+            y=points.y[kept],
+            w=points.w[kept],
+            groups={s: points.groups[s] for s in sizes},
+        )
+        return subset, tuple(float(v) for v in points.sizes[far])
+
+    def _fit_weights(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        # Weight ~ x^tail_weight: the last points say most about where the curve goes next.
+        return w * x**self.tail_weight
+
+    def _bootstrap(
+        self, points: MeasuredPoints, ensemble: Ensemble, noise: float, ceiling: float | None
+    ) -> list[tuple[Ensemble, np.ndarray]]:
+        """(refitted ensemble, resampled means) per replicate that could be fitted."""
+        if self.n_bootstrap == 0:
+            return []
+        x, y, w, groups = points.x, points.y, points.w, points.groups
+        rng = np.random.default_rng(self.seed)
+        fitted = ensemble(x)
+        residuals = y - fitted
+        repeated = sum(len(g) >= 2 for g in groups.values()) >= len(groups) / 2
+        replicates = []
+        for _ in range(self.n_bootstrap):
+            if repeated:
+                # Bootstrap over repeats: resample the seeds measured at each n.
+                y_star = np.array(
+                    [
+                        rng.choice(g, size=len(g)).mean() if len(g) >= 2 else yi
+                        for g, yi in zip(groups.values(), y, strict=True)
+                    ]
+                )
+            else:
+                # Wild bootstrap: each residual keeps its size and gets a random sign.
+                y_star = fitted + residuals * rng.choice([-1.0, 1.0], size=len(y))
+            rep = fit_ensemble(
+                x,
+                y_star,
+                self._fit_weights(x, w),
+                self.families,
+                noise,
+                warm=ensemble,
+                prior=self.exponent_prior,
+                ceiling=ceiling,
+            )
+            if rep is not None:
+                replicates.append((rep, y_star))
+        return replicates
+
+    def _read(self, ensemble: Ensemble, y: np.ndarray, w: np.ndarray, sizes: np.ndarray, max_n: float) -> Estimate:
+        """(asymptote, min useful n, min sufficient n) of one fit, in signed units and sizes.
+
+        Where points were measured, the crossing is read from the measured means made monotone
+        (isotonic regression), shifted by what the fit adds beyond the last point; the fitted curve
+        is only used where there are no points. On LCDB this beats reading everything off the fit:
+        a parametric family often bends the wrong way among the measured points.
+        """
+        n_ref = float(sizes[-1])
+        smooth = isotonic_regression(y, weights=w).x
+        last_fit = float(ensemble(np.array([1.0]))[0])
+        asymptote = ensemble.asymptote
+        at_max = float(ensemble(np.array([max_n / n_ref]))[0])
+
+        def crossing(level: float, end: float) -> float | None:
+            # `level` is a score the fitted curve reaches at `end`; epsilon below it is the target.
+            target = smooth[-1] + (level - last_fit) - self.epsilon
+            if target <= smooth[-1]:
+                return first_crossing(sizes, smooth, target)
+            grid = np.geomspace(n_ref, max(end, n_ref), 400)
+            return first_crossing(grid, ensemble(grid / n_ref), level - self.epsilon)
+
+        useful = crossing(asymptote, n_ref * self.horizon)
+        sufficient = crossing(at_max, max_n)
+        sufficient = max_n if sufficient is None else min(sufficient, max_n)
+        return asymptote, useful, max(sufficient, float(sizes[0]))
+
+    def _bands(self, point: Estimate, reps: Sequence[Estimate], sizes: np.ndarray, *, max_n: float, n_ref: float):
+        """(asymptote, useful, sufficient, useful noise-only, sufficient noise-only) bands, user units."""
+        sign, alpha = self._sign, (1 - self.interval) / 2
+        asym_band = _quantile_band([sign * r[0] for r in reps], alpha) if reps else (sign * point[0],) * 2
+        if asym_band[0] is not None and asym_band[1] is not None:
+            # A percentile band can miss an estimate that sits on a bound (the asymptote at the
+            # metric's best score, say, with the replicates below it): widen it to hold the estimate.
+            asym_band = (min(*asym_band, sign * point[0]), max(*asym_band, sign * point[0]))
+        useful_noise = _quantile_band([r[1] for r in reps], alpha) if reps else (point[1], point[1])
+        sufficient_noise = _quantile_band([r[2] for r in reps], alpha) if reps else (point[2], point[2])
+        useful_band, sufficient_band = useful_noise, sufficient_noise
+        if self.calibrated:
+            horizon_n = float(max(max_n, n_ref) * self.horizon)
+            cal_u = calibrated_band(
+                point[1],
+                extrapolated=point[1] is None or point[1] > n_ref,
+                interval=self.interval,
+                lo=float(sizes[0]),
+                hi=horizon_n,
+            )
+            cal_s = calibrated_band(
+                point[2], extrapolated=point[2] > n_ref, interval=self.interval, lo=float(sizes[0]), hi=float(max_n)
+            )
+            useful_band = band_union(useful_noise, cal_u)
+            sufficient_band = band_union(sufficient_noise, cal_s)
+        if point[1] is None and useful_band[0] is None:
+            # Beyond the horizon in (nearly) every replicate: all the points say is "past the
+            # largest measured n", which is the honest lower end.
+            useful_band = (n_ref, None)
+        return asym_band, useful_band, sufficient_band, useful_noise, sufficient_noise
+
+    def _result(
+        self,
+        points: MeasuredPoints,
+        ensemble: Ensemble,
+        replicates: list[Ensemble],
+        point: Estimate,
+        reps: list[Estimate],
+        *,
+        max_n: float,
+        n_ref: float,
+        baseline: float | None,
+        set_aside: tuple[float, ...],
+    ) -> SaturationResult:
+        """The `SaturationResult` of a fit, back in the user's units."""
+        sign = self._sign
+        asym_band, useful_band, sufficient_band, useful_noise, sufficient_noise = self._bands(
+            point, reps, points.sizes, max_n=max_n, n_ref=n_ref
+        )
+        return SaturationResult(
+            mode=self.mode,
+            epsilon=self.epsilon,
+            interval=self.interval,
+            max_n=max_n,
+            n=points.sizes,
+            mean=sign * points.y,
+            count=points.w.astype(int),
+            baseline=baseline,
+            asymptote=sign * point[0],
+            asymptote_interval=asym_band,
+            min_useful_n=point[1],
+            min_useful_n_interval=useful_band,
+            min_sufficient_n=point[2],
+            min_sufficient_n_interval=sufficient_band,
+            score_at_max_n=sign * float(ensemble(np.array([max_n / n_ref]))[0]),
+            family_weights={f.family: float(weight) for f, weight in zip(ensemble.fits, ensemble.weights, strict=True)},
+            horizon=float(max(max_n, n_ref) * self.horizon),
+            n_bootstrap=len(replicates),
+            set_aside=set_aside,
+            min_useful_n_noise_interval=useful_noise,
+            min_sufficient_n_noise_interval=sufficient_noise,
+            _ensemble=ensemble,
+            _replicates=tuple(replicates),
+            _n_ref=n_ref,
+            bounds=self.bounds,
+            _replicate_estimates=np.array(
+                [[a, np.inf if u is None else u, m] for a, u, m in reps], dtype=float
+            ).reshape(len(reps), 3),
+        )

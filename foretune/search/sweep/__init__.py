@@ -1,0 +1,24 @@
+"""The data-saturation sweep: `sizes` (the grid), `adaptive` (which size next), `loop` (`SaturationSweep`),
+`early_cut` (stop runs the early-stage predictor already knows), `lora` (the real trainer), `outputs` (frames, files).
+May import foretune.predictors, foretune.trainers (torch only inside `lora_train_and_score`), numpy, pandas; never Ray.
+"""
+
+from foretune.search.sweep.early_cut import EarlyCut, EarlyCutReporter
+from foretune.search.sweep.loop import SaturationSweep, SweepPoint, SweepResult, TrainAndScore
+from foretune.search.sweep.lora import lora_train_and_score
+from foretune.search.sweep.outputs import write_outputs
+from foretune.search.sweep.sizes import check_sizes, geometric_sizes, parse_sizes
+
+__all__ = [
+    "EarlyCut",
+    "EarlyCutReporter",
+    "SaturationSweep",
+    "SweepPoint",
+    "SweepResult",
+    "TrainAndScore",
+    "check_sizes",
+    "geometric_sizes",
+    "lora_train_and_score",
+    "parse_sizes",
+    "write_outputs",
+]

@@ -1,0 +1,309 @@
+"""The saturation sweep: train on nested subsets of growing size n and find where gains flatten.
+
+The sweep is written against a plain callable, ``train_and_score(n, seed) -> metrics``, so the
+logic (which sizes to run, when to stop) is tested with cheap functions and benchmarked on recorded
+curves; `foretune.search.sweep.lora.lora_train_and_score` is the real one (a LoRA fine-tune on the
+first n training products, scored on the held-out test split; n = 0 scores the pretrained model).
+
+Adaptive mode picks each next size by the rule in `foretune.search.sweep.adaptive`. With an
+`EarlyCut`, a run whose final score the early-stage predictor already knows within its tolerance
+is stopped there (`foretune.search.sweep.early_cut`): the point is marked `predicted` and costs
+the fraction it trained.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from foretune.errors import ForetuneError
+from foretune.keys import SWEEP_TARGETS, Mode, SweepTarget
+from foretune.predictors.saturation import SaturationModel, SaturationResult
+from foretune.search.sweep.adaptive import interval_ratio, next_size
+from foretune.search.sweep.early_cut import EarlyCut
+from foretune.trainers.reporters import Reporter
+
+
+class TrainAndScore(Protocol):
+    def __call__(self, n: int, seed: int, reporter: Reporter | None = None, /) -> Mapping[str, float]:
+        """Train on the first n samples with `seed` and return the held-out scores.
+
+        `reporter` (passed only when the sweep cuts runs early) receives the validation curve;
+        when it says stop, return the held-out scores of the model as it stands.
+        """
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One run of the sweep: `score` is the chosen metric, `metrics` everything the run reported."""
+
+    n: int
+    seed: int
+    score: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    cost: float = 0.0
+    seconds: float = 0.0
+    fraction: float = 1.0  # of the training budget run; < 1 when cut early
+    predicted: bool = False  # score = held-out score when cut + the gain the predictor still expected
+
+
+@dataclass
+class SweepResult:
+    points: list[SweepPoint]
+    saturation: SaturationResult | None  # None when too few sizes were measured to fit
+    sizes: list[int]  # the full grid
+    repeats: int
+    cost_spent: float
+    cost_full_grid: float
+    stopped_because: str
+    attributes: dict[str, SaturationResult] = field(default_factory=dict)
+    rare_attributes: list[str] = field(default_factory=list)  # too few test labels for a curve of their own
+
+    @property
+    def compute_fraction(self) -> float:
+        return self.cost_spent / self.cost_full_grid if self.cost_full_grid > 0 else 1.0
+
+    @property
+    def cut_short(self) -> int:
+        """Runs stopped early on the predictor's word."""
+        return sum(p.predicted for p in self.points)
+
+    def late_attributes(self) -> list[str]:
+        """Attributes that saturate later than the overall score, latest first.
+
+        Later = minimum useful n beyond 1.5x the overall one; when both lie beyond the horizon (the
+        points have not bent yet), still gaining more per doubling at the largest n than the overall.
+        """
+        if self.saturation is None:
+            return []
+        overall = self.saturation.min_useful_n or math.inf
+        overall_gain = float(self.saturation.gain_per_doubling([self.saturation.n[-1]])[0])
+        late = []
+        for name, fit in self.attributes.items():
+            useful = fit.min_useful_n or math.inf
+            gain = float(fit.gain_per_doubling([fit.n[-1]])[0])
+            if useful > overall * 1.5 or (math.isinf(useful) and math.isinf(overall) and gain > overall_gain):
+                late.append((useful, gain, name))
+        return [name for _, _, name in sorted(late, reverse=True)]
+
+
+# --- the sweep -----------------------------------------------------------------------------------
+
+
+class SaturationSweep:
+    """Runs `train_and_score(n, seed)` over a grid of sizes, adaptively or in full, and fits the curve.
+
+    `metric` names the score in the returned metrics; `attribute_prefix` (``acc/``) selects
+    per-attribute scores that get their own saturation fit (attributes with fewer than
+    `min_attribute_labels` test labels, read from ``labels/<name>`` when the runs report it, are
+    listed as rare instead: a curve through one or two labels says nothing). `cost(n)` is the compute of one run at
+    size n (default: n, plus one unit so n = 0 is not free). `early_cut` stops runs whose final score
+    the early-stage predictor already knows (None: every run trains its whole budget); `bounds` is
+    the metric's range (e.g. (0, 1) for accuracy): it caps the fitted asymptote and clips predicted scores.
+    """
+
+    def __init__(
+        self,
+        train_and_score: TrainAndScore,
+        *,
+        sizes: Sequence[int],
+        repeats: int = 1,
+        metric: str = "accuracy",
+        mode: Mode = "max",
+        epsilon: float = 0.01,
+        adaptive: bool = True,
+        target: SweepTarget = "min_useful_n",
+        tight_ratio: float = 1.5,
+        max_extrapolation: float = 4.0,
+        max_n: int | None = None,
+        cost: Callable[[int], float] | None = None,
+        n_bootstrap: int = 100,
+        attribute_prefix: str | None = "acc/",
+        min_attribute_labels: int = 5,
+        seed: int = 0,
+        on_point: Callable[[SweepPoint], None] | None = None,
+        early_cut: EarlyCut | None = None,
+        bounds: tuple[float, float] | None = None,
+    ) -> None:
+        sizes = sorted(set(int(s) for s in sizes))
+        if not sizes or sizes[0] < 0:
+            raise ValueError(f"sizes must be non-negative integers, got {sizes}")
+        if repeats < 1:
+            raise ValueError(f"repeats must be >= 1, got {repeats}")
+        if target not in SWEEP_TARGETS:
+            raise ValueError(f"target must be 'min_useful_n' or 'min_sufficient_n', got {target!r}")
+        if tight_ratio <= 1:
+            raise ValueError(f"tight_ratio must be > 1, got {tight_ratio}")
+        self.train_and_score = train_and_score
+        self.sizes = sizes
+        self.repeats = int(repeats)
+        self.metric = metric
+        self.mode = mode
+        self.adaptive = adaptive
+        self.target: SweepTarget = target
+        self.tight_ratio = float(tight_ratio)
+        if max_extrapolation < 1:
+            raise ValueError(f"max_extrapolation must be >= 1, got {max_extrapolation}")
+        self.max_extrapolation = float(max_extrapolation)
+        self.max_n = max_n if max_n is not None else max(sizes)
+        self.cost = cost or (lambda n: float(n) + 1.0)
+        self.attribute_prefix = attribute_prefix
+        self.min_attribute_labels = int(min_attribute_labels)
+        self.seed = seed
+        self.on_point = on_point
+        self.early_cut = early_cut
+        self.bounds = bounds
+        self.model = SaturationModel(mode=mode, epsilon=epsilon, n_bootstrap=n_bootstrap, seed=seed, bounds=bounds)
+        positive = [s for s in sizes if s > 0]
+        if len(positive) < self.model.min_points:
+            raise ForetuneError(
+                f"the sweep needs at least {self.model.min_points} sizes above 0 to fit a curve, got "
+                f"{len(positive)} ({', '.join(map(str, sizes))}); add sizes, e.g. a geometric grid 50,100,200,..."
+            )
+
+    def _measure(self, n: int, points: list[SweepPoint], result: SaturationResult | None = None) -> None:
+        # No cut before the curve is fitted: a whole run's distance from it caps the cut's tolerance.
+        cutting = self.early_cut is not None and n > 0
+        noise = self._noise(points, result) * math.sqrt(self.repeats) if cutting and result is not None else 0.0
+        for r in range(self.repeats):
+            seed = self.seed + r
+            started = time.perf_counter()
+            reporter = self.early_cut.reporter(noise=noise) if cutting else None
+            run = self.train_and_score(n, seed) if reporter is None else self.train_and_score(n, seed, reporter)
+            metrics = dict(run)
+            if self.metric not in metrics:
+                raise ForetuneError(
+                    f"the runs report no metric '{self.metric}' (they report: {', '.join(sorted(metrics))}); "
+                    "set search.metric to one of them"
+                )
+            score, cost, fraction = float(metrics[self.metric]), self.cost(n), 1.0
+            cut = reporter.cut if reporter is not None else None
+            if reporter is not None:
+                self.early_cut.done(reporter)
+            if cut is not None:
+                metrics[f"{self.metric}_when_cut"] = score
+                score += cut.remaining_gain
+                if self.bounds is not None:
+                    score = float(np.clip(score, *self.bounds))
+                # Per-attribute scores of a cut run are not final; the attribute fits use whole runs.
+                if self.attribute_prefix:
+                    metrics = {k: v for k, v in metrics.items() if not k.startswith(self.attribute_prefix)}
+                fraction, cost = cut.fraction, cost * cut.fraction
+            point = SweepPoint(
+                n=n,
+                seed=seed,
+                score=score,
+                metrics=metrics,
+                cost=cost,
+                seconds=time.perf_counter() - started,
+                fraction=fraction,
+                predicted=cut is not None,
+            )
+            points.append(point)
+            if self.on_point is not None:
+                self.on_point(point)
+
+    def fit(self, points: Sequence[SweepPoint]) -> SaturationResult | None:
+        measured = {p.n for p in points if p.n > 0}
+        if len(measured) < self.model.min_points:
+            return None
+        return self.model.fit([p.n for p in points], [p.score for p in points], max_n=self.max_n).result
+
+    def _noise(self, points: Sequence[SweepPoint], result: SaturationResult) -> float:
+        """Noise of one size's mean score: from the residuals around the fit."""
+        residuals = np.array([p.score for p in points if p.n > 0]) - result.predict([p.n for p in points if p.n > 0])
+        return float(np.sqrt(np.mean(residuals**2)) / math.sqrt(self.repeats)) if len(residuals) else 0.0
+
+    def _settled(self, result: SaturationResult, measured: set[int]) -> bool:
+        """Tight interval, and not read from too far beyond the largest measured size.
+
+        The bootstrap sees measurement noise, not the error of extrapolating a curve family
+        (on LCDB it is overconfident far out), so the sweep also measures up to within
+        `max_extrapolation` x of where the answer lies (the target's upper end, or max_n).
+        """
+        if interval_ratio(result, self.target) > self.tight_ratio:
+            return False
+        hi = getattr(result, f"{self.target}_noise_interval")[1]
+        reach = min(hi if hi is not None else math.inf, self.max_n, max(self.sizes))
+        return max(measured) * self.max_extrapolation >= reach
+
+    def run(self) -> SweepResult:
+        points: list[SweepPoint] = []
+        measured: set[int] = set()
+        positive = [s for s in self.sizes if s > 0]
+        if self.adaptive:
+            # The zero-shot baseline is cheap; then the smallest sizes the model needs.
+            first = ([0] if 0 in self.sizes else []) + positive[: self.model.min_points]
+        else:
+            first = list(self.sizes)
+        result = None
+        for n in first:
+            self._measure(n, points, result)
+            measured.add(n)
+            if self.early_cut is not None:
+                result = self.fit(points)  # the next run's cut needs the noise around the curve so far
+        if self.early_cut is None:
+            result = self.fit(points)  # with cuts, the loop's last fit is already this one
+        reason = "full grid measured"
+        while self.adaptive:
+            remaining = [s for s in positive if s not in measured]
+            if result is not None and self._settled(result, measured):
+                reason = f"{self.target} interval tight (hi/lo <= {self.tight_ratio:g})"
+                break
+            if not remaining:
+                reason = "grid used up (every size measured)"
+                break
+            n = next_size(result, remaining, target=self.target, noise=self._noise(points, result), cost=self.cost)
+            self._measure(n, points, result)
+            measured.add(n)
+            result = self.fit(points)
+        attributes, rare = self._attribute_fits(points)
+        spent = sum(p.cost for p in points)
+        full = sum(self.cost(n) for n in self.sizes) * self.repeats
+        return SweepResult(
+            points=points,
+            saturation=result,
+            sizes=list(self.sizes),
+            repeats=self.repeats,
+            cost_spent=spent,
+            cost_full_grid=full,
+            stopped_because=reason,
+            attributes=attributes,
+            rare_attributes=rare,
+        )
+
+    def _attribute_fits(self, points: Sequence[SweepPoint]) -> tuple[dict[str, SaturationResult], list[str]]:
+        """Per-attribute saturation fits, and the attributes too rare in the test split to fit."""
+        if not self.attribute_prefix:
+            return {}, []
+        names = sorted({k for p in points for k in p.metrics if k.startswith(self.attribute_prefix)})
+        fits, rare = {}, []
+        model = SaturationModel(
+            mode=self.mode,
+            epsilon=self.model.epsilon,
+            n_bootstrap=min(self.model.n_bootstrap, 30),
+            seed=self.seed,
+            bounds=self.bounds,
+        )
+        for name in names:
+            attribute = name.removeprefix(self.attribute_prefix)
+            labels = [p.metrics[f"labels/{attribute}"] for p in points if f"labels/{attribute}" in p.metrics]
+            if labels and max(labels) < self.min_attribute_labels:
+                rare.append(attribute)
+                continue
+            pairs = [(p.n, p.metrics[name]) for p in points if name in p.metrics and np.isfinite(p.metrics[name])]
+            if len({n for n, _ in pairs if n > 0}) < model.min_points:
+                continue
+            try:
+                fits[attribute] = model.fit(*zip(*pairs, strict=True), max_n=self.max_n).result
+            except ForetuneError:
+                continue  # an attribute too sparse to fit is left out of the per-attribute table
+        return fits, rare

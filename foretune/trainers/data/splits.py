@@ -1,0 +1,127 @@
+"""Seeded train / validation / test splits by product text, and the nested training subsets.
+
+Splits are made BY PRODUCT TEXT: identical texts are merged into one product first, so a text can
+never sit in both training and test (AE-110K's own split was per triple and leaks 1,927 titles).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from foretune.errors import ForetuneError
+from foretune.trainers.data.readers import load_products
+from foretune.trainers.data.records import Product, dedupe_products
+
+if TYPE_CHECKING:
+    from foretune.config import DataConfig
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Train / validation / test products; `train` is in a fixed, seeded order (nested subsets)."""
+
+    train: list[Product]
+    validation: list[Product]
+    test: list[Product]
+
+    def train_subset(self, n: int) -> list[Product]:
+        """The first `n` training products: subset(n) is contained in subset(m) for every m >= n."""
+        if n < 0:
+            raise ForetuneError(f"training subset size must be >= 0, got {n}")
+        if n > len(self.train):
+            raise ForetuneError(
+                f"asked for {n} training products but the training split holds {len(self.train)}; "
+                f"lower data.train_size to at most {len(self.train)} or use more data"
+            )
+        return self.train[:n]
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
+
+
+def make_splits(
+    products: Sequence[Product], *, test_fraction: float = 0.2, validation_fraction: float = 0.1, seed: int = 0
+) -> Splits:
+    """Seeded split by product text: test first, then validation, the rest is training.
+
+    Fractions are shares of all (deduplicated) products. The order does not depend on the input
+    order: products are sorted by text, then shuffled with `seed`. The training list keeps that
+    shuffled order, so its prefixes are the nested training subsets.
+    """
+    if not 0 < test_fraction < 1:
+        raise ForetuneError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if not 0 <= validation_fraction < 1 or test_fraction + validation_fraction >= 1:
+        raise ForetuneError(
+            f"validation_fraction={validation_fraction} with test_fraction={test_fraction} leaves no training data; "
+            "keep both in [0, 1) with a sum below 1"
+        )
+    unique = sorted(dedupe_products(products), key=lambda p: p.text)
+    if len(unique) < 3:
+        raise ForetuneError(f"need at least 3 distinct products to split into train/validation/test, got {len(unique)}")
+    random.Random(seed).shuffle(unique)
+    n = len(unique)
+    n_test = max(1, round(n * test_fraction))
+    n_validation = max(1, round(n * validation_fraction)) if validation_fraction > 0 else 0
+    if n_test + n_validation >= n:
+        raise ForetuneError(
+            f"{n} products are too few for test_fraction={test_fraction} and "
+            f"validation_fraction={validation_fraction}: nothing is left to train on; "
+            "use more data or smaller fractions"
+        )
+    return Splits(
+        train=unique[n_test + n_validation :],
+        validation=unique[n_test : n_test + n_validation],
+        test=unique[:n_test],
+    )
+
+
+def select_attributes(products: Iterable[Product], attributes: Sequence[str]) -> list[Product]:
+    """Keep only `attributes` (in that order) on each product; drop products left with none."""
+    wanted = list(dict.fromkeys(attributes))
+    kept = []
+    for product in products:
+        chosen = {a: product.attributes[a] for a in wanted if a in product.attributes}
+        if chosen:
+            alternatives = {a: v for a, v in product.alternatives.items() if a in chosen}
+            kept.append(Product(product.text, chosen, product.category, alternatives))
+    return kept
+
+
+def attribute_counts(products: Iterable[Product]) -> Counter[str]:
+    """How many products are labelled with each attribute."""
+    return Counter(name for product in products for name in product.attributes)
+
+
+def load_splits(data: DataConfig, *, offline: bool = True) -> Splits:
+    """Load `data.source`, split it, keep `data.attributes`, and cut training to `data.train_size`."""
+    products = load_products(data, offline=offline)
+    splits = make_splits(
+        products, test_fraction=data.test_fraction, validation_fraction=data.validation_fraction, seed=data.seed
+    )
+    if data.attributes:
+        counts = attribute_counts(products)
+        unknown = [a for a in data.attributes if a not in counts]
+        if unknown:
+            common = ", ".join(name for name, _ in counts.most_common(12))
+            raise ForetuneError(
+                f"data.attributes names {', '.join(map(repr, unknown))}, not found in {data.source} "
+                f"(most common attributes there: {common}); names are case-sensitive"
+            )
+        # Filter after splitting, so a product's split does not depend on the attribute choice.
+        splits = Splits(
+            train=select_attributes(splits.train, data.attributes),
+            validation=select_attributes(splits.validation, data.attributes),
+            test=select_attributes(splits.test, data.attributes),
+        )
+        if not splits.train or not splits.test:
+            raise ForetuneError(
+                f"no products with {', '.join(data.attributes)} left in the "
+                f"{'training' if not splits.train else 'test'} split of {data.source}; choose more common attributes"
+            )
+    if data.train_size is not None:
+        splits = Splits(splits.train_subset(data.train_size), splits.validation, splits.test)
+    return splits
