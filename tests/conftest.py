@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
+pytest_plugins = ("tests.postgres_server",)  # the `postgres_db` fixture: a real PostgreSQL server
+
 _BLOCK = (
     "import sys\n"
     "class _Block:\n"

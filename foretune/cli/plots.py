@@ -96,7 +96,8 @@ def plot_learning_curves(study: optuna.Study, best: dict | None, path: Path, *, 
 
 def plot_predicted_vs_final(table: pd.DataFrame, path: Path, *, metric: str) -> None:
     """Complete trials: the final predicted at the early stage (with its interval) against the real final;
-    pruned trials, which have no final, as horizontal lines at their predicted final."""
+    pruned trials, which have no final, as horizontal lines at their predicted final. Only predictions
+    that were made: a trial ranked by its early score alone (no final predicted) is left out."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
     judged = table.dropna(subset=["predicted_final"]) if not table.empty else table
@@ -133,7 +134,7 @@ def plot_predicted_vs_final(table: pd.DataFrame, path: Path, *, metric: str) -> 
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     else:
-        ax.text(0.5, 0.5, "no trial judged yet", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, "no final predicted yet", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -31,6 +31,14 @@ ParamOpt = Annotated[
     typer.Option("--param", help="Hyperparameter column (repeatable; default: every column constant per trial)."),
 ]
 NoParamsOpt = Annotated[bool, typer.Option("--no-params", help="Use no hyperparameter columns.")]
+ExtraOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--extra-col",
+        help="Another metric column (eval loss, train loss) the learned predictors may use up to --at "
+        "(repeatable; 'auto': every numeric column that varies within a trial; default: none).",
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class CurveColumns:
     total: str | None
     params: list[str] | None
     no_params: bool
+    extras: list[str] | None = None
 
     def read(self, path: Path) -> list[Curve]:
         from foretune.predictors.io import read_curves
@@ -56,6 +65,7 @@ class CurveColumns:
             step_col=self.step,
             total_col=self.total,
             param_cols=[] if self.no_params else self.params,
+            extra_cols=None if self.extras == ["auto"] else (self.extras or []),
         )
 
 
@@ -106,6 +116,7 @@ def rank_cmd(
     total_col: TotalColOpt = None,
     param: ParamOpt = None,
     no_params: NoParamsOpt = False,
+    extra_col: ExtraOpt = None,
 ) -> None:
     """Predict each run's final value from its curve up to --at, and rank the runs."""
     from rich.table import Table
@@ -114,17 +125,15 @@ def rank_cmd(
     from foretune.predictors.evaluation import ranking_table
 
     _check_rank_args(at, mode, [predictor])
-    columns = CurveColumns(trial_col, value_col, fraction_col, step_col, total_col, param, no_params)
+    columns = CurveColumns(trial_col, value_col, fraction_col, step_col, total_col, param, no_params, extra_col)
     runs = _runs_reaching(curves, columns, at)
     finished = columns.read(fit) if fit is not None else []
-    if predictor in ("learned", "auto") and not finished:
-        err_console.print(
-            f"note: no finished runs given (--fit FINISHED): {predictor} falls back to curve extrapolation",
-            highlight=False,
-        )
     model = get_predictor(predictor, mode=mode).fit(finished)
     early = [c.upto(at) for c in runs]
-    table = ranking_table(early, model.predict(early, at=at), at=at, mode=mode)
+    prediction = model.predict(early, at=at)
+    table = ranking_table(early, prediction, at=at, mode=mode)
+    if not prediction.predicted:
+        err_console.print(f"note: {prediction.basis} (give more finished runs with --fit)", highlight=False)
 
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -134,8 +143,9 @@ def rank_cmd(
         shown.add_column(column, justify="right")
     for row in table.head(top).itertuples(index=False):
         numbers = (row.predicted_final, row.lower, row.upper, row.early_value)
-        shown.add_row(str(row.rank), str(row.trial), *(f"{v:.4g}" for v in numbers))
+        shown.add_row(str(row.rank), str(row.trial), *("-" if v != v else f"{v:.4g}" for v in numbers))
     console.print(shown)
+    console.print(prediction.basis, highlight=False)
     if out is not None:
         console.print(f"wrote {len(table)} rows to {out}", highlight=False)
 
@@ -159,6 +169,7 @@ def rank_eval_cmd(
     total_col: TotalColOpt = None,
     param: ParamOpt = None,
     no_params: NoParamsOpt = False,
+    extra_col: ExtraOpt = None,
 ) -> None:
     """On complete curves: rank from the points up to --at and score each predictor against the finals.
 
@@ -173,7 +184,7 @@ def rank_eval_cmd(
     _check_rank_args(at, mode, names)
     if not 0.0 < keep <= 1.0:
         raise ForetuneError(f"--keep {keep} must be a share in (0, 1], e.g. --keep 0.2")
-    columns = CurveColumns(trial_col, value_col, fraction_col, step_col, total_col, param, no_params)
+    columns = CurveColumns(trial_col, value_col, fraction_col, step_col, total_col, param, no_params, extra_col)
     runs = _runs_reaching(curves, columns, at)
     complete = [c for c in runs if c.fractions[-1] >= 1.0 - 1e-6 and abs(c.values[-1]) < float("inf")]
     if len(complete) < len(runs):

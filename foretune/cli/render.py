@@ -44,6 +44,8 @@ def print_report(report: Report, console: Console, *, limit: int = 30) -> None:
     def cell(value) -> str:
         if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
             return "-"
+        if isinstance(value, (bool, np.bool_)):
+            return "yes" if value else "no"
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 
     table = Table(title=f"trials ({report.metric}, {'higher' if report.mode == 'max' else 'lower'} is better)")
@@ -54,7 +56,9 @@ def print_report(report: Report, console: Console, *, limit: int = 30) -> None:
         "final_rank": "rank final",
         "early_score": "early",
         "predicted_final": "predicted",
+        "interval": "80% interval",
         "final": "final",
+        "final_in_interval": "inside",
     }
     for label in columns.values():
         table.add_column(label, justify="right", no_wrap=True)
@@ -62,8 +66,15 @@ def print_report(report: Report, console: Console, *, limit: int = 30) -> None:
     table.add_column("hyperparameters", overflow="fold", min_width=28)
     for _, row in report.table.head(limit).iterrows():
         folded = " ".join(f"{c.removeprefix('param.')}={cell(row.get(c))}" for c in params)
-        table.add_row(*(cell(row.get(c)) for c in columns), folded)
+        shown = {c: cell(row.get(c)) for c in columns}
+        if shown["predicted_final"] == "-" and "no final predicted" in str(row.get("early_basis") or ""):
+            shown["predicted_final"] = "no final"  # ranked by its early score: nothing was predicted
+        if shown["predicted_final"] not in ("-", "no final"):
+            shown["interval"] = f"[{cell(row.get('predicted_lower'))}, {cell(row.get('predicted_upper'))}]"
+        table.add_row(*shown.values(), folded)
     console.print(table)
+    for line in report.summary:
+        console.print(line, highlight=False)
     if report.best:
         console.print(f"best: trial {report.best['number']}, {report.metric} = {report.best['value']:.6g}")
         test = report.best.get("test") or {}

@@ -28,9 +28,11 @@ def _replay_factory(path: Path, cfg):
 
     try:
         bank = ReplayBank.from_scan_bench(path)
-    except (OSError, ValueError, KeyError) as error:
+    except KeyError:  # not scan-bench's vlm.csv: a long table (trial, fraction, metrics, hyperparameters)
+        bank = ReplayBank.from_long_table(path)
+    except (OSError, ValueError) as error:
         raise ForetuneError(
-            f"--replay {path}: cannot read recorded curves ({error}); give scan-bench's vlm.csv"
+            f"--replay {path}: cannot read recorded curves ({error}); give scan-bench's vlm.csv or a long table"
         ) from None
     if not set(cfg.search.space) & set(bank.scales):
         raise ForetuneError(
@@ -54,8 +56,12 @@ def search_cmd(
         str | None, typer.Option("--address", help="Ray cluster to join (default: RAY_ADDRESS, else local Ray).")
     ] = None,
     replay: Annotated[
-        Path | None, typer.Option("--replay", help="Serve recorded curves (scan-bench vlm.csv) instead of training.")
+        Path | None,
+        typer.Option("--replay", help="Serve recorded curves (scan-bench vlm.csv, or a long table) rather than train."),
     ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="No live display or per-trial log lines; only the final report.")
+    ] = False,
 ) -> None:
     """Bayesian search over the config's space on Ray Tune; trials judged at the early fraction are pruned."""
     import optuna
@@ -75,6 +81,7 @@ def search_cmd(
         address=address,
         trainer_factory=factory,
         console=console,
+        progress=not quiet,
         write_report=False,
     )
     if outcome.requeued:

@@ -17,7 +17,7 @@ from foretune.errors import ForetuneError
 
 if TYPE_CHECKING:
     from foretune.config import ExperimentConfig
-    from foretune.search.sweep import EarlyCut, SweepResult
+    from foretune.search.sweep import EarlyCut, SaturationSweep, SweepResult
 
 
 def _print_saturation(result, console: Console) -> None:
@@ -52,6 +52,7 @@ def _print_saturation(result, console: Console) -> None:
         f"minimum sufficient n {summary['min_sufficient_n']:,}  {interval(summary['min_sufficient_n_interval'])}"
         f"  (within {result.epsilon:g} of the score at max n = {summary['max_n']:,}: {summary['score_at_max_n']:.4f})"
     )
+    console.print(f"regime               {summary['regime']}", highlight=False)
 
 
 # --- foretune sweep: its table and plot ---------------------------------------------------------------
@@ -93,6 +94,7 @@ def sweep_markdown(result: SweepResult) -> str:
             + (" — extrapolated beyond the measured sizes" if s["extrapolated"] else ""),
             f"- minimum sufficient n (of max n = {s['max_n']}): {s['min_sufficient_n']} "
             f"(interval {s['min_sufficient_n_interval']})",
+            f"- regime: {s['regime']}",
             f"- compute: {result.cost_spent:g} of the full grid's {result.cost_full_grid:g} "
             f"({result.compute_fraction:.0%}); stopped: {result.stopped_because}",
             f"- runs cut short by the early-stage predictor: {result.cut_short} of {len(result.points)}",
@@ -274,13 +276,23 @@ def sweep_cmd(
             ),
         ),
     ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help=(
+                "Ray cluster to run the sweep's runs on (default: RAY_ADDRESS, else local Ray); up to "
+                "search.max_concurrent_trials runs side by side, each with the config's resources."
+            ),
+        ),
+    ] = None,
 ) -> None:
     """Train on nested subsets of growing size n; fit score vs n; report the minimum useful n.
 
     Every option but --out has a key in the config's sweep: section; an option given wins.
     """
-    from foretune.search.sweep import SaturationSweep, check_sizes, geometric_sizes, lora_train_and_score, parse_sizes
-    from foretune.trainers.tasks import metric_bounds
+    from foretune.search.sweep import check_sizes, geometric_sizes, lora_train_and_score, parse_sizes
+    from foretune.search.sweep.budget import check_budget, describe_budget
 
     _check_flags(repeats, epsilon, early_tolerance)
     cfg = _load(config, set_)
@@ -302,7 +314,56 @@ def sweep_cmd(
         grid = parse_sizes(sizes, available=available)
     else:
         grid = check_sizes(settings.sizes, available=available) if settings.sizes else geometric_sizes(available)
-    sweep = SaturationSweep(
+    check_budget(cfg, grid)
+    sweep = _build_sweep(cfg, train_and_score, cost, grid, available, cut)  # bad settings fail before Ray starts
+    started = _start_ray(cfg, address)
+    try:
+        how = "adaptive" if cfg.sweep.adaptive else "full grid"
+        console.print(
+            f"sweep over sizes {', '.join(map(str, grid))} ({how}, {cfg.sweep.repeats} seed(s) each, "
+            f"up to {sweep.runner.slots} run(s) side by side on Ray)"
+        )
+        console.print(describe_budget(cfg, grid), highlight=False)
+        result = sweep.run()
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    folder = out or Path("runs") / f"sweep-{cfg.name}"
+    paths = write_sweep_files(
+        result, folder, metric=cfg.search.metric, study_name=f"sweep-{cfg.name}", mode=cfg.search.mode
+    )
+    console.print(paths["table"].read_text(), markup=False, highlight=False)
+    console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+
+
+def _start_ray(cfg: ExperimentConfig, address: str | None) -> bool:
+    """Start local Ray or join `address` (returns whether this call started it); the resources must exist."""
+    from foretune.search.driver import check_resources, start_ray
+    from foretune.trainers.models import ensure_model
+
+    ensure_model(cfg.model)  # convert/cache the model once, before runs race for it
+    started = start_ray(address)
+    try:
+        check_resources(cfg)
+    except BaseException:
+        if started:
+            import ray
+
+            ray.shutdown()
+        raise
+    return started
+
+
+def _build_sweep(cfg: ExperimentConfig, train_and_score, cost, grid, available, cut) -> SaturationSweep:
+    """The sweep of `cfg`, its runs as Ray tasks with the config's resources (up to search.max_concurrent_trials)."""
+    from foretune.search.sweep import SaturationSweep
+    from foretune.search.sweep.ray_runs import RayRunner
+    from foretune.trainers.tasks import metric_bounds
+
+    settings, resources = cfg.sweep, cfg.resources
+    return SaturationSweep(
         train_and_score,
         sizes=grid,
         repeats=settings.repeats,
@@ -321,16 +382,10 @@ def sweep_cmd(
         ),
         early_cut=cut,
         bounds=metric_bounds(cfg.search.metric),
+        runner=RayRunner(
+            cpus=resources.cpus_per_trial, gpus=resources.gpus_per_trial, cap=cfg.search.max_concurrent_trials
+        ),
     )
-    how = "adaptive" if settings.adaptive else "full grid"
-    console.print(f"sweep over sizes {', '.join(map(str, grid))} ({how}, {settings.repeats} seed(s) each)")
-    result = sweep.run()
-    folder = out or Path("runs") / f"sweep-{cfg.name}"
-    paths = write_sweep_files(
-        result, folder, metric=cfg.search.metric, study_name=f"sweep-{cfg.name}", mode=cfg.search.mode
-    )
-    console.print(paths["table"].read_text(), markup=False, highlight=False)
-    console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
 
 
 # --- foretune saturation -----------------------------------------------------------------------------

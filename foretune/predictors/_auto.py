@@ -3,10 +3,11 @@
 Each candidate predicts every finished run from its points before `at` (the `learned` one by
 leave-one-out: refit without the run it predicts, so its score is honest). The blend weights are
 pseudo Bayesian model averaging of those out-of-sample errors; ``combine="best"`` keeps only the
-candidate with the least error instead. The interval is the quantiles of the blend's own
-out-of-sample errors. With fewer than `min_finished` finished runs the blend cannot be measured:
-it is `cold_start` (`curve` by default), shifted by the median of how far the finished runs (if
-any) still moved after `at`, so its predictions stay on the scale of real finals.
+candidate with the least error instead. The interval is split-conformal on the blend's own
+out-of-sample errors (`calibration`). With fewer than `min_finished` finished runs the blend cannot
+be measured: it is `cold_start` (`snapshot` by default: with a handful of runs, extrapolating each
+curve ranked worse than the early score on unseen curves), moved by the finished runs' median change
+after `at`; below 3 finished runs it only ranks by the early score and predicts no final.
 """
 
 from __future__ import annotations
@@ -22,14 +23,12 @@ from foretune.predictors._base import (
     Prediction,
     Predictor,
     check_at,
-    fill_unobserved,
-    final_value,
-    residual_quantiles,
     snapshot_values,
 )
 from foretune.predictors._curve import CurvePredictor
 from foretune.predictors._learned import LearnedPredictor
 from foretune.predictors._snapshot import SnapshotPredictor
+from foretune.predictors.calibration import calibrated, predicted_basis
 
 CANDIDATES = ("snapshot", "curve", "learned")
 # Which candidates are ranking rules rather than models of the final value: they get an offset.
@@ -78,7 +77,7 @@ class AutoPredictor(Predictor):
         mode: "max" if larger values are better (accuracy), "min" if smaller are (loss).
         min_finished: below this many finished runs (with a point before `at`), use `cold_start`.
         combine: "blend" (stacked weights) or "best" (the single most accurate candidate).
-        cold_start: the predictor to use when there is nothing to measure on.
+        cold_start: the predictor to use when there is too little to measure a blend on.
     """
 
     name = "auto"
@@ -89,7 +88,7 @@ class AutoPredictor(Predictor):
         mode: Mode = "max",
         min_finished: int = 8,
         combine: Literal["blend", "best"] = "blend",
-        cold_start: Literal["curve", "snapshot"] = "curve",
+        cold_start: Literal["curve", "snapshot"] = "snapshot",
     ) -> None:
         super().__init__(mode=mode)
         if combine not in ("blend", "best"):
@@ -112,17 +111,11 @@ class AutoPredictor(Predictor):
         at = check_at(at)
         train = self._learned.trainable(at)
         if len(train) < self._learned.min_finished:
+            # Too few runs to measure a blend: the cold-start predictor, which moves its values by
+            # the finished runs' median change after `at` (or, below 3 runs, only ranks).
             self.weights_ = {self.cold_start: 1.0}
             fallback = self._curve if self.cold_start == "curve" else self._snapshot
-            prediction = fallback.predict(curves, at)
-            if not train:
-                return prediction
-            # Even one finished run tells how far runs still move after `at`: shift by the median
-            # of that, so early predictions sit on the scale of the finished runs' real finals
-            # (a study ranks a new trial's prediction against them).
-            finals = np.array([final_value(c) for c in train])
-            shift = float(np.median(finals - fallback.predict(train, at).mean))
-            return Prediction(prediction.mean + shift, prediction.lower + shift, prediction.upper + shift)
+            return fallback.predict(curves, at)
 
         finals, learned_oos = self._learned.out_of_sample(at)
         out_of_sample = np.column_stack([snapshot_values(train, at), self._curve.point(train, at)[0], learned_oos])
@@ -139,5 +132,12 @@ class AutoPredictor(Predictor):
         offsets = (finals[:, None] - out_of_sample).mean(axis=0) * _SHIFT
         used = weights > 0  # an unused candidate must not spread its NaN into the blend
         mean = (candidates[:, used] + offsets[used]) @ weights[used]
-        band = residual_quantiles((out_of_sample + offsets) @ weights, finals) or (0.0, 0.0)
-        return fill_unobserved(curves, mean, mean + band[0], mean + band[1], mode=self.mode, at=at)
+        return calibrated(
+            curves,
+            mean,
+            finals - (out_of_sample[:, used] + offsets[used]) @ weights[used],
+            at=at,
+            mode=self.mode,
+            basis=predicted_basis(self.name, len(train)),
+            recenter=False,
+        )

@@ -18,26 +18,37 @@ from foretune.keys import Mode, check_mode
 
 @dataclass(frozen=True)
 class Curve:
-    """One run: `values[i]` observed at budget fraction `fractions[i]` (increasing, in [0, 1])."""
+    """One run: `values[i]` observed at budget fraction `fractions[i]` (increasing, in [0, 1]).
+
+    `extras` holds the run's other metrics (eval loss, train loss, ...), each aligned to
+    `fractions` (NaN where a metric was not reported at that point).
+    """
 
     fractions: np.ndarray
     values: np.ndarray
     params: Mapping[str, float | int | str] = field(default_factory=dict)
     trial: str | int | None = None
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         fractions = np.asarray(self.fractions, dtype=float)
         values = np.asarray(self.values, dtype=float)
         if fractions.shape != values.shape or fractions.ndim != 1:
             raise ValueError(f"trial {self.trial}: fractions and values must be 1-D and of equal length")
+        extras = {str(k): np.asarray(v, dtype=float) for k, v in self.extras.items()}
+        for name, series in extras.items():
+            if series.shape != fractions.shape:
+                raise ValueError(f"trial {self.trial}: extra metric {name!r} must have one value per fraction")
         order = np.argsort(fractions, kind="stable")
         object.__setattr__(self, "fractions", fractions[order])
         object.__setattr__(self, "values", values[order])
+        object.__setattr__(self, "extras", {k: v[order] for k, v in extras.items()})
 
     def upto(self, at: float) -> Curve:
         """The part of the curve a study would have seen at budget fraction `at`."""
         keep = self.fractions <= at + 1e-9
-        return Curve(self.fractions[keep], self.values[keep], self.params, self.trial)
+        extras = {k: v[keep] for k, v in self.extras.items()}
+        return Curve(self.fractions[keep], self.values[keep], self.params, self.trial, extras)
 
     @property
     def final(self) -> float:
@@ -47,11 +58,19 @@ class Curve:
 
 @dataclass(frozen=True)
 class Prediction:
-    """Predicted final value of each run, with an interval (`lower` <= `mean` <= `upper`)."""
+    """Predicted final value of each run, with an interval (`lower` <= `mean` <= `upper`).
+
+    `predicted` False: too few finished runs to predict a final; `mean` is then the score at the
+    early fraction (a ranking, not a final) and `lower` = `upper` = `mean`. `basis` says in words
+    what the numbers rest on; `finished_used` is how many finished runs calibrated them.
+    """
 
     mean: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
+    predicted: bool = True
+    basis: str = ""
+    finished_used: int = 0
 
 
 class Predictor(abc.ABC):
@@ -157,14 +176,3 @@ def fill_unobserved(
             mean[i] = worst if seen.any() else median
             lower[i], upper[i] = min(low, mean[i]), max(high, mean[i])
     return Prediction(mean=mean, lower=lower, upper=upper)
-
-
-def residual_quantiles(predicted: np.ndarray, finals: np.ndarray, *, level: float = 0.8) -> tuple[float, float] | None:
-    """Central `level` quantiles of `final - predicted` on finished runs (None with fewer than 3)."""
-    residuals = np.asarray(finals, dtype=float) - np.asarray(predicted, dtype=float)
-    residuals = residuals[np.isfinite(residuals)]
-    if len(residuals) < 3:
-        return None
-    tail = (1.0 - level) / 2
-    low, high = np.quantile(residuals, [tail, 1.0 - tail])
-    return float(low), float(high)

@@ -15,8 +15,9 @@ Members are weighted by their fit (a Gaussian likelihood of the residuals). The 
 anchored on the last observed value: ``last + (f(1) - f(x_last))``, the gain still to come, which is
 never negative (a worsening or flat curve is predicted to stay where it is) and capped at a few
 times the improvement already seen, so a noisy or diverging curve cannot extrapolate to absurd values.
-The interval is the spread between members plus the residual noise; with finished runs
-(`fit`) it is replaced by the quantiles of this predictor's own errors on them.
+`point` also gives the spread between members plus the residual noise. `predict` needs finished runs
+(`fit`): it moves the extrapolations by their median error on them and takes a conformal interval
+from those errors (`calibration`); with too few it ranks by the early score.
 """
 
 from __future__ import annotations
@@ -31,14 +32,11 @@ from foretune.predictors._base import (
     Prediction,
     Predictor,
     check_at,
-    fill_unobserved,
     final_value,
     observed,
-    residual_quantiles,
     sign,
 )
-
-_Z80 = 1.2816  # half-width of a central 80% normal interval, in standard deviations
+from foretune.predictors.calibration import MIN_FINISHED, calibrated, early_ranking, predicted_basis
 
 
 def _family_grids() -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -117,8 +115,7 @@ class CurvePredictor(Predictor):
         mode: "max" if larger values are better (accuracy), "min" if smaller are (loss).
         max_gain_ratio: the predicted gain still to come is capped at this many times the range
             of values already seen, so short or noisy curves cannot extrapolate wildly.
-        cold_start_rel_std: the std of a one-point curve's prediction, relative to its value,
-            used when there are no finished runs to measure errors on.
+        cold_start_rel_std: the std `point` gives a one-point curve's prediction, relative to its value.
     """
 
     name = "curve"
@@ -153,13 +150,16 @@ class CurvePredictor(Predictor):
 
     def predict(self, curves: Sequence[Curve], at: float = 0.2) -> Prediction:
         at = check_at(at)
-        mean, std = self.point(curves, at)
-        band = None
-        if self._finished:
-            fit_mean, _ = self.point(self._finished, at)
-            band = residual_quantiles(fit_mean, np.array([final_value(c) for c in self._finished]))
-        if band is not None:
-            lower, upper = mean + band[0], mean + band[1]
-        else:
-            lower, upper = mean - _Z80 * std, mean + _Z80 * std
-        return fill_unobserved(curves, mean, lower, upper, mode=self.mode, at=at)
+        train = [c for c in self._finished if len(observed(c, at)[1])]
+        if len(train) < MIN_FINISHED:
+            return early_ranking(curves, at, mode=self.mode, finished=len(train))
+        residuals = np.array([final_value(c) for c in train]) - self.point(train, at)[0]
+        return calibrated(
+            curves,
+            self.point(curves, at)[0],
+            residuals,
+            at=at,
+            mode=self.mode,
+            basis=predicted_basis(self.name, len(train)),
+            recenter=True,
+        )

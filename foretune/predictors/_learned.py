@@ -4,14 +4,17 @@ Target: ``final - snapshot`` (the residual over the last value seen), which is e
 than the final itself, since the early value already explains most of it; taken on log values
 when all values are positive (a relative change), and winsorized so that a diverged run does not
 steer the fit. Features: the early
-curve (last value, its fraction, the gain the `curve` ensemble extrapolates from the slope) and the
+curve (last value, its fraction, the gain the `curve` ensemble extrapolates from the slope), the
+other metrics the run reported up to `at` (`Curve.extras`: eval loss, train loss) and the
 run's hyperparameters (numeric, log-scaled when they span a decade or more; categorical one-hot).
 
 Model: kernel ridge regression with Gaussian (RBF) kernels (the posterior mean of a Gaussian
 process) on the winsorized target, whose length scale and penalty are chosen by exact
 leave-one-out error, computed in closed form from one eigendecomposition per kernel, so fit +
-predict on ~50 runs takes milliseconds. The interval is the quantiles of the leave-one-out
-residuals. With fewer than `min_finished` finished runs it falls back to `curve`.
+predict on ~50 runs takes milliseconds. The interval is split-conformal on the
+leave-one-out residuals (`calibration`). With fewer than `min_finished`
+finished runs it falls back to `snapshot` (the early score moved by the finished runs' median
+change; below 3 runs, the early score alone).
 """
 
 from __future__ import annotations
@@ -30,14 +33,14 @@ from foretune.predictors._base import (
     Prediction,
     Predictor,
     check_at,
-    fill_unobserved,
     final_value,
     observed,
-    residual_quantiles,
     sign,
     snapshot_values,
 )
-from foretune.predictors._curve import CurvePredictor, extrapolate
+from foretune.predictors._curve import extrapolate
+from foretune.predictors._snapshot import SnapshotPredictor
+from foretune.predictors.calibration import calibrated, predicted_basis
 
 _ALPHAS = np.logspace(-3, 3, 13)
 
@@ -170,17 +173,57 @@ def _loo_select(kernels: dict[str, np.ndarray], y: np.ndarray) -> tuple[str, flo
     return best[1], best[2], best[3]
 
 
+def extra_names(curves: Sequence[Curve]) -> list[str]:
+    """The extra metrics every one of `curves` reports (a metric only some runs have cannot be learned)."""
+    if not curves:
+        return []
+    common = set(curves[0].extras)
+    for curve in curves[1:]:
+        common &= set(curve.extras)
+    return sorted(common)
+
+
+def extra_features(curves: Sequence[Curve], at: float, names: Sequence[str]) -> np.ndarray:
+    """The last finite value at fraction <= `at` of each extra metric (NaN: not reported yet)."""
+    out = np.full((len(curves), len(names)), np.nan)
+    for i, curve in enumerate(curves):
+        seen = curve.fractions <= at + 1e-9
+        for j, name in enumerate(names):
+            series = curve.extras.get(name)
+            if series is not None:
+                finite = series[seen & np.isfinite(series)]
+                if len(finite):
+                    out[i, j] = finite[-1]
+    return out
+
+
+def _positive(column: np.ndarray) -> bool:
+    finite = column[np.isfinite(column)]
+    return bool(len(finite)) and bool((finite > 0).all())
+
+
 def design(
     train: Sequence[Curve], curves: Sequence[Curve], at: float, *, mode: Mode, use_params: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Standardized features of `train` and `curves`, and the target of `train` (final - early).
 
-    The encoding and scaling are learned from the training runs' inputs only (never their finals).
+    Features: the early curve, the extra metrics (`Curve.extras`: eval loss, train loss, ... at
+    <= `at`, log-scaled when positive) and the hyperparameters. The encoding and scaling are
+    learned from the training runs' inputs only (never their finals).
     """
     encoder = ParamEncoder().fit([c.params for c in train]) if use_params else None
+    extras = extra_names(train)
+    logged = [name for name in extras if _positive(extra_features(train, at, [name]))]
 
     def features(runs: Sequence[Curve]) -> np.ndarray:
         X = curve_features(runs, at, mode=mode)
+        if extras:
+            E = extra_features(runs, at, extras)
+            for j, name in enumerate(extras):
+                if name in logged:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        E[:, j] = np.log(E[:, j])
+            X = np.hstack([X, E])
         if encoder is not None:
             X = np.hstack([X, encoder.transform([c.params for c in runs])])
         return X
@@ -213,7 +256,7 @@ def fit_predict_residual(A: np.ndarray, target: np.ndarray, B: np.ndarray) -> tu
 
 def _log_curves(curves: Sequence[Curve]) -> list[Curve]:
     with np.errstate(divide="ignore", invalid="ignore"):
-        return [Curve(c.fractions, np.log(c.values), c.params, c.trial) for c in curves]
+        return [Curve(c.fractions, np.log(c.values), c.params, c.trial, c.extras) for c in curves]
 
 
 def _all_positive(curves: Sequence[Curve]) -> bool:
@@ -225,7 +268,7 @@ class LearnedPredictor(Predictor):
 
     Args:
         mode: "max" if larger values are better (accuracy), "min" if smaller are (loss).
-        min_finished: below this many finished runs (with a point before `at`), fall back to `curve`.
+        min_finished: below this many finished runs (with a point before `at`), fall back to `snapshot`.
         use_params: learn from the runs' hyperparameters (`Curve.params`) as well as their curves.
         target: "log" learns log(final / early), the relative change (losses and accuracies shrink
             and grow in proportion); "difference" learns final - early; "auto" is "log" when every
@@ -251,7 +294,7 @@ class LearnedPredictor(Predictor):
         self.use_params = bool(use_params)
         self.target = target
         self._finished: list[Curve] = []
-        self._fallback = CurvePredictor(mode=mode)
+        self._fallback = SnapshotPredictor(mode=mode)
 
     def fit(self, curves: Sequence[Curve]) -> LearnedPredictor:
         self._finished = [c for c in curves if np.isfinite(final_value(c))]
@@ -280,11 +323,17 @@ class LearnedPredictor(Predictor):
         A, B, target = design(space_train, space_curves, at, mode=self.mode, use_params=self.use_params)
         with limit_blas_threads():
             residual, loo = fit_predict_residual(A, target, B)
-        mean = snapshot_values(space_curves, at) + residual
-        band = residual_quantiles(loo, target) or (0.0, 0.0)
-        with np.errstate(over="ignore", invalid="ignore"):
-            values = back(mean), back(mean + band[0]), back(mean + band[1])
-        return fill_unobserved(curves, *values, mode=self.mode, at=at)
+        # Conformal on the exact leave-one-out errors, in the space the model learns in.
+        return calibrated(
+            curves,
+            snapshot_values(space_curves, at) + residual,
+            target - loo,
+            at=at,
+            mode=self.mode,
+            basis=predicted_basis(self.name, len(train)),
+            recenter=False,
+            back=back,
+        )
 
     def out_of_sample(self, at: float, *, max_refits: int = 40) -> tuple[np.ndarray, np.ndarray]:
         """(finals, predictions) of the trainable finished runs, each predicted by a model refit

@@ -12,19 +12,19 @@ from foretune.predictors._base import (
     Prediction,
     Predictor,
     check_at,
-    fill_unobserved,
     final_value,
     observed,
-    residual_quantiles,
     snapshot_values,
 )
+from foretune.predictors.calibration import MIN_FINISHED, calibrated, early_ranking, predicted_basis
 
 
 class SnapshotPredictor(Predictor):
-    """Predicts each run's final value as its last observed value (the baseline to beat).
+    """Ranks runs by their last observed value (the baseline to beat).
 
-    The interval comes from how far finished runs moved after `at` (their residual quantiles);
-    with no finished runs it spans the run's own last step, a crude cold-start guess.
+    With at least `calibration.MIN_FINISHED` finished runs it predicts a final: that value moved by
+    the finished runs' median change after `at`, with a conformal interval from those changes.
+    With fewer it only ranks (`Prediction.predicted` False).
     """
 
     name = "snapshot"
@@ -34,23 +34,21 @@ class SnapshotPredictor(Predictor):
         self._finished: list[Curve] = []
 
     def fit(self, curves: Sequence[Curve]) -> SnapshotPredictor:
-        self._finished = list(curves)
+        self._finished = [c for c in curves if np.isfinite(final_value(c))]
         return self
 
     def predict(self, curves: Sequence[Curve], at: float = 0.2) -> Prediction:
         at = check_at(at)
-        mean = snapshot_values(curves, at)
-        band = residual_quantiles(
-            snapshot_values(self._finished, at), np.array([final_value(c) for c in self._finished])
+        train = [c for c in self._finished if len(observed(c, at)[1])]
+        if len(train) < MIN_FINISHED:
+            return early_ranking(curves, at, mode=self.mode, finished=len(train))
+        residuals = np.array([final_value(c) for c in train]) - snapshot_values(train, at)
+        return calibrated(
+            curves,
+            snapshot_values(curves, at),
+            residuals,
+            at=at,
+            mode=self.mode,
+            basis=predicted_basis(self.name, len(train)),
+            recenter=True,
         )
-        if band is not None:
-            lower, upper = mean + band[0], mean + band[1]
-        else:
-            step = np.array([_last_step(c, at) for c in curves])
-            lower, upper = mean - step, mean + step
-        return fill_unobserved(curves, mean, lower, upper, mode=self.mode, at=at)
-
-
-def _last_step(curve: Curve, at: float) -> float:
-    _, y = observed(curve, at)
-    return float(abs(y[-1] - y[-2])) if len(y) >= 2 else 0.0

@@ -19,18 +19,24 @@ PredictorSpec = str | Callable[[Mode], Predictor]
 
 
 def ranking_table(curves: Sequence[Curve], prediction: Prediction, *, at: float, mode: Mode) -> pd.DataFrame:
-    """One row per run, best first: trial, predicted_final, lower, upper, early_value, rank."""
+    """One row per run, best first: trial, predicted_final, lower, upper, early_value, rank, basis.
+
+    Where no final was predicted (too few finished runs) the predicted cells are empty and the runs
+    are ranked by `early_value`; `basis` says which it was."""
+    made = prediction.predicted
     table = pd.DataFrame(
         {
             "trial": [c.trial for c in curves],
-            "predicted_final": prediction.mean,
-            "lower": prediction.lower,
-            "upper": prediction.upper,
+            "predicted_final": prediction.mean if made else np.nan,
+            "lower": prediction.lower if made else np.nan,
+            "upper": prediction.upper if made else np.nan,
             "early_value": snapshot_values(curves, at),
         }
     )
-    table = table.sort_values("predicted_final", ascending=(mode == "min"), kind="stable")
+    order = table.assign(_by=prediction.mean).sort_values("_by", ascending=(mode == "min"), kind="stable")
+    table = order.drop(columns="_by")
     table["rank"] = np.arange(1, len(table) + 1)
+    table["basis"] = prediction.basis
     return table.reset_index(drop=True)
 
 
@@ -58,6 +64,7 @@ def cross_fit_predict(
         raise ValueError(f"folds must be >= 2, got {folds}")
     mean, lower, upper = (np.empty(len(curves)) for _ in range(3))
     fold = np.random.default_rng(seed).permutation(len(curves)) % folds
+    parts = []
     for f in range(folds):
         test = np.flatnonzero(fold == f)
         if not len(test):
@@ -65,7 +72,15 @@ def cross_fit_predict(
         train = [curves[i] for i in np.flatnonzero(fold != f)]
         prediction = _make(spec, mode).fit(train).predict([partial[i] for i in test], at=at)
         mean[test], lower[test], upper[test] = prediction.mean, prediction.lower, prediction.upper
-    return Prediction(mean, lower, upper)
+        parts.append(prediction)
+    return Prediction(
+        mean,
+        lower,
+        upper,
+        predicted=all(p.predicted for p in parts),
+        basis=parts[0].basis if parts else "",
+        finished_used=min((p.finished_used for p in parts), default=0),
+    )
 
 
 def evaluate_predictors(

@@ -40,6 +40,7 @@ def read_curves(
     step_col: str | None = None,
     total_col: str | None = None,
     param_cols: Sequence[str] | None = None,
+    extra_cols: Sequence[str] | None = (),
 ) -> list[Curve]:
     """The curves of a long-table file; see `curves_from_frame` for the arguments."""
     return curves_from_frame(
@@ -50,6 +51,7 @@ def read_curves(
         step_col=step_col,
         total_col=total_col,
         param_cols=param_cols,
+        extra_cols=extra_cols,
         source=str(path),
     )
 
@@ -63,6 +65,7 @@ def curves_from_frame(
     step_col: str | None = None,
     total_col: str | None = None,
     param_cols: Sequence[str] | None = None,
+    extra_cols: Sequence[str] | None = (),
     source: str = "the table",
 ) -> list[Curve]:
     """One `Curve` per trial of a long table, in order of first appearance.
@@ -73,6 +76,8 @@ def curves_from_frame(
         step_col, total_col: the step of each row and the trial's total steps (fraction = step / total).
         param_cols: hyperparameter columns; None takes every other column that is constant within
             each trial, [] takes none.
+        extra_cols: other metrics of each row (eval loss, train loss), kept as `Curve.extras`;
+            None takes every other numeric column that varies within a trial, () takes none.
     """
     columns = list(map(str, frame.columns))
     frame = frame.set_axis(columns, axis=1)
@@ -125,15 +130,33 @@ def curves_from_frame(
         for col in param_cols:
             need(col, "hyperparameter", "--param")
 
+    extra_cols = _extra_columns(frame, trial_col, extra_cols, reserved | set(param_cols), need, source)
+    extras = {col: _numeric(frame, col, source) for col in extra_cols}
     data = pd.DataFrame({"trial": frame[trial_col], "fraction": fraction.clip(0, 1), "value": value})
     curves = []
     for trial, rows in data.groupby("trial", sort=False):
         first = frame.loc[rows.index[0], list(param_cols)] if param_cols else {}
         params = plain_params({k: v for k, v in dict(first).items() if not _missing(v)})
-        curves.append(Curve(rows["fraction"].to_numpy(), rows["value"].to_numpy(), params, plain_value(trial)))
+        series = {col: extras[col].loc[rows.index].to_numpy() for col in extra_cols}
+        fractions, values = rows["fraction"].to_numpy(), rows["value"].to_numpy()
+        curves.append(Curve(fractions, values, params, plain_value(trial), series))
     if not curves:
         raise ForetuneError(f"{source} has no rows")
     return curves
+
+
+def _extra_columns(frame, trial_col, extra_cols, taken, need, source) -> list[str]:
+    """The extra metric columns: those named (each must exist), or with None every other
+    numeric column that varies within a trial."""
+    if extra_cols is not None:
+        for col in extra_cols:
+            need(col, "extra metric", "--extra-col")
+            if col in taken:
+                raise ForetuneError(f"{source}: column {col!r} is already used as trial, value, fraction or parameter")
+        return list(extra_cols)
+    candidates = [c for c in frame.columns if c not in taken and pd.api.types.is_numeric_dtype(frame[c])]
+    varies = frame.groupby(trial_col, sort=False)[candidates].nunique(dropna=True).gt(1).any()
+    return [c for c in candidates if varies[c]]
 
 
 def _numeric(frame: pd.DataFrame, col: str, source: str) -> pd.Series:

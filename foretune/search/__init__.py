@@ -4,9 +4,11 @@
     >>> outcome = run_search(config, out="runs/search-demo")   # resumes the study if it exists
 
 Pure (no Ray): `rule` (the early-stage rule), `evaluator` (its bookkeeping on plain curves), `space`,
-`storage` (studies, resume, reading curves), `report`, `dashboard`. On Ray Tune: `scheduler` (the
+`storage` (studies, resume, reading curves), `drivers` (several drivers on one study: stale trials,
+the shared trial target), `report`, `dashboard`. On Ray Tune: `scheduler` (the
 evaluator as a thin TrialScheduler), `searcher`, `trainable`, `progress`, `tuner` (the one place that
-builds the Ray + Optuna glue), `driver` (`run_search`); `sweep` (saturation sweeps). May import
+builds the Ray + Optuna glue), `driver` (`run_search`), `cluster` (a study every node reaches); `sweep`
+(saturation sweeps; its runs as Ray tasks). May import
 `foretune.predictors`, `config`, `keys`, `errors`; `trainers` only in the Ray modules and `sweep`.
 Importing this package does not import Ray.
 """

@@ -19,8 +19,10 @@ from optuna.storages import BaseStorage
 
 from foretune.config import ExperimentConfig
 from foretune.errors import ForetuneError
-from foretune.keys import CONFIG_ATTR, ZERO_SHOT_ATTR
+from foretune.keys import CONFIG_ATTR, HISTORY_STUDIES_ATTR, ZERO_SHOT_ATTR
 from foretune.search import storage as st
+from foretune.search.cluster import check_study_reachable
+from foretune.search.drivers import SharedTarget, TrialKeeper, recover_stale, seed_offset
 from foretune.search.evaluator import VerdictsAndErrors
 from foretune.search.trainable import TrainerFactory
 
@@ -68,6 +70,8 @@ def _quiet_ray() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module=r"ray\..*")
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # Ray asks trials outside Study.optimize; foretune.search.drivers keeps their heartbeats itself.
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -142,12 +146,13 @@ def run_search(
     started = start_ray(address, num_cpus=num_cpus)
     try:
         check_resources(config)
+        check_study_reachable(storage_str, run_dir)
         factory = trainer_factory or _default_trainer_factory(config)
         run_dir.mkdir(parents=True, exist_ok=True)
         storage_str = st.resolve_storage(storage_str, run_dir)
         opened = opened or st.open_storage(storage_str)
         study = open_study(config, opened, name, storage_str)
-        requeued = st.recover_interrupted(study)
+        requeued = recover_stale(study)
         remaining = max(0, total - len(st.counted_trials(study)))
         ran = 0
         if remaining:
@@ -156,6 +161,8 @@ def run_search(
                 study,
                 opened,
                 remaining=remaining,
+                total=total,
+                journal=None if st.is_url(storage_str) else storage_str,
                 run_dir=run_dir,
                 trainer_factory=factory,
                 scheduler_factory=scheduler_factory,
@@ -195,11 +202,31 @@ def open_study(config: ExperimentConfig, opened: BaseStorage, name: str, storage
             f"study '{name}' in {st.redact(storage)} is {study.direction.name.lower()}d, but the "
             f"config says search.mode={config.search.mode}; use another --study name"
         )
+    if study.metric_names is None:  # the dashboard's name for the objective
+        study.set_metric_names([config.search.metric])
     if CONFIG_ATTR not in study.user_attrs:
         stored = config.model_dump(mode="json")
         stored["storage"] = st.redact(stored["storage"]) if stored.get("storage") else None
         study.set_user_attr(CONFIG_ATTR, stored)
     return study
+
+
+def _progress_callback(config: ExperimentConfig, remaining: int, notes: VerdictsAndErrors, searcher, console=None):
+    """A live progress bar on a terminal; one plain line per trial event anywhere else (a batch job, a file)."""
+    from rich.console import Console
+
+    from foretune.search.progress import ProgressCallback, TrialLogCallback
+
+    metric, mode = config.search.metric, config.search.mode
+    console = console or Console()
+    if console.is_terminal:
+        return ProgressCallback(total=remaining, metric=metric, mode=mode, console=console)
+
+    def label(trial_id: str) -> str:
+        asked = searcher._ot_trials.get(trial_id)
+        return f"trial {asked.number}" if asked is not None else f"trial {trial_id}"
+
+    return TrialLogCallback(metric=metric, mode=mode, notes=notes, label=label)
 
 
 def run_trials(
@@ -208,29 +235,34 @@ def run_trials(
     storage: BaseStorage,
     *,
     remaining: int,
+    total: int | None = None,
+    journal: str | None = None,
     run_dir: Path,
     trainer_factory: TrainerFactory,
     scheduler_factory=None,
     console=None,
     progress: bool = True,
 ) -> int:
-    """Run `remaining` trials of `study` (opened from `storage`) on Ray Tune, already started; returns how many ran."""
-    from foretune.search.progress import ProgressCallback
+    """Run up to `remaining` trials of `study` (opened from `storage`) on Ray Tune, already started, stopping
+    once `total` trials are finished or running across every driver of the study; returns how many ran."""
     from foretune.search.tuner import build_scheduler, build_searcher, build_tuner
 
     notes = VerdictsAndErrors()
     searcher = build_searcher(
-        config, storage=storage, study_name=study.study_name, notes=notes, seed_offset=len(study.trials)
+        config, storage=storage, study_name=study.study_name, notes=notes, seed_offset=seed_offset(study, journal)
     )
+    searcher.target = SharedTarget(study, total if total is not None else remaining, journal=journal)
     if scheduler_factory is not None:
         scheduler = scheduler_factory(config)
     else:
-        scheduler = build_scheduler(config, notes=notes, past=st.past_trials(study))
-    callbacks = []
-    if progress:
-        callbacks.append(
-            ProgressCallback(total=remaining, metric=config.search.metric, mode=config.search.mode, console=console)
-        )
+        history: list = []
+        if config.early_stage.history:  # earlier matching studies' finished runs (search.history)
+            from foretune.search.history import history_curves
+
+            history, used = history_curves(storage, study.study_name, study.user_attrs.get(CONFIG_ATTR) or {})
+            study.set_user_attr(HISTORY_STUDIES_ATTR, used)
+        scheduler = build_scheduler(config, notes=notes, past=st.past_trials(study), history=history)
+    callbacks = [_progress_callback(config, remaining, notes, searcher, console)] if progress else []
     tuner = build_tuner(
         config,
         trainer_factory=trainer_factory,
@@ -241,4 +273,5 @@ def run_trials(
         session_name=f"session-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
         callbacks=callbacks,
     )
-    return len(tuner.fit())
+    with TrialKeeper(study, searcher.held_trial_ids):
+        return len(tuner.fit())

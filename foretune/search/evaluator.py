@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from foretune.keys import (
+    EARLY_BASIS_ATTR,
     EARLY_DECISION_ATTR,
+    EARLY_FINISHED_USED_ATTR,
     EARLY_FRACTION_ATTR,
     EARLY_JUDGED_WITH_ATTR,
     EARLY_RANK_ATTR,
@@ -31,7 +33,8 @@ from foretune.keys import (
     check_mode,
 )
 from foretune.predictors import plain_params
-from foretune.predictors._base import Curve, Predictor
+from foretune.predictors._base import Curve, Prediction, Predictor
+from foretune.predictors.calibration import early_ranking
 from foretune.search.rule import EarlyStageRule
 
 logger = logging.getLogger(__name__)
@@ -71,6 +74,7 @@ class EarlyStageEvaluator:
         rule: EarlyStageRule | None,
         past: Iterable[EarlierTrialCurve] = (),
         bounds: tuple[float, float] | None = None,
+        history: Iterable[Curve] = (),
     ) -> None:
         if not 0 < fraction < 1:
             raise ValueError(f"the early fraction must be in (0, 1), got {fraction}")
@@ -81,18 +85,26 @@ class EarlyStageEvaluator:
         self.bounds = bounds  # the metric's range (accuracy: 0..1): predictions are clipped into it
         self.verdicts: dict[str, dict[str, Any]] = {}  # trial_id -> what the verdict was based on
         self._curves: dict[str, dict[float, float]] = {}
+        self._extras: dict[str, dict[float, dict[str, float]]] = {}  # trial -> fraction -> metric -> value
         self._params: dict[str, Mapping[str, Any]] = {}
         self._finished: set[str] = set()
         self._judged: list[str] = []
         # Earlier sessions' trials count like this session's: finished ones fit the predictor,
         # every one that reached the early fraction is ranked against.
         self._past = [p for p in past if len(p.curve.fractions) and p.curve.fractions[0] <= fraction + _EPS]
+        # Finished runs of earlier, matching studies (`search.history`): they fit the predictor only.
+        self.history = list(history)
 
     def add(self, trial_id: str, params: Mapping[str, Any]) -> None:
         self._params[trial_id] = plain_params(params)
 
-    def observe(self, trial_id: str, fraction: float, value: float) -> None:
-        self._curves.setdefault(trial_id, {})[round(float(fraction), 9)] = float(value)
+    def observe(self, trial_id: str, fraction: float, value: float, extras: Mapping[str, float] | None = None) -> None:
+        """One evaluation: the objective's `value` and the trial's other metrics (`extras`: eval loss,
+        train loss), which the learned predictors may use as features."""
+        point = round(float(fraction), 9)
+        self._curves.setdefault(trial_id, {})[point] = float(value)
+        if extras:
+            self._extras.setdefault(trial_id, {})[point] = {k: float(v) for k, v in extras.items()}
 
     def due(self, trial_id: str, reached: float) -> bool:
         """Whether `trial_id` has just reached the early fraction and awaits its verdict."""
@@ -107,15 +119,17 @@ class EarlyStageEvaluator:
     def judge(self, trial_id: str, reached: float) -> bool:
         """Predict, rank and decide once; returns whether the trial continues."""
         finished = [self.curve(t) for t in sorted(self._finished)] + [p.curve for p in self._past if p.finished]
+        finished += self.history
         ranked = [self.curve(trial_id)] + [self.curve(t) for t in self._judged if t != trial_id]
         ranked += [p.curve for p in self._past]
         early_score = float(ranked[0].upto(reached).values[-1])
         try:
-            mean, lower, upper = self._predict_finals(ranked, finished, reached)
+            prediction = self._predict_finals(ranked, finished, reached)
         except Exception:  # a predictor failure must never prune a trial: fall back to the early scores
             logger.exception("early-stage predictor failed on trial %s; ranking by early scores", trial_id)
-            mean = np.array([c.upto(reached).values[-1] if len(c.upto(reached).values) else np.nan for c in ranked])
-            lower = upper = mean
+            prediction = early_ranking(ranked, reached, mode=self.mode, finished=0)
+            prediction = replace(prediction, basis="ranked by early score; the predictor failed (see the log)")
+        mean, lower, upper = prediction.mean, prediction.lower, prediction.upper
         others = [float(v) for v in mean[1:] if np.isfinite(v)]
         rule = self.rule or EarlyStageRule(mode=self.mode, grace_trials=0)
         early_rank = rule.rank(float(mean[0]), others)
@@ -125,41 +139,38 @@ class EarlyStageEvaluator:
             verdict = self.rule.decide(mean=float(mean[0]), lower=float(lower[0]), upper=float(upper[0]), others=others)
             keep, reason = verdict.keep, verdict.reason
         self._judged.append(trial_id)
-        self.verdicts[trial_id] = {
+        attributes = {
             EARLY_FRACTION_ATTR: reached,
             EARLY_SCORE_ATTR: early_score,
-            PREDICTED_FINAL_ATTR: float(mean[0]),
-            PREDICTED_LOWER_ATTR: float(lower[0]),
-            PREDICTED_UPPER_ATTR: float(upper[0]),
+            EARLY_BASIS_ATTR: prediction.basis,
+            EARLY_FINISHED_USED_ATTR: prediction.finished_used,
             EARLY_RANK_ATTR: early_rank,
             EARLY_JUDGED_WITH_ATTR: len(others) + 1,
             EARLY_DECISION_ATTR: reason,
         }
+        if prediction.predicted:  # never a number that was not predicted
+            attributes[PREDICTED_FINAL_ATTR] = float(mean[0])
+            attributes[PREDICTED_LOWER_ATTR] = float(lower[0])
+            attributes[PREDICTED_UPPER_ATTR] = float(upper[0])
+        self.verdicts[trial_id] = attributes
         return keep
 
-    def _predict_finals(
-        self, ranked: list[Curve], finished: list[Curve], reached: float
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Predicted final (mean, lower, upper) of each `ranked` curve seen up to `reached`, on one scale."""
-        prediction = self.make_predictor().fit(finished).predict(ranked + finished, at=reached)
+    def _predict_finals(self, ranked: list[Curve], finished: list[Curve], reached: float) -> Prediction:
+        """The prediction for each `ranked` curve seen up to `reached`, all from one fit (one scale):
+        predicted finals with calibrated intervals, or, with too few finished runs, early scores."""
+        prediction = self.make_predictor().fit(finished).predict(ranked, at=reached)
         mean, lower, upper = (np.asarray(a, dtype=float) for a in (prediction.mean, prediction.lower, prediction.upper))
-        # Onto the final scale: a predictor whose mean is a ranking score (`snapshot`: the loss at
-        # 20%) is moved by the median of how far the finished runs still went from it, so that the
-        # optimistic end of the interval (already on that scale) compares with the others' means.
-        # For a predictor of finals (`auto`) the shift is about zero.
-        n = len(ranked)
-        moved = np.array([c.final for c in finished]) - mean[n:]
-        shift = float(np.median(moved[np.isfinite(moved)])) if np.isfinite(moved).any() else 0.0
-        mean = mean[:n] + shift  # one shift for all: the ranking by mean does not change
-        lower, upper = np.minimum(lower[:n], mean), np.maximum(upper[:n], mean)
-        if self.bounds is not None:
+        if self.bounds is not None and prediction.predicted:
             mean, lower, upper = (np.clip(a, *self.bounds) for a in (mean, lower, upper))
         if not np.all(np.isfinite([mean[0], lower[0], upper[0]])):
             raise ValueError(f"non-finite prediction {mean[0]} [{lower[0]}, {upper[0]}]")
-        return mean, lower, upper
+        return replace(prediction, mean=mean, lower=lower, upper=upper)
 
     def curve(self, trial_id: str) -> Curve:
         points = self._curves.get(trial_id, {})
         fractions = np.array(sorted(points))
         values = np.array([points[f] for f in fractions])
-        return Curve(fractions, values, params=self._params.get(trial_id, {}), trial=trial_id)
+        reported = self._extras.get(trial_id, {})
+        names = sorted({name for metrics in reported.values() for name in metrics})
+        extras = {n: np.array([reported.get(f, {}).get(n, np.nan) for f in fractions]) for n in names}
+        return Curve(fractions, values, params=self._params.get(trial_id, {}), trial=trial_id, extras=extras)

@@ -1,14 +1,32 @@
-"""A rich progress bar fed by Ray Tune's callbacks (Ray's own console output stays off)."""
+"""What a search shows while it runs, fed by Ray Tune's callbacks (Ray's own console output stays off).
+
+On a terminal a rich progress bar (`ProgressCallback`); elsewhere (a batch job, output to a file)
+one plain line per trial event (`TrialLogCallback`).
+"""
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 from ray.tune import Callback
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from foretune.keys import FRACTION_KEY
+from foretune.keys import (
+    EARLY_DECISION_ATTR,
+    EARLY_FRACTION_ATTR,
+    EARLY_JUDGED_WITH_ATTR,
+    EARLY_RANK_ATTR,
+    EARLY_SCORE_ATTR,
+    FRACTION_KEY,
+    PREDICTED_FINAL_ATTR,
+    PREDICTED_LOWER_ATTR,
+    PREDICTED_UPPER_ATTR,
+)
+from foretune.search.evaluator import VerdictsAndErrors
 
 
 class ProgressCallback(Callback):
@@ -63,3 +81,117 @@ class ProgressCallback(Callback):
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self.progress.stop()
+
+
+class TrialLogCallback(Callback):
+    """Without a terminal (a batch job, `> log.txt`): one plain line per trial event, a summary every few minutes.
+
+    The judged line reads the early-stage verdict the scheduler left in `notes` (foretune.search.evaluator);
+    `label(trial_id)` names a trial as the study does (its Optuna number).
+    """
+
+    def __init__(
+        self,
+        *,
+        metric: str,
+        mode: str,
+        notes: VerdictsAndErrors,
+        label: Callable[[str], str],
+        summary_every_s: float = 300.0,
+        write: Callable[[str], None] | None = None,
+    ) -> None:
+        self.metric, self.mode, self.notes, self.label = metric, mode, notes, label
+        self.summary_every_s = summary_every_s
+        self.write = write or _print_line
+        self.counts = {"complete": 0, "pruned": 0, "failed": 0}
+        self.best: float | None = None
+        self._started: dict[str, float] = {}
+        self._reached: dict[str, float] = {}
+        self._judged: set[str] = set()
+        self._last_summary = time.monotonic()
+
+    def __getstate__(self) -> dict:  # Ray pickles callbacks; the printing function may not pickle
+        state = self.__dict__.copy()
+        state["write"] = state["label"] = None
+        return state
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._started[trial.trial_id] = time.monotonic()
+        params = "  ".join(f"{k}={_num(v)}" for k, v in sorted(_flat(trial.config).items()))
+        self.write(f"{self.label(trial.trial_id)} started  {params}")
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self._reached[trial.trial_id] = float(result.get(FRACTION_KEY, 0.0))
+        self._log_verdict(trial.trial_id)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._log_verdict(trial.trial_id)
+        result = trial.last_result or {}
+        took = self._took(trial.trial_id)
+        if self._reached.get(trial.trial_id, 0.0) >= 1.0 - 1e-9 and self.metric in result:
+            value = float(result[self.metric])
+            self.counts["complete"] += 1
+            if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
+                self.best = value
+            self.write(f"{self.label(trial.trial_id)} completed  {self.metric}={_num(value)}  in {took}")
+        else:
+            self.counts["pruned"] += 1
+            reached = self._reached.get(trial.trial_id, 0.0)
+            last = f"  {self.metric}={_num(result[self.metric])}" if self.metric in result else ""
+            self.write(f"{self.label(trial.trial_id)} pruned at {reached:.0%}{last}  in {took}")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.counts["failed"] += 1
+        error = self.notes.errors.get(trial.trial_id, "the trial raised an error")
+        self.write(f"{self.label(trial.trial_id)} failed  in {self._took(trial.trial_id)}: {error}")
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        if time.monotonic() - self._last_summary >= self.summary_every_s:
+            self._last_summary = time.monotonic()
+            running = sum(t.status == "RUNNING" for t in trials)
+            best = "-" if self.best is None else _num(self.best)
+            c = self.counts
+            self.write(
+                f"summary  running {running}  complete {c['complete']}  pruned {c['pruned']}  "
+                f"failed {c['failed']}  best {self.metric} {best}"
+            )
+
+    def _log_verdict(self, trial_id: str) -> None:
+        verdict = self.notes.verdicts.get(trial_id)
+        if verdict is None or trial_id in self._judged:
+            return
+        self._judged.add(trial_id)
+        mean = verdict.get(PREDICTED_FINAL_ATTR)
+        if mean is None or not math.isfinite(mean):
+            predicted = "no final predicted"
+        else:
+            lower, upper = verdict.get(PREDICTED_LOWER_ATTR), verdict.get(PREDICTED_UPPER_ATTR)
+            predicted = f"predicted final {_num(mean)} [{_num(lower)}, {_num(upper)}]"
+        rank = f"rank {verdict.get(EARLY_RANK_ATTR)} of {verdict.get(EARLY_JUDGED_WITH_ATTR)}"
+        self.write(
+            f"{self.label(trial_id)} judged at {verdict.get(EARLY_FRACTION_ATTR, 0):.0%}  "
+            f"early {self.metric}={_num(verdict.get(EARLY_SCORE_ATTR))}  {predicted}  {rank}  "
+            f"-> {verdict.get(EARLY_DECISION_ATTR)}"
+        )
+
+    def _took(self, trial_id: str) -> str:
+        started = self._started.get(trial_id)
+        return "?" if started is None else f"{time.monotonic() - started:.1f}s"
+
+
+def _print_line(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
+
+
+def _flat(config: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

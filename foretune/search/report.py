@@ -1,12 +1,14 @@
 """The ranking report of a study: a table of trials, CSV + markdown, and `best.yaml` (plots: `foretune.cli.plots`).
 
 Early rank = rank by the score at the early fraction (what the seed paper ranks by); final rank =
-rank by the final score among trials that ran to the end. A pruned trial shows its predicted final.
+rank by the final score among trials that ran to the end. A judged trial shows its predicted final and
+80% interval when one was predicted (and, once complete, whether its final fell inside), else the basis
+of its ranking ("ranked by early score; 1 finished run, no final predicted").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +20,13 @@ from foretune.config import EarlyStageConfig
 from foretune.errors import ForetuneError
 from foretune.keys import (
     CONFIG_ATTR,
+    EARLY_BASIS_ATTR,
     EARLY_DECISION_ATTR,
     EARLY_FRACTION_ATTR,
     EARLY_SCORE_ATTR,
     ERROR_ATTR,
     FRACTION_REACHED_ATTR,
+    HISTORY_STUDIES_ATTR,
     INTERRUPTED_ATTR,
     PREDICTED_FINAL_ATTR,
     PREDICTED_LOWER_ATTR,
@@ -42,6 +46,7 @@ class Report:
     metric: str
     mode: str
     zero_shot: dict | None = None  # the untuned model's test scores, when the search measured them
+    summary: list[str] = field(default_factory=list)  # how the early-stage verdict did (`verdict_summary`)
 
 
 def _mode(study: optuna.Study) -> str:
@@ -74,6 +79,8 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
             early = float(seen.values[-1]) if len(seen.values) else None
         final = trial.value if trial.state == TrialState.COMPLETE else None
         predicted = attrs.get(PREDICTED_FINAL_ATTR)
+        lower, upper = attrs.get(PREDICTED_LOWER_ATTR), attrs.get(PREDICTED_UPPER_ATTR)
+        inside = None if final is None or lower is None or upper is None else bool(lower <= final <= upper)
         rows.append(
             {
                 "trial": trial.number,
@@ -82,8 +89,10 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
                 "predicted_final": predicted,
                 "estimate": final if final is not None else predicted,
                 "early_score": early,
-                "predicted_lower": attrs.get(PREDICTED_LOWER_ATTR),
-                "predicted_upper": attrs.get(PREDICTED_UPPER_ATTR),
+                "predicted_lower": lower,
+                "predicted_upper": upper,
+                "final_in_interval": inside,
+                "early_basis": attrs.get(EARLY_BASIS_ATTR),
                 "fraction_reached": attrs.get(
                     FRACTION_REACHED_ATTR, float(curve.fractions[-1]) if len(curve.fractions) else 0.0
                 ),
@@ -148,14 +157,53 @@ def _markdown(table: pd.DataFrame, study: optuna.Study, best: dict | None, metri
                 if k in ("accuracy", "exact_match", "null_fp_rate", "f1")
             ]
             lines += [""]
-    complete = table[table["state"] == "COMPLETE"] if not table.empty else table
-    if len(complete) >= 3:
-        ranks = complete[["early_rank", "final_rank"]].astype(float)
-        rho = spearman(ranks["early_rank"], ranks["final_rank"]) if ranks.notna().all().all() else float("nan")
-        lines += [f"Spearman (early rank vs final rank, complete trials): {rho:.2f}", ""]
+    lines += [f"- {line}" for line in verdict_summary(table, mode, study)] + [""]
     shown = table.drop(columns=[c for c in ("error",) if c in table and table[c].isna().all()])
     lines.append(markdown_table(shown))
     return "\n".join(lines) + "\n"
+
+
+def verdict_summary(table: pd.DataFrame, mode: str, study: optuna.Study) -> list[str]:
+    """How the early-stage verdict did, in sentences: rank agreement, interval coverage, compute
+    spent, whether the best configuration was kept, and what the predictions rested on."""
+    if table.empty:
+        return ["No trials yet."]
+    complete = table[table["state"] == "COMPLETE"]
+    lines = []
+    if len(complete) >= 3:
+        ranks = complete[["early_rank", "final_rank"]].astype(float).dropna()
+        rho = spearman(ranks["early_rank"], ranks["final_rank"]) if len(ranks) >= 3 else float("nan")
+        lines.append(f"Early rank vs final rank over {len(ranks)} complete trials: Spearman {rho:.2f}.")
+        made = complete.dropna(subset=["predicted_final"])
+        if len(made) >= 3:
+            rho = spearman(made["predicted_final"].astype(float), made["final"].astype(float))
+            lines.append(f"Predicted final vs final over {len(made)} complete trials: Spearman {rho:.2f}.")
+    else:
+        lines.append(f"Early-vs-final rank agreement: not measured ({len(complete)} complete trials, 3 needed).")
+    judged = table["final_in_interval"].dropna()
+    if len(judged):
+        inside = int(judged.astype(bool).sum())
+        lines.append(f"80% intervals: {inside} of {len(judged)} finals inside ({inside / len(judged):.0%}).")
+    else:
+        lines.append("80% intervals: none to check (no complete trial had a predicted final).")
+    spent = float(pd.to_numeric(table["fraction_reached"], errors="coerce").fillna(0.0).sum())
+    lines.append(
+        f"Compute: {spent:.2f} of {len(table)} full trial budgets ({spent / len(table):.0%} of running every trial"
+        " to the end)."
+    )
+    stopped = int((table["state"] == "PRUNED").sum())
+    if stopped == 0:
+        lines.append("Best configuration kept: yes, no trial was stopped early.")
+    else:
+        lines.append(f"Best configuration kept: unknown ({stopped} stopped trial(s) never reached their final).")
+    cold = table["early_basis"].dropna()
+    cold = cold[cold.str.contains("no final predicted")]
+    if len(cold):
+        lines.append(f"{len(cold)} trial(s) were ranked by their early score alone (too few finished runs to predict).")
+    history = study.user_attrs.get(HISTORY_STUDIES_ATTR)
+    if history:
+        lines.append("Finished runs of earlier studies used by the predictor: " + ", ".join(map(str, history)) + ".")
+    return lines
 
 
 def _cell(value) -> str:
@@ -190,7 +238,8 @@ def build_report(study: optuna.Study, run_dir: str | Path) -> Report:
     if best_yaml:
         files["best_yaml"] = run_dir / "best.yaml"
         files["best_yaml"].write_text(best_yaml)
-    return Report(table, best, files, metric, mode, study.user_attrs.get(ZERO_SHOT_ATTR))
+    summary = verdict_summary(table, mode, study)
+    return Report(table, best, files, metric, mode, study.user_attrs.get(ZERO_SHOT_ATTR), summary)
 
 
 def load_study_for_report(target: str | Path | None, *, storage: str | None, study_name: str | None):

@@ -1,6 +1,7 @@
 """`EarlyStageScheduler`: the thin Ray Tune `TrialScheduler` around `EarlyStageEvaluator`.
 
-It feeds each result to the evaluator, stops a trial when the verdict says so, and puts the verdict
+It feeds each result (the objective and every other metric the trainer reported) to the
+evaluator, stops a trial when the verdict says so, and puts the verdict
 and any error line on the shared `VerdictsAndErrors`, from which the searcher writes the trial's
 Optuna record.
 """
@@ -11,12 +12,16 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ray.tune.experiment import Trial
+from ray.tune.result import AUTO_RESULT_KEYS
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from foretune.keys import EARLY_DECISION_ATTR, FRACTION_KEY
-from foretune.predictors._base import Predictor
+from foretune.keys import BUDGET_PCT_KEY, EARLY_DECISION_ATTR, FRACTION_KEY, NODE_KEY, STEP_KEY, TEST_PREFIX
+from foretune.predictors._base import Curve, Predictor
 from foretune.search.evaluator import EarlierTrialCurve, EarlyStageEvaluator, VerdictsAndErrors
 from foretune.search.rule import EarlyStageRule
+
+# Result keys the trainable adds that are not metrics of the run.
+_OUR_KEYS = (FRACTION_KEY, STEP_KEY, BUDGET_PCT_KEY, NODE_KEY)
 
 
 class EarlyStageScheduler(FIFOScheduler):
@@ -33,10 +38,17 @@ class EarlyStageScheduler(FIFOScheduler):
         notes: VerdictsAndErrors | None = None,
         past: Iterable[EarlierTrialCurve] = (),
         bounds: tuple[float, float] | None = None,
+        history: Iterable[Curve] = (),
     ) -> None:
         super().__init__()
         self.evaluator = EarlyStageEvaluator(
-            mode=mode, fraction=fraction, make_predictor=make_predictor, rule=rule, past=past, bounds=bounds
+            mode=mode,
+            fraction=fraction,
+            make_predictor=make_predictor,
+            rule=rule,
+            past=past,
+            bounds=bounds,
+            history=history,
         )
         self._metric = metric
         self._mode = mode
@@ -55,7 +67,7 @@ class EarlyStageScheduler(FIFOScheduler):
         if FRACTION_KEY not in result or self._metric not in result:
             return TrialScheduler.CONTINUE
         reached = float(result[FRACTION_KEY])
-        self.evaluator.observe(trial.trial_id, reached, float(result[self._metric]))
+        self.evaluator.observe(trial.trial_id, reached, float(result[self._metric]), self._extras(result))
         if not self.evaluator.due(trial.trial_id, reached):
             return TrialScheduler.CONTINUE
         keep = self.evaluator.judge(trial.trial_id, reached)
@@ -64,8 +76,21 @@ class EarlyStageScheduler(FIFOScheduler):
 
     def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict) -> None:
         if result and FRACTION_KEY in result and self._metric in result:
-            self.evaluator.observe(trial.trial_id, float(result[FRACTION_KEY]), float(result[self._metric]))
+            fraction, value = float(result[FRACTION_KEY]), float(result[self._metric])
+            self.evaluator.observe(trial.trial_id, fraction, value, self._extras(result))
         self.evaluator.finish(trial.trial_id)
+
+    def _extras(self, result: dict) -> dict[str, float]:
+        """Every other metric the trainer reported (eval loss, train loss): not Ray's bookkeeping."""
+        skip = {self._metric, *AUTO_RESULT_KEYS, *_OUR_KEYS, "done", "trial_id", "experiment_tag"}
+        return {
+            key: float(value)
+            for key, value in result.items()
+            if key not in skip
+            and not key.startswith(TEST_PREFIX)
+            and isinstance(value, (int, float))
+            and not isinstance(value, bool)
+        }
 
     def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
         self.notes.errors[trial.trial_id] = _last_error_line(trial)

@@ -22,6 +22,7 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from foretune.keys import (
@@ -29,6 +30,8 @@ from foretune.keys import (
     ERROR_ATTR,
     FRACTION_KEY,
     FRACTION_REACHED_ATTR,
+    NODE_ATTR,
+    NODE_KEY,
     STEP_KEY,
     TEST_ATTR_PREFIX,
     TEST_PREFIX,
@@ -48,6 +51,21 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         self.notes = notes if notes is not None else VerdictsAndErrors()
         self._steps: dict[str, set[int]] = {}
         self._reached: dict[str, float] = {}
+        self.target = None  # foretune.search.drivers.SharedTarget: the trial target shared by concurrent drivers
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if self.target is None or trial_id in self._ot_trials:
+            return super().suggest(trial_id)
+        with self.target.asking() as may_ask:  # count and ask under one lock across drivers
+            if not may_ask:
+                return Searcher.FINISHED
+            params = super().suggest(trial_id)
+            self.target.claim(self._ot_trials[trial_id])
+        return params
+
+    def held_trial_ids(self) -> list[int]:
+        """Storage ids of the Optuna trials this searcher asked and has not finished (their heartbeats)."""
+        return [t._trial_id for key, t in list(self._ot_trials.items()) if key not in self._completed_trials]
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
@@ -63,6 +81,8 @@ class PrunedAwareOptunaSearch(OptunaSearch):
             for key, value in result.items():
                 if key.startswith(TEST_PREFIX) and isinstance(value, (int, float)):
                     ot_trial.set_user_attr(TEST_ATTR_PREFIX + key.removeprefix(TEST_PREFIX), float(value))
+            if NODE_KEY in result:
+                ot_trial.set_user_attr(NODE_ATTR, str(result[NODE_KEY]))
         for key, value in self.notes.verdicts.get(trial_id, {}).items():
             ot_trial.set_user_attr(key, value)
         reached = self._reached.get(trial_id, 0.0)
@@ -106,7 +126,7 @@ class PrunedAwareOptunaSearch(OptunaSearch):
     # maybe a database password) and the sampler stay out. Resume goes through the Optuna study itself.
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        for key in ("_ot_study", "_storage", "_sampler", "_ot_trials"):
+        for key in ("_ot_study", "_storage", "_sampler", "_ot_trials", "target"):
             state[key] = None
         return state
 

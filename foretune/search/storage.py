@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import re
+import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,10 +23,10 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, IntegrityError
 
 from foretune.errors import ForetuneError
-from foretune.keys import INTERRUPTED_ATTR, JOURNAL_NAME, RETRY_OF_ATTR
+from foretune.keys import INTERRUPTED_ATTR, JOURNAL_NAME
 from foretune.predictors._base import Curve
 from foretune.search.evaluator import EarlierTrialCurve
 
@@ -77,7 +79,7 @@ def open_storage(storage: str, *, must_exist: bool = False) -> BaseStorage:
                 "(export it before running, e.g. export FORETUNE_DB_PASSWORD=...)"
             )
         try:
-            return RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+            return _open_rdb(url)
         except Exception as error:  # driver missing, host unreachable, bad credentials, bad path
             reason = _hide_password(str(error).splitlines()[0], url) if str(error) else type(error).__name__
             raise ForetuneError(
@@ -96,10 +98,34 @@ def open_storage(storage: str, *, must_exist: bool = False) -> BaseStorage:
         raise ForetuneError(f"cannot open the journal file {path}: {error.strerror or error}") from None
 
 
+def _open_rdb(url: str, *, attempts: int = 4) -> RDBStorage:
+    """RDBStorage, retried when drivers started together race to create the tables of a fresh database."""
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5.0, and used on purpose
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, engine_kwargs=_engine_kwargs(url), **_heartbeat_kwargs(url))
+        except IntegrityError:  # another process created the same table a moment earlier
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def _engine_kwargs(url: str) -> dict:
     # Fail fast on an unreachable server instead of hanging on the driver's default timeout.
     if url.startswith(("postgresql", "mysql")):
         return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    return {}
+
+
+def _heartbeat_kwargs(url: str) -> dict:
+    # Drivers on several hosts share a PostgreSQL/MySQL study: a trial whose heartbeat stops is stale
+    # (foretune.search.drivers). SQLite is one machine, one driver.
+    from foretune.search.drivers import GRACE_S, HEARTBEAT_S
+
+    if url.startswith(("postgresql", "mysql")):
+        return {"heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S}
     return {}
 
 
@@ -116,23 +142,6 @@ def find_study_name(storage: BaseStorage, name: str | None, *, where: str) -> st
     if not names:
         raise ForetuneError(f"{where} holds no study yet (run `foretune search` first)")
     raise ForetuneError(f"{where} holds several studies ({', '.join(names)}); pick one with --study NAME")
-
-
-def recover_interrupted(study: optuna.Study) -> int:
-    """Mark trials left RUNNING by a dead driver as FAIL and queue their parameters again.
-
-    A study is driven by one `foretune search` at a time, so at start any RUNNING trial is stale.
-    Returns how many trials were re-queued.
-    """
-    storage = study._storage  # the public Study API cannot finish another process's trial
-    requeued = 0
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        if trial.params:
-            study.enqueue_trial(trial.params, user_attrs={RETRY_OF_ATTR: trial.number}, skip_if_exists=False)
-        requeued += 1
-    return requeued
 
 
 def counted_trials(study: optuna.Study) -> list[FrozenTrial]:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from foretune.config import ExperimentConfig
-from foretune.keys import BUDGET_PCT_KEY, FRACTION_KEY, STEP_KEY
+from foretune.keys import BUDGET_PCT_KEY, FRACTION_KEY, NODE_KEY, STEP_KEY
 from foretune.trainers.reporters import Decision
 
 
@@ -31,7 +31,11 @@ class TuneReporter:
     """Reporter that hands each evaluation to Ray Tune (inside a trial only)."""
 
     def __init__(self) -> None:
+        import ray
+
         self.last: dict[str, float] = {}
+        # Ray's own `node_ip` cannot tell apart two nodes on one host; the node id can.
+        self.node = ray.get_runtime_context().get_node_id()
 
     def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
         from ray import tune
@@ -42,7 +46,7 @@ class TuneReporter:
             STEP_KEY: int(step),
             BUDGET_PCT_KEY: int(round(float(fraction) * 100)),
         }
-        tune.report(dict(self.last))
+        tune.report({**self.last, NODE_KEY: self.node})
         return Decision.CONTINUE
 
 
@@ -56,4 +60,4 @@ def run_trial(params: dict[str, Any], *, base_config: ExperimentConfig, trainer_
     test_metrics = getattr(result, "test_metrics", None)
     if test_metrics and reporter.last:
         # One more result at the same budget point carries the held-out scores to the searcher.
-        tune.report({**reporter.last, "test": {k: float(v) for k, v in test_metrics.items()}})
+        tune.report({**reporter.last, NODE_KEY: reporter.node, "test": {k: float(v) for k, v in test_metrics.items()}})

@@ -11,7 +11,7 @@ from ray import tune
 from ray.tune.schedulers import TrialScheduler
 
 from foretune.config import ExperimentConfig
-from foretune.predictors._base import Predictor
+from foretune.predictors._base import Curve, Predictor
 from foretune.search.evaluator import EarlierTrialCurve, VerdictsAndErrors
 from foretune.search.rule import EarlyStageRule
 from foretune.search.scheduler import EarlyStageScheduler
@@ -34,7 +34,11 @@ def make_predictor_factory(config: ExperimentConfig):
 
 
 def build_scheduler(
-    config: ExperimentConfig, *, notes: VerdictsAndErrors, past: Sequence[EarlierTrialCurve] = ()
+    config: ExperimentConfig,
+    *,
+    notes: VerdictsAndErrors,
+    past: Sequence[EarlierTrialCurve] = (),
+    history: Sequence[Curve] = (),
 ) -> EarlyStageScheduler:
     early = config.early_stage
     rule = (
@@ -57,6 +61,7 @@ def build_scheduler(
         notes=notes,
         past=past,
         bounds=metric_bounds(config.search.metric),
+        history=history,
     )
 
 

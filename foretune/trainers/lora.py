@@ -115,6 +115,8 @@ class LoraTrainer:
         steps: dict[int, float] = {}
         for fraction in self.config.train.eval_fractions:
             steps.setdefault(max(1, round(fraction * self.total_steps)), fraction)
+        # With fewer steps than evaluations the last step is shared: it must still report the whole budget.
+        steps[self.total_steps] = 1.0
         return steps
 
     def _load(self) -> None:

@@ -46,13 +46,26 @@ def test_rank_writes_one_row_per_trial(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(out)
-    assert list(table.columns) == ["trial", "predicted_final", "lower", "upper", "early_value", "rank"]
+    assert list(table.columns) == ["trial", "predicted_final", "lower", "upper", "early_value", "rank", "basis"]
     assert len(table) == 12 and sorted(table["trial"]) == sorted(f"t{i}" for i in range(12))
     assert list(table["rank"]) == list(range(1, 13))
     assert table["predicted_final"].is_monotonic_decreasing  # mode max: best first
+    assert table["basis"].str.startswith("predicted by learned from 20 finished runs").all()
     assert (table["lower"] <= table["predicted_final"]).all() and (table["predicted_final"] <= table["upper"]).all()
     assert table.loc[0, "trial"] in result.stdout and "learned ranking" in result.stdout
     assert table.loc[5, "trial"] not in result.stdout.split("wrote")[0].split()  # only --top 3 printed
+
+
+def test_rank_without_finished_runs_predicts_no_final(tmp_path):
+    partial = _write(make_study(6, seed=2, noise=0.003), tmp_path / "partial.csv", at=0.2)
+    out = tmp_path / "ranked.csv"
+    result = _cli("rank", partial, "--at", "0.2", "--mode", "max", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "no final predicted" in result.stderr
+    table = pd.read_csv(out)
+    assert table[["predicted_final", "lower", "upper"]].isna().all().all()  # never a number not predicted
+    assert (table["basis"] == "ranked by early score; 0 finished runs, no final predicted").all()
+    assert table["early_value"].is_monotonic_decreasing
 
 
 def test_rank_eval_compares_every_predictor(tmp_path):

@@ -25,12 +25,12 @@ def test_curve_recovers_known_final_from_half_the_curve(shape, mode):
     y = _oriented(shape(x), mode)
     curve = Curve(x, y)
     final = y[-1]
-    prediction = CurvePredictor(mode=mode).predict([curve.upto(0.5)], at=0.5)
+    extrapolated, std = CurvePredictor(mode=mode).point([curve.upto(0.5)], at=0.5)
     snapshot = SnapshotPredictor(mode=mode).predict([curve.upto(0.5)], at=0.5)
-    error = abs(prediction.mean[0] - final)
+    error = abs(extrapolated[0] - final)
     assert error < 0.5 * abs(snapshot.mean[0] - final)  # much closer than the last value
     assert error < 0.03
-    assert prediction.lower[0] <= prediction.mean[0] <= prediction.upper[0]
+    assert std[0] >= 0
 
 
 def test_curve_prefers_gain_for_steeper_runs(mode):
@@ -38,7 +38,7 @@ def test_curve_prefers_gain_for_steeper_runs(mode):
     x = np.array([0.1, 0.2])
     flat = Curve(x, _oriented([0.69, 0.70], mode), trial="flat")
     steep = Curve(x, _oriented([0.60, 0.70], mode), trial="steep")
-    mean = CurvePredictor(mode=mode).predict([flat, steep], at=0.2).mean
+    mean, _ = CurvePredictor(mode=mode).point([flat, steep], at=0.2)
     better = (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
     assert better(mean[1], mean[0])
 
@@ -99,17 +99,23 @@ def test_extrapolate_is_capped():
     assert extrapolate(x, z, max_gain_ratio=0.0)[0] == 0.0
 
 
-def test_curve_interval_comes_from_finished_runs():
+def test_curve_interval_is_conformal_on_finished_runs():
     x = np.linspace(0.1, 1.0, 10)
     finished = [Curve(x, pow3(x, 0.8 + 0.01 * i, 0.2, 0.3 + 0.05 * i) + 0.02 * (-1) ** i) for i in range(10)]
     run = [finished[0].upto(0.2)]
     fitted = CurvePredictor().fit(finished).predict(run, at=0.2)
-    cold = CurvePredictor().predict(run, at=0.2)
-    np.testing.assert_allclose(fitted.mean, cold.mean)  # the finished runs move the interval only
-    # Cold: a symmetric band from the spread of the curve ensemble.
-    np.testing.assert_allclose(cold.upper - cold.mean, cold.mean - cold.lower)
-    # Fitted: the 10% and 90% quantiles of the predictor's own errors on the finished runs.
-    own = CurvePredictor().predict([c.upto(0.2) for c in finished], at=0.2).mean
-    low, high = np.quantile([final_value(c) for c in finished] - own, [0.1, 0.9])
-    assert low < 0 < high
-    np.testing.assert_allclose([fitted.lower[0], fitted.upper[0]], [cold.mean[0] + low, cold.mean[0] + high])
+    cold = CurvePredictor().fit(finished[:2]).predict(run, at=0.2)
+    # Two finished runs: no final predicted, the run is ranked by its score at 0.2.
+    assert not cold.predicted and "2 finished runs, no final predicted" in cold.basis
+    assert cold.mean[0] == cold.lower[0] == cold.upper[0] == run[0].values[-1]
+    # Ten: the extrapolation moved by the median error on the finished runs, +- the
+    # ceil(11 * 0.8) = 9th smallest absolute deviation of those errors from their median.
+    extrapolated = CurvePredictor().point(run, at=0.2)[0]
+    errors = np.array([final_value(c) for c in finished]) - CurvePredictor().point(finished, at=0.2)[0]
+    center = np.median(errors)
+    width = np.sort(np.abs(errors - center))[8]
+    assert fitted.predicted and fitted.finished_used == 10
+    np.testing.assert_allclose(
+        [fitted.mean[0], fitted.lower[0], fitted.upper[0]],
+        extrapolated[0] + center + np.array([0.0, -width, width]),
+    )

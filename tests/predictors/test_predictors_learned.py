@@ -27,20 +27,20 @@ def test_learning_from_hyperparameters_beats_snapshot(name, mode):
     assert 0.5 <= metrics.coverage(prediction.lower, prediction.upper, finals) <= 1.0
 
 
-def test_learned_falls_back_to_curve_with_few_finished_runs(mode):
+def test_learned_falls_back_to_snapshot_with_few_finished_runs(mode):
     finished = make_study(5, seed=1, mode=mode)
     test = [c.upto(0.2) for c in make_study(10, seed=2, mode=mode)]
     learned = LearnedPredictor(mode=mode, min_finished=8).fit(finished).predict(test, at=0.2)
-    curve = get_predictor("curve", mode=mode).fit(finished).predict(test, at=0.2)
-    np.testing.assert_allclose(learned.mean, curve.mean)
+    snapshot = get_predictor("snapshot", mode=mode).fit(finished).predict(test, at=0.2)
+    np.testing.assert_allclose(learned.mean, snapshot.mean)
 
 
 def test_auto_weights_and_cold_start(mode):
     auto = AutoPredictor(mode=mode)
     test = [c.upto(0.2) for c in make_study(10, seed=2, mode=mode)]
     cold = auto.predict(test, at=0.2)
-    assert auto.weights_ == {"curve": 1.0}
-    np.testing.assert_allclose(cold.mean, get_predictor("curve", mode=mode).predict(test, at=0.2).mean)
+    assert auto.weights_ == {"snapshot": 1.0} and not cold.predicted
+    np.testing.assert_allclose(cold.mean, [c.values[-1] for c in test])  # ranked by the early score
     auto.fit(make_study(30, seed=1, mode=mode, noise=0.003)).predict(test, at=0.2)
     assert sum(auto.weights_.values()) == pytest.approx(1.0, abs=1e-3)
     assert auto.weights_["learned"] > 0.5  # the hyperparameters carry the signal here
@@ -94,8 +94,9 @@ def test_auto_cold_start_is_shifted_onto_the_scale_of_finals(mode):
     test = make_study(10, seed=2, mode=mode)
     auto = AutoPredictor(mode=mode).fit(finished)
     prediction = auto.predict([c.upto(0.2) for c in test], at=0.2)
-    assert auto.weights_ == {"curve": 1.0}
-    curve = get_predictor("curve", mode=mode).predict([c.upto(0.2) for c in test], at=0.2)
+    assert auto.weights_ == {"snapshot": 1.0}
+    early = np.array([c.upto(0.2).values[-1] for c in test])
     finals = np.array([final_value(c) for c in test])
-    assert metrics.mae(prediction.mean, finals) < 0.5 * metrics.mae(curve.mean, finals)
-    np.testing.assert_allclose(np.diff(prediction.mean), np.diff(curve.mean))  # same order
+    assert metrics.mae(prediction.mean, finals) < 0.5 * metrics.mae(early, finals)
+    np.testing.assert_allclose(np.diff(prediction.mean), np.diff(early))  # same order as the early scores
+    assert prediction.predicted and prediction.finished_used == 3

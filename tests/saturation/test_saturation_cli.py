@@ -47,6 +47,15 @@ def test_json_output(points: Path) -> None:
     assert summary["extrapolated"] is True  # the true plateau (~13,500) lies beyond n = 1600
     assert summary["max_n"] == 5000 and summary["min_sufficient_n"] > 1600
     assert summary["baseline"] == pytest.approx(0.3, abs=0.01)
+    assert summary["regime"] == "still rising"
+
+
+def test_four_points_get_an_answer_with_its_regime(tmp_path: Path) -> None:
+    path = tmp_path / "four.csv"
+    path.write_text("n,value\n50,0.50\n100,0.60\n200,0.65\n400,0.68\n")
+    done = run_cli("saturation", str(path), "--bootstrap", "20", "--max-n", "3200")
+    assert done.returncode == 0, done.stderr
+    assert "minimum sufficient n" in done.stdout and "regime               still rising" in done.stdout
 
 
 def test_min_mode_and_table_output(points: Path, tmp_path: Path) -> None:
@@ -68,7 +77,7 @@ def test_min_mode_and_table_output(points: Path, tmp_path: Path) -> None:
         ("n,value\n50,0.5\n-100,0.6\n", "not a non-negative integer"),
         ("n,value\n50,0.5\n100.5,0.6\n", "not a non-negative integer"),
         ("n,value\n50,0.5\nabc,0.6\n", "is not a finite number"),
-        ("n,value\n50,0.5\n100,0.6\n200,0.65\n", "needs at least 5"),
+        ("n,value\n50,0.5\n100,0.6\n", "needs at least 3; measure 1 more"),
         ("n,value\n", "no rows"),
     ],
 )

@@ -144,8 +144,8 @@ def test_zero_shot_point_is_the_baseline_not_part_of_the_fit() -> None:
 @pytest.mark.parametrize(
     ("n", "values", "match"),
     [
-        ([50, 100, 200, 400], [0.5, 0.6, 0.65, 0.7], "at least 5"),
-        ([0, 0, 50, 100], [0.1, 0.1, 0.5, 0.6], "at least 5"),
+        ([50, 100], [0.5, 0.6], "at least 3; measure 1 more"),
+        ([0, 0, 50], [0.1, 0.1, 0.5], "at least 3; measure 2 more"),
         ([50, -100, 200, 400, 800], [0.5] * 5, "non-negative integers"),
         ([50, 100.5, 200, 400, 800], [0.5] * 5, "non-negative integers"),
         ([50, 100, 200, 400, 800], [0.5, np.nan, 0.6, 0.6, 0.6], "finite"),
@@ -154,6 +154,41 @@ def test_zero_shot_point_is_the_baseline_not_part_of_the_fit() -> None:
 def test_bad_points_raise_one_clear_error(n, values, match) -> None:
     with pytest.raises(ForetuneError, match=match):
         SaturationModel().fit(n, values)
+
+
+@pytest.mark.parametrize("k", [3, 4])
+def test_answers_from_three_or_four_points_with_an_interval_that_holds_the_truth(k: int) -> None:
+    n = SIZES[:k]  # 50..200 or 50..400; the answer lies beyond them
+    result = SaturationModel(epsilon=0.01, n_bootstrap=40).fit(n, power_law(n), max_n=3200).result
+    truth = true_crossing(power_law, power_law(3200) - 0.01)
+    lo, hi = result.min_sufficient_n_interval
+    assert result.min_sufficient_n == pytest.approx(truth, rel=0.5)
+    assert lo < truth < hi and hi / lo > 1.5  # as wide as four exact points warrant, no wider than the grid
+    assert result.regime == "still rising"
+
+
+def test_a_handful_of_noisy_points_never_gives_a_zero_width_interval() -> None:
+    # The sweep: seed-noise wiggles on a flat curve (two of three differences equal).
+    n, values = [0, 16, 32, 64, 128, 256], [0.043, 0.102, 0.090, 0.090, 0.102, 0.102]
+    result = SaturationModel(epsilon=0.01, n_bootstrap=40, bounds=(0, 1)).fit(n, values).result
+    lo, hi = result.asymptote_interval
+    assert hi - lo > 0.005
+    assert result.regime == "flat"
+
+
+@pytest.mark.parametrize(
+    ("values", "regime"),
+    [
+        ([0.50, 0.70, 0.78, 0.795, 0.80], "bent"),  # levels off by n = 400
+        (power_law(SIZES[:5], b=1.0, c=0.3), "still rising"),
+        ([0.80, 0.801, 0.80, 0.802, 0.801], "flat"),
+        ([0.50, 0.70, 0.62, 0.56, 0.52], "ill-behaved: not monotone"),  # peaks, then falls
+    ],
+)
+def test_each_answer_reports_its_regime(values, regime: str) -> None:
+    result = SaturationModel(epsilon=0.01, n_bootstrap=0).fit(SIZES[:5], values).result
+    assert result.regime == regime
+    assert result.to_dict()["regime"] == regime
 
 
 def test_constructor_checks_its_arguments() -> None:
@@ -184,3 +219,15 @@ def test_importable_without_torch_or_ray(run_without) -> None:
     )
     done = run_without(code, blocked=("torch", "ray"))
     assert done.returncode == 0, done.stderr
+
+
+def test_the_sweep_calls_an_interval_tight_only_when_the_one_it_names_is() -> None:
+    from foretune.search.sweep import SaturationSweep
+
+    # The sweep: it once stopped "interval tight (hi/lo <= 1.5)" beside [16, 294].
+    scores = {0: 0.043, 16: 0.102, 32: 0.090, 64: 0.090, 128: 0.102, 256: 0.102}
+    sweep = SaturationSweep(lambda n, seed: {"accuracy": scores[n]}, sizes=list(scores), n_bootstrap=30, bounds=(0, 1))
+    result = sweep.run()
+    lo, hi = result.saturation.min_useful_n_noise_interval
+    assert "tight" not in result.stopped_because and hi / lo > 1.5
+    assert result.saturation.regime == "flat"

@@ -159,8 +159,8 @@ def test_command_files_add_the_markdown_table_and_the_plot(tmp_path: Path) -> No
 
 
 def test_too_few_sizes_and_unknown_metric_are_user_errors() -> None:
-    with pytest.raises(ForetuneError, match="at least 5 sizes above 0"):
-        SaturationSweep(curve_task, sizes=[0, 50, 100])
+    with pytest.raises(ForetuneError, match="at least 3 sizes above 0"):
+        SaturationSweep(curve_task, sizes=[0, 50])
     with pytest.raises(ForetuneError, match="no metric 'f1'"):
         SaturationSweep(curve_task, sizes=SIZES, metric="f1").run()
 
@@ -171,7 +171,7 @@ def test_too_few_sizes_and_unknown_metric_are_user_errors() -> None:
         ("0,50,100000", "larger than the"),
         ("0,-50", "non-negative"),
         ("0,1.5", "non-negative"),
-        ("0,5,10", "at least 5"),
+        ("0,5", "at least 3"),
     ],
 )
 def test_sweep_cli_bad_sizes_exit_2(sizes: str, message: str, tmp_path: Path) -> None:
@@ -223,6 +223,7 @@ def test_real_lora_runs_at_tiny_sizes_feed_the_sweep(tmp_path: Path) -> None:
             "data.max_eval_samples": 2,
             "train.max_steps": 1,
             "train.batch_size": 2,
+            "sweep.epochs": 0.5,  # half a pass over n = 4 at batch 2: one step
             "train.eval_fractions": [1.0],
             "task.max_new_tokens": 24,
         },

@@ -59,7 +59,7 @@ def test_the_command_reads_the_section_and_its_options_win(tmp_path: Path) -> No
     assert isinstance(from_config.exception, ForetuneError)
     assert "sweep.sizes: 100000 is larger than the" in str(from_config.exception)
     from_option = runner.invoke(app, ["sweep", str(config), "--sizes", "0,5,10", "--out", str(tmp_path / "out")])
-    assert isinstance(from_option.exception, ForetuneError) and "at least 5 sizes" in str(from_option.exception)
+    assert isinstance(from_option.exception, ForetuneError) and "at least 3 sizes" in str(from_option.exception)
     bad_option = runner.invoke(app, ["sweep", str(config), "--bootstrap", "-1", "--out", str(tmp_path / "out")])
     assert "sweep.bootstrap: Input should be greater than or equal to 0" in str(bad_option.exception)
     assert not (tmp_path / "out").exists()

@@ -104,18 +104,34 @@ def _run(evaluator, trial, values, params=None):
     return verdict
 
 
-def test_evaluator_ranks_everyone_on_the_predictors_scale():
-    # A finished trial (early 1.0 -> final 0.1) and a newcomer that is better early (0.9): with `snapshot`
-    # the rule must rank 0.9 against 1.0 (both early scores), not against the finished trial's real 0.1.
-    # Both are moved onto the final scale by how far the finished trial still went (-0.9).
+def test_evaluator_ranks_by_early_score_until_enough_runs_finished():
+    # One finished trial (early 1.0 -> final 0.1) and a newcomer that is better early (0.9): too few
+    # finished runs to predict a final, so the rule ranks 0.9 against 1.0 (both early scores), not
+    # against the finished trial's real 0.1, and the verdict says so instead of showing a number.
     evaluator = _evaluator(keep=1)
     assert _run(evaluator, "a", [1.2, 1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1]) is True
     assert _run(evaluator, "b", [1.1, 0.9]) is True
-    assert evaluator.verdicts["b"]["early_score"] == pytest.approx(0.9)
-    assert evaluator.verdicts["b"]["predicted_final"] == pytest.approx(0.0)
-    assert evaluator.verdicts["b"]["early_rank"] == 1 and evaluator.verdicts["b"]["early_judged_with"] == 2
+    notes = evaluator.verdicts["b"]
+    assert notes["early_score"] == pytest.approx(0.9)
+    assert "predicted_final" not in notes and "predicted_lower" not in notes
+    assert notes["early_basis"] == "ranked by early score; 1 finished run, no final predicted"
+    assert notes["early_finished_used"] == 1
+    assert notes["early_rank"] == 1 and notes["early_judged_with"] == 2
     assert _run(evaluator, "c", [1.3, 1.05]) is False  # behind both a (1.0) and b (0.9)
     assert evaluator.verdicts["c"]["early_decision"] == "pruned"
+
+
+def test_evaluator_predicts_finals_once_three_runs_finished():
+    # Three finished trials that all dropped by 0.9 after 20%: `snapshot` now predicts a final
+    # (early score - 0.9), with an interval, on the scale of the finished runs' finals.
+    evaluator = _evaluator(keep=100)
+    for trial, start in (("a", 1.0), ("b", 1.1), ("c", 1.2)):
+        _run(evaluator, trial, list(start + np.array([0.2, 0.0, -0.2, -0.4, -0.5, -0.6, -0.7, -0.8, -0.85, -0.9])))
+    assert _run(evaluator, "d", [1.1, 0.95]) is True
+    notes = evaluator.verdicts["d"]
+    assert notes["predicted_final"] == pytest.approx(0.05)
+    assert notes["predicted_lower"] <= notes["predicted_final"] <= notes["predicted_upper"]
+    assert notes["early_basis"].startswith("predicted by snapshot from 3 finished runs")
 
 
 def test_evaluator_judges_once_and_honours_grace():
@@ -202,8 +218,22 @@ def test_predictions_of_a_share_stay_in_its_range():
 
     steep = [0.45, 0.9]  # +0.45 per tenth of the budget
     free, clipped = evaluator(None), evaluator((0.0, 1.0))
+    for judge in (free, clipped):  # three finished runs, so that finals are predicted
+        for i in range(3):
+            _run(judge, f"done{i}", [0.1 + 0.01 * i + 0.05 * k for k in range(10)])
     _run(free, "t", steep)
     _run(clipped, "t", steep)
     assert free.verdicts["t"]["predicted_upper"] > 1.0  # the unclipped extrapolation overshoots
     for key in ("predicted_final", "predicted_lower", "predicted_upper"):
         assert 0.0 <= clipped.verdicts["t"][key] <= 1.0
+
+
+def test_evaluator_keeps_every_reported_metric_on_the_curve():
+    evaluator = _evaluator(keep=100)
+    evaluator.add("t", {"lr": 1e-3})
+    evaluator.observe("t", 0.1, 0.05, {"eval_loss": 2.0, "train_loss": 2.2})
+    evaluator.observe("t", 0.2, 0.05, {"eval_loss": 1.7})
+    curve = evaluator.curve("t")
+    np.testing.assert_allclose(curve.extras["eval_loss"], [2.0, 1.7])
+    np.testing.assert_allclose(curve.extras["train_loss"], [2.2, np.nan])  # not reported at 0.2
+    assert curve.upto(0.1).extras["eval_loss"].tolist() == [2.0]

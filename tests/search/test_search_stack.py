@@ -52,8 +52,11 @@ def test_pruned_trials_are_pruned_with_attrs_and_curves(ray_session, replay_bank
     assert TrialState.PRUNED in states and TrialState.COMPLETE in states
     for trial in study.trials:
         attrs = trial.user_attrs
-        assert {"early_score", "predicted_final", "predicted_lower", "predicted_upper", "early_rank"} <= set(attrs)
-        assert attrs["predicted_lower"] <= attrs["predicted_final"] <= attrs["predicted_upper"]
+        assert {"early_score", "early_basis", "early_finished_used", "early_rank"} <= set(attrs)
+        if attrs["early_finished_used"] >= 3:  # enough finished runs: a final was predicted
+            assert attrs["predicted_lower"] <= attrs["predicted_final"] <= attrs["predicted_upper"]
+        else:  # too few: ranked by the early score, and no number that was not predicted
+            assert "predicted_final" not in attrs and "no final predicted" in attrs["early_basis"]
         if trial.state == TrialState.PRUNED:
             assert attrs["early_decision"] == "pruned"
             assert attrs["fraction_reached"] == pytest.approx(0.2)

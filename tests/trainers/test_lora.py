@@ -134,3 +134,12 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert not out.exists()  # nothing half-written
+
+
+def test_the_last_step_reports_the_whole_budget_when_evaluations_share_steps():
+    # 4 steps, 10 evaluation points: several fractions round to one step; the last must still say 1.0.
+    trainer = LoraTrainer(tiny_config(**{"train.eval_fractions": [0.1 * i for i in range(1, 11)]}))
+    steps = trainer.eval_steps()
+    assert steps[4] == 1.0
+    assert sorted(steps) == [1, 2, 3, 4]
+    assert steps[1] == 0.1  # earlier steps keep the first fraction that reaches them

@@ -1,10 +1,13 @@
 """Data saturation: fit score against training-set size and say how much data is enough.
 
-Curve families and their fit, LCDB calibration, the result object, the model and a CSV reader.
+Curve families and their fit, LCDB calibration, reading sizes off a curve (bands), the regime of a
+curve ("still rising", "bent", "flat", "ill-behaved: not monotone"), the result object, the model
+(an answer from three sizes up) and a CSV reader.
 Imports numpy / scipy (pandas only in `points`); never torch, ray or other foretune packages
 except `foretune.keys` and `foretune.errors`.
 """
 
+from foretune.predictors.saturation.bands import first_crossing
 from foretune.predictors.saturation.calibration import calibrated_band
 from foretune.predictors.saturation.families import (
     DEFAULT_EXPONENT_PRIOR,
@@ -15,7 +18,7 @@ from foretune.predictors.saturation.families import (
     FamilyFit,
     fit_family,
 )
-from foretune.predictors.saturation.model import SaturationModel, first_crossing
+from foretune.predictors.saturation.model import SaturationModel
 from foretune.predictors.saturation.points import read_points
 from foretune.predictors.saturation.result import SaturationResult
 

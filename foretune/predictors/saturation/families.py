@@ -183,7 +183,11 @@ def fit_family(
     """
     family = SATURATION_FAMILIES[family] if isinstance(family, str) else family
     k, m = family.n_params, len(x)
-    if m < k + 2:  # AICc needs m - k - 1 > 0, and we want one point of slack
+    # The exponent prior counts as one more observation: it pins c, so a power law is determined by
+    # as few as three points (a MAP fit, its uncertainty left to the bootstrap and the calibration).
+    has_prior = exponent_prior is not None and family.exponent is not None
+    m_eff = m + int(has_prior)
+    if m_eff < k + (1 if has_prior else 2):  # one point of slack beyond the parameters
         return None
     sw = np.sqrt(w)
     scale = max(noise, 1e-9)
@@ -218,5 +222,9 @@ def fit_family(
     rss = float(np.sum(w * (family.f(x, *best.x) - y) ** 2))
     # A floor on the residual variance: an exact fit of few points must not win by log(0).
     sigma2 = max(rss / np.sum(w), (0.05 * scale) ** 2, 1e-18)
-    aicc = m * np.log(sigma2) + 2 * k + 2 * k * (k + 1) / (m - k - 1)
+    # AICc; with too few points for its small-sample term, that term counts the prior as a point,
+    # and with fewer still (three points, three parameters) it is plain AIC.
+    dof = m - k - 1 if m - k - 1 > 0 else m_eff - k - 1
+    correction = 2 * k * (k + 1) / dof if dof > 0 else 0.0
+    aicc = m * np.log(sigma2) + 2 * k + correction
     return FamilyFit(family.name, best.x, rss, float(aicc))

@@ -23,6 +23,10 @@ From the averaged curve F(n):
 - ``gain_per_doubling``  F(2n) - F(n) at each measured n.
 
 Scores may be maximized (accuracy) or minimized (loss): ``mode="min"`` fits the negated values.
+Three distinct sizes are enough: below five the exponent prior is always on (the default one if
+unset), which pins down a power law that the points alone could not; the bootstrap never lets a
+residual fall below the noise level, so a handful of points never yields a zero-width interval.
+Each result names its regime (`regime.curve_regime`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from scipy.optimize import isotonic_regression
 
 from foretune.errors import ForetuneError
 from foretune.keys import MAD_TO_STD, Mode, check_mode
+from foretune.predictors.saturation.bands import first_crossing, quantile_band
 from foretune.predictors.saturation.calibration import band_union, calibrated_band
 from foretune.predictors.saturation.ensemble import Ensemble, fit_ensemble
 from foretune.predictors.saturation.families import (
@@ -45,34 +50,15 @@ from foretune.predictors.saturation.families import (
     SATURATION_FAMILIES,
 )
 from foretune.predictors.saturation.points import MeasuredPoints, check_points, group_points, noise_level
+from foretune.predictors.saturation.regime import curve_regime
 from foretune.predictors.saturation.result import SaturationResult
+
+# Three sizes answer (a power law with its exponent prior); below FEW_POINTS sizes the prior is always on.
+MIN_POINTS = 3
+FEW_POINTS = 5
 
 # (asymptote, min useful n, min sufficient n) of one fit, in signed units and sizes.
 Estimate = tuple[float, float | None, float]
-
-
-def first_crossing(grid: np.ndarray, values: np.ndarray, target: float) -> float | None:
-    """Smallest grid point (log-interpolated) where the non-decreasing `values` reach `target`."""
-    reached = np.nonzero(values >= target)[0]
-    if len(reached) == 0:
-        return None
-    i = reached[0]
-    if i == 0:
-        return float(grid[0])
-    # Interpolate in log n between the last point below and the first point at or above target.
-    v0, v1 = values[i - 1], values[i]
-    t = 0.0 if v1 <= v0 else (target - v0) / (v1 - v0)
-    return float(np.exp(np.log(grid[i - 1]) + t * (np.log(grid[i]) - np.log(grid[i - 1]))))
-
-
-def _quantile_band(values: Sequence[float | None], alpha: float) -> tuple[float | None, float | None]:
-    """Central band of `values` (None counts as inf: beyond the horizon); None ends are unbounded."""
-    arr = np.array([np.inf if v is None else v for v in values], dtype=float)
-    if len(arr) == 0:
-        return (None, None)
-    # 'nearest' never interpolates, so replicates beyond the horizon (inf) stay inf, not NaN.
-    lo, hi = np.quantile(arr, [alpha, 1 - alpha], method="nearest")
-    return (None if not np.isfinite(lo) else float(lo), None if not np.isfinite(hi) else float(hi))
 
 
 class SaturationModel:
@@ -140,9 +126,15 @@ class SaturationModel:
 
     @property
     def min_points(self) -> int:
-        """Distinct sizes n > 0 the smallest family needs (k parameters + 2)."""
-        curves = [SATURATION_FAMILIES[f].n_params for f in self.families if f != "flat"]
-        return min(curves) + 2 if curves else 3
+        """Distinct sizes n > 0 a fit needs: three (a power law whose exponent a prior pins down)."""
+        return MIN_POINTS
+
+    def _prior(self, m: int) -> tuple[float, float] | None:
+        """The exponent prior for a fit of `m` sizes: below FEW_POINTS always one (the default if unset),
+        since four points cannot pin down a three-parameter curve on their own."""
+        if m < FEW_POINTS:
+            return self.exponent_prior or DEFAULT_EXPONENT_PRIOR
+        return self.exponent_prior
 
     @property
     def _sign(self) -> float:
@@ -171,12 +163,11 @@ class SaturationModel:
         points, set_aside = self._set_aside_far_points(points, residuals, noise)
         if set_aside:
             ensemble = fit_ensemble(points.x, points.y, points.w, self.families, noise, ceiling=ceiling) or ensemble
-        if self.exponent_prior is not None or self.tail_weight > 0:
+        prior = self._prior(len(points.y))
+        if prior is not None or self.tail_weight > 0:
             weights = self._fit_weights(points.x, points.w)
             ensemble = (
-                fit_ensemble(
-                    points.x, points.y, weights, self.families, noise, prior=self.exponent_prior, ceiling=ceiling
-                )
+                fit_ensemble(points.x, points.y, weights, self.families, noise, prior=prior, ceiling=ceiling)
                 or ensemble
             )
         replicates = self._bootstrap(points, ensemble, noise, ceiling)
@@ -192,6 +183,7 @@ class SaturationModel:
             n_ref=n_ref,
             baseline=baseline,
             set_aside=set_aside,
+            noise=noise,
         )
         return self
 
@@ -220,7 +212,9 @@ class SaturationModel:
         """
         x, y, w = points.x, points.y, points.w
         noise = noise_level(y, points.groups)
-        ensemble = fit_ensemble(x, y, w, self.families, noise, ceiling=ceiling)
+        # No prior here, except with so few points that no curve could be fitted without one.
+        prior = self._prior(len(y)) if len(y) < FEW_POINTS else None
+        ensemble = fit_ensemble(x, y, w, self.families, noise, prior=prior, ceiling=ceiling)
         if ensemble is None:
             raise ForetuneError("saturation fit: no curve family could be fitted to these points")
         floor = 0.01 * max(float(np.ptp(y)), 1e-12)
@@ -233,7 +227,7 @@ class SaturationModel:
             if refined >= 0.5 * noise:
                 break
             noise = refined
-            ensemble = fit_ensemble(x, y, w, self.families, noise, ceiling=ceiling) or ensemble
+            ensemble = fit_ensemble(x, y, w, self.families, noise, prior=prior, ceiling=ceiling) or ensemble
         return ensemble, noise, residuals
 
     def _set_aside_far_points(
@@ -275,7 +269,9 @@ class SaturationModel:
         x, y, w, groups = points.x, points.y, points.w, points.groups
         rng = np.random.default_rng(self.seed)
         fitted = ensemble(x)
-        residuals = y - fitted
+        # Each residual at least the noise of its mean: a curve through a handful of points fits
+        # them almost exactly, and their residuals alone would give a zero-width interval.
+        residuals = np.maximum(np.abs(y - fitted), noise * np.sqrt(w.mean() / w))
         repeated = sum(len(g) >= 2 for g in groups.values()) >= len(groups) / 2
         replicates = []
         for _ in range(self.n_bootstrap):
@@ -297,7 +293,7 @@ class SaturationModel:
                 self.families,
                 noise,
                 warm=ensemble,
-                prior=self.exponent_prior,
+                prior=self._prior(len(y)),
                 ceiling=ceiling,
             )
             if rep is not None:
@@ -334,13 +330,13 @@ class SaturationModel:
     def _bands(self, point: Estimate, reps: Sequence[Estimate], sizes: np.ndarray, *, max_n: float, n_ref: float):
         """(asymptote, useful, sufficient, useful noise-only, sufficient noise-only) bands, user units."""
         sign, alpha = self._sign, (1 - self.interval) / 2
-        asym_band = _quantile_band([sign * r[0] for r in reps], alpha) if reps else (sign * point[0],) * 2
+        asym_band = quantile_band([sign * r[0] for r in reps], alpha) if reps else (sign * point[0],) * 2
         if asym_band[0] is not None and asym_band[1] is not None:
             # A percentile band can miss an estimate that sits on a bound (the asymptote at the
             # metric's best score, say, with the replicates below it): widen it to hold the estimate.
             asym_band = (min(*asym_band, sign * point[0]), max(*asym_band, sign * point[0]))
-        useful_noise = _quantile_band([r[1] for r in reps], alpha) if reps else (point[1], point[1])
-        sufficient_noise = _quantile_band([r[2] for r in reps], alpha) if reps else (point[2], point[2])
+        useful_noise = quantile_band([r[1] for r in reps], alpha) if reps else (point[1], point[1])
+        sufficient_noise = quantile_band([r[2] for r in reps], alpha) if reps else (point[2], point[2])
         useful_band, sufficient_band = useful_noise, sufficient_noise
         if self.calibrated:
             horizon_n = float(max(max_n, n_ref) * self.horizon)
@@ -374,9 +370,19 @@ class SaturationModel:
         n_ref: float,
         baseline: float | None,
         set_aside: tuple[float, ...],
+        noise: float,
     ) -> SaturationResult:
         """The `SaturationResult` of a fit, back in the user's units."""
         sign = self._sign
+        regime = curve_regime(
+            points.y,
+            smooth=isotonic_regression(points.y, weights=points.w).x,
+            noise=noise,
+            epsilon=self.epsilon,
+            asymptote=point[0],
+            useful_n=point[1],
+            n_ref=n_ref,
+        )
         asym_band, useful_band, sufficient_band, useful_noise, sufficient_noise = self._bands(
             point, reps, points.sizes, max_n=max_n, n_ref=n_ref
         )
@@ -400,6 +406,7 @@ class SaturationModel:
             horizon=float(max(max_n, n_ref) * self.horizon),
             n_bootstrap=len(replicates),
             set_aside=set_aside,
+            regime=regime,
             min_useful_n_noise_interval=useful_noise,
             min_sufficient_n_noise_interval=sufficient_noise,
             _ensemble=ensemble,

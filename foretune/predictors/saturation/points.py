@@ -42,9 +42,10 @@ def group_points(n: np.ndarray, values: np.ndarray, *, sign: float, min_points: 
     keep = n > 0
     sizes = np.unique(n[keep])
     if len(sizes) < min_points:
+        more = min_points - len(sizes)
         raise ForetuneError(
-            f"saturation fit: {len(sizes)} distinct sizes n > 0 given, the model needs at least "
-            f"{min_points}; measure more sizes (e.g. a geometric grid such as 50,100,200,400)"
+            f"saturation fit: {len(sizes)} distinct size(s) n > 0 given, the model needs at least "
+            f"{min_points}; measure {more} more size(s) (e.g. a geometric grid such as 50,100,200,400)"
         )
     groups = {s: sign * values[keep][n[keep] == s] for s in sizes}
     y = np.array([g.mean() for g in groups.values()])
@@ -60,7 +61,10 @@ def noise_level(y: np.ndarray, groups: Mapping[float, np.ndarray]) -> float:
     if len(y) >= 3:
         # Second differences cancel a smooth trend; MAD makes one outlier harmless.
         d2 = np.diff(y, 2) / np.sqrt(6.0)
-        return float(MAD_TO_STD * np.median(np.abs(d2 - np.median(d2))) + 1e-12)
+        # From fewer than four differences the deviation from their median collapses (three
+        # values, two of them equal, give 0: a zero-width interval); then take |d2| itself.
+        centre = np.median(d2) if len(d2) >= 4 else 0.0
+        return float(MAD_TO_STD * np.median(np.abs(d2 - centre)) + 1e-12)
     return float(np.std(y) + 1e-12)
 
 

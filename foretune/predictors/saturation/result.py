@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from foretune.keys import Mode
+from foretune.keys import REGIME_KEY, Mode, SaturationRegime
 from foretune.predictors.saturation.ensemble import Ensemble
 
 
@@ -34,6 +34,7 @@ class SaturationResult:
     horizon: float
     n_bootstrap: int
     set_aside: tuple[float, ...]  # sizes whose points lay far off the robust fit and were left out
+    regime: SaturationRegime  # "still rising", "bent", "flat" or "ill-behaved: not monotone"
     # The bootstrap-only bands (measurement noise only); the *_interval fields above also include
     # the extrapolation error learned on LCDB when the model is `calibrated`.
     min_useful_n_noise_interval: tuple[float | None, float | None]
@@ -122,6 +123,7 @@ class SaturationResult:
             "min_sufficient_n_noise_interval": [size(v) for v in self.min_sufficient_n_noise_interval],
             "extrapolated": bool(self.extrapolated),
             "min_sufficient_n_extrapolated": bool(self.min_sufficient_n_extrapolated),
+            REGIME_KEY: self.regime,
             "score_at_max_n": num(self.score_at_max_n),
             "baseline": num(self.baseline),
             "horizon": num(self.horizon),

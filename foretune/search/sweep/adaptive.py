@@ -71,3 +71,29 @@ def next_size(
         return max(candidates)  # no signal: the largest size says the most about the plateau
     per_cost = gain / np.array([max(cost(c), 1e-12) for c in candidates])
     return int(candidates[int(np.argmax(per_cost))])
+
+
+def next_sizes(
+    result: SaturationResult,
+    candidates: Sequence[int],
+    *,
+    count: int,
+    target: SweepTarget,
+    noise: float,
+    cost: Callable[[int], float],
+) -> list[int]:
+    """The `count` candidates with the largest expected variance reduction per unit of compute.
+
+    A round of runs side by side (as many as the cluster holds at once); ranked one by one, so two
+    sizes that tell the same thing may both be chosen: a busy cluster is worth that overlap.
+    """
+    candidates = [c for c in candidates if c > 0]
+    if count <= 1 or len(candidates) <= 1:
+        chosen = next_size(result, candidates, target=target, noise=noise, cost=cost)
+        return [] if chosen is None else [chosen]
+    gain = expected_reduction(result, candidates, target=target, noise=noise)
+    if not np.any(gain > 0):
+        return sorted(candidates)[-count:]  # no signal: the largest sizes say the most about the plateau
+    per_cost = gain / np.array([max(cost(c), 1e-12) for c in candidates])
+    order = np.argsort(-per_cost, kind="stable")[:count]
+    return sorted(int(candidates[i]) for i in order)

@@ -9,12 +9,15 @@ Adaptive mode picks each next size by the rule in `foretune.search.sweep.adaptiv
 `EarlyCut`, a run whose final score the early-stage predictor already knows within its tolerance
 is stopped there (`foretune.search.sweep.early_cut`): the point is marked `predicted` and costs
 the fraction it trained.
+
+Runs go in rounds: each round hands every (size, seed) it chose to a runner at once (`runs.run_here`
+one after another, or `ray_runs.RayRunner` side by side as Ray tasks); `slots` says how many fit side
+by side, and the adaptive choice picks that many runs' worth of sizes per round.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -24,8 +27,9 @@ import numpy as np
 from foretune.errors import ForetuneError
 from foretune.keys import SWEEP_TARGETS, Mode, SweepTarget
 from foretune.predictors.saturation import SaturationModel, SaturationResult
-from foretune.search.sweep.adaptive import interval_ratio, next_size
-from foretune.search.sweep.early_cut import EarlyCut
+from foretune.search.sweep.adaptive import interval_ratio, next_sizes
+from foretune.search.sweep.early_cut import EarlyCut, EarlyCutReporter
+from foretune.search.sweep.runs import RunJob, Runner, RunOutcome, run_here
 from foretune.trainers.reporters import Reporter
 
 
@@ -132,6 +136,8 @@ class SaturationSweep:
         on_point: Callable[[SweepPoint], None] | None = None,
         early_cut: EarlyCut | None = None,
         bounds: tuple[float, float] | None = None,
+        runner: Runner | None = None,
+        slots: int | None = None,
     ) -> None:
         sizes = sorted(set(int(s) for s in sizes))
         if not sizes or sizes[0] < 0:
@@ -161,6 +167,10 @@ class SaturationSweep:
         self.on_point = on_point
         self.early_cut = early_cut
         self.bounds = bounds
+        if slots is not None and slots < 1:
+            raise ValueError(f"slots must be >= 1, got {slots}")
+        self.runner = runner or run_here
+        self.slots = slots
         self.model = SaturationModel(mode=mode, epsilon=epsilon, n_bootstrap=n_bootstrap, seed=seed, bounds=bounds)
         positive = [s for s in sizes if s > 0]
         if len(positive) < self.model.min_points:
@@ -169,47 +179,56 @@ class SaturationSweep:
                 f"{len(positive)} ({', '.join(map(str, sizes))}); add sizes, e.g. a geometric grid 50,100,200,..."
             )
 
-    def _measure(self, n: int, points: list[SweepPoint], result: SaturationResult | None = None) -> None:
-        # No cut before the curve is fitted: a whole run's distance from it caps the cut's tolerance.
-        cutting = self.early_cut is not None and n > 0
-        noise = self._noise(points, result) * math.sqrt(self.repeats) if cutting and result is not None else 0.0
-        for r in range(self.repeats):
-            seed = self.seed + r
-            started = time.perf_counter()
-            reporter = self.early_cut.reporter(noise=noise) if cutting else None
-            run = self.train_and_score(n, seed) if reporter is None else self.train_and_score(n, seed, reporter)
-            metrics = dict(run)
-            if self.metric not in metrics:
-                raise ForetuneError(
-                    f"the runs report no metric '{self.metric}' (they report: {', '.join(sorted(metrics))}); "
-                    "set search.metric to one of them"
-                )
-            score, cost, fraction = float(metrics[self.metric]), self.cost(n), 1.0
-            cut = reporter.cut if reporter is not None else None
-            if reporter is not None:
-                self.early_cut.done(reporter)
-            if cut is not None:
-                metrics[f"{self.metric}_when_cut"] = score
-                score += cut.remaining_gain
-                if self.bounds is not None:
-                    score = float(np.clip(score, *self.bounds))
-                # Per-attribute scores of a cut run are not final; the attribute fits use whole runs.
-                if self.attribute_prefix:
-                    metrics = {k: v for k, v in metrics.items() if not k.startswith(self.attribute_prefix)}
-                fraction, cost = cut.fraction, cost * cut.fraction
-            point = SweepPoint(
-                n=n,
-                seed=seed,
-                score=score,
-                metrics=metrics,
-                cost=cost,
-                seconds=time.perf_counter() - started,
-                fraction=fraction,
-                predicted=cut is not None,
-            )
+    def _measure(self, sizes: Sequence[int], points: list[SweepPoint], result: SaturationResult | None = None) -> None:
+        """One round: every size x seed goes to the runner at once (side by side where it can), read back in order."""
+        jobs = [RunJob(n, self.seed + r, self._reporter(n, points, result)) for n in sizes for r in range(self.repeats)]
+        for job, outcome in zip(jobs, self.runner(self.train_and_score, jobs), strict=True):
+            point = self._point(job, outcome)
             points.append(point)
             if self.on_point is not None:
                 self.on_point(point)
+
+    def _reporter(
+        self, n: int, points: Sequence[SweepPoint], result: SaturationResult | None
+    ) -> EarlyCutReporter | None:
+        """The early cut of a run of size n, fitted on the runs finished so far (it travels with the run)."""
+        if self.early_cut is None or n == 0:
+            return None
+        # No cut before the curve is fitted: a whole run's distance from it caps the cut's tolerance.
+        noise = self._noise(points, result) * math.sqrt(self.repeats) if result is not None else 0.0
+        return self.early_cut.reporter(noise=noise)
+
+    def _point(self, job: RunJob, outcome: RunOutcome) -> SweepPoint:
+        metrics = dict(outcome.metrics)
+        if self.metric not in metrics:
+            raise ForetuneError(
+                f"the runs report no metric '{self.metric}' (they report: {', '.join(sorted(metrics))}); "
+                "set search.metric to one of them"
+            )
+        score, cost, fraction = float(metrics[self.metric]), self.cost(job.n), 1.0
+        reporter = outcome.reporter  # the run's own copy, with its curve and its cut
+        cut = reporter.cut if reporter is not None else None
+        if reporter is not None:
+            self.early_cut.done(reporter)
+        if cut is not None:
+            metrics[f"{self.metric}_when_cut"] = score
+            score += cut.remaining_gain
+            if self.bounds is not None:
+                score = float(np.clip(score, *self.bounds))
+            # Per-attribute scores of a cut run are not final; the attribute fits use whole runs.
+            if self.attribute_prefix:
+                metrics = {k: v for k, v in metrics.items() if not k.startswith(self.attribute_prefix)}
+            fraction, cost = cut.fraction, cost * cut.fraction
+        return SweepPoint(
+            n=job.n,
+            seed=job.seed,
+            score=score,
+            metrics=metrics,
+            cost=cost,
+            seconds=outcome.seconds,
+            fraction=fraction,
+            predicted=cut is not None,
+        )
 
     def fit(self, points: Sequence[SweepPoint]) -> SaturationResult | None:
         measured = {p.n for p in points if p.n > 0}
@@ -245,9 +264,13 @@ class SaturationSweep:
         else:
             first = list(self.sizes)
         result = None
-        for n in first:
-            self._measure(n, points, result)
-            measured.add(n)
+        # Sizes per round: as many runs as fit side by side (a Ray runner counts them once Ray is up).
+        slots = self.slots if self.slots is not None else getattr(self.runner, "slots", 1)
+        per_round = max(1, slots // self.repeats)
+        for start in range(0, len(first), per_round):
+            batch = first[start : start + per_round]
+            self._measure(batch, points, result)
+            measured.update(batch)
             if self.early_cut is not None:
                 result = self.fit(points)  # the next run's cut needs the noise around the curve so far
         if self.early_cut is None:
@@ -256,14 +279,20 @@ class SaturationSweep:
         while self.adaptive:
             remaining = [s for s in positive if s not in measured]
             if result is not None and self._settled(result, measured):
-                reason = f"{self.target} interval tight (hi/lo <= {self.tight_ratio:g})"
+                # Say which interval was tight: the printed one adds LCDB's extrapolation error.
+                lo, hi = getattr(result, f"{self.target}_noise_interval")
+                reason = (
+                    f"{self.target} measurement-noise interval [{lo:,.0f}, {hi:,.0f}] tight "
+                    f"(hi/lo {hi / lo:.2f} <= {self.tight_ratio:g}); the reported interval adds the extrapolation error"
+                )
                 break
             if not remaining:
                 reason = "grid used up (every size measured)"
                 break
-            n = next_size(result, remaining, target=self.target, noise=self._noise(points, result), cost=self.cost)
-            self._measure(n, points, result)
-            measured.add(n)
+            noise = self._noise(points, result)
+            batch = next_sizes(result, remaining, count=per_round, target=self.target, noise=noise, cost=self.cost)
+            self._measure(batch, points, result)
+            measured.update(batch)
             result = self.fit(points)
         attributes, rare = self._attribute_fits(points)
         spent = sum(p.cost for p in points)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from foretune.search.sweep.budget import run_steps
 from foretune.search.sweep.loop import TrainAndScore
 
 
@@ -20,7 +21,9 @@ def lora_train_and_score(config, splits=None) -> tuple[TrainAndScore, Callable[[
     available = len(splits.train)
 
     def train_and_score(n: int, seed: int, reporter=None) -> dict[str, float]:
-        run_config = config.with_overrides({"train.seed": seed}, where="sweep")
+        # The budget grows with n (`budget.run_steps`), written as steps so the trainer runs exactly that.
+        budget = {"train.max_steps": run_steps(config, n), "train.epochs": None} if n > 0 else {}
+        run_config = config.with_overrides({"train.seed": seed, **budget}, where="sweep")
         trainer = LoraTrainer(run_config, splits=splits, train_size=n)
         if n == 0:
             return trainer.evaluate_zero_shot(split="test")
@@ -32,7 +35,6 @@ def lora_train_and_score(config, splits=None) -> tuple[TrainAndScore, Callable[[
         # Optimizer steps x batch (examples processed), plus one test evaluation for every run.
         if n == 0:
             return float(config.train.batch_size)
-        trainer = LoraTrainer(config, splits=splits, train_size=n)
-        return float(trainer.total_steps * config.train.batch_size + config.train.batch_size)
+        return float(run_steps(config, n) * config.train.batch_size + config.train.batch_size)
 
     return train_and_score, cost, available

@@ -1,0 +1,99 @@
+"""Calibrated 80% intervals (split-conformal) and the honest cold start shared by the predictors.
+
+Every predictor measures its own out-of-sample errors on the study's finished runs (`final -
+prediction`, each run predicted without its own final: leave-one-out, or no fit at all for the
+ranking rules) and turns them into an interval by split-conformal prediction: the interval is
+the prediction plus the residuals' `ceil((n + 1) * level)`-th smallest deviation, which covers a
+new exchangeable run with probability >= `level` whatever the predictor. With few residuals that
+is the largest one; with fewer than `ceil((n + 1) * level)` of them it is a wide prior band (the
+largest deviation, doubled). From `ASYMMETRIC_FROM` runs on, both tails are taken separately
+(learning curves move more one way than the other).
+
+With fewer than `MIN_FINISHED` finished runs there is nothing to predict a final from: the
+predictors rank by the score at the early fraction and say so (`Prediction.predicted` False).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from foretune.keys import Mode
+from foretune.predictors._base import Curve, Prediction, fill_unobserved, snapshot_values
+
+MIN_FINISHED = 3  # finished runs needed before any final is predicted
+ASYMMETRIC_FROM = 20  # finished runs from which each tail gets its own conformal quantile
+PRIOR_WIDENING = 2.0  # the band while too few residuals make a conformal quantile: largest x 2
+LEVEL = 0.8
+
+
+def cold_basis(finished: int) -> str:
+    """What a ranking without a predicted final was based on (shown in reports and attributes)."""
+    runs = "run" if finished == 1 else "runs"
+    return f"ranked by early score; {finished} finished {runs}, no final predicted"
+
+
+def predicted_basis(name: str, finished: int) -> str:
+    runs = "run" if finished == 1 else "runs"
+    return f"predicted by {name} from {finished} finished {runs}, 80% conformal interval"
+
+
+def early_ranking(curves: Sequence[Curve], at: float, *, mode: Mode, finished: int) -> Prediction:
+    """No final predicted: the score at `at` ranks the runs; its 'interval' is the point itself."""
+    score = snapshot_values(curves, at)
+    filled = fill_unobserved(curves, score, score, score, mode=mode, at=at)
+    return Prediction(
+        filled.mean,
+        filled.mean.copy(),
+        filled.mean.copy(),
+        predicted=False,
+        basis=cold_basis(finished),
+        finished_used=finished,
+    )
+
+
+def conformal_band(residuals: np.ndarray, *, level: float = LEVEL) -> tuple[float, float, float]:
+    """(center shift, lower offset, upper offset) from out-of-sample residuals `final - prediction`.
+
+    Below `ASYMMETRIC_FROM` runs: symmetric around the residuals' median; above: each tail's own
+    conformal quantile (level split evenly). Needs at least one finite residual.
+    """
+    r = np.sort(np.asarray(residuals, dtype=float)[np.isfinite(residuals)])
+    n = len(r)
+    if n == 0:
+        raise ValueError("conformal_band needs at least one finite residual")
+    center = float(np.median(r))
+    if n >= ASYMMETRIC_FROM:
+        tail = (1.0 - level) / 2
+        low = r[max(math.floor((n + 1) * tail) - 1, 0)]
+        high = r[min(math.ceil((n + 1) * (1 - tail)) - 1, n - 1)]
+        return center, float(min(low, center)), float(max(high, center))
+    deviation = np.sort(np.abs(r - center))
+    k = math.ceil((n + 1) * level)
+    width = float(deviation[k - 1]) if k <= n else PRIOR_WIDENING * float(deviation[-1])
+    return center, center - width, center + width
+
+
+def calibrated(
+    curves: Sequence[Curve],
+    raw: np.ndarray,
+    residuals: np.ndarray,
+    *,
+    at: float,
+    mode: Mode,
+    basis: str,
+    recenter: bool,
+    back: Callable[[np.ndarray], np.ndarray] = lambda v: v,
+) -> Prediction:
+    """The prediction `raw` (in the space the residuals were measured in) with its conformal
+    interval, mapped back by `back`. `recenter` moves the mean by the residuals' median: for a
+    ranking rule (the score at `at` is not a final) that puts it on the scale of real finals."""
+    center, low, high = conformal_band(residuals)
+    mean = raw + (center if recenter else 0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = back(mean), back(raw + low), back(raw + high)
+    filled = fill_unobserved(curves, *values, mode=mode, at=at)
+    n = int(np.isfinite(residuals).sum())
+    return Prediction(filled.mean, filled.lower, filled.upper, predicted=True, basis=basis, finished_used=n)

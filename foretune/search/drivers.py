@@ -1,0 +1,183 @@
+"""Several `foretune search` drivers on one study: who holds a RUNNING trial, when it is stale, the target.
+
+A driver tags each trial it asks with its identity (host, pid, process start time) and, on an RDB
+storage, keeps Optuna's heartbeat of the trial alive. A RUNNING trial is stale when its driver ran on
+this host and is gone, or when its heartbeat is older than the grace period (drivers on other hosts,
+PostgreSQL only: a journal file lives on one machine's disk). A RUNNING trial that another live
+driver holds is never touched.
+
+The trial target is shared: a driver asks for a new trial only while finished (counted) plus running
+trials are fewer than the target, and counts and asks under one lock (a PostgreSQL advisory lock, or
+a file lock beside the journal), so four drivers end with exactly the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+
+import optuna
+import psutil
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.trial import TrialState
+from sqlalchemy import text
+
+from foretune.keys import DRIVER_ATTR, DRIVER_SESSIONS_ATTR, INTERRUPTED_ATTR, RETRY_OF_ATTR
+
+HEARTBEAT_S = 5  # Optuna's heartbeat interval of a running trial on an RDB storage
+GRACE_S = 30  # a heartbeat (or an untagged RUNNING trial) older than this is stale; several missed beats
+
+
+def driver_tag(pid: int | None = None) -> str:
+    """`host:pid:start` of a process (this one by default); the start time tells a reused pid apart."""
+    process = psutil.Process(pid or os.getpid())
+    return f"{socket.gethostname()}:{process.pid}:{int(process.create_time())}"
+
+
+def _driver_alive(tag: str) -> bool | None:
+    """Whether the driver of `tag` still runs; None when it ran on another host (cannot tell here)."""
+    host, pid, _ = tag.rsplit(":", 2)
+    if host != socket.gethostname():
+        return None
+    try:
+        return driver_tag(int(pid)) == tag
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return False
+
+
+def _beating(storage: BaseStorage) -> RDBStorage | None:
+    """The RDB storage under a study's storage when it keeps heartbeats (a Study wraps it in a cache)."""
+    backend = getattr(storage, "_backend", storage)
+    return backend if isinstance(backend, RDBStorage) and backend.heartbeat_interval is not None else None
+
+
+def _stale_by_heartbeat(study: optuna.Study) -> set[int]:
+    rdb = _beating(study._storage)
+    return set(rdb._get_stale_trial_ids(study._study_id)) if rdb is not None else set()
+
+
+def stale_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """RUNNING trials whose driver is gone (see the module docstring for the rule)."""
+    by_heartbeat = _stale_by_heartbeat(study)
+    now = datetime.now()
+    stale = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        tag = trial.user_attrs.get(DRIVER_ATTR)
+        alive = _driver_alive(tag) if tag else None
+        untagged_old = not tag and trial.datetime_start and now - trial.datetime_start > timedelta(seconds=GRACE_S)
+        if alive is False or (alive is None and (trial._trial_id in by_heartbeat or untagged_old)):
+            stale.append(trial)
+    return stale
+
+
+def recover_stale(study: optuna.Study) -> int:
+    """Mark stale RUNNING trials as FAIL (`interrupted`) and queue their parameters again; how many."""
+    storage = study._storage  # the public Study API cannot finish another process's trial
+    requeued = 0
+    for trial in stale_trials(study):
+        try:  # the mark first: a finished trial takes no attributes
+            storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
+            if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:  # another driver got there first
+            continue
+        if trial.params:
+            study.enqueue_trial(trial.params, user_attrs={RETRY_OF_ATTR: trial.number}, skip_if_exists=False)
+        requeued += 1
+    return requeued
+
+
+def occupied(study: optuna.Study) -> int:
+    """Trials that fill the target: finished ones (not the interrupted) plus the running ones."""
+    done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+    return sum(not t.user_attrs.get(INTERRUPTED_ATTR) for t in study.get_trials(deepcopy=False, states=done))
+
+
+@contextlib.contextmanager
+def ask_lock(storage: BaseStorage, study_name: str, journal: str | None) -> Iterator[None]:
+    """Serialise count-then-ask across drivers; released by the OS or the server if a driver dies."""
+    rdb = getattr(storage, "_backend", storage)
+    if isinstance(rdb, RDBStorage) and rdb.engine.dialect.name == "postgresql":
+        key = zlib.crc32(f"foretune:{study_name}".encode())
+        with rdb.engine.connect() as connection, connection.begin():
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            yield
+    elif isinstance(storage, JournalStorage) and journal:
+        with open(journal + ".ask-lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    else:  # SQLite and others: one driver at a time (the README says so)
+        yield
+
+
+def seed_offset(study: optuna.Study, journal: str | None) -> int:
+    """The sampler's seed offset of a new session: distinct for drivers that start together (with one
+    seed they would propose the same start-up trials), reproducible for one driver run after another."""
+    with ask_lock(study._storage, study.study_name, journal):
+        sessions = int(study.user_attrs.get(DRIVER_SESSIONS_ATTR, 0))
+        study.set_user_attr(DRIVER_SESSIONS_ATTR, sessions + 1)
+        return sessions * 100_003 + len(study.trials)
+
+
+class SharedTarget:
+    """The searcher's gate: may another trial be asked, with `total` trials wanted across all drivers."""
+
+    def __init__(self, study: optuna.Study, total: int, *, journal: str | None = None) -> None:
+        self.study, self.total, self.journal = study, total, journal
+        self.tag = driver_tag()
+
+    @contextlib.contextmanager
+    def asking(self) -> Iterator[bool]:
+        """Hold the lock; yields whether a trial may be asked now."""
+        with ask_lock(self.study._storage, self.study.study_name, self.journal):
+            yield occupied(self.study) < self.total
+
+    def claim(self, trial: optuna.Trial) -> None:
+        """Mark a just-asked trial as this driver's (still under the lock: no other driver sees it untagged)."""
+        trial.set_user_attr(DRIVER_ATTR, self.tag)
+        rdb = _beating(self.study._storage)
+        if rdb is not None:
+            rdb.record_heartbeat(trial._trial_id)
+
+
+class TrialKeeper:
+    """A thread of the driver: beats the heartbeats of the trials it holds, and re-queues stale ones."""
+
+    def __init__(self, study: optuna.Study, held: Callable[[], list[int]], *, tick: float = 1.0) -> None:
+        self.study, self.held, self.tick = study, held, tick
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="foretune-trial-keeper", daemon=True)
+        self.requeued = 0
+
+    def __enter__(self) -> TrialKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        rdb, last_beat, last_sweep = _beating(self.study._storage), 0.0, time.monotonic()
+        while not self._stop.wait(self.tick):
+            try:
+                now = time.monotonic()
+                if rdb is not None and now - last_beat >= HEARTBEAT_S:
+                    for trial_id in self.held():
+                        rdb.record_heartbeat(trial_id)
+                    last_beat = now
+                if now - last_sweep >= GRACE_S:  # a driver on another host may have died meanwhile
+                    self.requeued += recover_stale(self.study)
+                    last_sweep = now
+            except Exception:  # a storage hiccup must not end the driver; the next tick retries
+                continue

@@ -1,0 +1,88 @@
+"""The sweep's runs as Ray tasks: the same points as in-process runs, side by side, early cut inside the task.
+
+The runs are cheap functions (a saturating curve; a validation curve to cut); the Ray part is real
+(a local Ray with two CPUs). The functions are built inside `make_task` so Ray ships them by value.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from foretune.search.sweep import EarlyCut, SaturationSweep
+from foretune.search.sweep.ray_runs import RayRunner
+from foretune.search.sweep.runs import run_here
+
+SIZES = [0, 50, 100, 200, 400, 800, 1600, 3200]
+
+
+def make_task(seconds: float = 0.0):
+    """Held-out accuracy on a power law in n; each run reports a validation curve (cuttable) and its timing."""
+
+    def train_and_score(n: int, seed: int, reporter=None) -> dict[str, float]:
+        import numpy as np
+
+        from foretune.trainers.reporters import Decision
+
+        started = time.time()
+        rng = np.random.default_rng(n * 10 + seed)
+        final = 0.9 - 3 * n**-0.6 if n > 0 else 0.3
+        value = final
+        for fraction in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0) if n > 0 else ():
+            value = final - 0.1 * final * (fraction**-0.5 - 1) + rng.normal(0, 0.0005)
+            if reporter is not None and reporter.report(fraction, int(fraction * 100), {"accuracy": value}) == (
+                Decision.STOP
+            ):
+                break
+        time.sleep(seconds)
+        held_out = value + 0.02 + rng.normal(0, 0.003)
+        return {"accuracy": held_out, "started": started, "ended": time.time(), "pid": float(os.getpid())}
+
+    return train_and_score
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    if ray.is_initialized():
+        pytest.skip("another test left Ray running in this process")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _points(result) -> list[tuple]:
+    return [(p.n, p.seed, round(p.score, 12), p.predicted, round(p.fraction, 9)) for p in result.points]
+
+
+def test_ray_tasks_give_the_points_of_in_process_runs_with_the_early_cut_inside(local_ray) -> None:
+    common = {"sizes": SIZES, "adaptive": False, "n_bootstrap": 10}
+    here = SaturationSweep(make_task(), early_cut=EarlyCut(metric="accuracy", tolerance=0.005), **common).run()
+    runner = RayRunner(cpus=1)
+    on_ray = SaturationSweep(
+        make_task(), early_cut=EarlyCut(metric="accuracy", tolerance=0.005), runner=runner, slots=1, **common
+    ).run()
+    assert _points(on_ray) == _points(here)
+    assert on_ray.cut_short >= 1  # cut inside Ray tasks, from reporters fitted on the finished runs
+    assert {p.metrics["pid"] for p in on_ray.points} != {float(os.getpid())}  # ran in Ray workers
+
+
+def test_runs_go_side_by_side_in_rounds_as_wide_as_the_cluster(local_ray) -> None:
+    runner = RayRunner(cpus=1, cap=8)
+    assert runner.slots == 2  # two CPUs, one per run
+    sweep = SaturationSweep(make_task(seconds=1.0), sizes=SIZES, repeats=2, n_bootstrap=10, runner=runner)
+    result = sweep.run()
+    sequential = SaturationSweep(make_task(), sizes=SIZES, repeats=2, n_bootstrap=10, runner=run_here, slots=2).run()
+    assert _points(result) == _points(sequential)  # same rounds, same choices, same scores
+    # Each round's two seeds of one size overlap in time: they ran at once (after the first round, which
+    # may wait for Ray to start its second worker process).
+    by_size = {}
+    for point in result.points:
+        by_size.setdefault(point.n, []).append(point.metrics)
+    assert len(by_size) >= 4
+    for runs in list(by_size.values())[1:]:
+        first, second = sorted(runs, key=lambda m: m["started"])
+        assert second["started"] < first["ended"]
