@@ -1,197 +1,22 @@
 """`foretune sweep` and `foretune saturation`: data saturation (score vs training-set size).
 
-The sweep itself is `foretune.search.sweep`; here are its command, its markdown table and its plot.
+The sweep itself is `foretune.search.sweep`; its tables and plot are in `sweep_outputs`.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from foretune.cli.options import ConfigArg, SetOpt, _load, console
+from foretune.cli.sweep_outputs import print_saturation, write_sweep_files
 from foretune.errors import ForetuneError
 
 if TYPE_CHECKING:
     from foretune.config import ExperimentConfig
-    from foretune.search.sweep import EarlyCut, SaturationSweep, SweepResult
-
-
-def _print_saturation(result, console: Console) -> None:
-    from rich.table import Table
-
-    summary = result.to_dict()
-    table = Table(title=f"score vs n (mode={result.mode}, epsilon={result.epsilon:g})")
-    for column in ("n", "mean", "runs", "fitted", "gain / doubling"):
-        table.add_column(column, justify="right")
-    for point in summary["points"]:
-        table.add_row(
-            str(point["n"]),
-            f"{point['mean']:.4f}",
-            str(point["count"]),
-            f"{point['fitted']:.4f}",
-            f"{point['gain_per_doubling']:+.4f}",
-        )
-    console.print(table)
-
-    def interval(pair):
-        return "[" + ", ".join("beyond horizon" if v is None else f"{v:,}" for v in pair) + "]"
-
-    lo, hi = summary["asymptote_interval"]
-    console.print(f"asymptote            {summary['asymptote']:.4f}  [{lo:.4f}, {hi:.4f}]")
-    useful = summary["min_useful_n"]
-    note = " (extrapolated beyond the measured points)" if summary["extrapolated"] else ""
-    console.print(
-        f"minimum useful n     {'beyond horizon' if useful is None else f'{useful:,}'}  "
-        f"{interval(summary['min_useful_n_interval'])}{note}"
-    )
-    console.print(
-        f"minimum sufficient n {summary['min_sufficient_n']:,}  {interval(summary['min_sufficient_n_interval'])}"
-        f"  (within {result.epsilon:g} of the score at max n = {summary['max_n']:,}: {summary['score_at_max_n']:.4f})"
-    )
-    console.print(f"regime               {summary['regime']}", highlight=False)
-
-
-# --- foretune sweep: its table and plot ---------------------------------------------------------------
-
-
-def _number(value: float, spec: str = ".4f") -> str:
-    return "-" if not math.isfinite(value) else format(value, spec)
-
-
-def sweep_markdown(result: SweepResult) -> str:
-    """table.md: score per size with the fitted curve, the fit's answers, and per-attribute curves."""
-    import pandas as pd
-
-    from foretune.search.report import markdown_table
-    from foretune.search.sweep.outputs import attributes_frame, sizes_frame
-
-    sizes = sizes_frame(result)
-    lines = [
-        markdown_table(
-            pd.DataFrame(
-                {
-                    "n": sizes["n"].map(str),
-                    "mean score": sizes["mean"].map(_number),
-                    "std": sizes["std"].map(_number),
-                    "runs": sizes["runs"].map(str),
-                    "fitted": sizes["fitted"].map(_number),
-                    "gain per doubling": sizes["gain_per_doubling"].map(lambda v: _number(v, "+.4f")),
-                }
-            )
-        )
-    ]
-    if result.saturation is not None:
-        s = result.saturation.to_dict()
-        lo, hi = s["asymptote_interval"]
-        lines += [
-            "",
-            f"- asymptote: {s['asymptote']:.4f} (interval [{lo:.4f}, {hi:.4f}])",
-            f"- minimum useful n: {s['min_useful_n']} (interval {s['min_useful_n_interval']})"
-            + (" — extrapolated beyond the measured sizes" if s["extrapolated"] else ""),
-            f"- minimum sufficient n (of max n = {s['max_n']}): {s['min_sufficient_n']} "
-            f"(interval {s['min_sufficient_n_interval']})",
-            f"- regime: {s['regime']}",
-            f"- compute: {result.cost_spent:g} of the full grid's {result.cost_full_grid:g} "
-            f"({result.compute_fraction:.0%}); stopped: {result.stopped_because}",
-            f"- runs cut short by the early-stage predictor: {result.cut_short} of {len(result.points)}",
-        ]
-    attributes = attributes_frame(result)
-    if len(attributes):
-        lines += [
-            "",
-            markdown_table(
-                pd.DataFrame(
-                    {
-                        "attribute": attributes["attribute"],
-                        "min useful n": attributes["min_useful_n"].map(
-                            lambda v: "beyond horizon" if v is None else str(v)
-                        ),
-                        "interval": attributes["interval"].map(str),
-                        "gain per doubling at the largest n": attributes["gain_per_doubling"].map(
-                            lambda v: f"{v:+.4f}"
-                        ),
-                    }
-                )
-            ),
-        ]
-        late = result.late_attributes()
-        lines += ["", f"Late-saturating attributes: {', '.join(late) if late else 'none'}"]
-    if result.rare_attributes:
-        lines += ["", f"Too few test labels for a curve of their own: {', '.join(result.rare_attributes)}"]
-    return "\n".join(lines) + "\n"
-
-
-def plot_sweep(result: SweepResult, path: Path, *, metric: str) -> None:
-    """saturation.png: the runs (cut ones hollow), the fitted curve with its interval, and its answers."""
-    import matplotlib
-    import numpy as np
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from foretune.search.sweep.outputs import points_frame
-
-    frame = points_frame(result.points)
-    positive = frame[frame["n"] > 0]
-    whole, cut = positive[~positive["predicted"]], positive[positive["predicted"]]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.scatter(whole["n"], whole["value"], s=18, color="black", zorder=3, label="runs")
-    if len(cut):
-        ax.scatter(
-            cut["n"],
-            cut["value"],
-            s=22,
-            facecolors="none",
-            edgecolors="black",
-            zorder=3,
-            label="runs cut early (predicted final)",
-        )
-    sat = result.saturation
-    if sat is not None:
-        grid = np.geomspace(max(sat.n[0] / 2, 1), max(sat.max_n, sat.n[-1]) * 2, 200)
-        lo, hi = sat.predict_interval(grid)
-        ax.fill_between(grid, lo, hi, alpha=0.25, label=f"{sat.interval:.0%} interval")
-        ax.plot(grid, sat.predict(grid), label="fitted curve")
-        ax.axhline(sat.asymptote, ls=":", color="gray", label="asymptote")
-        if sat.min_useful_n is not None and sat.min_useful_n < grid[-1]:
-            ax.axvline(sat.min_useful_n, ls="--", color="tab:red", label=f"min useful n ~ {sat.min_useful_n:,.0f}")
-        ax.axvline(
-            sat.min_sufficient_n, ls="--", color="tab:green", label=f"min sufficient n ~ {sat.min_sufficient_n:,.0f}"
-        )
-        if sat.baseline is not None:
-            ax.axhline(sat.baseline, ls="-.", color="tab:orange", label="n = 0 (zero-shot)")
-    ax.set_xscale("log")
-    ax.set_xlabel("training samples n (log scale)")
-    ax.set_ylabel(metric)
-    ax.legend(fontsize=8, loc="best")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def write_sweep_files(result: SweepResult, out: Path, *, metric: str, study_name: str, mode: str) -> dict[str, Path]:
-    """points.csv, table.md, saturation.png, summary.json and the study journal in `out`."""
-    from foretune.search.sweep import write_outputs
-
-    data = write_outputs(result, out, study_name=study_name, mode=mode)
-    paths = {
-        "points": data["points"],
-        "table": out / "table.md",
-        "plot": out / "saturation.png",
-        "summary": data["summary"],
-        "study": data["study"],
-    }
-    paths["table"].write_text(sweep_markdown(result))
-    plot_sweep(result, paths["plot"], metric=metric)
-    return paths
-
-
-# --- foretune sweep ----------------------------------------------------------------------------------
+    from foretune.search.sweep import EarlyCut, SaturationSweep
 
 
 def _check_flags(repeats: int | None, epsilon: float | None, early_tolerance: float | None) -> None:
@@ -440,4 +265,4 @@ def saturation_cmd(
     if json_:
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        _print_saturation(result, console)
+        print_saturation(result, console)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from foretune.cli.sweep import write_sweep_files
+from foretune.cli.sweep_outputs import write_sweep_files
 from foretune.predictors import Curve
 from foretune.search.sweep import EarlyCut, SaturationSweep, geometric_sizes, lora_train_and_score
 from foretune.trainers.reporters import Decision

@@ -11,7 +11,7 @@ import numpy as np
 import optuna
 import pytest
 
-from foretune.cli.sweep import write_sweep_files
+from foretune.cli.sweep_outputs import write_sweep_files
 from foretune.errors import ForetuneError
 from foretune.keys import JOURNAL_NAME, N_SAMPLES_ATTR
 from foretune.search.sweep import (

@@ -1,7 +1,7 @@
 """What a sweep leaves behind: its points and tables as pandas frames, a summary, an Optuna study.
 
 `write_outputs` writes the data files (points.csv, summary.json, the study journal); the command
-(`foretune.cli.sweep`) renders the tables and the plot from the same frames.
+(`foretune.cli.sweep_outputs`) renders the tables and the plot from the same frames.
 """
 
 from __future__ import annotations
