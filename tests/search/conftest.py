@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -51,3 +54,11 @@ def replay_config_dict(bank: ReplayBank, **search) -> dict:
         },
         "resources": {"cpus_per_trial": 1},
     }
+
+
+def end_process_group(process: subprocess.Popen) -> None:
+    """SIGKILL a driver started with start_new_session=True, and the Ray processes of its group."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -24,7 +24,7 @@ from foretune.errors import ForetuneError
 from foretune.keys import INTERRUPTED_ATTR, RETRY_OF_ATTR
 from foretune.search.storage import counted_trials, open_storage
 from tests.postgres_server import PASSWORD_ENV
-from tests.search.conftest import REPLAY_CURVES, replay_config_dict
+from tests.search.conftest import REPLAY_CURVES, end_process_group, replay_config_dict
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -57,13 +57,6 @@ def _drive(tmp_path: Path, storage: str, study: str) -> subprocess.Popen:
     )
 
 
-def _end_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
 def _trials(storage: str, study: str) -> list:
     try:
         return optuna.load_study(study_name=study, storage=open_storage(storage)).trials
@@ -90,7 +83,7 @@ def test_sigkill_mid_search_then_resume_loses_and_duplicates_nothing(postgres_db
         os.kill(driver.pid, signal.SIGKILL)  # the driver process itself, mid-search
         first_output, _ = driver.communicate(timeout=30)
     finally:
-        _end_group(driver)
+        end_process_group(driver)
 
     trials = _trials(storage, study)
     before = {t.number: (t.state, t.value, t.params) for t in trials if t.state.is_finished()}
@@ -102,7 +95,7 @@ def test_sigkill_mid_search_then_resume_loses_and_duplicates_nothing(postgres_db
         second_output, _ = again.communicate(timeout=240)
         assert again.returncode == 0, second_output
     finally:
-        _end_group(again)
+        end_process_group(again)
 
     loaded = optuna.load_study(study_name=study, storage=open_storage(storage))
     by_number = {t.number: t for t in loaded.trials}

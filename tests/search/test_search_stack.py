@@ -23,7 +23,7 @@ from foretune.config import load_config, validate_config
 from foretune.keys import INTERRUPTED_ATTR
 from foretune.search.driver import run_search
 from foretune.search.storage import counted_trials, open_storage
-from tests.search.conftest import REPLAY_CURVES, replay_config_dict
+from tests.search.conftest import REPLAY_CURVES, end_process_group, replay_config_dict
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -131,13 +131,6 @@ def _drive(tmp_path: Path) -> subprocess.Popen:
     )
 
 
-def _end_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
 def test_resume_after_sigkill_keeps_finished_trials_and_reaches_the_total(replay_bank, tmp_path):
     total = 7
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(replay_config_dict(replay_bank, trials=total)))
@@ -164,7 +157,7 @@ def test_resume_after_sigkill_keeps_finished_trials_and_reaches_the_total(replay
         os.kill(driver.pid, signal.SIGKILL)  # the driver process itself, mid-search
         driver.wait(timeout=30)
     finally:
-        _end_group(driver)
+        end_process_group(driver)
 
     before = {t.number: (t.state, t.value, t.params) for t in _study(str(journal)).trials if t.state.is_finished()}
     stale = [t.number for t in _study(str(journal)).trials if t.state == TrialState.RUNNING]
@@ -175,7 +168,7 @@ def test_resume_after_sigkill_keeps_finished_trials_and_reaches_the_total(replay
         _, err = again.communicate(timeout=240)
         assert again.returncode == 0, err
     finally:
-        _end_group(again)
+        end_process_group(again)
 
     study = _study(str(journal))
     by_number = {t.number: t for t in study.trials}
