@@ -9,8 +9,8 @@ demo: setup
 	.venv/bin/foretune search configs/default.yaml --out runs/demo
 
 lint: setup
-	.venv/bin/ruff check foretune tests benchmarks
-	.venv/bin/ruff format --check foretune tests benchmarks
+	.venv/bin/ruff check foretune tests benchmarks examples
+	.venv/bin/ruff format --check foretune tests benchmarks examples
 
 test: lint
 	.venv/bin/python -m pytest -q

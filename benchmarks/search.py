@@ -1,29 +1,32 @@
-"""Search benchmark on real recorded curves: pruning strategies side by side, many seeds, paired.
+"""Search benchmark on recorded curves: pruning strategies side by side, many seeds, paired.
 
 Every search samples with the same seeded multivariate TPE (`foretune.search.space.make_sampler`,
-constant liar) over scan-bench's 10-epoch OpenCLIP runs (`../shared/data/learning-curves/scan-bench/
-vlm.csv`, val_loss, lower is better), served by the replay bank: a sampled config replays the nearest
-recorded run, evaluated at every 10% of its budget. Only the stopping strategy changes.
+constant liar) over a recorded curve set served by the replay bank: a sampled config replays the
+nearest recorded run, evaluated at every 10% of its budget. Only the stopping strategy changes.
+
+Curve sets (`--curves`): scan-bench's `vlm.csv` (its 10-epoch runs), scan-bench's `llm.csv` (the runs
+with 8 or more checkpoints, first one by 15% of the budget), or any long table in the format
+`foretune rank` reads (`trial, fraction, <metrics>, <hyperparameters>`).
 
 Two engines:
 
 - `--engine inprocess` (default, for the statistics): the search loop runs in this process, trials two
-  at a time in lockstep (each evaluation is one time unit, as with the replay trainer); pruned trials
-  are told PRUNED, finished ones COMPLETE, exactly as `PrunedAwareOptunaSearch` does. foretune's evaluator is
-  the same `EarlyStageEvaluator` + `EarlyStageRule` the Ray scheduler wraps; the baselines are Optuna's
-  pruners (successive halving = ASHA, Hyperband, median) with the settings of the Ray baselines.
-  About a second per search, so many seeds are affordable.
+  at a time in lockstep (each evaluation is one time unit); pruned trials are told PRUNED, finished ones
+  COMPLETE, as `PrunedAwareOptunaSearch` does. foretune's strategies are the same `EarlyStageEvaluator`
+  and rules the Ray scheduler wraps; the baselines are Optuna's pruners (successive halving = ASHA,
+  Hyperband, median) with the settings of the Ray baselines.
 - `--engine ray`: the whole stack (`run_search`: Ray Tune trials, journal study, report), Ray's ASHA /
-  async HyperBand / median stopping. One Ray session is shared by all searches; most of the ~1-2 min
-  per search is Ray's per-trial actor start and bookkeeping, not the replay.
+  async HyperBand / median stopping; ~1-2 min per search, for a few seeds only.
 
-Per search: compute (sum over trials of the budget fraction reached / trials), regret (best final
-val_loss among trials run to the end minus the best recorded run), best kept (the best run among the
-configs this search sampled was run to the end). Regret is also paired per seed against no pruning.
+Per search: compute (budget spent / budget of running every trial to the end), regret (best final among
+trials run to the end, against the best recorded run, in the metric's units, >= 0), best kept (1 when the
+best run among the configs this search sampled was run to the end). `OUT.csv` holds one row per strategy
+and seed; `OUT.md` the table, paired per seed against no pruning and against ASHA.
 
-    nice -n 19 .venv/bin/python benchmarks/search.py --seeds 0-19 --trials 40        # the report
-    nice -n 19 .venv/bin/python benchmarks/search.py --seeds 100-119 --trials 40 --grid --out /tmp/tune.md  # tuning set
-    nice -n 19 .venv/bin/python benchmarks/search.py --engine ray --seeds 0-1 --trials 30 --out /tmp/ray.md
+    nice -n 10 .venv/bin/python benchmarks/search.py --curves ../shared/data/learning-curves/scan-bench/vlm.csv \\
+        --mode min --seeds 0-19 --trials 40 --out benchmarks/results/search.md
+    nice -n 10 .venv/bin/python benchmarks/search.py --grid --seeds 100-109 --out /tmp/tune.md   # tuning seeds
+    nice -n 10 .venv/bin/python benchmarks/search.py --timing 200 --out /tmp/timing.md          # s / judgement
 """
 
 from __future__ import annotations
@@ -42,18 +45,14 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from foretune.config import ExperimentConfig, validate_config  # noqa: E402
+from foretune.config import EarlyStageConfig, ExperimentConfig, validate_config  # noqa: E402
 from foretune.keys import BUDGET_PCT_KEY  # noqa: E402
 from foretune.trainers.replay import ReplayBank  # noqa: E402
 
-VLM = REPO / ".." / "shared" / "data" / "learning-curves" / "scan-bench" / "vlm.csv"
-SEARCHED = ["learning_rate", "weight_decay", "warmup_ratio", "batch_size"]
+SCAN_BENCH = REPO / ".." / "shared" / "data" / "learning-curves" / "scan-bench"
+LLM_PARAMS = ["lr", "weight_decay"]  # the two that are `train` fields (a search space may only name those)
 CONCURRENT = 2
-FRACTION = 0.2
-# The rule this benchmark argues for (see benchmarks/results/search.md): keep the top quarter of the
-# trials judged so far by predicted final, i.e. one successive-halving rung with reduction factor 4
-# (the default of Ray's ASHA and Optuna's SuccessiveHalvingPruner), judged on the prediction.
-CHOSEN = {"rule": "quantile", "keep": 0.25, "use_upper_bound": False, "grace_trials": 3}
+DEFAULT = EarlyStageConfig()  # the rule `foretune search` uses when the config says nothing
 
 
 @dataclass(frozen=True)
@@ -61,72 +60,78 @@ class Strategy:
     name: str
     kind: str  # "none" | "foretune" | "asha" | "hyperband" | "median"
     early: dict = field(default_factory=dict)  # early_stage overrides (foretune only)
+    shape: str = "student"  # the probability rule's distribution (calibration.probability_better)
 
 
+QUANTILE = {"rule": "quantile", "keep": 0.25, "use_upper_bound": False, "grace_trials": 3}  # = the default
 STRATEGIES = [
-    Strategy("no pruning", "none"),
-    Strategy("ASHA (rf 3, from 20%)", "asha"),
-    Strategy("async HyperBand (rf 3, 3 brackets)", "hyperband"),
-    Strategy("median stopping (from 20%)", "median"),
-    Strategy(
-        "foretune snapshot (old default: top 1/2 by optimistic end)",
-        "foretune",
-        {"predictor": "snapshot", "rule": "quantile", "keep": 0.5, "use_upper_bound": True, "grace_trials": 3},
-    ),
-    Strategy(
-        "foretune auto (old default: top 1/2 by optimistic end)",
-        "foretune",
-        {"predictor": "auto", "rule": "quantile", "keep": 0.5, "use_upper_bound": True, "grace_trials": 3},
-    ),
-    Strategy("foretune snapshot (chosen rule: top 1/4 by mean)", "foretune", {"predictor": "snapshot", **CHOSEN}),
-    Strategy("foretune auto (chosen rule: top 1/4 by mean)", "foretune", {"predictor": "auto", **CHOSEN}),
+    Strategy("no_pruning", "none"),
+    Strategy("asha", "asha"),
+    Strategy("hyperband", "hyperband"),
+    Strategy("median", "median"),
+    Strategy("foretune", "foretune", {}),  # the default rule of `foretune search` (quantile, QUANTILE)
+    Strategy("foretune_probability", "foretune", {"rule": "probability", "min_probability": 0.2}),
+    Strategy("foretune_p0.1", "foretune", {"rule": "probability", "min_probability": 0.1}),
+    Strategy("foretune_p0.05", "foretune", {"rule": "probability", "min_probability": 0.05}),
 ]
 
 
 def grid_strategies() -> list[Strategy]:
-    """The rule settings compared on the tuning seeds (never on the reported ones)."""
-    out = [Strategy("no pruning", "none"), Strategy("ASHA (rf 3, from 20%)", "asha")]
-    for predictor in ("snapshot", "auto"):
-        for keep in (0.25, 1 / 3, 0.5):
-            for upper in (False, True):
-                for grace in (3, 6):
-                    early = {
-                        "predictor": predictor,
-                        "rule": "quantile",
-                        "keep": keep,
-                        "use_upper_bound": upper,
-                        "grace_trials": grace,
-                    }
-                    out.append(
-                        Strategy(
-                            f"{predictor} q{keep:.2f} {'optimistic' if upper else 'mean'} grace {grace}",
-                            "foretune",
-                            early,
-                        )
-                    )
-        for k in (3, 5):
-            early = {"predictor": predictor, "rule": "top_k", "keep": k, "use_upper_bound": True, "grace_trials": 3}
-            out.append(Strategy(f"{predictor} top {k} optimistic grace 3", "foretune", early))
+    """Probability-rule settings compared on tuning seeds (never on the reported ones)."""
+    out = [Strategy("no_pruning", "none"), Strategy("asha", "asha"), STRATEGIES[4]]
+    for predictor in ("auto", "snapshot"):
+        for p in (0.05, 0.1, 0.2):
+            for shape in ("student", "kde"):
+                early = {"rule": "probability", "predictor": predictor, "fraction": 0.1, "min_probability": p}
+                out.append(Strategy(f"{predictor}_p{p:g}_{shape}", "foretune", early, shape))
+    for p in (0.05, 0.1):  # judged from 20% instead of 10%, and against the 3rd best final
+        early = {"rule": "probability", "predictor": "auto", "fraction": 0.2, "min_probability": p}
+        out.append(Strategy(f"auto_f0.2_p{p:g}_kde", "foretune", early, "kde"))
+        out.append(Strategy(f"auto_k3_p{p:g}_kde", "foretune", {**early, "fraction": 0.1, "k": 3}, "kde"))
+    for p in (0.1, 0.2):  # the early verdict at 20%, stops from 10% (the default) or from 20%
+        for start in (0.1, 0.2):
+            early = {"rule": "probability", "min_probability": p, "stop_from": start}
+            out.append(Strategy(f"from{start:g}_p{p:g}", "foretune", early))
     return out
 
 
-def config_for(bank: ReplayBank, *, seed: int, trials: int, early: dict) -> ExperimentConfig:
-    space = {k: v.model_dump(exclude_none=True) for k, v in bank.space(SEARCHED).items()}
+# --- curve sets --------------------------------------------------------------------------------------
+
+
+def load_bank(path: Path, tmp: Path, scales: dict | None = None) -> tuple[ReplayBank, str]:
+    """The replay bank of a curve file and a line describing it."""
+    columns = set(pd.read_csv(path, nrows=0).columns) if path.suffix == ".csv" else set()
+    if {"config_id", "training_progress"} <= columns:
+        bank = ReplayBank.from_scan_bench(path)
+        return bank, f"scan-bench `vlm.csv`: {len(bank.runs)} OpenCLIP runs of 10 epochs"
+    if {"config_id", "step_fraction", "valid_loss"} <= columns:
+        long = tmp / "llm_long.csv"
+        llm_long_table(path).to_csv(long, index=False)
+        bank = ReplayBank.from_long_table(long)
+        return bank, (
+            f"scan-bench `llm.csv`: {len(bank.runs)} LM pretraining runs with >= 8 checkpoints (first by 15% of the "
+            "budget; values between checkpoints interpolated, before the first one held at it)"
+        )
+    bank = ReplayBank.from_long_table(path, scales=scales)
+    return bank, f"`{path.name}`: {len(bank.runs)} recorded runs (long table)"
+
+
+def llm_long_table(path: Path) -> pd.DataFrame:
+    """scan-bench's llm.csv as a long table: the runs with enough checkpoints to be judged early."""
+    frame = pd.read_csv(path, usecols=["config_id", "step_fraction", "valid_loss", *LLM_PARAMS])
+    frame = frame.dropna(subset=["step_fraction", "valid_loss"])
+    grouped = frame.groupby("config_id")["step_fraction"]
+    enough = (grouped.transform("size") >= 8) & (grouped.transform("min") <= 0.15)
+    frame = frame[enough].rename(columns={"config_id": "trial", "step_fraction": "fraction", "lr": "learning_rate"})
+    return frame.sort_values(["trial", "fraction"])
+
+
+def config_for(bank: ReplayBank, params, *, metric, mode, seed, trials, early) -> ExperimentConfig:
+    space = {k: v.model_dump(exclude_none=True) for k, v in bank.space(params).items()}
+    search = {"metric": metric, "mode": mode, "trials": trials, "seed": seed, "n_startup_trials": 5}
+    search |= {"max_concurrent_trials": CONCURRENT, "space": space}
     return validate_config(
-        {
-            "name": "bench",
-            "search": {
-                "metric": "val_loss",
-                "mode": "min",
-                "trials": trials,
-                "seed": seed,
-                "n_startup_trials": 5,
-                "max_concurrent_trials": CONCURRENT,
-                "space": space,
-            },
-            "early_stage": {"fraction": FRACTION, **early},
-            "resources": {"cpus_per_trial": 1},
-        }
+        {"name": "bench", "search": search, "early_stage": early, "resources": {"cpus_per_trial": 1}}
     )
 
 
@@ -134,37 +139,32 @@ def config_for(bank: ReplayBank, *, seed: int, trials: int, early: dict) -> Expe
 
 
 class ForetunePruner:
-    """foretune's evaluator behind the same two calls as an Optuna pruner (report, should stop)."""
+    """foretune's evaluator behind the same calls as an Optuna pruner; times each judgement."""
 
-    def __init__(self, config: ExperimentConfig) -> None:
+    def __init__(self, config: ExperimentConfig, shape: str) -> None:
         from foretune.search.evaluator import EarlyStageEvaluator
-        from foretune.search.rule import EarlyStageRule
+        from foretune.search.rule import ProbabilityRule, make_rule
         from foretune.search.tuner import make_predictor_factory
 
-        early = config.early_stage
-        rule = EarlyStageRule(
-            mode=config.search.mode,
-            rule=early.rule,
-            keep=early.keep,
-            use_upper_bound=early.use_upper_bound,
-            grace_trials=early.grace_trials,
-        )
+        rule = make_rule(config.early_stage, config.search.mode)
+        if isinstance(rule, ProbabilityRule):
+            rule.shape = shape
         self.evaluator = EarlyStageEvaluator(
             mode=config.search.mode,
-            fraction=early.fraction,
+            fraction=config.early_stage.fraction,
             make_predictor=make_predictor_factory(config),
             rule=rule,
         )
-
-    def add(self, key: str, params: dict) -> None:
-        self.evaluator.add(key, params)
+        self.seconds: list[float] = []
 
     def stop(self, key: str, fraction: float, value: float) -> bool:
         self.evaluator.observe(key, fraction, value)
-        return self.evaluator.due(key, fraction) and not self.evaluator.judge(key, fraction)
-
-    def finish(self, key: str) -> None:
-        self.evaluator.finish(key)
+        if not self.evaluator.due(key, fraction):
+            return False
+        started = time.perf_counter()
+        keep = self.evaluator.judge(key, fraction)
+        self.seconds.append(time.perf_counter() - started)
+        return not keep
 
 
 def optuna_pruner(kind: str):
@@ -179,45 +179,42 @@ def optuna_pruner(kind: str):
     return optuna.pruners.NopPruner()
 
 
-def search_inprocess(bank: ReplayBank, strategy: Strategy, *, seed: int, trials: int) -> dict:
-    """One search, trials `CONCURRENT` at a time in lockstep; returns its records."""
+def search_inprocess(bank, strategy: Strategy, *, params, metric, mode, seed, trials) -> dict:
+    """One search, trials `CONCURRENT` at a time in lockstep; returns its record."""
     import optuna
     from optuna.trial import TrialState
 
     from foretune.search.space import make_sampler, to_distributions
 
-    config = config_for(bank, seed=seed, trials=trials, early=strategy.early)
+    config = config_for(bank, params, metric=metric, mode=mode, seed=seed, trials=trials, early=strategy.early)
     fractions = [round(f, 9) for f in config.train.eval_fractions]
-    # A fixed study name: Optuna's HyperbandPruner assigns brackets by hashing it with the trial number,
-    # so a random name made that row differ from run to run.
+    # A fixed study name: HyperbandPruner assigns brackets by hashing it with the trial number.
     study = optuna.create_study(
         study_name=f"bench-{strategy.kind}-{seed}",
-        direction="minimize",
+        direction="minimize" if mode == "min" else "maximize",
         sampler=make_sampler(config.search),
         pruner=optuna_pruner(strategy.kind),
     )
-    ours = ForetunePruner(config) if strategy.kind == "foretune" else None
+    ours = ForetunePruner(config, strategy.shape) if strategy.kind == "foretune" else None
     dists = to_distributions(config.search.space)
     running: list[list] = []  # [optuna trial, recorded run, index of the next evaluation]
-    records = []  # (true final of the replayed run, fraction reached, completed)
+    records = []  # (true final of the replayed run, fraction reached, completed, replays a run already finished)
+    finished: set[str] = set()  # recorded runs some trial of this search already ran to the end
     started = 0
     while started < trials or running:
         while len(running) < CONCURRENT and started < trials:
             trial = study.ask(dists)
             run = bank.nearest(trial.params)
             if ours:
-                ours.add(str(trial.number), trial.params)
+                ours.evaluator.add(str(trial.number), trial.params)
             running.append([trial, run, 0])
             started += 1
         for slot in list(running):  # every running trial makes one evaluation per time unit
             trial, run, i = slot
             fraction = fractions[i]
-            value = run.at("val_loss", fraction)
+            value = run.at(metric, fraction)
             trial.report(value, int(round(fraction * 100)))
-            if ours:
-                stop = ours.stop(str(trial.number), fraction, value)
-            else:
-                stop = trial.should_prune()
+            stop = ours.stop(str(trial.number), fraction, value) if ours else trial.should_prune()
             last = i == len(fractions) - 1
             if stop and not last:
                 study.tell(trial, state=TrialState.PRUNED)
@@ -227,17 +224,28 @@ def search_inprocess(bank: ReplayBank, strategy: Strategy, *, seed: int, trials:
                 slot[2] += 1
                 continue
             if ours:
-                ours.finish(str(trial.number))
-            records.append((run.final("val_loss"), fraction, last))
+                ours.evaluator.finish(str(trial.number))
+            records.append((run.final(metric), fraction, last, run.run_id in finished))
+            finished |= {run.run_id} if last else set()
             running.remove(slot)
+    return outcome(records, mode, ours.seconds if ours else [])
+
+
+def outcome(records, mode: str, seconds: list[float]) -> dict:
     finals = np.array([r[0] for r in records])
     complete = np.array([r[2] for r in records])
-    best = float(finals[complete].min()) if complete.any() else float("nan")
+    pick = np.min if mode == "min" else np.max
+    best = float(pick(finals[complete])) if complete.any() else float("nan")
     return {
-        "budget": float(np.mean([r[1] for r in records])),
-        "pruned": int((~complete).sum()),
+        "compute": float(np.mean([r[1] for r in records])),
         "best": best,
-        "best_kept": bool(complete.any() and best <= finals.min() + 1e-12),
+        "best_kept": int(bool(complete.any() and abs(best - float(pick(finals))) <= 1e-12)),
+        "pruned": int((~complete).sum()),
+        # budget spent replaying a recorded run that an earlier trial had already run to the end (a repeat)
+        "repeat_compute": float(np.sum([r[1] for r in records if r[3]]) / len(records)),
+        "judgements": len(seconds),
+        "judge_s": float(np.sum(seconds)),
+        "judge_max_s": float(np.max(seconds)) if seconds else 0.0,
     }
 
 
@@ -262,28 +270,23 @@ def ray_scheduler(kind: str):
     return lambda c: FIFOScheduler()
 
 
-def search_ray(bank: ReplayBank, strategy: Strategy, *, seed: int, trials: int, tmp: Path) -> dict:
+def search_ray(bank, strategy: Strategy, *, params, metric, mode, seed, trials, tmp: Path) -> dict:
     from foretune.search.driver import run_search
 
-    config = config_for(bank, seed=seed, trials=trials, early=strategy.early)
-    outcome = run_search(
+    config = config_for(bank, params, metric=metric, mode=mode, seed=seed, trials=trials, early=strategy.early)
+    result = run_search(
         config,
-        out=tmp / f"{seed}-{strategy.kind}-{time.time_ns()}",
+        out=tmp / f"{seed}-{strategy.name}-{time.time_ns()}",
         trainer_factory=bank.trainer_factory(),
         scheduler_factory=ray_scheduler(strategy.kind),
         progress=False,
     )
-    table = outcome.report.table
-    complete = (table["state"] == "COMPLETE").to_numpy()
-    sampled = [bank.nearest({k: row[f"param.{k}"] for k in SEARCHED}) for _, row in table.iterrows()]
-    finals = np.array([run.final("val_loss") for run in sampled])
-    best = float(finals[complete].min()) if complete.any() else float("nan")
-    return {
-        "budget": float(table["fraction_reached"].astype(float).sum()) / len(table),
-        "pruned": int((table["state"] == "PRUNED").sum()),
-        "best": best,
-        "best_kept": bool(complete.any() and best <= finals.min() + 1e-12),
-    }
+    table = result.report.table
+    records = []
+    for _, row in table.iterrows():
+        run = bank.nearest({k: row[f"param.{k}"] for k in params})
+        records.append((run.final(metric), float(row["fraction_reached"]), row["state"] == "COMPLETE", False))
+    return outcome(records, mode, [])
 
 
 # --- runs and the report ----------------------------------------------------------------------------
@@ -298,128 +301,159 @@ def parse_seeds(text: str) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--curves", type=Path, default=SCAN_BENCH / "vlm.csv", help="curve file (see above)")
+    parser.add_argument("--mode", choices=("min", "max"), default="min")
+    parser.add_argument("--metric", help="the objective column (default: val_loss, valid_loss for llm.csv)")
+    parser.add_argument("--params", nargs="*", help="searched hyperparameters (default: every one recorded)")
+    parser.add_argument("--scale", nargs="*", default=[], help="a long table's NAME=log|linear|categorical")
     parser.add_argument("--engine", choices=("inprocess", "ray"), default="inprocess")
     parser.add_argument("--seeds", default="0-19", help="e.g. 0-19 or 0,3,5 (tune on others, e.g. 100-119)")
     parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--grid", action="store_true", help="compare rule settings (use tuning seeds)")
+    parser.add_argument("--grid", action="store_true", help="compare probability-rule settings (tuning seeds)")
+    parser.add_argument("--only", nargs="*", help="run only these strategies (and no_pruning, asha)")
+    parser.add_argument("--timing", type=int, metavar="TRIALS", help="time the default rule's judgements instead")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "search.md")
-    parser.add_argument("--only", nargs="*", help="run only these strategies (substring match)")
     args = parser.parse_args()
 
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    bank = ReplayBank.from_scan_bench(VLM)
-    oracle = bank.best_final("val_loss", mode="min")
-    strategies = grid_strategies() if args.grid else STRATEGIES
-    strategies = [s for s in strategies if not args.only or s.kind == "none" or any(o in s.name for o in args.only)]
-    seeds = parse_seeds(args.seeds)
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        scales = dict(item.split("=", 1) for item in args.scale)
+        bank, described = load_bank(args.curves, Path(tmp), scales)
+        metric = args.metric or ("valid_loss" if "valid_loss" in bank.reported_metrics else "val_loss")
+        params = args.params or list(bank.scales)
+        if args.timing:
+            return timing(bank, args, metric, params, described)
+        oracle = bank.best_final(metric, mode=args.mode)
+        strategies = grid_strategies() if args.grid else STRATEGIES
+        keep = {"no_pruning", "asha"}
+        strategies = [s for s in strategies if not args.only or s.name in keep or s.name in args.only]
+        seeds = parse_seeds(args.seeds)
         if args.engine == "ray":
             from foretune.search.driver import start_ray
 
             start_ray(None, num_cpus=CONCURRENT)  # one Ray session for every search
+        rows = []
         for seed in seeds:
             for strategy in strategies:
                 started = time.time()
+                common = {"params": params, "metric": metric, "mode": args.mode, "seed": seed, "trials": args.trials}
                 if args.engine == "ray":
-                    record = search_ray(bank, strategy, seed=seed, trials=args.trials, tmp=Path(tmp))
+                    record = search_ray(bank, strategy, tmp=Path(tmp), **common)
                 else:
-                    record = search_inprocess(bank, strategy, seed=seed, trials=args.trials)
-                rows.append(
-                    {
-                        "strategy": strategy.name,
-                        "seed": seed,
-                        **record,
-                        "regret": record["best"] - oracle,
-                        "seconds": time.time() - started,
-                    }
-                )
-                print(
-                    f"{strategy.name:60s} seed {seed}: budget {record['budget']:.2f} "
-                    f"regret {rows[-1]['regret']:.4f} kept {record['best_kept']} ({rows[-1]['seconds']:.1f} s)",
-                    flush=True,
-                )
+                    record = search_inprocess(bank, strategy, **common)
+                regret = (record["best"] - oracle) if args.mode == "min" else (oracle - record["best"])
+                rows.append({"strategy": strategy.name, "seed": seed, "compute": record["compute"], "regret": regret,
+                             **{k: v for k, v in record.items() if k not in ("compute", "best")},
+                             "seconds": time.time() - started})  # fmt: skip
+                print(f"{strategy.name:32s} seed {seed}: compute {record['compute']:.2f} regret {regret:.4f} "
+                      f"kept {record['best_kept']} ({rows[-1]['seconds']:.1f} s)", flush=True)  # fmt: skip
     frame = pd.DataFrame(rows)
     frame.to_csv(args.out.with_suffix(".csv"), index=False)
-    write(frame, args, oracle, len(bank.runs), seeds)
+    write(frame, args, described, metric, params, oracle, seeds)
+
+
+def timing(bank, args, metric, params, described) -> None:
+    """One search of `args.timing` trials per strategy (`--only`, default: foretune): time per judgement."""
+    lines = []
+    for strategy in [s for s in STRATEGIES if s.name in (args.only or ["foretune"])]:
+        record = search_inprocess(
+            bank, strategy, params=params, metric=metric, mode=args.mode, seed=0, trials=args.timing
+        )
+        per = record["judge_s"] / max(record["judgements"], 1)
+        lines.append(
+            f"- `{strategy.name}`: one search of {args.timing} trials on {described}: {record['judgements']} "
+            f"judgements, mean {per * 1000:.1f} ms, max {record['judge_max_s'] * 1000:.0f} ms per judgement "
+            f"(compute {record['compute']:.0%})."
+        )
+        print(lines[-1], flush=True)
+    with args.out.open("a") as out:
+        out.write("\n".join(lines) + "\n")
+
+
+def _se(values: pd.Series) -> float:
+    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
 
 
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± standard error over seeds; regret also paired per seed against no pruning."""
-    base = frame[frame["strategy"] == "no pruning"].set_index("seed")
+    """Mean ± standard error over seeds; regret paired per seed against no pruning and against ASHA."""
+    base = frame[frame["strategy"] == "no_pruning"].set_index("seed")["regret"]
+    asha = frame[frame["strategy"] == "asha"].set_index("seed")["regret"]
     out = []
     for name, group in frame.groupby("strategy", sort=False):
         g = group.set_index("seed")
-        n = len(g)
-        diff = g["regret"] - base["regret"].reindex(g.index)
-        se = lambda s: float(s.std(ddof=1) / np.sqrt(len(s))) if len(s) > 1 else float("nan")  # noqa: E731
+        diff = g["regret"] - base.reindex(g.index)
+        vs_asha = g["regret"] - asha.reindex(g.index)
+        judged = g["judgements"].sum()
         out.append(
             {
                 "strategy": name,
-                "n": n,
-                "budget": g["budget"].mean(),
-                "budget_se": se(g["budget"]),
+                "compute": g["compute"].mean(),
+                "compute_se": _se(g["compute"]),
                 "regret": g["regret"].mean(),
-                "regret_se": se(g["regret"]),
+                "regret_se": _se(g["regret"]),
                 "diff": diff.mean(),
-                "diff_se": se(diff),
+                "diff_se": _se(diff),
                 "worse": int((diff > 1e-12).sum()),
                 "better": int((diff < -1e-12).sum()),
+                "asha": vs_asha.mean(),
+                "asha_se": _se(vs_asha),
                 "kept": g["best_kept"].mean(),
                 "pruned": g["pruned"].mean(),
+                "repeat": g["repeat_compute"].mean(),
+                "ms": 1000 * g["judge_s"].sum() / judged if judged else float("nan"),
                 "seconds": g["seconds"].mean(),
-            }
+            }  # fmt: skip
         )
     return pd.DataFrame(out)
 
 
 def table_lines(summary: pd.DataFrame) -> list[str]:
     lines = [
-        "| strategy | compute | regret | regret − no pruning (paired) | seeds worse / better "
-        "| best sampled run kept | pruned / search | s / search |",
-        "|---|---|---|---|---|---|---|---|",
+        "| strategy | compute | regret | − no pruning (paired) | seeds worse / better | − ASHA (paired) "
+        "| best sampled run kept | pruned / search | compute on repeats | ms / judgement | s / search |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in summary.itertuples():
+        ms = "" if np.isnan(r.ms) else f"{r.ms:.1f}"
         lines.append(
-            f"| {r.strategy} | {r.budget:.0%} ± {r.budget_se:.0%} | {r.regret:.4f} ± {r.regret_se:.4f} | "
-            f"{r.diff:+.4f} ± {np.nan_to_num(r.diff_se):.4f} | {r.worse} / {r.better} | {r.kept:.0%} | "
-            f"{r.pruned:.1f} | {r.seconds:.1f} |"
+            f"| {r.strategy} | {r.compute:.0%} ± {r.compute_se:.0%} | {r.regret:.4f} ± {r.regret_se:.4f} | "
+            f"{r.diff:+.4f} ± {np.nan_to_num(r.diff_se):.4f} | {r.worse} / {r.better} | "
+            f"{r.asha:+.4f} ± {np.nan_to_num(r.asha_se):.4f} | {r.kept:.0%} | {r.pruned:.1f} | {r.repeat:.0%} | {ms} | {r.seconds:.1f} |"
         )
     return lines
 
 
-def write(frame: pd.DataFrame, args, oracle: float, n_runs: int, seeds: list[int]) -> None:
+def write(frame: pd.DataFrame, args, described: str, metric: str, params, oracle: float, seeds: list[int]) -> None:
     summary = summarize(frame)
-    engine = (
-        "in-process loop (same TPE sampler, same foretune evaluator, Optuna's pruners as baselines)"
-        if args.engine == "inprocess"
-        else "the whole stack: `run_search` on Ray Tune, Ray's schedulers"
+    direction = "lower" if args.mode == "min" else "higher"
+    engine = "in-process loop (Optuna's pruners as baselines)" if args.engine == "inprocess" else "Ray Tune stack"
+    rule = f"`{DEFAULT.rule}`, predictor {DEFAULT.predictor}, grace {DEFAULT.grace_trials}, " + (
+        f"k={DEFAULT.k}, min_probability={DEFAULT.min_probability}, judged from {DEFAULT.stop_from:.0%}"
+        if DEFAULT.rule == "probability"
+        else f"keep={DEFAULT.keep} judged at {DEFAULT.fraction:.0%}"
     )
+    rule += "; `foretune_probability`: the probability rule (k=1, min_probability=0.2, from 10%, kde)"
     lines = [
-        "# Search benchmark: pruning strategies on real recorded curves",
+        f"# Search benchmark: {args.curves.name}",
         "",
-        f"Replay of scan-bench `vlm.csv` ({n_runs} OpenCLIP runs of 10 epochs, val_loss, lower is better; best "
-        f"recorded final {oracle:.4f}). Space: {', '.join(SEARCHED)} over the recorded ranges; a sampled config "
-        "replays the nearest recorded run. Seeded multivariate TPE with constant liar (5 start-up trials), "
-        f"{args.trials} trials per search, {CONCURRENT} at a time, seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}); "
-        f"engine: {engine}. Evaluations every 10% of the budget; foretune judges at {FRACTION:.0%}.",
+        f"Replay of {described}; objective `{metric}` ({direction} is better; best recorded final {oracle:.4f}). "
+        f"Space: {', '.join(params)} over the recorded ranges; a sampled config replays the nearest recorded run. "
+        f"Seeded multivariate TPE with constant liar (5 start-up trials), {args.trials} trials per search, "
+        f"{CONCURRENT} at a time, seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}); engine: {engine}; evaluations every "
+        f"10% of the budget. `foretune` = the default rule of `foretune search`: {rule}.",
         "",
-        "- **compute**: budget spent / budget of running every trial to the end;",
-        "- **regret**: best final val_loss among trials run to the end minus the best recorded run;",
-        "- **paired**: per seed, this strategy's regret minus no pruning's (same seed, same sampler seed);",
-        "- **best sampled run kept**: share of searches where the best of the configs sampled was run to the end;",
-        "- cells: mean ± standard error over seeds.",
+        "Cells: mean ± standard error over seeds; regret in the metric's units (>= 0); paired columns: per seed, "
+        "this strategy's regret minus that of no pruning / ASHA on the same seed.",
         "",
         *table_lines(summary),
         "",
-        f"Machine: 2-core CPU VM, 24 GiB RAM, no GPU ({platform.python_implementation()} {platform.python_version()}),"
-        " shared with other jobs (run under `nice -n 19`), so seconds are indicative only.",
+        f"Machine: 2-core AMD EPYC VM, 24 GiB RAM, no GPU ({platform.python_implementation()} "
+        f"{platform.python_version()}), shared with 5 other jobs (run under `nice -n 10`): seconds are indicative.",
         "",
-        f"Reproduce: `nice -n 19 .venv/bin/python benchmarks/search.py --engine {args.engine} "
-        f"--seeds {seeds[0]}-{seeds[-1]} --trials {args.trials}{' --grid' if args.grid else ''}` "
-        "(per-search rows in the `.csv` next to the output).",
+        f"Reproduce: `nice -n 10 .venv/bin/python benchmarks/search.py {' '.join(sys.argv[1:])}` (one row per "
+        "strategy and seed in the `.csv` beside this file).",
     ]
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(table_lines(summary)))

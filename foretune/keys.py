@@ -47,6 +47,10 @@ NODE_KEY = "node_id"  # the Ray node a trial ran on (a result key, from the trai
 
 # --- Optuna trial user attributes ---
 TEST_ATTR_PREFIX = "test_"  # test_<metric>: the trial's held-out test scores
+# <metric>_ci_low / <metric>_ci_high: a test metric's bootstrap 95% interval (foretune.predictors.bootstrap)
+CI_LOW_SUFFIX = "_ci_low"
+CI_HIGH_SUFFIX = "_ci_high"
+ITEMS_KEY = "n_items"  # how many test items were scored (beside the intervals, for the small-test note)
 FRACTION_REACHED_ATTR = "fraction_reached"
 BUDGET_STEPS_ATTR = "budget_steps"
 ERROR_ATTR = "error"
@@ -64,6 +68,12 @@ EARLY_JUDGED_WITH_ATTR = "early_judged_with"
 EARLY_DECISION_ATTR = "early_decision"
 EARLY_BASIS_ATTR = "early_basis"  # in words: predicted by what from how many finished runs, or "no final predicted"
 EARLY_FINISHED_USED_ATTR = "early_finished_used"  # finished runs the verdict's predictor learned from
+# Predictive termination (early_stage.rule="probability"): the latest judgement of a trial, at each evaluation
+# from the early fraction on; on a PRUNED trial, the judgement that stopped it.
+JUDGED_FRACTION_ATTR = "judged_fraction"  # budget fraction of that judgement
+JUDGED_PREDICTION_ATTR = "judged_prediction"  # the predicted final it rested on
+BEAT_PROBABILITY_ATTR = "beat_probability"  # calibrated P(final better than the k-th best final so far)
+BEAT_TARGET_ATTR = "beat_target"  # that k-th best final
 HISTORY_STUDIES_ATTR = "early_history_studies"  # earlier studies whose finished runs the predictor used
 NODE_ATTR = "node"  # the Ray node id the trial ran on
 # Sweep trials.
@@ -72,7 +82,25 @@ N_SAMPLES_ATTR = "n_samples"
 # --- Optuna study user attributes ---
 CONFIG_ATTR = "foretune_config"  # the validated config the study was started with
 ZERO_SHOT_ATTR = "zero_shot_test"  # the untuned model's test scores
+TEST_FOLDS_ATTR = "test_folds"  # best config and zero-shot scored over k disjoint test folds (search/held_out_folds.py)
 DRIVER_SESSIONS_ATTR = "driver_sessions"  # how many `foretune search` sessions have driven the study
 
 # --- files ---
 JOURNAL_NAME = "study.journal"  # the default study storage inside a run folder
+ESTIMATE_NAME = "estimate.json"  # `foretune estimate --out RUN_DIR`: the pilot's projection, compared by the report
+
+# --- costs of a trial (foretune.trainers.costs): result keys, and the same names as Optuna trial user attributes ---
+COST_PREFIX = "cost."
+COST_TRAIN_SECONDS = "cost.train_seconds"  # wall time of the run so far: model load, steps, evaluations
+COST_DEVICE_HOURS = "cost.device_hours"  # GPU-hours on GPUs; core-hours (seconds x torch threads / 3600) on CPU
+COST_TOKENS = "cost.tokens"  # tokens trained on (prompt + answer, padding left out)
+COST_PEAK_MEMORY_MB = "cost.peak_memory_mb"  # CUDA max allocated, or the process's peak RSS on CPU
+COST_PARAMS_TOTAL = "cost.params_total"
+COST_PARAMS_TRAINABLE = "cost.params_trainable"
+COST_LATENCY_MS = "cost.latency_ms"  # mean inference time per example on the evaluation set (last evaluation)
+COST_USD = "cost.usd"  # device_hours x cost.price_per_device_hour, when a price is set
+# Costs that grow with the budget trained (extrapolated linearly from the fraction reached); the others are known early.
+CUMULATIVE_COSTS: tuple[str, ...] = (COST_TRAIN_SECONDS, COST_DEVICE_HOURS, COST_TOKENS, COST_USD)
+CURVE_ATTR = "curve"  # multi-objective studies: {budget percent: value} of the first objective (no intermediate values)
+PARETO_DOMINATED_BY_ATTR = "early_dominated_by"  # judged trials whose predicted objectives dominate this one's
+PARETO_PREDICTED_ATTR = "early_predicted_objectives"  # {objective: predicted final} the verdict compared

@@ -30,3 +30,34 @@ def run_without() -> Callable[..., subprocess.CompletedProcess]:
         return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> str:
+    """A randomly initialised 2-layer Llama (about 1.6M weights) with the built-in model's tokenizer, saved as a
+    model folder: real transformers training in a second where the test is about the plumbing, not the model."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from foretune.config import ModelConfig
+    from foretune.trainers.models import ensure_model
+
+    tokenizer = AutoTokenizer.from_pretrained(ensure_model(ModelConfig()))
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-model")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)

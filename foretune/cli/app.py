@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from foretune.cli.estimate import estimate_cmd
 from foretune.cli.options import err_console
 from foretune.cli.rank import rank_cmd, rank_eval_cmd
 from foretune.cli.search import dashboard_cmd, report_cmd, search_cmd
@@ -30,6 +31,7 @@ app.command("report")(report_cmd)
 app.command("dashboard")(dashboard_cmd)
 app.command("sweep")(sweep_cmd)
 app.command("saturation")(saturation_cmd)
+app.command("estimate")(estimate_cmd)
 
 
 def main() -> None:

@@ -55,6 +55,10 @@ def plot_report(study: optuna.Study, report: Report, run_dir: Path) -> None:
     plot_learning_curves(study, report.best, report.files["curves_png"], metric=report.metric)
     report.files["predicted_png"] = run_dir / "predicted_vs_final.png"
     plot_predicted_vs_final(report.table, report.files["predicted_png"], metric=report.metric)
+    if report.pareto is not None and len(report.pareto):
+        report.files["pareto_png"] = run_dir / "pareto.png"
+        names = list(study.metric_names or [])
+        plot_pareto(report.pareto, report.files["pareto_png"], names=names, title=study.study_name)
     if best_yaml is not None:
         report.files["best_yaml"] = best_yaml
 
@@ -65,9 +69,9 @@ def plot_learning_curves(study: optuna.Study, best: dict | None, path: Path, *, 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     labelled = set()
     for trial in study.get_trials(deepcopy=False):
-        if trial.user_attrs.get(INTERRUPTED_ATTR) or not trial.intermediate_values:
-            continue
         curve = trial_curve(trial)
+        if trial.user_attrs.get(INTERRUPTED_ATTR) or not len(curve.values):
+            continue
         state = trial.state.name
         is_best = best is not None and trial.number == best["number"]
         ax.plot(
@@ -135,6 +139,26 @@ def plot_predicted_vs_final(table: pd.DataFrame, path: Path, *, metric: str) -> 
         ax.legend(fontsize=8)
     else:
         ax.text(0.5, 0.5, "no final predicted yet", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_pareto(pareto: pd.DataFrame, path: Path, *, names: list[str], title: str) -> None:
+    """pareto.png: complete trials by the first two objectives, the front joined up, the knee circled;
+    colours name the searched model when the space searched `model.name`."""
+    plt = pyplot()
+    x_name, y_name = names[1], names[0]  # cost across, score up
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    groups = pareto.groupby("param.model.name") if "param.model.name" in pareto else [("trials", pareto)]
+    for label, group in groups:
+        ax.scatter(group[x_name], group[y_name], s=28, alpha=0.8, label=str(label).rsplit("/", 1)[-1])
+    front = pareto[pareto["front_rank"] == 1].sort_values(x_name)
+    ax.plot(front[x_name], front[y_name], color="black", linewidth=1, label="Pareto front")
+    knee = pareto[pareto["knee"]]
+    ax.scatter(knee[x_name], knee[y_name], s=160, facecolors="none", edgecolors="tab:red", linewidths=2, label="knee")
+    ax.set(xlabel=x_name, ylabel=y_name, title=f"Pareto front — {title}")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

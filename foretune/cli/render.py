@@ -75,18 +75,28 @@ def print_report(report: Report, console: Console, *, limit: int = 30) -> None:
     console.print(table)
     for line in report.summary:
         console.print(line, highlight=False)
+    if report.pareto is not None:  # several objectives: the front, the knee first-class
+        front = report.pareto[report.pareto["front_rank"] == 1].drop(columns="front_rank")
+        console.print(frame_table(front.map(lambda v: f"{v:.4g}" if isinstance(v, float) else v), title="Pareto front"))
     if report.best:
         console.print(f"best: trial {report.best['number']}, {report.metric} = {report.best['value']:.6g}")
         test = report.best.get("test") or {}
         if test and report.zero_shot:
+            from foretune.predictors.bootstrap import read_intervals
+            from foretune.search.held_out_report import note, with_interval
+
+            zero_iv, best_iv = read_intervals(report.zero_shot), read_intervals(test)
             console.print(
-                "held-out test split (generated answers): "
+                "held-out test split (generated answers; 95% intervals): "
                 + ", ".join(
-                    f"{k} {report.zero_shot.get(k, float('nan')):.3f} zero-shot -> {test[k]:.3f} fine-tuned"
+                    f"{k} {with_interval(report.zero_shot.get(k, float('nan')), zero_iv.get(k), 3)} zero-shot -> "
+                    f"{with_interval(test[k], best_iv.get(k), 3)} fine-tuned"
                     for k in ("accuracy", "exact_match")
                     if k in test
                 ),
                 highlight=False,
             )
+            if note(test, report.metric):
+                console.print(note(test, report.metric), highlight=False)
     for label, path in report.files.items():
         console.print(f"  {label}: {path}", highlight=False)

@@ -40,7 +40,7 @@ def _replay_factory(path: Path, cfg):
         )
     if cfg.search.metric not in bank.reported_metrics:
         raise ForetuneError(
-            f"--replay: set search.metric to one of {', '.join(bank.reported_metrics)} (and search.mode=min)"
+            f"--replay: set search.metric to one of {', '.join(bank.reported_metrics)} (and search.mode: max or min)"
         )
     return bank.trainer_factory()
 
@@ -62,6 +62,14 @@ def search_cmd(
     quiet: Annotated[
         bool, typer.Option("--quiet", help="No live display or per-trial log lines; only the final report.")
     ] = False,
+    trainable: Annotated[
+        str | None,
+        typer.Option(
+            "--trainable",
+            help="Your training function 'package.module:function', called as fn(params, reporter) in each trial "
+            "(search.space then names its parameters).",
+        ),
+    ] = None,
 ) -> None:
     """Bayesian search over the config's space on Ray Tune; trials judged at the early fraction are pruned."""
     import optuna
@@ -70,7 +78,9 @@ def search_cmd(
     from foretune.search.driver import run_search
     from foretune.search.storage import open_storage, redact
 
-    cfg = _load(config, set_)
+    cfg = _load(config, [*(set_ or []), f"search.trainable='{trainable}'"] if trainable else set_)
+    if replay is not None and cfg.search.trainable is not None:
+        raise ForetuneError("give --replay or search.trainable (--trainable), not both")
     factory = _replay_factory(replay, cfg) if replay is not None else None
     outcome = run_search(
         cfg,

@@ -111,13 +111,22 @@ def sweep_cmd(
             ),
         ),
     ] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            "--models",
+            help=(
+                "Comma-separated models to sweep on the same data, e.g. smollm2-135m,/models/small: one saturation "
+                "fit per model and whether the one behind catches up (default: sweep.models, else model.name)."
+            ),
+        ),
+    ] = None,
 ) -> None:
     """Train on nested subsets of growing size n; fit score vs n; report the minimum useful n.
 
     Every option but --out has a key in the config's sweep: section; an option given wins.
     """
-    from foretune.search.sweep import check_sizes, geometric_sizes, lora_train_and_score, parse_sizes
-    from foretune.search.sweep.budget import check_budget, describe_budget
+    from foretune.search.sweep.budget import describe_budget
 
     _check_flags(repeats, epsilon, early_tolerance)
     cfg = _load(config, set_)
@@ -128,47 +137,82 @@ def sweep_cmd(
         "bootstrap": bootstrap,
         "early_cut": early_cut,
         "early_tolerance": early_tolerance,
+        "models": models,
     }
     given = {f"sweep.{key}": value for key, value in flags.items() if value is not None}
     if given:
         cfg = cfg.with_overrides(given, where="(command-line options)")
+    names = cfg.sweep.models or [cfg.model.name]
+    configs = {name: cfg.with_overrides({"model.name": name}, where="--models") for name in names}
+    # Bad settings (sizes, budget, models) fail before Ray starts.
+    sweeps = {name: _prepare_sweep(model_cfg, sizes) for name, model_cfg in configs.items()}
+    started = _start_ray(cfg, address, models=[c.model for c in configs.values()])
+    results = {}
+    try:
+        for name, (sweep, grid) in sweeps.items():
+            how = "adaptive" if cfg.sweep.adaptive else "full grid"
+            console.print(
+                (f"[bold]{name}[/]: " if len(sweeps) > 1 else "")
+                + f"sweep over sizes {', '.join(map(str, grid))} ({how}, {cfg.sweep.repeats} seed(s) each, "
+                f"up to {sweep.runner.slots} run(s) side by side on Ray)"
+            )
+            console.print(describe_budget(configs[name], grid), highlight=False)
+            results[name] = sweep.run()
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    _write_results(cfg, results, out or Path("runs") / f"sweep-{cfg.name}")
+
+
+def _prepare_sweep(cfg: ExperimentConfig, sizes: str | None) -> tuple[SaturationSweep, list[int]]:
+    """The sweep of `cfg` (its model) and its grid of sizes, every setting checked."""
+    from foretune.search.sweep import check_sizes, geometric_sizes, lora_train_and_score, parse_sizes
+    from foretune.search.sweep.budget import check_budget
+
     settings = cfg.sweep
-    cut = _early_cut(cfg)
     train_and_score, cost, available = lora_train_and_score(cfg)
     if sizes:
         grid = parse_sizes(sizes, available=available)
     else:
         grid = check_sizes(settings.sizes, available=available) if settings.sizes else geometric_sizes(available)
     check_budget(cfg, grid)
-    sweep = _build_sweep(cfg, train_and_score, cost, grid, available, cut)  # bad settings fail before Ray starts
-    started = _start_ray(cfg, address)
-    try:
-        how = "adaptive" if cfg.sweep.adaptive else "full grid"
-        console.print(
-            f"sweep over sizes {', '.join(map(str, grid))} ({how}, {cfg.sweep.repeats} seed(s) each, "
-            f"up to {sweep.runner.slots} run(s) side by side on Ray)"
-        )
-        console.print(describe_budget(cfg, grid), highlight=False)
-        result = sweep.run()
-    finally:
-        if started:
-            import ray
+    return _build_sweep(cfg, train_and_score, cost, grid, available, _early_cut(cfg)), grid
 
-            ray.shutdown()
-    folder = out or Path("runs") / f"sweep-{cfg.name}"
-    paths = write_sweep_files(
-        result, folder, metric=cfg.search.metric, study_name=f"sweep-{cfg.name}", mode=cfg.search.mode
-    )
+
+def _write_results(cfg: ExperimentConfig, results: dict, folder: Path) -> None:
+    """One model: its files in `folder`. Several: each model's files in folder/<model>/, and the comparison."""
+    from foretune.cli.sweep_outputs import write_models_files
+    from foretune.search.sweep.models import model_folder_name
+
+    metric, mode = cfg.search.metric, cfg.search.mode
+    if len(results) == 1:
+        (result,) = results.values()
+        paths = write_sweep_files(result, folder, metric=metric, study_name=f"sweep-{cfg.name}", mode=mode)
+        console.print(paths["table"].read_text(), markup=False, highlight=False)
+        console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+        return
+    taken: set[str] = set()
+    folders = {name: model_folder_name(name, taken) for name in results}
+    for name, result in results.items():
+        study = f"sweep-{cfg.name}-{folders[name]}"
+        write_sweep_files(result, folder / folders[name], metric=metric, study_name=study, mode=mode)
+    paths = write_models_files(results, folder, metric=metric, mode=mode, folders=folders)
     console.print(paths["table"].read_text(), markup=False, highlight=False)
-    console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    console.print(
+        f"wrote {', '.join(str(p) for p in paths.values())}, and each model's sweep in "
+        + ", ".join(str(folder / f) for f in folders.values())
+    )
 
 
-def _start_ray(cfg: ExperimentConfig, address: str | None) -> bool:
+def _start_ray(cfg: ExperimentConfig, address: str | None, *, models=()) -> bool:
     """Start local Ray or join `address` (returns whether this call started it); the resources must exist."""
     from foretune.search.driver import check_resources, start_ray
     from foretune.trainers.models import ensure_model
 
-    ensure_model(cfg.model)  # convert/cache the model once, before runs race for it
+    for model in models or [cfg.model]:
+        ensure_model(model)  # convert/cache each model once, before runs race for it
     started = start_ray(address)
     try:
         check_resources(cfg)

@@ -184,3 +184,94 @@ def write_sweep_files(result: SweepResult, out: Path, *, metric: str, study_name
 
 
 # --- foretune sweep ----------------------------------------------------------------------------------
+
+
+# --- foretune sweep --models: one fit per model --------------------------------------------------------
+
+
+def models_markdown(results: dict[str, SweepResult], *, mode: str) -> str:
+    """models.md: each model's asymptote and minimum useful n with their intervals, and the catch-up answer."""
+    import pandas as pd
+
+    from foretune.search.report import markdown_table
+    from foretune.search.sweep.models import catch_up_answer, common_n, models_frame
+
+    frame = models_frame(results)
+    level = next((r.saturation.interval for r in results.values() if r.saturation is not None), None)
+    shown = f"{level:.0%} interval" if level is not None else "interval"
+
+    def useful(row) -> str:
+        if not isinstance(row["regime"], str) or math.isnan(row["asymptote"]):
+            return "-"
+
+        def size(v) -> str:  # None (NaN in the frame): beyond the horizon
+            return "beyond horizon" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:,.0f}"
+
+        return f"{size(row['min_useful_n'])} [{size(row['min_useful_n_low'])}, {size(row['min_useful_n_high'])}]"
+
+    at = common_n(results)
+    table = pd.DataFrame(
+        {
+            "model": frame["model"],
+            f"asymptote ({shown})": [
+                "-" if math.isnan(a) else f"{a:.4f} [{lo:.4f}, {hi:.4f}]"
+                for a, lo, hi in zip(frame["asymptote"], frame["asymptote_low"], frame["asymptote_high"], strict=True)
+            ],
+            f"min useful n ({shown})": [useful(row) for _, row in frame.iterrows()],
+            f"fitted score at n = {at:,.0f}" if at is not None else "fitted score": frame["score_now"].map(_number),
+            "regime": frame["regime"],
+        }
+    )
+    return markdown_table(table) + "\n\n" + catch_up_answer(results, mode) + "\n"
+
+
+def plot_models(results: dict[str, SweepResult], path: Path, *, metric: str) -> None:
+    """models.png: each model's runs and fitted curve in its own colour, its asymptote dotted."""
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from foretune.search.sweep.outputs import points_frame
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    top = max((max(r.sizes) for r in results.values()), default=1)
+    for i, (model, result) in enumerate(results.items()):
+        color = colors[i % len(colors)]
+        frame = points_frame(result.points)
+        positive = frame[frame["n"] > 0]
+        ax.scatter(positive["n"], positive["value"], s=16, color=color, zorder=3)
+        sat = result.saturation
+        if sat is None:
+            ax.plot([], [], color=color, label=f"{model} (no fit)")
+            continue
+        grid = np.geomspace(max(sat.n[0] / 2, 1), max(sat.max_n, top) * 2, 200)
+        ax.plot(grid, sat.predict(grid), color=color, label=f"{model}: asymptote {sat.asymptote:.3f}")
+        ax.axhline(sat.asymptote, ls=":", color=color)
+    ax.set_xscale("log")
+    ax.set_xlabel("training samples n (log scale)")
+    ax.set_ylabel(metric)
+    ax.set_title("one saturation curve per model (dotted: asymptotes)")
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_models_files(
+    results: dict[str, SweepResult], out: Path, *, metric: str, mode: str, folders: dict[str, str]
+) -> dict[str, Path]:
+    """models.md, models.png and models.json in `out` (each model's own files are in out/<folder>/)."""
+    import json
+
+    from foretune.search.sweep.models import models_summary
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"table": out / "models.md", "plot": out / "models.png", "summary": out / "models.json"}
+    paths["table"].write_text(models_markdown(results, mode=mode))
+    plot_models(results, paths["plot"], metric=metric)
+    paths["summary"].write_text(json.dumps(models_summary(results, mode, folders), indent=2))
+    return paths

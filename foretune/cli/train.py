@@ -1,8 +1,9 @@
 """`foretune config` and `foretune train`: one fine-tune with a progress bar, its curve as a table, and files to keep.
 
 `foretune train` writes to the output folder: `curve.csv` (one row per evaluation), `curve.png`,
-`metrics.json` (validation curve end, zero-shot and fine-tuned test scores, config) and `adapter/`
-(the LoRA weights). Everything that can be wrong with the input is checked before the folder is created.
+`metrics.json` (validation curve end, zero-shot and fine-tuned test scores with their bootstrap 95%
+intervals over test items, the test folds with `data.test_folds`, config) and `adapter/` (the LoRA
+weights). Everything that can be wrong with the input is checked before the folder is created.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from foretune.cli.options import ConfigArg, SetOpt, _load, console
 
@@ -21,8 +23,12 @@ if TYPE_CHECKING:
     from foretune.config import ExperimentConfig
     from foretune.trainers.lora import TrainResult
 
-CURVE_COLUMNS = ["fraction", "step", "accuracy", "exact_match", "null_fp_rate", "f1", "eval_loss", "train_loss"]
-TEST_COLUMNS = ("accuracy", "exact_match", "null_fp_rate", "f1")
+# Every task kind's scores (completion/chat: token_f1; classification: macro_f1): a table shows those present.
+CURVE_COLUMNS = [
+    *("fraction", "step", "accuracy", "exact_match", "null_fp_rate", "f1", "token_f1", "macro_f1"),
+    *("eval_loss", "train_loss"),
+]
+TEST_COLUMNS = ("accuracy", "exact_match", "null_fp_rate", "f1", "token_f1", "macro_f1")
 
 
 def config_cmd(
@@ -45,10 +51,10 @@ def train_cmd(
 
 def run_training(config: ExperimentConfig, out: Path, *, console: Console) -> TrainResult:
     """The body of `foretune train`: zero-shot score, fine-tune with a bar, test score, tables and files."""
-    import pandas as pd
-
     from foretune.cli.plots import plot_curve
     from foretune.cli.render import frame_table, training_progress
+    from foretune.predictors.bootstrap import bootstrap_intervals
+    from foretune.search.held_out_folds import prepare_folds
     from foretune.trainers.lora import LoraTrainer
     from foretune.trainers.models import ensure_model
     from foretune.trainers.reporters import FileReporter
@@ -65,7 +71,12 @@ def run_training(config: ExperimentConfig, out: Path, *, console: Console) -> Tr
     )
     with console.status("zero-shot evaluation on the test split (generating answers)..."):
         zero_shot = trainer.evaluate_zero_shot()
-    console.print(f"zero-shot test accuracy {zero_shot['accuracy']:.3f}")
+        zero_scored = trainer.last_scored
+    if trainer.data_note:
+        console.print(trainer.data_note, highlight=False)
+    folds = prepare_folds(config) if config.data.test_folds else None  # checked before anything is written
+    first = trainer.task.metric_names[0]  # the task kind's headline score
+    console.print(f"zero-shot test {first} {zero_shot[first]:.3f}")
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "curve.csv").unlink(missing_ok=True)
@@ -75,28 +86,97 @@ def run_training(config: ExperimentConfig, out: Path, *, console: Console) -> Tr
         result = trainer.fit(FileReporter(out / "curve.csv"), evaluate_test=False)
     with console.status("test evaluation of the fine-tuned model (generating answers)..."):
         result.test_metrics = trainer.evaluate_test()
+        result.test_scored = trainer.last_scored
+        intervals = {
+            "zero_shot": bootstrap_intervals(trainer.task.score, *zero_scored),
+            "fine_tuned": bootstrap_intervals(trainer.task.score, *result.test_scored),
+        }
 
     console.print(frame_table(result.curve, title="validation curve", columns=CURVE_COLUMNS))
-    summary = pd.DataFrame(
-        [
-            {"model": "zero-shot", **{k: zero_shot[k] for k in TEST_COLUMNS}},
-            {"model": "fine-tuned", **{k: result.test_metrics[k] for k in TEST_COLUMNS}},
-        ]
-    )
-    console.print(frame_table(summary, title="held-out test split (generated answers)"))
+    console.print(_test_table(zero_shot, result.test_metrics, intervals, n_items=len(result.test_scored[0])))
+    note = _small_test_note(config, intervals["fine_tuned"])
+    if note:
+        console.print(note, highlight=False)
+    fold_scores = _test_folds(config, folds, console) if folds else None
 
     plot_curve(result.curve, out / "curve.png", title=f"{config.name}: validation")
     trainer.save_adapter(out / "adapter")
-    _write_metrics(out / "metrics.json", config, result, zero_shot)
+    _write_metrics(out / "metrics.json", config, result, zero_shot, intervals=intervals, note=note, folds=fold_scores)
     console.print(f"wrote {out}/curve.csv, curve.png, metrics.json, adapter/")
     return result
 
 
-def _write_metrics(path: Path, config: ExperimentConfig, result: TrainResult, zero_shot: dict) -> None:
+def _test_table(zero_shot: dict, fine_tuned: dict, intervals: dict, *, n_items: int):
+    """Zero-shot vs fine-tuned test scores, each with its bootstrap 95% interval over the test items."""
+    from foretune.search.held_out_report import with_interval
+
+    table = Table(title=f"held-out test split ({n_items} items, generated answers; 95% bootstrap intervals)")
+    columns = [k for k in TEST_COLUMNS if k in fine_tuned]  # the task kind's scores
+    for column in ("model", *columns):
+        table.add_column(column, justify="right")
+    for label, scores, which in (("zero-shot", zero_shot, "zero_shot"), ("fine-tuned", fine_tuned, "fine_tuned")):
+        shown = intervals[which]
+        cells = [with_interval(scores[k], _pair(shown.get(k))) if k in scores else "" for k in columns]
+        table.add_row(label, *cells)
+    return table
+
+
+def _pair(interval) -> tuple[float, float] | None:
+    return None if interval is None else (interval.low, interval.high)
+
+
+def _small_test_note(config: ExperimentConfig, intervals: dict) -> str | None:
+    from foretune.predictors.bootstrap import small_test_note
+
+    metric = config.search.metric if config.search.metric in intervals else next(iter(intervals), None)
+    if metric is None:
+        return None
+    shown = intervals[metric]
+    return small_test_note(metric, shown.n_items, shown.low, shown.high, confidence=shown.confidence)
+
+
+def _test_folds(config: ExperimentConfig, folds: list, console: Console) -> dict:
+    """`data.test_folds`: the config and the zero-shot model over k disjoint test folds, printed and returned."""
+    from foretune.search.held_out_folds import run_test_folds
+
+    def say(i: int, k: int) -> None:
+        console.print(f"test fold {i + 1} of {k}: zero-shot, fine-tune on the other folds, test")
+
+    scores = run_test_folds(config, on_fold=say, folds=folds).to_dict()
+    sizes = ", ".join(map(str, scores["fold_sizes"]))
+    table = Table(title=f"over {scores['k']} disjoint test folds ({sizes} items): mean ± standard error")
+    columns = [k for k in TEST_COLUMNS if k in scores["summary"]["fine_tuned"]]  # the task kind's scores
+    for column in ("model", *columns):
+        table.add_column(column, justify="right")
+    for which, label in (("zero_shot", "zero-shot"), ("fine_tuned", "fine-tuned")):
+        summary = scores["summary"][which]
+        cells = [f"{summary[k]['mean']:.4f} ± {summary[k]['stderr']:.4f}" if k in summary else "" for k in columns]
+        table.add_row(label, *cells)
+    console.print(table)
+    return scores
+
+
+def _write_metrics(
+    path: Path,
+    config: ExperimentConfig,
+    result: TrainResult,
+    zero_shot: dict,
+    *,
+    intervals: dict,
+    note: str | None,
+    folds: dict | None,
+) -> None:
+    def as_json(shown: dict) -> dict:
+        return {k: {"low": v.low, "high": v.high, "confidence": v.confidence} for k, v in shown.items()}
+
     metrics = {
         "validation": result.metrics,
         "test": result.test_metrics,
         "zero_shot_test": zero_shot,
+        "test_intervals": {which: as_json(shown) for which, shown in intervals.items()},
+        "test_items": len(result.test_scored[0]),
+        "small_test_note": note,
+        "test_folds": folds,
         "steps": result.steps,
         "seconds": round(result.seconds, 1),
         "config": config.model_dump(mode="json"),

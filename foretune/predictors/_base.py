@@ -71,6 +71,9 @@ class Prediction:
     predicted: bool = True
     basis: str = ""
     finished_used: int = 0
+    # Per run, its plausible finals (run x finished run): the prediction plus each out-of-sample error
+    # (`calibration.plausible_finals`); None when no final was predicted.
+    plausible: np.ndarray | None = None
 
 
 class Predictor(abc.ABC):

@@ -295,10 +295,12 @@ class LearnedPredictor(Predictor):
         self.target = target
         self._finished: list[Curve] = []
         self._fallback = SnapshotPredictor(mode=mode)
+        self._out_of_sample: dict[tuple[float, int], tuple[np.ndarray, np.ndarray]] = {}  # same fit, same answer
 
     def fit(self, curves: Sequence[Curve]) -> LearnedPredictor:
         self._finished = [c for c in curves if np.isfinite(final_value(c))]
         self._fallback.fit(self._finished)
+        self._out_of_sample = {}
         return self
 
     def trainable(self, at: float) -> list[Curve]:
@@ -340,6 +342,8 @@ class LearnedPredictor(Predictor):
         without it (its own kernel and penalty selection included): leave-one-out up to
         `max_refits` runs, beyond that `max_refits`-fold (the cost grows with refits x runs^3)."""
         at = check_at(at)
+        if (at, max_refits) in self._out_of_sample:  # a search judges many trials between two finished runs
+            return self._out_of_sample[at, max_refits]
         train = self.trainable(at)
         finals = np.array([final_value(c) for c in train])
         _, space_train, back = self._space([], train)
@@ -353,4 +357,5 @@ class LearnedPredictor(Predictor):
                 held = fold == f
                 residual[held] = fit_predict_residual(A[~held], target[~held], A[held])[0]
         with np.errstate(over="ignore", invalid="ignore"):
-            return finals, back(early + residual)
+            self._out_of_sample[at, max_refits] = finals, back(early + residual)
+        return self._out_of_sample[at, max_refits]

@@ -19,11 +19,14 @@ from optuna.storages import BaseStorage
 
 from foretune.config import ExperimentConfig
 from foretune.errors import ForetuneError
-from foretune.keys import CONFIG_ATTR, HISTORY_STUDIES_ATTR, ZERO_SHOT_ATTR
+from foretune.keys import CONFIG_ATTR, HISTORY_STUDIES_ATTR, TEST_FOLDS_ATTR, ZERO_SHOT_ATTR
+from foretune.predictors.bootstrap import with_intervals
 from foretune.search import storage as st
 from foretune.search.cluster import check_study_reachable
 from foretune.search.drivers import SharedTarget, TrialKeeper, recover_stale, seed_offset
 from foretune.search.evaluator import VerdictsAndErrors
+from foretune.search.held_out_folds import prepare_folds, record_test_folds
+from foretune.search.space import with_absolute_model_folders
 from foretune.search.trainable import TrainerFactory
 
 
@@ -43,10 +46,14 @@ def default_run_dir(config: ExperimentConfig) -> Path:
 
 
 def _default_trainer_factory(config: ExperimentConfig) -> TrainerFactory:
+    from foretune.search.space import searched_models
     from foretune.trainers.lora import LoraTrainer
     from foretune.trainers.models import ensure_model
 
-    ensure_model(config.model)  # convert/cache the model once, before trials race for it
+    for model in searched_models(config):  # convert/cache each model once, before trials race for it
+        ensure_model(model)
+    # Bad data, a failing task.metric_fn or a search.metric no trial reports: one error before any trial.
+    LoraTrainer(config).check_search_metric()
     return LoraTrainer
 
 
@@ -57,8 +64,10 @@ def zero_shot_test_scores(config: ExperimentConfig, console=None) -> dict[str, f
     status = "zero-shot baseline on the test split (generating answers)..."
     waiting = console.status(status) if console else nullcontext()
     with waiting:
-        scores = LoraTrainer(config).evaluate_zero_shot(split="test")
-    return {k: float(v) for k, v in scores.items() if "/" not in k}
+        trainer = LoraTrainer(config)
+        scores = trainer.evaluate_zero_shot(split="test")
+        plain = {k: float(v) for k, v in scores.items() if "/" not in k}
+        return with_intervals(plain, trainer.task.score, trainer.last_scored)  # 95% intervals over test items
 
 
 def _quiet_ray() -> None:
@@ -128,7 +137,8 @@ def run_search(
     """Run (or resume) the search of `config`; the study counts finished trials toward `trials`.
 
     `trainer_factory(config) -> trainer` (default: the LoRA trainer; the replay trainer for tests and
-    benchmarks); `scheduler_factory(config) -> TrialScheduler` replaces the early-stage evaluator
+    benchmarks; with `search.trainable`, the user's `train_fn(params, reporter)`, imported from it by default);
+    `scheduler_factory(config) -> TrialScheduler` replaces the early-stage evaluator
     (benchmarks compare Ray's ASHA, median stopping, ...).
     `write_report` writes the report's tables into the run folder (trials.csv, report.md, best.yaml);
     the plots (curves.png, predicted_vs_final.png) are drawn by `foretune search` / `foretune report`.
@@ -138,9 +148,16 @@ def run_search(
     total = trials if trials is not None else config.search.trials
     if total < 1:
         raise ForetuneError(f"--trials must be at least 1, got {total}")
+    if trainer_factory is None and config.search.trainable is not None:  # your function: search/function_trial.py
+        from foretune.search.function_trial import load_train_fn
+
+        trainer_factory = load_train_fn(config.search.trainable)  # a bad path fails here, before anything starts
+    config = with_absolute_model_folders(config)  # trials run in their own folders
     run_dir = Path(out) if out is not None else default_run_dir(config)
     storage_str = storage or config.storage
     opened = check_storage(storage_str, run_dir)
+    if config.data.test_folds and trainer_factory is None:
+        prepare_folds(config)  # folds the data cannot make fail now, not after the search
     name = study_name or config.name
 
     started = start_ray(address, num_cpus=num_cpus)
@@ -175,6 +192,8 @@ def run_search(
             ray.shutdown()
     if trainer_factory is None and config.task.test_on_completion and ZERO_SHOT_ATTR not in study.user_attrs:
         study.set_user_attr(ZERO_SHOT_ATTR, zero_shot_test_scores(config, console))
+    if trainer_factory is None and config.data.test_folds and TEST_FOLDS_ATTR not in study.user_attrs:
+        record_test_folds(study, config, console)  # the best configuration over k disjoint test folds
     if write_report:
         from foretune.search.report import build_report
 
@@ -194,16 +213,20 @@ def check_storage(storage: str | None, run_dir: Path) -> BaseStorage | None:
 
 
 def open_study(config: ExperimentConfig, opened: BaseStorage, name: str, storage: str) -> optuna.Study:
-    """Create the study, or load it when it exists and goes the config's direction; stores the config once."""
-    direction = "maximize" if config.search.mode == "max" else "minimize"
-    study = optuna.create_study(study_name=name, storage=opened, direction=direction, load_if_exists=True)
-    if study.direction.name.lower() != direction:
+    """Create the study, or load it when it exists and goes the config's directions; stores the config once."""
+    from foretune.search.space import objectives
+
+    wanted = objectives(config.search)
+    directions = ["maximize" if mode == "max" else "minimize" for _, mode in wanted]
+    study = optuna.create_study(study_name=name, storage=opened, directions=directions, load_if_exists=True)
+    have = [d.name.lower() for d in study.directions]
+    if have != directions:
         raise ForetuneError(
-            f"study '{name}' in {st.redact(storage)} is {study.direction.name.lower()}d, but the "
-            f"config says search.mode={config.search.mode}; use another --study name"
+            f"study '{name}' in {st.redact(storage)} goes {have}, but the config's objectives "
+            f"({', '.join(m for m, _ in wanted)}) go {directions}; use another --study name"
         )
-    if study.metric_names is None:  # the dashboard's name for the objective
-        study.set_metric_names([config.search.metric])
+    if study.metric_names is None:  # the dashboard's names for the objectives
+        study.set_metric_names([metric for metric, _ in wanted])
     if CONFIG_ATTR not in study.user_attrs:
         stored = config.model_dump(mode="json")
         stored["storage"] = st.redact(stored["storage"]) if stored.get("storage") else None

@@ -7,6 +7,12 @@ the kept ones. Re-predicting the others with the same fit keeps every value the 
 scale, whatever the predictor (`snapshot` ranks scores at 20%, `auto` predicted finals) and however
 many trials had finished when each was first judged. Stopped is stopped: there is no pause and resume.
 
+With a `ProbabilityRule` the trial is judged again at every later evaluation (except the last): its
+final is predicted from its curve so far by a fit on the finished runs (cached until another run
+finishes), and it stops when the calibrated probability of beating the k-th best final so far is
+below the threshold. Below 3 finished runs (no final predicted) or k finished runs there is no
+probability and the trial continues; its attributes say so by what they leave out.
+
 `scheduler.EarlyStageScheduler` wraps it for Ray Tune; benchmarks drive it directly.
 """
 
@@ -20,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from foretune.keys import (
+    BEAT_PROBABILITY_ATTR,
+    BEAT_TARGET_ATTR,
     EARLY_BASIS_ATTR,
     EARLY_DECISION_ATTR,
     EARLY_FINISHED_USED_ATTR,
@@ -27,6 +35,8 @@ from foretune.keys import (
     EARLY_JUDGED_WITH_ATTR,
     EARLY_RANK_ATTR,
     EARLY_SCORE_ATTR,
+    JUDGED_FRACTION_ATTR,
+    JUDGED_PREDICTION_ATTR,
     PREDICTED_FINAL_ATTR,
     PREDICTED_LOWER_ATTR,
     PREDICTED_UPPER_ATTR,
@@ -34,8 +44,8 @@ from foretune.keys import (
 )
 from foretune.predictors import plain_params
 from foretune.predictors._base import Curve, Prediction, Predictor
-from foretune.predictors.calibration import early_ranking
-from foretune.search.rule import EarlyStageRule
+from foretune.predictors.calibration import early_ranking, probability_better
+from foretune.search.rule import EarlyStageRule, ProbabilityRule
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +81,7 @@ class EarlyStageEvaluator:
         mode: str,
         fraction: float,
         make_predictor: Callable[[], Predictor],
-        rule: EarlyStageRule | None,
+        rule: EarlyStageRule | ProbabilityRule | None,
         past: Iterable[EarlierTrialCurve] = (),
         bounds: tuple[float, float] | None = None,
         history: Iterable[Curve] = (),
@@ -88,7 +98,12 @@ class EarlyStageEvaluator:
         self._extras: dict[str, dict[float, dict[str, float]]] = {}  # trial -> fraction -> metric -> value
         self._params: dict[str, Mapping[str, Any]] = {}
         self._finished: set[str] = set()
-        self._judged: list[str] = []
+        self._judged: list[str] = []  # trials with an early verdict, in order
+        self._seen: list[str] = []  # trials judged at all (a probability rule may judge before the verdict)
+        self._grace: set[str] = set()  # the probability rule's grace trials: they always run to the end
+        self._stopped: set[str] = set()
+        self._fitted: tuple[int, Predictor] | None = None  # (finished runs it was fitted on, predictor)
+        self.objectives = None  # several objectives: a `pareto.ParetoJudge` the glue sets; it replaces the rank rule
         # Earlier sessions' trials count like this session's: finished ones fit the predictor,
         # every one that reached the early fraction is ranked against.
         self._past = [p for p in past if len(p.curve.fractions) and p.curve.fractions[0] <= fraction + _EPS]
@@ -107,8 +122,17 @@ class EarlyStageEvaluator:
             self._extras.setdefault(trial_id, {})[point] = {k: float(v) for k, v in extras.items()}
 
     def due(self, trial_id: str, reached: float) -> bool:
-        """Whether `trial_id` has just reached the early fraction and awaits its verdict."""
-        return trial_id not in self.verdicts and reached >= self.fraction - _EPS
+        """Whether `trial_id` awaits a verdict at `reached`: the first evaluation at or past the early
+        fraction; with a `ProbabilityRule` also every evaluation before the end from its `stop_from` on
+        (grace trials excepted)."""
+        if trial_id in self._stopped:
+            return False
+        if trial_id not in self._judged and reached >= self.fraction - _EPS:
+            return True
+        if not isinstance(self.rule, ProbabilityRule) or trial_id in self._grace:
+            return False
+        last = self.verdicts.get(trial_id, {}).get(JUDGED_FRACTION_ATTR, 0.0)
+        return self.rule.stop_from - _EPS <= reached < 1.0 - _EPS and last < reached
 
     def finish(self, trial_id: str) -> None:
         """The trial ended; it fits the predictor if it reached the full budget."""
@@ -117,9 +141,28 @@ class EarlyStageEvaluator:
             self._finished.add(trial_id)
 
     def judge(self, trial_id: str, reached: float) -> bool:
-        """Predict, rank and decide once; returns whether the trial continues."""
+        """The verdict at `reached`; returns whether the trial continues."""
+        keep, prediction = True, None
+        if trial_id not in self._seen:  # the probability rule's grace trials: the first ones judged at all
+            if isinstance(self.rule, ProbabilityRule) and len(self._seen) + len(self._past) < self.rule.grace_trials:
+                self._grace.add(trial_id)
+            self._seen.append(trial_id)
+        if trial_id not in self._judged and reached >= self.fraction - _EPS:
+            keep, prediction = self._first_verdict(trial_id, reached)
+        if isinstance(self.rule, ProbabilityRule) and reached >= self.rule.stop_from - _EPS:
+            keep = self._terminate(trial_id, reached, prediction)
+        if not keep:
+            self._stopped.add(trial_id)
+        return keep
+
+    def _finished_curves(self) -> list[Curve]:
+        """The runs the predictor learns from: this study's finished ones (all sessions), then history."""
         finished = [self.curve(t) for t in sorted(self._finished)] + [p.curve for p in self._past if p.finished]
-        finished += self.history
+        return finished + self.history
+
+    def _first_verdict(self, trial_id: str, reached: float) -> tuple[bool, Prediction]:
+        """Predict, rank and (for the rank rules) decide once; returns (continue, this trial's prediction)."""
+        finished = self._finished_curves()
         ranked = [self.curve(trial_id)] + [self.curve(t) for t in self._judged if t != trial_id]
         ranked += [p.curve for p in self._past]
         early_score = float(ranked[0].upto(reached).values[-1])
@@ -131,13 +174,18 @@ class EarlyStageEvaluator:
             prediction = replace(prediction, basis="ranked by early score; the predictor failed (see the log)")
         mean, lower, upper = prediction.mean, prediction.lower, prediction.upper
         others = [float(v) for v in mean[1:] if np.isfinite(v)]
-        rule = self.rule or EarlyStageRule(mode=self.mode, grace_trials=0)
-        early_rank = rule.rank(float(mean[0]), others)
+        early_rank = EarlyStageRule(mode=self.mode, grace_trials=0).rank(float(mean[0]), others)
         if self.rule is None:
             keep, reason = True, "observed"
+        elif isinstance(self.rule, ProbabilityRule):  # the probability decides, in `_terminate`
+            keep, reason = True, "grace" if trial_id in self._grace else "kept"
         else:
             verdict = self.rule.decide(mean=float(mean[0]), lower=float(lower[0]), upper=float(upper[0]), others=others)
             keep, reason = verdict.keep, verdict.reason
+        judged_on: dict[str, Any] = {}
+        if self.objectives is not None and isinstance(self.rule, EarlyStageRule):  # dominance on predicted objectives
+            ids = [trial_id] + [t for t in self._judged if t != trial_id]
+            keep, reason, judged_on = self.objectives.decide(trial_id, dict(zip(ids, mean[: len(ids)], strict=True)))
         self._judged.append(trial_id)
         attributes = {
             EARLY_FRACTION_ATTR: reached,
@@ -147,13 +195,62 @@ class EarlyStageEvaluator:
             EARLY_RANK_ATTR: early_rank,
             EARLY_JUDGED_WITH_ATTR: len(others) + 1,
             EARLY_DECISION_ATTR: reason,
+            **judged_on,
         }
         if prediction.predicted:  # never a number that was not predicted
             attributes[PREDICTED_FINAL_ATTR] = float(mean[0])
             attributes[PREDICTED_LOWER_ATTR] = float(lower[0])
             attributes[PREDICTED_UPPER_ATTR] = float(upper[0])
-        self.verdicts[trial_id] = attributes
+        self.verdicts.setdefault(trial_id, {}).update(attributes)
+        return keep, replace(prediction, plausible=None if prediction.plausible is None else prediction.plausible[:1])
+
+    def _terminate(self, trial_id: str, reached: float, prediction: Prediction | None) -> bool:
+        """The probability rule at `reached`: P(final beats the k-th best final so far) vs the threshold."""
+        rule = self.rule
+        assert isinstance(rule, ProbabilityRule)
+        attributes = self.verdicts.setdefault(trial_id, {})
+        attributes[JUDGED_FRACTION_ATTR] = reached
+        for key in (JUDGED_PREDICTION_ATTR, BEAT_PROBABILITY_ATTR, BEAT_TARGET_ATTR):
+            attributes.pop(key, None)  # never a number from an earlier judgement beside this one's fraction
+        if trial_id in self._grace:
+            return True
+        finals = [self._curves[t][max(self._curves[t])] for t in self._finished]
+        finals += [p.curve.final for p in self._past if p.finished]
+        target = rule.target(finals)
+        if prediction is None:
+            prediction = self._predict_one(trial_id, reached)
+        attributes.setdefault(EARLY_BASIS_ATTR, prediction.basis)  # before the early verdict: what this rests on
+        if not prediction.predicted or prediction.plausible is None or target is None:
+            attributes[EARLY_DECISION_ATTR] = "kept"  # no probability: nothing to stop it on
+            return True
+        plausible = prediction.plausible[0]
+        if self.bounds is not None:
+            plausible = np.clip(plausible, *self.bounds)
+        probability = probability_better(plausible, target, mode=self.mode, shape=rule.shape)
+        if not np.isfinite(probability):
+            attributes[EARLY_DECISION_ATTR] = "kept"
+            return True
+        keep = rule.keep(probability)
+        attributes.update(
+            {
+                JUDGED_PREDICTION_ATTR: float(prediction.mean[0]),
+                BEAT_PROBABILITY_ATTR: probability,
+                BEAT_TARGET_ATTR: float(target),
+                EARLY_DECISION_ATTR: "kept" if keep else "pruned",
+            }
+        )
         return keep
+
+    def _predict_one(self, trial_id: str, reached: float) -> Prediction:
+        """This trial's prediction at `reached`, by a predictor fitted once per set of finished runs."""
+        finished = self._finished_curves()
+        if self._fitted is None or self._fitted[0] != len(finished):
+            self._fitted = (len(finished), self.make_predictor().fit(finished))
+        try:
+            return self._fitted[1].predict([self.curve(trial_id)], at=reached)
+        except Exception:  # a predictor failure must never prune a trial
+            logger.exception("early-stage predictor failed on trial %s at %.0f%%", trial_id, 100 * reached)
+            return early_ranking([self.curve(trial_id)], reached, mode=self.mode, finished=0)
 
     def _predict_finals(self, ranked: list[Curve], finished: list[Curve], reached: float) -> Prediction:
         """The prediction for each `ranked` curve seen up to `reached`, all from one fit (one scale):

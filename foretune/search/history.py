@@ -27,7 +27,8 @@ def match_key(config: Mapping[str, Any]) -> tuple | None:
     task, model = config.get("task"), (config.get("model") or {}).get("name")
     if not task or not model or not search.get("metric") or not search.get("mode"):
         return None
-    return (repr(sorted(task.items())), model, search["metric"], search["mode"])
+    # A user's own function (search.trainable) only learns from studies of the same function.
+    return (repr(sorted(task.items())), model, search["metric"], search["mode"], search.get("trainable"))
 
 
 def history_curves(storage: BaseStorage, study_name: str, config: Mapping[str, Any]) -> tuple[list[Curve], list[str]]:
@@ -44,7 +45,7 @@ def history_curves(storage: BaseStorage, study_name: str, config: Mapping[str, A
         finished = [
             trial_curve(t)
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.value is not None and not t.user_attrs.get(INTERRUPTED_ATTR)
+            if t.values is not None and not t.user_attrs.get(INTERRUPTED_ATTR)
         ]
         finished = [c for c in finished if len(c.fractions) and c.fractions[-1] >= 1.0 - 1e-9]
         if finished:

@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from foretune.keys import (
+    BEAT_PROBABILITY_ATTR,
+    BEAT_TARGET_ATTR,
     EARLY_DECISION_ATTR,
     EARLY_FRACTION_ATTR,
     EARLY_JUDGED_WITH_ATTR,
@@ -138,6 +140,9 @@ class TrialLogCallback(Callback):
             self.counts["pruned"] += 1
             reached = self._reached.get(trial.trial_id, 0.0)
             last = f"  {self.metric}={_num(result[self.metric])}" if self.metric in result else ""
+            verdict = self.notes.verdicts.get(trial.trial_id, {})
+            if BEAT_PROBABILITY_ATTR in verdict:  # the probability rule stopped it
+                last += f"  P(final beats {_num(verdict[BEAT_TARGET_ATTR])})={verdict[BEAT_PROBABILITY_ATTR]:.2f}"
             self.write(f"{self.label(trial.trial_id)} pruned at {reached:.0%}{last}  in {took}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -158,8 +163,8 @@ class TrialLogCallback(Callback):
 
     def _log_verdict(self, trial_id: str) -> None:
         verdict = self.notes.verdicts.get(trial_id)
-        if verdict is None or trial_id in self._judged:
-            return
+        if verdict is None or EARLY_FRACTION_ATTR not in verdict or trial_id in self._judged:
+            return  # (the probability rule may judge, and stop, a trial before its early verdict)
         self._judged.add(trial_id)
         mean = verdict.get(PREDICTED_FINAL_ATTR)
         if mean is None or not math.isfinite(mean):

@@ -3,7 +3,9 @@
 Early rank = rank by the score at the early fraction (what the seed paper ranks by); final rank =
 rank by the final score among trials that ran to the end. A judged trial shows its predicted final and
 80% interval when one was predicted (and, once complete, whether its final fell inside), else the basis
-of its ranking ("ranked by early score; 1 finished run, no final predicted").
+of its ranking ("ranked by early score; 1 finished run, no final predicted"). Each trial's costs
+(`cost.*`) are columns. A study with several objectives also gets `pareto.csv`: its Pareto front, the
+knee marked; `final` and the ranks are then about the first objective, and `best.yaml` is the knee.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from foretune.config import EarlyStageConfig
+from foretune.config import EarlyStageConfig, space_key_path
 from foretune.errors import ForetuneError
 from foretune.keys import (
     CONFIG_ATTR,
+    COST_PREFIX,
     EARLY_BASIS_ATTR,
     EARLY_DECISION_ATTR,
     EARLY_FRACTION_ATTR,
@@ -32,9 +35,13 @@ from foretune.keys import (
     PREDICTED_LOWER_ATTR,
     PREDICTED_UPPER_ATTR,
     TEST_ATTR_PREFIX,
+    TEST_FOLDS_ATTR,
     ZERO_SHOT_ATTR,
 )
 from foretune.predictors.metrics import spearman
+from foretune.search.estimate import estimate_vs_actual
+from foretune.search.held_out_report import held_out_section
+from foretune.search.pareto import front_ranks, knee_index
 from foretune.search.storage import find_study_name, journal_path, open_storage, redact, trial_curve
 
 
@@ -47,10 +54,11 @@ class Report:
     mode: str
     zero_shot: dict | None = None  # the untuned model's test scores, when the search measured them
     summary: list[str] = field(default_factory=list)  # how the early-stage verdict did (`verdict_summary`)
+    pareto: pd.DataFrame | None = None  # several objectives: complete trials, their front rank, the knee
 
 
-def _mode(study: optuna.Study) -> str:
-    return "max" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "min"
+def _mode(study: optuna.Study, objective: int = 0) -> str:
+    return "max" if study.directions[objective] == optuna.study.StudyDirection.MAXIMIZE else "min"
 
 
 def _rank(values: pd.Series, mode: str) -> pd.Series:
@@ -77,7 +85,7 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
         if early is None and len(curve.values):  # not judged (another scheduler): its score at the early fraction
             seen = curve.upto(float(attrs.get(EARLY_FRACTION_ATTR, study_fraction)))
             early = float(seen.values[-1]) if len(seen.values) else None
-        final = trial.value if trial.state == TrialState.COMPLETE else None
+        final = trial.values[0] if trial.state == TrialState.COMPLETE and trial.values else None
         predicted = attrs.get(PREDICTED_FINAL_ATTR)
         lower, upper = attrs.get(PREDICTED_LOWER_ATTR), attrs.get(PREDICTED_UPPER_ATTR)
         inside = None if final is None or lower is None or upper is None else bool(lower <= final <= upper)
@@ -100,6 +108,7 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
                 "error": attrs.get(ERROR_ATTR),
                 **{f"param.{k}": v for k, v in trial.params.items()},
                 **{k: v for k, v in attrs.items() if k.startswith(TEST_ATTR_PREFIX)},
+                **{k: v for k, v in attrs.items() if k.startswith(COST_PREFIX)},
             }
         )
     table = pd.DataFrame(rows)
@@ -114,20 +123,55 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
 
 
 def best_trial(study: optuna.Study) -> dict | None:
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    """The best complete trial; with several objectives, the knee of the Pareto front."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
     if not complete:
         return None
-    pick = max if _mode(study) == "max" else min
-    best = pick(complete, key=lambda t: t.value)
+    if len(study.directions) > 1:
+        front = pareto_table(study)
+        best = next(t for t in complete if t.number == int(front.loc[front["knee"], "trial"].iloc[0]))
+    else:
+        best = (max if _mode(study) == "max" else min)(complete, key=lambda t: t.values[0])
     test = {k.removeprefix(TEST_ATTR_PREFIX): v for k, v in best.user_attrs.items() if k.startswith(TEST_ATTR_PREFIX)}
-    return {"number": best.number, "value": best.value, "params": dict(best.params), "test": test}
+    return {"number": best.number, "value": best.values[0], "params": dict(best.params), "test": test}
+
+
+def objective_names(study: optuna.Study) -> list[str]:
+    return list(study.metric_names or [f"objective_{i}" for i in range(len(study.directions))])
+
+
+def pareto_table(study: optuna.Study) -> pd.DataFrame:
+    """Complete trials by their objective values: `front_rank` (1 = the Pareto front) and the front's `knee`."""
+    names = objective_names(study)
+    modes = [_mode(study, i) for i in range(len(names))]
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
+    rows = [
+        {"trial": t.number, **dict(zip(names, t.values, strict=True)), **{f"param.{k}": v for k, v in t.params.items()}}
+        for t in complete
+    ]
+    table = pd.DataFrame(rows, columns=["trial", *names] if not rows else None)
+    points = table[names].to_numpy(dtype=float)
+    table["front_rank"] = front_ranks(points, modes)
+    table["knee"] = False
+    on_front = np.flatnonzero(table["front_rank"].to_numpy() == 1)
+    knee = knee_index(points[on_front], modes)
+    if knee is not None:
+        table.loc[on_front[knee], "knee"] = True
+    ascending = modes[0] == "min"
+    return table.sort_values(["front_rank", names[0]], ascending=[True, ascending]).reset_index(drop=True)
 
 
 def best_config_yaml(study: optuna.Study, best: dict) -> str:
     from foretune.config import validate_config
 
     config = validate_config(study.user_attrs.get(CONFIG_ATTR, {}), "(stored with the study)")
-    tuned = config.with_overrides({f"train.{k}": v for k, v in best["params"].items()}, where="best trial")
+    if config.search.trainable is not None:  # a user's function: its best parameters, under its own names
+        import yaml
+
+        metric = f"{config.search.metric} = {best['value']:.6g}"
+        title = f"# Best trial {best['number']} of study '{study.study_name}': {metric}\n"
+        return f"{title}# params of {config.search.trainable}\n" + yaml.safe_dump(best["params"], sort_keys=False)
+    tuned = config.with_overrides({space_key_path(k): v for k, v in best["params"].items()}, where="best trial")
     header = (
         f"# Best trial {best['number']} of study '{study.study_name}': {config.search.metric} = {best['value']:.6g}\n"
         f"# Ready to train: foretune train best.yaml\n"
@@ -149,14 +193,8 @@ def _markdown(table: pd.DataFrame, study: optuna.Study, best: dict | None, metri
         best_line = f"Best: trial {best['number']}, {metric} = {best['value']:.6g} ({params}); config in `best.yaml`."
         lines += [best_line, ""]
         zero_shot = study.user_attrs.get(ZERO_SHOT_ATTR) or {}
-        if best.get("test") and zero_shot:
-            lines += ["| held-out test (generated answers) | zero-shot | best trial |", "|---|---|---|"]
-            lines += [
-                f"| {k} | {zero_shot.get(k, float('nan')):.4f} | {v:.4f} |"
-                for k, v in best["test"].items()
-                if k in ("accuracy", "exact_match", "null_fp_rate", "f1")
-            ]
-            lines += [""]
+        if best.get("test") and zero_shot:  # with 95% intervals, the small-test note and the test folds
+            lines += held_out_section(best["test"], zero_shot, study.user_attrs.get(TEST_FOLDS_ATTR), metric)
     lines += [f"- {line}" for line in verdict_summary(table, mode, study)] + [""]
     shown = table.drop(columns=[c for c in ("error",) if c in table and table[c].isna().all()])
     lines.append(markdown_table(shown))
@@ -234,12 +272,38 @@ def build_report(study: optuna.Study, run_dir: str | Path) -> Report:
     run_dir.mkdir(parents=True, exist_ok=True)
     files = {"csv": run_dir / "trials.csv", "markdown": run_dir / "report.md"}
     table.to_csv(files["csv"], index=False)
-    files["markdown"].write_text(_markdown(table, study, best, metric, mode))
+    markdown = _markdown(table, study, best, metric, mode)
+    pareto = pareto_table(study) if len(study.directions) > 1 else None
+    if pareto is not None:
+        files["pareto_csv"] = run_dir / "pareto.csv"
+        pareto[pareto["front_rank"] == 1].drop(columns="front_rank").to_csv(files["pareto_csv"], index=False)
+        markdown += "\n" + pareto_markdown(pareto, objective_names(study))
+    estimated = estimate_vs_actual(study, run_dir)  # when `foretune estimate --out RUN_DIR` saved estimate.json
+    if estimated:
+        markdown += "\n## Estimate vs actual\n\n" + "".join(f"- {line}\n" for line in estimated)
+    files["markdown"].write_text(markdown)
     if best_yaml:
         files["best_yaml"] = run_dir / "best.yaml"
         files["best_yaml"].write_text(best_yaml)
-    summary = verdict_summary(table, mode, study)
-    return Report(table, best, files, metric, mode, study.user_attrs.get(ZERO_SHOT_ATTR), summary)
+    summary = verdict_summary(table, mode, study) + estimated
+    report = Report(table, best, files, metric, mode, study.user_attrs.get(ZERO_SHOT_ATTR), summary)
+    report.pareto = pareto
+    return report
+
+
+def pareto_markdown(pareto: pd.DataFrame, names: list[str]) -> str:
+    """The front as a markdown section (the knee is the configuration in best.yaml)."""
+    front = pareto[pareto["front_rank"] == 1].drop(columns="front_rank")
+    lines = [
+        f"## Pareto front ({', '.join(names)})",
+        "",
+        f"{len(front)} of {len(pareto)} complete trials are on the front (no other complete trial is at least as "
+        "good in every objective and better in one). The knee (closest to the ideal corner, each objective scaled "
+        "over the front) is the configuration in `best.yaml`.",
+        "",
+        markdown_table(front),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def load_study_for_report(target: str | Path | None, *, storage: str | None, study_name: str | None):

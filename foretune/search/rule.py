@@ -7,6 +7,10 @@ all on one scale), and lets it go on only if it ranks inside the kept set. This 
 successive halving where the rung's score is the predicted final instead of the score so far:
 with `rule="quantile", keep=1/3` a trial continues when it is in the top third of every trial that
 reached the early fraction (ASHA's reduction factor 3).
+
+`ProbabilityRule` is predictive termination (Domhan et al. 2015; LC-PFN's rule): at every evaluation
+from the early fraction on, a trial stops when the calibrated probability that its final beats the
+k-th best final seen so far is below `min_probability`. `make_rule` builds either from the config.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from foretune.config import EarlyStageConfig
 from foretune.keys import Mode, check_mode
 
 
@@ -85,3 +90,70 @@ class EarlyStageRule:
         if rank <= allowed:
             return Verdict(True, rank, allowed, "kept")
         return Verdict(False, rank, allowed, "pruned")
+
+
+class ProbabilityRule:
+    """Stop a trial when P(its final beats the `k`-th best final so far) < `min_probability`, judged at
+    every evaluation from budget fraction `stop_from` on (the last evaluation excepted).
+
+    The probability is computed by the evaluator from the predictor's calibrated distribution of the
+    trial's final (`calibration.probability_better`, `shape` says how). The first `grace_trials`
+    trials judged always run to the end. With no calibrated prediction (too few finished runs) or
+    fewer than `k` finished runs there is no probability to compare, and the trial continues.
+    """
+
+    def __init__(
+        self,
+        *,
+        mode: Mode = "max",
+        k: int = 1,
+        min_probability: float = 0.05,
+        grace_trials: int = 3,
+        stop_from: float = 0.1,
+        shape: Literal["kde", "student"] = "kde",
+    ) -> None:
+        check_mode(mode)
+        if k < 1 or k != int(k):
+            raise ValueError(f"k must be a whole number >= 1 (1 = the incumbent), got k={k}")
+        if not 0 < min_probability < 1:
+            raise ValueError(f"min_probability must be in (0, 1), got {min_probability}")
+        if grace_trials < 0:
+            raise ValueError(f"grace_trials must be >= 0, got {grace_trials}")
+        if not 0 < stop_from < 1:
+            raise ValueError(f"stop_from must be a budget fraction in (0, 1), got {stop_from}")
+        if shape not in ("student", "kde"):
+            raise ValueError(f"shape must be 'student' or 'kde', got {shape!r}")
+        self.mode = mode
+        self.k = int(k)
+        self.min_probability = min_probability
+        self.grace_trials = grace_trials
+        self.stop_from = stop_from
+        self.shape = shape
+
+    def target(self, finals: Sequence[float]) -> float | None:
+        """The k-th best of the finished runs' `finals`; None while fewer than k runs finished."""
+        ordered = sorted((f for f in finals if math.isfinite(f)), reverse=self.mode == "max")
+        return ordered[self.k - 1] if len(ordered) >= self.k else None
+
+    def keep(self, probability: float | None) -> bool:
+        """Continue unless a probability was computed and is below the threshold."""
+        return probability is None or not probability < self.min_probability
+
+
+def make_rule(early: EarlyStageConfig, mode: Mode) -> EarlyStageRule | ProbabilityRule:
+    """The rule `early_stage.rule` names, with its settings."""
+    if early.rule == "probability":
+        return ProbabilityRule(
+            mode=mode,
+            k=early.k,
+            min_probability=early.min_probability,
+            grace_trials=early.grace_trials,
+            stop_from=early.stop_from,
+        )
+    return EarlyStageRule(
+        mode=mode,
+        rule=early.rule,
+        keep=early.keep,
+        use_upper_bound=early.use_upper_bound,
+        grace_trials=early.grace_trials,
+    )

@@ -15,17 +15,26 @@ from ray.tune.experiment import Trial
 from ray.tune.result import AUTO_RESULT_KEYS
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from foretune.keys import BUDGET_PCT_KEY, EARLY_DECISION_ATTR, FRACTION_KEY, NODE_KEY, STEP_KEY, TEST_PREFIX
+from foretune.keys import (
+    BUDGET_PCT_KEY,
+    COST_PREFIX,
+    EARLY_DECISION_ATTR,
+    FRACTION_KEY,
+    NODE_KEY,
+    STEP_KEY,
+    TEST_PREFIX,
+)
 from foretune.predictors._base import Curve, Predictor
 from foretune.search.evaluator import EarlierTrialCurve, EarlyStageEvaluator, VerdictsAndErrors
-from foretune.search.rule import EarlyStageRule
+from foretune.search.rule import EarlyStageRule, ProbabilityRule
 
 # Result keys the trainable adds that are not metrics of the run.
 _OUR_KEYS = (FRACTION_KEY, STEP_KEY, BUDGET_PCT_KEY, NODE_KEY)
 
 
 class EarlyStageScheduler(FIFOScheduler):
-    """Judge each trial once at `fraction` of its budget (by `EarlyStageEvaluator`); stop it when the rule says so."""
+    """Judge each trial at `fraction` of its budget (by `EarlyStageEvaluator`; the probability rule also at every
+    later evaluation); stop it when the rule says so."""
 
     def __init__(
         self,
@@ -34,7 +43,7 @@ class EarlyStageScheduler(FIFOScheduler):
         mode: str,
         fraction: float,
         make_predictor: Callable[[], Predictor],
-        rule: EarlyStageRule | None,
+        rule: EarlyStageRule | ProbabilityRule | None,
         notes: VerdictsAndErrors | None = None,
         past: Iterable[EarlierTrialCurve] = (),
         bounds: tuple[float, float] | None = None,
@@ -68,6 +77,8 @@ class EarlyStageScheduler(FIFOScheduler):
             return TrialScheduler.CONTINUE
         reached = float(result[FRACTION_KEY])
         self.evaluator.observe(trial.trial_id, reached, float(result[self._metric]), self._extras(result))
+        if self.evaluator.objectives is not None:  # several objectives: their latest values (costs, metrics)
+            self.evaluator.objectives.observe(trial.trial_id, reached, result)
         if not self.evaluator.due(trial.trial_id, reached):
             return TrialScheduler.CONTINUE
         keep = self.evaluator.judge(trial.trial_id, reached)
@@ -87,7 +98,7 @@ class EarlyStageScheduler(FIFOScheduler):
             key: float(value)
             for key, value in result.items()
             if key not in skip
-            and not key.startswith(TEST_PREFIX)
+            and not key.startswith((TEST_PREFIX, COST_PREFIX))  # costs are not features of the curve
             and isinstance(value, (int, float))
             and not isinstance(value, bool)
         }

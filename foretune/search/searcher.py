@@ -6,8 +6,11 @@ a result (ray#6056), and it never sees the result that made the scheduler stop t
 - every result is an intermediate value at its budget percent (the dashboard's learning curve);
 - a trial that did not reach the full budget without error is PRUNED (TPE then treats it as such);
 - a failed trial is FAIL, with the error in the user attribute `error`;
-- the early-stage verdict (early score, predicted final, interval, early rank) and the budget
-  fraction reached become user attributes.
+- the early-stage verdict (early score, predicted final, interval, early rank), the budget
+  fraction reached and the costs of its last result (`cost.*`) become user attributes.
+
+With several objectives (`metric` and `mode` are lists) the study is multi-objective: Optuna keeps no
+intermediate values there, so the first objective's curve goes to the user attribute `curve`.
 
 It reads private attributes of Ray's `OptunaSearch` (`_ot_study`, `_ot_trials`, `_completed_trials`,
 `_storage`, `_sampler`), which is why pyproject pins Ray below its next minor release.
@@ -27,6 +30,8 @@ from ray.tune.search.optuna import OptunaSearch
 
 from foretune.keys import (
     BUDGET_STEPS_ATTR,
+    COST_PREFIX,
+    CURVE_ATTR,
     ERROR_ATTR,
     FRACTION_KEY,
     FRACTION_REACHED_ATTR,
@@ -51,6 +56,7 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         self.notes = notes if notes is not None else VerdictsAndErrors()
         self._steps: dict[str, set[int]] = {}
         self._reached: dict[str, float] = {}
+        self._curves: dict[str, dict[str, float]] = {}  # multi-objective: trial -> {budget percent: value}
         self.target = None  # foretune.search.drivers.SharedTarget: the trial target shared by concurrent drivers
 
     def suggest(self, trial_id: str) -> dict | str | None:
@@ -81,38 +87,53 @@ class PrunedAwareOptunaSearch(OptunaSearch):
             for key, value in result.items():
                 if key.startswith(TEST_PREFIX) and isinstance(value, (int, float)):
                     ot_trial.set_user_attr(TEST_ATTR_PREFIX + key.removeprefix(TEST_PREFIX), float(value))
+                elif key.startswith(COST_PREFIX) and isinstance(value, (int, float)):
+                    ot_trial.set_user_attr(key, float(value))  # the costs up to the last evaluation
             if NODE_KEY in result:
                 ot_trial.set_user_attr(NODE_ATTR, str(result[NODE_KEY]))
+        if trial_id in self._curves:
+            ot_trial.set_user_attr(CURVE_ATTR, self._curves[trial_id])
         for key, value in self.notes.verdicts.get(trial_id, {}).items():
             ot_trial.set_user_attr(key, value)
         reached = self._reached.get(trial_id, 0.0)
         ot_trial.set_user_attr(FRACTION_REACHED_ATTR, reached)
-        value = result.get(self.metric) if result else None
+        values = [(result or {}).get(metric) for metric in self._metrics]
+        finite = [isinstance(v, (int, float)) and math.isfinite(v) for v in values]
+        bad = [(m, v) for m, v, ok in zip(self._metrics, values, finite, strict=True) if not ok]
         if error:
             ot_trial.set_user_attr(ERROR_ATTR, self.notes.errors.get(trial_id, "the trial raised an error"))
             self._tell(ot_trial, None, TrialState.FAIL)
         elif reached < 1.0 - _EPS:
             self._tell(ot_trial, None, TrialState.PRUNED)  # Optuna keeps the last intermediate value
-        elif value is None or not math.isfinite(float(value)):
-            ot_trial.set_user_attr(ERROR_ATTR, f"the final {self.metric} is {value}")
+        elif bad:
+            ot_trial.set_user_attr(ERROR_ATTR, f"the final {bad[0][0]} is {bad[0][1]}")
             self._tell(ot_trial, None, TrialState.FAIL)
         else:
-            self._tell(ot_trial, float(value), TrialState.COMPLETE)
+            told = [float(v) for v in values]
+            self._tell(ot_trial, told[0] if isinstance(self.metric, str) else told, TrialState.COMPLETE)
         self._completed_trials.add(trial_id)
 
+    @property
+    def _metrics(self) -> list[str]:
+        return [self.metric] if isinstance(self.metric, str) else list(self.metric)
+
     def _record(self, trial_id: str, result: dict) -> None:
-        if FRACTION_KEY not in result or self.metric not in result:
+        primary = self._metrics[0]
+        if FRACTION_KEY not in result or primary not in result:
             return
         fraction = float(result[FRACTION_KEY])
         self._reached[trial_id] = max(self._reached.get(trial_id, 0.0), fraction)
         step = int(round(fraction * 100))
         steps = self._steps.setdefault(trial_id, set())
-        value = float(result[self.metric])
+        value = float(result[primary])
         if step in steps or not math.isfinite(value):
             return
         steps.add(step)
         ot_trial = self._ot_trials[trial_id]
-        ot_trial.report(value, step)
+        if isinstance(self.metric, str):
+            ot_trial.report(value, step)
+        else:  # Optuna has no intermediate values in multi-objective studies
+            self._curves.setdefault(trial_id, {})[str(step)] = value
         if len(steps) == 1 and result.get(STEP_KEY) and fraction > 0:
             ot_trial.set_user_attr(BUDGET_STEPS_ATTR, int(round(float(result[STEP_KEY]) / fraction)))
 

@@ -23,10 +23,10 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError
+from sqlalchemy.exc import ArgumentError, IntegrityError, ProgrammingError
 
 from foretune.errors import ForetuneError
-from foretune.keys import INTERRUPTED_ATTR, JOURNAL_NAME
+from foretune.keys import CURVE_ATTR, INTERRUPTED_ATTR, JOURNAL_NAME
 from foretune.predictors._base import Curve
 from foretune.search.evaluator import EarlierTrialCurve
 
@@ -105,8 +105,11 @@ def _open_rdb(url: str, *, attempts: int = 4) -> RDBStorage:
             with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5.0, and used on purpose
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return RDBStorage(url, engine_kwargs=_engine_kwargs(url), **_heartbeat_kwargs(url))
-        except IntegrityError:  # another process created the same table a moment earlier
-            if attempt == attempts - 1:
+        except (IntegrityError, ProgrammingError) as error:
+            # Another process created the same table (IntegrityError) or relation (PostgreSQL's
+            # DuplicateTable, a ProgrammingError) a moment earlier: retry; anything else is real.
+            raced = isinstance(error, IntegrityError) or "already exists" in str(error)
+            if not raced or attempt == attempts - 1:
                 raise
             time.sleep(0.5 * (attempt + 1))
     raise AssertionError("unreachable")
@@ -153,12 +156,14 @@ def counted_trials(study: optuna.Study) -> list[FrozenTrial]:
 def trial_curve(trial: FrozenTrial, *, total_steps: float = 100) -> Curve:
     """A trial's learning curve from its intermediate values; step `total_steps` is the whole budget.
 
-    foretune's searches report at budget percents, hence the default 100.
+    foretune's searches report at budget percents, hence the default 100. A multi-objective study has no
+    intermediate values: its first objective's curve is the user attribute `curve`.
     """
-    steps = sorted(trial.intermediate_values)
+    points = trial.intermediate_values or {int(k): v for k, v in (trial.user_attrs.get(CURVE_ATTR) or {}).items()}
+    steps = sorted(points)
     return Curve(
         np.array([s / total_steps for s in steps], dtype=float),
-        np.array([trial.intermediate_values[s] for s in steps], dtype=float),
+        np.array([points[s] for s in steps], dtype=float),
         params=dict(trial.params),
         trial=trial.number,
     )
@@ -170,7 +175,7 @@ def past_trials(study: optuna.Study) -> list[EarlierTrialCurve]:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
         curve = trial_curve(trial)
         if len(curve.values):
-            finished = trial.state == TrialState.COMPLETE and trial.value is not None
+            finished = trial.state == TrialState.COMPLETE and trial.values is not None
             past.append(EarlierTrialCurve(curve, finished))
     return past
 

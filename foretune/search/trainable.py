@@ -1,8 +1,10 @@
 """The Ray Tune trainable: one trial = one trainer run with the trial's hyperparameters.
 
 Any trainer with `fit(reporter)` works (the LoRA trainer, the replay trainer). Each evaluation goes
-to Ray Tune with its budget fraction; when the scheduler stops the trial, Ray ends the trial's
-process, so the trainer needs no search-specific code.
+to Ray Tune with its budget fraction, and with the run's costs so far when the trainer measures them
+(a `costs` meter, `foretune.trainers.costs`): a trial the scheduler stops still carries what it cost.
+When the scheduler stops the trial, Ray ends the trial's process, so the trainer needs no
+search-specific code.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from foretune.config import ExperimentConfig
+from foretune.config import ExperimentConfig, space_key_path
 from foretune.keys import BUDGET_PCT_KEY, FRACTION_KEY, NODE_KEY, STEP_KEY
+from foretune.predictors.bootstrap import with_intervals
 from foretune.trainers.reporters import Decision
 
 
@@ -23,16 +26,18 @@ TrainerFactory = Callable[[ExperimentConfig], Trainer]
 
 
 def trial_config(base: ExperimentConfig, params: Mapping[str, Any]) -> ExperimentConfig:
-    """The experiment config of one trial: the search space keys are `train` field paths."""
-    return base.with_overrides({f"train.{name}": value for name, value in params.items()}, where="trial parameters")
+    """The experiment config of one trial: space keys are `train` field paths, or `model.*` / `data.train_size`."""
+    overrides = {space_key_path(name): value for name, value in params.items()}
+    return base.with_overrides(overrides, where="trial parameters")
 
 
 class TuneReporter:
     """Reporter that hands each evaluation to Ray Tune (inside a trial only)."""
 
-    def __init__(self) -> None:
+    def __init__(self, costs: Any = None) -> None:
         import ray
 
+        self.costs = costs  # a CostMeter (or anything with `snapshot() -> dict`), read at each report
         self.last: dict[str, float] = {}
         # Ray's own `node_ip` cannot tell apart two nodes on one host; the node id can.
         self.node = ray.get_runtime_context().get_node_id()
@@ -45,6 +50,7 @@ class TuneReporter:
             FRACTION_KEY: float(fraction),
             STEP_KEY: int(step),
             BUDGET_PCT_KEY: int(round(float(fraction) * 100)),
+            **(self.costs.snapshot() if self.costs is not None else {}),
         }
         tune.report({**self.last, NODE_KEY: self.node})
         return Decision.CONTINUE
@@ -55,9 +61,11 @@ def run_trial(params: dict[str, Any], *, base_config: ExperimentConfig, trainer_
     from ray import tune
 
     trainer = trainer_factory(trial_config(base_config, params))
-    reporter = TuneReporter()
+    reporter = TuneReporter(costs=getattr(trainer, "costs", None))
     result = trainer.fit(reporter)
     test_metrics = getattr(result, "test_metrics", None)
+    if test_metrics and getattr(result, "test_scored", None):  # 95% intervals over the test items
+        test_metrics = with_intervals(test_metrics, trainer.task.score, result.test_scored)
     if test_metrics and reporter.last:
         # One more result at the same budget point carries the held-out scores to the searcher.
         tune.report({**reporter.last, NODE_KEY: reporter.node, "test": {k: float(v) for k, v in test_metrics.items()}})

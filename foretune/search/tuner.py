@@ -1,4 +1,9 @@
-"""The one place that builds the Ray Tune + Optuna glue; metric and mode are set here once."""
+"""The one place that builds the Ray Tune + Optuna glue; metric and mode are set here once.
+
+With several objectives (`search.objectives`) the searcher gets their metric and mode lists (an Optuna
+multi-objective study); Ray Tune and the scheduler track the first one, the early-stage verdict judges
+all of them (`foretune.search.pareto`).
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,12 @@ from ray.tune.schedulers import TrialScheduler
 from foretune.config import ExperimentConfig
 from foretune.predictors._base import Curve, Predictor
 from foretune.search.evaluator import EarlierTrialCurve, VerdictsAndErrors
-from foretune.search.rule import EarlyStageRule
+from foretune.search.function_trial import run_function_trial
+from foretune.search.pareto import ParetoJudge
+from foretune.search.rule import EarlyStageRule, make_rule
 from foretune.search.scheduler import EarlyStageScheduler
 from foretune.search.searcher import PrunedAwareOptunaSearch
-from foretune.search.space import make_sampler, to_distributions
+from foretune.search.space import make_sampler, objectives, to_distributions
 from foretune.search.trainable import TrainerFactory, run_trial
 from foretune.trainers.tasks import metric_bounds
 
@@ -41,18 +48,10 @@ def build_scheduler(
     history: Sequence[Curve] = (),
 ) -> EarlyStageScheduler:
     early = config.early_stage
-    rule = (
-        EarlyStageRule(
-            mode=config.search.mode,
-            rule=early.rule,
-            keep=early.keep,
-            use_upper_bound=early.use_upper_bound,
-            grace_trials=early.grace_trials,
-        )
-        if early.enabled
-        else None
-    )
-    return EarlyStageScheduler(
+    if len(objectives(config.search)) > 1 and early.rule == "probability":  # P(beat the k-th best) needs one objective
+        early = early.model_copy(update={"rule": "quantile"})  # several: dominance among the top `keep` share
+    rule = make_rule(early, config.search.mode) if early.enabled else None
+    scheduler = EarlyStageScheduler(
         metric=config.search.metric,
         mode=config.search.mode,
         fraction=early.fraction,
@@ -63,15 +62,23 @@ def build_scheduler(
         bounds=metric_bounds(config.search.metric),
         history=history,
     )
+    wanted = objectives(config.search)
+    if len(wanted) > 1 and isinstance(rule, EarlyStageRule):  # prune on dominance of the predicted objectives
+        scheduler.evaluator.objectives = ParetoJudge(
+            [m for m, _ in wanted], [mode for _, mode in wanted], allowed=rule.allowed, grace_trials=rule.grace_trials
+        )
+    return scheduler
 
 
 def build_searcher(
     config: ExperimentConfig, *, storage: BaseStorage, study_name: str, notes: VerdictsAndErrors, seed_offset: int = 0
 ) -> PrunedAwareOptunaSearch:
+    wanted = objectives(config.search)
+    several = len(wanted) > 1
     return PrunedAwareOptunaSearch(
         to_distributions(config.search.space),
-        metric=config.search.metric,
-        mode=config.search.mode,
+        metric=[m for m, _ in wanted] if several else config.search.metric,
+        mode=[mode for _, mode in wanted] if several else config.search.mode,
         sampler=make_sampler(config.search, seed_offset=seed_offset),
         study_name=study_name,
         storage=storage,
@@ -90,7 +97,10 @@ def build_tuner(
     session_name: str,
     callbacks: Sequence[Any] = (),
 ) -> tune.Tuner:
-    trainable = tune.with_parameters(run_trial, base_config=config, trainer_factory=trainer_factory)
+    if config.search.trainable is not None:  # `trainer_factory` is a user's train_fn(params, reporter)
+        trainable = tune.with_parameters(run_function_trial, train_fn=trainer_factory, metric=config.search.metric)
+    else:
+        trainable = tune.with_parameters(run_trial, base_config=config, trainer_factory=trainer_factory)
     resources = {"cpu": config.resources.cpus_per_trial, "gpu": config.resources.gpus_per_trial}
     return tune.Tuner(
         tune.with_resources(trainable, resources),

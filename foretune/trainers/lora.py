@@ -4,7 +4,9 @@ The budget unit is the optimizer step. Each step of `LoraTrainer.fit` runs forwa
 clip -> optimizer step -> lr schedule step; at a step that ends one of `train.eval_fractions` it
 then evaluates on the validation split -> reports -> checks for a stop. The evaluation at fraction
 f so scores the model after round(f * total) steps. The trainer knows nothing of Ray or Optuna: it
-hands `(fraction, step, metrics)` to a `Reporter`, which may answer STOP.
+hands `(fraction, step, metrics)` to a `Reporter`, which may answer STOP. The task kind (`task.name`)
+reads the records and says what is learned and scored; `encoding.py` turns records into tokens (only
+answer tokens learned), `evaluation.py` scores the model on them.
 """
 
 from __future__ import annotations
@@ -15,20 +17,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import torch
 
 from foretune.config import ExperimentConfig
 from foretune.errors import ForetuneError
 from foretune.keys import FRACTION_KEY, STEP_KEY
-from foretune.trainers.data import Product, Splits, load_splits
-from foretune.trainers.models import load_model_and_tokenizer
+from foretune.trainers.costs import CostMeter
+from foretune.trainers.data import Splits
+from foretune.trainers.encoding import Encoded, Encoder, collate, fit_lengths
+from foretune.trainers.evaluation import Scorer
+from foretune.trainers.models import load_model_and_tokenizer, load_tokenizer
 from foretune.trainers.reporters import Decision, Reporter
-from foretune.trainers.tasks import AttributeExtractionTask, Task
-
-# Stands in for "some other value" when teacher forcing finds a value's tokens wrong.
-_WRONG = "\x00wrong"
+from foretune.trainers.tasks import MetricFn, Task, check_search_metric, make_task, reported_metrics
 
 
 @dataclass
@@ -40,13 +41,7 @@ class TrainResult:
     stopped_early: bool  # a reporter said stop
     seconds: float
     test_metrics: dict[str, float] | None = None  # held-out test split, generated answers
-
-
-@dataclass
-class _Example:
-    input_ids: list[int]
-    labels: list[int]  # -100 on the prompt: only the answer is learned
-    value_tokens: dict[str, list[int]]  # attribute -> positions (in input_ids) of its value's tokens
+    test_scored: tuple[list, list] | None = None  # (test items, their predictions): for bootstrap intervals
 
 
 def pick_device(setting: str) -> str:
@@ -89,16 +84,25 @@ class LoraTrainer:
         on_step: Callable[[int, int, float], None] | None = None,
     ) -> None:
         self.config = config
-        self.splits = splits if splits is not None else load_splits(config.data, offline=config.model.offline)
+        self.task: Task = make_task(config)
+        self.splits = splits if splits is not None else self.task.load_splits(config.data, offline=config.model.offline)
+        if splits is not None and hasattr(self.task, "learn_labels"):
+            self.task.learn_labels(splits)  # classification: the label set of splits loaded elsewhere
         size = config.data.train_size if train_size is None else train_size
         self.train_products = self.splits.train_subset(size) if size is not None else list(self.splits.train)
         self.on_step = on_step
-        self.task: Task = AttributeExtractionTask(config.data.attributes, prompt_style=config.task.prompt_style)
+        self.metric_fn = MetricFn(config.task.metric_fn) if config.task.metric_fn else None
+        self._tokenizer = load_tokenizer(config.model)
+        self.encoder = Encoder(self.task, self._tokenizer, config.model.max_length)
+        self.data_note: str | None = self._fit_lengths()  # rows cut or dropped for model.max_length, if any
         self.device = pick_device(config.train.device)
         self.bf16 = use_bf16(config.train.bf16, self.device)
         self._model = None
-        self._tokenizer = None
         self.peft_model = None  # set by fit(): the LoRA-wrapped model
+        # What the run costs so far: a search's reporter reads it at each report.
+        price = config.cost.price_per_device_hour
+        self.costs = CostMeter(device=self.device, gpus=config.resources.gpus_per_trial, price_per_device_hour=price)
+        self.last_scored: tuple[list, list] | None = None  # (items, predictions) of the last evaluate()
 
     # --- setup -------------------------------------------------------------------------------------
 
@@ -123,53 +127,29 @@ class LoraTrainer:
         if self._model is not None:
             return
         torch.set_num_threads(self.config.train.num_threads or _default_threads())
-        self._model, self._tokenizer = load_model_and_tokenizer(
-            self.config.model, device=self.device, dtype=torch.float32
-        )
+        self._model, _ = load_model_and_tokenizer(self.config.model, device=self.device, dtype=torch.float32)
         self._model.config.use_cache = False
 
-    def _prompt_ids(self, product: Product) -> list[int]:
-        tok = self._tokenizer
-        if self.config.task.prompt_style == "chat":
-            ids = tok.apply_chat_template(self.task.chat_messages(product), add_generation_prompt=True, tokenize=True)
-            return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
-        return tok(self.task.prompt(product), add_special_tokens=False).input_ids
+    def check_search_metric(self) -> None:
+        """A clear error when `search.metric` is neither the task's nor task.metric_fn's (which is called once on
+        the validation references, scored against themselves, to learn its keys)."""
+        references = [self.task.reference(r) for r in self._validation_products()]
+        check_search_metric(self.config, reported_metrics(self.task, self.metric_fn, references))
 
-    def _example(self, product: Product) -> _Example:
-        prompt = self._prompt_ids(product)
-        answer_text = self.task.answer(product)
-        encoded = self._tokenizer(answer_text, add_special_tokens=False, return_offsets_mapping=True)
-        answer = encoded.input_ids + [self._tokenizer.eos_token_id]
-        # Left-truncate the prompt so the answer (what is learned and scored) always fits.
-        room = self.config.model.max_length - len(answer)
-        if room < 8:
-            raise ForetuneError(
-                f"model.max_length={self.config.model.max_length} leaves no room for the prompt "
-                f"(answers take up to {len(answer)} tokens); raise model.max_length"
-            )
-        prompt = prompt[-room:]
-        offset = len(prompt)
-        value_tokens: dict[str, list[int]] = {}
-        for attribute, start, end in self.task.answer_spans(product):
-            value_tokens[attribute] = [
-                offset + i
-                for i, (a, b) in enumerate(encoded.offset_mapping)
-                if a < end and b > start  # the token overlaps the value's characters
-            ]
-        return _Example(prompt + answer, [-100] * len(prompt) + answer, value_tokens)
-
-    def _collate(self, examples: Sequence[_Example]) -> dict[str, torch.Tensor]:
-        width = max(len(e.input_ids) for e in examples)
-        pad = self._tokenizer.pad_token_id
-        ids = torch.full((len(examples), width), pad, dtype=torch.long)
-        labels = torch.full((len(examples), width), -100, dtype=torch.long)
-        mask = torch.zeros((len(examples), width), dtype=torch.long)
-        for row, e in enumerate(examples):  # right padding for teacher-forced passes
-            ids[row, : len(e.input_ids)] = torch.tensor(e.input_ids)
-            labels[row, : len(e.labels)] = torch.tensor(e.labels)
-            mask[row, : len(e.input_ids)] = 1
-        tensors = {"input_ids": ids, "labels": labels, "attention_mask": mask}
-        return {name: tensor.to(self.device) for name, tensor in tensors.items()}
+    def _fit_lengths(self) -> str | None:
+        """Apply data.too_long to every split (attribute extraction without it: prompts cut, as always)."""
+        policy = self.config.data.too_long
+        if policy is None and self.task.name == "attribute_extraction":
+            return None
+        kept, note = fit_lengths(
+            self.encoder,
+            {"train": self.train_products, "validation": self.splits.validation, "test": self.splits.test},
+            policy or "error",
+            self.config.data.source,
+        )
+        self.train_products = kept["train"]
+        self.splits = Splits(train=self.splits.train, validation=kept["validation"], test=kept["test"])
+        return note
 
     def _autocast(self):
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.bf16)
@@ -208,12 +188,14 @@ class LoraTrainer:
         if not self.train_products:
             raise ForetuneError("no training products (data.train_size is 0?); use evaluate_zero_shot() for n=0")
         started = time.perf_counter()
+        self.costs.start()
         set_seed(train.seed)
         self._load()
         if self.peft_model is not None:
             raise RuntimeError("LoraTrainer.fit runs once per trainer; make a new trainer for a new run")
         model = self.peft_model = self._wrap_lora()
-        examples = [self._example(p) for p in self.train_products]
+        self.costs.count_params(model)
+        examples = [self.encoder.encode(p) for p in self.train_products]
         validation = self._validation_products()
         total = self.total_steps
         eval_at = self.eval_steps()
@@ -230,7 +212,8 @@ class LoraTrainer:
             if self.on_step is not None:
                 self.on_step(step, total, loss)
             if step in eval_at:
-                metrics = {**self.evaluate(validation, method=self.config.task.eval_method), "train_loss": loss}
+                with self.costs.timing_inference(len(validation)):  # the latency: this pass per example
+                    metrics = {**self.evaluate(validation, method=self.config.task.eval_method), "train_loss": loss}
                 rows.append({FRACTION_KEY: eval_at[step], STEP_KEY: step, **metrics})
                 if reporter is not None and reporter.report(eval_at[step], step, metrics) == Decision.STOP:
                     stopped = step < total
@@ -245,6 +228,7 @@ class LoraTrainer:
             stopped_early=stopped,
             seconds=time.perf_counter() - started,
             test_metrics=test_metrics,
+            test_scored=self.last_scored if test_metrics is not None else None,
         )
 
     def _optimizer_and_schedule(self, model, total: int):
@@ -259,10 +243,11 @@ class LoraTrainer:
         )
         return optimizer, scheduler
 
-    def _train_step(self, model, optimizer, scheduler, examples: Sequence[_Example]) -> float:
+    def _train_step(self, model, optimizer, scheduler, examples: Sequence[Encoded]) -> float:
         """One optimizer step on one batch; the batch's training loss."""
         model.train()
-        batch = self._collate(examples)
+        batch = collate(examples, self._tokenizer.pad_token_id, self.device)
+        self.costs.add_tokens(int(batch["attention_mask"].sum()))
         with self._autocast():
             loss = model(**batch).loss
         loss.backward()
@@ -292,90 +277,46 @@ class LoraTrainer:
         """Score the current model on the held-out test split by generating answers."""
         return self.evaluate(self._test_products(), method="generate")
 
-    def _validation_products(self) -> list[Product]:
+    def _validation_products(self) -> list:
         products = self.splits.validation or self.splits.test
         cap = self.config.data.max_eval_samples
         return products[:cap] if cap else products
 
-    def _test_products(self) -> list[Product]:
+    def _test_products(self) -> list:
         cap = self.config.data.max_test_samples
         return self.splits.test[:cap] if cap else self.splits.test
 
     # --- evaluation --------------------------------------------------------------------------------
 
-    @torch.no_grad()
-    def evaluate(self, products: Sequence[Product], *, method: str) -> dict[str, float]:
-        """Task metrics of the current model on `products` (plus eval_loss)."""
+    def evaluate(self, products: Sequence, *, method: str) -> dict[str, float]:
+        """Task metrics of the current model on `products` (records of the task; plus eval_loss, and the
+        metrics of task.metric_fn). Classification is always scored by label likelihood."""
         self._load()
         model = self._model
         was_training = model.training
         model.eval()
+        scorer = Scorer(
+            model,
+            self.encoder,
+            device=self.device,
+            autocast=self._autocast,
+            batch_size=max(self.config.train.batch_size, 8),
+            max_new_tokens=self.config.task.max_new_tokens,
+        )
         try:
-            examples = [self._example(p) for p in products]
-            predictions, loss = self._teacher_forced(examples, products)
-            if method == "generate":
-                predictions = self._generate(products)
+            if self.task.name == "classification":
+                predictions, loss = scorer.label_likelihood(products, self.task.labels)
+            else:
+                predictions, loss = scorer.teacher_forced(products)
+                if method == "generate":
+                    predictions = scorer.generate(products)
         finally:
             model.train(was_training)
-        return {**self.task.score(list(products), predictions), "eval_loss": loss}
-
-    def _teacher_forced(self, examples: Sequence[_Example], products: Sequence[Product]):
-        """One forward pass per batch: eval loss, and each value right iff its tokens are the argmax."""
-        batch_size = max(self.config.train.batch_size, 8)
-        losses, predictions = [], []
-        for first in range(0, len(examples), batch_size):
-            chunk = examples[first : first + batch_size]
-            batch = self._collate(chunk)
-            with self._autocast():
-                out = self._model(**batch)
-            logits = out.logits.float()
-            # Token t is predicted from position t-1.
-            guess = logits[:, :-1].argmax(-1)
-            target = batch["labels"][:, 1:]
-            token_loss = torch.nn.functional.cross_entropy(
-                logits[:, :-1].reshape(-1, logits.size(-1)), target.reshape(-1), ignore_index=-100, reduction="none"
-            ).view(target.shape)
-            answer = target != -100
-            losses.extend((token_loss.sum(1) / answer.sum(1).clamp(min=1)).tolist())
-            right = (guess == target) | ~answer
-            for row, example in enumerate(chunk):
-                product = products[first + row]
-                predicted = {}
-                for attribute, positions in example.value_tokens.items():
-                    ok = all(bool(right[row, pos - 1]) for pos in positions)
-                    predicted[attribute] = product.attributes.get(attribute) if ok else _WRONG
-                predictions.append(predicted)
-        return predictions, float(np.mean(losses)) if losses else float("nan")
-
-    def _generate(self, products: Sequence[Product]) -> list[dict[str, str | None]]:
-        tok = self._tokenizer
-        batch_size = 16
-        answers: list[str] = []
-        for first in range(0, len(products), batch_size):
-            chunk = products[first : first + batch_size]
-            prompts = [self._prompt_ids(p)[-(self.config.model.max_length) :] for p in chunk]
-            width = max(len(p) for p in prompts)
-            ids = torch.full((len(prompts), width), tok.pad_token_id, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for row, p in enumerate(prompts):  # left padding: generation continues every row at the end
-                ids[row, width - len(p) :] = torch.tensor(p)
-                mask[row, width - len(p) :] = 1
-            with self._autocast():
-                out = self._model.generate(
-                    input_ids=ids.to(self.device),
-                    attention_mask=mask.to(self.device),
-                    max_new_tokens=self.config.task.max_new_tokens,
-                    do_sample=False,
-                    pad_token_id=tok.pad_token_id,
-                    eos_token_id=tok.eos_token_id,
-                    # The answer is one flat JSON object: stop at its closing brace rather than let an
-                    # untuned model ramble on to max_new_tokens (generation dominates eval time on CPU).
-                    stop_strings=["}"],
-                    tokenizer=tok,
-                    use_cache=True,
-                )
-            answers.extend(tok.batch_decode(out[:, width:], skip_special_tokens=True))
-        return [self.task.parse_answer(a) for a in answers]
+        self.last_scored = (list(products), predictions)  # kept for bootstrap intervals over items
+        scores = {**self.task.score(list(products), predictions), "eval_loss": loss}
+        if self.metric_fn is not None:
+            scores.update(self.metric_fn(predictions, [self.task.reference(p) for p in products]))
+        return scores
 
 
 def _batch_order(n: int, batch_size: int, *, seed: int):

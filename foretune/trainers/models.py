@@ -101,6 +101,20 @@ def ensure_model(model: ModelConfig) -> Path | str:
     return model.name
 
 
+def load_tokenizer(model: ModelConfig):
+    """The model's tokenizer alone (reading and measuring data needs no weights), with a pad token set."""
+    from transformers import AutoTokenizer
+
+    source = ensure_model(model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=not isinstance(source, str) or model.offline)
+    except OSError as error:
+        raise ForetuneError(f"model.name: cannot load the tokenizer of '{model.name}' ({error})") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 def load_model_and_tokenizer(model: ModelConfig, *, device: str, dtype):
     """The causal LM and its tokenizer, on `device` in `dtype`, with a pad token set."""
     from transformers import AutoModelForCausalLM, AutoTokenizer

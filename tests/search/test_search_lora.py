@@ -44,6 +44,10 @@ def test_two_tiny_lora_trials_through_ray(tmp_path):
     assert (tmp_path / "best.yaml").exists()
     # A trial that used its whole budget was scored on the test split; the zero-shot baseline once.
     assert 0.0 <= first.user_attrs["test_accuracy"] <= 1.0
+    # ... with its bootstrap 95% interval over the test items, shown in the report.
+    low, high = first.user_attrs["test_accuracy_ci_low"], first.user_attrs["test_accuracy_ci_high"]
+    assert low <= first.user_attrs["test_accuracy"] <= high and first.user_attrs["test_n_items"] == 4
+    assert "95% interval" in (tmp_path / "report.md").read_text()
     assert 0.0 <= study.user_attrs["zero_shot_test"]["accuracy"] <= 1.0
     assert outcome.report.zero_shot == study.user_attrs["zero_shot_test"]
     assert "zero-shot" in (tmp_path / "report.md").read_text()

@@ -14,10 +14,10 @@ def lora_train_and_score(config, splits=None) -> tuple[TrainAndScore, Callable[[
     One loaded dataset is shared by every run; the score is the held-out test split's metrics
     (generated answers), the same test products for every n. n = 0 scores the pretrained model.
     """
-    from foretune.trainers.data import load_splits
     from foretune.trainers.lora import LoraTrainer
+    from foretune.trainers.tasks import make_task
 
-    splits = splits if splits is not None else load_splits(config.data, offline=config.model.offline)
+    splits = splits if splits is not None else make_task(config).load_splits(config.data, offline=config.model.offline)
     available = len(splits.train)
 
     def train_and_score(n: int, seed: int, reporter=None) -> dict[str, float]:

@@ -157,6 +157,25 @@ def read_hf(
     `name` is a folder written by ``Dataset.save_to_disk`` or a hub id (``user/name`` or
     ``user/name:config``). With `offline` (the default on this machine) only the local cache is used.
     """
+    products: list[Product] = []
+    for part in load_hf_parts(name, offline=offline):
+        missing = [c for c in (text_column, attributes_column) if c not in part.column_names]
+        if missing:
+            raise ForetuneError(
+                f"dataset 'hf:{name}' has no column {' or '.join(repr(c) for c in missing)} "
+                f"(columns: {', '.join(part.column_names)}); set data.text_column / data.attributes_column"
+            )
+        for i, row in enumerate(part):
+            text = row[text_column]
+            if text is None or not str(text).strip():
+                continue
+            attributes = parse_attribute_map(row[attributes_column], f"hf:{name} row {i}", attributes_column)
+            products.append(Product(text=" ".join(str(text).split()), attributes=attributes))
+    return require_some(dedupe_products(products), f"hf:{name}", "the dataset has no rows with text")
+
+
+def load_hf_parts(name: str, *, offline: bool = True) -> list:
+    """Every split of a `datasets` dataset (a `save_to_disk` folder or a hub id ``user/name[:config]``)."""
     try:
         import datasets
     except ImportError:
@@ -177,22 +196,7 @@ def read_hf(
             f"cannot load dataset 'hf:{name}': {type(error).__name__}: {message} "
             "(offline: download it once elsewhere and copy the cache, or save it with save_to_disk and use hf:FOLDER)"
         ) from None
-    parts = list(loaded.values()) if isinstance(loaded, datasets.DatasetDict) else [loaded]
-    products: list[Product] = []
-    for part in parts:
-        missing = [c for c in (text_column, attributes_column) if c not in part.column_names]
-        if missing:
-            raise ForetuneError(
-                f"dataset 'hf:{name}' has no column {' or '.join(repr(c) for c in missing)} "
-                f"(columns: {', '.join(part.column_names)}); set data.text_column / data.attributes_column"
-            )
-        for i, row in enumerate(part):
-            text = row[text_column]
-            if text is None or not str(text).strip():
-                continue
-            attributes = parse_attribute_map(row[attributes_column], f"hf:{name} row {i}", attributes_column)
-            products.append(Product(text=" ".join(str(text).split()), attributes=attributes))
-    return require_some(dedupe_products(products), f"hf:{name}", "the dataset has no rows with text")
+    return list(loaded.values()) if isinstance(loaded, datasets.DatasetDict) else [loaded]
 
 
 def _looks_like_ae110k(path: Path) -> bool:

@@ -131,7 +131,7 @@ def iter_json_rows(path: Path) -> Iterable[tuple[str, Any]]:
                 ) from None
 
 
-def _table_rows(path: Path) -> tuple[list[str], Iterable[tuple[str, Mapping[str, Any]]]]:
+def table_rows(path: Path) -> tuple[list[str], Iterable[tuple[str, Mapping[str, Any]]]]:
     """(columns, rows) of a CSV, parquet or JSON(L) table."""
     if path.suffix == ".csv":
         with path.open(encoding="utf-8", newline="") as f:
@@ -199,7 +199,7 @@ def read_records(
             f"cannot read {path}: unknown file type '{path.suffix}' (use one of {', '.join(RECORD_SUFFIXES)}, "
             "or set data.format)"
         )
-    columns, rows = _table_rows(path)
+    columns, rows = table_rows(path)
     rows = list(rows)
     if not rows:
         raise ForetuneError(

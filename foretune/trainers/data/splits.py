@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from foretune.errors import ForetuneError
 from foretune.trainers.data.readers import load_products
 from foretune.trainers.data.records import Product, dedupe_products
+from foretune.trainers.data.text_records import resolve_source
 
 if TYPE_CHECKING:
     from foretune.config import DataConfig
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -96,12 +99,91 @@ def attribute_counts(products: Iterable[Product]) -> Counter[str]:
     return Counter(name for product in products for name in product.attributes)
 
 
-def load_splits(data: DataConfig, *, offline: bool = True) -> Splits:
-    """Load `data.source`, split it, keep `data.attributes`, and cut training to `data.train_size`."""
-    products = load_products(data, offline=offline)
-    splits = make_splits(
-        products, test_fraction=data.test_fraction, validation_fraction=data.validation_fraction, seed=data.seed
+def split_by_key(
+    records: Sequence[R],
+    key: Callable[[R], Hashable],
+    *,
+    test_fraction: float,
+    validation_fraction: float,
+    seed: int = 0,
+) -> Splits:
+    """Seeded split of any records by `key`: records sharing a key (a prompt) land in one split.
+
+    Keys are sorted, then shuffled with `seed`; test takes the first share of them, validation the
+    next, training the rest (in that shuffled order, so its prefixes are the nested subsets). A
+    fraction of 0 makes that split empty (a fixed test or validation file replaces it).
+    """
+    groups: dict[Any, list[R]] = {}
+    for record in records:
+        groups.setdefault(key(record), []).append(record)
+    keys = sorted(groups, key=str)
+    random.Random(seed).shuffle(keys)
+    n = len(keys)
+    n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
+    n_validation = max(1, round(n * validation_fraction)) if validation_fraction > 0 else 0
+    if n_test + n_validation >= n:
+        raise ForetuneError(
+            f"{n} distinct prompts are too few for test_fraction={test_fraction:g} and "
+            f"validation_fraction={validation_fraction:g}: nothing is left to train on; use more data, smaller "
+            "fractions, or data.test_source / data.validation_source"
+        )
+
+    def flat(chosen: Sequence[Any]) -> list[R]:
+        return [record for k in chosen for record in groups[k]]
+
+    return Splits(
+        train=flat(keys[n_test + n_validation :]),
+        validation=flat(keys[n_test : n_test + n_validation]),
+        test=flat(keys[:n_test]),
     )
+
+
+def assemble_splits(data: DataConfig, read: Callable[[str], list[R]], key: Callable[[R], Hashable]) -> Splits:
+    """Splits of `data.source`, with `data.test_source` / `data.validation_source` used as given when set.
+
+    Without them the source is split at random (`split_by_key`). A fixed file replaces that split, and
+    training then drops any record whose key (prompt) is also in a fixed file, so nothing leaks.
+    """
+    test = read(data.test_source) if data.test_source else None
+    validation = read(data.validation_source) if data.validation_source else None
+    drawn = split_by_key(
+        read(data.source),
+        key,
+        test_fraction=0.0 if test is not None else data.test_fraction,
+        validation_fraction=0.0 if validation is not None else data.validation_fraction,
+        seed=data.seed,
+    )
+    held_out = {key(r) for r in [*(test or []), *(validation or [])]}
+    train = [r for r in drawn.train if key(r) not in held_out]
+    if not train:
+        raise ForetuneError(
+            f"no training rows left in {data.source}: every prompt of its training share is also in "
+            "data.test_source / data.validation_source; give a source with other rows"
+        )
+    return Splits(
+        train=train,
+        validation=drawn.validation if validation is None else validation,
+        test=drawn.test if test is None else test,
+    )
+
+
+def load_splits(data: DataConfig, *, offline: bool = True) -> Splits:
+    """Load `data.source`, split it, keep `data.attributes`, and cut training to `data.train_size`.
+
+    `data.test_source` / `data.validation_source`, when set, are read the same way and used as given.
+    """
+
+    def read(source: str) -> list[Product]:
+        return load_products(data.model_copy(update={"source": resolve_source(source)}), offline=offline)
+
+    if data.test_source or data.validation_source:
+        splits = assemble_splits(data, read, key=lambda p: " ".join(p.text.split()))
+        products = [*splits.train, *splits.validation, *splits.test]
+    else:
+        products = read(data.source)
+        splits = make_splits(
+            products, test_fraction=data.test_fraction, validation_fraction=data.validation_fraction, seed=data.seed
+        )
     if data.attributes:
         counts = attribute_counts(products)
         unknown = [a for a in data.attributes if a not in counts]

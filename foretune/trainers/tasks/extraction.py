@@ -22,13 +22,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from foretune.trainers.data import NULL_STRINGS, Product
+from foretune.trainers.data import NULL_STRINGS, Product, Splits, load_splits
 from foretune.trainers.tasks.parsing import clean_answer_value, parse_answer
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from foretune.config import ExperimentConfig
+    from foretune.config import DataConfig, ExperimentConfig
 
 __all__ = ["AttributeExtractionTask", "Grade", "grade", "metric_bounds", "normalize_value", "score_frame"]
 
@@ -39,9 +39,13 @@ _PROMPT_STYLES = ("plain", "chat")
 SHARE_METRICS = frozenset({"accuracy", "accuracy_micro", "exact_match", "null_fp_rate", "precision", "recall", "f1"})
 
 
+# Shares reported by the other task kinds (completion, chat, classification).
+OTHER_KIND_SHARES = frozenset({"token_f1", "macro_f1"})
+
+
 def metric_bounds(metric: str) -> tuple[float, float] | None:
-    """The range of a metric the task reports, if it has one (shares: 0..1; losses: none)."""
-    return (0.0, 1.0) if metric in SHARE_METRICS or metric.startswith("acc/") else None
+    """The range of a metric a task reports, if it has one (shares: 0..1; losses and a metric_fn's: none)."""
+    return (0.0, 1.0) if metric in SHARE_METRICS | OTHER_KIND_SHARES or metric.startswith("acc/") else None
 
 
 INSTRUCTION = "Extract the attributes from the product text. Answer with JSON; use null if absent."
@@ -61,6 +65,10 @@ class AttributeExtractionTask:
             for the tokenizer's chat template.
     """
 
+    name = "attribute_extraction"
+    metric_names = ("accuracy", "accuracy_micro", "exact_match", "null_fp_rate", "precision", "recall", "f1")
+    stop_strings = ("}",)  # the answer is one flat JSON object: stop at its closing brace
+
     def __init__(self, attributes: Sequence[str] | None = None, *, prompt_style: PromptStyle = "plain") -> None:
         if prompt_style not in _PROMPT_STYLES:
             raise ValueError(f"prompt_style must be one of {_PROMPT_STYLES}, got {prompt_style!r}")
@@ -79,6 +87,20 @@ class AttributeExtractionTask:
 
     def __repr__(self) -> str:
         return f"AttributeExtractionTask(attributes={self.attributes!r}, prompt_style={self.prompt_style!r})"
+
+    @property
+    def uses_chat_template(self) -> bool:
+        return self.prompt_style == "chat"
+
+    def load_splits(self, data: DataConfig, *, offline: bool = True) -> Splits:
+        """Products of `data` split by text (see `foretune.trainers.data.load_splits`)."""
+        return load_splits(data, offline=offline)
+
+    def conversation(self, product: Product) -> None:
+        return None
+
+    def reference(self, product: Product) -> dict[str, str | None]:
+        return dict(product.attributes)
 
     # -- prompts and targets ----------------------------------------------------------------------
 

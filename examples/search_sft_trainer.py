@@ -1,0 +1,114 @@
+"""Search a TRL `SFTTrainer` LoRA fine-tune with foretune: your own training code, foretune's early verdict.
+
+    python examples/search_sft_trainer.py                         # 6 trials of 30 steps on the built-in model
+    python examples/search_sft_trainer.py --trials 2 --max-steps 10 --examples 48   # a quick look
+    foretune dashboard runs/sft-example                           # the learning curves, in optuna-dashboard
+
+Each trial is an ordinary `SFTTrainer` run (prompt/completion rows: a product title in, its attributes as
+JSON out; the loss is on the completion only) with one extra line: `callbacks=[ReporterCallback(reporter)]`,
+which evaluates at every 10% of the budget and hands `eval_loss` to foretune. foretune's early-stage
+evaluator judges each trial at 20% of its steps and stops those that will not end near the best; the study
+is an Optuna journal in `--out`, and running the same command again resumes it.
+Needs `pip install 'foretune[trl]'` (TRL); the built-in model is SmolLM2-135M-Instruct (`--model` takes a
+local model folder instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+
+from foretune.trainers.data import generate_products
+
+SPACE = {
+    "learning_rate": {"type": "log_float", "low": 1e-4, "high": 3e-3},
+    "lora_r": {"type": "categorical", "choices": [4, 8, 16]},
+    "warmup": {"type": "float", "low": 0.0, "high": 0.2},
+}
+
+
+def product_rows(n: int, *, seed: int) -> list[dict[str, str]]:
+    """Prompt/completion rows (TRL's convention) from foretune's synthetic product titles."""
+    return [
+        {"prompt": f"Product: {p.text}\nAttributes as JSON:", "completion": " " + json.dumps(p.attributes)}
+        for p in generate_products(n, seed=seed)
+    ]
+
+
+def make_train_fn(model: str, *, max_steps: int, examples: int):
+    """The trial: one SFTTrainer LoRA run with the searched parameters, reporting through the callback."""
+
+    def train(params: dict, reporter) -> None:
+        import torch
+        from datasets import Dataset
+        from peft import LoraConfig
+        from trl import SFTConfig, SFTTrainer
+
+        from foretune.trainers.hf_callback import ReporterCallback
+
+        rows = product_rows(examples + 16, seed=0)
+        with tempfile.TemporaryDirectory(prefix="sft-trial-") as output_dir:
+            args = SFTConfig(
+                output_dir=output_dir,
+                max_steps=max_steps,
+                learning_rate=params["learning_rate"],
+                warmup_steps=params["warmup"],  # a float below 1 is a share of the steps
+                per_device_train_batch_size=4,
+                per_device_eval_batch_size=8,
+                max_length=128,
+                bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),  # TRL's default needs a GPU
+                eval_strategy="no",  # the callback evaluates at every 10% of max_steps
+                save_strategy="no",
+                report_to=[],
+                disable_tqdm=True,
+                seed=0,
+            )
+            lora = LoraConfig(r=params["lora_r"], lora_alpha=2 * params["lora_r"], target_modules=["q_proj", "v_proj"])
+            trainer = SFTTrainer(
+                model=model,
+                args=args,
+                train_dataset=Dataset.from_list(rows[:examples]),
+                eval_dataset=Dataset.from_list(rows[examples:]),
+                peft_config=lora,
+                callbacks=[ReporterCallback(reporter)],
+            )
+            trainer.train()
+
+    return train
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=6, help="trials in the study (finished ones count)")
+    parser.add_argument("--max-steps", type=int, default=30, help="optimizer steps of each trial (its budget)")
+    parser.add_argument("--examples", type=int, default=160, help="training rows (16 more are held out)")
+    parser.add_argument("--model", default=None, help="local model folder (default: the built-in SmolLM2-135M)")
+    parser.add_argument("--out", default="runs/sft-example", help="run folder: the study journal and the report")
+    parser.add_argument("--max-concurrent", type=int, default=1, help="trials running at once")
+    args = parser.parse_args(argv)
+
+    import foretune
+    from foretune.config import ModelConfig
+    from foretune.trainers.models import ensure_model
+
+    model = args.model or str(ensure_model(ModelConfig()))  # the built-in GGUF, converted once and cached
+    outcome = foretune.optimize(
+        make_train_fn(model, max_steps=args.max_steps, examples=args.examples),
+        space=SPACE,
+        metric="eval_loss",
+        mode="min",
+        trials=args.trials,
+        out=args.out,
+        study="sft-example",
+        overrides={"search.max_concurrent_trials": args.max_concurrent, "search.n_startup_trials": 3},
+    )
+    best = outcome.report.best
+    print(f"{outcome.total} trials in {outcome.run_dir}; report: {outcome.run_dir / 'report.md'}")
+    if best:
+        print(f"best: trial {best['number']}, eval_loss {best['value']:.4f}, params {best['params']}")
+    print(f"dashboard: foretune dashboard {outcome.run_dir}")
+
+
+if __name__ == "__main__":
+    main()

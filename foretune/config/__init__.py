@@ -1,0 +1,184 @@
+"""The experiment config: one typed, validated object loaded from YAML.
+
+Every field has a default and help text (like peft's `LoraConfig`); a YAML file only overrides the
+defaults. Unknown keys and wrong types are errors that name the key and the file. Sections:
+
+- ``model``        which pretrained model to fine-tune
+- ``data``         where the records come from and how they are split
+- ``task``         how a record becomes a prompt and how answers are scored
+- ``train``        the LoRA fine-tune of one trial (budget = optimizer steps)
+- ``search``       the search space and how many trials to run
+- ``early_stage``  the early-stage evaluator that prunes trials at a fraction of their budget
+- ``sweep``        the data-saturation sweep (`foretune sweep`): sizes, seeds, when to stop
+- ``storage``      where the Optuna study lives
+- ``resources``    CPUs / GPUs per trial
+
+The sections live in `sections.py` (model, data, task, train, resources), `search.py` (search,
+early_stage), `sweep.py`, `tasks.py` (the task kinds' fields) and `costs.py` (costs, objectives).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from foretune.config.costs import CostConfig, Objective
+from foretune.config.search import EarlyStageConfig, ParamSpec, SearchConfig
+from foretune.config.sections import (
+    DEFAULT_EVAL_FRACTIONS,
+    DataConfig,
+    LoraSettings,
+    ModelConfig,
+    ResourcesConfig,
+    TaskConfig,
+    TrainConfig,
+    _Section,
+    check_field_path,
+    space_key_path,
+)
+from foretune.config.sweep import SweepConfig
+from foretune.config.tasks import TASK_KINDS, TaskKind
+from foretune.errors import ForetuneError
+
+__all__ = [
+    "DEFAULT_EVAL_FRACTIONS",
+    "TASK_KINDS",
+    "CostConfig",
+    "DataConfig",
+    "EarlyStageConfig",
+    "ExperimentConfig",
+    "LoraSettings",
+    "ModelConfig",
+    "Objective",
+    "ParamSpec",
+    "ResourcesConfig",
+    "SearchConfig",
+    "SweepConfig",
+    "TaskConfig",
+    "TaskKind",
+    "TrainConfig",
+    "check_field_path",
+    "load_config",
+    "parse_overrides",
+    "space_key_path",
+    "validate_config",
+]
+
+
+class ExperimentConfig(_Section):
+    name: str = Field("foretune", description="Study name (and run folder name).")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    early_stage: EarlyStageConfig = Field(default_factory=EarlyStageConfig)
+    sweep: SweepConfig = Field(default_factory=SweepConfig)
+    storage: str | None = Field(
+        None, description="Optuna storage URL or journal file path (default: a journal in the run folder)."
+    )
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    cost: CostConfig = Field(default_factory=CostConfig)
+
+    @model_validator(mode="after")
+    def _early_fraction_is_evaluated(self) -> ExperimentConfig:
+        # A trial is judged at its first evaluation at or past early_stage.fraction: without an
+        # evaluation there, it would silently be judged later than configured.
+        fraction = self.early_stage.fraction
+        if not any(math.isclose(f, fraction, abs_tol=1e-9) for f in self.train.eval_fractions):
+            self.train.eval_fractions = [*self.train.eval_fractions, fraction]  # re-validated: sorted
+        return self
+
+    def with_overrides(self, overrides: dict[str, Any], *, where: str = "overrides") -> ExperimentConfig:
+        """A copy with dotted-path values set, e.g. {"train.lora.r": 16}; validated like the file."""
+        data = self.model_dump()
+        for key, value in overrides.items():
+            _set_path(data, key, value, where)
+        return validate_config(data, where)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _set_path(data: dict[str, Any], key: str, value: Any, where: str) -> None:
+    if key.startswith("search.space."):  # parameter names contain dots themselves (lora.r)
+        data["search"]["space"][key.removeprefix("search.space.")] = value
+        return
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            raise ForetuneError(f"{where}: '{key}' is not a config key (no section '{part}')")
+        node = node[part]
+    if parts[-1] not in node:
+        raise ForetuneError(f"{where}: '{key}' is not a config key (known here: {', '.join(node)})")
+    node[parts[-1]] = value
+
+
+def _format_validation_error(error: ValidationError, where: str) -> str:
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; `foretune config` prints every key)"
+        elif item["type"] == "literal_error":
+            message += f", got {item['input']!r}"
+        problems.append(f"{key}: {message}")
+    return f"invalid config {where}: " + "; ".join(problems)
+
+
+def validate_config(data: dict[str, Any], where: str = "<config>") -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as error:
+        raise ForetuneError(_format_validation_error(error, where)) from None
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """`["train.lora.r=16", "data.source=x.jsonl"]` -> {path: YAML-parsed value}."""
+    overrides: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ForetuneError(f"--set '{pair}': expected KEY=VALUE, e.g. --set train.max_steps=20")
+        try:
+            overrides[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as error:
+            raise ForetuneError(f"--set '{pair}': the value is not valid YAML ({error})") from None
+    return overrides
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Load a YAML config (or the defaults when `path` is None) and apply dotted overrides."""
+    data: dict[str, Any] = {}
+    where = "(defaults)"
+    if path is not None:
+        path = Path(path)
+        where = f"in {path}"
+        if not path.is_file():
+            raise ForetuneError(
+                f"config file not found: {path} (give the path of a YAML file, e.g. configs/default.yaml)"
+            )
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ForetuneError(f"malformed YAML in {path}{at}: {getattr(error, 'problem', error)}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ForetuneError(f"{path}: the top level must be a mapping of sections (model:, data:, ...)")
+        data = copy.deepcopy(loaded)
+    if overrides and overrides.get("search.trainable") and isinstance(data.get("search", {}), dict):
+        data.setdefault("search", {})["trainable"] = overrides["search.trainable"]  # the file's space is its params
+    config = validate_config(data, where)
+    if overrides:
+        config = config.with_overrides(overrides, where=f"--set ({where})")
+    return config

@@ -1,0 +1,146 @@
+"""The `search:` and `early_stage:` sections: the space, objectives, and the early-stage rule."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from foretune.config.costs import Objective
+from foretune.config.sections import (
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+    _Section,
+    check_field_path,
+    space_key_path,
+)
+from foretune.keys import Mode, PredictorName
+
+
+class ParamSpec(_Section):
+    type: Literal["float", "log_float", "int", "log_int", "categorical"] = Field(
+        ..., description="Distribution: float, log_float, int, log_int or categorical."
+    )
+    low: float | None = Field(None, description="Lower bound (numeric types).")
+    high: float | None = Field(None, description="Upper bound (numeric types).")
+    step: float | None = Field(None, description="Grid step (float/int; not with log).")
+    choices: list[Any] | None = Field(None, description="Values of a categorical parameter.")
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> ParamSpec:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical parameter needs a non-empty `choices` list")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError(f"a {self.type} parameter needs `low` and `high`")
+        if not self.low < self.high:
+            raise ValueError(f"empty range: low={self.low:g} must be below high={self.high:g}")
+        if self.type.startswith("log") and self.low <= 0:
+            raise ValueError(f"a {self.type} parameter needs low > 0, got {self.low:g}")
+        return self
+
+
+def _default_space() -> dict[str, ParamSpec]:
+    return {
+        "learning_rate": ParamSpec(type="log_float", low=1e-4, high=3e-3),
+        "lora.r": ParamSpec(type="categorical", choices=[4, 8, 16]),
+        "lora.alpha": ParamSpec(type="categorical", choices=[8, 16, 32]),
+        "warmup_ratio": ParamSpec(type="float", low=0.0, high=0.2),
+    }
+
+
+class SearchConfig(_Section):
+    space: dict[str, ParamSpec] = Field(
+        default_factory=_default_space,
+        description="Search space; keys are `train` fields as dotted paths (learning_rate, lora.r, ...), "
+        "or `model.*` (model.name: a categorical of models) and `data.train_size`.",
+    )
+    trials: int = Field(10, ge=1, description="Number of trials (resumed studies count finished ones).")
+    max_concurrent_trials: int = Field(2, ge=1, description="Trials running at once.")
+    time_budget_s: float | None = Field(None, gt=0, description="Stop starting trials after this long.")
+    metric: str = Field("accuracy", description="Metric the search optimizes (reported by the trainer).")
+    mode: Mode = Field("max", description="Maximize or minimize `metric`.")
+    seed: int = Field(0, description="Seed of the TPE sampler.")
+    n_startup_trials: int = Field(4, ge=0, description="Random trials before TPE takes over.")
+    trainable: str | None = Field(
+        None,
+        description="Your own training function as 'package.module:function', called as fn(params, reporter) "
+        "in each trial; the space keys are then its parameter names, given to it as they are.",
+    )
+    objectives: list[Objective] | None = Field(
+        None,
+        description="Several objectives, e.g. [{metric: accuracy, mode: max}, {metric: cost.device_hours, mode: min}]: "
+        "a multi-objective study with a Pareto front; the first one sets `metric` and `mode`.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_objective_is_the_metric(cls, data: Any) -> Any:
+        objectives = data.get("objectives") if isinstance(data, dict) else None
+        if objectives and isinstance(objectives, list):
+            first = objectives[0]
+            first = first if isinstance(first, dict) else getattr(first, "model_dump", lambda: {})()
+            data = {**data, "metric": first.get("metric", data.get("metric")), "mode": first.get("mode", "max")}
+        return data
+
+    @model_validator(mode="after")
+    def _space_keys_are_train_fields(self) -> SearchConfig:
+        for key, spec in self.space.items() if self.trainable is None else ():  # a function takes any names
+            path = space_key_path(key).split(".")
+            if path[0] == "data" and path[1:] != ["train_size"]:
+                raise ValueError(f"search.space.{key}: of the data section only data.train_size can be searched")
+            if path == ["model", "name"] and spec.type != "categorical":
+                raise ValueError(f"search.space.{key}: give the models as a categorical, e.g. choices: [a, b]")
+            sections = {"train": TrainConfig, "model": ModelConfig, "data": DataConfig}
+            check_field_path(sections[path[0]], path[1:], f"search.space.{key}")
+        if self.objectives is not None:
+            metrics = [o.metric for o in self.objectives]
+            if not metrics or len(set(metrics)) < len(metrics):
+                raise ValueError(f"search.objectives: give distinct metrics, got {metrics}")
+        return self
+
+
+class EarlyStageConfig(_Section):
+    enabled: bool = Field(True, description="Prune trials at `fraction` of their budget.")
+    fraction: float = Field(0.2, gt=0, lt=1, description="Budget fraction at which a trial is judged.")
+    predictor: PredictorName = Field("auto", description="auto, snapshot, curve or learned.")
+    rule: Literal["probability", "top_k", "quantile"] = Field(
+        "quantile",
+        description="probability: at every evaluation from `fraction` on, stop a trial when the calibrated "
+        "probability that its final beats the k-th best final so far is below `min_probability`; "
+        "top_k / quantile: judge once at `fraction`, keep the top `keep` trials / share by predicted final.",
+    )
+    k: int = Field(1, ge=1, description="probability rule: compare with the k-th best final so far (1 = the best).")
+    min_probability: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="probability rule: stop a trial whose probability is below this (0.2 was chosen on scan-bench's "
+        "tuning seeds; see benchmarks/results/search.md for what it costs and loses).",
+    )
+    stop_from: float = Field(
+        0.1,
+        gt=0,
+        lt=1,
+        description="probability rule: judge at every evaluation from this budget fraction on (the early verdict: "
+        "early score, predicted final, rank, is still taken at `fraction`).",
+    )
+    keep: float = Field(
+        0.25,
+        gt=0,
+        description="top_k: how many; quantile: which share of the trials judged so far (ranked by predicted "
+        "final) continue; 0.25 = one successive-halving rung with reduction factor 4.",
+    )
+    use_upper_bound: bool = Field(
+        False,
+        description="Rank a trial by the optimistic end of its interval instead of its predicted final "
+        "(keeps more trials).",
+    )
+    grace_trials: int = Field(3, ge=0, description="The first trials always run to completion to calibrate.")
+    history: bool = Field(
+        True,
+        description="Learn also from the finished runs of earlier studies in the same storage that share the "
+        "task, model and metric (the report names them).",
+    )

@@ -1,0 +1,363 @@
+"""What a search and a sweep of a config will cost, projected from a pilot (`foretune estimate`).
+
+The pilot (`foretune.search.pilot`) times a few optimizer steps and one evaluation of each model.
+Here those timings become runs and runs become wall time and device-hours:
+
+- a trial that runs to the end costs its start-up (a fresh process imports the trainer and loads data
+  and model) + budget x per-step time + its evaluations x evaluation time + one test evaluation;
+  a pruned trial stops after its evaluation at the early fraction;
+- which trials run to the end follows the early-stage rule (`EarlyStageRule`): the first
+  `grace_trials` do, and the j-th trial judged ranks within the kept `allowed(j)` of j with
+  probability allowed(j) / j when the order of trials says nothing about their quality;
+- trials are handed to `slots` = min(search.max_concurrent_trials, CPUs / cpus_per_trial,
+  GPUs / gpus_per_trial) in order as slots free up (list scheduling), which gives the wall time;
+- device-hours = run seconds x the devices a run holds (GPUs per trial, else CPU cores per trial);
+- the sweep runs every size of its grid, each seed, to its whole budget (`sweep.budget.run_steps`):
+  an upper bound, as the adaptive choice runs fewer sizes and the early cut ends runs sooner.
+
+This module imports neither torch nor Ray: `foretune report` reads `estimate.json` with it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from foretune.config import ExperimentConfig
+from foretune.errors import ForetuneError
+from foretune.keys import CONFIG_ATTR, ESTIMATE_NAME, INTERRUPTED_ATTR
+from foretune.search.rule import EarlyStageRule
+
+if TYPE_CHECKING:
+    import optuna
+
+SECONDS_PER_HOUR = 3600.0
+
+
+# --- the pieces, on plain numbers ----------------------------------------------------------------
+
+
+def keep_probabilities(config: ExperimentConfig, trials: int) -> list[float]:
+    """Per trial, in the order judged, the chance it runs to the end under the early-stage rule.
+
+    The first `grace_trials` always do. Later, with nothing in the order of trials to say which are
+    better, the j-th judged is among the `allowed(j)` kept (top_k, quantile) with chance allowed(j) / j;
+    the probability rule lets a trial go on while it may still beat the k-th best final: chance k / j
+    (and a trial it stops is counted as stopped at the early fraction, its first chance)."""
+    early = config.early_stage
+    if not early.enabled:
+        return [1.0] * trials
+    if early.rule == "probability":
+        allowed = lambda j: early.k  # noqa: E731
+    else:
+        allowed = EarlyStageRule(
+            mode=config.search.mode, rule=early.rule, keep=early.keep, grace_trials=early.grace_trials
+        ).allowed
+    return [1.0 if j <= early.grace_trials else min(1.0, allowed(j) / j) for j in range(1, trials + 1)]
+
+
+def makespan(durations: Sequence[float], slots: int) -> float:
+    """Wall time of running `durations` in order, each on the first slot that frees up."""
+    if slots < 1:
+        raise ValueError(f"slots must be >= 1, got {slots}")
+    free = [0.0] * min(slots, max(1, len(durations)))
+    for duration in durations:
+        heapq.heappush(free, heapq.heappop(free) + duration)
+    return max(free)
+
+
+def concurrent_slots(config: ExperimentConfig, *, cpus: int, gpus: int) -> int:
+    """Runs side by side: the configured cap, and what the machine's CPUs and GPUs hold."""
+    resources = config.resources
+    fits = [config.search.max_concurrent_trials, math.floor(cpus / resources.cpus_per_trial)]
+    if resources.gpus_per_trial > 0:
+        fits.append(math.floor(gpus / resources.gpus_per_trial))
+    return max(1, min(fits))
+
+
+def device_unit(config: ExperimentConfig) -> tuple[float, str]:
+    """(devices one run holds, their name): GPUs when a trial asks for any, else CPU cores."""
+    resources = config.resources
+    return (resources.gpus_per_trial, "GPU") if resources.gpus_per_trial > 0 else (resources.cpus_per_trial, "core")
+
+
+def run_seconds(timing: Mapping[str, Any], shape, *, import_seconds: float) -> float:
+    """Seconds of one run of `shape` (a `pilot.RunShape`) from one model's pilot timings."""
+    if shape.zero_shot:  # load the model, one test evaluation
+        return import_seconds + timing["start_seconds"] + timing["zero_shot_seconds"]
+    return (
+        import_seconds
+        + timing["start_seconds"]
+        + shape.steps * timing["step_seconds"]
+        + shape.early_evaluations * timing["eval_seconds"]
+        + shape.late_evaluations * timing["trained_eval_seconds"]
+        + (timing["test_eval_seconds"] if shape.test else 0.0)
+    )
+
+
+def _money(device_hours: float, price: float | None) -> float | None:
+    return None if price is None else device_hours * price
+
+
+# --- the projections -----------------------------------------------------------------------------
+
+
+def project_search(
+    config: ExperimentConfig,
+    timings: Mapping[str, Mapping[str, Any]],
+    plan,
+    *,
+    models: Sequence[str],
+    import_seconds: float,
+    slots: int,
+    price: float | None,
+    trials: int | None = None,
+) -> dict[str, Any]:
+    """Wall time, device-hours and dollars of the search, its trials spread evenly over `models`."""
+    trials = trials or config.search.trials
+    keep = keep_probabilities(config, trials)
+    full = {m: run_seconds(timings[m], plan.full, import_seconds=import_seconds) for m in models}
+    pruned = {m: run_seconds(timings[m], plan.pruned, import_seconds=import_seconds) for m in models}
+    expected = [
+        p * full[models[i % len(models)]] + (1 - p) * pruned[models[i % len(models)]] for i, p in enumerate(keep)
+    ]
+    trials_wall = makespan(expected, slots)
+    if config.search.time_budget_s is not None:
+        trials_wall = min(trials_wall, config.search.time_budget_s)
+    baseline_model = config.model.name if config.model.name in timings else models[0]
+    zero_shot = 0.0
+    if config.task.test_on_completion:
+        zero_shot = run_seconds(timings[baseline_model], plan.sweep[0], import_seconds=0.0)
+    prepare = sum(timings[m]["prepare_seconds"] for m in models)
+    per_run, unit = device_unit(config)
+    device_hours = sum(expected) * per_run / SECONDS_PER_HOUR
+    return {
+        "trials": trials,
+        "slots": slots,
+        "expected_complete": sum(keep),
+        "expected_pruned": trials - sum(keep),
+        "full_trial_seconds": full,
+        "pruned_trial_seconds": pruned,
+        "full_trial": vars(plan.full),
+        "pruned_trial": vars(plan.pruned),
+        "trials_wall_seconds": trials_wall,
+        "zero_shot_seconds": zero_shot,
+        "prepare_seconds": prepare,
+        "wall_seconds": import_seconds + prepare + trials_wall + zero_shot,
+        "device_hours": device_hours,
+        "device": unit,
+        "usd": _money(device_hours, price),
+    }
+
+
+def project_sweep(
+    config: ExperimentConfig,
+    timings: Mapping[str, Mapping[str, Any]],
+    plan,
+    *,
+    models: Sequence[str],
+    import_seconds: float,
+    slots: int,
+    price: float | None,
+) -> dict[str, Any]:
+    """The whole grid of the sweep (every size, every seed, whole budgets) for each of `models`."""
+    repeats = config.sweep.repeats
+    runs = [
+        (model, n, run_seconds(timings[model], shape, import_seconds=0.0))
+        for model in models
+        for n, shape in plan.sweep.items()
+        for _ in range(repeats)
+    ]
+    durations = [seconds for _, _, seconds in runs]
+    per_run, unit = device_unit(config)
+    device_hours = sum(durations) * per_run / SECONDS_PER_HOUR
+    # Ray tasks reuse their worker processes: the trainer is imported once per slot, not per run.
+    wall = makespan(durations, slots) + import_seconds + sum(timings[m]["prepare_seconds"] for m in models)
+    return {
+        "models": list(models),
+        "sizes": list(plan.sweep),
+        "repeats": repeats,
+        "slots": slots,
+        "steps": {str(n): shape.steps for n, shape in plan.sweep.items()},
+        "run_seconds": {f"{m} n={n}": s for m, n, s in runs[::repeats]},
+        "wall_seconds": wall,
+        "device_hours": device_hours,
+        "device": unit,
+        "usd": _money(device_hours, price),
+    }
+
+
+def price_per_device_hour(config: ExperimentConfig, given: float | None) -> float | None:
+    """`--price`, else the config's `cost.price_per_device_hour` (None: no dollars)."""
+    if given is not None:
+        if given < 0:
+            raise ForetuneError(f"--price {given:g}: give a non-negative price per device-hour, e.g. --price 2.5")
+        return given
+    return config.cost.price_per_device_hour
+
+
+def pilot_models(config: ExperimentConfig) -> list[str]:
+    """Every distinct model the search and the sweep of `config` train (and the search's zero-shot baseline)."""
+    from foretune.search import pilot
+
+    models = [*pilot.searched_models(config), *pilot.swept_models(config)]
+    if config.task.test_on_completion:
+        models.append(config.model.name)
+    return list(dict.fromkeys(models))
+
+
+def run_pilot(
+    config: ExperimentConfig, *, steps: int | None = None, on_event: Callable[[str], None] = lambda _message: None
+) -> dict[str, Any]:
+    """Each model's pilot, in a fresh process started as a trial's: its imports, `steps` optimizer steps, one
+    evaluation (timed as is and with answers capped); the machine's CPUs and GPUs."""
+    from foretune.search import pilot
+
+    steps = steps or pilot.PILOT_STEPS
+    _check_request(config, steps=steps)
+    models = pilot_models(config)
+    started = time.perf_counter()
+    timings = {}
+    for model in models:
+        on_event(f"{model}: starting a fresh process as a trial's (threads, niceness; its imports timed)")
+        timings[model] = pilot.pilot_in_trial_process(config, model, steps=steps, on_event=on_event).to_dict()
+    import_seconds = sum(t["import_seconds"] for t in timings.values()) / len(timings)
+    cpus, gpus = pilot.local_devices(config)
+    return {
+        "steps": steps,
+        "wall_seconds": time.perf_counter() - started,
+        "import_seconds": import_seconds,
+        "machine": {"cpus": cpus, "gpus": gpus},
+        "models": timings,
+    }
+
+
+def project(
+    config: ExperimentConfig,
+    pilot: Mapping[str, Any],
+    *,
+    price: float | None = None,
+    trials: int | None = None,
+    plan: Any = None,
+) -> dict[str, Any]:
+    """The search's and the sweep's cost from a pilot's measurements (a JSON-ready dict); `plan`: the
+    config's `pilot.plan_runs` when already made."""
+    from foretune.search import pilot as pilots
+
+    _check_request(config, trials=trials)
+    price = price_per_device_hour(config, price)
+    missing = [m for m in pilot_models(config) if m not in pilot["models"]]
+    if missing:
+        raise ForetuneError(f"the pilot did not time {', '.join(missing)}; run the pilot of this config")
+    plan = plan or pilots.plan_runs(config)
+    slots = concurrent_slots(config, **pilot["machine"])
+    common = {"import_seconds": pilot["import_seconds"], "slots": slots, "price": price}
+    timings = pilot["models"]
+    search = project_search(config, timings, plan, models=pilots.searched_models(config), trials=trials, **common)
+    sweep = project_sweep(config, timings, plan, models=pilots.swept_models(config), **common)
+    return {
+        "config": config.name,
+        "search_wall_seconds": search["wall_seconds"],
+        "search_device_hours": search["device_hours"],
+        "search_usd": search["usd"],
+        "sweep_wall_seconds": sweep["wall_seconds"],
+        "sweep_device_hours": sweep["device_hours"],
+        "sweep_usd": sweep["usd"],
+        "price_per_device_hour": price,
+        "search": search,
+        "sweep": sweep,
+        "pilot": dict(pilot),
+        "not_counted": "Ray's own start-up and shutdown; the first step's warm-up is counted once per run as "
+        "start-up, not in the per-step time",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _check_request(
+    config: ExperimentConfig, *, steps: int | None = None, price: float | None = None, trials: int | None = None
+) -> None:
+    if steps is not None and steps < 2:
+        raise ForetuneError(f"--steps {steps}: the pilot needs at least 2 steps (the first is warm-up)")
+    if trials is not None and trials < 1:
+        raise ForetuneError(f"--trials must be at least 1, got {trials}")
+    price_per_device_hour(config, price)
+
+
+def estimate(
+    config: ExperimentConfig,
+    *,
+    steps: int | None = None,
+    price: float | None = None,
+    trials: int | None = None,
+    on_event: Callable[[str], None] = lambda _message: None,
+) -> dict[str, Any]:
+    """Run the pilot of each model of `config` and project the search and the sweep (a JSON-ready dict)."""
+    from foretune.search import pilot
+
+    _check_request(config, steps=steps, price=price, trials=trials)  # bad input fails before the pilot
+    plan = pilot.plan_runs(config)  # so do data and budget errors
+    measured = run_pilot(config, steps=steps, on_event=on_event)
+    return project(config, measured, price=price, trials=trials, plan=plan)
+
+
+def write_estimate(result: Mapping[str, Any], run_dir: str | Path) -> Path:
+    """Save the estimate as `RUN_DIR/estimate.json` (atomically); `foretune report` compares it with the study."""
+    folder = Path(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ESTIMATE_NAME
+    staging = path.with_suffix(".json.tmp")
+    staging.write_text(json.dumps(result, indent=2) + "\n")
+    staging.replace(path)
+    return path
+
+
+# --- estimate vs actual (the report) -------------------------------------------------------------
+
+
+def _versus(estimated: float, actual: float) -> str:
+    if actual <= 0:
+        return "n/a"
+    return f"{(estimated - actual) / actual:+.0%}"
+
+
+def estimate_vs_actual(study: optuna.Study, run_dir: str | Path) -> list[str]:
+    """Sentences comparing `RUN_DIR/estimate.json` with the study's trials; none without the file.
+
+    Like with like: the trials' wall time (first trial start to last trial end) and their time x the
+    devices each holds, against the estimate's `trials_wall_seconds` and device-hours."""
+    from optuna.trial import TrialState
+
+    path = Path(run_dir) / ESTIMATE_NAME
+    if not path.is_file():
+        return []
+    try:
+        estimated = json.loads(path.read_text())["search"]
+    except (OSError, ValueError, KeyError) as error:
+        return [f"Estimate vs actual: {path} is unreadable ({error}); rerun `foretune estimate --out`."]
+    ended = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False, states=ended)
+        if t.datetime_start and t.datetime_complete and not t.user_attrs.get(INTERRUPTED_ATTR)
+    ]
+    if not trials:
+        return ["Estimate vs actual: no finished trials yet."]
+    resources = study.user_attrs.get(CONFIG_ATTR, {}).get("resources", {})
+    per_run = resources.get("gpus_per_trial") or resources.get("cpus_per_trial") or 1.0
+    wall = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()
+    hours = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials) * per_run / SECONDS_PER_HOUR
+    complete = sum(t.state == TrialState.COMPLETE for t in trials)
+    unit = estimated.get("device", "device")
+    lines = [
+        f"Estimate ({ESTIMATE_NAME}) vs actual over {len(trials)} trials (estimated for {estimated['trials']}): "
+        f"trials' wall time {estimated['trials_wall_seconds'] / 60:.1f} vs {wall / 60:.1f} min "
+        f"({_versus(estimated['trials_wall_seconds'], wall)}); {unit}-hours {estimated['device_hours']:.3g} vs "
+        f"{hours:.3g} ({_versus(estimated['device_hours'], hours)}); run to the end "
+        f"{estimated['expected_complete']:.1f} vs {complete}."
+    ]
+    return lines

@@ -1,0 +1,82 @@
+"""Your own training function as a trial: `train_fn(params, reporter)` (`foretune.optimize`, `--trainable`).
+
+The function runs any code (a transformers `Trainer` with `foretune.trainers.hf_callback.ReporterCallback`,
+a plain PyTorch loop, ...) and calls `reporter.report(fraction, step, metrics)` at each evaluation; it
+gets the trial's parameters under the names the search space gives them. Each report goes to Ray Tune,
+so the function gets the same early-stage evaluator, storage, report and dashboard as `foretune search`.
+When the scheduler stops the trial, Ray ends the trial's process and the searcher records it PRUNED with
+the curve reported so far: the function needs no search-specific code. A function that returns before
+fraction 1.0 (its own early stopping) is recorded PRUNED with its curve too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from foretune.errors import ForetuneError
+from foretune.search.trainable import TuneReporter
+from foretune.trainers.reporters import Decision, Reporter
+
+TrainFn = Callable[[dict[str, Any], Reporter], Any]
+
+_HOW = "give 'package.module:function' (e.g. mytrain:train, run from the folder that holds mytrain.py)"
+
+
+def trainable_name(train_fn: Callable[..., Any]) -> str:
+    """'module:qualname' of a function: how the study's stored config names it."""
+    module = getattr(train_fn, "__module__", None) or "__main__"
+    return f"{module}:{getattr(train_fn, '__qualname__', type(train_fn).__name__)}"
+
+
+def load_train_fn(path: str) -> TrainFn:
+    """Import `package.module:function`; any failure is one ForetuneError that says what to fix."""
+    where = f"search.trainable '{path}'"
+    module_name, sep, attribute = path.partition(":")
+    if not sep or not module_name.strip() or not attribute.strip():
+        raise ForetuneError(f"{where}: {_HOW}")
+    # Like `python -m`: a module beside the command imports (Ray's local workers get this folder too).
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name and (module_name == error.name or module_name.startswith(error.name + ".")):
+            raise ForetuneError(f"{where}: no module named '{error.name}'; {_HOW}") from None
+        raise ForetuneError(f"{where}: importing {module_name} failed: {error}") from None
+    except Exception as error:  # the user's module raised while importing: say what, not a traceback
+        raise ForetuneError(f"{where}: importing {module_name} raised {type(error).__name__}: {error}") from None
+    for part in attribute.split("."):
+        target = getattr(target, part, None)
+    if not callable(target):
+        raise ForetuneError(f"{where}: {module_name} has no function '{attribute}'; {_HOW}")
+    return target
+
+
+class FunctionReporter(TuneReporter):
+    """A `TuneReporter` that checks each report of a user's function: a bad one fails the trial with a message."""
+
+    def __init__(self, metric: str) -> None:
+        super().__init__()
+        self.metric = metric
+
+    def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
+        if not 0 < float(fraction) <= 1:
+            raise ForetuneError(f"train_fn reported fraction={fraction}; a budget fraction is in (0, 1]")
+        if self.metric not in metrics:
+            raise ForetuneError(
+                f"train_fn reported {', '.join(sorted(metrics)) or 'no metrics'} at fraction {float(fraction):g} "
+                f"but not '{self.metric}', the search metric; report it at every evaluation (or change the metric)"
+            )
+        return super().report(fraction, step, metrics)
+
+
+def run_function_trial(params: dict[str, Any], *, train_fn: TrainFn, metric: str) -> None:
+    """Function trainable (bound with `tune.with_parameters`): the user's function with the trial's parameters."""
+    reporter = FunctionReporter(metric)
+    train_fn(dict(params), reporter)
+    if not reporter.last:
+        raise ForetuneError("train_fn returned without calling reporter.report(fraction, step, metrics)")

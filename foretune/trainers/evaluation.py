@@ -1,0 +1,141 @@
+"""Scoring the current model on a task's records: teacher-forced, by generation, or by label likelihood.
+
+- teacher-forced: one forward pass per batch gives the eval loss (mean per answer token, averaged over
+  examples) and, at each answer position, the greedy token given the reference prefix. Attribute
+  extraction counts a value right iff all its tokens are the greedy choice; the text kinds decode the
+  greedy tokens (their exact match is then exactly "greedy decoding would write the reference").
+- generate: greedy decoding from the prompt, parsed by the task.
+- label likelihood (classification): the log-probability of each label of the set (its tokens and
+  the end-of-sequence token) after the prompt; the likeliest label is the prediction, so a malformed
+  answer cannot score. The eval loss is the gold label's, per token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import numpy as np
+import torch
+
+from foretune.trainers.encoding import MIN_PROMPT_TOKENS, Encoded, Encoder, collate
+from foretune.trainers.tasks import Task
+
+# Stands in for "some other value" when teacher forcing finds a value's tokens wrong.
+_WRONG = "\x00wrong"
+
+
+class Scorer:
+    """Evaluates `model` (in its current state) on records of `task`."""
+
+    def __init__(
+        self,
+        model,
+        encoder: Encoder,
+        *,
+        device: str,
+        autocast: Callable[[], AbstractContextManager],
+        batch_size: int,
+        max_new_tokens: int,
+    ) -> None:
+        self.model = model
+        self.encoder = encoder
+        self.task: Task = encoder.task
+        self.tokenizer = encoder.tokenizer
+        self.device = device
+        self.autocast = autocast
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+
+    def _answer_log_probs(self, examples: Sequence[Encoded]):
+        """Per example: (summed log-probability of its answer tokens, answer token count, greedy guesses, targets)."""
+        for first in range(0, len(examples), self.batch_size):
+            chunk = examples[first : first + self.batch_size]
+            batch = collate(chunk, self.tokenizer.pad_token_id, self.device)
+            with self.autocast():
+                logits = self.model(**batch).logits.float()
+            # Token t is predicted from position t-1.
+            target = batch["labels"][:, 1:]
+            token_loss = torch.nn.functional.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.size(-1)), target.reshape(-1), ignore_index=-100, reduction="none"
+            ).view(target.shape)
+            answer = target != -100
+            yield from zip(
+                (-token_loss.sum(1)).tolist(),
+                answer.sum(1).tolist(),
+                logits[:, :-1].argmax(-1),
+                target,
+                strict=True,
+            )
+
+    @torch.no_grad()
+    def teacher_forced(self, records: Sequence[Any]) -> tuple[list[Any], float]:
+        examples = [self.encoder.encode(r) for r in records]
+        losses, predictions = [], []
+        for record, example, (log_prob, count, guess, target) in zip(
+            records, examples, self._answer_log_probs(examples), strict=True
+        ):
+            losses.append(-log_prob / max(count, 1))
+            predictions.append(self._greedy_prediction(record, example, guess, target))
+        return predictions, float(np.mean(losses)) if losses else float("nan")
+
+    def _greedy_prediction(self, record: Any, example: Encoded, guess: torch.Tensor, target: torch.Tensor) -> Any:
+        if self.task.name == "attribute_extraction":
+            right = (guess == target) | (target == -100)
+            return {
+                attribute: record.attributes.get(attribute) if all(bool(right[p - 1]) for p in positions) else _WRONG
+                for attribute, positions in example.value_tokens.items()
+            }
+        positions = example.value_tokens.get("answer", [])
+        return self.task.parse_answer(self.tokenizer.decode([int(guess[p - 1]) for p in positions]))
+
+    @torch.no_grad()
+    def generate(self, records: Sequence[Any]) -> list[Any]:
+        tok = self.tokenizer
+        stop = list(self.task.stop_strings) or None
+        answers: list[str] = []
+        for first in range(0, len(records), 16):
+            prompts = [self.encoder.prompt_ids(r)[-self.encoder.max_length :] for r in records[first : first + 16]]
+            width = max(len(p) for p in prompts)
+            ids = torch.full((len(prompts), width), tok.pad_token_id, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for row, p in enumerate(prompts):  # left padding: generation continues every row at the end
+                ids[row, width - len(p) :] = torch.tensor(p)
+                mask[row, width - len(p) :] = 1
+            with self.autocast():
+                out = self.model.generate(
+                    input_ids=ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    max_new_tokens=self.max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=tok.pad_token_id,
+                    eos_token_id=tok.eos_token_id,
+                    # e.g. the closing brace of a JSON answer: an untuned model would ramble on to
+                    # max_new_tokens (generation dominates eval time on CPU).
+                    stop_strings=stop,
+                    tokenizer=tok if stop else None,
+                    use_cache=True,
+                )
+            answers.extend(tok.batch_decode(out[:, width:], skip_special_tokens=True))
+        return [self.task.parse_answer(a) for a in answers]
+
+    @torch.no_grad()
+    def label_likelihood(self, records: Sequence[Any], labels: Sequence[str]) -> tuple[list[str], float]:
+        """The likeliest label of `labels` for each record, and the gold label's loss per token."""
+        label_ids = [self.encoder.answer_ids(label) for label in labels]
+        room = max(self.encoder.max_length - max(len(ids) for ids in label_ids), MIN_PROMPT_TOKENS)
+        examples = []
+        for record in records:
+            prompt = self.encoder.prompt_ids(record)[-room:]
+            examples += [Encoded(prompt + ids, [-100] * len(prompt) + ids, {}) for ids in label_ids]
+        scored = [(log_prob, count) for log_prob, count, _, _ in self._answer_log_probs(examples)]
+        per_record = np.array([log_prob for log_prob, _ in scored]).reshape(len(records), len(labels))
+        predictions = [labels[int(i)] for i in per_record.argmax(1)] if len(records) else []
+        index = {label: i for i, label in enumerate(labels)}
+        losses = [
+            -per_record[row, index[record.answer]] / len(label_ids[index[record.answer]])
+            for row, record in enumerate(records)
+            if record.answer in index
+        ]
+        return predictions, float(np.mean(losses)) if losses else float("nan")

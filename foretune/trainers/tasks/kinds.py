@@ -1,0 +1,112 @@
+"""The task kinds by `task.name`, a user's `task.metric_fn`, and which metrics a run reports.
+
+`make_task(config)` builds the kind; `MetricFn` loads ``"package.module:function"`` once and calls it
+with (predictions, references) on every evaluation; `reported_metrics` names every metric a run of
+the config reports, so `check_search_metric` can refuse a `search.metric` no trial would ever report
+before a search starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+import numbers
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from foretune.errors import ForetuneError
+from foretune.keys import COST_PREFIX
+from foretune.trainers.tasks.base import TRAINER_METRICS, Task
+from foretune.trainers.tasks.classification import ClassificationTask
+from foretune.trainers.tasks.extraction import AttributeExtractionTask
+from foretune.trainers.tasks.text import ChatTask, CompletionTask
+
+if TYPE_CHECKING:
+    from foretune.config import ExperimentConfig
+
+__all__ = ["MetricFn", "check_search_metric", "make_task", "reported_metrics"]
+
+
+def make_task(config: ExperimentConfig) -> Task:
+    """The task of `config.task.name` (its records are read by `task.load_splits`)."""
+    name, style = config.task.name, config.task.prompt_style
+    if name == "attribute_extraction":
+        return AttributeExtractionTask.from_config(config)
+    if name == "completion":
+        return CompletionTask(prompt_style=style)
+    if name == "chat":
+        return ChatTask()
+    if name == "classification":
+        return ClassificationTask(prompt_style=style)
+    raise ForetuneError(f"task.name '{name}' is not a task kind")  # the config's Literal prevents this
+
+
+class MetricFn:
+    """A user's metric, ``"package.module:function"``: ``function(predictions, references) -> {name: float}``.
+
+    The module is imported from the working folder (as ``python -m`` would) or an installed package.
+    """
+
+    def __init__(self, reference: str) -> None:
+        self.reference = reference
+        module_name, _, function_name = reference.partition(":")
+        for folder in (os.environ.get("TUNE_ORIG_WORKING_DIR"), os.getcwd()):  # a Ray trial runs elsewhere
+            if folder and folder not in sys.path:
+                sys.path.insert(0, folder)
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as error:  # the user's module may fail in any way while importing
+            raise ForetuneError(
+                f"task.metric_fn '{reference}': cannot import '{module_name}' ({type(error).__name__}: {error}); "
+                "give a module importable from the working folder or an installed package"
+            ) from None
+        self.function = getattr(module, function_name, None)
+        if not callable(self.function):
+            raise ForetuneError(f"task.metric_fn '{reference}': '{module_name}' has no function '{function_name}'")
+
+    def __call__(self, predictions: Sequence[Any], references: Sequence[Any]) -> dict[str, float]:
+        try:
+            scores = self.function(list(predictions), list(references))
+        except Exception as error:  # the user's code: say whose error it is
+            raise ForetuneError(f"task.metric_fn '{self.reference}' raised {type(error).__name__}: {error}") from None
+        if not isinstance(scores, Mapping) or not scores:
+            raise ForetuneError(
+                f"task.metric_fn '{self.reference}' returned {type(scores).__name__}; "
+                "return a non-empty dict of metric name -> float"
+            )
+        bad = [k for k, v in scores.items() if not isinstance(k, str) or not _is_number(v)]
+        if bad:
+            raise ForetuneError(
+                f"task.metric_fn '{self.reference}': values of {', '.join(map(repr, bad))} are not numbers; "
+                "return a dict of metric name -> float"
+            )
+        return {k: float(v) for k, v in scores.items()}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def reported_metrics(task: Task, metric_fn: MetricFn | None = None, references: Sequence[Any] = ()) -> list[str]:
+    """Every metric a run of `task` reports; a metric_fn's keys are learned by scoring `references` against
+    themselves (cheap, and it checks the function works before any training)."""
+    names = [*task.metric_names, *TRAINER_METRICS]
+    if metric_fn is not None:
+        names += [k for k in metric_fn(list(references), list(references)) if k not in names]
+    return names
+
+
+def check_search_metric(config: ExperimentConfig, reported: Sequence[str]) -> None:
+    """A clear error before a search starts when no trial would report `search.metric` (or an objective's metric;
+    the costs, ``cost.*``, are reported by every LoRA trial)."""
+    wanted = [o.metric for o in config.search.objectives] if config.search.objectives else [config.search.metric]
+    for metric in wanted:
+        per_attribute = config.task.name == "attribute_extraction" and metric.startswith("acc/")
+        if metric in reported or per_attribute or metric.startswith(COST_PREFIX):
+            continue
+        raise ForetuneError(
+            f"search.metric '{metric}' is never reported by task {config.task.name} "
+            f"(it reports: {', '.join(reported)}); set search.metric to one of them "
+            "(search.mode: min for a loss), or return it from task.metric_fn"
+        )

@@ -1,0 +1,96 @@
+"""Small or large model, end to end: a real two-objective search over the built-in model and a smaller local
+model folder (real Ray, real Optuna journal, real LoRA steps), every trial carrying its costs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+
+from foretune.config import ModelConfig, validate_config
+from foretune.search.driver import run_search
+from foretune.search.pareto import dominates
+from foretune.search.storage import open_storage
+
+COSTS = (
+    "cost.train_seconds",
+    "cost.device_hours",
+    "cost.tokens",
+    "cost.peak_memory_mb",
+    "cost.params_total",
+    "cost.params_trainable",
+    "cost.latency_ms",
+    "cost.usd",
+)
+
+
+def make_small_model(folder: Path) -> Path:
+    """The built-in model cut to its first two layers (with its embeddings, norm and tokenizer): a smaller model."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from foretune.trainers.models import ensure_model
+
+    builtin = ensure_model(ModelConfig())
+    small = AutoModelForCausalLM.from_pretrained(builtin, num_hidden_layers=2)  # later layers' weights unused
+    small.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(builtin).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.slow
+def test_two_models_two_objectives_costs_and_front(tmp_path):
+    import optuna
+
+    small = make_small_model(tmp_path / "small-model")
+    config = validate_config(
+        {
+            "name": "small-or-large",
+            "data": {"synthetic_size": 40, "max_eval_samples": 2},
+            "train": {"max_steps": 2, "batch_size": 2, "eval_fractions": [0.5, 1.0]},
+            "model": {"max_length": 96},
+            "task": {"eval_method": "teacher_forced", "test_on_completion": False},
+            "search": {
+                "trials": 3,
+                "max_concurrent_trials": 2,
+                "n_startup_trials": 3,
+                "seed": 1,
+                "space": {
+                    "model.name": {"type": "categorical", "choices": ["smollm2-135m", str(small)]},
+                    "learning_rate": {"type": "log_float", "low": 1e-4, "high": 1e-3},
+                },
+                "objectives": [{"metric": "accuracy", "mode": "max"}, {"metric": "cost.device_hours", "mode": "min"}],
+            },
+            "early_stage": {"fraction": 0.5, "predictor": "snapshot", "grace_trials": 2, "keep": 0.5},
+            "cost": {"price_per_device_hour": 2.5},
+            "resources": {"cpus_per_trial": 1},
+        }
+    )
+    outcome = run_search(config, out=tmp_path / "run", num_cpus=2, progress=False)
+    study = optuna.load_study(study_name="small-or-large", storage=open_storage(str(tmp_path / "run/study.journal")))
+    assert study.directions == [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE]
+    assert study.metric_names == ["accuracy", "cost.device_hours"]
+    assert len(study.trials) == 3 and outcome.total == 3
+    assert {t.params["model.name"] for t in study.trials} == {"smollm2-135m", str(small)}
+    for trial in study.trials:
+        assert trial.state in (TrialState.COMPLETE, TrialState.PRUNED), trial.user_attrs.get("error")
+        assert set(COSTS) <= set(trial.user_attrs), trial.user_attrs
+        assert trial.user_attrs["cost.usd"] == pytest.approx(2.5 * trial.user_attrs["cost.device_hours"])
+        assert sorted(trial.user_attrs["curve"]) == (["100", "50"] if trial.state == TrialState.COMPLETE else ["50"])
+        # Judged on its predicted accuracy and its device-hours extrapolated from half the budget.
+        assert set(trial.user_attrs["early_predicted_objectives"]) == {"accuracy", "cost.device_hours"}
+        assert trial.user_attrs["early_dominated_by"] >= 0
+    # The small model has fewer parameters than the built-in one.
+    params = {t.params["model.name"]: t.user_attrs["cost.params_total"] for t in study.trials}
+    assert params[str(small)] < params["smollm2-135m"]
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert all(t.values[1] == t.user_attrs["cost.device_hours"] for t in complete)
+    # pareto.csv lists the front: exactly the complete trials no other complete trial dominates.
+    front = pd.read_csv(tmp_path / "run" / "pareto.csv")
+    expected = {t.number for t in complete if not any(dominates(o.values, t.values, ["max", "min"]) for o in complete)}
+    assert set(front["trial"]) == expected and front["knee"].sum() == 1
+    assert {"accuracy", "cost.device_hours", "param.model.name"} <= set(front.columns)
+    assert "cost.latency_ms" in pd.read_csv(tmp_path / "run" / "trials.csv").columns
+    assert "Pareto front" in (tmp_path / "run" / "report.md").read_text()

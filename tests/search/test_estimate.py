@@ -1,0 +1,152 @@
+"""`foretune estimate`: a real pilot on the tiny test model; projections that follow the config; the report's
+estimate vs actual after a tiny search through Ray."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from foretune.cli.app import app
+from foretune.config import load_config
+from foretune.search.estimate import concurrent_slots, keep_probabilities, makespan, project
+
+runner = CliRunner()
+
+
+def tiny_yaml(folder: Path, model_dir: str) -> Path:
+    path = folder / "tiny.yaml"
+    path.write_text(
+        f"""name: est-tiny
+model: {{name: {model_dir}, max_length: 96}}
+data: {{synthetic_size: 60, max_eval_samples: 4, max_test_samples: 4}}
+task: {{max_new_tokens: 8, test_on_completion: false}}  # no test or zero-shot evaluations: a quicker search
+train: {{max_steps: 4, batch_size: 2, eval_fractions: [0.5, 1.0]}}
+search:
+  trials: 2
+  max_concurrent_trials: 2
+  n_startup_trials: 2
+  space: {{learning_rate: {{type: log_float, low: 1.0e-4, high: 1.0e-3}}}}
+early_stage: {{fraction: 0.5, predictor: snapshot, grace_trials: 1}}
+resources: {{cpus_per_trial: 1}}
+"""
+    )
+    return path
+
+
+# --- the projection's pieces, on plain numbers ---------------------------------------------------
+
+
+def test_expected_pruning_follows_the_rule():
+    config = load_config("configs/default.yaml")  # 10 trials, 2 grace, the top quarter kept
+    keep = keep_probabilities(config, 10)
+    assert keep[:2] == [1.0, 1.0]
+    assert keep[2] == pytest.approx(1 / 3) and keep[4] == pytest.approx(2 / 5)  # ceil(0.25 * j) of j kept
+    assert sum(keep) == pytest.approx(4.485, abs=1e-3)
+    assert keep_probabilities(config.with_overrides({"early_stage.enabled": False}), 10) == [1.0] * 10
+    probability = config.with_overrides({"early_stage.rule": "probability", "early_stage.k": 2})
+    assert keep_probabilities(probability, 4) == [1.0, 1.0, pytest.approx(2 / 3), pytest.approx(1 / 2)]
+
+
+def test_runs_fill_the_slots_in_order():
+    assert makespan([3, 3, 3], 2) == 6
+    assert makespan([5, 1, 1, 1], 2) == 5
+    assert makespan([2, 2], 8) == 2
+    config = load_config("configs/default.yaml", {"search.max_concurrent_trials": 4})
+    assert concurrent_slots(config, cpus=2, gpus=0) == 2  # one CPU per trial on a 2-core machine
+    gpu = config.with_overrides({"resources.gpus_per_trial": 0.5, "resources.cpus_per_trial": 1})
+    assert concurrent_slots(gpu, cpus=16, gpus=1) == 2
+
+
+# --- a real pilot on the tiny model --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def piloted(tmp_path_factory, tiny_model_dir):
+    """`foretune estimate CONFIG --json --out RUN --price 2`, run from an empty folder."""
+    folder = tmp_path_factory.mktemp("estimate")
+    config = tiny_yaml(folder, tiny_model_dir)
+    cwd = folder / "cwd"
+    cwd.mkdir()
+    run_dir = cwd / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        result = runner.invoke(app, ["estimate", str(config), "--json", "--out", str(run_dir), "--price", "2"])
+    assert result.exit_code == 0, result.output
+    written = sorted(str(p.relative_to(cwd)) for p in cwd.rglob("*"))
+    return config, run_dir, json.loads(result.stdout), written
+
+
+@pytest.mark.slow
+def test_estimate_json_has_positive_finite_costs(piloted):
+    _, run_dir, estimate, written = piloted
+    for key in ("search_wall_seconds", "search_device_hours", "search_usd", "sweep_wall_seconds", "sweep_device_hours"):
+        assert math.isfinite(estimate[key]) and estimate[key] > 0, key
+    assert estimate["search_usd"] == pytest.approx(2 * estimate["search_device_hours"])
+    timing = next(iter(estimate["pilot"]["models"].values()))
+    assert timing["steps_timed"] == 4 and timing["step_seconds"] > 0 and timing["eval_seconds"] > 0
+    assert timing["import_seconds"] > 0 and timing["threads"] == 1  # a fresh process, a trial's threads
+    assert 0 < timing["cpu_share"] < 1.5  # CPU time over wall time of the timed steps, one thread
+    assert timing["first_step_seconds"] >= timing["step_seconds"] * 0.5  # timed apart, warm-up included
+    assert estimate["search"]["expected_complete"] == pytest.approx(1.5)  # 1 grace + half a chance for the 2nd
+    assert estimate["search"]["device"] == "core"
+    # Nothing but the asked-for estimate.json is written.
+    assert written == ["run", "run/estimate.json"]
+    assert json.loads((run_dir / "estimate.json").read_text())["search_wall_seconds"] == estimate["search_wall_seconds"]
+
+
+@pytest.mark.slow
+def test_projection_scales_with_the_config(piloted):
+    config_path, _, estimate, _ = piloted
+    config = load_config(config_path, {"early_stage.enabled": False})
+    pilot = estimate["pilot"]
+    one = project(config, pilot)
+    two = project(config.with_overrides({"search.trials": 4}), pilot)
+    assert two["search_device_hours"] == pytest.approx(2 * one["search_device_hours"])
+    assert two["search"]["trials_wall_seconds"] == pytest.approx(2 * one["search"]["trials_wall_seconds"])
+    pruned = project(load_config(config_path, {"search.trials": 4}), pilot)  # grace 1, then the top quarter
+    assert one["search_device_hours"] < pruned["search_device_hours"] < two["search_device_hours"]
+    longer = project(config.with_overrides({"train.max_steps": 8}), pilot)
+    step = next(iter(pilot["models"].values()))["step_seconds"]
+    full, longer_full = one["search"]["full_trial_seconds"], longer["search"]["full_trial_seconds"]
+    assert next(iter(longer_full.values())) - next(iter(full.values())) == pytest.approx(4 * step)
+    paid = project(config.with_overrides({"cost.price_per_device_hour": 3.0}), pilot)
+    assert paid["search_usd"] == pytest.approx(3 * paid["search_device_hours"])
+
+
+@pytest.mark.slow
+def test_report_shows_estimate_vs_actual_after_a_search(piloted):
+    from foretune.search.driver import run_search
+
+    config_path, run_dir, _, _ = piloted
+    run_search(load_config(config_path), out=run_dir, num_cpus=2, progress=False)
+    result = runner.invoke(app, ["report", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert "Estimate (estimate.json) vs actual over 2 trials" in result.stdout
+    markdown = (run_dir / "report.md").read_text()
+    assert "## Estimate vs actual" in markdown and "core-hours" in markdown
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope.yaml"], "config file not found"),
+        (["configs/default.yaml", "--set", "train.max_steps=0"], "train.max_steps"),
+        (["configs/default.yaml", "--steps", "1"], "at least 2 steps"),
+        (["configs/default.yaml", "--price", "-1"], "non-negative price"),
+        (["configs/default.yaml", "--trials", "0"], "--trials must be at least 1"),
+    ],
+)
+def test_bad_input_is_one_clear_error(args, message, capsys):
+    from foretune.cli.app import main
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sys.argv", ["foretune", "estimate", *args])
+        with pytest.raises(SystemExit) as exited:
+            main()
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1, error

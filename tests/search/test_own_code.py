@@ -1,0 +1,153 @@
+"""`foretune.optimize` on your own training function: real Ray Tune + Optuna, plain-Python curves (cheap), a
+trial the early-stage rule stops, a resumed study, a function that reports badly; `--trainable` bad paths."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0}, "shape": {"type": "categorical", "choices": ["a", "b"]}}
+EARLY = {"early_stage.predictor": "snapshot", "early_stage.rule": "top_k", "early_stage.keep": 1}
+
+
+def final_score(params: dict) -> float:
+    return 1.0 - (params["x"] - 0.3) ** 2 - (0.1 if params["shape"] == "b" else 0.0)
+
+
+def train_curve(params, reporter):
+    """A run whose score rises to `final_score(params)` over ten evaluations."""
+    for step in range(1, 11):
+        reporter.report(step / 10, step, {"score": final_score(params) * (step / 10) ** 0.5, "loss": 1.0 / step})
+
+
+def train_without_the_metric(params, reporter):
+    reporter.report(0.5, 5, {"loss": 0.3})
+
+
+def train_stopping_itself(params, reporter):
+    """Its own early stopping: returns at half of its budget."""
+    for step in range(1, 6):
+        reporter.report(step / 10, step, {"score": params["x"] * step})
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    import ray
+    from ray import cloudpickle
+
+    # pytest imports this file as a top-level module Ray's workers cannot import: ship its functions by value.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_optimize_prunes_records_curves_and_resumes(ray_session, tmp_path):
+    import optuna
+    from optuna.trial import TrialState
+
+    import foretune
+    from foretune.search.storage import open_storage
+
+    def search(trials: int):
+        overrides = {**EARLY, "early_stage.grace_trials": 1, "search.max_concurrent_trials": 1}
+        return foretune.optimize(
+            train_curve, space=SPACE, metric="score", trials=trials, out=tmp_path, overrides=overrides, progress=False
+        )
+
+    first = search(3)
+    assert (first.ran, first.total, first.study_name) == (3, 3, "train_curve")
+    storage = open_storage(str(tmp_path / "study.journal"))
+    before = optuna.load_study(study_name="train_curve", storage=storage).trials
+    states = [t.state for t in before]
+    assert TrialState.PRUNED in states and before[0].state == TrialState.COMPLETE, states
+    for trial in before:
+        if trial.state == TrialState.COMPLETE:  # the whole curve, the final value as the function reported it
+            assert sorted(trial.intermediate_values) == list(range(10, 101, 10))
+            assert trial.value == pytest.approx(final_score(trial.params))
+        else:  # stopped at the early fraction (20%), its curve up to there kept
+            assert trial.state == TrialState.PRUNED
+            assert sorted(trial.intermediate_values) == [10, 20] and trial.user_attrs["fraction_reached"] == 0.2
+            assert trial.user_attrs["early_decision"] == "pruned"
+    best = max((t for t in before if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    assert yaml.safe_load((tmp_path / "best.yaml").read_text()) == best.params
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "curves.png").is_file()
+
+    resumed = search(4)  # the same call with a larger target resumes the study
+    assert (resumed.ran, resumed.total) == (1, 4)
+    after = optuna.load_study(study_name="train_curve", storage=storage).trials
+    assert [(t.params, t.state, t.value) for t in after[:3]] == [(t.params, t.state, t.value) for t in before]
+    assert len({tuple(sorted(t.params.items())) for t in after}) == 4  # no proposal was repeated
+
+    failed = foretune.optimize(
+        train_without_the_metric, space=SPACE, metric="score", trials=1, out=tmp_path / "bad", progress=False
+    )
+    (trial,) = optuna.load_study(study_name=failed.study_name, storage=open_storage(failed.storage)).trials
+    assert trial.state == TrialState.FAIL
+    assert "reported loss at fraction 0.5 but not 'score', the search metric" in trial.user_attrs["error"]
+
+    stopped = foretune.optimize(
+        train_stopping_itself, space=SPACE, metric="score", trials=1, out=tmp_path / "own", progress=False
+    )
+    (trial,) = optuna.load_study(study_name=stopped.study_name, storage=open_storage(stopped.storage)).trials
+    assert trial.state == TrialState.PRUNED and trial.user_attrs["fraction_reached"] == 0.5
+    assert trial.intermediate_values == {10 * k: pytest.approx(trial.params["x"] * k) for k in range(1, 6)}
+
+
+def test_optimize_refuses_bad_arguments_before_anything_starts(tmp_path):
+    import foretune
+    from foretune.errors import ForetuneError
+
+    with pytest.raises(ForetuneError, match="search.mode"):
+        foretune.optimize(train_curve, space=SPACE, metric="score", mode="maximize", out=tmp_path)
+    with pytest.raises(ForetuneError, match="empty range"):
+        foretune.optimize(train_curve, space={"x": {"type": "float", "low": 1, "high": 0}}, metric="s", out=tmp_path)
+    with pytest.raises(ForetuneError, match="train_fn must be a function"):
+        foretune.optimize("train_curve", space=SPACE, metric="score", out=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "path, words",
+    [
+        ("no_colon", "give 'package.module:function'"),
+        ("no_such_module_here:train", "no module named 'no_such_module_here'"),
+        ("json:no_such_function", "json has no function 'no_such_function'"),
+    ],
+)
+def test_bad_trainable_paths_say_what_to_fix(path, words):
+    from foretune.errors import ForetuneError
+    from foretune.search.function_trial import load_train_fn
+
+    with pytest.raises(ForetuneError, match=f"search.trainable '{path}'.*{words}"):
+        load_train_fn(path)
+
+
+def test_search_trainable_bad_import_path_is_one_line(tmp_path):
+    config = tmp_path / "mine.yaml"
+    config.write_text(yaml.safe_dump({"search": {"metric": "score", "space": SPACE}}))  # the function's names
+    run_dir = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "foretune.cli", "search", str(config), "--out", str(run_dir)]
+        + ["--trainable", "no_such_module_here:train"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: search.trainable"), result.stderr
+    assert "no module named 'no_such_module_here'" in lines[0]
+    assert not run_dir.exists()
+
+
+def test_import_foretune_stays_light(run_without):
+    result = run_without("import foretune; print(foretune.optimize.__name__)", blocked=("torch", "ray", "transformers"))
+    assert result.returncode == 0 and result.stdout.strip() == "optimize", result.stderr

@@ -1,0 +1,205 @@
+"""The completion, chat and classification task kinds end to end: `foretune train` (real LoRA steps on the
+real model, tiny data written here) and one `foretune search` through Ray; plus their scores and splits."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from foretune.cli.app import main
+from foretune.config import load_config
+from foretune.errors import ForetuneError
+from foretune.trainers.data import split_by_key
+from foretune.trainers.tasks import ClassificationTask, classification_scores, text_scores
+from tests.trainers.task_kind_data import (
+    completion_rows,
+    write_config,
+    write_jsonl,
+    write_kind_data,
+)
+
+KIND_METRICS = {
+    "completion": ("exact_match", "token_f1"),
+    "chat": ("exact_match", "token_f1"),
+    "classification": ("accuracy", "macro_f1"),
+}
+
+METRIC_MODULE = '''
+def label_length(predictions, references):
+    """A user's metric: the share of predictions as long as their reference."""
+    return {"same_length": sum(len(p) == len(r) for p, r in zip(predictions, references)) / len(references)}
+'''
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """`foretune ARGS` in this process, as the console script runs it: (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["foretune", *args])
+    with pytest.raises(SystemExit) as done:
+        main()
+    out, err = capsys.readouterr()
+    return int(done.value.code or 0), out, err
+
+
+# --- scores and splits (pure) ------------------------------------------------------------------------
+
+
+def test_text_scores_normalise_and_count_token_overlap():
+    scores = text_scores(["Paris.", "new  york city", ""], ["paris", "New York", "Rome"])
+    assert scores["exact_match"] == pytest.approx(1 / 3)
+    # SQuAD F1: 1, 2*(2/3*1)/(2/3+1) = 0.8, 0
+    assert scores["token_f1"] == pytest.approx((1 + 0.8 + 0) / 3)
+    assert scores["n_examples"] == 3
+
+
+def test_classification_scores_macro_average_over_labels():
+    scores = classification_scores(["a", "a", "b", "a"], ["a", "b", "b", "a"])
+    assert scores["accuracy"] == 0.75
+    # F1(a) = 2*2/(4+1) = 0.8, F1(b) = 2*1/(2+0+1) = 2/3
+    assert scores["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
+
+
+def test_fixed_test_and_validation_files_are_used_as_given(tmp_path):
+    rows = completion_rows()
+    source = write_jsonl(tmp_path / "all.jsonl", rows)
+    test = write_jsonl(tmp_path / "test.jsonl", rows[:2])  # also in the source: dropped from training
+    validation = write_jsonl(tmp_path / "val.jsonl", rows[2:3])
+    overrides = {"data.source": str(source), "data.test_source": str(test), "data.validation_source": str(validation)}
+    config = load_config(None, {"task.name": "completion", **overrides})
+    from foretune.trainers.tasks import make_task
+
+    splits = make_task(config).load_splits(config.data)
+    assert [r.prompt for r in splits.test] == [r["prompt"] for r in rows[:2]]
+    assert [r.prompt for r in splits.validation] == [rows[2]["prompt"]]
+    assert len(splits.train) == len(rows) - 3  # every other row trains; none of the fixed ones
+    # Random splits keep every prompt in one split.
+    drawn = split_by_key(list(range(20)) * 2, key=lambda r: r, test_fraction=0.2, validation_fraction=0.1)
+    assert not set(drawn.train) & set(drawn.test) and len(set(drawn.test)) == 4
+
+
+def test_completion_rows_read_alike_from_jsonl_csv_parquet_and_a_datasets_folder(tmp_path):
+    import datasets
+
+    from foretune.trainers.data import read_completion_records
+    from tests.trainers.task_kind_data import write_csv
+
+    rows = completion_rows()
+    data = load_config(None, {"task.name": "completion"}).data
+    expected = read_completion_records(str(write_jsonl(tmp_path / "c.jsonl", rows)), data)
+    pd.DataFrame(rows).to_parquet(tmp_path / "c.parquet")
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "saved"))
+    sources = [
+        str(write_csv(tmp_path / "c.csv", rows, columns=("prompt", "completion"))),
+        str(tmp_path / "c.parquet"),
+        f"hf:{tmp_path / 'saved'}",
+    ]
+    for source in sources:
+        assert read_completion_records(source, data) == expected, source
+    assert expected[0].prompt == rows[0]["prompt"] and expected[0].answer == " Paris"
+
+
+def test_a_single_label_is_refused(tmp_path):
+    from tests.trainers.task_kind_data import write_csv
+
+    source = write_csv(tmp_path / "one.csv", [{"text": f"t{i}", "label": "yes"} for i in range(8)])
+    config = load_config(None, {"task.name": "classification", "data.source": str(source)})
+    with pytest.raises(ForetuneError, match="single label"):
+        ClassificationTask().load_splits(config.data)
+
+
+def test_search_metric_must_be_reported_by_the_task_or_its_metric_fn(tmp_path, monkeypatch):
+    from foretune.trainers.tasks import MetricFn, check_search_metric, make_task, reported_metrics
+
+    (tmp_path / "my_metrics.py").write_text(METRIC_MODULE + "\ndef broken(p, r):\n    return [1.0]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = load_config(None, {"task.name": "completion", "task.metric_fn": "my_metrics:label_length"})
+    metric_fn = MetricFn(config.task.metric_fn)
+    reported = reported_metrics(make_task(config), metric_fn, ["Paris", "Rome"])
+    assert reported == ["exact_match", "token_f1", "eval_loss", "train_loss", "same_length"]
+    with pytest.raises(ForetuneError, match="search.metric 'accuracy' is never reported by task completion"):
+        check_search_metric(config, reported)  # the default metric is attribute extraction's
+    for metric in ("token_f1", "same_length"):
+        check_search_metric(config.with_overrides({"search.metric": metric}), reported)
+    with pytest.raises(ForetuneError, match="returned list"):
+        MetricFn("my_metrics:broken")(["a"], ["a"])
+    with pytest.raises(ForetuneError, match="cannot import 'no_such_module'"):
+        MetricFn("no_such_module:f")
+
+
+# --- foretune train, each kind ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["completion", "chat", "classification"])
+def test_foretune_train_runs_each_task_kind(tmp_path, monkeypatch, capsys, kind):
+    source = write_kind_data(tmp_path, kind)
+    extra = {}
+    if kind == "classification":  # a user's metric rides along
+        (tmp_path / "my_metrics.py").write_text(METRIC_MODULE)
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        extra["task"] = {"metric_fn": "my_metrics:label_length"}
+    if kind == "completion":  # a fixed test file, used as given
+        extra["data"] = {"test_source": str(write_jsonl(tmp_path / "test.jsonl", completion_rows()[:2]))}
+    config = write_config(tmp_path, kind, source, **extra)
+    out = tmp_path / "run"
+    code, stdout, stderr = run_cli(monkeypatch, capsys, "train", str(config), "--out", str(out))
+    assert code == 0, stderr[-2000:]
+
+    curve = pd.read_csv(out / "curve.csv")
+    assert curve["fraction"].tolist() == [0.5, 1.0]  # reported at every budget fraction
+    for metric in (*KIND_METRICS[kind], "eval_loss", "train_loss"):
+        assert curve[metric].map(math.isfinite).all(), metric
+    metrics = json.loads((out / "metrics.json").read_text())
+    for metric in KIND_METRICS[kind]:
+        assert 0.0 <= metrics["test"][metric] <= 1.0 and 0.0 <= metrics["zero_shot_test"][metric] <= 1.0
+    assert metrics["test"]["n_examples"] == 2
+    if kind == "classification":
+        assert 0.0 <= curve["same_length"].iloc[-1] <= 1.0 and "same_length" in metrics["test"]
+    assert (out / "adapter" / "adapter_config.json").is_file()
+    assert "held-out test split" in stdout
+
+
+# --- foretune search through Ray, one kind ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_foretune_search_on_classification_optimises_a_metric_fn_key(tmp_path):
+    source = write_kind_data(tmp_path, "classification")
+    (tmp_path / "my_metrics.py").write_text(METRIC_MODULE)
+    search = {
+        "metric": "same_length",  # a key of task.metric_fn
+        "mode": "max",
+        "trials": 2,
+        "max_concurrent_trials": 2,  # one CPU each: side by side on two cores
+        "n_startup_trials": 2,
+        "space": {"learning_rate": {"type": "log_float", "low": 1e-4, "high": 3e-3}},
+    }
+    metric_fn = {"metric_fn": "my_metrics:label_length"}
+    config = write_config(tmp_path, "classification", source, task=metric_fn, search=search)
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "foretune.cli", "search", str(config), "--out", str(out), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,  # where my_metrics.py is importable from, as for a user
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 2
+    import optuna
+
+    from foretune.search.storage import open_storage
+
+    study = optuna.load_study(study_name="tiny-classification", storage=open_storage(str(out / "study.journal")))
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert complete, [t.user_attrs.get("error") for t in study.trials]  # the first judged runs on (grace)
+    for trial in complete:
+        assert sorted(trial.intermediate_values) == [50, 100]  # reported at both budget fractions
+        assert 0.0 <= trial.value <= 1.0
+        assert 0.0 <= trial.user_attrs["test_accuracy"] <= 1.0  # scored on the test split
