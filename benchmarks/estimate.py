@@ -40,6 +40,7 @@ JOBS = {
         ["train.max_steps=10", "search.trials=6"],
         "the small job again, run alone once the other helpers' jobs had quietened",
     ),
+    "default-again": ("configs/default.yaml", [], "the default job again, run alone on the machine"),
 }
 
 
@@ -168,7 +169,8 @@ def write_results(rows: list[dict], path: Path) -> None:
         "is in the table (2.0 = both cores busy). `default` and `small` ran side by side (`--jobs default` and "
         "`--jobs small` as two processes under `nice -n 10`), each its pilot then its search, so a job's pilot and "
         "its search ran under the same shared machine, but its load moved a lot while they ran; `small-again` is "
-        "the small job rerun alone after the other jobs had quietened.",
+        "the small job rerun alone after the other jobs had quietened, `default-again` the default job run alone "
+        "on the machine (nothing else running).",
         "- Target: the estimated wall time of the search within +-30% of the measured one.",
         "",
         "| job | pilot wall | load (pilot / search) | estimated wall | measured wall | error | est. trials span "
