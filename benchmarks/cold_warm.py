@@ -63,6 +63,8 @@ def run(
             for scenario, k in SCENARIOS.items():
                 k = len(study) // 2 if k is None else k
                 finished, judged = study[:k], study[k:]
+                if len(judged) < 3:  # too few runs left to rank
+                    continue
                 for name in predictors:
                     row = score(name, finished, judged, at=at, mode=mode)
                     rows.append(

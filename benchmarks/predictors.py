@@ -36,6 +36,8 @@ from foretune.predictors._base import Prediction, final_value, snapshot_values  
 from foretune.predictors.evaluation import cross_fit_predict  # noqa: E402
 from foretune.search.report import markdown_table  # noqa: E402
 
+DESIGN_VLM_EPOCHS = (5, 6, 7)  # vlm pools the cold-start prior may learn from (benchmarks/learn_prior.py)
+
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "learning-curves" / "scan-bench"
 PREDICTORS = ("snapshot", "curve", "learned", "auto")
 VLM_PARAMS = ["global_batch_size", "lr", "beta1", "beta2", "eps", "wd", "warmup_fraction", "text_width", "vision_width"]
@@ -255,9 +257,13 @@ def cold_warm_main(args: argparse.Namespace) -> None:
 
     if str(args.curves) == "scan-bench":
         groups = load_groups(args.at)
+        design = {f"vlm-{epochs}ep" for epochs in DESIGN_VLM_EPOCHS}
         sets = {
-            "scan-bench vlm.csv (pools by total_epochs)": {k: v for k, v in groups.items() if k.startswith("vlm")},
-            "scan-bench llm.csv": {k: v for k, v in groups.items() if k.startswith("llm")},
+            "scan-bench vlm.csv, design pools (total_epochs 5-7)": {k: v for k, v in groups.items() if k in design},
+            "scan-bench vlm.csv, REPORT-ONLY pools (total_epochs 8-10)": {
+                k: v for k, v in groups.items() if k.startswith("vlm") and k not in design
+            },
+            "scan-bench llm.csv (design)": {k: v for k, v in groups.items() if k.startswith("llm")},
         }
         mode = "min"
     else:
@@ -268,8 +274,18 @@ def cold_warm_main(args: argparse.Namespace) -> None:
             value_col=args.value_col,
             fraction_col=args.fraction_col,
             extra_cols=extras,
+            param_cols=args.param,
         )
-        sets, mode = {str(args.curves): {Path(args.curves).stem: curves}}, args.mode
+        name = Path(args.curves).stem
+        sets = {str(args.curves): {name: curves}}
+        if args.split_odd:  # benchmarks/data/README.md: even trial ids are design, odd ids report-only
+            sets = {
+                f"{args.curves}, even trial ids (design)": {
+                    f"{name}-even": [c for c in curves if int(c.trial) % 2 == 0]
+                },
+                f"{args.curves}, odd trial ids (REPORT-ONLY)": {f"{name}-odd": [c for c in curves if int(c.trial) % 2]},
+            }
+        mode = args.mode
     parts = []
     for label, pools in sets.items():
         start = time.perf_counter()
@@ -304,6 +320,12 @@ def main() -> None:
     cold.add_argument("--value-col", default="value")
     cold.add_argument("--fraction-col", default="fraction")
     cold.add_argument("--extra-col", action="append", help="extra metric column (repeatable; 'auto': all varying)")
+    cold.add_argument(
+        "--param", action="append", default=None, help="hyperparameter column (repeatable; default: all constant)"
+    )
+    cold.add_argument(
+        "--split-odd", action="store_true", help="report even and odd trial ids apart (design / report-only)"
+    )
     cold.add_argument("--repeats", type=int, default=20, help="random draws (studies) per pool")
     cold.add_argument("--size", type=int, default=50, help="runs per drawn study (at most)")
     args = parser.parse_args()

@@ -119,7 +119,9 @@ def train_datasets(curves: pd.DataFrame) -> set:
 
 # The version before the LCDB-learned prior (flat/pow3/pow4/MMF4, no prior, no tail weight,
 # bootstrap-only intervals), kept as a reference column.
-PREVIOUS = dict(families=("flat", "pow3", "pow4", "mmf4"), exponent_prior=None, tail_weight=0.0, calibrated=False)
+PREVIOUS = dict(
+    families=("flat", "pow3", "pow4", "mmf4"), exponent_prior=None, tail_weight=0.0, calibrated=False, corrected=False
+)
 
 
 def evaluate_prefix(curves: pd.DataFrame, *, limit: int, bootstrap: int, half: str = "all") -> pd.DataFrame:

@@ -11,8 +11,11 @@ Sets (fixed before any result was looked at):
 
 - `train`: curves of the design half of the datasets (`saturation.train_datasets`, seed 0), which
   the model's settings were chosen on; `test`: the other half (report once);
-- `draw`: `--count` curves drawn with `--seed` (default 2026, never used in the design) from all LCDB
-  curves with >= 3 prefix anchors, whatever their dataset: the figure to publish.
+- `draw`: `--count` curves drawn with `--seed` (default 2026) from all LCDB curves with >= 3 prefix
+  anchors, whatever their dataset (published in round 3; it has been looked at since);
+- `fresh` (round 4, fixed 2026-12-01 21:40 UTC before any tuning): `--count` curves drawn with `--seed`
+  (4242) from the curves of datasets NOT in the design half that are in neither the `test` set
+  (seed 7, 200 curves) nor the `draw` set (seed 2026, 200 curves): the figure to publish, run once.
 
     nice -n 10 .venv/bin/python benchmarks/saturation_unseen.py --set draw --count 200 --out /tmp/unseen
 """
@@ -60,6 +63,12 @@ def eligible_curves(curves: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
 
 def choose(curves: pd.DataFrame, which: str, count: int, seed: int) -> list[tuple[tuple, pd.DataFrame]]:
     groups = eligible_curves(curves)
+    if which == "fresh":
+        train = train_datasets(curves)
+        looked_at = {key for key, _ in choose(curves, "test", 200, 7) + choose(curves, "draw", 200, 2026)}
+        groups = [g for g in groups if g[0][0] not in train and g[0] not in looked_at]
+        picks = np.random.default_rng(seed).choice(len(groups), size=min(count, len(groups)), replace=False)
+        return [groups[i] for i in sorted(picks)]
     if which == "draw":
         picks = np.random.default_rng(seed).choice(len(groups), size=min(count, len(groups)), replace=False)
         return [groups[i] for i in sorted(picks)]
@@ -71,7 +80,7 @@ def choose(curves: pd.DataFrame, which: str, count: int, seed: int) -> list[tupl
     return groups
 
 
-def evaluate(groups, *, bootstrap: int) -> pd.DataFrame:
+def evaluate(groups, *, bootstrap: int, corrected: bool = True) -> pd.DataFrame:
     rows = []
     start = time.time()
     for i, ((dataset, learner), curve) in enumerate(groups):
@@ -80,7 +89,9 @@ def evaluate(groups, *, bootstrap: int) -> pd.DataFrame:
         row = {"openmlid": dataset, "learner": learner, "N": n[-1], "prefix_points": k, "prefix_n": n[k - 1]}
         row["truth"] = issue_truth(n, y)
         try:
-            result = SaturationModel(epsilon=EPSILON, n_bootstrap=bootstrap, seed=0).fit(n[:k], y[:k], max_n=n[-1])
+            result = SaturationModel(epsilon=EPSILON, n_bootstrap=bootstrap, seed=0, corrected=corrected).fit(
+                n[:k], y[:k], max_n=n[-1]
+            )
             r = result.result
             lo, hi = r.min_sufficient_n_interval
             row |= {"ours": r.min_sufficient_n, "lo": lo, "hi": hi, "regime": r.regime}
@@ -128,14 +139,21 @@ def summarize(table: pd.DataFrame) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", dest="which", choices=("train", "test", "draw"), default="draw")
+    parser.add_argument("--set", dest="which", choices=("train", "test", "draw", "fresh"), default="draw")
     parser.add_argument("--count", type=int, default=200, help="Curves to draw (0 = the whole half).")
-    parser.add_argument("--seed", type=int, default=2026, help="Seed of the draw (2026: never used in the design).")
+    parser.add_argument("--seed", type=int, default=2026, help="Seed of the draw (fresh: 4242).")
     parser.add_argument("--bootstrap", type=int, default=30, help="Bootstrap replicates per fit.")
+    parser.add_argument(
+        "--uncorrected", action="store_true", help="Reference: the answer read off the fit, no LCDB-learned correction."
+    )
     parser.add_argument("--out", type=Path, default=None, help="Write the per-curve table to this CSV.")
     args = parser.parse_args()
     start = time.time()
-    table = evaluate(choose(load_curves(), args.which, args.count, args.seed), bootstrap=args.bootstrap)
+    table = evaluate(
+        choose(load_curves(), args.which, args.count, args.seed),
+        bootstrap=args.bootstrap,
+        corrected=not args.uncorrected,
+    )
     if args.out:
         table.to_csv(args.out, index=False)
     print(summarize(table))

@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-pytest_plugins = ("tests.postgres_server",)  # the `postgres_db` fixture: a real PostgreSQL server
+# `postgres_db`: a real PostgreSQL server; `ray_cluster`: a real two-node Ray cluster the tests' drivers join.
+pytest_plugins = ("tests.postgres_server", "tests.ray_cluster")
 
 _BLOCK = (
     "import sys\n"
@@ -58,6 +59,22 @@ def tiny_model_dir(tmp_path_factory) -> str:
     )
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("tiny-model")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def smaller_model_dir(tiny_model_dir, tmp_path_factory) -> str:
+    """A second, smaller model: one layer, half the width of the tiny test model, its tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    base = LlamaConfig.from_pretrained(tiny_model_dir)
+    config = base.__class__(**{**base.to_dict(), "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1})
+    torch.manual_seed(1)
+    folder = tmp_path_factory.mktemp("smaller-model")
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)

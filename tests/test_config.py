@@ -37,7 +37,7 @@ def test_overrides_are_yaml_values_on_dotted_paths():
 
 
 def test_eval_fractions_always_end_with_the_final_score():
-    config = load_config(None, {"train.eval_fractions": [0.5, 0.2, 0.2]})
+    config = load_config(None, {"train.eval_fractions": [0.5, 0.2, 0.2], "early_stage.fraction": 0.2})
     assert config.train.eval_fractions == [0.2, 0.5, 1.0]
 
 

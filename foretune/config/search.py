@@ -104,7 +104,12 @@ class SearchConfig(_Section):
 
 class EarlyStageConfig(_Section):
     enabled: bool = Field(True, description="Prune trials at `fraction` of their budget.")
-    fraction: float = Field(0.2, gt=0, lt=1, description="Budget fraction at which a trial is judged.")
+    fraction: float = Field(
+        0.1,
+        gt=0,
+        lt=1,
+        description="Budget fraction at which a trial is judged (0.1 with keep 0.2: benchmarks/results/search.md).",
+    )
     predictor: PredictorName = Field("auto", description="auto, snapshot, curve or learned.")
     rule: Literal["probability", "top_k", "quantile"] = Field(
         "quantile",
@@ -127,11 +132,33 @@ class EarlyStageConfig(_Section):
         description="probability rule: judge at every evaluation from this budget fraction on (the early verdict: "
         "early score, predicted final, rank, is still taken at `fraction`).",
     )
+    conformal: bool = Field(
+        False,
+        description="probability rule: with n finished runs no probability goes below 1 / (n + 1) (a new run's "
+        "error may lie beyond every error measured so far), so few finished runs stop nothing on a thin guess.",
+    )
+    spare_rising: bool = Field(
+        False,
+        description="probability rule: never stop a trial that gained more since its previous evaluation than "
+        "the run it must beat gained over the same stretch of budget.",
+    )
+    best_so_far: bool = Field(
+        False,
+        description="probability rule: judge a trial on its curve up to its best evaluation so far, so that one "
+        "bad evaluation of a noisy metric never stops it.",
+    )
+    rank_cut: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="probability rule: at the early verdict (`fraction`) also keep only this top share of the "
+        "trials judged so far by predicted final (one successive-halving rung before the probability takes over).",
+    )
     keep: float = Field(
-        0.25,
+        0.2,
         gt=0,
         description="top_k: how many; quantile: which share of the trials judged so far (ranked by predicted "
-        "final) continue; 0.25 = one successive-halving rung with reduction factor 4.",
+        "final) continue; 0.2 = one successive-halving rung with reduction factor 5.",
     )
     use_upper_bound: bool = Field(
         False,

@@ -1,6 +1,7 @@
 """Predict at a fraction of a run's budget how it will end, and rank runs by it; data saturation.
 
-Curve predictors (snapshot, curve, learned, auto), ranking metrics, long-table readers and the
+Curve predictors (snapshot, curve, learned, auto), the cold-start prior learned from public curves
+(`prior`, package data `prior_scan_bench.json`), ranking metrics, long-table readers and the
 `saturation` subpackage. Imports numpy / scipy / pandas and `foretune.keys` / `foretune.errors`
 only: never torch, ray or optuna.
 
@@ -16,6 +17,7 @@ from foretune.predictors._curve import CURVE_FAMILIES, CurvePredictor
 from foretune.predictors._learned import LearnedPredictor
 from foretune.predictors._registry import PREDICTORS, get_predictor
 from foretune.predictors._snapshot import SnapshotPredictor
+from foretune.predictors.prior import PriorPredictor
 
 __all__ = [
     "AutoPredictor",
@@ -26,6 +28,7 @@ __all__ = [
     "PREDICTORS",
     "Prediction",
     "Predictor",
+    "PriorPredictor",
     "SnapshotPredictor",
     "get_predictor",
     "metrics",

@@ -8,6 +8,11 @@ out-of-sample errors (`calibration`). With fewer than `min_finished` finished ru
 be measured: it is `cold_start` (`snapshot` by default: with a handful of runs, extrapolating each
 curve ranked worse than the early score on unseen curves), moved by the finished runs' median change
 after `at`; below 3 finished runs it only ranks by the early score and predicts no final.
+
+The prior shipped in the package (`prior`, learned from public curves; losses only) comes first
+where it applies: with 0 finished runs it predicts; with 1-2 only if every finished run's final lies
+inside its 80% band (else the early score ranks); with 3 to `min_finished` it is moved by its median
+error on them and used where its error is smaller than the snapshot rule's. The basis says which.
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ from foretune.predictors._base import (
     Prediction,
     Predictor,
     check_at,
+    final_value,
     snapshot_values,
 )
 from foretune.predictors._curve import CurvePredictor
 from foretune.predictors._learned import LearnedPredictor
 from foretune.predictors._snapshot import SnapshotPredictor
-from foretune.predictors.calibration import calibrated, predicted_basis
+from foretune.predictors.calibration import MIN_FINISHED, calibrated, predicted_basis
+from foretune.predictors.prior import prior_agrees, prior_predict, prior_recentred
 
 CANDIDATES = ("snapshot", "curve", "learned")
 # Which candidates are ranking rules rather than models of the final value: they get an offset.
@@ -78,6 +85,8 @@ class AutoPredictor(Predictor):
         min_finished: below this many finished runs (with a point before `at`), use `cold_start`.
         combine: "blend" (stacked weights) or "best" (the single most accurate candidate).
         cold_start: the predictor to use when there is too little to measure a blend on.
+        use_prior: below `min_finished` finished runs, use the prior shipped in the package (`prior`,
+            learned from public curves) where it applies and the finished runs agree (module doc).
     """
 
     name = "auto"
@@ -89,6 +98,7 @@ class AutoPredictor(Predictor):
         min_finished: int = 8,
         combine: Literal["blend", "best"] = "blend",
         cold_start: Literal["curve", "snapshot"] = "snapshot",
+        use_prior: bool = True,
     ) -> None:
         super().__init__(mode=mode)
         if combine not in ("blend", "best"):
@@ -97,6 +107,7 @@ class AutoPredictor(Predictor):
             raise ValueError(f"cold_start must be 'curve' or 'snapshot', got {cold_start!r}")
         self.combine = combine
         self.cold_start = cold_start
+        self.use_prior = bool(use_prior)
         self._learned = LearnedPredictor(mode=mode, min_finished=min_finished)
         self._curve = CurvePredictor(mode=mode)
         self._snapshot = SnapshotPredictor(mode=mode)
@@ -107,14 +118,43 @@ class AutoPredictor(Predictor):
             predictor.fit(curves)
         return self
 
+    def _prior(self, train: Sequence[Curve], curves: Sequence[Curve], at: float) -> Prediction | None:
+        """The shipped prior's prediction, where it applies and the finished runs (0-2) agree with it."""
+        if train and not prior_agrees(train, at, mode=self.mode):
+            return None
+        prediction = prior_predict(curves, at, mode=self.mode)
+        if prediction is not None:
+            self.weights_ = {"prior": 1.0}
+        return prediction
+
+    def _prior_or_snapshot(self, train: Sequence[Curve], curves: Sequence[Curve], at: float) -> Prediction:
+        """3 to `min_finished` finished runs: the recentred prior where its error on them (after a
+        leave-one-out offset, as for the snapshot rule) is smaller, else the snapshot rule."""
+        recentred = prior_recentred(train, curves, at, mode=self.mode)
+        if recentred is not None:
+            finals = np.array([final_value(c) for c in train])
+            on_train = np.column_stack([snapshot_values(train, at), recentred[1]])
+            errors = offset_errors(on_train, finals, np.array([True, True]))
+            if errors[1] < errors[0]:
+                self.weights_ = {"prior": 1.0}
+                return recentred[0]
+        self.weights_ = {"snapshot": 1.0}
+        return self._snapshot.predict(curves, at)
+
     def predict(self, curves: Sequence[Curve], at: float = 0.2) -> Prediction:
         at = check_at(at)
         train = self._learned.trainable(at)
+        if len(train) < MIN_FINISHED and self.use_prior:
+            prediction = self._prior(train, curves, at)
+            if prediction is not None:
+                return prediction
         if len(train) < self._learned.min_finished:
             # Too few runs to measure a blend: the cold-start predictor, which moves its values by
             # the finished runs' median change after `at` (or, below 3 runs, only ranks).
             self.weights_ = {self.cold_start: 1.0}
             fallback = self._curve if self.cold_start == "curve" else self._snapshot
+            if self.use_prior and self.cold_start == "snapshot" and len(train) >= MIN_FINISHED:
+                return self._prior_or_snapshot(train, curves, at)
             return fallback.predict(curves, at)
 
         finals, learned_oos = self._learned.out_of_sample(at)

@@ -49,11 +49,13 @@ def _default_trainer_factory(config: ExperimentConfig) -> TrainerFactory:
     from foretune.search.space import searched_models
     from foretune.trainers.lora import LoraTrainer
     from foretune.trainers.models import ensure_model
+    from foretune.trainers.tasks import check_search_metric_before_trials
 
     for model in searched_models(config):  # convert/cache each model once, before trials race for it
         ensure_model(model)
-    # Bad data, a failing task.metric_fn or a search.metric no trial reports: one error before any trial.
-    LoraTrainer(config).check_search_metric()
+    # Bad data, a failing task.metric_fn or a search.metric no trial reports: one error before any trial
+    # (the data is read, not tokenized: each trial fits it to model.max_length).
+    check_search_metric_before_trials(config)
     return LoraTrainer
 
 

@@ -25,6 +25,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,45 +101,57 @@ def run_seconds(timing: Mapping[str, Any], shape, *, import_seconds: float) -> f
     )
 
 
-def _money(device_hours: float, price: float | None) -> float | None:
-    return None if price is None else device_hours * price
+@dataclass(frozen=True)
+class PilotCosts:
+    """What both projections price runs with: each model's pilot timings, the run shapes (`pilot.Plan`), the
+    slots runs share, and the price of a device-hour."""
+
+    config: ExperimentConfig
+    timings: Mapping[str, Mapping[str, Any]]
+    plan: Any  # foretune.search.pilot.Plan
+    import_seconds: float
+    slots: int
+    price: float | None
+
+    def run_seconds(self, model: str, shape, *, fresh_process: bool) -> float:
+        """One run of `model`; a fresh process (a trial) also pays the trainer's imports."""
+        return run_seconds(self.timings[model], shape, import_seconds=self.import_seconds if fresh_process else 0.0)
+
+    def prepare_seconds(self, models: Sequence[str]) -> float:
+        return sum(self.timings[m]["prepare_seconds"] for m in models)
+
+    def device_costs(self, durations: Sequence[float]) -> dict[str, Any]:
+        """device_hours, device (its name) and usd of runs of these `durations`."""
+        per_run, unit = device_unit(self.config)
+        device_hours = sum(durations) * per_run / SECONDS_PER_HOUR
+        usd = None if self.price is None else device_hours * self.price
+        return {"device_hours": device_hours, "device": unit, "usd": usd}
 
 
 # --- the projections -----------------------------------------------------------------------------
 
 
-def project_search(
-    config: ExperimentConfig,
-    timings: Mapping[str, Mapping[str, Any]],
-    plan,
-    *,
-    models: Sequence[str],
-    import_seconds: float,
-    slots: int,
-    price: float | None,
-    trials: int | None = None,
-) -> dict[str, Any]:
+def project_search(costs: PilotCosts, *, models: Sequence[str], trials: int | None = None) -> dict[str, Any]:
     """Wall time, device-hours and dollars of the search, its trials spread evenly over `models`."""
+    config, plan = costs.config, costs.plan
     trials = trials or config.search.trials
     keep = keep_probabilities(config, trials)
-    full = {m: run_seconds(timings[m], plan.full, import_seconds=import_seconds) for m in models}
-    pruned = {m: run_seconds(timings[m], plan.pruned, import_seconds=import_seconds) for m in models}
+    full = {m: costs.run_seconds(m, plan.full, fresh_process=True) for m in models}
+    pruned = {m: costs.run_seconds(m, plan.pruned, fresh_process=True) for m in models}
     expected = [
         p * full[models[i % len(models)]] + (1 - p) * pruned[models[i % len(models)]] for i, p in enumerate(keep)
     ]
-    trials_wall = makespan(expected, slots)
+    trials_wall = makespan(expected, costs.slots)
     if config.search.time_budget_s is not None:
         trials_wall = min(trials_wall, config.search.time_budget_s)
-    baseline_model = config.model.name if config.model.name in timings else models[0]
+    baseline_model = config.model.name if config.model.name in costs.timings else models[0]
     zero_shot = 0.0
     if config.task.test_on_completion:
-        zero_shot = run_seconds(timings[baseline_model], plan.sweep[0], import_seconds=0.0)
-    prepare = sum(timings[m]["prepare_seconds"] for m in models)
-    per_run, unit = device_unit(config)
-    device_hours = sum(expected) * per_run / SECONDS_PER_HOUR
+        zero_shot = costs.run_seconds(baseline_model, plan.sweep[0], fresh_process=False)
+    prepare = costs.prepare_seconds(models)
     return {
         "trials": trials,
-        "slots": slots,
+        "slots": costs.slots,
         "expected_complete": sum(keep),
         "expected_pruned": trials - sum(keep),
         "full_trial_seconds": full,
@@ -148,47 +161,32 @@ def project_search(
         "trials_wall_seconds": trials_wall,
         "zero_shot_seconds": zero_shot,
         "prepare_seconds": prepare,
-        "wall_seconds": import_seconds + prepare + trials_wall + zero_shot,
-        "device_hours": device_hours,
-        "device": unit,
-        "usd": _money(device_hours, price),
+        "wall_seconds": costs.import_seconds + prepare + trials_wall + zero_shot,
+        **costs.device_costs(expected),
     }
 
 
-def project_sweep(
-    config: ExperimentConfig,
-    timings: Mapping[str, Mapping[str, Any]],
-    plan,
-    *,
-    models: Sequence[str],
-    import_seconds: float,
-    slots: int,
-    price: float | None,
-) -> dict[str, Any]:
+def project_sweep(costs: PilotCosts, *, models: Sequence[str]) -> dict[str, Any]:
     """The whole grid of the sweep (every size, every seed, whole budgets) for each of `models`."""
-    repeats = config.sweep.repeats
+    repeats, sweep = costs.config.sweep.repeats, costs.plan.sweep
     runs = [
-        (model, n, run_seconds(timings[model], shape, import_seconds=0.0))
+        (model, n, costs.run_seconds(model, shape, fresh_process=False))
         for model in models
-        for n, shape in plan.sweep.items()
+        for n, shape in sweep.items()
         for _ in range(repeats)
     ]
     durations = [seconds for _, _, seconds in runs]
-    per_run, unit = device_unit(config)
-    device_hours = sum(durations) * per_run / SECONDS_PER_HOUR
     # Ray tasks reuse their worker processes: the trainer is imported once per slot, not per run.
-    wall = makespan(durations, slots) + import_seconds + sum(timings[m]["prepare_seconds"] for m in models)
+    wall = makespan(durations, costs.slots) + costs.import_seconds + costs.prepare_seconds(models)
     return {
         "models": list(models),
-        "sizes": list(plan.sweep),
+        "sizes": list(sweep),
         "repeats": repeats,
-        "slots": slots,
-        "steps": {str(n): shape.steps for n, shape in plan.sweep.items()},
+        "slots": costs.slots,
+        "steps": {str(n): shape.steps for n, shape in sweep.items()},
         "run_seconds": {f"{m} n={n}": s for m, n, s in runs[::repeats]},
         "wall_seconds": wall,
-        "device_hours": device_hours,
-        "device": unit,
-        "usd": _money(device_hours, price),
+        **costs.device_costs(durations),
     }
 
 
@@ -256,10 +254,9 @@ def project(
         raise ForetuneError(f"the pilot did not time {', '.join(missing)}; run the pilot of this config")
     plan = plan or pilots.plan_runs(config)
     slots = concurrent_slots(config, **pilot["machine"])
-    common = {"import_seconds": pilot["import_seconds"], "slots": slots, "price": price}
-    timings = pilot["models"]
-    search = project_search(config, timings, plan, models=pilots.searched_models(config), trials=trials, **common)
-    sweep = project_sweep(config, timings, plan, models=pilots.swept_models(config), **common)
+    costs = PilotCosts(config, pilot["models"], plan, pilot["import_seconds"], slots, price)
+    search = project_search(costs, models=pilots.searched_models(config), trials=trials)
+    sweep = project_sweep(costs, models=pilots.swept_models(config))
     return {
         "config": config.name,
         "search_wall_seconds": search["wall_seconds"],

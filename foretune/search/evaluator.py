@@ -11,7 +11,9 @@ With a `ProbabilityRule` the trial is judged again at every later evaluation (ex
 final is predicted from its curve so far by a fit on the finished runs (cached until another run
 finishes), and it stops when the calibrated probability of beating the k-th best final so far is
 below the threshold. Below 3 finished runs (no final predicted) or k finished runs there is no
-probability and the trial continues; its attributes say so by what they leave out.
+probability and the trial continues; its attributes say so by what they leave out. The rule's safety
+nets (`ProbabilityRule`: conformal floor, best_so_far, spare_rising, rank_cut) are applied here. Every
+prediction, the early verdict's included, comes from one fit per number of finished runs.
 
 `scheduler.EarlyStageScheduler` wraps it for Ray Tune; benchmarks drive it directly.
 """
@@ -149,7 +151,7 @@ class EarlyStageEvaluator:
             self._seen.append(trial_id)
         if trial_id not in self._judged and reached >= self.fraction - _EPS:
             keep, prediction = self._first_verdict(trial_id, reached)
-        if isinstance(self.rule, ProbabilityRule) and reached >= self.rule.stop_from - _EPS:
+        if keep and isinstance(self.rule, ProbabilityRule) and reached >= self.rule.stop_from - _EPS:
             keep = self._terminate(trial_id, reached, prediction)
         if not keep:
             self._stopped.add(trial_id)
@@ -162,12 +164,11 @@ class EarlyStageEvaluator:
 
     def _first_verdict(self, trial_id: str, reached: float) -> tuple[bool, Prediction]:
         """Predict, rank and (for the rank rules) decide once; returns (continue, this trial's prediction)."""
-        finished = self._finished_curves()
         ranked = [self.curve(trial_id)] + [self.curve(t) for t in self._judged if t != trial_id]
         ranked += [p.curve for p in self._past]
         early_score = float(ranked[0].upto(reached).values[-1])
         try:
-            prediction = self._predict_finals(ranked, finished, reached)
+            prediction = self._predict_finals(ranked, reached)
         except Exception:  # a predictor failure must never prune a trial: fall back to the early scores
             logger.exception("early-stage predictor failed on trial %s; ranking by early scores", trial_id)
             prediction = early_ranking(ranked, reached, mode=self.mode, finished=0)
@@ -179,6 +180,10 @@ class EarlyStageEvaluator:
             keep, reason = True, "observed"
         elif isinstance(self.rule, ProbabilityRule):  # the probability decides, in `_terminate`
             keep, reason = True, "grace" if trial_id in self._grace else "kept"
+            if self.rule.rank_cut is not None and trial_id not in self._grace:  # first one rank cut, as `quantile`
+                cut = EarlyStageRule(mode=self.mode, keep=self.rule.rank_cut, use_upper_bound=False, grace_trials=0)
+                verdict = cut.decide(mean=float(mean[0]), lower=float(lower[0]), upper=float(upper[0]), others=others)
+                keep, reason = verdict.keep, verdict.reason
         else:
             verdict = self.rule.decide(mean=float(mean[0]), lower=float(lower[0]), upper=float(upper[0]), others=others)
             keep, reason = verdict.keep, verdict.reason
@@ -214,11 +219,11 @@ class EarlyStageEvaluator:
             attributes.pop(key, None)  # never a number from an earlier judgement beside this one's fraction
         if trial_id in self._grace:
             return True
-        finals = [self._curves[t][max(self._curves[t])] for t in self._finished]
-        finals += [p.curve.final for p in self._past if p.finished]
-        target = rule.target(finals)
-        if prediction is None:
-            prediction = self._predict_one(trial_id, reached)
+        runs = self._finished_runs()
+        target = rule.target([c.final for c in runs])
+        at = self._best_point(trial_id, reached) if rule.best_so_far else reached
+        if prediction is None or at < reached:
+            prediction = self._predict_one(trial_id, at)
         attributes.setdefault(EARLY_BASIS_ATTR, prediction.basis)  # before the early verdict: what this rests on
         if not prediction.predicted or prediction.plausible is None or target is None:
             attributes[EARLY_DECISION_ATTR] = "kept"  # no probability: nothing to stop it on
@@ -226,11 +231,13 @@ class EarlyStageEvaluator:
         plausible = prediction.plausible[0]
         if self.bounds is not None:
             plausible = np.clip(plausible, *self.bounds)
-        probability = probability_better(plausible, target, mode=self.mode, shape=rule.shape)
+        probability = probability_better(plausible, target, mode=self.mode, shape=rule.shape, conformal=rule.conformal)
         if not np.isfinite(probability):
             attributes[EARLY_DECISION_ATTR] = "kept"
             return True
         keep = rule.keep(probability)
+        if not keep and rule.spare_rising:
+            keep = self._rising(trial_id, reached, rule.target_run(runs))
         attributes.update(
             {
                 JUDGED_PREDICTION_ATTR: float(prediction.mean[0]),
@@ -241,21 +248,53 @@ class EarlyStageEvaluator:
         )
         return keep
 
-    def _predict_one(self, trial_id: str, reached: float) -> Prediction:
-        """This trial's prediction at `reached`, by a predictor fitted once per set of finished runs."""
+    def _finished_runs(self) -> list[Curve]:
+        """This study's runs that reached the full budget, this session's and earlier ones'."""
+        return [self.curve(t) for t in sorted(self._finished)] + [p.curve for p in self._past if p.finished]
+
+    def _rising(self, trial_id: str, reached: float, target: Curve | None) -> bool:
+        """Whether the trial gained more since its previous evaluation than the target run gained over the
+        same stretch of budget (a curve still falling steeply is what the predictors misjudge most)."""
+        curve = self.curve(trial_id).upto(reached)
+        if target is None or len(curve.fractions) < 2:
+            return False
+        sign = 1.0 if self.mode == "max" else -1.0
+        before, now = curve.fractions[-2], curve.fractions[-1]
+        gain = sign * (curve.values[-1] - curve.values[-2])
+        reference = sign * np.diff(np.interp([before, now], target.fractions, target.values))[0]
+        return bool(gain > reference)
+
+    def _predictor(self) -> Predictor:
+        """The predictor fitted on the finished runs, refitted only when another run finished (the early
+        curves of judged trials do not change the fit; the learned predictor's leave-one-out errors are
+        cached per fraction inside the fit, so judgements between two finished runs are cheap)."""
         finished = self._finished_curves()
         if self._fitted is None or self._fitted[0] != len(finished):
             self._fitted = (len(finished), self.make_predictor().fit(finished))
+        return self._fitted[1]
+
+    def _best_point(self, trial_id: str, reached: float) -> float:
+        """The fraction of the trial's best evaluation up to `reached` (the latest one if tied): a dip of a
+        noisy metric then never stops a trial, a run past its best is still judged on that best."""
+        curve = self.curve(trial_id).upto(reached)
+        oriented = curve.values if self.mode == "max" else -curve.values
+        if not np.isfinite(oriented).any():
+            return reached
+        best = np.nanmax(oriented)
+        return float(curve.fractions[np.flatnonzero(oriented == best)[-1]])
+
+    def _predict_one(self, trial_id: str, reached: float) -> Prediction:
+        """This trial's prediction from its curve up to `reached`, by the cached fit."""
         try:
-            return self._fitted[1].predict([self.curve(trial_id)], at=reached)
+            return self._predictor().predict([self.curve(trial_id).upto(reached)], at=reached)
         except Exception:  # a predictor failure must never prune a trial
             logger.exception("early-stage predictor failed on trial %s at %.0f%%", trial_id, 100 * reached)
             return early_ranking([self.curve(trial_id)], reached, mode=self.mode, finished=0)
 
-    def _predict_finals(self, ranked: list[Curve], finished: list[Curve], reached: float) -> Prediction:
+    def _predict_finals(self, ranked: list[Curve], reached: float) -> Prediction:
         """The prediction for each `ranked` curve seen up to `reached`, all from one fit (one scale):
         predicted finals with calibrated intervals, or, with too few finished runs, early scores."""
-        prediction = self.make_predictor().fit(finished).predict(ranked, at=reached)
+        prediction = self._predictor().predict(ranked, at=reached)
         mean, lower, upper = (np.asarray(a, dtype=float) for a in (prediction.mean, prediction.lower, prediction.upper))
         if self.bounds is not None and prediction.predicted:
             mean, lower, upper = (np.clip(a, *self.bounds) for a in (mean, lower, upper))

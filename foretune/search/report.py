@@ -41,6 +41,7 @@ from foretune.keys import (
 from foretune.predictors.metrics import spearman
 from foretune.search.estimate import estimate_vs_actual
 from foretune.search.held_out_report import held_out_section
+from foretune.search.hindsight import hindsight_lines
 from foretune.search.pareto import front_ranks, knee_index
 from foretune.search.storage import find_study_name, journal_path, open_storage, redact, trial_curve
 
@@ -203,21 +204,10 @@ def _markdown(table: pd.DataFrame, study: optuna.Study, best: dict | None, metri
 
 def verdict_summary(table: pd.DataFrame, mode: str, study: optuna.Study) -> list[str]:
     """How the early-stage verdict did, in sentences: rank agreement, interval coverage, compute
-    spent, whether the best configuration was kept, and what the predictions rested on."""
+    saved, whether the best configuration was kept, and what the predictions rested on."""
     if table.empty:
         return ["No trials yet."]
-    complete = table[table["state"] == "COMPLETE"]
-    lines = []
-    if len(complete) >= 3:
-        ranks = complete[["early_rank", "final_rank"]].astype(float).dropna()
-        rho = spearman(ranks["early_rank"], ranks["final_rank"]) if len(ranks) >= 3 else float("nan")
-        lines.append(f"Early rank vs final rank over {len(ranks)} complete trials: Spearman {rho:.2f}.")
-        made = complete.dropna(subset=["predicted_final"])
-        if len(made) >= 3:
-            rho = spearman(made["predicted_final"].astype(float), made["final"].astype(float))
-            lines.append(f"Predicted final vs final over {len(made)} complete trials: Spearman {rho:.2f}.")
-    else:
-        lines.append(f"Early-vs-final rank agreement: not measured ({len(complete)} complete trials, 3 needed).")
+    lines = _agreement_lines(table[table["state"] == "COMPLETE"]) + hindsight_lines(study, mode)
     judged = table["final_in_interval"].dropna()
     if len(judged):
         inside = int(judged.astype(bool).sum())
@@ -227,13 +217,9 @@ def verdict_summary(table: pd.DataFrame, mode: str, study: optuna.Study) -> list
     spent = float(pd.to_numeric(table["fraction_reached"], errors="coerce").fillna(0.0).sum())
     lines.append(
         f"Compute: {spent:.2f} of {len(table)} full trial budgets ({spent / len(table):.0%} of running every trial"
-        " to the end)."
+        f" to the end; pruning saved {1 - spent / len(table):.0%})."
     )
-    stopped = int((table["state"] == "PRUNED").sum())
-    if stopped == 0:
-        lines.append("Best configuration kept: yes, no trial was stopped early.")
-    else:
-        lines.append(f"Best configuration kept: unknown ({stopped} stopped trial(s) never reached their final).")
+    lines.append(_best_kept_line(table, mode))
     cold = table["early_basis"].dropna()
     cold = cold[cold.str.contains("no final predicted")]
     if len(cold):
@@ -242,6 +228,47 @@ def verdict_summary(table: pd.DataFrame, mode: str, study: optuna.Study) -> list
     if history:
         lines.append("Finished runs of earlier studies used by the predictor: " + ", ".join(map(str, history)) + ".")
     return lines
+
+
+def _agreement_lines(complete: pd.DataFrame) -> list[str]:
+    """Early rank vs final rank, and predicted final vs final, over the complete trials (3 needed)."""
+    if len(complete) < 3:
+        return [f"Early-vs-final rank agreement: not measured ({len(complete)} complete trials, 3 needed)."]
+    ranks = complete[["early_rank", "final_rank"]].astype(float).dropna()
+    rho = spearman(ranks["early_rank"], ranks["final_rank"]) if len(ranks) >= 3 else float("nan")
+    lines = [f"Early rank vs final rank over {len(ranks)} complete trials: Spearman {rho:.2f}."]
+    made = complete.dropna(subset=["predicted_final"])
+    if len(made) >= 3:
+        rho = spearman(made["predicted_final"].astype(float), made["final"].astype(float))
+        lines.append(f"Predicted final vs final over {len(made)} complete trials: Spearman {rho:.2f}.")
+    else:
+        lines.append(
+            f"Predicted final vs final: not measured ({len(made)} complete trial(s) had a predicted final, 3 needed)."
+        )
+    return lines
+
+
+def _best_kept_line(table: pd.DataFrame, mode: str) -> str:
+    """Whether the best configuration was kept. Stopped trials never reach a final, so this is at most
+    "likely": when every stopped trial's 80% interval lies on the wrong side of the best final."""
+    stopped = table[table["state"] == "PRUNED"]
+    if stopped.empty:
+        return "Best configuration kept: yes, no trial was stopped early."
+    finals = table["final"].dropna()
+    unknown = f"Best configuration kept: unknown ({len(stopped)} stopped trial(s) never reached their final"
+    bounds = stopped["predicted_upper" if mode == "max" else "predicted_lower"].astype(float)
+    if finals.empty or bounds.isna().any():
+        without = int(bounds.isna().sum())
+        return unknown + (f"; {without} of them had no predicted interval)." if without else ").")
+    best = float(finals.max() if mode == "max" else finals.min())
+    reach = float(bounds.max() if mode == "max" else bounds.min())
+    if (reach < best) if mode == "max" else (reach > best):
+        side = "below" if mode == "max" else "above"
+        return (
+            f"Best configuration kept: likely, not verified (every stopped trial's 80% interval lies {side} the best"
+            f" final {best:.4g}; the closest bound is {reach:.4g})."
+        )
+    return unknown + f"; a stopped trial's 80% interval reaches {reach:.4g}, past the best final {best:.4g})."
 
 
 def _cell(value) -> str:

@@ -10,7 +10,9 @@ reached the early fraction (ASHA's reduction factor 3).
 
 `ProbabilityRule` is predictive termination (Domhan et al. 2015; LC-PFN's rule): at every evaluation
 from the early fraction on, a trial stops when the calibrated probability that its final beats the
-k-th best final seen so far is below `min_probability`. `make_rule` builds either from the config.
+k-th best final seen so far is below `min_probability`; its optional safety nets (`conformal`,
+`best_so_far`, `spare_rising`, a first `rank_cut`) are applied by the evaluator. `make_rule` builds
+either from the config. Which rule is the default, and why: benchmarks/results/search.md.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Literal
 
 from foretune.config import EarlyStageConfig
 from foretune.keys import Mode, check_mode
+from foretune.predictors._base import Curve
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,10 @@ class ProbabilityRule:
         grace_trials: int = 3,
         stop_from: float = 0.1,
         shape: Literal["kde", "student"] = "kde",
+        conformal: bool = False,
+        spare_rising: bool = False,
+        best_so_far: bool = False,
+        rank_cut: float | None = None,
     ) -> None:
         check_mode(mode)
         if k < 1 or k != int(k):
@@ -129,10 +136,21 @@ class ProbabilityRule:
         self.grace_trials = grace_trials
         self.stop_from = stop_from
         self.shape = shape
+        self.conformal = conformal  # probability never below 1 / (n + 1) with n finished runs
+        self.spare_rising = spare_rising  # never stop a trial improving faster than the target run did there
+        self.best_so_far = best_so_far  # judge a trial on its curve up to its best evaluation so far
+        if rank_cut is not None and not 0 < rank_cut <= 1:
+            raise ValueError(f"rank_cut must be a share in (0, 1], got {rank_cut}")
+        self.rank_cut = rank_cut  # at the early verdict, also keep only this top share by predicted final
 
     def target(self, finals: Sequence[float]) -> float | None:
         """The k-th best of the finished runs' `finals`; None while fewer than k runs finished."""
         ordered = sorted((f for f in finals if math.isfinite(f)), reverse=self.mode == "max")
+        return ordered[self.k - 1] if len(ordered) >= self.k else None
+
+    def target_run(self, runs: Sequence[Curve]) -> Curve | None:
+        """The finished run whose final is `target`: the k-th best of `runs`."""
+        ordered = sorted((c for c in runs if math.isfinite(c.final)), key=lambda c: c.final, reverse=self.mode == "max")
         return ordered[self.k - 1] if len(ordered) >= self.k else None
 
     def keep(self, probability: float | None) -> bool:
@@ -149,6 +167,10 @@ def make_rule(early: EarlyStageConfig, mode: Mode) -> EarlyStageRule | Probabili
             min_probability=early.min_probability,
             grace_trials=early.grace_trials,
             stop_from=early.stop_from,
+            conformal=early.conformal,
+            spare_rising=early.spare_rising,
+            best_so_far=early.best_so_far,
+            rank_cut=early.rank_cut,
         )
     return EarlyStageRule(
         mode=mode,

@@ -29,7 +29,7 @@ from foretune.trainers.encoding import Encoded, Encoder, collate, fit_lengths
 from foretune.trainers.evaluation import Scorer
 from foretune.trainers.models import load_model_and_tokenizer, load_tokenizer
 from foretune.trainers.reporters import Decision, Reporter
-from foretune.trainers.tasks import MetricFn, Task, check_search_metric, make_task, reported_metrics
+from foretune.trainers.tasks import MetricFn, Task, make_task
 
 
 @dataclass
@@ -129,12 +129,6 @@ class LoraTrainer:
         torch.set_num_threads(self.config.train.num_threads or _default_threads())
         self._model, _ = load_model_and_tokenizer(self.config.model, device=self.device, dtype=torch.float32)
         self._model.config.use_cache = False
-
-    def check_search_metric(self) -> None:
-        """A clear error when `search.metric` is neither the task's nor task.metric_fn's (which is called once on
-        the validation references, scored against themselves, to learn its keys)."""
-        references = [self.task.reference(r) for r in self._validation_products()]
-        check_search_metric(self.config, reported_metrics(self.task, self.metric_fn, references))
 
     def _fit_lengths(self) -> str | None:
         """Apply data.too_long to every split (attribute extraction without it: prompts cut, as always)."""

@@ -82,7 +82,10 @@ def test_one_point_nan_and_empty_curves_never_nan(mode):
         for array in (prediction.mean, prediction.lower, prediction.upper):
             assert np.isfinite(array).all(), name
         assert (prediction.lower <= prediction.mean).all() and (prediction.mean <= prediction.upper).all()
-        assert prediction.mean[0] == pytest.approx(0.5), name  # one point: its value
+        if name == "auto" and mode == "min":  # the shipped prior predicts a lower final loss
+            assert prediction.predicted and prediction.mean[0] < 0.5
+        else:
+            assert prediction.mean[0] == pytest.approx(0.5), name  # one point: its value
         worst = min if mode == "max" else max
         assert prediction.mean[1] == worst(prediction.mean[[0, 3]]), name  # diverged ranks last
 

@@ -3,7 +3,7 @@ import pytest
 
 from foretune.predictors import AutoPredictor, Curve, LearnedPredictor, get_predictor, metrics
 from foretune.predictors._base import final_value
-from foretune.predictors._learned import ParamEncoder, winsorize
+from foretune.predictors._learned import ParamEncoder, relevance, winsorize
 from foretune.predictors.synthetic_curves import make_study
 
 
@@ -100,3 +100,16 @@ def test_auto_cold_start_is_shifted_onto_the_scale_of_finals(mode):
     assert metrics.mae(prediction.mean, finals) < 0.5 * metrics.mae(early, finals)
     np.testing.assert_allclose(np.diff(prediction.mean), np.diff(early))  # same order as the early scores
     assert prediction.predicted and prediction.finished_used == 3
+
+
+def test_relevance_weighs_informative_columns_over_noise():
+    rng = np.random.default_rng(0)
+    n = 40
+    slope, bowl, noise = rng.normal(size=(3, n))
+    target = 2.0 * slope + bowl**2 + 0.1 * rng.normal(size=n)
+    weights = relevance(np.column_stack([slope, bowl, noise, np.ones(n)]), target)
+    assert weights.max() == pytest.approx(1.0)
+    assert weights[0] > weights[2] and weights[1] > weights[2]  # a U-shaped effect counts too
+    assert weights[3] == 0.0  # a constant column carries nothing
+    few = relevance(np.column_stack([slope[:4], noise[:4]]), target[:4])
+    assert np.array_equal(few, np.ones(2))  # too few runs to judge: all weigh the same

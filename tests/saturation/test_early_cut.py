@@ -45,8 +45,10 @@ def in_run_task(curve_noise: float, held_out_noise: float = 0.003):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known regression (2026-12-01): with the verdict's calibrated intervals (wide with < 20 finished runs) "
-    "the sweep cuts 2 of 8 runs here and saves 6% instead of > 30%; the early cut's interval check needs redesign",
+    reason="known regression (2026-12-01): below 8 finished runs `auto` is its cold start (snapshot + the finished "
+    "runs' median late gain), whose leave-one-out errors here (0.020 at f=0.2, 0.0036 at f=0.8: late gains scale "
+    "with the final) exceed the tolerance capped at the noise (0.0017-0.0044); dropping the interval check or using "
+    "`curve` (errors 0.0013-0.0024) still cuts 2 of 8 runs; see benchmarks/results/saturation.md",
 )
 def test_predictable_runs_are_cut_early_and_their_predicted_finals_are_close(tmp_path: Path) -> None:
     cut = EarlyCut(metric="accuracy", tolerance=0.005)

@@ -17,7 +17,7 @@ README_SIZES = [0, 50, 100, 200, 400, 800]  # foretune sweep configs/default.yam
 
 
 def test_the_readme_example_plans_a_budget_that_covers_every_size() -> None:
-    config = load_config(DEFAULT)  # train.max_steps 20, batch 4: 80 examples if the budget were fixed
+    config = load_config(DEFAULT)  # batch 4: a fixed budget of 20 steps would see 80 examples
     steps = [run_steps(config, n) for n in README_SIZES[1:]]
     assert steps == [26, 50, 100, 200, 400]  # sweep.epochs = 2 by default: two passes over n examples
     assert all(s * config.train.batch_size >= n for s, n in zip(steps, README_SIZES[1:], strict=True))
@@ -26,7 +26,7 @@ def test_the_readme_example_plans_a_budget_that_covers_every_size() -> None:
 
 
 def test_a_fixed_budget_that_cannot_cover_the_largest_n_says_what_to_set() -> None:
-    config = load_config(DEFAULT, {"sweep.epochs": None})
+    config = load_config(DEFAULT, {"sweep.epochs": None, "train.max_steps": 20})  # demo config may change
     assert run_steps(config, 800) == run_steps(config, 50) == 20
     with pytest.raises(
         ForetuneError, match=r"80 examples per run cannot cover n = 800.*sweep\.epochs.*max_steps >= 200"

@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from foretune.errors import ForetuneError
 from foretune.search.sweep import SaturationSweep
 from foretune.search.sweep.models import catch_up_answer, model_folder_name, models_frame
@@ -53,22 +51,6 @@ def test_model_folders_are_safe_and_distinct() -> None:
     assert model_folder_name("smollm2-135m", taken) == "smollm2-135m"
 
 
-@pytest.fixture(scope="module")
-def smaller_model_dir(tiny_model_dir, tmp_path_factory) -> str:
-    """A second, smaller model: one layer, half the width of the tiny test model, its tokenizer."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    base = LlamaConfig.from_pretrained(tiny_model_dir)
-    config = base.__class__(**{**base.to_dict(), "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1})
-    torch.manual_seed(1)
-    folder = tmp_path_factory.mktemp("smaller-model")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
-
-
 TINY_SWEEP = {
     "data.synthetic_size": 60,
     "data.max_eval_samples": 4,
@@ -84,14 +66,17 @@ TINY_SWEEP = {
 }
 
 
-def test_sweep_over_two_models_fits_one_curve_per_model(tiny_model_dir, smaller_model_dir, tmp_path: Path) -> None:
+def test_sweep_over_two_models_fits_one_curve_per_model(
+    tiny_model_dir, smaller_model_dir, ray_cluster, tmp_path: Path
+) -> None:
     out = tmp_path / "sweep"
     args = [sys.executable, "-m", "foretune.cli", "sweep", "configs/default.yaml", "--out", str(out)]
     args += ["--models", f"{tiny_model_dir},{smaller_model_dir}", "--sizes", "2,4,8", "--grid", "--no-early-cut"]
     args += ["--bootstrap", "10"]
     for key, value in TINY_SWEEP.items():
         args += ["--set", f"{key}={json.dumps(value)}"]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    # its runs are Ray tasks on the session's cluster (RAY_ADDRESS)
+    done = subprocess.run(args, env=ray_cluster.joined_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((out / "models.json").read_text())
     assert list(summary["models"]) == [tiny_model_dir, smaller_model_dir]

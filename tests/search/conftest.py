@@ -46,6 +46,7 @@ def replay_config_dict(bank: ReplayBank, **search) -> dict:
             **search,
         },
         "early_stage": {
+            "fraction": 0.2,  # pinned: the tests count evaluations up to it (the default moved to 0.1)
             "predictor": "snapshot",
             "grace_trials": 2,
             "rule": "quantile",

@@ -1,6 +1,7 @@
-"""Four `foretune search` processes on one study (Optuna's distributed optimisation), on a journal file
+"""Three `foretune search` processes on one study (Optuna's distributed optimisation), on a journal file
 and on a real PostgreSQL server: every trial recorded once, the trial target met exactly, no lock errors,
-and, with standard output to a file, one plain line per trial event.
+and, with standard output to a file, one plain line per trial event. The drivers join the session's Ray cluster
+(tests/ray_cluster.py), as drivers on a cluster do.
 """
 
 from __future__ import annotations
@@ -24,18 +25,20 @@ from tests.search.conftest import REPLAY_CURVES, replay_config_dict
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-DRIVERS, TOTAL = 4, 6
+DRIVERS, TOTAL = 3, 6
 
 
-def _search(tmp_path: Path, storage: str, study: str, log: Path) -> subprocess.Popen:
+def _search(tmp_path: Path, storage: str, study: str, log: Path, env: dict[str, str]) -> subprocess.Popen:
     command = [sys.executable, "-m", "foretune.cli", "search", str(tmp_path / "config.yaml")]
     command += ["--replay", str(REPLAY_CURVES), "--storage", storage, "--study", study, "--trials", str(TOTAL)]
     command += ["--out", str(log.with_suffix(""))]
     with log.open("w") as out:  # not a terminal: the plain per-trial lines
-        return subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
-def test_four_drivers_share_one_study_on_a_journal_and_on_postgresql(request, replay_bank, tmp_path):
+def test_three_drivers_share_one_study_on_a_journal_and_on_postgresql(request, ray_cluster, replay_bank, tmp_path):
     config = replay_config_dict(replay_bank, trials=TOTAL, max_concurrent_trials=1)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     storages, no_postgres = {"journal": str(tmp_path / "study.journal")}, None
@@ -44,9 +47,10 @@ def test_four_drivers_share_one_study_on_a_journal_and_on_postgresql(request, re
     except pytest.skip.Exception as skipped:  # the journal half still runs
         no_postgres = str(skipped)
 
-    # both backends at once (8 drivers): the suite waits for Ray to start once, not twice
+    # both backends at once (6 drivers on one cluster)
+    env = ray_cluster.joined_env()  # after postgres_db: it holds the password the drivers read
     runs = {
-        backend: [(_search(tmp_path, storage, backend, log), log) for log in _logs(tmp_path, backend)]
+        backend: [(_search(tmp_path, storage, backend, log, env), log) for log in _logs(tmp_path, backend)]
         for backend, storage in storages.items()
     }
     for process, log in [run for backend_runs in runs.values() for run in backend_runs]:

@@ -1,16 +1,14 @@
-"""Small or large model, end to end: a real two-objective search over the built-in model and a smaller local
-model folder (real Ray, real Optuna journal, real LoRA steps), every trial carrying its costs."""
+"""Small or large model, end to end: a real two-objective search over two local model folders of different sizes
+(the tiny test models: real Ray, real Optuna journal, real LoRA steps), every trial carrying its costs."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from foretune.config import ModelConfig, validate_config
+from foretune.config import validate_config
 from foretune.search.driver import run_search
 from foretune.search.pareto import dominates
 from foretune.search.storage import open_storage
@@ -27,24 +25,11 @@ COSTS = (
 )
 
 
-def make_small_model(folder: Path) -> Path:
-    """The built-in model cut to its first two layers (with its embeddings, norm and tokenizer): a smaller model."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from foretune.trainers.models import ensure_model
-
-    builtin = ensure_model(ModelConfig())
-    small = AutoModelForCausalLM.from_pretrained(builtin, num_hidden_layers=2)  # later layers' weights unused
-    small.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(builtin).save_pretrained(folder)
-    return folder
-
-
 @pytest.mark.slow
-def test_two_models_two_objectives_costs_and_front(tmp_path):
+def test_two_models_two_objectives_costs_and_front(tiny_model_dir, smaller_model_dir, tmp_path):
     import optuna
 
-    small = make_small_model(tmp_path / "small-model")
+    large, small = tiny_model_dir, smaller_model_dir
     config = validate_config(
         {
             "name": "small-or-large",
@@ -58,7 +43,7 @@ def test_two_models_two_objectives_costs_and_front(tmp_path):
                 "n_startup_trials": 3,
                 "seed": 1,
                 "space": {
-                    "model.name": {"type": "categorical", "choices": ["smollm2-135m", str(small)]},
+                    "model.name": {"type": "categorical", "choices": [large, small]},
                     "learning_rate": {"type": "log_float", "low": 1e-4, "high": 1e-3},
                 },
                 "objectives": [{"metric": "accuracy", "mode": "max"}, {"metric": "cost.device_hours", "mode": "min"}],
@@ -73,7 +58,7 @@ def test_two_models_two_objectives_costs_and_front(tmp_path):
     assert study.directions == [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE]
     assert study.metric_names == ["accuracy", "cost.device_hours"]
     assert len(study.trials) == 3 and outcome.total == 3
-    assert {t.params["model.name"] for t in study.trials} == {"smollm2-135m", str(small)}
+    assert {t.params["model.name"] for t in study.trials} == {large, small}
     for trial in study.trials:
         assert trial.state in (TrialState.COMPLETE, TrialState.PRUNED), trial.user_attrs.get("error")
         assert set(COSTS) <= set(trial.user_attrs), trial.user_attrs
@@ -82,9 +67,9 @@ def test_two_models_two_objectives_costs_and_front(tmp_path):
         # Judged on its predicted accuracy and its device-hours extrapolated from half the budget.
         assert set(trial.user_attrs["early_predicted_objectives"]) == {"accuracy", "cost.device_hours"}
         assert trial.user_attrs["early_dominated_by"] >= 0
-    # The small model has fewer parameters than the built-in one.
+    # The small model has fewer parameters than the larger one.
     params = {t.params["model.name"]: t.user_attrs["cost.params_total"] for t in study.trials}
-    assert params[str(small)] < params["smollm2-135m"]
+    assert params[small] < params[large]
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert all(t.values[1] == t.user_attrs["cost.device_hours"] for t in complete)
     # pareto.csv lists the front: exactly the complete trials no other complete trial dominates.

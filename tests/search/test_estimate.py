@@ -41,7 +41,8 @@ resources: {{cpus_per_trial: 1}}
 
 
 def test_expected_pruning_follows_the_rule():
-    config = load_config("configs/default.yaml")  # 10 trials, 2 grace, the top quarter kept
+    rule = {"search.trials": 10, "early_stage.grace_trials": 2, "early_stage.keep": 0.25}
+    config = load_config("configs/default.yaml", rule)  # 10 trials, 2 grace, the top quarter kept
     keep = keep_probabilities(config, 10)
     assert keep[:2] == [1.0, 1.0]
     assert keep[2] == pytest.approx(1 / 3) and keep[4] == pytest.approx(2 / 5)  # ceil(0.25 * j) of j kept

@@ -16,7 +16,7 @@ EXAMPLE = REPO / "examples" / "search_sft_trainer.py"
 
 
 @pytest.mark.slow
-def test_example_searches_an_sft_trainer_run(tiny_model_dir, tmp_path):
+def test_example_searches_an_sft_trainer_run(tiny_model_dir, ray_cluster, tmp_path):
     pytest.importorskip("trl")
     import optuna
     from optuna.trial import TrialState
@@ -28,6 +28,7 @@ def test_example_searches_an_sft_trainer_run(tiny_model_dir, tmp_path):
     result = subprocess.run(
         [sys.executable, str(EXAMPLE), *args, "--model", tiny_model_dir, "--out", str(run_dir)],
         cwd=tmp_path,  # a user's folder, not the repository
+        env=ray_cluster.joined_env(),  # its Ray joins the session's cluster (RAY_ADDRESS)
         capture_output=True,
         text=True,
         timeout=400,

@@ -90,10 +90,11 @@ def test_report_of_a_two_objective_study_writes_the_front(tmp_path):
 
     config = validate_config(
         {
+            "early_stage": {"fraction": 0.2},  # the curves below are scored at 20% and 100%
             "search": {
                 "objectives": [{"metric": "accuracy", "mode": "max"}, {"metric": "cost.device_hours", "mode": "min"}],
                 "space": {"model.name": {"type": "categorical", "choices": ["big", "small"]}},
-            }
+            },
         }
     )
     study = optuna.create_study(directions=["maximize", "minimize"])

@@ -1,5 +1,6 @@
-"""foretune on a real PostgreSQL server (tests/postgres_server.py): a replayed search whose driver is killed
-with SIGKILL mid-search and resumed, the password kept out of every message and file, and the dashboard.
+"""foretune on a real PostgreSQL server (tests/postgres_server.py): a replayed search whose driver (joined to the
+session's Ray cluster) is killed with SIGKILL mid-search and resumed, the password kept out of every message and
+file, and the dashboard.
 """
 
 from __future__ import annotations
@@ -44,12 +45,13 @@ DRIVER = textwrap.dedent(
 )
 
 
-def _drive(tmp_path: Path, storage: str, study: str) -> subprocess.Popen:
-    # A new session: after the SIGKILL of the driver, its Ray processes are ended by group id.
+def _drive(tmp_path: Path, storage: str, study: str, env: dict[str, str]) -> subprocess.Popen:
+    # A new session: after the SIGKILL of the driver, whatever it started is ended by group id.
     command = [sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "config.yaml"), str(REPLAY_CURVES)]
     return subprocess.Popen(
         [*command, str(tmp_path / "run"), storage, study],
         cwd=REPO,
+        env=env,
         start_new_session=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -64,12 +66,13 @@ def _trials(storage: str, study: str) -> list:
         return []
 
 
-def test_sigkill_mid_search_then_resume_loses_and_duplicates_nothing(postgres_db, replay_bank, tmp_path):
+def test_sigkill_mid_search_then_resume_loses_and_duplicates_nothing(postgres_db, ray_cluster, replay_bank, tmp_path):
     total, study, storage = 5, "resume", postgres_db.url
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(replay_config_dict(replay_bank, trials=total)))
     (tmp_path / "driver.py").write_text(DRIVER)
+    env = ray_cluster.joined_env()
 
-    driver = _drive(tmp_path, storage, study)
+    driver = _drive(tmp_path, storage, study, env)
     try:
         deadline = time.time() + 120
         while True:
@@ -90,7 +93,7 @@ def test_sigkill_mid_search_then_resume_loses_and_duplicates_nothing(postgres_db
     stale = [t.number for t in trials if t.state == TrialState.RUNNING]
     assert before and stale
 
-    again = _drive(tmp_path, storage, study)  # the same command again: its dead driver's trials are stale at once
+    again = _drive(tmp_path, storage, study, env)  # the same command again: its dead driver's trials are stale at once
     try:
         second_output, _ = again.communicate(timeout=240)
         assert again.returncode == 0, second_output

@@ -12,9 +12,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+def _cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "foretune.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=180
+        [sys.executable, "-m", "foretune.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=180
     )
 
 
@@ -71,13 +71,14 @@ def test_unopenable_sqlite_path(config_file, tmp_path):
 
 
 @pytest.mark.slow
-def test_gpu_requested_where_none_exists(config_file, tmp_path):
+def test_gpu_requested_where_none_exists(config_file, ray_cluster, tmp_path):
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     run_dir = tmp_path / "run"
-    result = _cli("search", str(config_file), "--out", str(run_dir), "--set", "resources.gpus_per_trial=1")
+    overrides = ("--set", "resources.gpus_per_trial=1")  # Ray: the session's cluster (RAY_ADDRESS), no GPU
+    result = _cli("search", str(config_file), "--out", str(run_dir), *overrides, env=ray_cluster.joined_env())
     _assert_user_error(result, "gpus_per_trial=1", "GPUs")
     _no_study(run_dir)
     assert not run_dir.exists()

@@ -1,8 +1,10 @@
 import optuna
+import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from foretune.keys import (
+    CONFIG_ATTR,
     EARLY_BASIS_ATTR,
     EARLY_SCORE_ATTR,
     FRACTION_REACHED_ATTR,
@@ -12,6 +14,7 @@ from foretune.keys import (
     PREDICTED_UPPER_ATTR,
 )
 from foretune.predictors.calibration import cold_basis
+from foretune.search.hindsight import hindsight_lines, leave_one_out
 from foretune.search.report import trials_table, verdict_summary
 
 
@@ -47,7 +50,49 @@ def test_report_states_agreement_coverage_compute_and_basis():
     lines = verdict_summary(trials_table(study), "max", study)
     assert "Early rank vs final rank over 3 complete trials: Spearman 1.00." in lines
     assert "80% intervals: 1 of 2 finals inside (50%)." in lines
-    assert "Compute: 3.20 of 4 full trial budgets (80% of running every trial to the end)." in lines
-    assert "Best configuration kept: unknown (1 stopped trial(s) never reached their final)." in lines
+    assert "Predicted final vs final: not measured (2 complete trial(s) had a predicted final, 3 needed)." in lines
+    assert "Compute: 3.20 of 4 full trial budgets (80% of running every trial to the end; pruning saved 20%)." in lines
+    best_kept = (
+        "Best configuration kept: likely, not verified (every stopped trial's 80% interval lies below the best"
+        " final 0.8; the closest bound is 0.4)."
+    )
+    assert best_kept in lines
     assert "1 trial(s) were ranked by their early score alone (too few finished runs to predict)." in lines
     assert "Finished runs of earlier studies used by the predictor: earlier-study." in lines
+
+
+def test_best_kept_stays_unknown_when_a_stopped_trial_could_have_won():
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(_trial(TrialState.COMPLETE, 0.8, 0.30))
+    study.add_trial(_trial(TrialState.PRUNED, None, 0.10, predicted=(0.5, 0.7, 0.9), reached=0.2))
+    study.add_trial(_trial(TrialState.PRUNED, None, 0.05, reached=0.2))  # ranked by early score: no interval
+    lines = verdict_summary(trials_table(study), "max", study)
+    assert (
+        "Best configuration kept: unknown (2 stopped trial(s) never reached their final; 1 of them had no predicted"
+        " interval)." in lines
+    )
+    study.add_trial(_trial(TrialState.COMPLETE, 0.6, 0.25))
+    lines = verdict_summary(trials_table(study).query("trial != 2"), "max", study)
+    assert (
+        "Best configuration kept: unknown (1 stopped trial(s) never reached their final; a stopped trial's 80%"
+        " interval reaches 0.9, past the best final 0.8)." in lines
+    )
+
+
+def test_hindsight_predicts_every_complete_trial_from_the_others():
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr(CONFIG_ATTR, {"early_stage": {"predictor": "snapshot", "fraction": 0.2}})
+    for early, final in ((0.1, 0.5), (0.2, 0.6), (0.3, 0.8), (0.4, 0.7)):
+        study.add_trial(
+            create_trial(state=TrialState.COMPLETE, value=final, intermediate_values={20: early, 100: final})
+        )
+    check = leave_one_out(study, "max")
+    assert list(check["trial"]) == [0, 1, 2, 3]
+    assert (check["lower"] <= check["predicted"]).all() and (check["predicted"] <= check["upper"]).all()
+    # snapshot: the early score moved by the other trials' median gain, so the ranking is the early one
+    assert check.loc[0, "predicted"] == pytest.approx(0.1 + 0.4)
+    (line,) = hindsight_lines(study, "max")
+    assert line.startswith("In hindsight, each of the 4 complete trials predicted at 20% from the others")
+    assert "Spearman 0.80 with the finals" in line
+    study.add_trial(create_trial(state=TrialState.PRUNED, intermediate_values={20: 0.05}))
+    assert len(leave_one_out(study, "max")) == 4  # a stopped trial has no final to check

@@ -53,7 +53,7 @@ def test_pruned_trials_are_pruned_with_attrs_and_curves(ray_session, replay_bank
     for trial in study.trials:
         attrs = trial.user_attrs
         assert {"early_score", "early_basis", "early_finished_used", "early_rank"} <= set(attrs)
-        if attrs["early_finished_used"] >= 3:  # enough finished runs: a final was predicted
+        if attrs["early_finished_used"] >= 3 or "prior" in attrs["early_basis"]:  # a final was predicted
             assert attrs["predicted_lower"] <= attrs["predicted_final"] <= attrs["predicted_upper"]
         else:  # too few: ranked by the early score, and no number that was not predicted
             assert "predicted_final" not in attrs and "no final predicted" in attrs["early_basis"]
@@ -113,8 +113,8 @@ DRIVER = textwrap.dedent(
 )
 
 
-def _drive(tmp_path: Path) -> subprocess.Popen:
-    # A new session: after the SIGKILL of the driver, its Ray processes are ended by group id.
+def _drive(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen:
+    # A new session: after the SIGKILL of the driver, whatever it started is ended by group id.
     return subprocess.Popen(
         [
             sys.executable,
@@ -124,6 +124,7 @@ def _drive(tmp_path: Path) -> subprocess.Popen:
             str(tmp_path / "run"),
         ],
         cwd=REPO,
+        env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -131,13 +132,13 @@ def _drive(tmp_path: Path) -> subprocess.Popen:
     )
 
 
-def test_resume_after_sigkill_keeps_finished_trials_and_reaches_the_total(replay_bank, tmp_path):
+def test_resume_after_sigkill_keeps_finished_trials_and_reaches_the_total(ray_cluster, replay_bank, tmp_path):
     total = 7
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(replay_config_dict(replay_bank, trials=total)))
     (tmp_path / "driver.py").write_text(DRIVER)
     journal = tmp_path / "run" / "study.journal"
 
-    driver = _drive(tmp_path)
+    driver = _drive(tmp_path, ray_cluster.joined_env())  # a driver on a cluster: its trials end with it
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -163,7 +164,7 @@ def test_resume_after_sigkill_keeps_finished_trials_and_reaches_the_total(replay
     stale = [t.number for t in _study(str(journal)).trials if t.state == TrialState.RUNNING]
     assert before and stale
 
-    again = _drive(tmp_path)  # the same command again
+    again = _drive(tmp_path, ray_cluster.joined_env())  # the same command again
     try:
         _, err = again.communicate(timeout=240)
         assert again.returncode == 0, err

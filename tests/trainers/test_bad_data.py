@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from foretune.config import load_config
+from foretune.errors import ForetuneError
 from foretune.trainers.lora import LoraTrainer
 from tests.trainers.task_kind_data import (
     chat_rows,
@@ -108,3 +109,15 @@ def test_too_long_rows_can_be_dropped_or_truncated_and_it_is_said(tmp_path, poli
     assert trainer.data_note.startswith("1 of 12 rows of") and policy in trainer.data_note
     longest = max(len(trainer.encoder.encode(r).input_ids) for part in splits for r in part)
     assert longest <= 64
+
+
+def test_a_search_refuses_too_long_rows_before_any_trial(tmp_path):
+    """The check a search runs before its first trial measures rows where data.too_long is 'error' (the default)."""
+    from foretune.trainers.tasks import check_search_metric_before_trials
+
+    source = write_jsonl(tmp_path / "c.jsonl", _with(completion_rows(), 0, prompt=LONG))
+    overrides = {"task.name": "completion", "data.source": str(source), "model.max_length": 64}
+    overrides.update({"search.metric": "token_f1", "data.test_fraction": 0.25, "data.validation_fraction": 0.25})
+    with pytest.raises(ForetuneError, match="1 of 12 rows"):
+        check_search_metric_before_trials(load_config(None, overrides))
+    check_search_metric_before_trials(load_config(None, {**overrides, "data.too_long": "drop"}))

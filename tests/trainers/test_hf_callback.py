@@ -92,7 +92,7 @@ def test_callback_stops_a_real_trainer_at_the_fraction_it_is_told(tiny_model_dir
 
 
 @pytest.mark.slow
-def test_search_trainable_records_the_stopped_trainer_run_pruned_with_its_curve(tiny_model_dir, tmp_path):
+def test_search_trainable_records_the_stopped_trainer_run_pruned_with_its_curve(tiny_model_dir, ray_cluster, tmp_path):
     """Two trials through Ray: the first (lr 5e-3, by the seed) runs to the end; the second (lr 1e-7) scores
     worse at 20% and the early-stage rule (top 1, one grace trial) stops it there."""
     import optuna
@@ -113,6 +113,7 @@ def test_search_trainable_records_the_stopped_trainer_run_pruned_with_its_curve(
         [sys.executable, "-m", "foretune.cli", "search", str(config), "--out", str(run_dir), "--quiet"]
         + ["--trainable", "tests.trainers.test_hf_callback:train_tiny"],
         cwd=REPO,
+        env=ray_cluster.joined_env(),  # joins the session's Ray cluster (RAY_ADDRESS)
         capture_output=True,
         text=True,
         timeout=300,

@@ -63,6 +63,19 @@ def test_classification_scores_macro_average_over_labels():
     assert scores["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
 
 
+def test_completion_and_classification_learn_and_compare_the_whole_answer():
+    from foretune.trainers.data import TextRecord
+    from foretune.trainers.tasks import CompletionTask
+
+    record = TextRecord(prompt="Q: capital of Peru?\nA:", answer=" Lima")
+    for task in (CompletionTask(), ClassificationTask(prompt_style="chat", labels=[" Lima", "Oslo"])):
+        assert task.answer(record) == task.reference(record) == " Lima"
+        assert task.answer_spans(record) == [("answer", 0, 5)] and task.conversation(record) is None
+        assert task.stop_strings == ()
+    assert not CompletionTask().uses_chat_template and CompletionTask(prompt_style="chat").uses_chat_template
+    assert ClassificationTask(prompt_style="chat").uses_chat_template
+
+
 def test_fixed_test_and_validation_files_are_used_as_given(tmp_path):
     rows = completion_rows()
     source = write_jsonl(tmp_path / "all.jsonl", rows)
@@ -130,6 +143,30 @@ def test_search_metric_must_be_reported_by_the_task_or_its_metric_fn(tmp_path, m
         MetricFn("no_such_module:f")
 
 
+def test_search_metric_is_checked_from_the_config_before_any_trial(tmp_path, monkeypatch):
+    """What a search checks before its first trial: the data read (no tokenizer), a metric_fn called once."""
+    from foretune.trainers.tasks import check_search_metric_before_trials
+    from tests.trainers.task_kind_data import write_csv
+
+    (tmp_path / "my_metrics.py").write_text(METRIC_MODULE + "\ndef broken(p, r):\n    return [1.0]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source = write_kind_data(tmp_path, "completion")
+    config = load_config(None, {"task.name": "completion", "data.source": str(source)})
+    for metric, metric_fn in (("token_f1", None), ("same_length", "my_metrics:label_length")):
+        check_search_metric_before_trials(config.with_overrides({"search.metric": metric, "task.metric_fn": metric_fn}))
+    with pytest.raises(ForetuneError, match="search.metric 'accuracy' is never reported by task completion"):
+        check_search_metric_before_trials(config)
+    with pytest.raises(ForetuneError, match="returned list"):
+        check_search_metric_before_trials(config.with_overrides({"task.metric_fn": "my_metrics:broken"}))
+    with pytest.raises(ForetuneError, match="lower data.train_size"):
+        check_search_metric_before_trials(config.with_overrides({"search.metric": "token_f1", "data.train_size": 99}))
+    one_label = write_csv(tmp_path / "one.csv", [{"text": f"t{i}", "label": "yes"} for i in range(8)])
+    with pytest.raises(ForetuneError, match="single label"):
+        check_search_metric_before_trials(
+            load_config(None, {"task.name": "classification", "data.source": str(one_label)})
+        )
+
+
 # --- foretune train, each kind ------------------------------------------------------------------------
 
 
@@ -168,7 +205,7 @@ def test_foretune_train_runs_each_task_kind(tmp_path, monkeypatch, capsys, kind)
 
 
 @pytest.mark.slow
-def test_foretune_search_on_classification_optimises_a_metric_fn_key(tmp_path):
+def test_foretune_search_on_classification_optimises_a_metric_fn_key(ray_cluster, tmp_path):
     source = write_kind_data(tmp_path, "classification")
     (tmp_path / "my_metrics.py").write_text(METRIC_MODULE)
     search = {
@@ -188,6 +225,7 @@ def test_foretune_search_on_classification_optimises_a_metric_fn_key(tmp_path):
         text=True,
         timeout=600,
         cwd=tmp_path,  # where my_metrics.py is importable from, as for a user
+        env=ray_cluster.joined_env(),  # joins the session's Ray cluster (RAY_ADDRESS)
     )
     assert done.returncode == 0, done.stderr[-3000:]
     trials = pd.read_csv(out / "trials.csv")

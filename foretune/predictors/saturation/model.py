@@ -12,6 +12,9 @@ Uncertainty comes from a bootstrap over repeats (or over residuals when every n 
 refitting and re-weighting the families in each replicate; that only sees measurement noise, so the
 reported intervals of the minimum useful / sufficient n are widened by the model's extrapolation
 error measured on LCDB (`calibrated=False` gives the bootstrap band alone; both are kept on the result).
+The minimum sufficient n read off the fit is then moved by a factor learned on LCDB from features
+of the points and the fit (`correction`, after Mahmood et al., CVPR 2022), and its interval taken
+from that corrected answer's errors there; `corrected=False` keeps the read-off answer.
 
 From the averaged curve F(n):
 
@@ -39,10 +42,11 @@ import numpy as np
 from scipy.optimize import isotonic_regression
 
 from foretune.errors import ForetuneError
-from foretune.keys import MAD_TO_STD, Mode, check_mode
-from foretune.predictors.saturation.bands import first_crossing, quantile_band
-from foretune.predictors.saturation.calibration import band_union, calibrated_band
+from foretune.keys import MAD_TO_STD, Mode, SaturationRegime, check_mode
+from foretune.predictors.saturation.bootstrap import bootstrap_fits
+from foretune.predictors.saturation.correction import correction_features, log_factor
 from foretune.predictors.saturation.ensemble import Ensemble, fit_ensemble
+from foretune.predictors.saturation.estimates import Estimate, estimate_bands, read_estimate
 from foretune.predictors.saturation.families import (
     DEFAULT_EXPONENT_PRIOR,
     DEFAULT_FAMILIES,
@@ -56,9 +60,6 @@ from foretune.predictors.saturation.result import SaturationResult
 # Three sizes answer (a power law with its exponent prior); below FEW_POINTS sizes the prior is always on.
 MIN_POINTS = 3
 FEW_POINTS = 5
-
-# (asymptote, min useful n, min sufficient n) of one fit, in signed units and sizes.
-Estimate = tuple[float, float | None, float]
 
 
 class SaturationModel:
@@ -87,6 +88,7 @@ class SaturationModel:
         exponent_prior: tuple[float, float] | None = DEFAULT_EXPONENT_PRIOR,
         tail_weight: float = DEFAULT_TAIL_WEIGHT,
         calibrated: bool = True,
+        corrected: bool = True,
         bounds: tuple[float | None, float | None] | None = None,
     ) -> None:
         check_mode(mode)
@@ -114,6 +116,7 @@ class SaturationModel:
         self.exponent_prior = None if exponent_prior is None else (float(exponent_prior[0]), float(exponent_prior[1]))
         self.tail_weight = float(tail_weight)
         self.calibrated = bool(calibrated)
+        self.corrected = bool(corrected)
         self.bounds = None if bounds is None else tuple(bounds)
         self.mode = mode
         self.epsilon = float(epsilon)
@@ -160,6 +163,7 @@ class SaturationModel:
         ceiling = None if best is None else self._sign * float(best)
 
         ensemble, noise, residuals = self._robust_fit(points, ceiling)
+        measured = points
         points, set_aside = self._set_aside_far_points(points, residuals, noise)
         if set_aside:
             ensemble = fit_ensemble(points.x, points.y, points.w, self.families, noise, ceiling=ceiling) or ensemble
@@ -171,8 +175,21 @@ class SaturationModel:
                 or ensemble
             )
         replicates = self._bootstrap(points, ensemble, noise, ceiling)
-        point = self._read(ensemble, points.y, points.w, points.sizes, max_n)
-        estimates = [self._read(e, y_star, points.w, points.sizes, max_n) for e, y_star in replicates]
+        read = {"max_n": float(max_n), "epsilon": self.epsilon, "horizon": self.horizon}
+        point = read_estimate(ensemble, points.y, points.w, points.sizes, **read)
+        estimates = [read_estimate(e, y_star, points.w, points.sizes, **read) for e, y_star in replicates]
+        regime = curve_regime(
+            points.y,
+            smooth=isotonic_regression(points.y, weights=points.w).x,
+            noise=noise,
+            epsilon=self.epsilon,
+            asymptote=point[0],
+            useful_n=point[1],
+            n_ref=n_ref,
+        )
+        log_factor = self._log_correction(measured, ensemble, point[2], regime, float(max_n))
+        bounds = (float(points.sizes[0]), float(max_n))
+        point, estimates = _corrected(point, log_factor, bounds), [_corrected(e, log_factor, bounds) for e in estimates]
         self.result = self._result(
             points,
             ensemble,
@@ -183,7 +200,8 @@ class SaturationModel:
             n_ref=n_ref,
             baseline=baseline,
             set_aside=set_aside,
-            noise=noise,
+            regime=regime,
+            log_factor=log_factor,
         )
         return self
 
@@ -256,6 +274,24 @@ class SaturationModel:
         )
         return subset, tuple(float(v) for v in points.sizes[far])
 
+    def _log_correction(
+        self, points: MeasuredPoints, ensemble: Ensemble, answer: float, regime: str, max_n: float
+    ) -> float:
+        """log(corrected / read-off minimum sufficient n): the factor learned on LCDB (`correction`), or 0."""
+        if not self.corrected or len(points.sizes) < 2:
+            return 0.0
+        at_max = float(ensemble(np.array([max_n / points.sizes[-1]]))[0])
+        features = correction_features(
+            points.sizes,
+            points.y,
+            answer=answer,
+            score_at_max=at_max,
+            max_n=max_n,
+            noise=noise_level(points.y, points.groups),
+            epsilon=self.epsilon,
+        )
+        return log_factor(features, regime)
+
     def _fit_weights(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         # Weight ~ x^tail_weight: the last points say most about where the curve goes next.
         return w * x**self.tail_weight
@@ -263,100 +299,16 @@ class SaturationModel:
     def _bootstrap(
         self, points: MeasuredPoints, ensemble: Ensemble, noise: float, ceiling: float | None
     ) -> list[tuple[Ensemble, np.ndarray]]:
-        """(refitted ensemble, resampled means) per replicate that could be fitted."""
-        if self.n_bootstrap == 0:
-            return []
-        x, y, w, groups = points.x, points.y, points.w, points.groups
-        rng = np.random.default_rng(self.seed)
-        fitted = ensemble(x)
-        # Each residual at least the noise of its mean: a curve through a handful of points fits
-        # them almost exactly, and their residuals alone would give a zero-width interval.
-        residuals = np.maximum(np.abs(y - fitted), noise * np.sqrt(w.mean() / w))
-        repeated = sum(len(g) >= 2 for g in groups.values()) >= len(groups) / 2
-        replicates = []
-        for _ in range(self.n_bootstrap):
-            if repeated:
-                # Bootstrap over repeats: resample the seeds measured at each n.
-                y_star = np.array(
-                    [
-                        rng.choice(g, size=len(g)).mean() if len(g) >= 2 else yi
-                        for g, yi in zip(groups.values(), y, strict=True)
-                    ]
-                )
-            else:
-                # Wild bootstrap: each residual keeps its size and gets a random sign.
-                y_star = fitted + residuals * rng.choice([-1.0, 1.0], size=len(y))
-            rep = fit_ensemble(
-                x,
-                y_star,
-                self._fit_weights(x, w),
-                self.families,
-                noise,
-                warm=ensemble,
-                prior=self._prior(len(y)),
-                ceiling=ceiling,
+        """(refitted ensemble, resampled means) per bootstrap replicate that could be fitted."""
+
+        def refit(y_star: np.ndarray, warm: Ensemble) -> Ensemble | None:
+            weights = self._fit_weights(points.x, points.w)
+            prior = self._prior(len(points.y))
+            return fit_ensemble(
+                points.x, y_star, weights, self.families, noise, warm=warm, prior=prior, ceiling=ceiling
             )
-            if rep is not None:
-                replicates.append((rep, y_star))
-        return replicates
 
-    def _read(self, ensemble: Ensemble, y: np.ndarray, w: np.ndarray, sizes: np.ndarray, max_n: float) -> Estimate:
-        """(asymptote, min useful n, min sufficient n) of one fit, in signed units and sizes.
-
-        Where points were measured, the crossing is read from the measured means made monotone
-        (isotonic regression), shifted by what the fit adds beyond the last point; the fitted curve
-        is only used where there are no points. On LCDB this beats reading everything off the fit:
-        a parametric family often bends the wrong way among the measured points.
-        """
-        n_ref = float(sizes[-1])
-        smooth = isotonic_regression(y, weights=w).x
-        last_fit = float(ensemble(np.array([1.0]))[0])
-        asymptote = ensemble.asymptote
-        at_max = float(ensemble(np.array([max_n / n_ref]))[0])
-
-        def crossing(level: float, end: float) -> float | None:
-            # `level` is a score the fitted curve reaches at `end`; epsilon below it is the target.
-            target = smooth[-1] + (level - last_fit) - self.epsilon
-            if target <= smooth[-1]:
-                return first_crossing(sizes, smooth, target)
-            grid = np.geomspace(n_ref, max(end, n_ref), 400)
-            return first_crossing(grid, ensemble(grid / n_ref), level - self.epsilon)
-
-        useful = crossing(asymptote, n_ref * self.horizon)
-        sufficient = crossing(at_max, max_n)
-        sufficient = max_n if sufficient is None else min(sufficient, max_n)
-        return asymptote, useful, max(sufficient, float(sizes[0]))
-
-    def _bands(self, point: Estimate, reps: Sequence[Estimate], sizes: np.ndarray, *, max_n: float, n_ref: float):
-        """(asymptote, useful, sufficient, useful noise-only, sufficient noise-only) bands, user units."""
-        sign, alpha = self._sign, (1 - self.interval) / 2
-        asym_band = quantile_band([sign * r[0] for r in reps], alpha) if reps else (sign * point[0],) * 2
-        if asym_band[0] is not None and asym_band[1] is not None:
-            # A percentile band can miss an estimate that sits on a bound (the asymptote at the
-            # metric's best score, say, with the replicates below it): widen it to hold the estimate.
-            asym_band = (min(*asym_band, sign * point[0]), max(*asym_band, sign * point[0]))
-        useful_noise = quantile_band([r[1] for r in reps], alpha) if reps else (point[1], point[1])
-        sufficient_noise = quantile_band([r[2] for r in reps], alpha) if reps else (point[2], point[2])
-        useful_band, sufficient_band = useful_noise, sufficient_noise
-        if self.calibrated:
-            horizon_n = float(max(max_n, n_ref) * self.horizon)
-            cal_u = calibrated_band(
-                point[1],
-                extrapolated=point[1] is None or point[1] > n_ref,
-                interval=self.interval,
-                lo=float(sizes[0]),
-                hi=horizon_n,
-            )
-            cal_s = calibrated_band(
-                point[2], extrapolated=point[2] > n_ref, interval=self.interval, lo=float(sizes[0]), hi=float(max_n)
-            )
-            useful_band = band_union(useful_noise, cal_u)
-            sufficient_band = band_union(sufficient_noise, cal_s)
-        if point[1] is None and useful_band[0] is None:
-            # Beyond the horizon in (nearly) every replicate: all the points say is "past the
-            # largest measured n", which is the honest lower end.
-            useful_band = (n_ref, None)
-        return asym_band, useful_band, sufficient_band, useful_noise, sufficient_noise
+        return bootstrap_fits(points, ensemble, noise, n_bootstrap=self.n_bootstrap, seed=self.seed, fit=refit)
 
     def _result(
         self,
@@ -370,21 +322,21 @@ class SaturationModel:
         n_ref: float,
         baseline: float | None,
         set_aside: tuple[float, ...],
-        noise: float,
+        regime: SaturationRegime,
+        log_factor: float,
     ) -> SaturationResult:
         """The `SaturationResult` of a fit, back in the user's units."""
         sign = self._sign
-        regime = curve_regime(
-            points.y,
-            smooth=isotonic_regression(points.y, weights=points.w).x,
-            noise=noise,
-            epsilon=self.epsilon,
-            asymptote=point[0],
-            useful_n=point[1],
-            n_ref=n_ref,
-        )
-        asym_band, useful_band, sufficient_band, useful_noise, sufficient_noise = self._bands(
-            point, reps, points.sizes, max_n=max_n, n_ref=n_ref
+        asym_band, useful_band, sufficient_band, useful_noise, sufficient_noise = estimate_bands(
+            point,
+            reps,
+            points.sizes,
+            sign=sign,
+            interval=self.interval,
+            calibrated=self.calibrated,
+            max_n=max_n,
+            horizon=self.horizon,
+            corrected_regime=regime if self.corrected else None,
         )
         return SaturationResult(
             mode=self.mode,
@@ -407,6 +359,7 @@ class SaturationModel:
             n_bootstrap=len(replicates),
             set_aside=set_aside,
             regime=regime,
+            min_sufficient_n_correction=float(np.exp(log_factor)),
             min_useful_n_noise_interval=useful_noise,
             min_sufficient_n_noise_interval=sufficient_noise,
             _ensemble=ensemble,
@@ -417,3 +370,9 @@ class SaturationModel:
                 [[a, np.inf if u is None else u, m] for a, u, m in reps], dtype=float
             ).reshape(len(reps), 3),
         )
+
+
+def _corrected(estimate: Estimate, log_factor: float, bounds: tuple[float, float]) -> Estimate:
+    """The estimate with its minimum sufficient n moved by exp(log_factor), kept within bounds."""
+    asymptote, useful, sufficient = estimate
+    return asymptote, useful, float(np.clip(sufficient * np.exp(log_factor), *bounds))

@@ -35,6 +35,8 @@ class SaturationResult:
     n_bootstrap: int
     set_aside: tuple[float, ...]  # sizes whose points lay far off the robust fit and were left out
     regime: SaturationRegime  # "still rising", "bent", "flat" or "ill-behaved: not monotone"
+    # The factor the LCDB-learned correction applied to the read-off minimum sufficient n (1: none).
+    min_sufficient_n_correction: float
     # The bootstrap-only bands (measurement noise only); the *_interval fields above also include
     # the extrapolation error learned on LCDB when the model is `calibrated`.
     min_useful_n_noise_interval: tuple[float | None, float | None]
@@ -124,6 +126,7 @@ class SaturationResult:
             "extrapolated": bool(self.extrapolated),
             "min_sufficient_n_extrapolated": bool(self.min_sufficient_n_extrapolated),
             REGIME_KEY: self.regime,
+            "min_sufficient_n_correction": round(self.min_sufficient_n_correction, 4),
             "score_at_max_n": num(self.score_at_max_n),
             "baseline": num(self.baseline),
             "horizon": num(self.horizon),

@@ -15,7 +15,13 @@ from foretune.trainers.tasks.extraction import (
     normalize_value,
     score_frame,
 )
-from foretune.trainers.tasks.kinds import MetricFn, check_search_metric, make_task, reported_metrics
+from foretune.trainers.tasks.kinds import (
+    MetricFn,
+    check_search_metric,
+    check_search_metric_before_trials,
+    make_task,
+    reported_metrics,
+)
 from foretune.trainers.tasks.parsing import parse_answer
 from foretune.trainers.tasks.text import ChatTask, CompletionTask, normalize_text, text_scores
 
@@ -29,6 +35,7 @@ __all__ = [
     "MetricFn",
     "Task",
     "check_search_metric",
+    "check_search_metric_before_trials",
     "classification_scores",
     "grade",
     "make_task",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from foretune.config import DataConfig
-    from foretune.trainers.data import Splits
+    from foretune.trainers.data import Splits, TextRecord
 
 # Reported by the trainer on top of every task's scores.
 TRAINER_METRICS = ("eval_loss", "train_loss")
@@ -64,3 +64,25 @@ class Task(Protocol):
     def score(self, records: Sequence[Any], predictions: Sequence[Any]) -> dict[str, float]:
         """Metrics of `predictions` (one per record) against the references."""
         ...
+
+
+class PromptAnswerTask:
+    """What the prompt -> one answer kinds (completion, classification) share: the record's answer is learned
+    whole after the prompt (one span, no conversation) and is the reference predictions are compared with."""
+
+    stop_strings: tuple[str, ...] = ()
+
+    def __init__(self, *, prompt_style: str = "plain") -> None:
+        self.uses_chat_template = prompt_style == "chat"
+
+    def conversation(self, record: TextRecord) -> list[dict[str, str]] | None:
+        return None
+
+    def answer(self, record: TextRecord) -> str:
+        return record.answer
+
+    def answer_spans(self, record: TextRecord) -> list[tuple[str, int, int]]:
+        return [("answer", 0, len(record.answer))]
+
+    def reference(self, record: TextRecord) -> str:
+        return record.answer

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from foretune.errors import ForetuneError
 from foretune.trainers.data import TextRecord, assemble_splits, read_classification_records
+from foretune.trainers.tasks.base import PromptAnswerTask
 
 if TYPE_CHECKING:
     from foretune.config import DataConfig
@@ -46,15 +47,14 @@ def classification_scores(predictions: Sequence[str], references: Sequence[str])
     return {"accuracy": accuracy, "macro_f1": sum(f1s) / len(f1s), "n_examples": float(len(pairs))}
 
 
-class ClassificationTask:
+class ClassificationTask(PromptAnswerTask):
     """Text -> one label of the set read from the data (`labels`, filled by `load_splits`)."""
 
     name = "classification"
     metric_names = ("accuracy", "macro_f1")
-    stop_strings: tuple[str, ...] = ()
 
     def __init__(self, *, prompt_style: str = "plain", labels: Sequence[str] = ()) -> None:
-        self.uses_chat_template = prompt_style == "chat"
+        super().__init__(prompt_style=prompt_style)
         self.labels: list[str] = list(labels)
 
     def load_splits(self, data: DataConfig, *, offline: bool = True) -> Splits:
@@ -81,20 +81,8 @@ class ClassificationTask:
     def chat_messages(self, record: TextRecord) -> list[dict[str, str]]:
         return [{"role": "user", "content": self._question(record)}]
 
-    def conversation(self, record: TextRecord) -> list[dict[str, str]] | None:
-        return None
-
-    def answer(self, record: TextRecord) -> str:
-        return record.answer
-
-    def answer_spans(self, record: TextRecord) -> list[tuple[str, int, int]]:
-        return [("answer", 0, len(record.answer))]
-
     def parse_answer(self, text: str) -> str:
         return " ".join(str(text).split())
-
-    def reference(self, record: TextRecord) -> str:
-        return record.answer
 
     def score(self, records: Sequence[TextRecord], predictions: Sequence[str]) -> dict[str, float]:
         return classification_scores(predictions, [r.answer for r in records])

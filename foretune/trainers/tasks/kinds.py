@@ -3,7 +3,7 @@
 `make_task(config)` builds the kind; `MetricFn` loads ``"package.module:function"`` once and calls it
 with (predictions, references) on every evaluation; `reported_metrics` names every metric a run of
 the config reports, so `check_search_metric` can refuse a `search.metric` no trial would ever report
-before a search starts.
+before a search starts (`check_search_metric_before_trials`: from the config and its data, without model weights).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from foretune.trainers.tasks.text import ChatTask, CompletionTask
 if TYPE_CHECKING:
     from foretune.config import ExperimentConfig
 
-__all__ = ["MetricFn", "check_search_metric", "make_task", "reported_metrics"]
+__all__ = ["MetricFn", "check_search_metric", "check_search_metric_before_trials", "make_task", "reported_metrics"]
 
 
 def make_task(config: ExperimentConfig) -> Task:
@@ -110,3 +110,24 @@ def check_search_metric(config: ExperimentConfig, reported: Sequence[str]) -> No
             f"(it reports: {', '.join(reported)}); set search.metric to one of them "
             "(search.mode: min for a loss), or return it from task.metric_fn"
         )
+
+
+def check_search_metric_before_trials(config: ExperimentConfig) -> None:
+    """Before a search's first trial: bad data, a failing task.metric_fn or a `search.metric` no trial reports is
+    one error. The data is read (its errors raise here); it is tokenized only where `data.too_long` is 'error', so
+    that an over-long row stops the search here rather than failing every trial. The metric_fn is called once on
+    two references scored against themselves, to learn its keys."""
+    task = make_task(config)
+    splits = task.load_splits(config.data, offline=config.model.offline)
+    train = splits.train_subset(config.data.train_size) if config.data.train_size is not None else splits.train
+    policy = config.data.too_long or ("error" if task.name != "attribute_extraction" else None)
+    if policy == "error":
+        from foretune.trainers.encoding import Encoder, fit_lengths
+        from foretune.trainers.models import load_tokenizer
+
+        encoder = Encoder(task, load_tokenizer(config.model), config.model.max_length)
+        records = {"train": list(train), "validation": splits.validation, "test": splits.test}
+        fit_lengths(encoder, records, policy, config.data.source)
+    metric_fn = MetricFn(config.task.metric_fn) if config.task.metric_fn else None
+    references = [task.reference(r) for r in (splits.validation or splits.test)[:2]]
+    check_search_metric(config, reported_metrics(task, metric_fn, references))

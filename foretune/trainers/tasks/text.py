@@ -20,6 +20,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from foretune.trainers.data import TextRecord, assemble_splits, read_chat_records, read_completion_records
+from foretune.trainers.tasks.base import PromptAnswerTask
 
 if TYPE_CHECKING:
     from foretune.config import DataConfig
@@ -58,15 +59,11 @@ def text_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[s
     return {"exact_match": sum(exact) / len(exact), "token_f1": sum(f1) / len(f1), "n_examples": float(len(exact))}
 
 
-class CompletionTask:
+class CompletionTask(PromptAnswerTask):
     """Prompt -> completion. `prompt_style="chat"` sends the prompt as the user turn of the chat template."""
 
     name = "completion"
     metric_names = TEXT_METRICS
-    stop_strings: tuple[str, ...] = ()
-
-    def __init__(self, *, prompt_style: str = "plain") -> None:
-        self.uses_chat_template = prompt_style == "chat"
 
     def load_splits(self, data: DataConfig, *, offline: bool = True) -> Splits:
         return assemble_splits(data, partial(read_completion_records, data=data, offline=offline), _key)
@@ -77,20 +74,8 @@ class CompletionTask:
     def chat_messages(self, record: TextRecord) -> list[dict[str, str]]:
         return [{"role": "user", "content": record.prompt}]
 
-    def conversation(self, record: TextRecord) -> list[dict[str, str]] | None:
-        return None
-
-    def answer(self, record: TextRecord) -> str:
-        return record.answer
-
-    def answer_spans(self, record: TextRecord) -> list[tuple[str, int, int]]:
-        return [("answer", 0, len(record.answer))]
-
     def parse_answer(self, text: str) -> str:
         return text.strip() if isinstance(text, str) else ""
-
-    def reference(self, record: TextRecord) -> str:
-        return record.answer
 
     def score(self, records: Sequence[TextRecord], predictions: Sequence[str]) -> dict[str, float]:
         return text_scores(predictions, [r.answer for r in records])

@@ -1,0 +1,186 @@
+"""The two engines of the search benchmark (`benchmarks/search.py`): one search per call, one record out.
+
+- `search_inprocess` (for the statistics): the search loop runs in this process, trials `CONCURRENT` at a time in
+  lockstep (each evaluation is one time unit); pruned trials are told PRUNED, finished ones COMPLETE, as
+  `PrunedAwareOptunaSearch` does. foretune's strategies are the same `EarlyStageEvaluator` and rules the Ray
+  scheduler wraps; the baselines are Optuna's pruners (successive halving = ASHA, Hyperband, median) with the
+  settings of the Ray baselines.
+- `search_ray`: the whole stack (`run_search`: Ray Tune trials, journal study, report), Ray's ASHA / async
+  HyperBand / median stopping; ~1-2 min per search, for a few seeds only.
+
+A record: compute (budget spent / budget of running every trial to the end), best (best final among trials run
+to the end), best_kept (1 when the best run among the configs this search sampled was run to the end), pruned,
+repeat_compute, and the evaluator's time per judgement.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from search_sets import CONCURRENT, config_for
+
+from foretune.config import ExperimentConfig
+from foretune.keys import BUDGET_PCT_KEY
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    kind: str  # "none" | "foretune" | "asha" | "hyperband" | "median"
+    early: dict = field(default_factory=dict)  # early_stage overrides (foretune only)
+    shape: str | None = None  # override of the probability rule's distribution (calibration.probability_better)
+
+
+class ForetunePruner:
+    """foretune's evaluator behind the same calls as an Optuna pruner; times each judgement."""
+
+    def __init__(self, config: ExperimentConfig, shape: str | None) -> None:
+        from foretune.search.evaluator import EarlyStageEvaluator
+        from foretune.search.rule import ProbabilityRule, make_rule
+        from foretune.search.tuner import make_predictor_factory
+
+        rule = make_rule(config.early_stage, config.search.mode)
+        if isinstance(rule, ProbabilityRule) and shape is not None:
+            rule.shape = shape
+        self.evaluator = EarlyStageEvaluator(
+            mode=config.search.mode,
+            fraction=config.early_stage.fraction,
+            make_predictor=make_predictor_factory(config),
+            rule=rule,
+        )
+        self.seconds: list[float] = []
+
+    def stop(self, key: str, fraction: float, value: float) -> bool:
+        self.evaluator.observe(key, fraction, value)
+        if not self.evaluator.due(key, fraction):
+            return False
+        started = time.perf_counter()
+        keep = self.evaluator.judge(key, fraction)
+        self.seconds.append(time.perf_counter() - started)
+        return not keep
+
+
+def optuna_pruner(kind: str):
+    import optuna
+
+    if kind == "asha":  # rungs at 20% and 60%: Ray ASHA(grace_period=20, reduction_factor=3, max_t=100)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=20, reduction_factor=3)
+    if kind == "hyperband":  # 3 brackets from 10%: Ray AsyncHyperBand(grace 10, rf 3, brackets 3)
+        return optuna.pruners.HyperbandPruner(min_resource=10, max_resource=100, reduction_factor=3)
+    if kind == "median":  # from 20%, once 3 trials have finished: Ray MedianStoppingRule(grace 20, min samples 3)
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=19)
+    return optuna.pruners.NopPruner()
+
+
+def search_inprocess(bank, strategy: Strategy, *, params, metric, mode, seed, trials) -> dict:
+    """One search, trials `CONCURRENT` at a time in lockstep; returns its record."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from foretune.search.space import make_sampler, to_distributions
+
+    config = config_for(bank, params, metric=metric, mode=mode, seed=seed, trials=trials, early=strategy.early)
+    fractions = [round(f, 9) for f in config.train.eval_fractions]
+    # A fixed study name: HyperbandPruner assigns brackets by hashing it with the trial number.
+    study = optuna.create_study(
+        study_name=f"bench-{strategy.kind}-{seed}",
+        direction="minimize" if mode == "min" else "maximize",
+        sampler=make_sampler(config.search),
+        pruner=optuna_pruner(strategy.kind),
+    )
+    ours = ForetunePruner(config, strategy.shape) if strategy.kind == "foretune" else None
+    dists = to_distributions(config.search.space)
+    running: list[list] = []  # [optuna trial, recorded run, index of the next evaluation]
+    records = []  # (true final of the replayed run, fraction reached, completed, replays a run already finished)
+    finished: set[str] = set()  # recorded runs some trial of this search already ran to the end
+    started = 0
+    while started < trials or running:
+        while len(running) < CONCURRENT and started < trials:
+            trial = study.ask(dists)
+            run = bank.nearest(trial.params)
+            if ours:
+                ours.evaluator.add(str(trial.number), trial.params)
+            running.append([trial, run, 0])
+            started += 1
+        for slot in list(running):  # every running trial makes one evaluation per time unit
+            trial, run, i = slot
+            fraction = fractions[i]
+            value = run.at(metric, fraction)
+            trial.report(value, int(round(fraction * 100)))
+            stop = ours.stop(str(trial.number), fraction, value) if ours else trial.should_prune()
+            last = i == len(fractions) - 1
+            if stop and not last:
+                study.tell(trial, state=TrialState.PRUNED)
+            elif last:
+                study.tell(trial, value)
+            else:
+                slot[2] += 1
+                continue
+            if ours:
+                ours.evaluator.finish(str(trial.number))
+            records.append((run.final(metric), fraction, last, run.run_id in finished))
+            finished |= {run.run_id} if last else set()
+            running.remove(slot)
+    return outcome(records, mode, ours.seconds if ours else [])
+
+
+def outcome(records, mode: str, seconds: list[float]) -> dict:
+    finals = np.array([r[0] for r in records])
+    complete = np.array([r[2] for r in records])
+    pick = np.min if mode == "min" else np.max
+    best = float(pick(finals[complete])) if complete.any() else float("nan")
+    return {
+        "compute": float(np.mean([r[1] for r in records])),
+        "best": best,
+        "best_kept": int(bool(complete.any() and abs(best - float(pick(finals))) <= 1e-12)),
+        "pruned": int((~complete).sum()),
+        # budget spent replaying a recorded run that an earlier trial had already run to the end (a repeat)
+        "repeat_compute": float(np.sum([r[1] for r in records if r[3]]) / len(records)),
+        "judgements": len(seconds),
+        "judge_s": float(np.sum(seconds)),
+        "judge_p95_s": float(np.percentile(seconds, 95)) if seconds else 0.0,
+        "judge_max_s": float(np.max(seconds)) if seconds else 0.0,
+    }
+
+
+# --- Ray engine -------------------------------------------------------------------------------------
+
+
+def ray_scheduler(kind: str):
+    if kind == "foretune":
+        return None  # run_search builds the early-stage scheduler from the config
+    from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, MedianStoppingRule
+
+    if kind == "asha":
+        return lambda c: AsyncHyperBandScheduler(
+            time_attr=BUDGET_PCT_KEY, max_t=100, grace_period=20, reduction_factor=3
+        )
+    if kind == "hyperband":  # Ray's synchronous HyperBand pauses and resumes; "stopped is stopped" here
+        return lambda c: AsyncHyperBandScheduler(
+            time_attr=BUDGET_PCT_KEY, max_t=100, grace_period=10, reduction_factor=3, brackets=3
+        )
+    if kind == "median":
+        return lambda c: MedianStoppingRule(time_attr=BUDGET_PCT_KEY, grace_period=20, min_samples_required=3)
+    return lambda c: FIFOScheduler()
+
+
+def search_ray(bank, strategy: Strategy, *, params, metric, mode, seed, trials, tmp: Path) -> dict:
+    from foretune.search.driver import run_search
+
+    config = config_for(bank, params, metric=metric, mode=mode, seed=seed, trials=trials, early=strategy.early)
+    result = run_search(
+        config,
+        out=tmp / f"{seed}-{strategy.name}-{time.time_ns()}",
+        trainer_factory=bank.trainer_factory(),
+        scheduler_factory=ray_scheduler(strategy.kind),
+        progress=False,
+    )
+    table = result.report.table
+    records = []
+    for _, row in table.iterrows():
+        run = bank.nearest({k: row[f"param.{k}"] for k in params})
+        records.append((run.final(metric), float(row["fraction_reached"]), row["state"] == "COMPLETE", False))
+    return outcome(records, mode, [])
