@@ -44,10 +44,10 @@ class SweepConfig(_Section):
         "/models/small]: one saturation fit per model on the same data (default: model.name only).",
     )
 
-    @field_validator("models", mode="before")
+    @field_validator("models", "sizes", mode="before")
     @classmethod
-    def _split_models(cls, value: Any) -> Any:
-        # --set sweep.models=a,b arrives as one string.
+    def _split_lists(cls, value: Any) -> Any:
+        # --set sweep.models=a,b or sweep.sizes=0,50,100 arrives as one string.
         return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
     @field_validator("models")
@@ -56,12 +56,6 @@ class SweepConfig(_Section):
         if value is not None and (not value or len(set(value)) < len(value)):
             raise ValueError(f"give distinct model names, e.g. [smollm2-135m, /models/small], got {value}")
         return value
-
-    @field_validator("sizes", mode="before")
-    @classmethod
-    def _split_sizes(cls, value: Any) -> Any:
-        # --set sweep.sizes=0,50,100 arrives as one string.
-        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
     @field_validator("sizes")
     @classmethod

@@ -219,8 +219,8 @@ class EarlyStageEvaluator:
             attributes.pop(key, None)  # never a number from an earlier judgement beside this one's fraction
         if trial_id in self._grace:
             return True
-        runs = self._finished_runs()
-        target = rule.target([c.final for c in runs])
+        target_run = rule.target_run(self._finished_runs())
+        target = None if target_run is None else target_run.final
         at = self._best_point(trial_id, reached) if rule.best_so_far else reached
         if prediction is None or at < reached:
             prediction = self._predict_one(trial_id, at)
@@ -237,7 +237,7 @@ class EarlyStageEvaluator:
             return True
         keep = rule.keep(probability)
         if not keep and rule.spare_rising:
-            keep = self._rising(trial_id, reached, rule.target_run(runs))
+            keep = self._rising(trial_id, reached, target_run)
         attributes.update(
             {
                 JUDGED_PREDICTION_ATTR: float(prediction.mean[0]),

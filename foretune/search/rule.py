@@ -18,13 +18,15 @@ either from the config. Which rule is the default, and why: benchmarks/results/s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from foretune.config import EarlyStageConfig
 from foretune.keys import Mode, check_mode
 from foretune.predictors._base import Curve
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -145,12 +147,14 @@ class ProbabilityRule:
 
     def target(self, finals: Sequence[float]) -> float | None:
         """The k-th best of the finished runs' `finals`; None while fewer than k runs finished."""
-        ordered = sorted((f for f in finals if math.isfinite(f)), reverse=self.mode == "max")
-        return ordered[self.k - 1] if len(ordered) >= self.k else None
+        return self._kth_best(finals, float)
 
     def target_run(self, runs: Sequence[Curve]) -> Curve | None:
         """The finished run whose final is `target`: the k-th best of `runs`."""
-        ordered = sorted((c for c in runs if math.isfinite(c.final)), key=lambda c: c.final, reverse=self.mode == "max")
+        return self._kth_best(runs, lambda c: c.final)
+
+    def _kth_best(self, items: Sequence[T], final: Callable[[T], float]) -> T | None:
+        ordered = sorted((i for i in items if math.isfinite(final(i))), key=final, reverse=self.mode == "max")
         return ordered[self.k - 1] if len(ordered) >= self.k else None
 
     def keep(self, probability: float | None) -> bool:

@@ -12,22 +12,11 @@ import pytest
 import yaml
 
 from foretune.trainers.hf_callback import ReporterCallback, evaluation_steps, run_metrics
-from foretune.trainers.reporters import Decision, MemoryReporter
+from foretune.trainers.reporters import MemoryReporter
+from tests.trainers.test_lora import StopAt
 
 REPO = Path(__file__).resolve().parents[2]
 COLORS = ("red", "blue", "green", "black")
-
-
-class StopAt:
-    """A reporter that keeps the curve and says stop once `fraction` is reached."""
-
-    def __init__(self, fraction: float) -> None:
-        self.fraction = fraction
-        self.memory = MemoryReporter()
-
-    def report(self, fraction, step, metrics):
-        self.memory.report(fraction, step, metrics)
-        return Decision.STOP if fraction >= self.fraction else Decision.CONTINUE
 
 
 def make_trainer(model_dir: str, reporter, *, learning_rate: float, max_steps: int, fractions):
