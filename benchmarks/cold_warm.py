@@ -19,6 +19,7 @@ import pandas as pd
 
 from foretune.predictors import Curve, get_predictor, metrics
 from foretune.predictors._base import final_value, observed
+from foretune.predictors.calibration import clip_to_bounds, unit_bounds
 from foretune.search.report import markdown_table
 
 SCENARIOS = {"cold-0": 0, "cold-2": 2, "cold-5": 5, "warm": None}
@@ -36,6 +37,9 @@ def complete_runs(curves: Sequence[Curve], at: float) -> list[Curve]:
 def score(name: str, finished: list[Curve], judged: list[Curve], *, at: float, mode: str) -> dict[str, float]:
     """One predictor fit on `finished`, judging `judged` from their points at <= `at`."""
     prediction = get_predictor(name, mode=mode).fit(finished).predict([c.upto(at) for c in judged], at=at)
+    # An accuracy's predictions are clipped to [0, 1] (as `foretune rank` and the search do); the bound
+    # is read from the finished runs and the judged runs' early points only, never their finals.
+    prediction = clip_to_bounds(prediction, unit_bounds([*finished, *(c.upto(at) for c in judged)], mode=mode))
     finals = np.array([final_value(c) for c in judged])
     row = metrics.evaluate(prediction, finals, mode=mode, k=5, q=0.2)
     if not prediction.predicted:  # no final was predicted: nothing to measure an error or a coverage on

@@ -1,10 +1,14 @@
-"""Figures of one run of the default job, and the 3-seed table of benchmarks/results/default_job.md.
+"""Figures of one seed of the default job and of its pruning-off twin, and the 3-seed tables of
+benchmarks/results/default_job.md.
 
-`benchmarks/default_job.sh SEED` runs the job and then this script, which reads the run's study (the
-same `trials_table` / `verdict_summary` as the report), writes `benchmarks/results/default_job/seed<N>.json`
-and rewrites the table between the markers in default_job.md from every seed file there.
+`benchmarks/default_job.sh SEED` runs the job (pruning on) and its twin (`early_stage.enabled=false`: every
+trial predicted at 20% from the trials finished so far, and run to its final), then this script. It reads
+each run's study (the same `trials_table` / `verdict_summary` / `leave_one_out` as the report) and the timing
+file the shell script wrote beside it, writes `benchmarks/results/default_job/seed<N>.json` ({"job": ...,
+"twin": ...}; a part whose run folder is missing keeps its figures from the file) and rewrites the tables
+between the markers in default_job.md from every seed file there.
 
-    .venv/bin/python benchmarks/default_job_figures.py runs/bench-default-job-s0 --seed 0 --wall 512
+    .venv/bin/python benchmarks/default_job_figures.py runs/bench-default-job-s0 --twin runs/bench-default-job-s0-off --seed 0
     .venv/bin/python benchmarks/default_job_figures.py --table-only
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -22,7 +27,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from foretune.config import validate_config  # noqa: E402
-from foretune.keys import CONFIG_ATTR, TEST_ATTR_PREFIX, ZERO_SHOT_ATTR  # noqa: E402
+from foretune.keys import (  # noqa: E402
+    CONFIG_ATTR,
+    EARLY_FINISHED_USED_ATTR,
+    JOURNAL_NAME,
+    TEST_ATTR_PREFIX,
+    ZERO_SHOT_ATTR,
+)
 from foretune.predictors.metrics import spearman  # noqa: E402
 from foretune.search.estimate import makespan  # noqa: E402
 from foretune.search.hindsight import leave_one_out  # noqa: E402
@@ -39,6 +50,7 @@ RESULTS = REPO / "benchmarks" / "results"
 SEEDS_DIR = RESULTS / "default_job"
 TABLE_FILE = RESULTS / "default_job.md"
 BEGIN, END = "<!-- seeds:begin (benchmarks/default_job_figures.py) -->", "<!-- seeds:end -->"
+PARTS = ("job", "twin")
 
 
 def _rho(x: pd.Series, y: pd.Series) -> float | None:
@@ -68,55 +80,90 @@ def expected_alone_seconds(study: optuna.Study, table: pd.DataFrame) -> float:
     return round(ALONE_JOB_FIXED_S + makespan(durations, config.search.max_concurrent_trials), 0)
 
 
-def run_figures(run_dir: Path) -> dict:
-    """What the default job's report claims, as numbers (None where the report says "not measured")."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study, _ = load_study_for_report(run_dir, storage=None, study_name=None)
-    table = trials_table(study)
+def _inside(frame: pd.DataFrame, final: str = "final") -> int:
+    return int(((frame["lower"] <= frame[final]) & (frame[final] <= frame["upper"])).sum())
+
+
+def _timing(run_dir: Path) -> dict:
+    """Wall seconds and the 1-minute load average sampled during the run (benchmarks/default_job.sh)."""
+    path = Path(f"{run_dir}.timing.json")
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _common(study: optuna.Study, table: pd.DataFrame, run_dir: Path) -> dict:
     complete = table[table["state"] == "COMPLETE"]
     made = complete.dropna(subset=["predicted_final"])
     judged = table["final_in_interval"].dropna().astype(bool)
+    loss = complete[["early_eval_loss", "final_rank"]].astype(float).dropna() if "early_eval_loss" in table else []
+    return {
+        "trials": len(table),
+        "complete": len(complete),
+        "pruned": int((table["state"] == "PRUNED").sum()),
+        "early_vs_final_spearman": _rho(complete["early_rank"], complete["final_rank"]),
+        "early_eval_loss_vs_final_spearman": _rho(loss["early_eval_loss"], loss["final_rank"]) if len(loss) else None,
+        "predicted_made": len(made),
+        "predicted_vs_final_spearman": _rho(made["predicted_final"], made["final"]),
+        "inside_interval": int(judged.sum()),
+        "interval_checked": len(judged),
+        "full_trial_seconds": _durations(study, "COMPLETE"),
+        "pruned_trial_seconds": _durations(study, "PRUNED"),
+        "summary": verdict_summary(table, "max", study),
+        **_timing(run_dir),
+    }
+
+
+def job_figures(run_dir: Path) -> dict:
+    """What the shipped job's report claims, as numbers (None where the report says "not measured")."""
+    study, _ = load_study_for_report(run_dir, storage=None, study_name=None)
+    table = trials_table(study)
     spent = float(pd.to_numeric(table["fraction_reached"], errors="coerce").fillna(0.0).sum())
     hindsight = leave_one_out(study, "max")
     best = best_trial(study) or {}
     zero_shot = study.user_attrs.get(ZERO_SHOT_ATTR) or {}
     metric = "accuracy"
     return {
-        "trials": len(table),
-        "complete": len(complete),
-        "pruned": int((table["state"] == "PRUNED").sum()),
-        "early_vs_final_spearman": _rho(complete["early_rank"], complete["final_rank"]),
-        "predicted_made": len(made),
-        "predicted_vs_final_spearman": _rho(made["predicted_final"], made["final"]),
+        **_common(study, table, run_dir),
         "hindsight_spearman": _rho(hindsight["predicted"], hindsight["final"]),
-        "hindsight_inside": int(
-            ((hindsight["lower"] <= hindsight["final"]) & (hindsight["final"] <= hindsight["upper"])).sum()
-        ),
+        "hindsight_inside": _inside(hindsight),
         "hindsight_trials": len(hindsight),
-        "inside_interval": int(judged.sum()),
-        "interval_checked": len(judged),
         "compute_spent": round(spent / len(table), 3),
         "best_value": best.get("value"),
         "best_params": best.get("params"),
         "test_zero_shot": zero_shot.get(metric, zero_shot.get(f"{TEST_ATTR_PREFIX}{metric}")),
         "test_best": (best.get("test") or {}).get(metric),
         "expected_alone_seconds": expected_alone_seconds(study, table),
-        "full_trial_seconds": _durations(study, "COMPLETE"),
-        "pruned_trial_seconds": _durations(study, "PRUNED"),
-        "summary": verdict_summary(table, "max", study),
+    }
+
+
+def twin_figures(run_dir: Path) -> dict:
+    """The pruning-off twin: every trial runs to its final; predicted final vs final where one was predicted."""
+    study, _ = load_study_for_report(run_dir, storage=None, study_name=None)
+    table = trials_table(study)
+    made = table.dropna(subset=["predicted_final", "final"])
+    errors = (made["predicted_final"] - made["final"]).abs()
+    return {
+        **_common(study, table, run_dir),
+        "predicted_mae": round(float(errors.mean()), 3) if len(made) else None,
+        "finished_used": {
+            t.number: t.user_attrs.get(EARLY_FINISHED_USED_ATTR) for t in study.get_trials(deepcopy=False)
+        },
     }
 
 
 def _cell(value, spec: str = ".2f") -> str:
-    return "n/a" if value is None else format(value, spec)
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
-def _row(seed: int, f: dict) -> str:
+def _when(f: dict) -> str:
+    wall = f.get("wall_seconds")
+    load = f"load mean {f['load_mean']}" if "load_mean" in f else f"load before {f.get('load_before', 'n/a')}"
+    return f"{_cell(wall, 'd') if isinstance(wall, int) else _cell(wall, '.0f')} ({load})"
+
+
+def _job_row(seed: int, f: dict) -> str:
     kept = next((line.split(": ", 1)[1].split(" (")[0] for line in f["summary"] if line.startswith("Best config")), "")
-    cpu = f.get("cpu_seconds")
     return (
-        f"| {seed} | {f.get('wall_seconds', 'n/a')} (load {f.get('load_before', 'n/a')}) | {_cell(cpu, '.0f')} "
-        f"| {f['expected_alone_seconds']:.0f} "
+        f"| {seed} | {_when(f)} | {f['expected_alone_seconds']:.0f} "
         f"| {f['complete']} / {f['pruned']} | {_cell(f['early_vs_final_spearman'])} "
         f"| {_cell(f['predicted_vs_final_spearman'])} ({f['predicted_made']}) "
         f"| {f['inside_interval']} of {f['interval_checked']} "
@@ -126,25 +173,54 @@ def _row(seed: int, f: dict) -> str:
     )
 
 
+def _twin_row(seed: int, f: dict) -> str:
+    return (
+        f"| {seed} | {_when(f)} | {f['complete']} | {f['predicted_made']} "
+        f"| {_cell(f['predicted_vs_final_spearman'])} | {f['inside_interval']} of {f['interval_checked']} "
+        f"| {_cell(f['predicted_mae'], '.3f')} | {_cell(f['early_vs_final_spearman'])} "
+        f"| {_cell(f.get('early_eval_loss_vs_final_spearman'))} |"
+    )
+
+
+def _read_seed(path: Path) -> dict:
+    data = json.loads(path.read_text())
+    return data if any(part in data for part in PARTS) else {"job": data}  # a file of the old layout: the job only
+
+
 def seeds_table() -> str:
-    runs = {int(p.stem.removeprefix("seed")): json.loads(p.read_text()) for p in sorted(SEEDS_DIR.glob("seed*.json"))}
-    header = (
-        "| seed | wall s (1-min load before) | CPU s seen (undercounts: Ray workers escape it) | phase-model s "
-        "| complete / pruned | early vs final Spearman "
-        "| predicted vs final Spearman (trials with a prediction) | finals inside 80% interval "
+    runs = {int(p.stem.removeprefix("seed")): _read_seed(p) for p in sorted(SEEDS_DIR.glob("seed*.json"))}
+    jobs = {seed: r["job"] for seed, r in runs.items() if "job" in r}
+    twins = {seed: r["twin"] for seed, r in runs.items() if "twin" in r}
+    job_header = (
+        "| seed | wall s (1-minute load average) | phase-model s | complete / pruned | early vs final Spearman "
+        "| predicted vs final Spearman (trials with a prediction) | kept finals inside 80% interval "
         "| in hindsight (leave-one-out): Spearman, finals inside | compute spent "
         "| best kept | best val. accuracy | test accuracy zero-shot -> best |"
     )
-    rows = [_row(seed, runs[seed]) for seed in sorted(runs)]
-    inside = sum(f["inside_interval"] for f in runs.values())
-    checked = sum(f["interval_checked"] for f in runs.values())
-    h_inside = sum(f["hindsight_inside"] for f in runs.values())
-    h_checked = sum(f["hindsight_trials"] for f in runs.values())
-    pooled = (
-        f"\nPooled over the seeds: {inside} of {checked} judged-and-kept trials' finals inside their 80% interval;"
-        f" in hindsight, {h_inside} of {h_checked} complete trials' finals inside."
+    twin_header = (
+        "| seed | wall s (1-minute load average) | complete | predicted at 20% | predicted vs final Spearman "
+        "| finals inside 80% interval | mean abs. error | early score vs final Spearman (all trials) "
+        "| eval loss at 20% vs final Spearman (all trials) |"
     )
-    return "\n".join([header, "|" + "---|" * 13, *rows]) + "\n" + pooled
+    made = sum(f["interval_checked"] for f in twins.values())
+    inside = sum(f["inside_interval"] for f in twins.values())
+    return "\n".join(
+        [
+            "Shipped job (pruning on):",
+            "",
+            job_header,
+            "|" + "---|" * 12,
+            *[_job_row(seed, f) for seed, f in sorted(jobs.items())],
+            "",
+            "Pruning-off twin (`--set early_stage.enabled=false --set task.test_on_completion=false`):",
+            "",
+            twin_header,
+            "|" + "---|" * 9,
+            *[_twin_row(seed, f) for seed, f in sorted(twins.items())],
+            "",
+            f"Pooled over the twins: {inside} of {made} predicted finals inside their 80% interval.",
+        ]
+    )
 
 
 def write_table() -> None:
@@ -158,23 +234,23 @@ def write_table() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path, nargs="?", help="the job's run folder (its study.journal)")
-    parser.add_argument("--seed", type=int, help="search.seed of the run")
-    parser.add_argument("--wall", type=int, help="wall seconds, command start to report")
-    parser.add_argument("--load-before", help="1-minute load average when the job started")
-    parser.add_argument("--cpu", type=Path, help="benchmarks/cpu_seconds.py's --out file for the job")
-    parser.add_argument("--table-only", action="store_true", help="only rebuild the table from the seed files")
+    parser.add_argument("run_dir", type=Path, nargs="?", help="the shipped job's run folder (its study.journal)")
+    parser.add_argument("--twin", type=Path, help="the pruning-off twin's run folder")
+    parser.add_argument("--seed", type=int, help="search.seed of the runs")
+    parser.add_argument("--table-only", action="store_true", help="only rebuild the tables from the seed files")
     args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     if not args.table_only:
         if args.run_dir is None or args.seed is None:
             parser.error("give RUN_DIR and --seed (or --table-only)")
-        figures = run_figures(args.run_dir)
-        figures.update(wall_seconds=args.wall, load_before=args.load_before)
-        if args.cpu and args.cpu.is_file():
-            figures["cpu_seconds"] = json.loads(args.cpu.read_text())["cpu_seconds"]
+        path = SEEDS_DIR / f"seed{args.seed}.json"
+        figures = _read_seed(path) if path.is_file() else {}
+        for part, run_dir, figure in (("job", args.run_dir, job_figures), ("twin", args.twin, twin_figures)):
+            if run_dir is not None and (run_dir / JOURNAL_NAME).is_file():
+                figures[part] = figure(run_dir)
+                print(f"{part}:\n  " + "\n  ".join(figures[part]["summary"]))
         SEEDS_DIR.mkdir(parents=True, exist_ok=True)
-        (SEEDS_DIR / f"seed{args.seed}.json").write_text(json.dumps(figures, indent=1) + "\n")
-        print("\n".join(figures["summary"]))
+        path.write_text(json.dumps(figures, indent=1) + "\n")
     write_table()
 
 

@@ -13,7 +13,7 @@ and seed; `OUT.md` the table, paired per seed against no pruning and against ASH
 
     nice -n 10 .venv/bin/python benchmarks/search.py --curves ../shared/data/learning-curves/scan-bench/vlm.csv \\
         --mode min --seeds 0-19 --trials 40 --out benchmarks/results/search.md
-    nice -n 10 .venv/bin/python benchmarks/search.py --grid --seeds 100-109 --out /tmp/tune.md   # tuning seeds
+    nice -n 10 .venv/bin/python benchmarks/search.py --grid rungs --seeds 100-119 --out /tmp/tune.md   # tuning seeds
     nice -n 10 .venv/bin/python benchmarks/search.py --timing 200 --out /tmp/timing.md          # s / judgement
 """
 
@@ -33,23 +33,27 @@ from search_sets import CONCURRENT, REPO, SCAN_BENCH, load_bank, parse_seeds
 
 PROBABILITY = {"rule": "probability", "min_probability": 0.2, "fraction": 0.2}  # the early verdict of round 3
 SAFE = PROBABILITY | {"conformal": True, "best_so_far": True, "spare_rising": True}
-QUANTILE = {"rule": "quantile", "keep": 0.25, "use_upper_bound": False, "grace_trials": 3, "fraction": 0.2}
+QUANTILE = {"rule": "quantile", "keep": 0.25, "use_upper_bound": False, "grace_trials": 3, "fraction": 0.2, "rungs": []}
+RUNGS = {"rule": "quantile", "fraction": 0.1, "keep": 0.2, "rungs": [{"fraction": 0.3, "keep": 2}]}
 STRATEGIES = [
     Strategy("no_pruning", "none"),
     Strategy("asha", "asha"),
     Strategy("hyperband", "hyperband"),
     Strategy("median", "median"),
     Strategy("foretune", "foretune", {}),  # the default rule of `foretune search`
-    Strategy("foretune_quantile", "foretune", QUANTILE),  # the default of round 3: top quarter at 20%
+    Strategy("foretune_rungs", "foretune", RUNGS),  # round 5: then the top 2 at 30% (`early_stage.rungs`)
     Strategy("foretune_probability", "foretune", PROBABILITY),  # round 3's probability rule
-    Strategy("foretune_probability_safe", "foretune", SAFE),  # with the safety nets of round 4
 ]
 
 
 def grid_strategies() -> list[Strategy]:
     """Probability-rule settings compared on the design sets (tuning seeds), never on the reported ones:
     each threshold with each combination of the safety nets (names: p0.3_conformal_best, ...)."""
-    out = [Strategy("no_pruning", "none"), Strategy("asha", "asha"), STRATEGIES[5]]
+    out = [
+        Strategy("no_pruning", "none"),
+        Strategy("asha", "asha"),
+        Strategy("foretune_quantile", "foretune", QUANTILE),
+    ]
     nets = {"conformal": "conformal", "spare_rising": "rising", "best_so_far": "best"}
     for p in (0.2, 0.3, 0.4):
         for chosen in itertools.product((False, True), repeat=len(nets)):
@@ -57,7 +61,9 @@ def grid_strategies() -> list[Strategy]:
             name = f"p{p:g}" + "".join(f"_{short}" for short, on in zip(nets.values(), chosen, strict=True) if on)
             out.append(Strategy(name, "foretune", early))
     for keep in (0.2, 0.25, 1 / 3):  # the rank rule judged once at 10% instead of 20%
-        out.append(Strategy(f"q0.1_keep{keep:.2g}", "foretune", {**QUANTILE, "fraction": 0.1, "keep": keep}))
+        out.append(
+            Strategy(f"q0.1_keep{keep:.2g}", "foretune", {**QUANTILE, "fraction": 0.1, "keep": keep, "rungs": []})
+        )
     for p in (0.05, 0.1, 0.2):  # Student-t plausible finals (heavier tails with few finished runs)
         early = {**PROBABILITY, "min_probability": p, "best_so_far": True}
         out.append(Strategy(f"p{p:g}_student_best", "foretune", early, shape="student"))
@@ -67,6 +73,28 @@ def grid_strategies() -> list[Strategy]:
             early = {**PROBABILITY, "fraction": fraction, "rank_cut": cut, "stop_from": 0.3, "min_probability": p}
             name = f"cut{fraction:g}_{cut:.2g}_p{p:g}" + ("_conformal" if "conformal" in nets else "")
             out.append(Strategy(name, "foretune", early | dict.fromkeys(nets, True)))
+    return out
+
+
+def rung_strategies() -> list[Strategy]:
+    """Multi-rung rank cuts on predicted finals (`early_stage.rungs`), compared on the design sets (round 5);
+    names: `rF_K-F_K...` (each rung's budget fraction and kept share), `_g2` = 2 grace trials."""
+    out = [Strategy("no_pruning", "none"), Strategy("asha", "asha"), STRATEGIES[4]]
+    ladders = [  # (fraction, keep): keep <= 1 a share, > 1 the top `keep` of the trials that reached the rung
+        ((0.1, 0.2), (0.3, 1 / 3)),
+        ((0.1, 0.2), (0.3, 3)),
+        ((0.1, 0.33), (0.3, 3)),
+        ((0.1, 0.2), (0.3, 2)),
+        ((0.1, 0.25), (0.3, 2)),
+        ((0.1, 0.33), (0.3, 2)),
+        ((0.1, 0.2), (0.2, 3), (0.4, 2)),
+    ]
+    for ladder in ladders:
+        (fraction, keep), *later = ladder
+        early = {"rule": "quantile", "fraction": fraction, "keep": keep}
+        early["rungs"] = [{"fraction": f, "keep": k} for f, k in later]
+        name = "r" + "-".join(f"{f:g}_" + (f"top{k:g}" if k > 1 else f"{k:.2g}") for f, k in ladder)
+        out.append(Strategy(name, "foretune", early))
     return out
 
 
@@ -81,7 +109,13 @@ def main() -> None:
     parser.add_argument("--engine", choices=("inprocess", "ray"), default="inprocess")
     parser.add_argument("--seeds", default="0-19", help="e.g. 0-19 or 0,3,5 (tune on others, e.g. 100-119)")
     parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--grid", action="store_true", help="compare probability-rule settings (tuning seeds)")
+    parser.add_argument(
+        "--grid",
+        nargs="?",
+        const="probability",
+        choices=("probability", "rungs"),
+        help="compare probability-rule settings, or multi-rung rank cuts (on the tuning seeds only)",
+    )
     parser.add_argument("--only", nargs="*", help="run only these strategies (and no_pruning, asha)")
     parser.add_argument("--timing", type=int, metavar="TRIALS", help="time the default rule's judgements instead")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "search.md")
@@ -98,7 +132,8 @@ def main() -> None:
         if args.timing:
             return timing(bank, args, metric, params, described)
         oracle = bank.best_final(metric, mode=args.mode)
-        strategies = grid_strategies() if args.grid else STRATEGIES
+        grids = {"probability": grid_strategies, "rungs": rung_strategies}
+        strategies = grids[args.grid]() if args.grid else STRATEGIES
         keep = {"no_pruning", "asha"}
         strategies = [s for s in strategies if not args.only or s.name in keep or s.name in args.only]
         seeds = parse_seeds(args.seeds)

@@ -87,6 +87,7 @@ def write(frame: pd.DataFrame, args, described: str, metric: str, params, oracle
         f"k={DEFAULT.k}, min_probability={DEFAULT.min_probability}, judged from {DEFAULT.stop_from:.0%}"
         if DEFAULT.rule == "probability"
         else f"keep={DEFAULT.keep} judged at {DEFAULT.fraction:.0%}"
+        + "".join(f", then keep={r.keep:g} at {r.fraction:.0%}" for r in DEFAULT.rungs)
     )
     rule += "".join(f", {name}" for name in ("conformal", "spare_rising") if getattr(DEFAULT, name))
     lines = [

@@ -8,7 +8,7 @@ offset plus noise of its own (another sample of products; what a seed changes). 
 run with and without the cut, on the same simulated runs; epsilon 0.01, tolerance 0.005 (the CLI
 defaults), capped by the sweep at the measurement noise around its fitted curve.
 
-    .venv/bin/python benchmarks/sweep_early_cut.py [--sweeps 20]
+    .venv/bin/python benchmarks/sweep_early_cut.py [--sweeps 20] [--predictor late-gain]
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def simulated_runs(sweep_seed: int, curve_noise: float, held_out_noise: float):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweeps", type=int, default=20)
+    parser.add_argument("--predictor", default="late-gain", help="EarlyCut's predictor (late-gain, snapshot, ...).")
     args = parser.parse_args()
     rows = []
     for noise, held_out in ((0.001, 0.001), (0.001, 0.005), (0.003, 0.005), (0.01, 0.01)):
@@ -69,7 +70,9 @@ def main() -> None:
                     sizes=SIZES, adaptive=adaptive, n_bootstrap=30, seed=s, attribute_prefix=None, bounds=(0.0, 1.0)
                 )
                 whole = SaturationSweep(task, **common).run()
-                cut = SaturationSweep(task, early_cut=EarlyCut(metric="accuracy", tolerance=0.005), **common).run()
+                cut = SaturationSweep(
+                    task, early_cut=EarlyCut(metric="accuracy", tolerance=0.005, predictor=args.predictor), **common
+                ).run()
                 errors = [abs(p.score - (final(p.n) - 0.02)) for p in cut.points if p.predicted]
                 u_whole, u_cut = whole.saturation.min_useful_n or np.inf, cut.saturation.min_useful_n or np.inf
                 rows.append(

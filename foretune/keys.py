@@ -74,6 +74,11 @@ JUDGED_FRACTION_ATTR = "judged_fraction"  # budget fraction of that judgement
 JUDGED_PREDICTION_ATTR = "judged_prediction"  # the predicted final it rested on
 BEAT_PROBABILITY_ATTR = "beat_probability"  # calibrated P(final better than the k-th best final so far)
 BEAT_TARGET_ATTR = "beat_target"  # that k-th best final
+# Later rungs of the quantile rule (early_stage.rungs): the latest rung a trial was judged at (1 = the first, at
+# early_fraction), with JUDGED_FRACTION_ATTR / JUDGED_PREDICTION_ATTR of that judgement.
+EARLY_RUNG_ATTR = "early_rung"
+JUDGED_RANK_ATTR = "judged_rank"  # rank of its predicted final among the trials that reached that rung (1 = best)
+JUDGED_WITH_ATTR = "judged_with"  # how many trials that rank was among
 HISTORY_STUDIES_ATTR = "early_history_studies"  # earlier studies whose finished runs the predictor used
 NODE_ATTR = "node"  # the Ray node id the trial ran on
 # Sweep trials.
@@ -101,6 +106,9 @@ COST_LATENCY_MS = "cost.latency_ms"  # mean inference time per example on the ev
 COST_USD = "cost.usd"  # device_hours x cost.price_per_device_hour, when a price is set
 # Costs that grow with the budget trained (extrapolated linearly from the fraction reached); the others are known early.
 CUMULATIVE_COSTS: tuple[str, ...] = (COST_TRAIN_SECONDS, COST_DEVICE_HOURS, COST_TOKENS, COST_USD)
+# Every other metric a trial reported at each evaluation (eval loss, train loss, the task's metrics), as
+# {metric: {budget percent: value}}: the signals the early-stage predictor saw in the run (`Curve.extras`).
+EXTRAS_ATTR = "extras"
 CURVE_ATTR = "curve"  # multi-objective studies: {budget percent: value} of the first objective (no intermediate values)
 PARETO_DOMINATED_BY_ATTR = "early_dominated_by"  # judged trials whose predicted objectives dominate this one's
 PARETO_PREDICTED_ATTR = "early_predicted_objectives"  # {objective: predicted final} the verdict compared

@@ -64,6 +64,23 @@ def tiny_model_dir(tmp_path_factory) -> str:
     return str(folder)
 
 
+@pytest.fixture
+def tiny_train_settings(tiny_model_dir) -> dict:
+    """Dotted config settings (`load_config` overrides, `--set`) for a real LoRA run on the tiny test model that
+    takes seconds: 30 synthetic products, 2 steps, evaluations at 50% and 100%, teacher-forced scores."""
+    return {
+        "model.name": tiny_model_dir,
+        "data.synthetic_size": 30,
+        "data.max_eval_samples": 4,
+        "task.max_new_tokens": 8,
+        "task.eval_method": "teacher_forced",
+        "train.max_steps": 2,
+        "train.batch_size": 2,
+        "train.eval_fractions": [0.5, 1.0],
+        "early_stage.fraction": 0.5,
+    }
+
+
 @pytest.fixture(scope="session")
 def smaller_model_dir(tiny_model_dir, tmp_path_factory) -> str:
     """A second, smaller model: one layer, half the width of the tiny test model, its tokenizer."""

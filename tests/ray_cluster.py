@@ -6,10 +6,19 @@ scripts, the SIGKILL drivers) join it with `ray_cluster.joined_env()` as their e
 seconds where starting a local Ray takes 10-30 s here, and it is what a driver on a cluster does. The cluster
 tests (tests/search/test_ray_cluster.py) place trials on both nodes. Stopping the `ray start` processes stops
 their nodes (never `ray stop`, which would also end the Ray sessions of other tests).
+
+The `ray_session` fixture joins this pytest process to the same cluster once (`ray.init(address=...)`):
+in-process searches (`run_search`, `foretune.optimize`, sweeps) find Ray started and use it rather than start
+and stop a local Ray of their own (10-30 s each here). Tests never call `ray.init` themselves: a second
+`ray.init` in this process would fail while the session holds Ray.
+
+The session's token is in this process's environment from `pytest_configure` on, before any test module
+imports Ray: Ray reads `RAY_AUTH_MODE` once per process, and the drivers the tests start inherit it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -25,6 +34,11 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
+SESSION_TOKEN = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.update(SESSION_TOKEN)
 
 
 def free_port() -> int:
@@ -93,9 +107,8 @@ class RayCluster:
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[RayCluster]:
     folder = Path(tempfile.mkdtemp(prefix="ftrc", dir="/tmp"))  # short: Ray's socket paths have a length limit
-    token = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     port, dashboard = free_port(), free_port()
-    cluster = RayCluster(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard}", token, folder)
+    cluster = RayCluster(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard}", dict(SESSION_TOKEN), folder)
     env = cluster.token_env()
     try:
         head = [*("--head", "--num-cpus", "1", "--port", str(port), "--temp-dir", str(folder / "ray"))]
@@ -108,3 +121,15 @@ def ray_cluster() -> Iterator[RayCluster]:
         for node in reversed(cluster.nodes):
             node.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_session(ray_cluster: RayCluster) -> Iterator[RayCluster]:
+    """This process as a Ray driver of the test cluster (two nodes, one CPU each) until the session ends."""
+    import ray
+
+    ray.init(address=ray_cluster.address, log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        yield ray_cluster
+    finally:
+        ray.shutdown()

@@ -118,10 +118,15 @@ def rank_cmd(
     no_params: NoParamsOpt = False,
     extra_col: ExtraOpt = None,
 ) -> None:
-    """Predict each run's final value from its curve up to --at, and rank the runs."""
+    """Predict each run's final value from its curve up to --at, and rank the runs.
+
+    With --mode max and every value (of these runs and --fit's) in [0, 1], the metric is taken for an
+    accuracy: predicted finals and intervals are clipped to [0, 1].
+    """
     from rich.table import Table
 
     from foretune.predictors import get_predictor
+    from foretune.predictors.calibration import clip_to_bounds, unit_bounds
     from foretune.predictors.evaluation import ranking_table
 
     _check_rank_args(at, mode, [predictor])
@@ -130,7 +135,7 @@ def rank_cmd(
     finished = columns.read(fit) if fit is not None else []
     model = get_predictor(predictor, mode=mode).fit(finished)
     early = [c.upto(at) for c in runs]
-    prediction = model.predict(early, at=at)
+    prediction = clip_to_bounds(model.predict(early, at=at), unit_bounds([*runs, *finished], mode=mode))
     table = ranking_table(early, prediction, at=at, mode=mode)
     if not prediction.predicted:
         err_console.print(f"note: {prediction.basis} (give more finished runs with --fit)", highlight=False)

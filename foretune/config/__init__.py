@@ -89,9 +89,10 @@ class ExperimentConfig(_Section):
     def _early_fraction_is_evaluated(self) -> ExperimentConfig:
         # A trial is judged at its first evaluation at or past early_stage.fraction: without an
         # evaluation there, it would silently be judged later than configured.
-        fraction = self.early_stage.fraction
-        if not any(math.isclose(f, fraction, abs_tol=1e-9) for f in self.train.eval_fractions):
-            self.train.eval_fractions = [*self.train.eval_fractions, fraction]  # re-validated: sorted
+        later = [r.fraction for r in self.early_stage.rungs] if self.early_stage.enabled else []
+        for fraction in [self.early_stage.fraction, *later]:
+            if not any(math.isclose(f, fraction, abs_tol=1e-9) for f in self.train.eval_fractions):
+                self.train.eval_fractions = [*self.train.eval_fractions, fraction]  # re-validated: sorted
         return self
 
     def with_overrides(self, overrides: dict[str, Any], *, where: str = "overrides") -> ExperimentConfig:

@@ -30,7 +30,7 @@ class SweepConfig(_Section):
     early_cut: bool = Field(
         True,
         description="Stop a run once the early-stage predictor (early_stage.predictor, fitted on the sweep's "
-        "finished runs) knows its final score within `early_tolerance`.",
+        "finished runs; `auto` means the sweep's own `late-gain`) knows its final score within `early_tolerance`.",
     )
     early_tolerance: float | None = Field(
         None,

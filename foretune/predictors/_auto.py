@@ -13,6 +13,11 @@ The prior shipped in the package (`prior`, learned from public curves; losses on
 where it applies: with 0 finished runs it predicts; with 1-2 only if every finished run's final lies
 inside its 80% band (else the early score ranks); with 3 to `min_finished` it is moved by its median
 error on them and used where its error is smaller than the snapshot rule's. The basis says which.
+
+With 4 to `min_finished` finished runs, another metric every run reports by `at` (eval loss, train
+loss: `Curve.extras`) predicts the final instead, by a line fit on the finished runs, where its
+leave-one-out error is clearly smaller than the snapshot rule's (`_signal`); `weights_` then reads
+{"signal:<metric>": 1.0} and the basis names the metric.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from foretune.predictors._base import (
 )
 from foretune.predictors._curve import CurvePredictor
 from foretune.predictors._learned import LearnedPredictor
+from foretune.predictors._signal import best_signal, signal_prediction
 from foretune.predictors._snapshot import SnapshotPredictor
 from foretune.predictors.calibration import MIN_FINISHED, calibrated, predicted_basis
 from foretune.predictors.prior import prior_agrees, prior_predict, prior_recentred
@@ -149,6 +155,12 @@ class AutoPredictor(Predictor):
             if prediction is not None:
                 return prediction
         if len(train) < self._learned.min_finished:
+            signal = None
+            if self.cold_start == "snapshot":
+                signal = best_signal(train, curves, at, mode=self.mode, use_prior=self.use_prior)
+            if signal is not None:  # another metric ranks the finished runs clearly better than the objective
+                self.weights_ = {f"signal:{signal.metric}": 1.0}
+                return signal_prediction(signal, curves, at, mode=self.mode, finished=len(train))
             # Too few runs to measure a blend: the cold-start predictor, which moves its values by
             # the finished runs' median change after `at` (or, below 3 runs, only ranks).
             self.weights_ = {self.cold_start: 1.0}

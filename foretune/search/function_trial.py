@@ -6,7 +6,9 @@ gets the trial's parameters under the names the search space gives them. Each re
 so the function gets the same early-stage evaluator, storage, report and dashboard as `foretune search`.
 When the scheduler stops the trial, Ray ends the trial's process and the searcher records it PRUNED with
 the curve reported so far: the function needs no search-specific code. A function that returns before
-fraction 1.0 (its own early stopping) is recorded PRUNED with its curve too.
+fraction 1.0 (its own early stopping) is recorded PRUNED with its curve too. Each report carries the wall-clock
+costs so far (`cost.train_seconds`, `cost.device_hours` over the devices the trial holds, `cost.usd` with a
+price), so a cost objective or the cost/quality front counts your trials like the LoRA trainer's.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from foretune.config import ExperimentConfig
 from foretune.errors import ForetuneError
 from foretune.search.trainable import TuneReporter
 from foretune.trainers.reporters import Decision, Reporter
+from foretune.trainers.wall_clock import WallClockMeter
 
 TrainFn = Callable[[dict[str, Any], Reporter], Any]
 
@@ -59,8 +63,8 @@ def load_train_fn(path: str) -> TrainFn:
 class FunctionReporter(TuneReporter):
     """A `TuneReporter` that checks each report of a user's function: a bad one fails the trial with a message."""
 
-    def __init__(self, metric: str) -> None:
-        super().__init__()
+    def __init__(self, metric: str, costs: WallClockMeter | None = None) -> None:
+        super().__init__(costs=costs)
         self.metric = metric
 
     def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
@@ -74,9 +78,11 @@ class FunctionReporter(TuneReporter):
         return super().report(fraction, step, metrics)
 
 
-def run_function_trial(params: dict[str, Any], *, train_fn: TrainFn, metric: str) -> None:
+def run_function_trial(params: dict[str, Any], *, train_fn: TrainFn, base_config: ExperimentConfig) -> None:
     """Function trainable (bound with `tune.with_parameters`): the user's function with the trial's parameters."""
-    reporter = FunctionReporter(metric)
+    costs = WallClockMeter.for_trial(base_config)
+    reporter = FunctionReporter(base_config.search.metric, costs)
+    costs.start()
     train_fn(dict(params), reporter)
     if not reporter.last:
         raise ForetuneError("train_fn returned without calling reporter.report(fraction, step, metrics)")

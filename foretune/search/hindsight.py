@@ -4,8 +4,9 @@ study's predictor fitted on the *other* complete trials (leave-one-out), against
 The search judges trials as they reach the early fraction, often with fewer finished runs (the grace
 trials are judged with none, so they never get a predicted final). Once the study is over, every
 complete trial can be predicted the same way with the others as the finished runs: this says how well
-the predictor ranks the study's own trials at the early fraction, on all complete trials. Only the
-objective's curve is stored with a trial, so the search's extra signals (eval loss) are not used here.
+the predictor ranks the study's own trials at the early fraction, on all complete trials. The predictor
+sees what it saw in the search: the objective's curve, the other metrics stored with each trial (user
+attribute `extras`: eval loss, train loss, ...) and the hyperparameters.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from foretune.predictors.metrics import spearman
 from foretune.search.storage import trial_curve
 
 MIN_TRIALS = 4  # 3 finished runs to predict from, plus the one predicted
+COLUMNS = ["trial", "final", "predicted", "lower", "upper", "basis"]
 
 
 def leave_one_out(study: optuna.Study, mode: str) -> pd.DataFrame:
-    """trial, final, predicted, lower, upper of each complete trial (empty when fewer than `MIN_TRIALS`,
-    or when the predictor predicts no final)."""
+    """trial, final, predicted, lower, upper and the prediction's basis (which predictor, from how many runs)
+    of each complete trial (empty when fewer than `MIN_TRIALS`, or when the predictor predicts no final)."""
     early = {**EarlyStageConfig().model_dump(), **study.user_attrs.get(CONFIG_ATTR, {}).get("early_stage", {})}
     at = float(early["fraction"])
     complete = [
@@ -39,14 +41,14 @@ def leave_one_out(study: optuna.Study, mode: str) -> pd.DataFrame:
     curves = [c for c in curves if len(c.upto(at).values) and c.fractions[-1] >= 1.0]
     rows = []
     if len(curves) < MIN_TRIALS:
-        return pd.DataFrame(rows, columns=["trial", "final", "predicted", "lower", "upper"])
+        return pd.DataFrame(rows, columns=COLUMNS)
     for i, curve in enumerate(curves):
         predictor = get_predictor(str(early["predictor"]), mode=mode).fit(curves[:i] + curves[i + 1 :])
-        prediction = predictor.predict([curve], at=at)
+        prediction = predictor.predict([curve.upto(at)], at=at)
         if prediction.predicted:
             interval = (prediction.mean[0], prediction.lower[0], prediction.upper[0])
-            rows.append([curve.trial, finals[curve.trial], *map(float, interval)])
-    return pd.DataFrame(rows, columns=["trial", "final", "predicted", "lower", "upper"])
+            rows.append([curve.trial, finals[curve.trial], *map(float, interval), prediction.basis])
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def hindsight_lines(study: optuna.Study, mode: str) -> list[str]:
@@ -60,8 +62,8 @@ def hindsight_lines(study: optuna.Study, mode: str) -> list[str]:
     at = f"{fraction:.0%}" if fraction else "the early fraction"
     rho = spearman(check["predicted"].to_numpy(), check["final"].to_numpy())
     inside = int(np.sum((check["lower"] <= check["final"]) & (check["final"] <= check["upper"])))
+    bases = "; ".join(dict.fromkeys(check["basis"]))
     return [
         f"In hindsight, each of the {len(check)} complete trials predicted at {at} from the others (leave-one-out,"
-        f" objective curve only): Spearman {rho:.2f} with the finals; {inside} of {len(check)} finals inside"
-        " their 80% interval."
+        f" {bases}): Spearman {rho:.2f} with the finals; {inside} of {len(check)} finals inside their 80% interval."
     ]

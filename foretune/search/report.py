@@ -3,7 +3,8 @@
 Early rank = rank by the score at the early fraction (what the seed paper ranks by); final rank =
 rank by the final score among trials that ran to the end. A judged trial shows its predicted final and
 80% interval when one was predicted (and, once complete, whether its final fell inside), else the basis
-of its ranking ("ranked by early score; 1 finished run, no final predicted"). Each trial's costs
+of its ranking ("ranked by early score; 1 finished run, no final predicted"), and its losses at the early
+fraction (`early_eval_loss`, ...: stored with the trial, the signals the predictor saw). Each trial's costs
 (`cost.*`) are columns. A study with several objectives also gets `pareto.csv`: its Pareto front, the
 knee marked; `final` and the ranks are then about the first objective, and `best.yaml` is the knee.
 """
@@ -38,6 +39,7 @@ from foretune.keys import (
     TEST_FOLDS_ATTR,
     ZERO_SHOT_ATTR,
 )
+from foretune.predictors._base import Curve
 from foretune.predictors.metrics import spearman
 from foretune.search.estimate import estimate_vs_actual
 from foretune.search.held_out_report import held_out_section
@@ -87,6 +89,7 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
             seen = curve.upto(float(attrs.get(EARLY_FRACTION_ATTR, study_fraction)))
             early = float(seen.values[-1]) if len(seen.values) else None
         final = trial.values[0] if trial.state == TrialState.COMPLETE and trial.values else None
+        at = float(attrs.get(EARLY_FRACTION_ATTR, study_fraction))
         predicted = attrs.get(PREDICTED_FINAL_ATTR)
         lower, upper = attrs.get(PREDICTED_LOWER_ATTR), attrs.get(PREDICTED_UPPER_ATTR)
         inside = None if final is None or lower is None or upper is None else bool(lower <= final <= upper)
@@ -107,6 +110,7 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
                 ),
                 "early_decision": attrs.get(EARLY_DECISION_ATTR),
                 "error": attrs.get(ERROR_ATTR),
+                **early_losses(curve, at),
                 **{f"param.{k}": v for k, v in trial.params.items()},
                 **{k: v for k, v in attrs.items() if k.startswith(TEST_ATTR_PREFIX)},
                 **{k: v for k, v in attrs.items() if k.startswith(COST_PREFIX)},
@@ -121,6 +125,17 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     table.insert(3, "final_rank", _rank(table["final"], mode))
     order = table["estimate"].rank(ascending=(mode == "min"), method="first").fillna(len(table) + 1)
     return table.assign(_o=order).sort_values(["_o", "trial"]).drop(columns="_o").reset_index(drop=True)
+
+
+def early_losses(curve: Curve, at: float) -> dict[str, float]:
+    """`early_<name>`: each loss the trial reported (eval loss, train loss), at its last evaluation up to `at`."""
+    seen = curve.upto(at)
+    out = {}
+    for name, series in sorted(seen.extras.items()):
+        finite = series[np.isfinite(series)]
+        if name.endswith("loss") and len(finite):
+            out[f"early_{name}"] = float(finite[-1])
+    return out
 
 
 def best_trial(study: optuna.Study) -> dict | None:
@@ -237,6 +252,11 @@ def _agreement_lines(complete: pd.DataFrame) -> list[str]:
     ranks = complete[["early_rank", "final_rank"]].astype(float).dropna()
     rho = spearman(ranks["early_rank"], ranks["final_rank"]) if len(ranks) >= 3 else float("nan")
     lines = [f"Early rank vs final rank over {len(ranks)} complete trials: Spearman {rho:.2f}."]
+    for column in [c for c in complete.columns if c.startswith("early_") and c.endswith("loss")]:
+        losses = complete[[column, "final_rank"]].astype(float).dropna()
+        if len(losses) >= 3:  # a lower loss ranks first, as the final rank does
+            rho = spearman(losses[column], losses["final_rank"])
+            lines.append(f"{column.removeprefix('early_')} at the early fraction vs final rank: Spearman {rho:.2f}.")
     made = complete.dropna(subset=["predicted_final"])
     if len(made) >= 3:
         rho = spearman(made["predicted_final"].astype(float), made["final"].astype(float))

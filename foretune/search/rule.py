@@ -6,7 +6,9 @@ the other trials judged so far (made by the same fit from their curves up to the
 all on one scale), and lets it go on only if it ranks inside the kept set. This is one rung of
 successive halving where the rung's score is the predicted final instead of the score so far:
 with `rule="quantile", keep=1/3` a trial continues when it is in the top third of every trial that
-reached the early fraction (ASHA's reduction factor 3).
+reached the early fraction (ASHA's reduction factor 3). `later_rungs` adds further rungs (successive halving
+on predictions): at each rung's fraction a trial still running is ranked, by its predicted final from its
+curve up to there, among every trial that reached that fraction, and goes on only inside that rung's share.
 
 `ProbabilityRule` is predictive termination (Domhan et al. 2015; LC-PFN's rule): at every evaluation
 from the early fraction on, a trial stops when the calibrated probability that its final beats the
@@ -52,6 +54,7 @@ class EarlyStageRule:
         keep: float = 0.5,
         use_upper_bound: bool = True,
         grace_trials: int = 3,
+        later_rungs: Sequence[tuple[float, float]] = (),
     ) -> None:
         check_mode(mode)
         if rule not in ("top_k", "quantile"):
@@ -67,6 +70,7 @@ class EarlyStageRule:
         self.keep = keep
         self.use_upper_bound = use_upper_bound
         self.grace_trials = grace_trials
+        self.later_rungs = check_later_rungs(later_rungs)  # (fraction, keep share) after the first rung
 
     def score(self, mean: float, lower: float, upper: float) -> float:
         """The value the rule ranks: the prediction, or its optimistic end."""
@@ -74,8 +78,11 @@ class EarlyStageRule:
             return mean
         return upper if self.mode == "max" else lower
 
-    def allowed(self, n: int) -> int:
-        """How many of `n` judged trials may continue."""
+    def allowed(self, n: int, rung: int = 0) -> int:
+        """How many of `n` trials judged at `rung` (0 = the first) may continue."""
+        if rung > 0:  # a later rung keeps a share (<= 1) or a whole number of trials (> 1)
+            keep = self.later_rungs[rung - 1][1]
+            return int(keep) if keep > 1 else max(1, math.ceil(keep * n))
         if self.rule == "top_k":
             return int(self.keep)
         return max(1, math.ceil(self.keep * n))
@@ -86,15 +93,28 @@ class EarlyStageRule:
             return 1 + sum(1 for o in others if o > value)
         return 1 + sum(1 for o in others if o < value)
 
-    def decide(self, *, mean: float, lower: float, upper: float, others: Sequence[float]) -> Verdict:
-        """Judge one trial against the estimates `others` of the trials judged before it."""
+    def decide(self, *, mean: float, lower: float, upper: float, others: Sequence[float], rung: int = 0) -> Verdict:
+        """Judge one trial against the estimates `others` of the trials judged before it at `rung` (grace
+        applies at the first rung only: a grace trial is never judged again)."""
         rank = self.rank(self.score(mean, lower, upper), others)
-        allowed = self.allowed(len(others) + 1)
-        if len(others) < self.grace_trials:
+        allowed = self.allowed(len(others) + 1, rung)
+        if rung == 0 and len(others) < self.grace_trials:
             return Verdict(True, rank, allowed, "grace")
         if rank <= allowed:
             return Verdict(True, rank, allowed, "kept")
         return Verdict(False, rank, allowed, "pruned")
+
+
+def check_later_rungs(rungs: Sequence[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    """The later rungs as (fraction, keep) pairs, validated: fractions rising below 1, keep a share in (0, 1] or a
+    whole number of trials (the top `keep` of those that reached the rung)."""
+    rungs = tuple((float(f), float(k)) for f, k in rungs)
+    fractions = [f for f, _ in rungs]
+    if any(not 0 < f < 1 for f in fractions) or fractions != sorted(set(fractions)):
+        raise ValueError(f"later rung fractions must rise strictly inside (0, 1), got {fractions}")
+    if any(not (0 < k <= 1 or k == int(k)) for _, k in rungs):
+        raise ValueError(f"a rung keeps a share in (0, 1] or a whole number of trials, got {[k for _, k in rungs]}")
+    return rungs
 
 
 class ProbabilityRule:
@@ -112,7 +132,7 @@ class ProbabilityRule:
         *,
         mode: Mode = "max",
         k: int = 1,
-        min_probability: float = 0.05,
+        min_probability: float = EarlyStageConfig.model_fields["min_probability"].default,  # one default
         grace_trials: int = 3,
         stop_from: float = 0.1,
         shape: Literal["kde", "student"] = "kde",
@@ -182,4 +202,5 @@ def make_rule(early: EarlyStageConfig, mode: Mode) -> EarlyStageRule | Probabili
         keep=early.keep,
         use_upper_bound=early.use_upper_bound,
         grace_trials=early.grace_trials,
+        later_rungs=[(r.fraction, r.keep) for r in early.rungs],
     )

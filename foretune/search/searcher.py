@@ -7,7 +7,10 @@ a result (ray#6056), and it never sees the result that made the scheduler stop t
 - a trial that did not reach the full budget without error is PRUNED (TPE then treats it as such);
 - a failed trial is FAIL, with the error in the user attribute `error`;
 - the early-stage verdict (early score, predicted final, interval, early rank), the budget
-  fraction reached and the costs of its last result (`cost.*`) become user attributes.
+  fraction reached and the costs of its last result (`cost.*`) become user attributes;
+- every other metric of every result (eval loss, train loss, the task's metrics: what the early-stage
+  evaluator saw) goes to the user attribute `extras`, {metric: {budget percent: value}}, which
+  `storage.trial_curve` reads back as the curve's extras.
 
 With several objectives (`metric` and `mode` are lists) the study is multi-objective: Optuna keeps no
 intermediate values there, so the first objective's curve goes to the user attribute `curve`.
@@ -25,14 +28,17 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from ray.tune.result import AUTO_RESULT_KEYS
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from foretune.keys import (
+    BUDGET_PCT_KEY,
     BUDGET_STEPS_ATTR,
     COST_PREFIX,
     CURVE_ATTR,
     ERROR_ATTR,
+    EXTRAS_ATTR,
     FRACTION_KEY,
     FRACTION_REACHED_ATTR,
     NODE_ATTR,
@@ -46,6 +52,23 @@ from foretune.search.evaluator import VerdictsAndErrors
 logger = logging.getLogger(__name__)
 
 _EPS = 1e-9
+# Result keys the trainable adds that are not metrics of the run, and Ray's own bookkeeping.
+_NOT_METRICS = frozenset((FRACTION_KEY, STEP_KEY, BUDGET_PCT_KEY, NODE_KEY, "done", "trial_id", "experiment_tag"))
+
+
+def reported_extras(result: dict, metric: str) -> dict[str, float]:
+    """Every metric of a result other than `metric` (eval loss, train loss, ...): finite numbers only; not
+    Ray's bookkeeping, the held-out test scores or the costs (they describe the run, not its curve)."""
+    skip = _NOT_METRICS | set(AUTO_RESULT_KEYS) | {metric}
+    return {
+        key: float(value)
+        for key, value in result.items()
+        if key not in skip
+        and not key.startswith((TEST_PREFIX, COST_PREFIX))
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    }
 
 
 class PrunedAwareOptunaSearch(OptunaSearch):
@@ -57,6 +80,7 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         self._steps: dict[str, set[int]] = {}
         self._reached: dict[str, float] = {}
         self._curves: dict[str, dict[str, float]] = {}  # multi-objective: trial -> {budget percent: value}
+        self._extras: dict[str, dict[str, dict[str, float]]] = {}  # trial -> metric -> {budget percent: value}
         self.target = None  # foretune.search.drivers.SharedTarget: the trial target shared by concurrent drivers
 
     def suggest(self, trial_id: str) -> dict | str | None:
@@ -93,6 +117,8 @@ class PrunedAwareOptunaSearch(OptunaSearch):
                 ot_trial.set_user_attr(NODE_ATTR, str(result[NODE_KEY]))
         if trial_id in self._curves:
             ot_trial.set_user_attr(CURVE_ATTR, self._curves[trial_id])
+        if self._extras.get(trial_id):
+            ot_trial.set_user_attr(EXTRAS_ATTR, self._extras[trial_id])
         for key, value in self.notes.verdicts.get(trial_id, {}).items():
             ot_trial.set_user_attr(key, value)
         reached = self._reached.get(trial_id, 0.0)
@@ -124,6 +150,9 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         fraction = float(result[FRACTION_KEY])
         self._reached[trial_id] = max(self._reached.get(trial_id, 0.0), fraction)
         step = int(round(fraction * 100))
+        extras = self._extras.setdefault(trial_id, {})
+        for name, extra in reported_extras(result, primary).items():
+            extras.setdefault(name, {})[str(step)] = extra
         steps = self._steps.setdefault(trial_id, set())
         value = float(result[primary])
         if step in steps or not math.isfinite(value):

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, ProgrammingError
 
 from foretune.errors import ForetuneError
-from foretune.keys import CURVE_ATTR, INTERRUPTED_ATTR, JOURNAL_NAME
+from foretune.keys import CURVE_ATTR, EXTRAS_ATTR, INTERRUPTED_ATTR, JOURNAL_NAME
 from foretune.predictors._base import Curve
 from foretune.search.evaluator import EarlierTrialCurve
 
@@ -157,15 +157,23 @@ def trial_curve(trial: FrozenTrial, *, total_steps: float = 100) -> Curve:
     """A trial's learning curve from its intermediate values; step `total_steps` is the whole budget.
 
     foretune's searches report at budget percents, hence the default 100. A multi-objective study has no
-    intermediate values: its first objective's curve is the user attribute `curve`.
+    intermediate values: its first objective's curve is the user attribute `curve`. The trial's other
+    metrics (user attribute `extras`: eval loss, train loss, ...) become the curve's extras, NaN at a
+    step where a metric was not reported.
     """
     points = trial.intermediate_values or {int(k): v for k, v in (trial.user_attrs.get(CURVE_ATTR) or {}).items()}
     steps = sorted(points)
+    extras = {
+        str(name): np.array([by_step.get(str(s), np.nan) for s in steps], dtype=float)
+        for name, by_step in (trial.user_attrs.get(EXTRAS_ATTR) or {}).items()
+        if isinstance(by_step, dict)
+    }
     return Curve(
         np.array([s / total_steps for s in steps], dtype=float),
         np.array([points[s] for s in steps], dtype=float),
         params=dict(trial.params),
         trial=trial.number,
+        extras=extras,
     )
 
 
@@ -204,4 +212,4 @@ def read_optuna_study(
     if total_steps <= 0:
         raise ForetuneError(f"total_steps must be positive, got {total_steps}")
     curves = [trial_curve(t, total_steps=total_steps) for t in trials]
-    return [Curve(np.clip(c.fractions, 0, 1), c.values, c.params, c.trial) for c in curves]
+    return [Curve(np.clip(c.fractions, 0, 1), c.values, c.params, c.trial, c.extras) for c in curves]

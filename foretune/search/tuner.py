@@ -98,7 +98,7 @@ def build_tuner(
     callbacks: Sequence[Any] = (),
 ) -> tune.Tuner:
     if config.search.trainable is not None:  # `trainer_factory` is a user's train_fn(params, reporter)
-        trainable = tune.with_parameters(run_function_trial, train_fn=trainer_factory, metric=config.search.metric)
+        trainable = tune.with_parameters(run_function_trial, train_fn=trainer_factory, base_config=config)
     else:
         trainable = tune.with_parameters(run_trial, base_config=config, trainer_factory=trainer_factory)
     resources = {"cpu": config.resources.cpus_per_trial, "gpu": config.resources.gpus_per_trial}

@@ -3,7 +3,9 @@
 `CostMeter` is fed by the trainer (start, parameters once wrapped, tokens per step, a timed
 evaluation) and read at each report (`snapshot()`), so a run stopped early carries the costs of
 what it did. Device-hours are GPU-hours on a GPU (seconds x GPUs the trial holds) and core-hours
-on the CPU (seconds x torch threads): the unit a cloud bill counts in each case.
+on the CPU (seconds x torch threads): the unit a cloud bill counts in each case. The time, device-hours
+and dollars are `foretune.trainers.wall_clock.WallClockMeter`'s (no torch): what user functions and
+replayed curves record.
 """
 
 from __future__ import annotations
@@ -17,15 +19,13 @@ from contextlib import contextmanager
 import torch
 
 from foretune.keys import (
-    COST_DEVICE_HOURS,
     COST_LATENCY_MS,
     COST_PARAMS_TOTAL,
     COST_PARAMS_TRAINABLE,
     COST_PEAK_MEMORY_MB,
     COST_TOKENS,
-    COST_TRAIN_SECONDS,
-    COST_USD,
 )
+from foretune.trainers.wall_clock import WallClockMeter
 
 
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
@@ -46,21 +46,20 @@ def peak_memory_mb(device: str) -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
 
 
-class CostMeter:
+class CostMeter(WallClockMeter):
     """Accumulates one run's costs; `gpus` is what the trial holds on a GPU (a fraction shares one)."""
 
     def __init__(self, *, device: str, gpus: float = 1.0, price_per_device_hour: float | None = None) -> None:
+        # A run outside a search on a GPU holds the whole GPU; on the CPU `device_hours` counts torch threads.
+        super().__init__(devices=gpus if gpus > 0 else 1.0, price_per_device_hour=price_per_device_hour)
         self.device = device
-        self.gpus = gpus if gpus > 0 else 1.0  # a run outside a search on a GPU holds the whole GPU
-        self.price = price_per_device_hour
         self.tokens = 0
         self.params_total: int | None = None
         self.params_trainable: int | None = None
         self.latency_ms: float | None = None
-        self._started: float | None = None
 
     def start(self) -> None:
-        self._started = time.perf_counter()
+        super().start()
         if self.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
 
@@ -83,26 +82,19 @@ class CostMeter:
             self.latency_ms = (time.perf_counter() - began) * 1000.0 / examples
 
     def device_hours(self, seconds: float) -> float:
-        units = self.gpus if self.device == "cuda" else torch.get_num_threads()
+        units = self.devices if self.device == "cuda" else torch.get_num_threads()
         return seconds * units / 3600.0
 
     def snapshot(self) -> dict[str, float]:
         """The costs so far, keyed by their result / user attribute names; only what was measured."""
-        if self._started is None:
+        costs = super().snapshot()  # time, device-hours, dollars
+        if not costs:
             return {}
-        seconds = time.perf_counter() - self._started
-        hours = self.device_hours(seconds)
-        costs = {
-            COST_TRAIN_SECONDS: seconds,
-            COST_DEVICE_HOURS: hours,
-            COST_TOKENS: float(self.tokens),
-            COST_PEAK_MEMORY_MB: peak_memory_mb(self.device),
-        }
+        costs[COST_TOKENS] = float(self.tokens)
+        costs[COST_PEAK_MEMORY_MB] = peak_memory_mb(self.device)
         if self.params_total is not None:
             costs[COST_PARAMS_TOTAL] = float(self.params_total)
             costs[COST_PARAMS_TRAINABLE] = float(self.params_trainable or 0)
         if self.latency_ms is not None:
             costs[COST_LATENCY_MS] = self.latency_ms
-        if self.price is not None:
-            costs[COST_USD] = hours * self.price
         return costs

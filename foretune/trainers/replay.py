@@ -8,7 +8,8 @@ The whole search stack can so be tested and benchmarked on recorded curves in se
 Sources: a long table in the format `foretune rank` reads (``trial, fraction, <metrics...>,
 <hyperparameters...>``; `tests/data/replay_curves.csv` is one), or scan-bench's `vlm.csv`
 (OpenCLIP runs, the 10-epoch runs that recorded every epoch). Metrics named ``test_*`` are the
-held-out scores, given once at the end. No Ray or Optuna here.
+held-out scores, given once at the end. Each report carries the replay's own wall-clock costs (`costs`, a
+`WallClockMeter`: seconds x the devices the trial holds), as any trial does. No Ray or Optuna here.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from foretune.errors import ForetuneError
 from foretune.keys import FRACTION_KEY, STEP_KEY, TEST_ATTR_PREFIX
 from foretune.predictors.io import read_table
 from foretune.trainers.reporters import Decision, Reporter
+from foretune.trainers.wall_clock import WallClockMeter
 
 # train field -> (recorded column, scale used for distances and for the search space)
 SCAN_BENCH_VLM_PARAMS: dict[str, tuple[str, str]] = {
@@ -228,8 +230,10 @@ class ReplayTrainer:
         if metric not in bank.reported_metrics:
             raise ValueError(f"search.metric={metric!r} is not replayed (replayed: {', '.join(bank.reported_metrics)})")
         self.total_steps = config.train.max_steps or 100
+        self.costs = WallClockMeter.for_trial(config)  # a search's reporter reads it at each report
 
     def fit(self, reporter: Reporter | None = None) -> ReplayResult:
+        self.costs.start()
         rows = []
         stopped = False
         for fraction in self.config.train.eval_fractions:

@@ -3,21 +3,24 @@ import pytest
 
 from foretune.predictors import get_predictor
 from foretune.predictors._base import final_value
-from foretune.predictors.calibration import MIN_FINISHED, conformal_band
+from foretune.predictors.calibration import MIN_FINISHED, clip_to_bounds, conformal_band, unit_bounds
 from foretune.predictors.synthetic_curves import make_study
 
 
 def test_conformal_band_uses_the_finite_sample_quantile():
-    # Nine residuals, symmetric around their median 0: ceil(10 * 0.8) = 8th smallest |deviation|.
+    # Nine residuals, symmetric around their median 0: ceil(10 * 0.8) = 8th smallest deviation, each
+    # from the median of the other eight (4 from -0.5: 4.5; the plain deviation would be 4).
     residuals = np.array([-4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0])
-    assert conformal_band(residuals) == pytest.approx((0.0, -4.0, 4.0))
+    assert conformal_band(residuals) == pytest.approx((0.0, -4.5, 4.5))
     center, low, high = conformal_band(residuals + 10)
-    assert (center, low, high) == pytest.approx((10.0, 6.0, 14.0))
+    assert (center, low, high) == pytest.approx((10.0, 5.5, 14.5))
 
 
 def test_conformal_band_is_wide_with_few_runs_and_asymmetric_with_many():
-    # Three residuals: ceil(4 * 0.8) = 4 > 3, no conformal quantile exists: the prior band (largest x 2).
-    assert conformal_band(np.array([0.0, 1.0, 3.0])) == pytest.approx((1.0, -3.0, 5.0))
+    # Three residuals: ceil(4 * 0.8) = 4 > 3, no conformal quantile exists: the prior band (largest x 2;
+    # 3's deviation from the median of 0 and 1 is 2.5).
+    assert conformal_band(np.array([0.0, 1.0, 3.0])) == pytest.approx((1.0, -4.0, 6.0))
+    assert conformal_band(np.array([2.0])) == pytest.approx((2.0, 2.0, 2.0))
     # Thirty skewed residuals: each tail on its own, the lower tail short, the upper long.
     residuals = np.concatenate([np.linspace(-1, 0, 15), np.linspace(0, 10, 15)])
     center, low, high = conformal_band(residuals)
@@ -49,3 +52,44 @@ def test_intervals_cover_about_80_percent(name, finished):
         finals = np.array([final_value(c) for c in test])
         inside.extend((prediction.lower <= finals) & (finals <= prediction.upper))
     assert 0.75 <= np.mean(inside) <= 0.95
+
+
+def _accuracy_study(n: int, *, seed: int) -> list:
+    """Accuracy-like runs in [0, 1] ending near 1: a predicted final plus its interval can pass 1."""
+    from foretune.predictors import Curve
+
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0.1, 1.0, 10)
+    curves = []
+    for i in range(n):
+        final = rng.uniform(0.9, 0.999)
+        early_gap = rng.uniform(0.1, 0.6)
+        y = np.clip(final - early_gap * (1 - x) ** 2 + rng.normal(0, 0.01, len(x)), 0, 1)
+        curves.append(Curve(x, y, {"lr": float(rng.uniform(1e-4, 1e-2))}, f"t{i}"))
+    return curves
+
+
+def test_unit_bounds_only_for_an_accuracy_in_zero_one():
+    from foretune.predictors import Curve
+
+    study = _accuracy_study(4, seed=0)
+    assert unit_bounds(study, mode="max") == (0.0, 1.0)
+    assert unit_bounds(study, mode="min") is None  # a loss below 1 may still pass 1 in a later run
+    beyond = [*study, Curve(np.array([0.5, 1.0]), np.array([0.5, 1.2]))]  # one value above 1
+    assert unit_bounds(beyond, mode="max") is None
+    assert unit_bounds([], mode="max") is None
+
+
+def test_clip_to_bounds_keeps_predictions_and_intervals_in_range():
+    finished, judged = _accuracy_study(12, seed=1), _accuracy_study(8, seed=2)
+    raw = get_predictor("snapshot", mode="max").fit(finished).predict([c.upto(0.2) for c in judged], at=0.2)
+    assert raw.upper.max() > 1.0  # the test can fail: unclipped, the interval passes 1
+    clipped = clip_to_bounds(raw, unit_bounds(finished, mode="max"))
+    for values in (clipped.mean, clipped.lower, clipped.upper, clipped.plausible):
+        assert np.all((values >= 0.0) & (values <= 1.0))
+    inside = raw.upper <= 1.0
+    assert np.array_equal(clipped.upper[inside], raw.upper[inside])  # values in range are untouched
+    early = get_predictor("snapshot", mode="max").predict([c.upto(0.2) for c in judged], at=0.2)
+    assert clip_to_bounds(early, (0.0, 1.0)) is early  # no final predicted: nothing to clip
+    with pytest.raises(ValueError, match="low < high"):
+        clip_to_bounds(raw, (1.0, 0.0))

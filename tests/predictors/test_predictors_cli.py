@@ -115,3 +115,25 @@ def test_rank_eval_needs_complete_curves(tmp_path):
     path = _write(make_study(6, seed=0), tmp_path / "partial.csv", at=0.5)
     result = _cli("rank-eval", path)
     assert result.returncode == 2 and "complete curves" in result.stderr
+
+
+def test_rank_clips_an_accuracy_to_zero_one(tmp_path):
+    import numpy as np
+
+    from foretune.predictors import Curve
+
+    rng = np.random.default_rng(1)
+    x = np.linspace(0.1, 1.0, 10)
+    runs = []
+    for i in range(20):  # accuracy-like runs ending near 1: an unclipped interval passes 1
+        y = np.clip(rng.uniform(0.9, 0.999) - rng.uniform(0.1, 0.6) * (1 - x) ** 2 + rng.normal(0, 0.01, 10), 0, 1)
+        runs.append(Curve(x, y, {}, f"t{i}"))
+    finished, partial = _write(runs[:12], tmp_path / "finished.csv"), _write(runs[12:], tmp_path / "partial.csv", 0.2)
+    out = tmp_path / "ranked.csv"
+    args = ("rank", partial, "--mode", "max", "--predictor", "snapshot", "--fit", finished, "--out", out)
+    result = _cli(*args)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out)
+    assert table["upper"].max() == 1.0 and table[["predicted_final", "lower"]].to_numpy().max() <= 1.0
+    _write([Curve(c.fractions, 2 * c.values, {}, c.trial) for c in runs[:12]], finished)  # a score up to 2
+    assert _cli(*args).returncode == 0 and pd.read_csv(out)["upper"].max() > 1.0  # not an accuracy: no clip

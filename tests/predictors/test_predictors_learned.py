@@ -113,3 +113,17 @@ def test_relevance_weighs_informative_columns_over_noise():
     assert weights[3] == 0.0  # a constant column carries nothing
     few = relevance(np.column_stack([slope[:4], noise[:4]]), target[:4])
     assert np.array_equal(few, np.ones(2))  # too few runs to judge: all weigh the same
+
+
+def test_kernel_ridge_candidates_are_averaged_by_their_leave_one_out_error():
+    from foretune.predictors._learned import _kernels, _loo_candidates, fit_predict_residual
+
+    rng = np.random.default_rng(0)
+    A, B = rng.uniform(-2, 2, (30, 1)), np.linspace(-2, 2, 9)[:, None]
+    target = np.sin(A[:, 0]) + rng.normal(0, 0.1, 30)
+    predictions, loos, errors = _loo_candidates(_kernels(A, A), target, _kernels(B, A))
+    assert predictions.shape == (9, 39) and loos.shape == (30, 39) and errors.shape == (39,)
+    averaged, loo = fit_predict_residual(A, target, B)
+    assert np.all((averaged >= predictions.min(axis=1) - 1e-12) & (averaged <= predictions.max(axis=1) + 1e-12))
+    assert np.mean((loo - target) ** 2) <= np.median(errors)  # weighted towards the better candidates
+    assert np.abs(averaged - np.sin(B[:, 0])).max() < 0.25

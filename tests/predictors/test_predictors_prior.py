@@ -149,3 +149,17 @@ def test_with_a_few_finished_runs_auto_uses_the_recentred_prior_where_it_errs_le
     finals = np.array([c.final for c in runs[5:]])
     early = np.array([c.upto(0.2).values[-1] for c in runs[5:]])
     assert metrics.spearman(early, finals) < 0 < metrics.spearman(prediction.mean, finals)
+
+
+def test_the_band_spans_a_runs_own_power_law_extrapolation():
+    # Steep and noisy: the slopes scatter, so the fraction model predicts; one run falls far faster.
+    curves = [power_curve(0, 1.0, 0.05), power_curve(1, 1.0, 1.2), power_curve(2, 1.0, 0.0)]
+    early = [c.upto(0.2) for c in curves]
+    features, _ = shape_features(early, 0.2, mode="min")
+    assert feature_set(features, max_noise=load_prior().max_noise) == "fraction"
+    prediction = prior_predict(early, 0.2, mode="min")
+    # Run 1 falls as 1.0 x^-1.2: its own two points extrapolate to its true final, 1.0 at x = 1,
+    # far below where the public curves' band would reach (values at 0.2: 6.9).
+    assert prediction.lower[1] == pytest.approx(curves[1].final) and prediction.lower[1] < 0.5 * prediction.mean[1]
+    assert prediction.upper[2] >= curves[2].values[1]  # a flat run may stay where it is
+    assert prediction.lower[0] < prediction.mean[0] < prediction.upper[0]

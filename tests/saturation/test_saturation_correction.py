@@ -17,7 +17,7 @@ def rising(n):
 
 
 def test_table_covers_every_regime_and_feature_and_says_where_it_came_from() -> None:
-    for regime in (REGIME_RISING, REGIME_BENT, REGIME_FLAT, REGIME_NOT_MONOTONE):
+    for regime in (REGIME_RISING, REGIME_BENT, REGIME_FLAT, REGIME_NOT_MONOTONE, corr.FEW_SIZES):
         assert corr.COEFFICIENTS[regime].shape == (len(corr.FEATURES),)
         quantiles = corr.RESIDUAL_QUANTILES[regime]
         assert quantiles.shape == corr.RESIDUAL_LEVELS.shape and np.all(np.diff(quantiles) >= 0)
@@ -47,3 +47,21 @@ def test_features_follow_their_documented_order() -> None:
     assert x[1] == pytest.approx(np.log(45 / 91)) and x[2] == pytest.approx(np.log(10))
     assert x[3] == pytest.approx(np.log1p(2.0)) and x[5] == pytest.approx(0.5)
     assert x[6] == 1.0 and x[7] == pytest.approx(np.log(6))
+
+
+def test_short_prefixes_add_their_own_block_and_read_their_own_error_table() -> None:
+    x = np.ones(len(corr.FEATURES))
+    for regime in (REGIME_RISING, REGIME_NOT_MONOTONE):
+        assert corr.correction_group(regime, 6) == regime and corr.correction_group(regime, 5) == corr.FEW_SIZES
+        long, short = corr.log_factor(x, regime, 6), corr.log_factor(x, regime, 4)
+        expected = x @ (corr.COEFFICIENTS[regime] + corr.COEFFICIENTS[corr.FEW_SIZES])
+        assert long == pytest.approx(np.clip(x @ corr.COEFFICIENTS[regime], -corr.MAX_LOG_FACTOR, corr.MAX_LOG_FACTOR))
+        assert short == pytest.approx(np.clip(expected, -corr.MAX_LOG_FACTOR, corr.MAX_LOG_FACTOR))
+    sizes = SIZES[:4]
+    result = SaturationModel(epsilon=0.01, n_bootstrap=10).fit(sizes, rising(sizes), max_n=2048).result
+    lo, hi = result.min_sufficient_n_interval
+    q_lo, q_hi = np.interp([0.1, 0.9], corr.RESIDUAL_LEVELS, corr.RESIDUAL_QUANTILES[corr.FEW_SIZES])
+    # The interval holds the corrected answer's band from the 3-5-size table (widened by the bootstrap only).
+    assert lo <= max(result.min_sufficient_n * np.exp(q_lo), sizes[0]) * (1 + 1e-9)
+    assert hi >= min(result.min_sufficient_n * np.exp(q_hi), 2048) * (1 - 1e-9)
+    assert hi / lo > 1.2

@@ -1,7 +1,8 @@
 """The sweep's runs as Ray tasks: the same points as in-process runs, side by side, early cut inside the task.
 
 The runs are cheap functions (a saturating curve; a validation curve to cut); the Ray part is real
-(a local Ray with two CPUs). The functions are built inside `make_task` so Ray ships them by value.
+(the test session's Ray: two nodes, one CPU each). The functions are built inside `make_task` so Ray ships
+them by value.
 """
 
 from __future__ import annotations
@@ -44,14 +45,9 @@ def make_task(seconds: float = 0.0):
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    if ray.is_initialized():
-        pytest.skip("another test left Ray running in this process")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+def local_ray(ray_session):
+    """The test session's Ray (tests/ray_cluster.py): two nodes, one CPU each."""
+    return ray_session
 
 
 def _points(result) -> list[tuple]:

@@ -12,6 +12,7 @@ from foretune.errors import ForetuneError
 from foretune.search.space import objectives, searched_models
 from foretune.search.trainable import trial_config
 from foretune.trainers.costs import CostMeter, count_parameters
+from foretune.trainers.wall_clock import WallClockMeter, held_devices
 
 
 def test_meter_measures_what_the_run_did():
@@ -39,6 +40,21 @@ def test_meter_measures_what_the_run_did():
     unpriced = CostMeter(device="cpu")
     unpriced.start()
     assert "cost.usd" not in unpriced.snapshot() and "cost.latency_ms" not in unpriced.snapshot()
+
+
+def test_wall_clock_meter_counts_the_devices_a_trial_holds():
+    cpu = validate_config({"resources": {"cpus_per_trial": 2}, "cost": {"price_per_device_hour": 0.5}})
+    meter = WallClockMeter.for_trial(cpu)
+    assert meter.snapshot() == {}  # nothing measured before the run starts
+    meter.start()
+    time.sleep(0.02)
+    costs = meter.snapshot()
+    assert set(costs) == {"cost.train_seconds", "cost.device_hours", "cost.usd"}  # no torch numbers made up
+    assert costs["cost.train_seconds"] >= 0.02
+    assert costs["cost.device_hours"] == pytest.approx(costs["cost.train_seconds"] * 2 / 3600, rel=0.1)
+    assert costs["cost.usd"] == pytest.approx(costs["cost.device_hours"] * 0.5)
+    gpu = validate_config({"resources": {"cpus_per_trial": 4, "gpus_per_trial": 0.5}})
+    assert held_devices(gpu) == 0.5 and "cost.usd" not in WallClockMeter.for_trial(gpu).snapshot()
 
 
 def test_space_may_search_models_and_data_size():

@@ -26,7 +26,7 @@ COSTS = (
 
 
 @pytest.mark.slow
-def test_two_models_two_objectives_costs_and_front(tiny_model_dir, smaller_model_dir, tmp_path):
+def test_two_models_two_objectives_costs_and_front(ray_session, tiny_model_dir, smaller_model_dir, tmp_path):
     import optuna
 
     large, small = tiny_model_dir, smaller_model_dir

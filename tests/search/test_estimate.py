@@ -119,7 +119,7 @@ def test_projection_scales_with_the_config(piloted):
 
 
 @pytest.mark.slow
-def test_report_shows_estimate_vs_actual_after_a_search(piloted):
+def test_report_shows_estimate_vs_actual_after_a_search(piloted, ray_session):
     from foretune.search.driver import run_search
 
     config_path, run_dir, _, _ = piloted

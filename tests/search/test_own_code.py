@@ -41,15 +41,14 @@ def train_stopping_itself(params, reporter):
 
 
 @pytest.fixture(scope="module")
-def ray_session():
-    import ray
+def ray_session(ray_session):
+    """The session's Ray (tests/ray_cluster.py), this module's functions shipped to its workers by value."""
     from ray import cloudpickle
 
     # pytest imports this file as a top-level module Ray's workers cannot import: ship its functions by value.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+    yield ray_session
+    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
 @pytest.mark.slow
@@ -80,6 +79,9 @@ def test_optimize_prunes_records_curves_and_resumes(ray_session, tmp_path):
             assert trial.state == TrialState.PRUNED
             assert sorted(trial.intermediate_values) == [10, 20] and trial.user_attrs["fraction_reached"] == 0.2
             assert trial.user_attrs["early_decision"] == "pruned"
+        # the wall-clock costs of the function, pruned or not: seconds x the one CPU core the trial holds
+        assert trial.user_attrs["cost.train_seconds"] > 0
+        assert trial.user_attrs["cost.device_hours"] == pytest.approx(trial.user_attrs["cost.train_seconds"] / 3600)
     best = max((t for t in before if t.state == TrialState.COMPLETE), key=lambda t: t.value)
     assert yaml.safe_load((tmp_path / "best.yaml").read_text()) == best.params
     assert (tmp_path / "report.md").is_file() and (tmp_path / "curves.png").is_file()

@@ -1,4 +1,5 @@
-"""One real LoRA search end to end through Ray: the real model, two tiny trials."""
+"""One real LoRA search end to end through Ray (the session's test cluster): transformers + peft on the tiny test
+model (tests/conftest.py), an Optuna journal, two trials of a few steps."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from foretune.search.storage import open_storage
 
 
 @pytest.mark.slow
-def test_two_tiny_lora_trials_through_ray(tmp_path):
+def test_two_tiny_lora_trials_through_ray(ray_session, tiny_model_dir, tmp_path):
     pytest.importorskip("peft")
     import optuna
 
@@ -20,7 +21,7 @@ def test_two_tiny_lora_trials_through_ray(tmp_path):
             "name": "lora-tiny",
             "data": {"synthetic_size": 60, "max_eval_samples": 4, "max_test_samples": 4},
             "train": {"max_steps": 4, "batch_size": 2, "eval_fractions": [0.5, 1.0]},
-            "model": {"max_length": 96},
+            "model": {"name": tiny_model_dir, "max_length": 96},
             "task": {"max_new_tokens": 40},
             "search": {
                 "trials": 2,

@@ -1,7 +1,5 @@
-"""The search on the real stack: local Ray (2 CPUs), real Optuna storages, recorded curves (tests/data).
-
-One Ray session is shared by the module (Ray takes ~10 s to start); the resume test kills a real
-driver process with SIGKILL.
+"""The search on the real stack: the test session's Ray (tests/ray_cluster.py: two nodes, one CPU each), real
+Optuna storages, recorded curves (tests/data). The resume test kills a real driver process with SIGKILL.
 """
 
 from __future__ import annotations
@@ -14,28 +12,20 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
 
 from foretune.config import load_config, validate_config
-from foretune.keys import INTERRUPTED_ATTR
+from foretune.keys import EXTRAS_ATTR, INTERRUPTED_ATTR
 from foretune.search.driver import run_search
-from foretune.search.storage import counted_trials, open_storage
+from foretune.search.storage import counted_trials, open_storage, trial_curve
 from tests.search.conftest import REPLAY_CURVES, end_process_group, replay_config_dict
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def _study(storage: str, name: str = "replay") -> optuna.Study:
@@ -71,6 +61,12 @@ def test_pruned_trials_are_pruned_with_attrs_and_curves(ray_session, replay_bank
             assert "test_loss" in attrs
     # the first grace_trials judged run to completion
     assert sum(t.user_attrs["early_decision"] == "grace" for t in study.trials) == 2
+    for trial in study.trials:  # the other metrics the evaluator saw are stored and read back with the curve
+        assert set(trial.user_attrs[EXTRAS_ATTR]["train_loss"]) == {str(step) for step in trial.intermediate_values}
+        assert np.isfinite(trial_curve(trial).extras["train_loss"]).all()
+    for trial in study.trials:  # a replayed trial records its own wall-clock costs: one CPU core held
+        attrs = trial.user_attrs
+        assert attrs["cost.device_hours"] == pytest.approx(attrs["cost.train_seconds"] / 3600)
 
     # the report: table, files, and a best.yaml that is a ready-to-train config with the best params
     table = outcome.report.table

@@ -105,6 +105,7 @@ def test_make_rule_follows_the_config():
     assert isinstance(make_rule(EarlyStageConfig(rule="probability", k=2), "min"), ProbabilityRule)
     assert make_rule(EarlyStageConfig(rule="probability", k=2), "min").k == 2
     assert isinstance(make_rule(EarlyStageConfig(rule="quantile", keep=0.25), "max"), EarlyStageRule)
+    assert ProbabilityRule().min_probability == EarlyStageConfig().min_probability  # one default, not two
 
 
 # --- the evaluator at every evaluation ------------------------------------------------------------
@@ -183,20 +184,14 @@ def test_after_resume_the_earlier_sessions_finals_set_the_target():
 
 
 @pytest.mark.slow
-def test_a_search_records_pruned_trials_with_the_probability(replay_bank, tmp_path):
-    import ray
-
+def test_a_search_records_pruned_trials_with_the_probability(ray_session, replay_bank, tmp_path):
     from foretune.search.driver import run_search
     from foretune.search.storage import open_storage
 
     raw = replay_config_dict(replay_bank, trials=8)
     raw["early_stage"] = {"predictor": "snapshot", "rule": "probability", "grace_trials": 3, "min_probability": 0.2}
     config = validate_config(raw)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        run_search(config, out=tmp_path, trainer_factory=replay_bank.trainer_factory(), progress=False)
-    finally:
-        ray.shutdown()
+    run_search(config, out=tmp_path, trainer_factory=replay_bank.trainer_factory(), progress=False)
     study = optuna.load_study(study_name="replay", storage=open_storage(str(tmp_path / "study.journal")))
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
     assert pruned, [t.user_attrs for t in study.trials]

@@ -36,22 +36,8 @@ def test_too_many_folds_is_a_clear_error() -> None:
         prepare_folds(too_big)
 
 
-def test_k_folds_give_k_scores_over_disjoint_items(tiny_model_dir) -> None:
-    config = load_config(
-        None,
-        {
-            "model.name": tiny_model_dir,
-            "data.synthetic_size": 30,
-            "data.max_eval_samples": 4,
-            "data.test_folds": 2,
-            "task.max_new_tokens": 8,
-            "task.eval_method": "teacher_forced",
-            "train.max_steps": 2,
-            "train.batch_size": 2,
-            "train.eval_fractions": [0.5, 1.0],
-            "early_stage.fraction": 0.5,
-        },
-    )
+def test_k_folds_give_k_scores_over_disjoint_items(tiny_train_settings) -> None:
+    config = load_config(None, {**tiny_train_settings, "data.test_folds": 2})
     seen = []
     scores = run_test_folds(config, on_fold=lambda i, k: seen.append((i, k)))
     assert seen == [(0, 2), (1, 2)]

@@ -65,21 +65,9 @@ def test_the_small_test_note_says_how_wide_and_what_it_means() -> None:
     assert "3/8 = 0.38" in small_test_note("accuracy", 8, 0.0, 0.0)  # no spread is not certainty
 
 
-def test_cli_train_writes_intervals_to_metrics_json(tiny_model_dir, tmp_path: Path) -> None:
+def test_cli_train_writes_intervals_to_metrics_json(tiny_train_settings, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    settings = {
-        "model.name": tiny_model_dir,
-        "data.synthetic_size": 30,
-        "data.max_eval_samples": 4,
-        "data.max_test_samples": 5,
-        "task.max_new_tokens": 8,
-        "task.eval_method": "teacher_forced",
-        "train.max_steps": 2,
-        "train.batch_size": 2,
-        "train.eval_fractions": [0.5, 1.0],
-        "early_stage.fraction": 0.5,
-        "data.test_folds": 2,
-    }
+    settings = {**tiny_train_settings, "data.max_test_samples": 5, "data.test_folds": 2}
     args = [sys.executable, "-m", "foretune.cli", "train", "configs/default.yaml", "--out", str(out)]
     for key, value in settings.items():
         args += ["--set", f"{key}={json.dumps(value)}"]

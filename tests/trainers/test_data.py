@@ -23,6 +23,7 @@ from foretune.trainers.data import (
     read_hf,
     read_records,
 )
+from foretune.trainers.data.splits import split_by_key, split_counts
 
 SHARED = Path(__file__).parents[2].parent / "shared" / "data" / "product-attributes"
 AE110K = SHARED / "ae110k-opentag"
@@ -278,8 +279,16 @@ def test_nested_train_subsets() -> None:
 def test_too_few_products() -> None:
     with pytest.raises(ForetuneError, match=r"at least 3 distinct products"):
         make_splits(_products(2), test_fraction=0.2, validation_fraction=0.1, seed=0)
-    with pytest.raises(ForetuneError, match=r"4 products are too few"):
+    with pytest.raises(ForetuneError, match=r"4 products are too few .* use more data or smaller fractions"):
         make_splits(_products(4), test_fraction=0.5, validation_fraction=0.4, seed=0)
+
+
+def test_split_counts_take_one_per_nonzero_share_and_refuse_no_training() -> None:
+    assert split_counts(10, 0.2, 0.1, items="products", fix="-") == (2, 1)
+    assert split_counts(10, 0.01, 0.0, items="products", fix="-") == (1, 0)  # a share above 0 takes one item
+    assert split_counts(10, 0.0, 0.0, items="prompts", fix="-") == (0, 0)  # a fixed file replaces a 0 share
+    with pytest.raises(ForetuneError, match=r"2 distinct prompts are too few for test_fraction=0.5 .*data.test_source"):
+        split_by_key(["a", "b", "a"], str, test_fraction=0.5, validation_fraction=0.5)
 
 
 # -- load_splits ----------------------------------------------------------------------------------

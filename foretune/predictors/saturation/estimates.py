@@ -68,13 +68,13 @@ def estimate_bands(
     calibrated: bool,
     max_n: float,
     horizon: float,
-    corrected_regime: str | None = None,
+    correction_group: str | None = None,
 ):
     """(asymptote, useful, sufficient, useful noise-only, sufficient noise-only) bands, user units.
 
     `horizon` is the multiple of the largest n beyond which a minimum useful n counts as unknown.
-    With `corrected_regime` (the minimum sufficient n was corrected, `correction`), its band comes
-    from the corrected answers' errors on LCDB in that regime.
+    With `correction_group` (the minimum sufficient n was corrected, `correction`), its band comes
+    from the corrected answers' errors on LCDB in that group (the regime, or "3-5 sizes").
     """
     n_ref = float(sizes[-1])
     alpha = (1 - interval) / 2
@@ -99,8 +99,8 @@ def estimate_bands(
             calibrated_band(
                 point[2], extrapolated=point[2] > n_ref, interval=interval, lo=float(sizes[0]), hi=float(max_n)
             )
-            if corrected_regime is None
-            else corrected_band(point[2], regime=corrected_regime, interval=interval, lo=float(sizes[0]), hi=max_n)
+            if correction_group is None
+            else corrected_band(point[2], group=correction_group, interval=interval, lo=float(sizes[0]), hi=max_n)
         )
         useful_band = band_union(useful_noise, cal_u)
         sufficient_band = band_union(sufficient_noise, cal_s)

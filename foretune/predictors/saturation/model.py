@@ -44,7 +44,7 @@ from scipy.optimize import isotonic_regression
 from foretune.errors import ForetuneError
 from foretune.keys import MAD_TO_STD, Mode, SaturationRegime, check_mode
 from foretune.predictors.saturation.bootstrap import bootstrap_fits
-from foretune.predictors.saturation.correction import correction_features, log_factor
+from foretune.predictors.saturation.correction import correction_features, correction_group, log_factor
 from foretune.predictors.saturation.ensemble import Ensemble, fit_ensemble
 from foretune.predictors.saturation.estimates import Estimate, estimate_bands, read_estimate
 from foretune.predictors.saturation.families import (
@@ -202,6 +202,7 @@ class SaturationModel:
             set_aside=set_aside,
             regime=regime,
             log_factor=log_factor,
+            group=correction_group(regime, len(measured.sizes)) if self.corrected else None,
         )
         return self
 
@@ -290,7 +291,7 @@ class SaturationModel:
             noise=noise_level(points.y, points.groups),
             epsilon=self.epsilon,
         )
-        return log_factor(features, regime)
+        return log_factor(features, regime, len(points.sizes))
 
     def _fit_weights(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         # Weight ~ x^tail_weight: the last points say most about where the curve goes next.
@@ -324,6 +325,7 @@ class SaturationModel:
         set_aside: tuple[float, ...],
         regime: SaturationRegime,
         log_factor: float,
+        group: str | None,
     ) -> SaturationResult:
         """The `SaturationResult` of a fit, back in the user's units."""
         sign = self._sign
@@ -336,7 +338,7 @@ class SaturationModel:
             calibrated=self.calibrated,
             max_n=max_n,
             horizon=self.horizon,
-            corrected_regime=regime if self.corrected else None,
+            correction_group=group,
         )
         return SaturationResult(
             mode=self.mode,

@@ -1,5 +1,6 @@
 """The data-saturation sweep: `sizes` (the grid), `adaptive` (which size next), `loop` (`SaturationSweep`),
-`early_cut` (stop runs the early-stage predictor already knows), `lora` (the real trainer), `outputs` (frames, files).
+`early_cut` (stop runs the early-stage predictor already knows; `late_gain`, the sweep's own predictor),
+`lora` (the real trainer), `outputs` (frames, files).
 `runs` (one run as a job; the in-process runner), `ray_runs` (the runs as Ray tasks: the only module here
 that imports Ray, inside its functions). May import foretune.predictors, foretune.trainers (torch only inside
 `lora_train_and_score`), numpy, pandas.

@@ -14,7 +14,10 @@ test split as it stands, and its score is raised by the gain the predictor still
 now, on the validation curve). The run's compute is the fraction it trained.
 
 Use it with `SaturationSweep(..., early_cut=EarlyCut(metric="accuracy", tolerance=0.005))`; each
-run's trainer gets an `EarlyCutReporter` (the `Reporter` protocol of `foretune.trainers`).
+run's trainer gets an `EarlyCutReporter` (the `Reporter` protocol of `foretune.trainers`). The
+predictor is the sweep's own `late-gain` (`late_gain`) unless another is named; `auto` names it too,
+since a sweep rarely has the 8 finished runs `auto`'s blend needs and below them `auto` shifts every
+run by the same late gain, while a sweep's runs gain late in proportion to their level.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 
 from foretune.keys import Mode
 from foretune.predictors import Curve, Predictor, get_predictor
+from foretune.search.sweep.late_gain import LATE_GAIN, LateGainPredictor
 from foretune.trainers.reporters import Decision
 
 _END = 1.0 - 1e-9
@@ -93,7 +97,8 @@ class EarlyCut:
         tolerance: cut a run when its predicted final lies within this much of both ends of the
             predictor's 80% interval and of the conformal bound (the metric's units; e.g. half the
             sweep's epsilon). `reporter(noise=...)` lowers it to the measurement noise of a run.
-        predictor: name of the early-stage predictor (`foretune.predictors.PREDICTORS`).
+        predictor: `late-gain` (the default; `auto` means it too) or the name of another early-stage
+            predictor (`foretune.predictors.PREDICTORS`).
         min_fraction: never cut before this budget fraction.
         min_finished: finished runs needed before any cut (the conformal check needs at least 4).
         level: coverage of the conformal check.
@@ -105,7 +110,7 @@ class EarlyCut:
         metric: str,
         mode: Mode = "max",
         tolerance: float = 0.005,
-        predictor: str = "auto",
+        predictor: str = LATE_GAIN,
         min_fraction: float = 0.2,
         min_finished: int = 4,
         level: float = 0.8,
@@ -118,11 +123,11 @@ class EarlyCut:
             raise ValueError(f"min_finished must be >= 0, got {min_finished!r}")
         if not 0 < level < 1:
             raise ValueError(f"level must be in (0, 1), got {level!r}")
-        get_predictor(predictor, mode=mode)  # unknown names fail here, not mid-sweep
-        self.metric = metric
+        self.predictor = LATE_GAIN if predictor in (LATE_GAIN, "auto") else predictor
         self.mode = mode
+        self._new_predictor()  # unknown names fail here, not mid-sweep
+        self.metric = metric
         self.tolerance = float(tolerance)
-        self.predictor = predictor
         self.min_fraction = float(min_fraction)
         self.min_finished = int(min_finished)
         self.level = float(level)
@@ -139,8 +144,13 @@ class EarlyCut:
         tolerance = self.tolerance if noise is None else min(self.tolerance, max(float(noise), 0.0))
         predictor = None
         if len(self.finished) >= self.min_finished and tolerance > 0:
-            predictor = get_predictor(self.predictor, mode=self.mode).fit(self.finished)
+            predictor = self._new_predictor().fit(self.finished)
         return EarlyCutReporter(self, predictor, tolerance)
+
+    def _new_predictor(self) -> Predictor:
+        if self.predictor == LATE_GAIN:
+            return LateGainPredictor(mode=self.mode)
+        return get_predictor(self.predictor, mode=self.mode)
 
     def conformal_error(self, fraction: float) -> float:
         """Split-conformal bound (at `level`) on the error of predicting a final from `fraction`.
@@ -152,7 +162,7 @@ class EarlyCut:
             errors = []
             for i, curve in enumerate(self.finished):
                 others = self.finished[:i] + self.finished[i + 1 :]
-                predicted = get_predictor(self.predictor, mode=self.mode).fit(others).predict([curve], at=fraction)
+                predicted = self._new_predictor().fit(others).predict([curve], at=fraction)
                 errors.append(abs(float(predicted.mean[0]) - curve.final))
             rank = math.ceil((len(errors) + 1) * self.level)
             self._past_errors[key] = sorted(errors)[rank - 1] if rank <= len(errors) else math.inf

@@ -46,6 +46,18 @@ class Splits:
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
 
 
+def split_counts(n: int, test_fraction: float, validation_fraction: float, *, items: str, fix: str) -> tuple[int, int]:
+    """(test, validation) shares of `n` shuffled items: a fraction above 0 takes at least one item, a fraction of 0
+    none (a fixed file replaces that split); refuses a split that leaves nothing to train on (`fix` says what to do)."""
+    n_test, n_validation = (max(1, round(n * f)) if f > 0 else 0 for f in (test_fraction, validation_fraction))
+    if n_test + n_validation >= n:
+        raise ForetuneError(
+            f"{n} {items} are too few for test_fraction={test_fraction:g} and "
+            f"validation_fraction={validation_fraction:g}: nothing is left to train on; {fix}"
+        )
+    return n_test, n_validation
+
+
 def make_splits(
     products: Sequence[Product], *, test_fraction: float = 0.2, validation_fraction: float = 0.1, seed: int = 0
 ) -> Splits:
@@ -66,15 +78,9 @@ def make_splits(
     if len(unique) < 3:
         raise ForetuneError(f"need at least 3 distinct products to split into train/validation/test, got {len(unique)}")
     random.Random(seed).shuffle(unique)
-    n = len(unique)
-    n_test = max(1, round(n * test_fraction))
-    n_validation = max(1, round(n * validation_fraction)) if validation_fraction > 0 else 0
-    if n_test + n_validation >= n:
-        raise ForetuneError(
-            f"{n} products are too few for test_fraction={test_fraction} and "
-            f"validation_fraction={validation_fraction}: nothing is left to train on; "
-            "use more data or smaller fractions"
-        )
+    n_test, n_validation = split_counts(
+        len(unique), test_fraction, validation_fraction, items="products", fix="use more data or smaller fractions"
+    )
     return Splits(
         train=unique[n_test + n_validation :],
         validation=unique[n_test : n_test + n_validation],
@@ -118,15 +124,13 @@ def split_by_key(
         groups.setdefault(key(record), []).append(record)
     keys = sorted(groups, key=str)
     random.Random(seed).shuffle(keys)
-    n = len(keys)
-    n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
-    n_validation = max(1, round(n * validation_fraction)) if validation_fraction > 0 else 0
-    if n_test + n_validation >= n:
-        raise ForetuneError(
-            f"{n} distinct prompts are too few for test_fraction={test_fraction:g} and "
-            f"validation_fraction={validation_fraction:g}: nothing is left to train on; use more data, smaller "
-            "fractions, or data.test_source / data.validation_source"
-        )
+    n_test, n_validation = split_counts(
+        len(keys),
+        test_fraction,
+        validation_fraction,
+        items="distinct prompts",
+        fix="use more data, smaller fractions, or data.test_source / data.validation_source",
+    )
 
     def flat(chosen: Sequence[Any]) -> list[R]:
         return [record for k in chosen for record in groups[k]]

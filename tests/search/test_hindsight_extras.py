@@ -1,0 +1,53 @@
+"""The signals a trial reported besides its objective (eval loss, ...) are stored with it and read back."""
+
+import numpy as np
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from foretune.keys import CONFIG_ATTR, EXTRAS_ATTR
+from foretune.search.hindsight import leave_one_out
+from foretune.search.report import trials_table, verdict_summary
+from foretune.search.storage import trial_curve
+
+
+def _study(with_extras: bool) -> optuna.Study:
+    """Ten complete trials, all at 0.1 at 20% (the objective ties there); eval loss at 20% orders the finals."""
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr(CONFIG_ATTR, {"early_stage": {"predictor": "learned", "fraction": 0.2}})
+    rng = np.random.default_rng(0)
+    for i, final in enumerate(rng.permutation(np.linspace(0.3, 0.9, 10))):
+        loss = {"20": 2.0 - final, "60": 1.5 - final, "100": 1.2 - final}
+        study.add_trial(
+            create_trial(
+                state=TrialState.COMPLETE,
+                value=float(final),
+                params={"lr": 1e-3 * (1 + i % 3)},  # unrelated to the final
+                distributions={"lr": FloatDistribution(1e-4, 1e-1, log=True)},
+                intermediate_values={20: 0.1, 60: final / 2, 100: float(final)},
+                user_attrs={EXTRAS_ATTR: {"eval_loss": loss, "train_loss": {"20": 1.0}}} if with_extras else {},
+            )
+        )
+    return study
+
+
+def test_trial_curve_reads_the_stored_extras_aligned_to_its_evaluations():
+    trial = _study(with_extras=True).trials[0]
+    curve = trial_curve(trial)
+    assert list(curve.fractions) == [0.2, 0.6, 1.0]
+    assert np.allclose(curve.extras["eval_loss"], [2.0 - trial.value, 1.5 - trial.value, 1.2 - trial.value])
+    assert np.isnan(curve.extras["train_loss"][1:]).all() and curve.extras["train_loss"][0] == 1.0
+    assert trial_curve(_study(with_extras=False).trials[0]).extras == {}
+
+
+def test_hindsight_and_report_use_the_stored_eval_loss():
+    with_loss = leave_one_out(_study(with_extras=True), "max")
+    assert len(with_loss) == 10 and with_loss["basis"].str.contains("learned").all()
+    rho = with_loss[["predicted", "final"]].corr(method="spearman").iloc[0, 1]
+    assert rho > 0.9  # eval loss at 20% orders the finals; the objective alone ties there
+    without = leave_one_out(_study(with_extras=False), "max")
+    assert without[["predicted", "final"]].corr(method="spearman").iloc[0, 1] < 0.9
+    study = _study(with_extras=True)
+    table = trials_table(study)
+    assert np.allclose(table["early_eval_loss"], 2.0 - table["final"]) and "early_train_loss" in table
+    assert "eval_loss at the early fraction vs final rank: Spearman 1.00." in verdict_summary(table, "max", study)

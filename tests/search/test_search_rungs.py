@@ -1,0 +1,154 @@
+"""Multi-rung rank cuts on predicted finals (`early_stage.rungs`): the config, the evaluator on plain curves
+in both directions, after resume, and a replayed search through the replay trainer (no Ray)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from foretune.config import validate_config
+from foretune.errors import ForetuneError
+from foretune.keys import (
+    EARLY_DECISION_ATTR,
+    EARLY_RUNG_ATTR,
+    JUDGED_FRACTION_ATTR,
+    JUDGED_PREDICTION_ATTR,
+    JUDGED_RANK_ATTR,
+    JUDGED_WITH_ATTR,
+)
+from foretune.predictors import get_predictor
+from foretune.predictors._base import Curve
+from foretune.search.evaluator import EarlierTrialCurve, EarlyStageEvaluator
+from foretune.search.rule import EarlyStageRule, make_rule
+from foretune.trainers.replay import ReplayTrainer
+from foretune.trainers.reporters import Decision
+from tests.search.conftest import replay_config_dict
+
+FRACTIONS = np.round(np.arange(1, 11) / 10, 9)
+
+
+def _oriented(mode: str, values) -> list[float]:
+    """Loss-like values for min; their mirror (higher = better) for max."""
+    values = np.asarray(values, dtype=float)
+    return list(values if mode == "min" else 3.0 - values)
+
+
+def _evaluator(mode: str, grace: int = 1, past=()) -> EarlyStageEvaluator:
+    """Judged at 10% (top half continue), then at 30% (top third of those that reached it)."""
+    rule = EarlyStageRule(
+        mode=mode, rule="quantile", keep=0.5, use_upper_bound=False, grace_trials=grace, later_rungs=[(0.3, 1 / 3)]
+    )
+    return EarlyStageEvaluator(
+        mode=mode, fraction=0.1, make_predictor=lambda: get_predictor("snapshot", mode=mode), rule=rule, past=past
+    )
+
+
+def _run(evaluator: EarlyStageEvaluator, trial: str, values) -> float:
+    """Feed a curve at 0.1, 0.2, ...; returns the fraction the trial reached."""
+    evaluator.add(trial, {})
+    for fraction, value in zip(FRACTIONS, values, strict=False):
+        evaluator.observe(trial, fraction, value)
+        if evaluator.due(trial, fraction) and not evaluator.judge(trial, fraction):
+            return float(fraction)
+    evaluator.finish(trial)
+    return float(FRACTIONS[len(values) - 1])
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_a_trial_kept_at_the_first_rung_is_cut_at_the_second(mode):
+    evaluator = _evaluator(mode)
+    assert _run(evaluator, "grace", _oriented(mode, 1.0 - 0.1 * np.arange(10))) == 1.0
+    # ahead of the grace trial at 10% (top half of 2), behind it at 30% (top third of 2)
+    assert _run(evaluator, "fades", _oriented(mode, [0.95, 0.9, 0.85, 0.8])) == pytest.approx(0.3)
+    assert _run(evaluator, "strong", _oriented(mode, 0.9 - 0.1 * np.arange(10))) == 1.0
+    grace, fades, strong = (evaluator.verdicts[t] for t in ("grace", "fades", "strong"))
+    assert grace[EARLY_DECISION_ATTR] == "grace" and grace[EARLY_RUNG_ATTR] == 1  # never judged again
+    assert JUDGED_RANK_ATTR not in grace
+    assert fades[EARLY_RUNG_ATTR] == 2 and fades[EARLY_DECISION_ATTR] == "pruned"
+    assert fades[JUDGED_FRACTION_ATTR] == pytest.approx(0.3)
+    assert (fades[JUDGED_RANK_ATTR], fades[JUDGED_WITH_ATTR]) == (2, 2)
+    assert JUDGED_PREDICTION_ATTR not in fades  # 1 finished run: ranked by the score at 30%, no final predicted
+    assert strong[EARLY_RUNG_ATTR] == 2 and strong[EARLY_DECISION_ATTR] == "kept"
+    assert (strong[JUDGED_RANK_ATTR], strong[JUDGED_WITH_ATTR]) == (1, 3)  # "fades" reached 30% too
+    assert not evaluator.due("strong", 0.4)  # the last rung passed: no more judgements
+
+
+def test_an_earlier_sessions_trial_counts_at_every_rung_it_reached():
+    past = Curve(FRACTIONS, 1.0 - 0.1 * np.arange(10), trial="past-0")
+    evaluator = _evaluator("min", grace=0, past=[EarlierTrialCurve(past, True)])
+    assert _run(evaluator, "new", [0.95, 0.9, 0.85]) == pytest.approx(0.3)
+    assert evaluator.verdicts["new"][JUDGED_WITH_ATTR] == 2
+
+
+def test_rungs_in_the_config_are_evaluated_and_checked():
+    rungs = [{"fraction": 0.35, "keep": 0.3}, {"fraction": 0.5, "keep": 2}]  # a share, then the top 2
+    config = validate_config({"early_stage": {"fraction": 0.1, "keep": 0.5, "rungs": rungs}})
+    assert {0.1, 0.35, 0.5} <= set(config.train.eval_fractions)
+    rule = make_rule(config.early_stage, "max")
+    assert rule.later_rungs == ((0.35, 0.3), (0.5, 2.0))
+    assert (rule.allowed(10, rung=1), rule.allowed(10, rung=2)) == (3, 2)
+    bad = [
+        ({"rule": "probability", "rungs": [{"fraction": 0.3, "keep": 0.3}]}, "rank rules"),
+        ({"fraction": 0.3, "rungs": [{"fraction": 0.2, "keep": 0.3}]}, "past the one before"),
+        ({"rungs": [{"fraction": 0.3, "keep": 0}]}, "keep"),
+        ({"rungs": [{"fraction": 0.3, "keep": 2.5}]}, "whole number"),
+        ({"rungs": [{"fraction": 1.0, "keep": 0.5}]}, "fraction"),
+    ]
+    for early, message in bad:
+        with pytest.raises(ForetuneError, match=message):
+            validate_config({"early_stage": early})
+
+
+class _Judge:
+    """The search's reporter for one trial: each evaluation goes to the evaluator, which may stop it."""
+
+    def __init__(self, evaluator: EarlyStageEvaluator, trial: str, metric: str) -> None:
+        self.evaluator, self.trial, self.metric = evaluator, trial, metric
+
+    def report(self, fraction: float, step: int, metrics) -> Decision:
+        self.evaluator.observe(self.trial, fraction, metrics[self.metric])
+        if self.evaluator.due(self.trial, fraction) and not self.evaluator.judge(self.trial, fraction):
+            return Decision.STOP
+        return Decision.CONTINUE
+
+
+def _replayed_search(bank, rungs: list[dict]) -> tuple[EarlyStageEvaluator, dict[str, float], dict[str, float]]:
+    """16 recorded runs, one trial each, one after the other, through the replay trainer and the evaluator of
+    a config judged at 10% (top half) and then at `rungs`; returns it, each trial's reached fraction and final."""
+    raw = replay_config_dict(bank)
+    raw["early_stage"] = {"predictor": "auto", "fraction": 0.1, "keep": 0.5, "rungs": rungs}
+    config = validate_config(raw)
+    evaluator = EarlyStageEvaluator(
+        mode="min",
+        fraction=0.1,
+        make_predictor=lambda: get_predictor("auto", mode="min"),
+        rule=make_rule(config.early_stage, "min"),
+    )
+    reached, finals = {}, {}
+    for run in sorted(bank.runs, key=lambda r: int(r.run_id))[:16]:
+        params = {name: run.params[name] for name in config.search.space}
+        trial_config = config.with_overrides({f"train.{name}": value for name, value in params.items()})
+        evaluator.add(run.run_id, params)
+        result = ReplayTrainer(trial_config, bank=bank).fit(_Judge(evaluator, run.run_id, "val_loss"))
+        evaluator.finish(run.run_id)
+        reached[run.run_id], finals[run.run_id] = float(result.curve["fraction"].iloc[-1]), run.final("val_loss")
+    return evaluator, reached, finals
+
+
+def test_a_replayed_search_cuts_at_each_rung_and_keeps_the_best_run(replay_bank):
+    evaluator, reached, finals = _replayed_search(replay_bank, [{"fraction": 0.3, "keep": 0.34}])
+    cut_late = [t for t in reached if reached[t] == pytest.approx(0.3)]
+    assert cut_late and all(evaluator.verdicts[t][EARLY_DECISION_ATTR] == "pruned" for t in cut_late)
+    assert all(evaluator.verdicts[t][EARLY_RUNG_ATTR] == 2 for t in cut_late)
+    assert any(JUDGED_PREDICTION_ATTR in evaluator.verdicts[t] for t in cut_late)  # auto predicted their finals
+    assert any(r == pytest.approx(0.1) for r in reached.values())  # the first rung cut too
+    assert reached[min(finals, key=finals.get)] == 1.0  # the best of these runs ran to the end
+    _, one_rung, _ = _replayed_search(replay_bank, [])
+    assert sum(reached.values()) < sum(one_rung.values())  # the second rung saves compute
+
+
+def test_the_predictor_is_refitted_on_every_run_while_few_then_on_a_tenth_more():
+    from foretune.search.evaluator import _refit_due
+
+    assert not _refit_due(5, 5) and _refit_due(5, 6) and _refit_due(19, 20)
+    assert not _refit_due(30, 32) and _refit_due(30, 33)  # 60 runs cost ~1 s to refit: not after every one
