@@ -37,9 +37,13 @@ class SnapshotPredictor(Predictor):
         self._finished = [c for c in curves if np.isfinite(final_value(c))]
         return self
 
+    def trainable(self, at: float) -> list[Curve]:
+        """The finished runs with a point at or before `at` (those a prediction from `at` can learn from)."""
+        return [c for c in self._finished if len(observed(c, at)[1])]
+
     def predict(self, curves: Sequence[Curve], at: float = 0.2) -> Prediction:
         at = check_at(at)
-        train = [c for c in self._finished if len(observed(c, at)[1])]
+        train = self.trainable(at)
         if len(train) < MIN_FINISHED:
             return early_ranking(curves, at, mode=self.mode, finished=len(train))
         residuals = np.array([final_value(c) for c in train]) - snapshot_values(train, at)

@@ -1,4 +1,5 @@
-"""Shared fixtures of the search tests: recorded curves to replay, and a replay config."""
+"""Shared fixtures of the search tests: recorded curves to replay, a replay config, and curves fed to the
+early-stage evaluator by hand."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import signal
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from foretune.search.evaluator import EarlyStageEvaluator
 from foretune.trainers.replay import ReplayBank
 
 REPO = Path(__file__).resolve().parents[2]
@@ -16,6 +19,24 @@ REPO = Path(__file__).resolve().parents[2]
 REPLAY_CURVES = REPO / "tests" / "data" / "replay_curves.csv"
 # scan-bench's real OpenCLIP curves, present only beside a checkout that has ../shared.
 VLM_CSV = REPO.parent / "shared" / "data" / "learning-curves" / "scan-bench" / "vlm.csv"
+FRACTIONS = np.round(np.arange(1, 11) / 10, 9)  # evaluations at 10%, 20%, ..., 100%
+
+
+def oriented(mode: str, values) -> list[float]:
+    """Loss-like values (falling = better) for min; their mirror (rising = better) for max."""
+    values = np.asarray(values, dtype=float)
+    return list(values if mode == "min" else 3.0 - values)
+
+
+def feed_curve(evaluator: EarlyStageEvaluator, trial: str, values) -> float:
+    """Feed a curve at 0.1, 0.2, ... to `evaluator`; returns the fraction the trial reached."""
+    evaluator.add(trial, {})
+    for fraction, value in zip(FRACTIONS, values, strict=False):
+        evaluator.observe(trial, fraction, value)
+        if evaluator.due(trial, fraction) and not evaluator.judge(trial, fraction):
+            return float(fraction)
+    evaluator.finish(trial)
+    return float(FRACTIONS[len(values) - 1])
 
 
 @pytest.fixture(scope="session")

@@ -22,15 +22,7 @@ from foretune.search.evaluator import EarlierTrialCurve, EarlyStageEvaluator
 from foretune.search.rule import EarlyStageRule, make_rule
 from foretune.trainers.replay import ReplayTrainer
 from foretune.trainers.reporters import Decision
-from tests.search.conftest import replay_config_dict
-
-FRACTIONS = np.round(np.arange(1, 11) / 10, 9)
-
-
-def _oriented(mode: str, values) -> list[float]:
-    """Loss-like values for min; their mirror (higher = better) for max."""
-    values = np.asarray(values, dtype=float)
-    return list(values if mode == "min" else 3.0 - values)
+from tests.search.conftest import FRACTIONS, feed_curve, oriented, replay_config_dict
 
 
 def _evaluator(mode: str, grace: int = 1, past=()) -> EarlyStageEvaluator:
@@ -43,24 +35,13 @@ def _evaluator(mode: str, grace: int = 1, past=()) -> EarlyStageEvaluator:
     )
 
 
-def _run(evaluator: EarlyStageEvaluator, trial: str, values) -> float:
-    """Feed a curve at 0.1, 0.2, ...; returns the fraction the trial reached."""
-    evaluator.add(trial, {})
-    for fraction, value in zip(FRACTIONS, values, strict=False):
-        evaluator.observe(trial, fraction, value)
-        if evaluator.due(trial, fraction) and not evaluator.judge(trial, fraction):
-            return float(fraction)
-    evaluator.finish(trial)
-    return float(FRACTIONS[len(values) - 1])
-
-
 @pytest.mark.parametrize("mode", ["max", "min"])
 def test_a_trial_kept_at_the_first_rung_is_cut_at_the_second(mode):
     evaluator = _evaluator(mode)
-    assert _run(evaluator, "grace", _oriented(mode, 1.0 - 0.1 * np.arange(10))) == 1.0
+    assert feed_curve(evaluator, "grace", oriented(mode, 1.0 - 0.1 * np.arange(10))) == 1.0
     # ahead of the grace trial at 10% (top half of 2), behind it at 30% (top third of 2)
-    assert _run(evaluator, "fades", _oriented(mode, [0.95, 0.9, 0.85, 0.8])) == pytest.approx(0.3)
-    assert _run(evaluator, "strong", _oriented(mode, 0.9 - 0.1 * np.arange(10))) == 1.0
+    assert feed_curve(evaluator, "fades", oriented(mode, [0.95, 0.9, 0.85, 0.8])) == pytest.approx(0.3)
+    assert feed_curve(evaluator, "strong", oriented(mode, 0.9 - 0.1 * np.arange(10))) == 1.0
     grace, fades, strong = (evaluator.verdicts[t] for t in ("grace", "fades", "strong"))
     assert grace[EARLY_DECISION_ATTR] == "grace" and grace[EARLY_RUNG_ATTR] == 1  # never judged again
     assert JUDGED_RANK_ATTR not in grace
@@ -76,7 +57,7 @@ def test_a_trial_kept_at_the_first_rung_is_cut_at_the_second(mode):
 def test_an_earlier_sessions_trial_counts_at_every_rung_it_reached():
     past = Curve(FRACTIONS, 1.0 - 0.1 * np.arange(10), trial="past-0")
     evaluator = _evaluator("min", grace=0, past=[EarlierTrialCurve(past, True)])
-    assert _run(evaluator, "new", [0.95, 0.9, 0.85]) == pytest.approx(0.3)
+    assert feed_curve(evaluator, "new", [0.95, 0.9, 0.85]) == pytest.approx(0.3)
     assert evaluator.verdicts["new"][JUDGED_WITH_ATTR] == 2
 
 

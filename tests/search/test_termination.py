@@ -23,15 +23,7 @@ from foretune.predictors._base import Curve
 from foretune.predictors.calibration import probability_better
 from foretune.search.evaluator import EarlierTrialCurve, EarlyStageEvaluator
 from foretune.search.rule import EarlyStageRule, ProbabilityRule, make_rule
-from tests.search.conftest import replay_config_dict
-
-FRACTIONS = np.round(np.arange(1, 11) / 10, 9)
-
-
-def _oriented(mode: str, values) -> list[float]:
-    """Loss-like values (falling = better) for min; their mirror (rising = better) for max."""
-    values = np.asarray(values, dtype=float)
-    return list(values if mode == "min" else 3.0 - values)
+from tests.search.conftest import FRACTIONS, feed_curve, oriented, replay_config_dict
 
 
 def _evaluator(mode, *, k=1, grace=0, p=0.05, past=(), stop_from=0.1):
@@ -41,22 +33,11 @@ def _evaluator(mode, *, k=1, grace=0, p=0.05, past=(), stop_from=0.1):
     )
 
 
-def _run(evaluator, trial, values) -> float:
-    """Feed a curve at 0.1, 0.2, ...; returns the fraction the trial reached."""
-    evaluator.add(trial, {})
-    for fraction, value in zip(FRACTIONS, values, strict=False):
-        evaluator.observe(trial, fraction, value)
-        if evaluator.due(trial, fraction) and not evaluator.judge(trial, fraction):
-            return float(fraction)
-    evaluator.finish(trial)
-    return float(FRACTIONS[len(values) - 1])
-
-
 def _finish_three(evaluator, mode):
     """Three finished runs that each fall by ~0.9 after 20%; finals 0.1, 0.2, 0.3 (min mode)."""
     for trial, start in (("a", 1.0), ("b", 1.1), ("c", 1.2)):
         change = [0.2, 0.0, -0.2, -0.4, -0.5, -0.6, -0.7, -0.8, -0.85, -0.9]
-        assert _run(evaluator, trial, _oriented(mode, start + np.array(change))) == 1.0
+        assert feed_curve(evaluator, trial, oriented(mode, start + np.array(change))) == 1.0
 
 
 # --- the rule on plain numbers ------------------------------------------------------------------
@@ -118,13 +99,13 @@ def test_a_hopeless_trial_stops_and_says_why(mode, stop_from):
     _finish_three(evaluator, mode)
     # Min mode: 2.6 at 10% -> predicted final 1.5 (the finished runs fell by 1.1 after 10%), far behind
     # the best final 0.1. Judged from `stop_from` on, before the early verdict at 20% if need be.
-    reached = _run(evaluator, "bad", _oriented(mode, [2.6, 2.5, 2.4, 2.3]))
+    reached = feed_curve(evaluator, "bad", oriented(mode, [2.6, 2.5, 2.4, 2.3]))
     assert reached == pytest.approx(stop_from)
     notes = evaluator.verdicts["bad"]
     assert notes[EARLY_DECISION_ATTR] == "pruned" and notes[JUDGED_FRACTION_ATTR] == pytest.approx(stop_from)
     assert notes[BEAT_PROBABILITY_ATTR] < 0.05
-    assert notes[BEAT_TARGET_ATTR] == pytest.approx(_oriented(mode, [0.1])[0])
-    assert notes[JUDGED_PREDICTION_ATTR] == pytest.approx(_oriented(mode, [1.5 if stop_from == 0.1 else 1.6])[0])
+    assert notes[BEAT_TARGET_ATTR] == pytest.approx(oriented(mode, [0.1])[0])
+    assert notes[JUDGED_PREDICTION_ATTR] == pytest.approx(oriented(mode, [1.5 if stop_from == 0.1 else 1.6])[0])
     assert notes[EARLY_BASIS_ATTR].startswith("predicted by snapshot from 3 finished runs")
     assert ("early_score" in notes) == (stop_from == 0.2)  # no early verdict before the early fraction
     assert not evaluator.due("bad", 0.3)  # stopped is stopped
@@ -136,7 +117,7 @@ def test_a_promising_trial_is_judged_again_at_every_evaluation(mode):
     _finish_three(evaluator, mode)
     seen = []
     evaluator.add("good", {})
-    curve = _oriented(mode, 0.9 + np.array([0.2, 0.0, -0.2, -0.4, -0.5, -0.6, -0.7, -0.8, -0.85, -0.9]))
+    curve = oriented(mode, 0.9 + np.array([0.2, 0.0, -0.2, -0.4, -0.5, -0.6, -0.7, -0.8, -0.85, -0.9]))
     for fraction, value in zip(FRACTIONS, curve, strict=True):
         evaluator.observe("good", fraction, value)
         if evaluator.due("good", fraction):
@@ -152,19 +133,19 @@ def test_k_compares_with_the_kth_best_final(mode):
     strict, lenient = _evaluator(mode, k=1, p=0.3), _evaluator(mode, k=2, p=0.3)
     for evaluator in (strict, lenient):
         _finish_three(evaluator, mode)
-        _run(evaluator, "t", _oriented(mode, [1.2, 1.05]))
+        feed_curve(evaluator, "t", oriented(mode, [1.2, 1.05]))
     assert strict.verdicts["t"][BEAT_PROBABILITY_ATTR] < lenient.verdicts["t"][BEAT_PROBABILITY_ATTR]
-    assert lenient.verdicts["t"][BEAT_TARGET_ATTR] == pytest.approx(_oriented(mode, [0.2])[0])
+    assert lenient.verdicts["t"][BEAT_TARGET_ATTR] == pytest.approx(oriented(mode, [0.2])[0])
 
 
 def test_grace_trials_run_to_the_end_and_cold_start_invents_nothing():
     evaluator = _evaluator("min", grace=2)
-    assert _run(evaluator, "a", [1.0, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.12, 0.11, 0.1]) == 1.0
-    assert _run(evaluator, "b", [3.0, 2.9, 2.9, 2.9, 2.9, 2.9, 2.9, 2.9, 2.9, 2.9]) == 1.0  # grace
+    assert feed_curve(evaluator, "a", [1.0, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.12, 0.11, 0.1]) == 1.0
+    assert feed_curve(evaluator, "b", [3.0, 2.9, 2.9, 2.9, 2.9, 2.9, 2.9, 2.9, 2.9, 2.9]) == 1.0  # grace
     assert evaluator.verdicts["b"][EARLY_DECISION_ATTR] == "grace"
     assert BEAT_PROBABILITY_ATTR not in evaluator.verdicts["b"]
     # Two finished runs: no final predicted, so no probability; the trial continues and the verdict says why.
-    assert _run(evaluator, "c", [3.0, 2.9, 2.9]) == pytest.approx(0.3)
+    assert feed_curve(evaluator, "c", [3.0, 2.9, 2.9]) == pytest.approx(0.3)
     notes = evaluator.verdicts["c"]
     assert notes[EARLY_DECISION_ATTR] == "kept" and BEAT_PROBABILITY_ATTR not in notes
     assert "no final predicted" in notes[EARLY_BASIS_ATTR]
@@ -176,7 +157,7 @@ def test_after_resume_the_earlier_sessions_finals_set_the_target():
         for i, start in enumerate((0.0, 0.1, 0.2))
     ]
     evaluator = _evaluator("min", grace=3, past=past)  # the earlier session's trials used the grace
-    assert _run(evaluator, "new", [2.6, 2.5]) == pytest.approx(0.1)
+    assert feed_curve(evaluator, "new", [2.6, 2.5]) == pytest.approx(0.1)
     assert evaluator.verdicts["new"][BEAT_TARGET_ATTR] == pytest.approx(0.1)
 
 

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from foretune.predictors import Curve, Prediction, Predictor
-from foretune.predictors._base import check_at, final_value, observed, snapshot_values
+from foretune.predictors import Curve, Prediction, SnapshotPredictor
+from foretune.predictors._base import check_at, final_value, snapshot_values
 from foretune.predictors.calibration import MIN_FINISHED, calibrated, early_ranking, predicted_basis
 
 LATE_GAIN = "late-gain"
@@ -32,36 +32,31 @@ def loo_error(finals: np.ndarray, early: np.ndarray, *, proportional: bool) -> f
     return float(np.mean(np.abs(errors)))
 
 
-class LateGainPredictor(Predictor):
-    """The score at `at` moved by the finished runs' median late gain, additive or proportional."""
+class LateGainPredictor(SnapshotPredictor):
+    """The score at `at` moved by the finished runs' median late gain, additive (the snapshot rule) or
+    proportional."""
 
     name = LATE_GAIN
 
     def __init__(self, *, mode="max") -> None:
         super().__init__(mode=mode)
-        self._finished: list[Curve] = []
         self.form: dict[float, str] = {}  # the form chosen at each fraction predicted from
-
-    def fit(self, curves: Sequence[Curve]) -> LateGainPredictor:
-        self._finished = [c for c in curves if np.isfinite(final_value(c))]
-        return self
 
     def predict(self, curves: Sequence[Curve], at: float = 0.2) -> Prediction:
         at = check_at(at)
-        train = [c for c in self._finished if len(observed(c, at)[1])]
+        train = self.trainable(at)
         if len(train) < MIN_FINISHED:
             return early_ranking(curves, at, mode=self.mode, finished=len(train))
         finals, early = np.array([final_value(c) for c in train]), snapshot_values(train, at)
         now = snapshot_values(curves, at)
-        basis = predicted_basis(self.name, len(train))
-        additive = finals - early
         positive = bool(np.all(finals > 0) and np.all(early > 0) and np.all(now[np.isfinite(now)] > 0))
         if positive and loo_error(finals, early, proportional=True) < loo_error(finals, early, proportional=False):
             self.form[at] = "proportional"
             with np.errstate(invalid="ignore", divide="ignore"):
                 raw = np.log(now)
+            basis = predicted_basis(self.name, len(train))
             return calibrated(
                 curves, raw, np.log(finals / early), at=at, mode=self.mode, basis=basis, recenter=True, back=np.exp
             )
         self.form[at] = "additive"
-        return calibrated(curves, now, additive, at=at, mode=self.mode, basis=basis, recenter=True)
+        return super().predict(curves, at)
