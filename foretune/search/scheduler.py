@@ -12,24 +12,16 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ray.tune.experiment import Trial
-from ray.tune.result import AUTO_RESULT_KEYS
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from foretune.keys import (
-    BUDGET_PCT_KEY,
-    COST_PREFIX,
     EARLY_DECISION_ATTR,
     FRACTION_KEY,
-    NODE_KEY,
-    STEP_KEY,
-    TEST_PREFIX,
 )
 from foretune.predictors._base import Curve, Predictor
 from foretune.search.evaluator import EarlierTrialCurve, EarlyStageEvaluator, VerdictsAndErrors
 from foretune.search.rule import EarlyStageRule, ProbabilityRule
-
-# Result keys the trainable adds that are not metrics of the run.
-_OUR_KEYS = (FRACTION_KEY, STEP_KEY, BUDGET_PCT_KEY, NODE_KEY)
+from foretune.search.searcher import reported_extras
 
 
 class EarlyStageScheduler(FIFOScheduler):
@@ -76,7 +68,9 @@ class EarlyStageScheduler(FIFOScheduler):
         if FRACTION_KEY not in result or self._metric not in result:
             return TrialScheduler.CONTINUE
         reached = float(result[FRACTION_KEY])
-        self.evaluator.observe(trial.trial_id, reached, float(result[self._metric]), self._extras(result))
+        self.evaluator.observe(
+            trial.trial_id, reached, float(result[self._metric]), reported_extras(result, self._metric)
+        )
         if self.evaluator.objectives is not None:  # several objectives: their latest values (costs, metrics)
             self.evaluator.objectives.observe(trial.trial_id, reached, result)
         if not self.evaluator.due(trial.trial_id, reached):
@@ -88,20 +82,8 @@ class EarlyStageScheduler(FIFOScheduler):
     def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict) -> None:
         if result and FRACTION_KEY in result and self._metric in result:
             fraction, value = float(result[FRACTION_KEY]), float(result[self._metric])
-            self.evaluator.observe(trial.trial_id, fraction, value, self._extras(result))
+            self.evaluator.observe(trial.trial_id, fraction, value, reported_extras(result, self._metric))
         self.evaluator.finish(trial.trial_id)
-
-    def _extras(self, result: dict) -> dict[str, float]:
-        """Every other metric the trainer reported (eval loss, train loss): not Ray's bookkeeping."""
-        skip = {self._metric, *AUTO_RESULT_KEYS, *_OUR_KEYS, "done", "trial_id", "experiment_tag"}
-        return {
-            key: float(value)
-            for key, value in result.items()
-            if key not in skip
-            and not key.startswith((TEST_PREFIX, COST_PREFIX))  # costs are not features of the curve
-            and isinstance(value, (int, float))
-            and not isinstance(value, bool)
-        }
 
     def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
         self.notes.errors[trial.trial_id] = _last_error_line(trial)

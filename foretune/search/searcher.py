@@ -58,7 +58,8 @@ _NOT_METRICS = frozenset((FRACTION_KEY, STEP_KEY, BUDGET_PCT_KEY, NODE_KEY, "don
 
 def reported_extras(result: dict, metric: str) -> dict[str, float]:
     """Every metric of a result other than `metric` (eval loss, train loss, ...): finite numbers only; not
-    Ray's bookkeeping, the held-out test scores or the costs (they describe the run, not its curve)."""
+    Ray's bookkeeping, the held-out test scores or the costs (they describe the run, not its curve). The
+    scheduler feeds the evaluator the same, so a resumed search sees what the search saw."""
     skip = _NOT_METRICS | set(AUTO_RESULT_KEYS) | {metric}
     return {
         key: float(value)
