@@ -241,6 +241,9 @@ Mean fit + predict time per fold (one fit on ~16-40 finished runs, predictions f
   still on these pools): the log-ratio target, winsorizing, RBF-only kernels (linear and
   quadratic kernels ranked slightly worse), and shifting only the ranking rules in `auto`.
   Treat the margins as optimistic by that much; the seeds of the reported run were not tuned.
+  The vlm 8-10 epoch pools are report-only for the cold-start work (1-7 finished runs, never exercised
+  here: every fold fits on 16 or more), whose sets and choices are listed in `verdict.md`; the
+  averaging of `learned`'s kernel candidates (issue 10, round 5) was chosen on vlm 5-7 and llm only.
 - 80% intervals are split-conformal (issue 10, `foretune/predictors/calibration.py`) on each
   predictor's out-of-sample errors on the fit runs (leave-one-out for `learned`); here they cover
   {coverage_range(frame)} of finals (mean over subsets, per pool and predictor).

@@ -17,7 +17,11 @@ Sets (fixed before any result was looked at):
   (4242) from the curves of datasets NOT in the design half that are in neither the `test` set
   (seed 7, 200 curves) nor the `draw` set (seed 2026, 200 curves): round 4's figure (looked at since);
 - `fresh5` (round 5, fixed 2026-12-02 00:25 UTC before any tuning): `--count` curves drawn with `--seed`
-  (5150) the same way, also outside the `fresh` set (seed 4242, 200 curves): the figure to publish, run once.
+  (5150) the same way, also outside the `fresh` set (seed 4242, 200 curves): round 5's figure (looked at since);
+- `fresh6` (round 6, fixed 2026-12-02 03:40 UTC before any tuning): `--count` curves drawn with `--seed`
+  (6161) the same way, also outside the `fresh5` set (seed 5150, 200 curves). All 20 LCDB learners
+  were used while designing (the design half holds every learner), so the separation is by curve as
+  in round 5: no curve of it was ever scored, and no curve of its datasets was ever trained on.
 
     nice -n 10 .venv/bin/python benchmarks/saturation_unseen.py --set draw --count 200 --out /tmp/unseen
 """
@@ -65,11 +69,13 @@ def eligible_curves(curves: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
 
 def choose(curves: pd.DataFrame, which: str, count: int, seed: int) -> list[tuple[tuple, pd.DataFrame]]:
     groups = eligible_curves(curves)
-    if which in ("fresh", "fresh5"):
+    if which in ("fresh", "fresh5", "fresh6"):
         train = train_datasets(curves)
         seen = choose(curves, "test", 200, 7) + choose(curves, "draw", 200, 2026)
-        if which == "fresh5":
+        if which in ("fresh5", "fresh6"):
             seen += choose(curves, "fresh", 200, 4242)
+        if which == "fresh6":
+            seen += choose(curves, "fresh5", 200, 5150)
         looked_at = {key for key, _ in seen}
         groups = [g for g in groups if g[0][0] not in train and g[0] not in looked_at]
         picks = np.random.default_rng(seed).choice(len(groups), size=min(count, len(groups)), replace=False)
@@ -144,9 +150,13 @@ def summarize(table: pd.DataFrame) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", dest="which", choices=("train", "test", "draw", "fresh", "fresh5"), default="draw")
+    parser.add_argument(
+        "--set", dest="which", choices=("train", "test", "draw", "fresh", "fresh5", "fresh6"), default="draw"
+    )
     parser.add_argument("--count", type=int, default=200, help="Curves to draw (0 = the whole half).")
-    parser.add_argument("--seed", type=int, default=2026, help="Seed of the draw (fresh: 4242, fresh5: 5150).")
+    parser.add_argument(
+        "--seed", type=int, default=2026, help="Seed of the draw (fresh: 4242, fresh5: 5150, fresh6: 6161)."
+    )
     parser.add_argument("--bootstrap", type=int, default=30, help="Bootstrap replicates per fit.")
     parser.add_argument(
         "--uncorrected", action="store_true", help="Reference: the answer read off the fit, no LCDB-learned correction."

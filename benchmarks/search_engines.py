@@ -23,7 +23,7 @@ import numpy as np
 from search_sets import CONCURRENT, config_for
 
 from foretune.config import ExperimentConfig
-from foretune.keys import BUDGET_PCT_KEY
+from foretune.keys import BUDGET_PCT_KEY, REPEAT_OF_ATTR
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Strategy:
     kind: str  # "none" | "foretune" | "asha" | "hyperband" | "median"
     early: dict = field(default_factory=dict)  # early_stage overrides (foretune only)
     shape: str | None = None  # override of the probability rule's distribution (calibration.probability_better)
+    tell_repeats: bool = False  # tell Optuna a stopped repeat's known final (COMPLETE), not PRUNED (not the product)
 
 
 class ForetunePruner:
@@ -52,6 +53,7 @@ class ForetunePruner:
             rule=rule,
         )
         self.seconds: list[float] = []
+        self.finish_seconds: list[float] = []  # a finished run may refit the predictor (`evaluator._warm`)
 
     def stop(self, key: str, fraction: float, value: float) -> bool:
         self.evaluator.observe(key, fraction, value)
@@ -61,6 +63,11 @@ class ForetunePruner:
         keep = self.evaluator.judge(key, fraction)
         self.seconds.append(time.perf_counter() - started)
         return not keep
+
+    def finish(self, key: str) -> None:
+        started = time.perf_counter()
+        self.evaluator.finish(key)
+        self.finish_seconds.append(time.perf_counter() - started)
 
 
 def optuna_pruner(kind: str):
@@ -96,6 +103,7 @@ def search_inprocess(bank, strategy: Strategy, *, params, metric, mode, seed, tr
     running: list[list] = []  # [optuna trial, recorded run, index of the next evaluation]
     records = []  # (true final of the replayed run, fraction reached, completed, replays a run already finished)
     finished: set[str] = set()  # recorded runs some trial of this search already ran to the end
+    told: dict[str, float] = {}  # trial number -> final told to Optuna
     started = 0
     while started < trials or running:
         while len(running) < CONCURRENT and started < trials:
@@ -112,19 +120,25 @@ def search_inprocess(bank, strategy: Strategy, *, params, metric, mode, seed, tr
             trial.report(value, int(round(fraction * 100)))
             stop = ours.stop(str(trial.number), fraction, value) if ours else trial.should_prune()
             last = i == len(fractions) - 1
-            if stop and not last:
+            original = ours.evaluator.verdicts.get(str(trial.number), {}).get(REPEAT_OF_ATTR) if ours else None
+            if stop and not last and strategy.tell_repeats and original is not None:
+                study.tell(trial, told[original])  # the run it repeats finished with this value
+            elif stop and not last:
                 study.tell(trial, state=TrialState.PRUNED)
             elif last:
                 study.tell(trial, value)
+                told[str(trial.number)] = value
             else:
                 slot[2] += 1
                 continue
             if ours:
-                ours.evaluator.finish(str(trial.number))
+                ours.finish(str(trial.number))
             records.append((run.final(metric), fraction, last, run.run_id in finished))
             finished |= {run.run_id} if last else set()
             running.remove(slot)
-    return outcome(records, mode, ours.seconds if ours else [])
+    record = outcome(records, mode, ours.seconds if ours else [])
+    finish = ours.finish_seconds if ours else []
+    return record | {"finish_p95_s": float(np.percentile(finish, 95)) if finish else 0.0}
 
 
 def outcome(records, mode: str, seconds: list[float]) -> dict:
@@ -139,6 +153,8 @@ def outcome(records, mode: str, seconds: list[float]) -> dict:
         "pruned": int((~complete).sum()),
         # budget spent replaying a recorded run that an earlier trial had already run to the end (a repeat)
         "repeat_compute": float(np.sum([r[1] for r in records if r[3]]) / len(records)),
+        # the compute share among the other trials (each replaying a run no earlier trial had finished)
+        "new_compute": float(np.mean([r[1] for r in records if not r[3]] or [np.nan])),
         "judgements": len(seconds),
         "judge_s": float(np.sum(seconds)),
         "judge_p95_s": float(np.percentile(seconds, 95)) if seconds else 0.0,

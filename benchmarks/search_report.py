@@ -45,6 +45,7 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
                 "kept": g["best_kept"].mean(),
                 "pruned": g["pruned"].mean(),
                 "repeat": g["repeat_compute"].mean(),
+                "new": g["new_compute"].mean() if "new_compute" in g else float("nan"),
                 "ms": 1000 * g["judge_s"].sum() / judged if judged else float("nan"),
                 "p95_ms": 1000 * g["judge_p95_s"].mean() if judged else float("nan"),
                 "seconds": g["seconds"].mean(),
@@ -56,15 +57,16 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
 def table_lines(summary: pd.DataFrame) -> list[str]:
     lines = [
         "| strategy | compute | regret | − no pruning (paired) | seeds worse / better | − ASHA (paired) "
-        "| best sampled run kept | pruned / search | compute on repeats | ms / judgement (mean, p95) | s / search |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| best sampled run kept | pruned / search | compute on repeats | compute on new runs | ms / judgement (mean, p95) "
+        "| s / search |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in summary.itertuples():
         ms = "" if np.isnan(r.ms) else f"{r.ms:.1f}, {r.p95_ms:.0f}"
         lines.append(
             f"| {r.strategy} | {r.compute:.0%} ± {r.compute_se:.0%} | {r.regret:.4f} ± {r.regret_se:.4f} | "
             f"{r.diff:+.4f} ± {np.nan_to_num(r.diff_se):.4f} | {r.worse} / {r.better} | "
-            f"{r.asha:+.4f} ± {np.nan_to_num(r.asha_se):.4f} | {r.kept:.0%} | {r.pruned:.1f} | {r.repeat:.0%} | {ms} | {r.seconds:.1f} |"
+            f"{r.asha:+.4f} ± {np.nan_to_num(r.asha_se):.4f} | {r.kept:.0%} | {r.pruned:.1f} | {r.repeat:.0%} | {r.new:.0%} | {ms} | {r.seconds:.1f} |"
         )
     return lines
 
@@ -100,7 +102,9 @@ def write(frame: pd.DataFrame, args, described: str, metric: str, params, oracle
         f"10% of the budget. `foretune` = the default rule of `foretune search`: {rule}.",
         "",
         "Cells: mean ± standard error over seeds; regret in the metric's units (>= 0); paired columns: per seed, "
-        "this strategy's regret minus that of no pruning / ASHA on the same seed.",
+        "this strategy's regret minus that of no pruning / ASHA on the same seed. Compute on repeats: budget spent "
+        "replaying a run an earlier trial of the search had run to the end (share of all the budget); compute on new "
+        "runs: compute among the other trials only (share of running those to the end).",
         "",
         *table_lines(summary),
         "",

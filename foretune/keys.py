@@ -79,6 +79,7 @@ BEAT_TARGET_ATTR = "beat_target"  # that k-th best final
 EARLY_RUNG_ATTR = "early_rung"
 JUDGED_RANK_ATTR = "judged_rank"  # rank of its predicted final among the trials that reached that rung (1 = best)
 JUDGED_WITH_ATTR = "judged_with"  # how many trials that rank was among
+REPEAT_OF_ATTR = "repeat_of"  # early_stage.stop_repeats: the finished trial whose curve this one repeated
 HISTORY_STUDIES_ATTR = "early_history_studies"  # earlier studies whose finished runs the predictor used
 NODE_ATTR = "node"  # the Ray node id the trial ran on
 # Sweep trials.

@@ -147,7 +147,12 @@ def print_estimate(result: dict[str, Any]) -> None:
     console.print(
         f"a full trial: {full['steps']} steps + {full['early_evaluations'] + full['late_evaluations']} evaluations"
         + (" + a test evaluation" if full["test"] else "")
-        + f"; a pruned trial: {pruned['steps']} steps + {pruned['early_evaluations']} evaluations. The sweep is "
+        + f"; a pruned trial: {pruned['steps']} steps + {pruned['early_evaluations']} evaluations"
+        + "".join(
+            f"; ~{r['expected_stopped']:.1f} stopped at {r['fraction']:.0%} ({r['trial']['steps']} steps)"
+            for r in search.get("rungs", [])[1:]  # the later rungs (early_stage.rungs)
+        )
+        + ". The sweep is "
         "the whole grid at whole budgets (the adaptive choice and the early cut run less). Not counted: "
         + result["not_counted"]
         + ".",

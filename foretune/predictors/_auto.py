@@ -11,12 +11,14 @@ after `at`; below 3 finished runs it only ranks by the early score and predicts 
 
 The prior shipped in the package (`prior`, learned from public curves; losses only) comes first
 where it applies: with 0 finished runs it predicts; with 1-2 only if every finished run's final lies
-inside its 80% band (else the early score ranks); with 3 to `min_finished` it is moved by its median
+inside its 80% band (else the early score ranks), then moved toward their own change after `at`
+(`prior_shifted`); with 3 to `min_finished` it is moved by its median
 error on them and used where its error is smaller than the snapshot rule's. The basis says which.
 
-With 4 to `min_finished` finished runs, another metric every run reports by `at` (eval loss, train
-loss: `Curve.extras`) predicts the final instead, by a line fit on the finished runs, where its
-leave-one-out error is clearly smaller than the snapshot rule's (`_signal`); `weights_` then reads
+With 2 to `min_finished` finished runs, a loss every run reports by `at` (eval loss, train loss:
+`Curve.extras`) predicts the final instead, by a line fit on the finished runs with the right slope,
+with 2-3 runs wherever it exists, from 4 unless its leave-one-out error is much larger than the
+snapshot rule's (`_signal`); `weights_` then reads
 {"signal:<metric>": 1.0} and the basis names the metric.
 """
 
@@ -41,7 +43,7 @@ from foretune.predictors._learned import LearnedPredictor
 from foretune.predictors._signal import best_signal, signal_prediction
 from foretune.predictors._snapshot import SnapshotPredictor
 from foretune.predictors.calibration import MIN_FINISHED, calibrated, predicted_basis
-from foretune.predictors.prior import prior_agrees, prior_predict, prior_recentred
+from foretune.predictors.prior import prior_agrees, prior_predict, prior_recentred, prior_shifted
 
 CANDIDATES = ("snapshot", "curve", "learned")
 # Which candidates are ranking rules rather than models of the final value: they get an offset.
@@ -64,6 +66,20 @@ def offset_errors(predictions: np.ndarray, finals: np.ndarray, shift: np.ndarray
     mad = MAD_TO_STD * np.median(np.abs(errors - np.median(errors)))
     limit = 3 * mad if mad > 0 else np.inf
     return (np.clip(errors, -limit, limit) ** 2).mean(axis=0)
+
+
+def chosen_deviations(predictions: np.ndarray, finals: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Per finished run, |its residual - the median of the others'| under the candidate column that
+    `offset_errors` picks *without* that run: the honest held-out deviation of choosing a rule on the
+    same few runs its interval is cut from (the picked rule's own deviations are optimistic)."""
+    n = len(finals)
+    residuals = finals[:, None] - predictions
+    out = np.empty(n)
+    for i in range(n):
+        others = np.arange(n) != i
+        column = int(np.argmin(offset_errors(predictions[others], finals[others], shift)))
+        out[i] = abs(residuals[i, column] - np.median(residuals[others, column]))
+    return out
 
 
 def stack_weights(predictions: np.ndarray, finals: np.ndarray, shift: np.ndarray, *, combine: str) -> np.ndarray:
@@ -125,27 +141,45 @@ class AutoPredictor(Predictor):
         return self
 
     def _prior(self, train: Sequence[Curve], curves: Sequence[Curve], at: float) -> Prediction | None:
-        """The shipped prior's prediction, where it applies and the finished runs (0-2) agree with it."""
+        """The shipped prior's prediction, where it applies and the finished runs (0-2) agree with it;
+        moved toward their own change when there are some (`prior_shifted`)."""
         if train and not prior_agrees(train, at, mode=self.mode):
             return None
-        prediction = prior_predict(curves, at, mode=self.mode)
+        if train:
+            prediction = prior_shifted(train, curves, at, mode=self.mode)
+        else:
+            prediction = prior_predict(curves, at, mode=self.mode)
         if prediction is not None:
             self.weights_ = {"prior": 1.0}
         return prediction
 
     def _prior_or_snapshot(self, train: Sequence[Curve], curves: Sequence[Curve], at: float) -> Prediction:
         """3 to `min_finished` finished runs: the recentred prior where its error on them (after a
-        leave-one-out offset, as for the snapshot rule) is smaller, else the snapshot rule."""
+        leave-one-out offset, as for the snapshot rule) is smaller, else the snapshot rule. The
+        interval is cut from `chosen_deviations`: the choice looked at the same runs."""
         recentred = prior_recentred(train, curves, at, mode=self.mode)
-        if recentred is not None:
-            finals = np.array([final_value(c) for c in train])
-            on_train = np.column_stack([snapshot_values(train, at), recentred[1]])
-            errors = offset_errors(on_train, finals, np.array([True, True]))
-            if errors[1] < errors[0]:
-                self.weights_ = {"prior": 1.0}
-                return recentred[0]
+        if recentred is None:
+            self.weights_ = {"snapshot": 1.0}
+            return self._snapshot.predict(curves, at)
+        finals = np.array([final_value(c) for c in train])
+        on_train = np.column_stack([snapshot_values(train, at), recentred[1]])
+        shift = np.array([True, True])
+        deviations = chosen_deviations(on_train, finals, shift)
+        errors = offset_errors(on_train, finals, shift)
+        if errors[1] < errors[0]:
+            self.weights_ = {"prior": 1.0}
+            return prior_recentred(train, curves, at, mode=self.mode, deviations=deviations)[0]
         self.weights_ = {"snapshot": 1.0}
-        return self._snapshot.predict(curves, at)
+        return calibrated(
+            curves,
+            snapshot_values(curves, at),
+            finals - on_train[:, 0],
+            at=at,
+            mode=self.mode,
+            basis=predicted_basis("snapshot", len(train)),
+            recenter=True,
+            deviations=deviations,
+        )
 
     def predict(self, curves: Sequence[Curve], at: float = 0.2) -> Prediction:
         at = check_at(at)

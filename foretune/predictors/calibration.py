@@ -65,14 +65,18 @@ def early_ranking(curves: Sequence[Curve], at: float, *, mode: Mode, finished: i
     )
 
 
-def conformal_band(residuals: np.ndarray, *, level: float = LEVEL) -> tuple[float, float, float]:
+def conformal_band(
+    residuals: np.ndarray, *, level: float = LEVEL, deviations: np.ndarray | None = None
+) -> tuple[float, float, float]:
     """(center shift, lower offset, upper offset) from out-of-sample residuals `final - prediction`.
 
     Below `ASYMMETRIC_FROM` runs: symmetric around the residuals' median, each residual's deviation
     taken from the median of the *other* residuals (a new run's residual is not part of the median it
     is measured from; with 3-7 finished runs the plain deviations covered 0.70-0.80 of finals on the
     design sets, these 0.78-0.84: benchmarks/results/verdict.md); above: each tail's own conformal
-    quantile (level split evenly). Needs at least one finite residual.
+    quantile (level split evenly). Needs at least one finite residual. `deviations` (below
+    `ASYMMETRIC_FROM` runs): the held-out deviations to cut the width from, where the caller measured
+    them more honestly than `held_out_deviations` can (a rule chosen on the same runs: `_auto`).
     """
     r = np.sort(np.asarray(residuals, dtype=float)[np.isfinite(residuals)])
     n = len(r)
@@ -84,9 +88,10 @@ def conformal_band(residuals: np.ndarray, *, level: float = LEVEL) -> tuple[floa
         low = r[max(math.floor((n + 1) * tail) - 1, 0)]
         high = r[min(math.ceil((n + 1) * (1 - tail)) - 1, n - 1)]
         return center, float(min(low, center)), float(max(high, center))
-    deviation = np.sort(held_out_deviations(r))
-    k = math.ceil((n + 1) * level)
-    width = float(deviation[k - 1]) if k <= n else PRIOR_WIDENING * float(deviation[-1])
+    given = np.array([]) if deviations is None else _finite(deviations)
+    deviation = np.sort(given if len(given) else held_out_deviations(r))
+    k = math.ceil((len(deviation) + 1) * level)
+    width = float(deviation[k - 1]) if k <= len(deviation) else PRIOR_WIDENING * float(deviation[-1])
     return center, center - width, center + width
 
 
@@ -108,11 +113,13 @@ def calibrated(
     basis: str,
     recenter: bool,
     back: Callable[[np.ndarray], np.ndarray] = lambda v: v,
+    deviations: np.ndarray | None = None,
 ) -> Prediction:
     """The prediction `raw` (in the space the residuals were measured in) with its conformal
     interval, mapped back by `back`. `recenter` moves the mean by the residuals' median: for a
-    ranking rule (the score at `at` is not a final) that puts it on the scale of real finals."""
-    center, low, high = conformal_band(residuals)
+    ranking rule (the score at `at` is not a final) that puts it on the scale of real finals.
+    `deviations`: see `conformal_band`."""
+    center, low, high = conformal_band(residuals, deviations=deviations)
     mean = raw + (center if recenter else 0.0)
     with np.errstate(over="ignore", invalid="ignore"):
         values = back(mean), back(raw + low), back(raw + high)

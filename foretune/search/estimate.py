@@ -8,7 +8,8 @@ Here those timings become runs and runs become wall time and device-hours:
   a pruned trial stops after its evaluation at the early fraction;
 - which trials run to the end follows the early-stage rule (`EarlyStageRule`): the first
   `grace_trials` do, and the j-th trial judged ranks within the kept `allowed(j)` of j with
-  probability allowed(j) / j when the order of trials says nothing about their quality;
+  probability allowed(j) / j when the order of trials says nothing about their quality; each of
+  `early_stage.rungs` then stops its share of those that reached it, priced at the steps up to it;
 - trials are handed to `slots` = min(search.max_concurrent_trials, CPUs / cpus_per_trial,
   GPUs / gpus_per_trial) in order as slots free up (list scheduling), which gives the wall time;
 - device-hours = run seconds x the devices a run holds (GPUs per trial, else CPU cores per trial);
@@ -44,22 +45,43 @@ SECONDS_PER_HOUR = 3600.0
 
 
 def keep_probabilities(config: ExperimentConfig, trials: int) -> list[float]:
-    """Per trial, in the order judged, the chance it runs to the end under the early-stage rule.
+    """Per trial, in the order judged, the chance it runs to the end under the early-stage rule."""
+    return [passed[-1] for passed in rung_probabilities(config, trials)]
 
-    The first `grace_trials` always do. Later, with nothing in the order of trials to say which are
-    better, the j-th judged is among the `allowed(j)` kept (top_k, quantile) with chance allowed(j) / j;
-    the probability rule lets a trial go on while it may still beat the k-th best final: chance k / j
-    (and a trial it stops is counted as stopped at the early fraction, its first chance)."""
+
+def rung_probabilities(config: ExperimentConfig, trials: int) -> list[list[float]]:
+    """Per trial, in the order judged, the chance it is still running after each rung: the first
+    (`early_stage.fraction`), then each of `early_stage.rungs`; the last is the chance it runs to the end.
+
+    The first `grace_trials` always run to the end (and are never judged again). Later, with nothing in the
+    order of trials to say which are better, the j-th judged is among the `allowed(j)` kept (top_k, quantile)
+    with chance allowed(j) / j; the probability rule lets a trial go on while it may still beat the k-th best
+    final: chance k / j (and a trial it stops is counted as stopped at the early fraction, its first chance).
+    A later rung ranks a trial among every trial that reached it: the j-th trial is ranked among 1 + the
+    expected number of trials before it that reached that rung."""
     early = config.early_stage
     if not early.enabled:
-        return [1.0] * trials
+        return [[1.0] for _ in range(trials)]
     if early.rule == "probability":
-        allowed = lambda j: early.k  # noqa: E731
-    else:
-        allowed = EarlyStageRule(
-            mode=config.search.mode, rule=early.rule, keep=early.keep, grace_trials=early.grace_trials
-        ).allowed
-    return [1.0 if j <= early.grace_trials else min(1.0, allowed(j) / j) for j in range(1, trials + 1)]
+        first = [1.0 if j <= early.grace_trials else min(1.0, early.k / j) for j in range(1, trials + 1)]
+        return [[p] for p in first]
+    rule = EarlyStageRule(
+        mode=config.search.mode,
+        rule=early.rule,
+        keep=early.keep,
+        grace_trials=early.grace_trials,
+        later_rungs=[(r.fraction, r.keep) for r in early.rungs],
+    )
+    passed = [[1.0 if j <= early.grace_trials else min(1.0, rule.allowed(j) / j)] for j in range(1, trials + 1)]
+    for rung in range(1, len(early.rungs) + 1):
+        reached_before = 0.0  # expected trials before this one that reached this rung
+        for j, row in enumerate(passed):
+            reached = row[-1]
+            ranked_among = max(1, math.floor(reached_before + 1 + 0.5))
+            chance = 1.0 if j < early.grace_trials else min(1.0, rule.allowed(ranked_among, rung) / ranked_among)
+            row.append(reached * chance)
+            reached_before += reached
+    return passed
 
 
 def makespan(durations: Sequence[float], slots: int) -> float:
@@ -135,12 +157,16 @@ def project_search(costs: PilotCosts, *, models: Sequence[str], trials: int | No
     """Wall time, device-hours and dollars of the search, its trials spread evenly over `models`."""
     config, plan = costs.config, costs.plan
     trials = trials or config.search.trials
-    keep = keep_probabilities(config, trials)
+    passed = rung_probabilities(config, trials)
+    keep = [row[-1] for row in passed]
     full = {m: costs.run_seconds(m, plan.full, fresh_process=True) for m in models}
-    pruned = {m: costs.run_seconds(m, plan.pruned, fresh_process=True) for m in models}
+    rungs = _rung_stops(costs, models, passed)
     expected = [
-        p * full[models[i % len(models)]] + (1 - p) * pruned[models[i % len(models)]] for i, p in enumerate(keep)
+        keep[i] * full[models[i % len(models)]]
+        + sum(rung["chances"][i] * rung["trial_seconds"][models[i % len(models)]] for rung in rungs)
+        for i in range(trials)
     ]
+    pruned = rungs[0]["trial_seconds"]
     trials_wall = makespan(expected, costs.slots)
     if config.search.time_budget_s is not None:
         trials_wall = min(trials_wall, config.search.time_budget_s)
@@ -158,12 +184,35 @@ def project_search(costs: PilotCosts, *, models: Sequence[str], trials: int | No
         "pruned_trial_seconds": pruned,
         "full_trial": vars(plan.full),
         "pruned_trial": vars(plan.pruned),
+        "rungs": [{k: v for k, v in rung.items() if k != "chances"} for rung in rungs],
         "trials_wall_seconds": trials_wall,
         "zero_shot_seconds": zero_shot,
         "prepare_seconds": prepare,
         "wall_seconds": costs.import_seconds + prepare + trials_wall + zero_shot,
         **costs.device_costs(expected),
     }
+
+
+def _rung_stops(costs: PilotCosts, models: Sequence[str], passed: list[list[float]]) -> list[dict[str, Any]]:
+    """Per rung: its fraction, each trial's chance to stop there, the expected stops, what a stopped trial costs."""
+    early, plan = costs.config.early_stage, costs.plan
+    fractions = [early.fraction] + [r.fraction for r in early.rungs][: len(passed[0]) - 1]
+    shapes = [plan.pruned, *plan.rungs]
+    if len(shapes) < len(fractions):
+        raise ValueError(f"the plan stops trials at {len(shapes)} rungs, the config has {len(fractions)}")
+    rungs = []
+    for r, (fraction, shape) in enumerate(zip(fractions, shapes, strict=False)):
+        chances = [(1.0 if r == 0 else row[r - 1]) - row[r] for row in passed]
+        rungs.append(
+            {
+                "fraction": fraction,
+                "chances": chances,
+                "expected_stopped": sum(chances),
+                "trial_seconds": {m: costs.run_seconds(m, shape, fresh_process=True) for m in models},
+                "trial": vars(shape),
+            }
+        )
+    return rungs
 
 
 def project_sweep(costs: PilotCosts, *, models: Sequence[str]) -> dict[str, Any]:

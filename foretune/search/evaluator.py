@@ -18,11 +18,17 @@ probability and the trial continues; its attributes say so by what they leave ou
 nets (`ProbabilityRule`: conformal floor, best_so_far, spare_rising, rank_cut) are applied here. Every
 prediction, the early verdict's included, comes from one fit per number of finished runs.
 
+With `stop_repeats` on the rule, a trial whose evaluations so far (at least two) all equal a finished trial's is
+stopped at any evaluation, recorded with `repeat_of`: it re-runs a run whose final is known. A finished run
+refits the predictor when a refit is due (`_warm`), so the slow first prediction of a fit is not paid inside a
+judgement.
+
 `scheduler.EarlyStageScheduler` wraps it for Ray Tune; benchmarks drive it directly.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -48,11 +54,13 @@ from foretune.keys import (
     PREDICTED_FINAL_ATTR,
     PREDICTED_LOWER_ATTR,
     PREDICTED_UPPER_ATTR,
+    REPEAT_OF_ATTR,
     check_mode,
 )
 from foretune.predictors import plain_params
 from foretune.predictors._base import Curve, Prediction, Predictor
 from foretune.predictors.calibration import early_ranking, probability_better
+from foretune.search.repeats import curve_points, repeated_run
 from foretune.search.rule import EarlyStageRule, ProbabilityRule
 
 logger = logging.getLogger(__name__)
@@ -127,6 +135,7 @@ class EarlyStageEvaluator:
         # Earlier sessions' trials count like this session's: finished ones fit the predictor,
         # every one that reached the early fraction is ranked against.
         self._past = [p for p in past if len(p.curve.fractions) and p.curve.fractions[0] <= fraction + _EPS]
+        self._past_finished = [(p.curve, curve_points(p.curve)) for p in self._past if p.finished]  # stop_repeats
         # Finished runs of earlier, matching studies (`search.history`): they fit the predictor only.
         self.history = list(history)
 
@@ -147,6 +156,8 @@ class EarlyStageEvaluator:
         (grace trials excepted)."""
         if trial_id in self._stopped:
             return False
+        if self._repeat_of(trial_id, reached) is not None:
+            return True
         if trial_id not in self._judged and reached >= self.fraction - _EPS:
             return True
         if self._next_rung(trial_id, reached) is not None:
@@ -161,10 +172,31 @@ class EarlyStageEvaluator:
         curve = self._curves.get(trial_id, {})
         if curve and max(curve) >= 1.0 - _EPS:
             self._finished.add(trial_id)
+            self._warm()
+
+    def _warm(self) -> None:
+        """Refit now if a refit is due and make the fit's first predictions at the rank rules' fractions, so that
+        the slow part (the learned predictor's leave-one-out errors per fraction) is paid when a run finishes, not
+        inside the next judgement. The next judgement uses the same fit, so no verdict changes."""
+        if self.rule is None or self._fitted is None or not _refit_due(self._fitted[0], len(self._finished_curves())):
+            return
+        fractions = [self.fraction] + [f for f, _ in getattr(self.rule, "later_rungs", ())]
+        try:
+            predictor = self._predictor()
+            for fraction in fractions:
+                predictor.predict([self._finished_curves()[0].upto(fraction)], at=fraction)
+        except Exception:  # a failing predictor is logged, and answered by early scores, at the judgement
+            logger.debug("warming the early-stage predictor failed", exc_info=True)
 
     def judge(self, trial_id: str, reached: float) -> bool:
         """The verdict at `reached`; returns whether the trial continues."""
         keep, prediction = True, None
+        if (original := self._repeat_of(trial_id, reached)) is not None:
+            self.verdicts.setdefault(trial_id, {}).update(
+                {JUDGED_FRACTION_ATTR: reached, REPEAT_OF_ATTR: original, EARLY_DECISION_ATTR: "pruned"}
+            )
+            self._stopped.add(trial_id)
+            return False
         if trial_id not in self._seen:  # the probability rule's grace trials: the first ones judged at all
             if isinstance(self.rule, ProbabilityRule) and len(self._seen) + len(self._past) < self.rule.grace_trials:
                 self._grace.add(trial_id)
@@ -310,6 +342,20 @@ class EarlyStageEvaluator:
             }
         )
         return keep
+
+    def _repeat_of(self, trial_id: str, reached: float) -> str | None:
+        """With `stop_repeats`, before the last evaluation: the finished trial (this session's or an earlier one's)
+        this trial re-runs (`repeats.repeated_run`); else None."""
+        if not getattr(self.rule, "stop_repeats", False) or reached >= 1.0 - _EPS:
+            return None
+        finished = ((t, self._points(t)) for t in sorted(self._finished) if t != trial_id)
+        past = ((str(curve.trial), points) for curve, points in self._past_finished)
+        return repeated_run(self._points(trial_id), itertools.chain(finished, past))
+
+    def _points(self, trial_id: str) -> dict[float, dict[str, float]]:
+        """A trial's evaluations: fraction -> {"": the objective, other metric: value}."""
+        extras = self._extras.get(trial_id, {})
+        return {f: {"": v, **extras.get(f, {})} for f, v in self._curves.get(trial_id, {}).items()}
 
     def _finished_runs(self) -> list[Curve]:
         """This study's runs that reached the full budget, this session's and earlier ones'."""

@@ -80,6 +80,7 @@ class Plan:
     pruned: RunShape  # a trial stopped at the early fraction
     sweep: dict[int, RunShape]  # sweep size n -> its run
     available: int  # training products a sweep can use
+    rungs: tuple[RunShape, ...] = ()  # a trial stopped at each of early_stage.rungs (the later rungs)
 
 
 def searched_models(config: ExperimentConfig) -> list[str]:
@@ -294,6 +295,7 @@ def plan_runs(config: ExperimentConfig, sizes: Sequence[int] | None = None) -> P
     full = _shape(trainer.eval_steps(), trainer.total_steps, early, test=test)
     early_step = min(s for s, f in trainer.eval_steps().items() if f >= early - 1e-9)
     pruned = _shape(trainer.eval_steps(), early_step, early, test=False)
+    rungs = tuple(_stopped_at(trainer.eval_steps(), rung.fraction, early) for rung in config.early_stage.rungs)
     available = len(splits.train)
     if sizes is None:
         sizes = check_sizes(config.sweep.sizes, available=available) if config.sweep.sizes else None
@@ -303,7 +305,13 @@ def plan_runs(config: ExperimentConfig, sizes: Sequence[int] | None = None) -> P
         budget = {"train.max_steps": run_steps(config, n), "train.epochs": None}
         sized = LoraTrainer(config.with_overrides(budget, where="sweep"), splits=splits, train_size=n)
         sweep[n] = _shape(sized.eval_steps(), sized.total_steps, early, test=True)
-    return Plan(full=full, pruned=pruned, sweep=dict(sorted(sweep.items())), available=available)
+    return Plan(full=full, pruned=pruned, sweep=dict(sorted(sweep.items())), available=available, rungs=rungs)
+
+
+def _stopped_at(eval_steps: dict[int, float], fraction: float, early: float) -> RunShape:
+    """A trial stopped at its first evaluation at or past `fraction` (where a rung judges it)."""
+    step = min(s for s, f in eval_steps.items() if f >= fraction - 1e-9)
+    return _shape(eval_steps, step, early, test=False)
 
 
 def _shape(eval_steps: dict[int, float], upto: int, early: float, *, test: bool) -> RunShape:

@@ -22,8 +22,13 @@ from foretune.keys import (
     EARLY_FRACTION_ATTR,
     EARLY_JUDGED_WITH_ATTR,
     EARLY_RANK_ATTR,
+    EARLY_RUNG_ATTR,
     EARLY_SCORE_ATTR,
     FRACTION_KEY,
+    JUDGED_FRACTION_ATTR,
+    JUDGED_PREDICTION_ATTR,
+    JUDGED_RANK_ATTR,
+    JUDGED_WITH_ATTR,
     PREDICTED_FINAL_ATTR,
     PREDICTED_LOWER_ATTR,
     PREDICTED_UPPER_ATTR,
@@ -88,7 +93,8 @@ class ProgressCallback(Callback):
 class TrialLogCallback(Callback):
     """Without a terminal (a batch job, `> log.txt`): one plain line per trial event, a summary every few minutes.
 
-    The judged line reads the early-stage verdict the scheduler left in `notes` (foretune.search.evaluator);
+    The judged lines read the early-stage verdicts the scheduler left in `notes` (foretune.search.evaluator), one
+    line per rung (`early_stage.rungs`: the scheduler keeps only the latest rung's, so each is written as it comes);
     `label(trial_id)` names a trial as the study does (its Optuna number).
     """
 
@@ -109,7 +115,7 @@ class TrialLogCallback(Callback):
         self.best: float | None = None
         self._started: dict[str, float] = {}
         self._reached: dict[str, float] = {}
-        self._judged: set[str] = set()
+        self._judged: dict[str, int] = {}  # trial -> the last rung whose verdict was written (1 = the first)
         self._last_summary = time.monotonic()
 
     def __getstate__(self) -> dict:  # Ray pickles callbacks; the printing function may not pickle
@@ -163,9 +169,15 @@ class TrialLogCallback(Callback):
 
     def _log_verdict(self, trial_id: str) -> None:
         verdict = self.notes.verdicts.get(trial_id)
-        if verdict is None or EARLY_FRACTION_ATTR not in verdict or trial_id in self._judged:
+        if verdict is None or EARLY_FRACTION_ATTR not in verdict:
             return  # (the probability rule may judge, and stop, a trial before its early verdict)
-        self._judged.add(trial_id)
+        rung = int(verdict.get(EARLY_RUNG_ATTR, 1))
+        if rung <= self._judged.get(trial_id, 0):
+            return
+        self._judged[trial_id] = rung
+        if rung > 1:
+            self._log_later_rung(trial_id, rung, verdict)
+            return
         mean = verdict.get(PREDICTED_FINAL_ATTR)
         if mean is None or not math.isfinite(mean):
             predicted = "no final predicted"
@@ -173,9 +185,20 @@ class TrialLogCallback(Callback):
             lower, upper = verdict.get(PREDICTED_LOWER_ATTR), verdict.get(PREDICTED_UPPER_ATTR)
             predicted = f"predicted final {_num(mean)} [{_num(lower)}, {_num(upper)}]"
         rank = f"rank {verdict.get(EARLY_RANK_ATTR)} of {verdict.get(EARLY_JUDGED_WITH_ATTR)}"
+        first = "rung 1 " if EARLY_RUNG_ATTR in verdict else ""
         self.write(
-            f"{self.label(trial_id)} judged at {verdict.get(EARLY_FRACTION_ATTR, 0):.0%}  "
-            f"early {self.metric}={_num(verdict.get(EARLY_SCORE_ATTR))}  {predicted}  {rank}  "
+            f"{self.label(trial_id)} judged at {first}{verdict.get(EARLY_FRACTION_ATTR, 0):.0%}  "
+            f"early {self.metric}={_num(verdict.get(EARLY_SCORE_ATTR))}  {predicted}  {rank}{_probability(verdict)}  "
+            f"-> {verdict.get(EARLY_DECISION_ATTR)}"
+        )
+
+    def _log_later_rung(self, trial_id: str, rung: int, verdict: dict[str, Any]) -> None:
+        """A later rung's verdict: its fraction, the predicted final it ranked, its rank, kept or pruned."""
+        mean = verdict.get(JUDGED_PREDICTION_ATTR)
+        predicted = "no final predicted" if mean is None or not math.isfinite(mean) else f"predicted final {_num(mean)}"
+        self.write(
+            f"{self.label(trial_id)} judged at rung {rung} {verdict.get(JUDGED_FRACTION_ATTR, 0):.0%}  {predicted}  "
+            f"rank {verdict.get(JUDGED_RANK_ATTR)} of {verdict.get(JUDGED_WITH_ATTR)}{_probability(verdict)}  "
             f"-> {verdict.get(EARLY_DECISION_ATTR)}"
         )
 
@@ -186,6 +209,13 @@ class TrialLogCallback(Callback):
 
 def _print_line(line: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
+
+
+def _probability(verdict: dict[str, Any]) -> str:
+    """The probability rule's P(final beats the k-th best final) behind a verdict; empty where none was computed."""
+    if BEAT_PROBABILITY_ATTR not in verdict:
+        return ""
+    return f"  P(final beats {_num(verdict.get(BEAT_TARGET_ATTR))})={verdict[BEAT_PROBABILITY_ATTR]:.2f}"
 
 
 def _num(value: Any) -> str:

@@ -55,6 +55,7 @@ class EarlyStageRule:
         use_upper_bound: bool = True,
         grace_trials: int = 3,
         later_rungs: Sequence[tuple[float, float]] = (),
+        stop_repeats: bool = False,
     ) -> None:
         check_mode(mode)
         if rule not in ("top_k", "quantile"):
@@ -71,6 +72,7 @@ class EarlyStageRule:
         self.use_upper_bound = use_upper_bound
         self.grace_trials = grace_trials
         self.later_rungs = check_later_rungs(later_rungs)  # (fraction, keep share) after the first rung
+        self.stop_repeats = stop_repeats  # the evaluator stops a trial that replays a finished run's curve
 
     def score(self, mean: float, lower: float, upper: float) -> float:
         """The value the rule ranks: the prediction, or its optimistic end."""
@@ -140,6 +142,7 @@ class ProbabilityRule:
         spare_rising: bool = False,
         best_so_far: bool = False,
         rank_cut: float | None = None,
+        stop_repeats: bool = False,
     ) -> None:
         check_mode(mode)
         if k < 1 or k != int(k):
@@ -164,6 +167,7 @@ class ProbabilityRule:
         if rank_cut is not None and not 0 < rank_cut <= 1:
             raise ValueError(f"rank_cut must be a share in (0, 1], got {rank_cut}")
         self.rank_cut = rank_cut  # at the early verdict, also keep only this top share by predicted final
+        self.stop_repeats = stop_repeats  # the evaluator stops a trial that replays a finished run's curve
 
     def target(self, finals: Sequence[float]) -> float | None:
         """The k-th best of the finished runs' `finals`; None while fewer than k runs finished."""
@@ -195,6 +199,7 @@ def make_rule(early: EarlyStageConfig, mode: Mode) -> EarlyStageRule | Probabili
             spare_rising=early.spare_rising,
             best_so_far=early.best_so_far,
             rank_cut=early.rank_cut,
+            stop_repeats=early.stop_repeats,
         )
     return EarlyStageRule(
         mode=mode,
@@ -203,4 +208,5 @@ def make_rule(early: EarlyStageConfig, mode: Mode) -> EarlyStageRule | Probabili
         use_upper_bound=early.use_upper_bound,
         grace_trials=early.grace_trials,
         later_rungs=[(r.fraction, r.keep) for r in early.rungs],
+        stop_repeats=early.stop_repeats,
     )

@@ -2,8 +2,15 @@ import numpy as np
 import pytest
 
 from foretune.predictors import get_predictor
+from foretune.predictors._auto import chosen_deviations
 from foretune.predictors._base import final_value
-from foretune.predictors.calibration import MIN_FINISHED, clip_to_bounds, conformal_band, unit_bounds
+from foretune.predictors.calibration import (
+    MIN_FINISHED,
+    clip_to_bounds,
+    conformal_band,
+    held_out_deviations,
+    unit_bounds,
+)
 from foretune.predictors.synthetic_curves import make_study
 
 
@@ -27,6 +34,25 @@ def test_conformal_band_is_wide_with_few_runs_and_asymmetric_with_many():
     assert low > -1.0 and high > 5.0 and high - center > center - low
     with pytest.raises(ValueError, match="at least one"):
         conformal_band(np.array([np.nan]))
+
+
+def test_conformal_band_cuts_its_width_from_given_deviations():
+    residuals = np.array([-4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0])
+    deviations = np.arange(1.0, 10.0)  # the 8th smallest is 8
+    assert conformal_band(residuals, deviations=deviations) == pytest.approx((0.0, -8.0, 8.0))
+
+
+def test_a_rule_chosen_without_each_run_gives_its_honest_deviation():
+    # Column 0 is off by +-0.4-0.5 everywhere; column 1 is exact but misses run 4 by 3. On all five runs
+    # (and without any of runs 0-3) column 0 wins; without run 4, column 1 would have been picked and
+    # misses it by 3: that is run 4's honest deviation, not column 0's 0.2 for it.
+    finals = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    predictions = np.column_stack([finals + np.array([0.5, -0.5, 0.4, -0.4, 0.0]), finals.copy()])
+    predictions[4, 1] = 2.0
+    deviations = chosen_deviations(predictions, finals, np.array([True, True]))
+    np.testing.assert_allclose(deviations, [0.7, 0.7, 0.6, 0.6, 3.0])
+    plain = held_out_deviations(finals - predictions[:, 0])
+    assert plain.max() < 1.0 < deviations.max()
 
 
 @pytest.mark.parametrize("name", ["snapshot", "curve", "learned", "auto"])

@@ -17,6 +17,7 @@ from foretune.predictors.prior import (
     load_prior,
     prior_agrees,
     prior_predict,
+    prior_shifted,
     shape_features,
 )
 
@@ -163,3 +164,24 @@ def test_the_band_spans_a_runs_own_power_law_extrapolation():
     assert prediction.lower[1] == pytest.approx(curves[1].final) and prediction.lower[1] < 0.5 * prediction.mean[1]
     assert prediction.upper[2] >= curves[2].values[1]  # a flat run may stay where it is
     assert prediction.lower[0] < prediction.mean[0] < prediction.upper[0]
+
+
+def test_one_or_two_finished_runs_move_the_prior_toward_their_own_change():
+    judged = [power_curve(i, 1.0 + 0.1 * i, 0.2 + 0.05 * i).upto(0.2) for i in range(6)]
+    plain = prior_predict(judged, 0.2, mode="min")
+    # Two finished runs that ended 20% below where the prior put them (inside its band: it agrees).
+    finished = [power_curve(10 + i, 1.0, 0.25) for i in range(2)]
+    on_finished = prior_predict([c.upto(0.2) for c in finished], 0.2, mode="min")
+    finished = [
+        Curve(c.fractions, np.r_[c.values[:-1], 0.8 * m], {}, c.trial)
+        for c, m in zip(finished, on_finished.mean, strict=True)
+    ]
+    assert prior_agrees(finished, 0.2, mode="min")
+    shifted = prior_shifted(finished, judged, 0.2, mode="min", prior_runs=2.0)
+    # k / (k + prior_runs) = 1/2 of their mean log error: every prediction x sqrt(0.8), ranks unchanged.
+    np.testing.assert_allclose(shifted.mean, plain.mean * np.sqrt(0.8))
+    np.testing.assert_allclose(shifted.upper / shifted.mean, plain.upper / plain.mean)  # the band keeps its shape
+    assert shifted.finished_used == 2 and "moved toward 2 finished runs' own change" in shifted.basis
+    auto = get_predictor("auto", mode="min").fit(finished)
+    assert "moved toward 2 finished runs" in auto.predict(judged, at=0.2).basis and auto.weights_ == {"prior": 1.0}
+    assert prior_shifted(finished, judged, 0.2, mode="max") is None  # not a loss: no prior

@@ -1,4 +1,4 @@
-"""`auto` with 3 to `min_finished` finished runs: an extra metric predicts the final where it ranks better."""
+"""`auto` with 2 to `min_finished` finished runs: a loss predicts the final where it ranks better."""
 
 import numpy as np
 import pytest
@@ -69,10 +69,47 @@ def test_only_losses_are_candidate_signals():
 
 
 @pytest.mark.parametrize("finished", [2, MIN_RUNS_FOR_LINE - 1])
-def test_too_few_runs_for_a_line_change_nothing(finished):
-    auto, prediction = _predict(_runs(finished, seed=1), _runs(8, seed=2))
-    assert auto.weights_ == {"snapshot": 1.0}
-    assert prediction.predicted == (finished >= 3)
+def test_two_or_three_runs_predict_by_a_line_of_the_right_slope(finished):
+    runs = _runs(finished, seed=1)
+    # Judged runs inside the finished runs' range of eval loss (a line through 2-3 runs does not extrapolate).
+    low, high = sorted(c.extras["eval_loss"][1] for c in runs)[:: finished - 1]
+    judged = [c for c in _runs(40, seed=2) if low <= c.extras["eval_loss"][1] <= high][:8]
+    assert len(judged) >= 4
+    auto, prediction = _predict(runs, judged)
+    assert auto.weights_ == {"signal:eval_loss": 1.0} and prediction.predicted
+    assert prediction.basis == (
+        f"predicted by auto from eval_loss at 20%, {finished} finished runs, wide 80% band (too few runs to calibrate)"
+    )
+    finals = np.array([final_value(c) for c in judged])
+    assert metrics.spearman(prediction.mean, finals) > 0.9
+    if finished == 2:  # no leave-one-out line: the band is the two finals' difference either side
+        spread = abs(final_value(runs[0]) - final_value(runs[1]))
+        np.testing.assert_allclose(prediction.upper - prediction.mean, spread)
+        np.testing.assert_allclose(prediction.mean - prediction.lower, spread)
+    # A loss that rises with the final (the wrong slope) is noise: the early score ranks, no final predicted.
+    flipped = [Curve(c.fractions, c.values, trial=c.trial, extras={"eval_loss": -c.extras["eval_loss"]}) for c in runs]
+    auto, prediction = _predict(flipped, judged)
+    assert auto.weights_ == {"snapshot": 1.0} and prediction.predicted == (finished >= 3)
+
+
+def test_a_loss_objective_keeps_its_own_early_value_below_four_runs():
+    """In mode "min" the objective is a loss itself: another loss's line from 2-3 runs does not replace it."""
+    runs = [
+        Curve(c.fractions, 1 - c.values, trial=c.trial, extras={"train_loss": c.extras["eval_loss"]})
+        for c in _runs(3, seed=1)
+    ]
+    judged = [
+        Curve(c.fractions, 1 - c.values, trial=c.trial, extras={"train_loss": c.extras["eval_loss"]})
+        for c in _runs(8, seed=2)
+    ]
+    auto = AutoPredictor(mode="min").fit(runs)
+    auto.predict([c.upto(0.2) for c in judged], at=0.2)
+    assert "signal:train_loss" not in auto.weights_
+
+
+def test_one_run_draws_no_line():
+    auto, prediction = _predict(_runs(1, seed=1), _runs(8, seed=2))
+    assert auto.weights_ == {"snapshot": 1.0} and not prediction.predicted
 
 
 def test_at_or_above_min_finished_the_blend_decides():
@@ -82,7 +119,7 @@ def test_at_or_above_min_finished_the_blend_decides():
 
 def test_line_residuals_are_exact_leave_one_out_and_far_runs_are_not_extrapolated():
     finished, judged = _runs(6, seed=3), _runs(4, seed=4)
-    signal = line_signal("eval_loss", finished, judged, 0.2)
+    signal = line_signal("eval_loss", finished, judged, 0.2, mode="max")
     x = np.array([c.extras["eval_loss"][1] for c in finished])
     y = np.array([final_value(c) for c in finished])
     for i in range(len(x)):
@@ -93,6 +130,24 @@ def test_line_residuals_are_exact_leave_one_out_and_far_runs_are_not_extrapolate
     np.testing.assert_allclose(signal.predictions, [intercept + slope * c.extras["eval_loss"][1] for c in judged])
     # A judged run far beyond the finished runs' eval losses: no line, and `auto` keeps the snapshot rule.
     far = Curve(FRACTIONS, judged[0].values, trial="far", extras={"eval_loss": np.full(10, x.min() - np.ptp(x))})
-    assert line_signal("eval_loss", finished, [far, *judged], 0.2) is None
+    assert line_signal("eval_loss", finished, [far, *judged], 0.2, mode="max") is None
     auto, _ = _predict(finished, [far, *judged])
     assert auto.weights_ == {"snapshot": 1.0}
+
+
+def test_a_loss_far_above_the_finished_runs_ranks_last_with_a_stretched_interval():
+    """A run whose eval loss at 20% is far worse than every finished run's can only end worse: it is held at
+    the reach's edge (ranked last) instead of being left to the snapshot rule, its interval reaching down to
+    the line's own value."""
+    finished, judged = _runs(6, seed=3), _runs(4, seed=4)
+    x = np.array([c.extras["eval_loss"][1] for c in finished])
+    far = Curve(FRACTIONS, judged[0].values, trial="far", extras={"eval_loss": np.full(10, x.max() + 3 * np.ptp(x))})
+    signal = line_signal("eval_loss", finished, [far, *judged], 0.2, mode="max")
+    assert signal is not None and signal.unclipped[0] < signal.predictions[0]
+    np.testing.assert_allclose(signal.predictions[1:], signal.unclipped[1:])
+    auto, prediction = _predict(finished, [far, *judged])
+    assert auto.weights_ == {"signal:eval_loss": 1.0} and prediction.mean[0] == prediction.mean.min()
+    edge_width = prediction.upper[0] - prediction.lower[0]
+    assert edge_width == pytest.approx(
+        prediction.upper[1] - prediction.lower[1] + signal.predictions[0] - signal.unclipped[0]
+    )

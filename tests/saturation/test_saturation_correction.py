@@ -61,7 +61,8 @@ def test_short_prefixes_add_their_own_block_and_read_their_own_error_table() -> 
     result = SaturationModel(epsilon=0.01, n_bootstrap=10).fit(sizes, rising(sizes), max_n=2048).result
     lo, hi = result.min_sufficient_n_interval
     q_lo, q_hi = np.interp([0.1, 0.9], corr.RESIDUAL_LEVELS, corr.RESIDUAL_QUANTILES[corr.FEW_SIZES])
-    # The interval holds the corrected answer's band from the 3-5-size table (widened by the bootstrap only).
+    # The interval holds the corrected answer's band from the 3-5-size table (widened by the bootstrap only):
+    # a data size 45 x the largest n is beyond the reach of the nearest past curves (`direct`), so no blend.
     assert lo <= max(result.min_sufficient_n * np.exp(q_lo), sizes[0]) * (1 + 1e-9)
     assert hi >= min(result.min_sufficient_n * np.exp(q_hi), 2048) * (1 - 1e-9)
     assert hi / lo > 1.2

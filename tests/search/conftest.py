@@ -78,6 +78,37 @@ def replay_config_dict(bank: ReplayBank, **search) -> dict:
     }
 
 
+@pytest.fixture(scope="session")
+def tiny_lora_search(ray_session, tiny_model_dir, tmp_path_factory):
+    """One real LoRA search through Ray on the tiny test model, shared by the tests that only read what it left
+    (tests/search/test_search_lora.py, the report's estimate vs actual in test_estimate.py): (run folder, outcome).
+    Two trials of 4 steps one after the other: the first is graced, runs to the end and is scored on the test split,
+    the second is ranked against it; the zero-shot baseline once."""
+    pytest.importorskip("peft")
+    from foretune.config import validate_config
+    from foretune.search.driver import run_search
+
+    config = validate_config(
+        {
+            "name": "lora-tiny",
+            "data": {"synthetic_size": 60, "max_eval_samples": 4, "max_test_samples": 4},
+            "train": {"max_steps": 4, "batch_size": 2, "eval_fractions": [0.5, 1.0]},
+            "model": {"name": tiny_model_dir, "max_length": 96},
+            "task": {"max_new_tokens": 8},  # a random tiny model never stops early: 8 tokens make the same point
+            "search": {
+                "trials": 2,
+                "max_concurrent_trials": 1,  # side by side measured no quicker on the 2-core test machine
+                "n_startup_trials": 2,
+                "space": {"learning_rate": {"type": "log_float", "low": 1e-4, "high": 1e-3}},
+            },
+            "early_stage": {"fraction": 0.5, "predictor": "snapshot", "grace_trials": 1},
+            "resources": {"cpus_per_trial": 1},  # one torch thread: no OpenMP spinning on a busy box
+        }
+    )
+    run_dir = tmp_path_factory.mktemp("lora-search")
+    return run_dir, run_search(config, out=run_dir, num_cpus=2, progress=False)
+
+
 def end_process_group(process: subprocess.Popen) -> None:
     """SIGKILL a driver started with start_new_session=True, and the Ray processes of its group."""
     try:

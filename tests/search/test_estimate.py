@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,15 @@ from typer.testing import CliRunner
 
 from foretune.cli.app import app
 from foretune.config import load_config
-from foretune.search.estimate import concurrent_slots, keep_probabilities, makespan, project
+from foretune.search.estimate import (
+    concurrent_slots,
+    keep_probabilities,
+    makespan,
+    pilot_models,
+    project,
+    rung_probabilities,
+)
+from foretune.search.pilot import Plan, RunShape, plan_runs
 
 runner = CliRunner()
 
@@ -60,6 +69,38 @@ def test_runs_fill_the_slots_in_order():
     assert concurrent_slots(config, cpus=2, gpus=0) == 2  # one CPU per trial on a 2-core machine
     gpu = config.with_overrides({"resources.gpus_per_trial": 0.5, "resources.cpus_per_trial": 1})
     assert concurrent_slots(gpu, cpus=16, gpus=1) == 2
+
+
+def test_each_rung_stops_trials_at_its_own_cost():
+    rungs = [{"fraction": 0.5, "keep": 0.5}]  # the top half of those that reach 50% go on
+    settings = {"search.trials": 10, "early_stage.grace_trials": 2, "early_stage.rule": "quantile"}
+    config = load_config("configs/default.yaml", {**settings, "early_stage.keep": 0.5, "early_stage.rungs": rungs})
+    one_rung = config.with_overrides({"early_stage.rungs": []})
+    stops = (RunShape(10, 1, 0, test=False), RunShape(50, 1, 1, test=False))  # stopped at 10% / at 50%
+    plan = Plan(RunShape(100, 1, 3, test=False), stops[0], {0: RunShape(0, 0, 0, False, True)}, 10, rungs=stops[1:])
+    timing = dict.fromkeys(("start_seconds", "step_seconds", "eval_seconds", "trained_eval_seconds"), 1.0)
+    timing |= dict.fromkeys(("test_eval_seconds", "zero_shot_seconds", "prepare_seconds"), 0.0)
+    pilot = {"import_seconds": 0.0, "machine": {"cpus": 2, "gpus": 0}}
+    pilot["models"] = dict.fromkeys(pilot_models(config), timing)
+
+    two = project(config, pilot, plan=plan)["search"]
+    one = project(one_rung, pilot, plan=Plan(plan.full, plan.pruned, plan.sweep, 10))["search"]
+    first, second = two["rungs"]
+    assert (first["fraction"], second["fraction"]) == (config.early_stage.fraction, 0.5)
+    assert first["expected_stopped"] == pytest.approx(one["expected_pruned"])  # the first rung cuts as before
+    assert second["expected_stopped"] > 0.5 and two["expected_complete"] < one["expected_complete"]
+    assert first["expected_stopped"] + second["expected_stopped"] + two["expected_complete"] == pytest.approx(10)
+    # trial 3 reaches 50% with chance 2/3 (top half of 3) and is ranked there among the 2 grace trials + itself
+    assert rung_probabilities(config, 3)[2] == [pytest.approx(2 / 3), pytest.approx(2 / 3 * 2 / 3)]
+    seconds = {"first": 1 + 10 + 1, "second": 1 + 50 + 2, "full": 1 + 100 + 4}  # start + steps + evaluations
+    assert next(iter(second["trial_seconds"].values())) == seconds["second"]
+    expected = sum(
+        (1 - a) * seconds["first"] + (a - b) * seconds["second"] + b * seconds["full"]
+        for a, b in rung_probabilities(config, 10)
+    )
+    per_run = config.resources.cpus_per_trial
+    assert two["device_hours"] == pytest.approx(expected * per_run / 3600)
+    assert two["device_hours"] < one["device_hours"]  # the second rung saves compute
 
 
 # --- a real pilot on the tiny model --------------------------------------------------------------
@@ -116,14 +157,19 @@ def test_projection_scales_with_the_config(piloted):
     assert next(iter(longer_full.values())) - next(iter(full.values())) == pytest.approx(4 * step)
     paid = project(config.with_overrides({"cost.price_per_device_hour": 3.0}), pilot)
     assert paid["search_usd"] == pytest.approx(3 * paid["search_device_hours"])
+    rung = load_config(config_path, {"early_stage.rungs": [{"fraction": 0.75, "keep": 0.5}]})
+    stopped = plan_runs(rung).rungs  # 4 steps evaluated at 50%, 75% (the rung's), 100%: stopped after step 3
+    assert stopped == (RunShape(steps=3, early_evaluations=1, late_evaluations=1, test=False),)
 
 
 @pytest.mark.slow
-def test_report_shows_estimate_vs_actual_after_a_search(piloted, ray_session):
-    from foretune.search.driver import run_search
-
-    config_path, run_dir, _, _ = piloted
-    run_search(load_config(config_path), out=run_dir, num_cpus=2, progress=False)
+def test_report_shows_estimate_vs_actual_after_a_search(piloted, tiny_lora_search, tmp_path):
+    """The pilot's estimate.json beside the study of a like search of the tiny model (2 trials, 4 steps), which
+    tests/search/conftest.py runs once for the tests that read it."""
+    _, estimated, _, _ = piloted
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_lora_search[0], run_dir)
+    shutil.copy(estimated / "estimate.json", run_dir / "estimate.json")
     result = runner.invoke(app, ["report", str(run_dir)])
     assert result.exit_code == 0, result.output
     assert "Estimate (estimate.json) vs actual over 2 trials" in result.stdout

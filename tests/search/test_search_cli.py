@@ -1,4 +1,5 @@
-"""`foretune search / report / dashboard` on bad input: one error line, exit 2, no study created."""
+"""`foretune search / report / dashboard` on bad input: one error line, exit 2, no study created. Most cases run
+the CLI in this process (the `cli` fixture); the storage and GPU cases run it as a real process."""
 
 from __future__ import annotations
 
@@ -18,14 +19,15 @@ def _cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> sub
     )
 
 
-def _assert_user_error(result: subprocess.CompletedProcess, *words: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines and lines[-1].startswith("error:"), result.stderr
-    assert "Traceback" not in result.stderr
-    text = " ".join(result.stderr.split())
+def _assert_user_error(result: subprocess.CompletedProcess | tuple[int, str, str], *words: str) -> None:
+    code, _, stderr = result if isinstance(result, tuple) else (result.returncode, result.stdout, result.stderr)
+    assert code == 2, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error:"), stderr
+    assert "Traceback" not in stderr
+    text = " ".join(stderr.split())
     for word in words:
-        assert word in text, result.stderr
+        assert word in text, stderr
 
 
 def _no_study(run_dir: Path) -> None:
@@ -48,9 +50,9 @@ def config_file(tmp_path):
         ("early_stage.predictor=crystal_ball", ["early_stage.predictor", "crystal_ball"]),
     ],
 )
-def test_bad_space_or_predictor(config_file, tmp_path, override, words):
+def test_bad_space_or_predictor(config_file, tmp_path, cli, override, words):
     run_dir = tmp_path / "run"
-    _assert_user_error(_cli("search", str(config_file), "--out", str(run_dir), "--set", override), *words)
+    _assert_user_error(cli("search", str(config_file), "--out", str(run_dir), "--set", override), *words)
     _no_study(run_dir)
 
 
@@ -63,10 +65,10 @@ def test_storage_that_cannot_be_opened_hides_the_password(config_file, tmp_path)
     _no_study(run_dir)
 
 
-def test_unopenable_sqlite_path(config_file, tmp_path):
+def test_unopenable_sqlite_path(config_file, tmp_path, cli):
     run_dir = tmp_path / "run"
     url = f"sqlite:///{tmp_path / 'missing' / 'deeper' / 'study.db'}"
-    _assert_user_error(_cli("search", str(config_file), "--out", str(run_dir), "--storage", url), "cannot open")
+    _assert_user_error(cli("search", str(config_file), "--out", str(run_dir), "--storage", url), "cannot open")
     _no_study(run_dir)
 
 
@@ -84,9 +86,9 @@ def test_gpu_requested_where_none_exists(config_file, ray_cluster, tmp_path):
     assert not run_dir.exists()
 
 
-def test_report_and_dashboard_without_a_study(tmp_path):
-    _assert_user_error(_cli("report", str(tmp_path)), "no study found")
-    _assert_user_error(_cli("dashboard", str(tmp_path)), "no study")
+def test_report_and_dashboard_without_a_study(tmp_path, cli):
+    _assert_user_error(cli("report", str(tmp_path)), "no study found")
+    _assert_user_error(cli("dashboard", str(tmp_path)), "no study")
     assert not (tmp_path / "study.journal").exists()
 
 

@@ -15,6 +15,7 @@ from foretune.keys import (
     JUDGED_PREDICTION_ATTR,
     JUDGED_RANK_ATTR,
     JUDGED_WITH_ATTR,
+    REPEAT_OF_ATTR,
 )
 from foretune.predictors import get_predictor
 from foretune.predictors._base import Curve
@@ -133,3 +134,79 @@ def test_the_predictor_is_refitted_on_every_run_while_few_then_on_a_tenth_more()
 
     assert not _refit_due(5, 5) and _refit_due(5, 6) and _refit_due(19, 20)
     assert not _refit_due(30, 32) and _refit_due(30, 33)  # 60 runs cost ~1 s to refit: not after every one
+
+
+def _repeats_evaluator(mode: str, past=()) -> EarlyStageEvaluator:
+    """Keeps every trial by rank (keep=1.0): only `stop_repeats` stops one."""
+    rule = EarlyStageRule(
+        mode=mode, rule="quantile", keep=1.0, use_upper_bound=False, grace_trials=0, stop_repeats=True
+    )
+    return EarlyStageEvaluator(
+        mode=mode, fraction=0.1, make_predictor=lambda: get_predictor("snapshot", mode=mode), rule=rule, past=past
+    )
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_a_trial_that_repeats_a_finished_run_is_stopped_at_its_second_evaluation(mode):
+    evaluator = _repeats_evaluator(mode)
+    run = oriented(mode, 1.0 - 0.1 * np.arange(10))
+    assert feed_curve(evaluator, "first", run) == 1.0
+    assert feed_curve(evaluator, "again", run) == pytest.approx(0.2)
+    assert evaluator.verdicts["again"][EARLY_DECISION_ATTR] == "pruned"
+    assert evaluator.verdicts["again"][REPEAT_OF_ATTR] == "first"
+    one_equal = run[:1] + oriented(mode, [0.5]) + run[2:]  # equal at 10% only: one equal score can be chance
+    assert feed_curve(evaluator, "parts_at_20", one_equal) == 1.0
+    assert REPEAT_OF_ATTR not in evaluator.verdicts["parts_at_20"]
+    assert feed_curve(evaluator, "near", [v + 1e-6 for v in run]) == 1.0  # not the same run
+
+
+def test_a_flat_start_or_other_metrics_that_differ_are_no_repeat():
+    evaluator = _repeats_evaluator("max")
+    flat = [0.0, 0.0, 0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.7, 0.7]
+    assert feed_curve(evaluator, "slow", flat) == 1.0
+    assert feed_curve(evaluator, "also_at_chance_first", flat[:3] + [0.1] * 7) == 1.0  # differs at 40%, not before
+    evaluator.add("b", {})
+    for trial, loss in (("a", 1.0), ("b", 2.0)):  # same accuracy, another eval loss: another run
+        evaluator.add(trial, {})
+        for fraction, value in zip(FRACTIONS, [0.1, 0.2, 0.3] if trial == "b" else [0.1, 0.2, 0.3] * 4, strict=False):
+            evaluator.observe(trial, fraction, value, {"eval_loss": loss})
+            assert not evaluator.due(trial, fraction) or evaluator.judge(trial, fraction)
+        if trial == "a":
+            evaluator.observe(trial, 1.0, 0.9, {"eval_loss": loss})
+            evaluator.finish(trial)
+    assert REPEAT_OF_ATTR not in evaluator.verdicts.get("b", {})
+
+
+def test_an_earlier_sessions_finished_run_is_repeated_too():
+    past = Curve(FRACTIONS, 1.0 - 0.1 * np.arange(10), trial="past-0")
+    evaluator = _repeats_evaluator("min", past=[EarlierTrialCurve(past, True)])
+    assert feed_curve(evaluator, "new", list(past.values)) == pytest.approx(0.2)
+    assert evaluator.verdicts["new"][REPEAT_OF_ATTR] == "past-0"
+
+
+def test_a_finished_run_refits_the_predictor_off_the_judgement():
+    evaluator = _repeats_evaluator("min")
+    for i in range(3):
+        feed_curve(evaluator, f"t{i}", list(1.0 - 0.1 * np.arange(10) + 0.01 * i))
+    assert evaluator._fitted is not None and evaluator._fitted[0] == 3  # refitted when t2 finished
+
+
+def test_stop_repeats_in_a_replayed_search_stops_the_rerun_of_a_recorded_run(replay_bank):
+    raw = replay_config_dict(replay_bank)
+    raw["early_stage"] = {"predictor": "auto", "fraction": 0.1, "keep": 1.0, "stop_repeats": True}
+    config = validate_config(raw)
+    evaluator = EarlyStageEvaluator(
+        mode="min", fraction=0.1, make_predictor=lambda: get_predictor("auto", mode="min"),
+        rule=make_rule(config.early_stage, "min"),
+    )  # fmt: skip
+    runs = sorted(replay_bank.runs, key=lambda r: int(r.run_id))[:4]
+    reached = []
+    for i, run in enumerate(runs + runs[:1]):  # the first recorded run, replayed again at the end
+        params = {name: run.params[name] for name in config.search.space}
+        trial_config = config.with_overrides({f"train.{name}": value for name, value in params.items()})
+        evaluator.add(str(i), params)
+        result = ReplayTrainer(trial_config, bank=replay_bank).fit(_Judge(evaluator, str(i), "val_loss"))
+        evaluator.finish(str(i))
+        reached.append(float(result.curve["fraction"].iloc[-1]))
+    assert reached == [1.0, 1.0, 1.0, 1.0, pytest.approx(0.2)]
+    assert evaluator.verdicts["4"][REPEAT_OF_ATTR] == "0"

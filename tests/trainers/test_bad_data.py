@@ -15,7 +15,6 @@ from tests.trainers.task_kind_data import (
     write_csv,
     write_jsonl,
 )
-from tests.trainers.test_task_kinds import run_cli
 
 LONG = "word " * 120  # far over the tests' model.max_length of 64 tokens
 
@@ -73,11 +72,11 @@ def _write(path, content):
 
 
 @pytest.mark.parametrize("kind, name, content, message", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
-def test_bad_data_is_one_line_exit_2_and_nothing_written(tmp_path, monkeypatch, capsys, kind, name, content, message):
+def test_bad_data_is_one_line_exit_2_and_nothing_written(tmp_path, cli, kind, name, content, message):
     source = _write(tmp_path / name, content)
     config = write_config(tmp_path, kind, source)
     out = tmp_path / "out"
-    code, _, stderr = run_cli(monkeypatch, capsys, "train", str(config), "--out", str(out))
+    code, _, stderr = cli("train", str(config), "--out", str(out))
     assert code == 2, stderr
     assert message in stderr, stderr
     assert str(source) in stderr  # where
@@ -85,10 +84,10 @@ def test_bad_data_is_one_line_exit_2_and_nothing_written(tmp_path, monkeypatch, 
     assert not out.exists()  # nothing half-written
 
 
-def test_a_missing_test_file_is_named(tmp_path, monkeypatch, capsys):
+def test_a_missing_test_file_is_named(tmp_path, cli):
     source = write_jsonl(tmp_path / "c.jsonl", completion_rows())
     config = write_config(tmp_path, "completion", source, data={"test_source": str(tmp_path / "no_test.jsonl")})
-    code, _, stderr = run_cli(monkeypatch, capsys, "train", str(config), "--out", str(tmp_path / "out"))
+    code, _, stderr = cli("train", str(config), "--out", str(tmp_path / "out"))
     assert code == 2 and "no_test.jsonl" in stderr and len(stderr.strip().splitlines()) == 1
 
 

@@ -1,4 +1,5 @@
-"""A real LoRA fine-tune of the real default model (SmolLM2-135M), a few steps on tiny data."""
+"""A real LoRA fine-tune of the real default model (SmolLM2-135M), a few steps on tiny data; `foretune train` in a
+fresh process on the tiny test model."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ TINY = {
     "data.max_eval_samples": 4,
     "data.max_test_samples": 4,
     "task.max_new_tokens": 40,
-    "task.eval_method": "teacher_forced",  # the fast path here; the CLI test below generates
+    "task.eval_method": "teacher_forced",  # the fast path here; the test evaluation generates
     "train.max_steps": 4,
     "train.batch_size": 2,
     "train.learning_rate": 2e-3,
@@ -99,10 +100,13 @@ def test_train_size_larger_than_the_data_is_a_clear_error():
         LoraTrainer(tiny_config(**{"data.train_size": 5000}))
 
 
-def test_cli_train_writes_curve_plot_and_metrics(tmp_path):
+def test_cli_train_writes_curve_plot_metrics_and_intervals(tiny_train_settings, tmp_path):
+    """`foretune train` as a user runs it (a fresh process), on the tiny test model: the curve, its plot, the
+    adapter, and the test scores with 95% bootstrap intervals over 2 disjoint test folds (data.test_folds)."""
     out = tmp_path / "run"
+    settings = {**tiny_train_settings, "data.max_test_samples": 5, "data.test_folds": 2}
     args = [sys.executable, "-m", "foretune.cli", "train", "configs/default.yaml", "--out", str(out)]
-    for key, value in {**TINY, "train.max_steps": 2, "train.eval_fractions": [0.5, 1.0]}.items():
+    for key, value in settings.items():
         args += ["--set", f"{key}={json.dumps(value)}"]
     done = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -113,26 +117,43 @@ def test_cli_train_writes_curve_plot_and_metrics(tmp_path):
     assert set(metrics) >= {"validation", "test", "zero_shot_test", "config"}
     assert (out / "adapter" / "adapter_config.json").is_file()
     assert "held-out test split" in done.stdout
+    assert metrics["test_items"] == 5
+    for which, scores in (("fine_tuned", metrics["test"]), ("zero_shot", metrics["zero_shot_test"])):
+        interval = metrics["test_intervals"][which]["accuracy"]
+        assert interval["confidence"] == 0.95
+        assert interval["low"] <= scores["accuracy"] <= interval["high"]
+    assert metrics["small_test_note"].startswith("The test split has only 5 items")
+    assert "95% bootstrap intervals" in done.stdout
+    folds = metrics["test_folds"]  # the config and zero-shot over 2 disjoint folds
+    assert folds["k"] == 2 and len(folds["fine_tuned"]) == len(folds["zero_shot"]) == 2
+    assert set(folds["summary"]["fine_tuned"]["accuracy"]) == {"mean", "stderr"}
+
+
+def test_cli_bad_input_in_a_fresh_process_is_one_line_and_exit_2(tmp_path):
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "foretune.cli", "train", "missing.yaml", "--out", str(out)]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "config file not found" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()  # nothing half-written
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "setting, message",
     [
-        (["train", "missing.yaml"], "config file not found"),
-        (["train", "configs/default.yaml", "--set", "data.source=/nonexistent/data.jsonl"], "/nonexistent/data.jsonl"),
-        (["train", "configs/default.yaml", "--set", "model.name=/nonexistent/model"], "model.name"),
-        (["train", "configs/default.yaml", "--set", "data.train_size=100000"], "100000"),
-        (["train", "configs/default.yaml", "--set", "train.lora.rank=4"], "rank"),
+        ("data.source=/nonexistent/data.jsonl", "/nonexistent/data.jsonl"),
+        ("model.name=/nonexistent/model", "model.name"),
+        ("data.train_size=100000", "100000"),
+        ("train.lora.rank=4", "rank"),
     ],
 )
-def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, cli, setting, message):
+    """In this process, as the console script runs (the fresh process is the test above): cheaper per case."""
     out = tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, "-m", "foretune.cli", *args, "--out", str(out)], capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 2, done.stderr[-2000:]
-    assert message in done.stderr
-    assert "Traceback" not in done.stderr
+    code, _, stderr = cli("train", "configs/default.yaml", "--set", setting, "--out", str(out))
+    assert code == 2, stderr[-2000:]
+    assert message in stderr
+    assert "Traceback" not in stderr
     assert not out.exists()  # nothing half-written
 
 

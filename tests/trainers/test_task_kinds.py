@@ -11,7 +11,6 @@ import sys
 import pandas as pd
 import pytest
 
-from foretune.cli.app import main
 from foretune.config import load_config
 from foretune.errors import ForetuneError
 from foretune.trainers.data import split_by_key
@@ -34,15 +33,6 @@ def label_length(predictions, references):
     """A user's metric: the share of predictions as long as their reference."""
     return {"same_length": sum(len(p) == len(r) for p, r in zip(predictions, references)) / len(references)}
 '''
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """`foretune ARGS` in this process, as the console script runs it: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["foretune", *args])
-    with pytest.raises(SystemExit) as done:
-        main()
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
 
 
 # --- scores and splits (pure) ------------------------------------------------------------------------
@@ -172,7 +162,7 @@ def test_search_metric_is_checked_from_the_config_before_any_trial(tmp_path, mon
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["completion", "chat", "classification"])
-def test_foretune_train_runs_each_task_kind(tmp_path, monkeypatch, capsys, kind):
+def test_foretune_train_runs_each_task_kind(tmp_path, monkeypatch, cli, kind):
     source = write_kind_data(tmp_path, kind)
     extra = {}
     if kind == "classification":  # a user's metric rides along
@@ -184,7 +174,7 @@ def test_foretune_train_runs_each_task_kind(tmp_path, monkeypatch, capsys, kind)
         extra["data"] = {"test_source": str(write_jsonl(tmp_path / "test.jsonl", completion_rows()[:2]))}
     config = write_config(tmp_path, kind, source, **extra)
     out = tmp_path / "run"
-    code, stdout, stderr = run_cli(monkeypatch, capsys, "train", str(config), "--out", str(out))
+    code, stdout, stderr = cli("train", str(config), "--out", str(out))  # in this process (tests/conftest.py)
     assert code == 0, stderr[-2000:]
 
     curve = pd.read_csv(out / "curve.csv")

@@ -1,9 +1,10 @@
 """Data saturation: fit score against training-set size and say how much data is enough.
 
-Curve families and their fit (ensemble, bootstrap), LCDB calibration and the LCDB-learned correction
-of the minimum sufficient n, reading sizes off a curve (bands, estimates), the regime of a curve
-("still rising", "bent", "flat", "ill-behaved: not monotone"), the result object, the model (an answer
-from three sizes up) and a CSV reader.
+Curve families and their fit (ensemble, bootstrap), LCDB calibration, the LCDB-learned correction
+of the minimum sufficient n and the direct estimate from the nearest LCDB design curves it is blended
+with (`direct`, with its shipped table `direct_table.csv.gz`), reading sizes off a curve (bands,
+estimates), the regime of a curve ("still rising", "bent", "flat", "ill-behaved: not monotone"), the
+result object, the model (an answer from three sizes up) and a CSV reader.
 Imports numpy / scipy (pandas only in `points`); never torch, ray or other foretune packages
 except `foretune.keys` and `foretune.errors`.
 """

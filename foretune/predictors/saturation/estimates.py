@@ -15,6 +15,7 @@ from scipy.optimize import isotonic_regression
 from foretune.predictors.saturation.bands import first_crossing, quantile_band
 from foretune.predictors.saturation.calibration import band_union, calibrated_band
 from foretune.predictors.saturation.correction import corrected_band
+from foretune.predictors.saturation.direct import blended_band
 from foretune.predictors.saturation.ensemble import Ensemble
 
 # (asymptote, min useful n, min sufficient n) of one fit, in signed units and sizes.
@@ -69,12 +70,16 @@ def estimate_bands(
     max_n: float,
     horizon: float,
     correction_group: str | None = None,
+    corrected_n: float | None = None,
 ):
     """(asymptote, useful, sufficient, useful noise-only, sufficient noise-only) bands, user units.
 
     `horizon` is the multiple of the largest n beyond which a minimum useful n counts as unknown.
     With `correction_group` (the minimum sufficient n was corrected, `correction`), its band comes
-    from the corrected answers' errors on LCDB in that group (the regime, or "3-5 sizes").
+    from the corrected answers' errors on LCDB in that group (the regime, or "3-5 sizes"). With
+    `corrected_n` (the corrected answer before the direct estimate took part, `direct`), it holds both
+    the blended answer's band (from the blended answers' errors) and the corrected answer's: two
+    estimators that disagree widen the interval rather than one of them being trusted alone.
     """
     n_ref = float(sizes[-1])
     alpha = (1 - interval) / 2
@@ -100,8 +105,20 @@ def estimate_bands(
                 point[2], extrapolated=point[2] > n_ref, interval=interval, lo=float(sizes[0]), hi=float(max_n)
             )
             if correction_group is None
-            else corrected_band(point[2], group=correction_group, interval=interval, lo=float(sizes[0]), hi=max_n)
+            else blended_band(
+                point[2],
+                group=correction_group,
+                blended=corrected_n is not None,
+                interval=interval,
+                lo=float(sizes[0]),
+                hi=max_n,
+            )
         )
+        if correction_group is not None and corrected_n is not None:
+            cal_s = band_union(
+                cal_s,
+                corrected_band(corrected_n, group=correction_group, interval=interval, lo=float(sizes[0]), hi=max_n),
+            )
         useful_band = band_union(useful_noise, cal_u)
         sufficient_band = band_union(sufficient_noise, cal_s)
     if point[1] is None and useful_band[0] is None:

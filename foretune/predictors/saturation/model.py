@@ -14,7 +14,9 @@ reported intervals of the minimum useful / sufficient n are widened by the model
 error measured on LCDB (`calibrated=False` gives the bootstrap band alone; both are kept on the result).
 The minimum sufficient n read off the fit is then moved by a factor learned on LCDB from features
 of the points and the fit (`correction`, after Mahmood et al., CVPR 2022), and its interval taken
-from that corrected answer's errors there; `corrected=False` keeps the read-off answer.
+from that corrected answer's errors there. Where the learned weight says so (ill-behaved curves, 3-5
+sizes), the answer is blended with a direct estimate from the nearest past curves' prefixes
+(`direct`); `corrected=False` keeps the read-off answer.
 
 From the averaged curve F(n):
 
@@ -45,6 +47,7 @@ from foretune.errors import ForetuneError
 from foretune.keys import MAD_TO_STD, Mode, SaturationRegime, check_mode
 from foretune.predictors.saturation.bootstrap import bootstrap_fits
 from foretune.predictors.saturation.correction import correction_features, correction_group, log_factor
+from foretune.predictors.saturation.direct import blended_log_answer, prefix_features
 from foretune.predictors.saturation.ensemble import Ensemble, fit_ensemble
 from foretune.predictors.saturation.estimates import Estimate, estimate_bands, read_estimate
 from foretune.predictors.saturation.families import (
@@ -187,7 +190,7 @@ class SaturationModel:
             useful_n=point[1],
             n_ref=n_ref,
         )
-        log_factor = self._log_correction(measured, ensemble, point[2], regime, float(max_n))
+        log_factor, corrected_n = self._log_correction(measured, ensemble, point, regime, float(max_n))
         bounds = (float(points.sizes[0]), float(max_n))
         point, estimates = _corrected(point, log_factor, bounds), [_corrected(e, log_factor, bounds) for e in estimates]
         self.result = self._result(
@@ -203,6 +206,7 @@ class SaturationModel:
             regime=regime,
             log_factor=log_factor,
             group=correction_group(regime, len(measured.sizes)) if self.corrected else None,
+            corrected_n=corrected_n,
         )
         return self
 
@@ -276,22 +280,23 @@ class SaturationModel:
         return subset, tuple(float(v) for v in points.sizes[far])
 
     def _log_correction(
-        self, points: MeasuredPoints, ensemble: Ensemble, answer: float, regime: str, max_n: float
-    ) -> float:
-        """log(corrected / read-off minimum sufficient n): the factor learned on LCDB (`correction`), or 0."""
+        self, points: MeasuredPoints, ensemble: Ensemble, point: Estimate, regime: str, max_n: float
+    ) -> tuple[float, float | None]:
+        """(log(answer / read-off minimum sufficient n), or 0; the corrected answer before the blend, or None
+        where the direct estimate took no part): the read-off answer corrected by the factor learned on
+        LCDB (`correction`), then blended with the nearest past curves' answer (`direct`)."""
         if not self.corrected or len(points.sizes) < 2:
-            return 0.0
-        at_max = float(ensemble(np.array([max_n / points.sizes[-1]]))[0])
-        features = correction_features(
-            points.sizes,
-            points.y,
-            answer=answer,
-            score_at_max=at_max,
-            max_n=max_n,
-            noise=noise_level(points.y, points.groups),
-            epsilon=self.epsilon,
-        )
-        return log_factor(features, regime, len(points.sizes))
+            return 0.0, None
+        answer, last = point[2], float(points.sizes[-1])
+        at_max = float(ensemble(np.array([max_n / last]))[0])
+        noise = noise_level(points.y, points.groups)
+        read = {"answer": answer, "score_at_max": at_max, "max_n": max_n, "noise": noise, "epsilon": self.epsilon}
+        factor = log_factor(correction_features(points.sizes, points.y, **read), regime, len(points.sizes))
+        asymptote = point[0] if np.isfinite(point[0]) else at_max
+        features = prefix_features(points.sizes, points.y, asymptote=asymptote, **read)
+        group = correction_group(regime, len(points.sizes))
+        value, blended = blended_log_answer(features, group, np.log(answer / last) + factor)
+        return value - np.log(answer / last), answer * np.exp(factor) if blended else None
 
     def _fit_weights(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         # Weight ~ x^tail_weight: the last points say most about where the curve goes next.
@@ -326,6 +331,7 @@ class SaturationModel:
         regime: SaturationRegime,
         log_factor: float,
         group: str | None,
+        corrected_n: float | None,
     ) -> SaturationResult:
         """The `SaturationResult` of a fit, back in the user's units."""
         sign = self._sign
@@ -339,6 +345,7 @@ class SaturationModel:
             max_n=max_n,
             horizon=self.horizon,
             correction_group=group,
+            corrected_n=corrected_n,
         )
         return SaturationResult(
             mode=self.mode,
