@@ -9,7 +9,9 @@ with pruning off (seed 0, 8 trials: benchmarks/results/default_job/seed0.json, "
 20% ranks the finals at Spearman 0.31, eval loss at 20% at 0.95. Each candidate signal predicts the
 finished runs' finals leave-one-out; from 4 runs a loss is used unless its error is much larger than
 the rule's (and the recentred prior's, where the prior applies); with 2-3 runs (too few errors to compare)
-wherever its line has the right slope.
+wherever its line has the right slope. That is for a score objective (mode "max": an accuracy, coarse at the
+early fraction); a loss objective (mode "min") keeps its own early value below 4 runs and gives way from 4
+only where another loss's line is clearly better (`LOSS_MARGIN`).
 
 A loss maps to the final by a least-squares line whose slope must say "higher loss, worse final" (used
 only near the finished runs' range); its leave-one-out residuals give its conformal interval
@@ -37,9 +39,9 @@ MIN_RUNS_FOR_LINE = 4
 # right slope (`_slope_agrees`) predicts (benchmarks/results/default_job.md, the LoRA replay).
 FEW_RUNS = 2
 # With 2 runs there is no leave-one-out residual of a line: each run is predicted by the other's final, so
-# the residuals are +-(the finals' difference) and the band is their spread; widened by the conformal rule
-# while fewer runs than ceil((n + 1) x 80%) exist (`calibration.conformal_band`): x 4 for 2 runs, which
-# spans [0, 1] for most accuracies; x 1 covered 76% of finals judged with 2 runs in the LoRA replay
+# the residuals are +-(the finals' difference) and the band is the line +- this multiple of it. The conformal
+# rule's widening for too few runs (`calibration.conformal_band`) would make it x 4 for 2 runs, spanning [0, 1]
+# for most accuracies; x 1 covered 76% of finals judged with 2 runs in the LoRA replay
 # (benchmarks/default_job_replay.py: design ids, 100 twins; before far-worse runs were ranked last:
 # x 1 85%, x 1.5 87%, x 2 88%, at mean widths 0.57 / 0.71 / 0.75).
 TWO_RUN_BAND = 1.0
