@@ -170,16 +170,7 @@ class AutoPredictor(Predictor):
             self.weights_ = {"prior": 1.0}
             return prior_recentred(train, curves, at, mode=self.mode, deviations=deviations)[0]
         self.weights_ = {"snapshot": 1.0}
-        return calibrated(
-            curves,
-            snapshot_values(curves, at),
-            finals - on_train[:, 0],
-            at=at,
-            mode=self.mode,
-            basis=predicted_basis("snapshot", len(train)),
-            recenter=True,
-            deviations=deviations,
-        )
+        return self._snapshot.predict_from(train, curves, at, deviations=deviations)
 
     def predict(self, curves: Sequence[Curve], at: float = 0.2) -> Prediction:
         at = check_at(at)

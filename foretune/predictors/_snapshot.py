@@ -46,6 +46,13 @@ class SnapshotPredictor(Predictor):
         train = self.trainable(at)
         if len(train) < MIN_FINISHED:
             return early_ranking(curves, at, mode=self.mode, finished=len(train))
+        return self.predict_from(train, curves, at)
+
+    def predict_from(
+        self, train: Sequence[Curve], curves: Sequence[Curve], at: float, *, deviations: np.ndarray | None = None
+    ) -> Prediction:
+        """The rule fit on `train` (>= `MIN_FINISHED` runs): early values moved by their median change, with a
+        conformal interval (`deviations`: see `calibration.conformal_band`)."""
         residuals = np.array([final_value(c) for c in train]) - snapshot_values(train, at)
         return calibrated(
             curves,
@@ -55,4 +62,5 @@ class SnapshotPredictor(Predictor):
             mode=self.mode,
             basis=predicted_basis(self.name, len(train)),
             recenter=True,
+            deviations=deviations,
         )
