@@ -9,7 +9,14 @@ file the shell script wrote beside it, writes `benchmarks/results/default_job/se
 from the file: `ran_since`) and rewrites the tables
 between the markers in default_job.md from every seed file there.
 
+Each time a twin's folder is given, its trials are also replayed offline with the predictor of this tree
+(`default_job_replay.study_row`: every trial judged in its order from the runs finished before it) and stored
+as the seed file's "replayed" entry: the figure of the current predictor on that twin's curves, beside the
+figure the twin recorded live with the code it ran. A twin alone (no shipped-job folder) keeps the seed file's
+job figures, or has none.
+
     .venv/bin/python benchmarks/default_job_figures.py runs/bench-default-job-s0 --twin runs/bench-default-job-s0-off --seed 0
+    .venv/bin/python benchmarks/default_job_figures.py --twin /elsewhere/bench-default-job-s6-off --seed 6
     .venv/bin/python benchmarks/default_job_figures.py --table-only
 """
 
@@ -26,6 +33,9 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from default_job_replay import study_row  # noqa: E402
 
 from foretune.config import validate_config  # noqa: E402
 from foretune.keys import (  # noqa: E402
@@ -55,8 +65,16 @@ TABLE_FILE = RESULTS / "default_job.md"
 BEGIN, END = "<!-- seeds:begin (benchmarks/default_job_figures.py) -->", "<!-- seeds:end -->"
 PARTS = ("job", "twin")
 # Which seeds' twins were looked at while the 20% judgement was designed (issue 10 item 5): seed 0 shaped it,
-# seeds 1 and 2 were seen in round 5; 3-5 were fixed before round 6's design was measured on them.
-SEED_ROLES = {0: "design", 1: "seen", 2: "seen"}
+# seeds 1 and 2 were seen in round 5; 3-5 were fixed before round 6's design was measured on them, and were
+# design data of round 7 (replayed); 6-8 were fixed before round 7's design and run once, unread by it.
+SEED_ROLES = {
+    0: "design",
+    1: "seen",
+    2: "seen",
+    3: "r6 fresh, r7 design",
+    4: "r6 fresh, r7 design",
+    5: "r6 fresh, r7 design",
+}
 
 
 def _rho(x: pd.Series, y: pd.Series) -> float | None:
@@ -194,14 +212,20 @@ def _job_row(seed: int, f: dict) -> str:
     )
 
 
-def _twin_row(seed: int, f: dict) -> str:
+def _twin_row(seed: int, f: dict, replayed: dict | None) -> str:
     used = ", ".join(f"{name} {n}" for name, n in f.get("predicted_by", {}).items()) or "n/a"
+    again = "n/a"
+    if replayed:
+        again = (
+            f"{replayed['predicted']} ({replayed['by'] or 'none'}): {_cell(replayed['spearman'])}, "
+            f"{replayed['inside']} of {replayed['predicted']} inside"
+        )
     return (
         f"| {seed} ({SEED_ROLES.get(seed, 'fresh')}; line from {f.get('line_from_runs', 4)} runs) | {_when(f)} "
         f"| {f['complete']} | {f['predicted_made']} ({used}) "
         f"| {_cell(f['predicted_vs_final_spearman'])} | {f['inside_interval']} of {f['interval_checked']} "
         f"| {_cell(f['predicted_mae'], '.3f')} | {_cell(f['early_vs_final_spearman'])} "
-        f"| {_cell(f.get('early_eval_loss_vs_final_spearman'))} |"
+        f"| {_cell(f.get('early_eval_loss_vs_final_spearman'))} | {again} |"
     )
 
 
@@ -214,6 +238,7 @@ def seeds_table() -> str:
     runs = {int(p.stem.removeprefix("seed")): _read_seed(p) for p in sorted(SEEDS_DIR.glob("seed*.json"))}
     jobs = {seed: r["job"] for seed, r in runs.items() if "job" in r}
     twins = {seed: r["twin"] for seed, r in runs.items() if "twin" in r}
+    replayed = {seed: r.get("replayed") for seed, r in runs.items()}
     job_header = (
         "| seed | wall s (1-minute load average) | phase-model s | complete / pruned | early vs final Spearman "
         "| predicted vs final Spearman (trials with a prediction) | kept finals inside 80% interval "
@@ -223,7 +248,8 @@ def seeds_table() -> str:
     twin_header = (
         "| seed | wall s (1-minute load average) | complete | predicted at 20% (by) | predicted vs final Spearman "
         "| finals inside 80% interval | mean abs. error | early score vs final Spearman (all trials) "
-        "| eval loss at 20% vs final Spearman (all trials) |"
+        "| eval loss at 20% vs final Spearman (all trials) "
+        "| replayed offline with the current predictor: predicted (by): Spearman, inside |"
     )
     pooled = []
     for line_from in sorted({f.get("line_from_runs", 4) for f in twins.values()}):
@@ -241,8 +267,8 @@ def seeds_table() -> str:
             "Pruning-off twin (`--set early_stage.enabled=false --set task.test_on_completion=false`):",
             "",
             twin_header,
-            "|" + "---|" * 9,
-            *[_twin_row(seed, f) for seed, f in sorted(twins.items())],
+            "|" + "---|" * 10,
+            *[_twin_row(seed, f, replayed[seed]) for seed, f in sorted(twins.items())],
             "",
             f"Pooled over the twins, predicted finals inside their 80% interval: {'; '.join(pooled)}.",
         ]
@@ -277,14 +303,19 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if not args.table_only:
-        if args.run_dir is None or args.seed is None:
-            parser.error("give RUN_DIR and --seed (or --table-only)")
+        if (args.run_dir is None and args.twin is None) or args.seed is None:
+            parser.error("give RUN_DIR and/or --twin DIR, and --seed (or --table-only)")
+        if args.twin is not None and not (args.twin / JOURNAL_NAME).is_file():
+            parser.error(f"--twin {args.twin}: no {JOURNAL_NAME} there; give the twin's run folder (runs/...-off)")
         path = SEEDS_DIR / f"seed{args.seed}.json"
         figures = _read_seed(path) if path.is_file() else {}
         for part, run_dir, figure in (("job", args.run_dir, job_figures), ("twin", args.twin, twin_figures)):
             if run_dir is not None and (run_dir / JOURNAL_NAME).is_file() and ran_since(run_dir, part, figures, path):
                 figures[part] = figure(run_dir)
                 print(f"{part}:\n  " + "\n  ".join(figures[part]["summary"]))
+        if args.twin is not None:
+            figures["replayed"] = study_row(args.twin)
+            print(f"replayed with the current predictor: {figures['replayed']}")
         SEEDS_DIR.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(figures, indent=1) + "\n")
     write_table()

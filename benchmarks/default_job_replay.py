@@ -1,26 +1,33 @@
-"""Replay the default job's pruning-off twin on recorded LoRA curves, offline (seconds, no training).
+"""Replay the default job's pruning-off twin on recorded curves, offline (seconds, no training).
 
 The twin runs 8 trials, 2 at a time, each judged at 20% by `auto` from the runs finished so far and each
 run to its final: trial k is judged with 2 x (k // 2) finished runs (0, 0, 2, 2, 4, 4, 6, 6), as the
-twins on this machine were. Each replay draws 8 trials of `benchmarks/data/lora_curves.csv` (the design
-half only: even trial ids, issue 10 item 6) in a random order, keeps only the job's evaluation points
-(20%, 60%, 100%), and measures over the trials that got a predicted final: how many, Spearman of
-predicted vs final, finals inside their 80% interval, by the number of finished runs they were judged with.
+twins on this machine were. It measures, over the trials that got a predicted final: how many, Spearman of
+predicted vs final, finals inside their 80% interval, and what predicted them. Three sources:
+
+- (default) random twins of 8 trials drawn from `benchmarks/data/lora_curves.csv` (the design half only:
+  even trial ids, issue 10 item 6), kept at the job's evaluation points (20%, 60%, 100%);
+- `--pool DIR [DIR ...]`: random twins of 8 drawn from the complete trials of these recorded studies;
+- `--twin DIR [DIR ...]`: each recorded twin in its own trial order, one table row per study (the figure a
+  twin reports when run with the predictor of this tree), written to `--out-csv` as well.
 
     .venv/bin/python benchmarks/default_job_replay.py [--replays 100] [--min-lr 0]
-    .venv/bin/python benchmarks/default_job_replay.py --twin runs/bench-default-job-s0-off   # one real twin, its order
+    .venv/bin/python benchmarks/default_job_replay.py --pool runs/bench-default-job-s{0,1,2,3,4,5}-off
+    .venv/bin/python benchmarks/default_job_replay.py --twin runs/bench-default-job-s{3,4,5}-off --out-csv F.csv
 """
 
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
 from scipy import stats
 
+from foretune.keys import JOURNAL_NAME
 from foretune.predictors import AutoPredictor, Curve
 from foretune.predictors.calibration import clip_to_bounds
 from foretune.search.storage import find_study_name, journal_path, open_storage, read_optuna_study
@@ -52,42 +59,81 @@ def twin_curves(run_dir: Path) -> list[Curve]:
     return sorted(curves, key=lambda c: int(c.trial))
 
 
-def replay(order: list[Curve]) -> list[tuple[int, float, float, float, float]]:
-    """(finished runs, predicted, lower, upper, final) of every trial of one twin that got a predicted final."""
+def predicted_by(weights: dict[str, float]) -> str:
+    """What predicted a final, from `AutoPredictor.weights_`: the metric of a line, else the rule's name."""
+    name = max(weights, key=weights.get)
+    return name.removeprefix("signal:")
+
+
+def replay(order: list[Curve]) -> list[tuple[int, float, float, float, float, str]]:
+    """(finished runs, predicted, lower, upper, final, predicted by) of every trial of one twin that got a
+    predicted final, clipped into [0, 1] as the job's evaluator clips an accuracy."""
     rows = []
     for k, trial in enumerate(order):
         finished = order[: CONCURRENT * (k // CONCURRENT)]
-        prediction = AutoPredictor(mode="max").fit(finished).predict([trial.upto(AT)], at=AT)
-        prediction = clip_to_bounds(prediction, (0.0, 1.0))
+        auto = AutoPredictor(mode="max").fit(finished)
+        prediction = clip_to_bounds(auto.predict([trial.upto(AT)], at=AT), (0.0, 1.0))
         if prediction.predicted:
-            final = trial.final
-            rows.append((len(finished), prediction.mean[0], prediction.lower[0], prediction.upper[0], final))
+            mean, lower, upper = prediction.mean[0], prediction.lower[0], prediction.upper[0]
+            rows.append((len(finished), mean, lower, upper, trial.final, predicted_by(auto.weights_)))
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replays", type=int, default=100)
-    parser.add_argument("--min-lr", type=float, default=0.0, help="only trials at this learning rate or above")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--twin", type=Path, help="replay this recorded twin's trials in their order instead")
-    args = parser.parse_args()
-    curves = twin_curves(args.twin) if args.twin else design_curves(CURVES, args.min_lr)
-    rng = np.random.default_rng(args.seed)
-    spearmans, counts, inside, by_finished = [], [], [], defaultdict(list)
-    for _ in range(1 if args.twin else args.replays):
-        order = curves if args.twin else [curves[i] for i in rng.permutation(len(curves))[:TRIALS]]
-        rows = replay(order)
+def rank_agreement(rows: list[tuple]) -> float | None:
+    """Spearman of predicted vs final over a twin's predicted trials (None below 3, or where either is flat)."""
+    predicted, final = [r[1] for r in rows], [r[4] for r in rows]
+    if len(rows) < 3 or np.ptp(predicted) <= 0 or np.ptp(final) <= 0:
+        return None
+    return float(stats.spearmanr(predicted, final).statistic)
+
+
+def study_row(run_dir: Path) -> dict:
+    """One recorded twin replayed in its own order: the row of the per-study table."""
+    curves = twin_curves(run_dir)
+    rows = replay(curves)
+    rho = rank_agreement(rows)
+    by = Counter(r[5] for r in rows)
+    return {
+        "study": str(run_dir),
+        "complete": len(curves),
+        "predicted": len(rows),
+        "spearman": None if rho is None else round(rho, 2),
+        "inside": int(sum(lo <= final <= up for _, _, lo, up, final, _ in rows)),
+        "by": ", ".join(f"{name} {n}" for name, n in sorted(by.items())),
+    }
+
+
+def per_study(dirs: list[Path], out_csv: Path | None) -> None:
+    table = pd.DataFrame([study_row(d) for d in dirs])
+    print("| study | complete | predicted | predicted vs final Spearman | finals inside 80% interval | by |")
+    print("|---|---|---|---|---|---|")
+    for row in table.itertuples():
+        rho = "n/a" if pd.isna(row.spearman) else f"{row.spearman:.2f}"
+        print(
+            f"| {row.study} | {row.complete} | {row.predicted} | {rho} | {row.inside} of {row.predicted} | {row.by} |"
+        )
+    if out_csv is not None:
+        out_csv.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out_csv, index=False)
+        print(f"wrote {out_csv}")
+
+
+def random_twins(curves: list[Curve], replays: int, seed: int, source: str) -> None:
+    rng = np.random.default_rng(seed)
+    spearmans, counts, inside, by_finished, by = [], [], [], defaultdict(list), Counter()
+    for _ in range(replays):
+        rows = replay([curves[i] for i in rng.permutation(len(curves))[:TRIALS]])
         counts.append(len(rows))
-        for finished, _mean, lower, upper, final in rows:
+        for finished, _mean, lower, upper, final, name in rows:
             inside.append(lower <= final <= upper)
             by_finished[finished].append((lower <= final <= upper, upper - lower))
-        if len(rows) >= 3 and np.ptp([r[1] for r in rows]) > 0 and np.ptp([r[4] for r in rows]) > 0:
-            spearmans.append(stats.spearmanr([r[1] for r in rows], [r[4] for r in rows]).statistic)
+            by[name] += 1
+        rho = rank_agreement(rows)
+        if rho is not None:
+            spearmans.append(rho)
     spearmans = np.array(spearmans)
-    source = f"twin {args.twin}, its order" if args.twin else f"design curves, {args.replays} replays"
-    print(f"{len(curves)} curves ({source}) of {TRIALS} trials a twin")
-    print(f"trials with a predicted final per replay: mean {np.mean(counts):.2f}")
+    print(f"{len(curves)} curves ({source}, {replays} replays) of {TRIALS} trials a twin")
+    print(f"trials with a predicted final per replay: mean {np.mean(counts):.2f} (by: {dict(sorted(by.items()))})")
     print(
         f"predicted vs final Spearman: median {np.median(spearmans):.2f}, mean {spearmans.mean():.2f}, "
         f">= 0.8 in {np.mean(spearmans >= 0.8 - 1e-9):.0%} of {len(spearmans)} replays"
@@ -96,6 +142,31 @@ def main() -> None:
     for finished in sorted(by_finished):
         cover, width = zip(*by_finished[finished], strict=True)
         print(f"  judged with {finished} finished: coverage {np.mean(cover):.0%}, mean width {np.mean(width):.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replays", type=int, default=100)
+    parser.add_argument("--min-lr", type=float, default=0.0, help="design curves: only this learning rate or above")
+    parser.add_argument("--seed", type=int, default=0)
+    sources = parser.add_mutually_exclusive_group()
+    sources.add_argument("--twin", type=Path, nargs="+", help="replay each recorded twin in its order: one row each")
+    sources.add_argument("--pool", type=Path, nargs="+", help="draw random twins from these studies' complete trials")
+    parser.add_argument("--out-csv", type=Path, help="with --twin: also write the per-study table here")
+    args = parser.parse_args()
+    if args.out_csv is not None and not args.twin:
+        parser.error("--out-csv goes with --twin")
+    missing = [str(d) for d in args.twin or args.pool or [] if not (d / JOURNAL_NAME).is_file()]
+    if missing:
+        parser.error(f"no {JOURNAL_NAME} in {', '.join(missing)}: give twins' run folders (runs/...-off)")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.twin:
+        per_study(args.twin, args.out_csv)
+    elif args.pool:
+        curves = [c for d in args.pool for c in twin_curves(d)]
+        random_twins(curves, args.replays, args.seed, f"complete trials of {len(args.pool)} studies")
+    else:
+        random_twins(design_curves(CURVES, args.min_lr), args.replays, args.seed, "design curves")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ Sets (fixed before any result was looked at):
 - `fresh6` (round 6, fixed 2026-12-02 03:40 UTC before any tuning): `--count` curves drawn with `--seed`
   (6161) the same way, also outside the `fresh5` set (seed 5150, 200 curves). All 20 LCDB learners
   were used while designing (the design half holds every learner), so the separation is by curve as
-  in round 5: no curve of it was ever scored, and no curve of its datasets was ever trained on.
+  in round 5: no curve of it was ever scored, and no curve of its datasets was ever trained on;
+- `fresh7` (round 7, fixed 2026-12-02 06:37 UTC before any tuning): `--count` curves drawn with `--seed`
+  (7171) the same way, also outside the `fresh6` set (seed 6161, 200 curves).
 
     nice -n 10 .venv/bin/python benchmarks/saturation_unseen.py --set draw --count 200 --out /tmp/unseen
 """
@@ -42,10 +44,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from saturation import load_curves, plain_ipl_min_sufficient, prefix_length, train_datasets, within  # noqa: E402
 
 from foretune.errors import ForetuneError  # noqa: E402
-from foretune.predictors.saturation import SaturationModel  # noqa: E402
+from foretune.predictors.saturation import SaturationModel, decision  # noqa: E402
 
 EPSILON = 0.01
 MIN_ANCHORS = 3
+# The published fresh sets, in order, with the seed each was drawn with.
+FRESH_SETS = {"fresh": 4242, "fresh5": 5150, "fresh6": 6161, "fresh7": 7171}
 
 
 def issue_truth(n: np.ndarray, y: np.ndarray, eps: float = EPSILON) -> float:
@@ -69,13 +73,12 @@ def eligible_curves(curves: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
 
 def choose(curves: pd.DataFrame, which: str, count: int, seed: int) -> list[tuple[tuple, pd.DataFrame]]:
     groups = eligible_curves(curves)
-    if which in ("fresh", "fresh5", "fresh6"):
+    if which in FRESH_SETS:
         train = train_datasets(curves)
         seen = choose(curves, "test", 200, 7) + choose(curves, "draw", 200, 2026)
-        if which in ("fresh5", "fresh6"):
-            seen += choose(curves, "fresh", 200, 4242)
-        if which == "fresh6":
-            seen += choose(curves, "fresh5", 200, 5150)
+        # Every earlier fresh set (200 curves each, seeds fixed when it was published) is left out of later ones.
+        for earlier, earlier_seed in list(FRESH_SETS.items())[: list(FRESH_SETS).index(which)]:
+            seen += choose(curves, earlier, 200, earlier_seed)
         looked_at = {key for key, _ in seen}
         groups = [g for g in groups if g[0][0] not in train and g[0] not in looked_at]
         picks = np.random.default_rng(seed).choice(len(groups), size=min(count, len(groups)), replace=False)
@@ -150,20 +153,31 @@ def summarize(table: pd.DataFrame) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--set", dest="which", choices=("train", "test", "draw", "fresh", "fresh5", "fresh6"), default="draw"
-    )
+    parser.add_argument("--set", dest="which", choices=("train", "test", "draw", *FRESH_SETS), default="draw")
     parser.add_argument("--count", type=int, default=200, help="Curves to draw (0 = the whole half).")
     parser.add_argument(
-        "--seed", type=int, default=2026, help="Seed of the draw (fresh: 4242, fresh5: 5150, fresh6: 6161)."
+        "--seed",
+        type=int,
+        default=2026,
+        help="Seed of the draw (fresh: 4242, fresh5: 5150, fresh6: 6161, fresh7: 7171).",
     )
     parser.add_argument("--bootstrap", type=int, default=30, help="Bootstrap replicates per fit.")
     parser.add_argument(
         "--uncorrected", action="store_true", help="Reference: the answer read off the fit, no LCDB-learned correction."
     )
+    parser.add_argument(
+        "--reference-decision",
+        choices=("off", "group"),
+        default=None,
+        help="Reference runs only: show the median answer (off, round 6's) or decide on the group's errors.",
+    )
     parser.add_argument("--out", type=Path, default=None, help="Write the per-curve table to this CSV.")
     args = parser.parse_args()
     start = time.time()
+    if args.reference_decision == "off":
+        decision.DECIDE.clear()  # in this process only: the answers of round 6
+    elif args.reference_decision == "group":
+        decision.DECISION_NEIGHBOURS = 0  # the whole group's errors, not the nearest curves'
     table = evaluate(
         choose(load_curves(), args.which, args.count, args.seed),
         bootstrap=args.bootstrap,

@@ -36,6 +36,8 @@ SAFE = PROBABILITY | {"conformal": True, "best_so_far": True, "spare_rising": Tr
 QUANTILE = {"rule": "quantile", "keep": 0.25, "use_upper_bound": False, "grace_trials": 3, "fraction": 0.2, "rungs": []}
 RUNGS = {"rule": "quantile", "fraction": 0.1, "keep": 0.2, "rungs": [{"fraction": 0.3, "keep": 2}]}
 RUNGS3 = RUNGS | {"rungs": [{"fraction": 0.3, "keep": 3}]}
+UB = RUNGS3 | {"use_upper_bound": True}
+LADDER = [{"fraction": 0.3, "keep": 3}, {"fraction": 0.5, "keep": 2}]
 K3 = PROBABILITY | {
     "k": 3,
     "fraction": 0.1,
@@ -59,10 +61,21 @@ STRATEGIES = [
     Strategy("foretune_rungs3_rep", "foretune", RUNGS3 | {"stop_repeats": True}),
     Strategy("foretune_rungs3_g1_rep", "foretune", RUNGS3 | {"stop_repeats": True, "grace_trials": 1}),
     Strategy("foretune_k3_rep", "foretune", K3),  # the probability rule against the 3rd best final, after one cut
-    # a stopped repeat told to TPE as COMPLETE with the final of the run it repeats (the benchmark only; the product's
-    # searcher records it PRUNED)
-    Strategy("foretune_rep_told", "foretune", {"stop_repeats": True}, tell_repeats=True),
-    Strategy("foretune_rungs3_rep_told", "foretune", RUNGS3 | {"stop_repeats": True}, tell_repeats=True),
+    # round 7 (a stopped repeat is now told COMPLETE with the final of the run it re-ran, as the product records it):
+    # `_ub` = rank a trial by the optimistic end of its 80% interval against the others' predicted finals, so a trial
+    # whose interval is wide (few finished runs, a curve unlike them) is kept and one whose interval is tight is cut
+    Strategy("foretune_ub_rungs3_rep", "foretune", UB | {"stop_repeats": True}),
+    Strategy("foretune_ub_r3_r5_rep", "foretune", UB | {"rungs": LADDER, "stop_repeats": True}),  # 3 at 30%, 2 at 50%
+    Strategy("foretune_ub10_r3_r5_rep", "foretune", UB | {"keep": 0.1, "rungs": LADDER, "stop_repeats": True}),
+    Strategy(
+        "foretune_ub_rungs2_rep", "foretune", UB | {"rungs": [{"fraction": 0.3, "keep": 2}], "stop_repeats": True}
+    ),
+    Strategy("foretune_ub10_rungs3_rep", "foretune", UB | {"keep": 0.1, "stop_repeats": True}),
+    Strategy(
+        "foretune_ub10_rungs2_rep",
+        "foretune",
+        UB | {"keep": 0.1, "rungs": [{"fraction": 0.3, "keep": 2}]} | {"stop_repeats": True},
+    ),
 ]
 
 

@@ -1,8 +1,8 @@
 """The two engines of the search benchmark (`benchmarks/search.py`): one search per call, one record out.
 
 - `search_inprocess` (for the statistics): the search loop runs in this process, trials `CONCURRENT` at a time in
-  lockstep (each evaluation is one time unit); pruned trials are told PRUNED, finished ones COMPLETE, as
-  `PrunedAwareOptunaSearch` does. foretune's strategies are the same `EarlyStageEvaluator` and rules the Ray
+  lockstep (each evaluation is one time unit); pruned trials are told PRUNED, finished ones COMPLETE, a stopped
+  repeat (`stop_repeats`) COMPLETE with the final of the run it re-ran, as `PrunedAwareOptunaSearch` does. foretune's strategies are the same `EarlyStageEvaluator` and rules the Ray
   scheduler wraps; the baselines are Optuna's pruners (successive halving = ASHA, Hyperband, median) with the
   settings of the Ray baselines.
 - `search_ray`: the whole stack (`run_search`: Ray Tune trials, journal study, report), Ray's ASHA / async
@@ -16,6 +16,7 @@ repeat_compute, and the evaluator's time per judgement.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,6 @@ class Strategy:
     kind: str  # "none" | "foretune" | "asha" | "hyperband" | "median"
     early: dict = field(default_factory=dict)  # early_stage overrides (foretune only)
     shape: str | None = None  # override of the probability rule's distribution (calibration.probability_better)
-    tell_repeats: bool = False  # tell Optuna a stopped repeat's known final (COMPLETE), not PRUNED (not the product)
 
 
 class ForetunePruner:
@@ -54,11 +54,14 @@ class ForetunePruner:
         )
         self.seconds: list[float] = []
         self.finish_seconds: list[float] = []  # a finished run may refit the predictor (`evaluator._warm`)
+        self.before_judge: Callable[[str], None] | None = None  # benchmarks/search_diagnose.py notes the verdicts
 
     def stop(self, key: str, fraction: float, value: float) -> bool:
         self.evaluator.observe(key, fraction, value)
         if not self.evaluator.due(key, fraction):
             return False
+        if self.before_judge is not None:
+            self.before_judge(key)
         started = time.perf_counter()
         keep = self.evaluator.judge(key, fraction)
         self.seconds.append(time.perf_counter() - started)
@@ -82,8 +85,11 @@ def optuna_pruner(kind: str):
     return optuna.pruners.NopPruner()
 
 
-def search_inprocess(bank, strategy: Strategy, *, params, metric, mode, seed, trials) -> dict:
-    """One search, trials `CONCURRENT` at a time in lockstep; returns its record."""
+def search_inprocess(
+    bank, strategy: Strategy, *, params, metric, mode, seed, trials, trace: list | None = None, before_judge=None
+) -> dict:
+    """One search, trials `CONCURRENT` at a time in lockstep; returns its record. With `trace`, one dict per trial
+    is appended to it as the trial ends (its final, fraction reached, verdict attributes, runs finished then)."""
     import optuna
     from optuna.trial import TrialState
 
@@ -99,6 +105,8 @@ def search_inprocess(bank, strategy: Strategy, *, params, metric, mode, seed, tr
         pruner=optuna_pruner(strategy.kind),
     )
     ours = ForetunePruner(config, strategy.shape) if strategy.kind == "foretune" else None
+    if ours:
+        ours.before_judge = before_judge
     dists = to_distributions(config.search.space)
     running: list[list] = []  # [optuna trial, recorded run, index of the next evaluation]
     records = []  # (true final of the replayed run, fraction reached, completed, replays a run already finished)
@@ -121,8 +129,8 @@ def search_inprocess(bank, strategy: Strategy, *, params, metric, mode, seed, tr
             stop = ours.stop(str(trial.number), fraction, value) if ours else trial.should_prune()
             last = i == len(fractions) - 1
             original = ours.evaluator.verdicts.get(str(trial.number), {}).get(REPEAT_OF_ATTR) if ours else None
-            if stop and not last and strategy.tell_repeats and original is not None:
-                study.tell(trial, told[original])  # the run it repeats finished with this value
+            if stop and not last and original is not None:  # as `PrunedAwareOptunaSearch` records a stopped repeat
+                study.tell(trial, told[original])  # COMPLETE with the final of the run it re-ran
             elif stop and not last:
                 study.tell(trial, state=TrialState.PRUNED)
             elif last:
@@ -133,6 +141,12 @@ def search_inprocess(bank, strategy: Strategy, *, params, metric, mode, seed, tr
                 continue
             if ours:
                 ours.finish(str(trial.number))
+            if trace is not None:
+                attrs = dict(ours.evaluator.verdicts.get(str(trial.number), {})) if ours else {}
+                finished_then = len(ours.evaluator._finished_runs()) if ours else 0
+                trace.append({"number": trial.number, "final": run.final(metric), "reached": fraction} | {
+                    "complete": last, "attrs": attrs, "finished_then": finished_then
+                })  # fmt: skip
             records.append((run.final(metric), fraction, last, run.run_id in finished))
             finished |= {run.run_id} if last else set()
             running.remove(slot)

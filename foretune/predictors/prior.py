@@ -11,8 +11,10 @@ Target: `log(z_final / z_early)`. Features, chosen to carry across tasks (shape,
 of the fraction of the last point seen, and with two points the power-law extrapolation of the log
 loss to fraction 1. Two linear models ("fraction"; "fraction+power", used only where the study's runs
 extrapolate consistently: `feature_set`); features are clipped to the range seen in training (no
-extrapolation). Where the public sources disagree on a coefficient the learner keeps the smallest
-one (the prior moves a run only as far as every source agrees). 80% band: the training residuals'
+extrapolation); a study's finished and judged runs are predicted by the one model their slopes pick
+together (else the finished runs' errors would measure another model than the one that predicts). Where
+the public sources disagree on a coefficient the learner keeps the smallest one (the prior moves a run
+only as far as every source agrees). 80% band: the training residuals'
 10% and 90% quantiles per fraction bin, each source weighing the same; a run with two points also
 gets its own power-law extrapolation inside its band (a fast-falling or flat run says so itself).
 With 1-2 finished runs of the study `prior_shifted` moves every prediction toward their own change
@@ -147,9 +149,18 @@ def load_prior() -> Prior:
     return Prior.from_dict(json.loads(text))
 
 
-def prior_predict(curves: Sequence[Curve], at: float, *, mode: Mode, prior: Prior | None = None) -> Prediction | None:
+def prior_predict(
+    curves: Sequence[Curve],
+    at: float,
+    *,
+    mode: Mode,
+    prior: Prior | None = None,
+    study: Sequence[Curve] | None = None,
+) -> Prediction | None:
     """Each run's final predicted by the prior, with its 80% band; None where the prior does not
-    apply (not a loss: mode "max" or a value <= 0; or no run has a point yet)."""
+    apply (not a loss: mode "max" or a value <= 0; or no run has a point yet). `study`: the runs whose
+    early slopes pick the model (`feature_set`; default `curves`): a study's finished and judged runs
+    must be predicted by the same one, or the finished runs' errors measure another model."""
     shaped = shape_features(curves, at, mode=mode)
     if shaped is None:
         return None
@@ -157,7 +168,13 @@ def prior_predict(curves: Sequence[Curve], at: float, *, mode: Mode, prior: Prio
     if not np.isfinite(early).any():
         return None
     prior = prior or load_prior()
-    chosen = feature_set(features, max_noise=prior.max_noise)
+    picking = features
+    if study is not None:
+        shaped_study = shape_features([c.upto(at) for c in study], at, mode=mode)
+        if shaped_study is None:
+            return None
+        picking = shaped_study[0]
+    chosen = feature_set(picking, max_noise=prior.max_noise)
     model = prior.models[chosen]
     ratio = model.log_ratio(features)
     low, high = ratio + np.stack(model.band(features))
@@ -179,6 +196,46 @@ def prior_predict(curves: Sequence[Curve], at: float, *, mode: Mode, prior: Prio
     return Prediction(filled.mean, filled.lower, filled.upper, predicted=True, basis=PRIOR_BASIS, finished_used=0)
 
 
+def prior_raw(
+    finished: Sequence[Curve], curves: Sequence[Curve], at: float, *, mode: Mode, prior: Prior | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The prior's raw predictions of the finished runs (from their points up to `at`) and of `curves`;
+    None where it does not apply."""
+    study = [*finished, *curves]
+    on_finished = prior_predict([c.upto(at) for c in finished], at, mode=mode, prior=prior, study=study)
+    on_curves = prior_predict(curves, at, mode=mode, prior=prior, study=study)
+    if on_finished is None or on_curves is None:
+        return None
+    return on_finished.mean, on_curves.mean
+
+
+def recentre(
+    raw: tuple[np.ndarray, np.ndarray],
+    finished: Sequence[Curve],
+    curves: Sequence[Curve],
+    at: float,
+    *,
+    mode: Mode,
+    deviations: np.ndarray | None = None,
+) -> Prediction:
+    """`prior_raw`'s predictions of `curves` moved by the prior's median error on the finished runs, with
+    a conformal interval from those errors (`deviations`: see `calibration.conformal_band`)."""
+    on_finished, on_curves = raw
+    residuals = np.array([final_value(c) for c in finished]) - on_finished
+    # Centred: the conformal band measures each error from the median of the others (`conformal_band`),
+    # the honest error of a shift learned without the run.
+    return calibrated(
+        curves,
+        on_curves + np.median(residuals),
+        residuals - np.median(residuals),
+        at=at,
+        mode=mode,
+        basis=predicted_basis("a prior learned from public curves, recentred", len(finished)),
+        recenter=False,
+        deviations=deviations,
+    )
+
+
 def prior_recentred(
     finished: Sequence[Curve],
     curves: Sequence[Curve],
@@ -190,26 +247,11 @@ def prior_recentred(
 ) -> tuple[Prediction, np.ndarray] | None:
     """With >= 3 finished runs: the prior's predictions moved by its median error on them, with a
     conformal interval from those errors (the prior never saw these runs, so they are out of
-    sample; `deviations`: see `calibration.conformal_band`); and its raw predictions of the finished
-    runs, to weigh it against other rules."""
-    on_finished = prior_predict([c.upto(at) for c in finished], at, mode=mode, prior=prior)
-    on_curves = prior_predict(curves, at, mode=mode, prior=prior)
-    if on_finished is None or on_curves is None:
+    sample: `recentre`); and its raw predictions of the finished runs, to weigh it against other rules."""
+    raw = prior_raw(finished, curves, at, mode=mode, prior=prior)
+    if raw is None:
         return None
-    residuals = np.array([final_value(c) for c in finished]) - on_finished.mean
-    # Centred: the conformal band measures each error from the median of the others (`conformal_band`),
-    # the honest error of a shift learned without the run.
-    prediction = calibrated(
-        curves,
-        on_curves.mean + np.median(residuals),
-        residuals - np.median(residuals),
-        at=at,
-        mode=mode,
-        basis=predicted_basis("a prior learned from public curves, recentred", len(finished)),
-        recenter=False,
-        deviations=deviations,
-    )
-    return prediction, on_finished.mean
+    return recentre(raw, finished, curves, at, mode=mode, deviations=deviations), raw[0]
 
 
 def prior_shifted(
@@ -231,8 +273,9 @@ def prior_shifted(
     would (x sqrt((1 + 1 / (prior_runs + k)) / (1 + 1 / prior_runs))) cut the cold-2 coverage of the
     LoRA eval loss design ids from 0.79 to 0.72 (benchmarks/results/verdict.md).
     """
-    on_finished = prior_predict([c.upto(at) for c in finished], at, mode=mode, prior=prior)
-    on_curves = prior_predict(curves, at, mode=mode, prior=prior)
+    study = [*finished, *curves]
+    on_finished = prior_predict([c.upto(at) for c in finished], at, mode=mode, prior=prior, study=study)
+    on_curves = prior_predict(curves, at, mode=mode, prior=prior, study=study)
     if on_finished is None or on_curves is None:
         return None
     finals = np.array([final_value(c) for c in finished], dtype=float)
@@ -249,10 +292,19 @@ def prior_shifted(
     return Prediction(mean, lower, upper, predicted=True, basis=basis, finished_used=k)
 
 
-def prior_agrees(finished: Sequence[Curve], at: float, *, mode: Mode, prior: Prior | None = None) -> bool:
+def prior_agrees(
+    finished: Sequence[Curve],
+    at: float,
+    *,
+    mode: Mode,
+    prior: Prior | None = None,
+    curves: Sequence[Curve] = (),
+) -> bool:
     """Whether every finished run's final lies inside the prior's 80% band for it (a check the prior
-    can fail: then the study is not like the public curves and the early score is safer)."""
-    prediction = prior_predict([c.upto(at) for c in finished], at, mode=mode, prior=prior)
+    can fail: then the study is not like the public curves and the early score is safer); `curves`: the
+    study's judged runs, which pick the model with the finished ones (`prior_predict`'s `study`)."""
+    study = [*finished, *curves]
+    prediction = prior_predict([c.upto(at) for c in finished], at, mode=mode, prior=prior, study=study)
     if prediction is None:
         return False
     finals = np.array([final_value(c) for c in finished])

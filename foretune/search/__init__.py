@@ -3,14 +3,15 @@
     >>> from foretune.search import run_search
     >>> outcome = run_search(config, out="runs/search-demo")   # resumes the study if it exists
 
-Pure (no Ray): `rule` (the early-stage rule), `evaluator` (its bookkeeping on plain curves), `space`,
+Pure (no Ray): `rule` (the early-stage rule), `evaluator` (its bookkeeping on plain curves; `fits`: its predictor's
+fit, kept until a refit is due), `space`,
 `storage` (studies, resume, reading curves), `drivers` (several drivers on one study: stale trials,
 the shared trial target), `report`, `dashboard`. On Ray Tune: `scheduler` (the
 evaluator as a thin TrialScheduler), `searcher`, `trainable`, `progress`, `tuner` (the one place that
 builds the Ray + Optuna glue), `driver` (`run_search`), `function_trial` (your own `train_fn(params,
 reporter)` as the trial: `foretune.optimize`, `--trainable`), `cluster` (a study every node reaches); `sweep`
 (saturation sweeps; its runs as Ray tasks); `estimate` (a search's and a sweep's cost from `pilot`, a few
-timed steps of each model). May import
+timed steps of each model) and `estimate_vs_actual` (the report's comparison with the trials). May import
 `foretune.predictors`, `config`, `keys`, `errors`; `trainers` only in the Ray modules, `sweep` and `pilot`.
 Importing this package does not import Ray.
 """

@@ -12,16 +12,16 @@ predicted finals); grace trials run to the end unjudged.
 
 With a `ProbabilityRule` the trial is judged again at every later evaluation (except the last): its
 final is predicted from its curve so far by a fit on the finished runs (cached until more runs have
-finished, `_refit_due`), and it stops when the calibrated probability of beating the k-th best final so far is
+finished, `fits.refit_due`), and it stops when the calibrated probability of beating the k-th best final so far is
 below the threshold. Below 3 finished runs (no final predicted) or k finished runs there is no
 probability and the trial continues; its attributes say so by what they leave out. The rule's safety
 nets (`ProbabilityRule`: conformal floor, best_so_far, spare_rising, rank_cut) are applied here. Every
 prediction, the early verdict's included, comes from one fit per number of finished runs.
 
 With `stop_repeats` on the rule, a trial whose evaluations so far (at least two) all equal a finished trial's is
-stopped at any evaluation, recorded with `repeat_of`: it re-runs a run whose final is known. A finished run
-refits the predictor when a refit is due (`_warm`), so the slow first prediction of a fit is not paid inside a
-judgement.
+stopped at any evaluation, recorded with `repeat_of`: it re-runs a run whose final is known (the searcher records
+it COMPLETE with that final). A finished run refits the predictor when a refit is due (`_warm`, `fits.CachedFit`),
+so the slow first prediction of a fit is not paid inside a judgement.
 
 `scheduler.EarlyStageScheduler` wraps it for Ray Tune; benchmarks drive it directly.
 """
@@ -60,23 +60,13 @@ from foretune.keys import (
 from foretune.predictors import plain_params
 from foretune.predictors._base import Curve, Prediction, Predictor
 from foretune.predictors.calibration import early_ranking, probability_better
+from foretune.search.fits import CachedFit
 from foretune.search.repeats import curve_points, repeated_run
 from foretune.search.rule import EarlyStageRule, ProbabilityRule
 
 logger = logging.getLogger(__name__)
 
 _EPS = 1e-9
-# Refit on every newly finished run while there are few; from then on once their number grew by a tenth (the
-# first prediction of a fit computes leave-one-out errors: ~1 s with 60 runs, the p95 of a judgement before).
-_REFIT_EVERY_RUN_BELOW = 20
-_REFIT_GROWTH = 1.1
-
-
-def _refit_due(fitted_on: int, finished: int) -> bool:
-    """Whether a fit on `fitted_on` finished runs is stale now that `finished` runs have finished."""
-    if finished == fitted_on:
-        return False
-    return fitted_on < _REFIT_EVERY_RUN_BELOW or finished >= fitted_on * _REFIT_GROWTH
 
 
 @dataclass
@@ -130,7 +120,7 @@ class EarlyStageEvaluator:
         self._grace: set[str] = set()  # the probability rule's grace trials: they always run to the end
         self._stopped: set[str] = set()
         self._rung_passed: dict[str, int] = {}  # later rungs: trial -> the last rung it passed (0 = the first only)
-        self._fitted: tuple[int, Predictor] | None = None  # (finished runs it was fitted on, predictor)
+        self.fit = CachedFit(make_predictor, bounds)  # one fit per number of finished runs, kept until a refit is due
         self.objectives = None  # several objectives: a `pareto.ParetoJudge` the glue sets; it replaces the rank rule
         # Earlier sessions' trials count like this session's: finished ones fit the predictor,
         # every one that reached the early fraction is ranked against.
@@ -177,16 +167,10 @@ class EarlyStageEvaluator:
     def _warm(self) -> None:
         """Refit now if a refit is due and make the fit's first predictions at the rank rules' fractions, so that
         the slow part (the learned predictor's leave-one-out errors per fraction) is paid when a run finishes, not
-        inside the next judgement. The next judgement uses the same fit, so no verdict changes."""
-        if self.rule is None or self._fitted is None or not _refit_due(self._fitted[0], len(self._finished_curves())):
-            return
-        fractions = [self.fraction] + [f for f, _ in getattr(self.rule, "later_rungs", ())]
-        try:
-            predictor = self._predictor()
-            for fraction in fractions:
-                predictor.predict([self._finished_curves()[0].upto(fraction)], at=fraction)
-        except Exception:  # a failing predictor is logged, and answered by early scores, at the judgement
-            logger.debug("warming the early-stage predictor failed", exc_info=True)
+        inside the next judgement (`CachedFit.warm`)."""
+        if self.rule is not None:
+            rungs = [f for f, _ in getattr(self.rule, "later_rungs", ())]
+            self.fit.warm(self._finished_curves(), [self.fraction, *rungs])
 
     def judge(self, trial_id: str, reached: float) -> bool:
         """The verdict at `reached`; returns whether the trial continues."""
@@ -374,14 +358,8 @@ class EarlyStageEvaluator:
         return bool(gain > reference)
 
     def _predictor(self) -> Predictor:
-        """The predictor fitted on the finished runs, refitted only when more runs finished (`_refit_due`; the
-        early curves of judged trials do not change the fit; the learned predictor's leave-one-out errors are
-        computed once per fraction inside a fit, the slow part of a judgement, so judgements between refits
-        are cheap)."""
-        finished = self._finished_curves()
-        if self._fitted is None or _refit_due(self._fitted[0], len(finished)):
-            self._fitted = (len(finished), self.make_predictor().fit(finished))
-        return self._fitted[1]
+        """The predictor fitted on the finished runs, refitted only when more runs finished (`fits.refit_due`)."""
+        return self.fit.predictor(self._finished_curves())
 
     def _best_point(self, trial_id: str, reached: float) -> float:
         """The fraction of the trial's best evaluation up to `reached` (the latest one if tied): a dip of a
@@ -402,15 +380,8 @@ class EarlyStageEvaluator:
             return early_ranking([self.curve(trial_id)], reached, mode=self.mode, finished=0)
 
     def _predict_finals(self, ranked: list[Curve], reached: float) -> Prediction:
-        """The prediction for each `ranked` curve seen up to `reached`, all from one fit (one scale):
-        predicted finals with calibrated intervals, or, with too few finished runs, early scores."""
-        prediction = self._predictor().predict(ranked, at=reached)
-        mean, lower, upper = (np.asarray(a, dtype=float) for a in (prediction.mean, prediction.lower, prediction.upper))
-        if self.bounds is not None and prediction.predicted:
-            mean, lower, upper = (np.clip(a, *self.bounds) for a in (mean, lower, upper))
-        if not np.all(np.isfinite([mean[0], lower[0], upper[0]])):
-            raise ValueError(f"non-finite prediction {mean[0]} [{lower[0]}, {upper[0]}]")
-        return replace(prediction, mean=mean, lower=lower, upper=upper)
+        """The prediction for each `ranked` curve seen up to `reached`, all from one fit (`CachedFit.finals`)."""
+        return self.fit.finals(self._finished_curves(), ranked, reached)
 
     def curve(self, trial_id: str) -> Curve:
         points = self._curves.get(trial_id, {})

@@ -41,7 +41,7 @@ from foretune.keys import (
 )
 from foretune.predictors._base import Curve
 from foretune.predictors.metrics import spearman
-from foretune.search.estimate import estimate_vs_actual
+from foretune.search.estimate_vs_actual import estimate_vs_actual
 from foretune.search.held_out_report import held_out_section
 from foretune.search.hindsight import hindsight_lines
 from foretune.search.pareto import front_ranks, knee_index

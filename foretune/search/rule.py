@@ -71,7 +71,8 @@ class EarlyStageRule:
         self.keep = keep
         self.use_upper_bound = use_upper_bound
         self.grace_trials = grace_trials
-        self.later_rungs = check_later_rungs(later_rungs)  # (fraction, keep share) after the first rung
+        # (fraction, keep) after the first rung; the config checked them (`EarlyStageConfig.rungs`, `RungSpec`)
+        self.later_rungs = tuple((float(f), float(k)) for f, k in later_rungs)
         self.stop_repeats = stop_repeats  # the evaluator stops a trial that replays a finished run's curve
 
     def score(self, mean: float, lower: float, upper: float) -> float:
@@ -105,18 +106,6 @@ class EarlyStageRule:
         if rank <= allowed:
             return Verdict(True, rank, allowed, "kept")
         return Verdict(False, rank, allowed, "pruned")
-
-
-def check_later_rungs(rungs: Sequence[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
-    """The later rungs as (fraction, keep) pairs, validated: fractions rising below 1, keep a share in (0, 1] or a
-    whole number of trials (the top `keep` of those that reached the rung)."""
-    rungs = tuple((float(f), float(k)) for f, k in rungs)
-    fractions = [f for f, _ in rungs]
-    if any(not 0 < f < 1 for f in fractions) or fractions != sorted(set(fractions)):
-        raise ValueError(f"later rung fractions must rise strictly inside (0, 1), got {fractions}")
-    if any(not (0 < k <= 1 or k == int(k)) for _, k in rungs):
-        raise ValueError(f"a rung keeps a share in (0, 1] or a whole number of trials, got {[k for _, k in rungs]}")
-    return rungs
 
 
 class ProbabilityRule:

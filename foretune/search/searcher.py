@@ -4,7 +4,9 @@ Ray's stock searcher tells Optuna COMPLETE with the last (partial) score wheneve
 a result (ray#6056), and it never sees the result that made the scheduler stop the trial. Here:
 
 - every result is an intermediate value at its budget percent (the dashboard's learning curve);
-- a trial that did not reach the full budget without error is PRUNED (TPE then treats it as such);
+- a trial that did not reach the full budget without error is PRUNED (TPE then treats it as such), except a
+  stopped repeat (`early_stage.stop_repeats`: user attribute `repeat_of`): it re-ran a finished run, so it is
+  COMPLETE with that run's final (TPE then knows the config's value instead of returning to it as unpromising);
 - a failed trial is FAIL, with the error in the user attribute `error`;
 - the early-stage verdict (early score, predicted final, interval, early rank), the budget
   fraction reached and the costs of its last result (`cost.*`) become user attributes;
@@ -43,6 +45,7 @@ from foretune.keys import (
     FRACTION_REACHED_ATTR,
     NODE_ATTR,
     NODE_KEY,
+    REPEAT_OF_ATTR,
     STEP_KEY,
     TEST_ATTR_PREFIX,
     TEST_PREFIX,
@@ -130,6 +133,8 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         if error:
             ot_trial.set_user_attr(ERROR_ATTR, self.notes.errors.get(trial_id, "the trial raised an error"))
             self._tell(ot_trial, None, TrialState.FAIL)
+        elif reached < 1.0 - _EPS and (known := self._known_final(trial_id)) is not None:
+            self._tell(ot_trial, known, TrialState.COMPLETE)  # a stopped repeat: the final of the run it re-ran
         elif reached < 1.0 - _EPS:
             self._tell(ot_trial, None, TrialState.PRUNED)  # Optuna keeps the last intermediate value
         elif bad:
@@ -143,6 +148,24 @@ class PrunedAwareOptunaSearch(OptunaSearch):
     @property
     def _metrics(self) -> list[str]:
         return [self.metric] if isinstance(self.metric, str) else list(self.metric)
+
+    def _known_final(self, trial_id: str) -> float | list[float] | None:
+        """For a trial stopped as a repeat, the values told for the finished trial it re-ran (`repeat_of`: a trial
+        of this session, or the number of an earlier session's); None otherwise."""
+        original = self.notes.verdicts.get(trial_id, {}).get(REPEAT_OF_ATTR)
+        if original is None:
+            return None
+        if original in self._ot_trials:
+            number = self._ot_trials[original].number
+        elif str(original).isdigit():
+            number = int(original)
+        else:
+            return None
+        done = self._ot_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        values = next((t.values for t in done if t.number == number and t.values), None)
+        if values is None:
+            return None
+        return float(values[0]) if isinstance(self.metric, str) else [float(v) for v in values]
 
     def _record(self, trial_id: str, result: dict) -> None:
         primary = self._metrics[0]

@@ -183,7 +183,8 @@ def past_trials(study: optuna.Study) -> list[EarlierTrialCurve]:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
         curve = trial_curve(trial)
         if len(curve.values):
-            finished = trial.state == TrialState.COMPLETE and trial.values is not None
+            # a stopped repeat is COMPLETE with the final of the run it re-ran, but its own curve ends early
+            finished = trial.state == TrialState.COMPLETE and trial.values is not None and curve.fractions[-1] >= 1
             past.append(EarlierTrialCurve(curve, finished))
     return past
 

@@ -17,6 +17,7 @@ from foretune.predictors.prior import (
     load_prior,
     prior_agrees,
     prior_predict,
+    prior_raw,
     prior_shifted,
     shape_features,
 )
@@ -185,3 +186,20 @@ def test_one_or_two_finished_runs_move_the_prior_toward_their_own_change():
     auto = get_predictor("auto", mode="min").fit(finished)
     assert "moved toward 2 finished runs" in auto.predict(judged, at=0.2).basis and auto.weights_ == {"prior": 1.0}
     assert prior_shifted(finished, judged, 0.2, mode="max") is None  # not a loss: no prior
+
+
+def test_finished_and_judged_runs_are_predicted_by_one_model():
+    # Three finished runs with like slopes would get the power model alone; with the judged runs' scattered
+    # slopes the study gets the fraction model, and the finished runs' errors must be measured on that one.
+    finished = [power_curve(i, 1.0, 0.3 + 0.02 * i) for i in range(3)]
+    judged = [power_curve(10 + i, 1.0, e).upto(0.2) for i, e in enumerate([0.05, 1.2, -0.3])]
+    early = [c.upto(0.2) for c in finished]
+    max_noise = load_prior().max_noise
+    assert feature_set(shape_features(early, 0.2, mode="min")[0], max_noise=max_noise) == "fraction+power"
+    assert feature_set(shape_features([*early, *judged], 0.2, mode="min")[0], max_noise=max_noise) == "fraction"
+    alone = prior_predict(early, 0.2, mode="min")
+    together = prior_predict(early, 0.2, mode="min", study=[*finished, *judged])
+    assert not np.allclose(alone.mean, together.mean)
+    on_finished, on_judged = prior_raw(finished, judged, 0.2, mode="min")
+    np.testing.assert_allclose(on_finished, together.mean)
+    np.testing.assert_allclose(on_judged, prior_predict(judged, 0.2, mode="min").mean)

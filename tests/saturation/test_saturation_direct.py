@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from foretune.keys import REGIME_NOT_MONOTONE, REGIME_RISING
-from foretune.predictors.saturation import SaturationModel, direct
+from foretune.predictors.saturation import SaturationModel, decision, direct
 from foretune.predictors.saturation import correction as corr
 from foretune.predictors.saturation.points import noise_level
 
@@ -58,8 +58,9 @@ def test_shipped_table_says_where_it_came_from_and_gives_no_zero_width_band() ->
         assert lo < 100.0 < hi
 
 
-def _model_logic(sizes: np.ndarray, y: np.ndarray, max_n: float) -> tuple[float, float, bool]:
-    """(corrected log answer, final log answer, direct took part), recomputed the way the model documents it."""
+def _model_logic(sizes: np.ndarray, y: np.ndarray, max_n: float) -> tuple[float, float, bool, np.ndarray]:
+    """(corrected log answer, blended log answer, direct took part, the prefix's features), recomputed the way
+    the model documents it."""
     raw = SaturationModel(epsilon=0.01, n_bootstrap=0, corrected=False).fit(sizes, y, max_n=max_n).result
     read = {
         "answer": raw.min_sufficient_n,
@@ -73,7 +74,7 @@ def _model_logic(sizes: np.ndarray, y: np.ndarray, max_n: float) -> tuple[float,
     )
     group = corr.correction_group(raw.regime, len(sizes))
     features = direct.prefix_features(sizes, y, asymptote=raw.asymptote, **read)
-    return (corrected, *direct.blended_log_answer(features, group, corrected))
+    return (corrected, *direct.blended_log_answer(features, group, corrected), features)
 
 
 @pytest.mark.parametrize(("max_n", "used"), [(91.0, True), (20_000.0, False)])
@@ -83,9 +84,12 @@ def test_a_short_prefix_gets_the_blended_answer_only_within_the_design_curves_re
     sizes = np.array([16.0, 23.0, 32.0])
     y = 0.9 - 0.5 * sizes**-0.4
     assert direct.BLEND_WEIGHTS[corr.FEW_SIZES] > 0  # the cross-validation chose the direct estimate here
-    corrected, blended, took_part = _model_logic(sizes, y, max_n)
+    corrected, blended, took_part, features = _model_logic(sizes, y, max_n)
     assert took_part is used and (blended != pytest.approx(corrected)) is used
     result = SaturationModel(epsilon=0.01, n_bootstrap=0).fit(sizes, y, max_n=max_n).result
-    assert result.min_sufficient_n == pytest.approx(np.clip(32.0 * np.exp(blended), 16.0, max_n), rel=1e-6)
+    median = np.log(np.clip(32.0 * np.exp(blended), 16.0, max_n))
+    # The answer shown is the window mode (`decision`) of the distribution around the blended answer.
+    shown = decision.decided_log_answer(median, corr.FEW_SIZES, decision.truth_support(sizes, max_n), features)
+    assert result.min_sufficient_n == pytest.approx(np.clip(np.exp(shown), 16.0, max_n), rel=1e-6)
     lo, hi = result.min_sufficient_n_interval
     assert lo < result.min_sufficient_n < hi or (used and lo < hi)

@@ -25,7 +25,7 @@ from tests.search.conftest import REPLAY_CURVES, replay_config_dict
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-DRIVERS, TOTAL = 3, 6
+DRIVERS, TOTAL = 3, 4  # more drivers than trials left at the end: the target is contended
 
 
 def _search(tmp_path: Path, storage: str, study: str, log: Path, env: dict[str, str]) -> subprocess.Popen:

@@ -3,14 +3,11 @@ trial the early-stage rule stops, a resumed study, a function that reports badly
 
 from __future__ import annotations
 
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
 SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0}, "shape": {"type": "categorical", "choices": ["a", "b"]}}
 EARLY = {
     "early_stage.predictor": "snapshot",
@@ -136,21 +133,16 @@ def test_bad_trainable_paths_say_what_to_fix(path, words):
         load_train_fn(path)
 
 
-def test_search_trainable_bad_import_path_is_one_line(tmp_path):
+def test_search_trainable_bad_import_path_is_one_line(tmp_path, cli):
+    """In this process, as the console script runs (a real `foretune search --trainable` process:
+    tests/trainers/test_hf_callback.py)."""
     config = tmp_path / "mine.yaml"
     config.write_text(yaml.safe_dump({"search": {"metric": "score", "space": SPACE}}))  # the function's names
     run_dir = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "foretune.cli", "search", str(config), "--out", str(run_dir)]
-        + ["--trainable", "no_such_module_here:train"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: search.trainable"), result.stderr
+    code, _, stderr = cli("search", str(config), "--out", str(run_dir), "--trainable", "no_such_module_here:train")
+    assert code == 2, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: search.trainable"), stderr
     assert "no module named 'no_such_module_here'" in lines[0]
     assert not run_dir.exists()
 

@@ -133,9 +133,12 @@ def test_a_wrong_password_is_one_clear_error_without_the_password(postgres_db, m
 
 @pytest.mark.parametrize("backend", ["journal", "postgres"])
 def test_dashboard_prints_its_address_and_answers(backend, request, tmp_path):
+    """`foretune dashboard RUN_DIR` (the run folder's journal) and `foretune dashboard --storage URL`."""
     storage = str(tmp_path / "study.journal")
+    where = [str(tmp_path)]
     if backend == "postgres":
         storage = request.getfixturevalue("postgres_db").url
+        where = ["--storage", storage]
     study = optuna.create_study(study_name=f"seen-{backend}", storage=open_storage(storage))
     study.set_metric_names(["val_loss"])
     trial = study.ask()
@@ -144,7 +147,7 @@ def test_dashboard_prints_its_address_and_answers(backend, request, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    command = [sys.executable, "-m", "foretune.cli", "dashboard", "--storage", storage, "--port", str(port)]
+    command = [sys.executable, "-m", "foretune.cli", "dashboard", *where, "--port", str(port)]
     server = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         first_line = server.stdout.readline()

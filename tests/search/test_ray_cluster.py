@@ -40,17 +40,10 @@ def _nodes_of_trials(journal: Path) -> list[str | None]:
     return [t.user_attrs.get(NODE_ATTR) for t in study.trials]
 
 
-def test_search_places_trials_on_both_nodes(ray_cluster, config_file, tmp_path):
-    result = _search(config_file, tmp_path, "--address", ray_cluster.address, env=ray_cluster.token_env())
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    nodes = _nodes_of_trials(tmp_path / JOURNAL_NAME)
-    assert len(nodes) == TRIALS and None not in nodes
-    assert len(set(nodes)) == 2  # one CPU per node, two trials at once: the second node took trials
-
-
-def test_ray_job_submit_runs_a_search_on_the_head(ray_cluster, config_file, tmp_path):
-    search = [str(BIN / "foretune"), "search", str(config_file), "--replay", str(REPLAY_CURVES), "--trials", "2"]
-    search += ["--out", str(tmp_path)]
+def test_ray_job_submit_runs_a_search_whose_trials_use_both_nodes(ray_cluster, config_file, tmp_path):
+    """`ray job submit` starts the search on the head; its trials are placed on both nodes (one CPU each, two
+    trials at once). `--address` from outside the cluster: the refusal test below."""
+    search = [str(BIN / "foretune"), "search", str(config_file), "--replay", str(REPLAY_CURVES), "--out", str(tmp_path)]
     result = subprocess.run(
         [str(BIN / "ray"), "job", "submit", "--address", ray_cluster.dashboard, "--", *search],
         env=ray_cluster.token_env(),
@@ -60,7 +53,9 @@ def test_ray_job_submit_runs_a_search_on_the_head(ray_cluster, config_file, tmp_
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "succeeded" in result.stdout
-    assert len(_nodes_of_trials(tmp_path / JOURNAL_NAME)) == 2
+    nodes = _nodes_of_trials(tmp_path / JOURNAL_NAME)
+    assert len(nodes) == TRIALS and None not in nodes
+    assert len(set(nodes)) == 2  # the second node took trials
 
 
 def test_a_local_journal_is_refused_when_nodes_span_hosts(ray_cluster, config_file, tmp_path):

@@ -1,5 +1,6 @@
 """`foretune search / report / dashboard` on bad input: one error line, exit 2, no study created. Most cases run
-the CLI in this process (the `cli` fixture); the storage and GPU cases run it as a real process."""
+the CLI in this process (the `cli` fixture); the storage case runs it as a real process. The dashboard
+serving a study: tests/search/test_postgres.py (a run folder's journal and a PostgreSQL URL)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "foretune.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=180
-    )
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "foretune.cli", *args]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=180)
 
 
 def _assert_user_error(result: subprocess.CompletedProcess | tuple[int, str, str], *words: str) -> None:
@@ -73,15 +73,14 @@ def test_unopenable_sqlite_path(config_file, tmp_path, cli):
 
 
 @pytest.mark.slow
-def test_gpu_requested_where_none_exists(config_file, ray_cluster, tmp_path):
+def test_gpu_requested_where_none_exists(config_file, ray_session, tmp_path, cli):
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     run_dir = tmp_path / "run"
-    overrides = ("--set", "resources.gpus_per_trial=1")  # Ray: the session's cluster (RAY_ADDRESS), no GPU
-    result = _cli("search", str(config_file), "--out", str(run_dir), *overrides, env=ray_cluster.joined_env())
-    _assert_user_error(result, "gpus_per_trial=1", "GPUs")
+    overrides = ("--set", "resources.gpus_per_trial=1")  # Ray: the session's cluster, joined by this process; no GPU
+    _assert_user_error(cli("search", str(config_file), "--out", str(run_dir), *overrides), "gpus_per_trial=1", "GPUs")
     _no_study(run_dir)
     assert not run_dir.exists()
 
@@ -90,44 +89,3 @@ def test_report_and_dashboard_without_a_study(tmp_path, cli):
     _assert_user_error(cli("report", str(tmp_path)), "no study found")
     _assert_user_error(cli("dashboard", str(tmp_path)), "no study")
     assert not (tmp_path / "study.journal").exists()
-
-
-def test_dashboard_serves_the_run_folders_study(tmp_path):
-    import json
-    import socket
-    import time
-    import urllib.request
-
-    import optuna
-
-    from foretune.search.storage import open_storage
-
-    study = optuna.create_study(study_name="seen", storage=open_storage(str(tmp_path / "study.journal")))
-    trial = study.ask()
-    trial.report(0.5, 10)
-    study.tell(trial, 0.7)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "foretune.cli", "dashboard", str(tmp_path), "--port", str(port)],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as response:
-                    studies = json.loads(response.read())["study_summaries"]
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read()
-                assert time.time() < deadline, "the dashboard did not come up"
-                time.sleep(0.5)
-        assert [s["study_name"] for s in studies] == ["seen"]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)

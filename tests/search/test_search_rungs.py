@@ -4,13 +4,18 @@ in both directions, after resume, and a replayed search through the replay train
 from __future__ import annotations
 
 import numpy as np
+import optuna
 import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
 
 from foretune.config import validate_config
 from foretune.errors import ForetuneError
 from foretune.keys import (
     EARLY_DECISION_ATTR,
     EARLY_RUNG_ATTR,
+    FRACTION_KEY,
+    FRACTION_REACHED_ATTR,
     JUDGED_FRACTION_ATTR,
     JUDGED_PREDICTION_ATTR,
     JUDGED_RANK_ATTR,
@@ -21,6 +26,8 @@ from foretune.predictors import get_predictor
 from foretune.predictors._base import Curve
 from foretune.search.evaluator import EarlierTrialCurve, EarlyStageEvaluator
 from foretune.search.rule import EarlyStageRule, make_rule
+from foretune.search.searcher import PrunedAwareOptunaSearch
+from foretune.search.storage import past_trials
 from foretune.trainers.replay import ReplayTrainer
 from foretune.trainers.reporters import Decision
 from tests.search.conftest import FRACTIONS, feed_curve, oriented, replay_config_dict
@@ -130,7 +137,7 @@ def test_a_replayed_search_cuts_at_each_rung_and_keeps_the_best_run(replay_bank)
 
 
 def test_the_predictor_is_refitted_on_every_run_while_few_then_on_a_tenth_more():
-    from foretune.search.evaluator import _refit_due
+    from foretune.search.fits import refit_due as _refit_due
 
     assert not _refit_due(5, 5) and _refit_due(5, 6) and _refit_due(19, 20)
     assert not _refit_due(30, 32) and _refit_due(30, 33)  # 60 runs cost ~1 s to refit: not after every one
@@ -188,7 +195,7 @@ def test_a_finished_run_refits_the_predictor_off_the_judgement():
     evaluator = _repeats_evaluator("min")
     for i in range(3):
         feed_curve(evaluator, f"t{i}", list(1.0 - 0.1 * np.arange(10) + 0.01 * i))
-    assert evaluator._fitted is not None and evaluator._fitted[0] == 3  # refitted when t2 finished
+    assert evaluator.fit.fitted_on == 3  # refitted when t2 finished
 
 
 def test_stop_repeats_in_a_replayed_search_stops_the_rerun_of_a_recorded_run(replay_bank):
@@ -210,3 +217,44 @@ def test_stop_repeats_in_a_replayed_search_stops_the_rerun_of_a_recorded_run(rep
         reached.append(float(result.curve["fraction"].iloc[-1]))
     assert reached == [1.0, 1.0, 1.0, 1.0, pytest.approx(0.2)]
     assert evaluator.verdicts["4"][REPEAT_OF_ATTR] == "0"
+
+
+def _searched(searcher, evaluator, trial: str, values, mode: str) -> None:
+    """One trial through the searcher and the evaluator as `EarlyStageScheduler` drives them (no Ray)."""
+    searcher.suggest(trial)
+    reached = feed_curve(evaluator, trial, values)
+    for fraction, value in zip(FRACTIONS, values, strict=False):
+        if fraction <= reached:
+            searcher.on_trial_result(trial, {FRACTION_KEY: float(fraction), "loss": value})
+    searcher.notes.verdicts[trial] = evaluator.verdicts.get(trial, {})
+    searcher.on_trial_complete(trial, {FRACTION_KEY: reached, "loss": values[int(round(reached * 10)) - 1]})
+
+
+def other_values(mode: str) -> list[float]:
+    return oriented(mode, 2.0 - 0.1 * np.arange(10))
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_a_stopped_repeat_is_complete_in_the_study_with_the_final_of_the_run_it_reran(mode):
+    storage = optuna.storages.InMemoryStorage()
+    searcher = PrunedAwareOptunaSearch(
+        {"x": FloatDistribution(0.0, 1.0)}, metric="loss", mode=mode, study_name="repeats", storage=storage
+    )
+    run = oriented(mode, 1.0 - 0.05 * np.arange(10))
+    _searched(searcher, _repeats_evaluator(mode), "first", run, mode)  # a fresh evaluator: only the study is shared
+    evaluator = _repeats_evaluator(mode)
+    _searched(searcher, evaluator, "other", other_values(mode), mode)
+    _searched(searcher, evaluator, "again", other_values(mode), mode)
+    study = optuna.load_study(study_name="repeats", storage=storage)
+    first, other, again = study.trials
+    assert (first.state, other.state) == (TrialState.COMPLETE, TrialState.COMPLETE)
+    assert again.state == TrialState.COMPLETE and again.value == other.value  # the known final, not its 20% score
+    assert again.user_attrs[REPEAT_OF_ATTR] == "other" and again.user_attrs[FRACTION_REACHED_ATTR] == pytest.approx(0.2)
+    assert list(again.intermediate_values) == [10, 20]  # its own curve only
+    assert [p.finished for p in past_trials(study)] == [True, True, False]  # a resumed search fits no 20% "final"
+    resumed = PrunedAwareOptunaSearch(
+        {"x": FloatDistribution(0.0, 1.0)}, metric="loss", mode=mode, study_name="repeats", storage=storage
+    )  # an earlier session's trial is repeated: `repeat_of` is its number
+    _searched(resumed, _repeats_evaluator(mode, past=past_trials(study)), "later", list(other_values(mode)), mode)
+    later = optuna.load_study(study_name="repeats", storage=storage).trials[-1]
+    assert later.state == TrialState.COMPLETE and later.value == other.value and later.user_attrs[REPEAT_OF_ATTR] == "1"

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 TINY = {
     "data.synthetic_size": 80,
     "data.max_eval_samples": 4,
-    "data.max_test_samples": 4,
+    "data.max_test_samples": 2,  # the test evaluation generates up to 40 tokens per item
     "task.max_new_tokens": 40,
     "task.eval_method": "teacher_forced",  # the fast path here; the test evaluation generates
     "train.max_steps": 4,

@@ -1,5 +1,6 @@
-"""The completion, chat and classification task kinds end to end: `foretune train` (real LoRA steps on the
-real model, tiny data written here) and one `foretune search` through Ray; plus their scores and splits."""
+"""The completion, chat and classification task kinds end to end: `foretune train` (real LoRA steps on the tiny test
+model, which has the built-in model's tokenizer and chat template; tiny data written here) and one `foretune search`
+through Ray; plus their scores and splits. The real model trains in tests/trainers/test_lora.py."""
 
 from __future__ import annotations
 
@@ -162,9 +163,9 @@ def test_search_metric_is_checked_from_the_config_before_any_trial(tmp_path, mon
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["completion", "chat", "classification"])
-def test_foretune_train_runs_each_task_kind(tmp_path, monkeypatch, cli, kind):
+def test_foretune_train_runs_each_task_kind(tmp_path, monkeypatch, cli, tiny_model_dir, kind):
     source = write_kind_data(tmp_path, kind)
-    extra = {}
+    extra = {"model": {"name": tiny_model_dir}}  # the built-in model's tokenizer and chat template; seconds per run
     if kind == "classification":  # a user's metric rides along
         (tmp_path / "my_metrics.py").write_text(METRIC_MODULE)
         monkeypatch.chdir(tmp_path)
@@ -195,7 +196,7 @@ def test_foretune_train_runs_each_task_kind(tmp_path, monkeypatch, cli, kind):
 
 
 @pytest.mark.slow
-def test_foretune_search_on_classification_optimises_a_metric_fn_key(ray_cluster, tmp_path):
+def test_foretune_search_on_classification_optimises_a_metric_fn_key(ray_cluster, tiny_model_dir, tmp_path):
     source = write_kind_data(tmp_path, "classification")
     (tmp_path / "my_metrics.py").write_text(METRIC_MODULE)
     search = {
@@ -207,7 +208,8 @@ def test_foretune_search_on_classification_optimises_a_metric_fn_key(ray_cluster
         "space": {"learning_rate": {"type": "log_float", "low": 1e-4, "high": 3e-3}},
     }
     metric_fn = {"metric_fn": "my_metrics:label_length"}
-    config = write_config(tmp_path, "classification", source, task=metric_fn, search=search)
+    model = {"name": tiny_model_dir}
+    config = write_config(tmp_path, "classification", source, task=metric_fn, search=search, model=model)
     out = tmp_path / "run"
     done = subprocess.run(
         [sys.executable, "-m", "foretune.cli", "search", str(config), "--out", str(out), "--quiet"],

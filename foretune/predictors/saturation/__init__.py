@@ -2,7 +2,9 @@
 
 Curve families and their fit (ensemble, bootstrap), LCDB calibration, the LCDB-learned correction
 of the minimum sufficient n and the direct estimate from the nearest LCDB design curves it is blended
-with (`direct`, with its shipped table `direct_table.csv.gz`), reading sizes off a curve (bands,
+with (`direct`, with its shipped table `direct_table.csv.gz`), the answer shown as the size most
+likely within x1.5 of the truth (`decision`: the window mode of the predictive distribution, with
+`decision_errors.csv.gz`), reading sizes off a curve (bands,
 estimates), the regime of a curve ("still rising", "bent", "flat", "ill-behaved: not monotone"), the
 result object, the model (an answer from three sizes up) and a CSV reader.
 Imports numpy / scipy (pandas only in `points`); never torch, ray or other foretune packages

@@ -157,20 +157,30 @@ def _reach(features: np.ndarray, groups: np.ndarray) -> float:
     return float(np.quantile(np.concatenate(kth), REACH_QUANTILE))
 
 
+def nearest_design_rows(raw_features: np.ndarray, group: str, k: int) -> np.ndarray | None:
+    """Indices (in `design_table`) of the `k` design rows of `group` nearest the prefix, or None where the
+    prefix lies farther from the design curves than they lie from each other (its NEIGHBOURS-th
+    neighbour beyond the reach: e.g. a data size far beyond the largest measured n, which LCDB's short
+    prefixes never have) or no table is shipped: neighbours do not extrapolate."""
+    if not TABLE.is_file():
+        return None
+    features, groups, _, mean, scale, reach = design_table()
+    rows = np.nonzero(groups == group)[0]
+    if not len(rows):
+        return None
+    distance = np.sqrt(np.sum((features[rows] - (raw_features - mean) / scale) ** 2, axis=1))
+    if np.sort(distance)[min(NEIGHBOURS, len(rows)) - 1] > reach:
+        return None
+    return rows[np.argsort(distance, kind="stable")[:k]]
+
+
 def direct_log_answer(raw_features: np.ndarray, group: str) -> float | None:
-    """The shipped nearest-neighbour estimate of log(n_sufficient / largest n) for one prefix, or None:
-    where no blend was fitted, or where the prefix lies farther from the design curves than they lie
-    from each other (its NEIGHBOURS-th neighbour beyond the reach: e.g. a data size far beyond the
-    largest measured n, which LCDB's short prefixes never have), since neighbours do not extrapolate."""
-    if not BLEND_WEIGHTS.get(group) or not TABLE.is_file():
+    """The shipped nearest-neighbour estimate of log(n_sufficient / largest n) for one prefix, or None
+    where no blend was fitted or the prefix is beyond the design curves' reach (`nearest_design_rows`)."""
+    if not BLEND_WEIGHTS.get(group):
         return None
-    features, groups, targets, mean, scale, reach = design_table()
-    query = (raw_features - mean) / scale
-    rows = features[groups == group]
-    kth = np.sort(np.sqrt(np.sum((rows - query) ** 2, axis=1)))[min(NEIGHBOURS, len(rows)) - 1]
-    if kth > reach:
-        return None
-    return nearest_log_answer(features, groups, targets, query, group, NEIGHBOURS)
+    nearest = nearest_design_rows(raw_features, group, NEIGHBOURS)
+    return None if nearest is None else mode_estimate(design_table()[2][nearest])
 
 
 def blended_log_answer(raw_features: np.ndarray, group: str, corrected_log_answer: float) -> tuple[float, bool]:

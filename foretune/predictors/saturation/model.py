@@ -16,7 +16,9 @@ The minimum sufficient n read off the fit is then moved by a factor learned on L
 of the points and the fit (`correction`, after Mahmood et al., CVPR 2022), and its interval taken
 from that corrected answer's errors there. Where the learned weight says so (ill-behaved curves, 3-5
 sizes), the answer is blended with a direct estimate from the nearest past curves' prefixes
-(`direct`); `corrected=False` keeps the read-off answer.
+(`direct`). The answer shown is then the size most likely within x1.5 of the truth under that
+answer's predictive distribution (`decision`: its window mode on the sizes the truth can take, not its
+median; the interval, from the median, is widened to hold it); `corrected=False` keeps the read-off answer.
 
 From the averaged curve F(n):
 
@@ -47,6 +49,7 @@ from foretune.errors import ForetuneError
 from foretune.keys import MAD_TO_STD, Mode, SaturationRegime, check_mode
 from foretune.predictors.saturation.bootstrap import bootstrap_fits
 from foretune.predictors.saturation.correction import correction_features, correction_group, log_factor
+from foretune.predictors.saturation.decision import decided_log_answer, holding, truth_support
 from foretune.predictors.saturation.direct import blended_log_answer, prefix_features
 from foretune.predictors.saturation.ensemble import Ensemble, fit_ensemble
 from foretune.predictors.saturation.estimates import Estimate, estimate_bands, read_estimate
@@ -190,9 +193,11 @@ class SaturationModel:
             useful_n=point[1],
             n_ref=n_ref,
         )
-        log_factor, corrected_n = self._log_correction(measured, ensemble, point, regime, float(max_n))
+        log_factor, corrected_n, features = self._log_correction(measured, ensemble, point, regime, float(max_n))
         bounds = (float(points.sizes[0]), float(max_n))
         point, estimates = _corrected(point, log_factor, bounds), [_corrected(e, log_factor, bounds) for e in estimates]
+        group = correction_group(regime, len(measured.sizes)) if self.corrected else None
+        shown = point[2] if group is None else self._decided(point[2], group, measured.sizes, bounds, features)
         self.result = self._result(
             points,
             ensemble,
@@ -204,9 +209,10 @@ class SaturationModel:
             baseline=baseline,
             set_aside=set_aside,
             regime=regime,
-            log_factor=log_factor,
-            group=correction_group(regime, len(measured.sizes)) if self.corrected else None,
+            log_factor=log_factor + float(np.log(shown / point[2])),
+            group=group,
             corrected_n=corrected_n,
+            shown=shown,
         )
         return self
 
@@ -281,12 +287,13 @@ class SaturationModel:
 
     def _log_correction(
         self, points: MeasuredPoints, ensemble: Ensemble, point: Estimate, regime: str, max_n: float
-    ) -> tuple[float, float | None]:
+    ) -> tuple[float, float | None, np.ndarray | None]:
         """(log(answer / read-off minimum sufficient n), or 0; the corrected answer before the blend, or None
-        where the direct estimate took no part): the read-off answer corrected by the factor learned on
-        LCDB (`correction`), then blended with the nearest past curves' answer (`direct`)."""
+        where the direct estimate took no part; the prefix's features for `direct`, or None): the read-off
+        answer corrected by the factor learned on LCDB (`correction`), then blended with the nearest past
+        curves' answer (`direct`)."""
         if not self.corrected or len(points.sizes) < 2:
-            return 0.0, None
+            return 0.0, None, None
         answer, last = point[2], float(points.sizes[-1])
         at_max = float(ensemble(np.array([max_n / last]))[0])
         noise = noise_level(points.y, points.groups)
@@ -296,7 +303,19 @@ class SaturationModel:
         features = prefix_features(points.sizes, points.y, asymptote=asymptote, **read)
         group = correction_group(regime, len(points.sizes))
         value, blended = blended_log_answer(features, group, np.log(answer / last) + factor)
-        return value - np.log(answer / last), answer * np.exp(factor) if blended else None
+        return value - np.log(answer / last), answer * np.exp(factor) if blended else None, features
+
+    @staticmethod
+    def _decided(
+        answer: float, group: str, sizes: np.ndarray, bounds: tuple[float, float], features: np.ndarray | None
+    ) -> float:
+        """The minimum sufficient n to show: the size most likely within x1.5 of the truth under the
+        model's predictive distribution (`decision`: its window mode, not its median `answer`; the errors
+        of the LCDB design curves nearest these `features`), since "within x1.5" is what the answer is
+        judged by; on the sizes the truth can take (the measured sizes' grid continued to max_n)."""
+        support = truth_support(sizes, bounds[1])
+        log_answer = decided_log_answer(float(np.log(answer)), group, support, features)
+        return float(np.clip(np.exp(log_answer), *bounds))
 
     def _fit_weights(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         # Weight ~ x^tail_weight: the last points say most about where the curve goes next.
@@ -332,8 +351,10 @@ class SaturationModel:
         log_factor: float,
         group: str | None,
         corrected_n: float | None,
+        shown: float,
     ) -> SaturationResult:
-        """The `SaturationResult` of a fit, back in the user's units."""
+        """The `SaturationResult` of a fit, back in the user's units; `shown` is the minimum sufficient n
+        decided on (`_decided`), the bands are those of the median answer `point[2]`, widened to hold it."""
         sign = self._sign
         asym_band, useful_band, sufficient_band, useful_noise, sufficient_noise = estimate_bands(
             point,
@@ -360,8 +381,8 @@ class SaturationModel:
             asymptote_interval=asym_band,
             min_useful_n=point[1],
             min_useful_n_interval=useful_band,
-            min_sufficient_n=point[2],
-            min_sufficient_n_interval=sufficient_band,
+            min_sufficient_n=shown,
+            min_sufficient_n_interval=holding(sufficient_band, shown),
             score_at_max_n=sign * float(ensemble(np.array([max_n / n_ref]))[0]),
             family_weights={f.family: float(weight) for f, weight in zip(ensemble.fits, ensemble.weights, strict=True)},
             horizon=float(max(max_n, n_ref) * self.horizon),

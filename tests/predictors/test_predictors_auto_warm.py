@@ -1,0 +1,40 @@
+"""`auto` from `min_finished` finished runs: a loss's line joins the blend for a score objective."""
+
+import numpy as np
+
+from foretune.predictors import AutoPredictor, Curve, metrics
+from foretune.predictors._base import final_value
+
+FRACTIONS = np.linspace(0.1, 1.0, 10)
+
+
+def _runs(n, seed, *, loss_objective=False):
+    """Accuracies flat near 0.05 up to 20% (the objective ranks nothing there), each rising to its own final;
+    eval loss at 20% falls with the final. With `loss_objective`, 1 - accuracy is the objective."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for i, final in enumerate(rng.uniform(0.1, 0.9, n)):
+        values = np.where(FRACTIONS <= 0.2, 0.05 + rng.normal(0, 0.005, 10), 0.05 + (final - 0.05) * FRACTIONS)
+        values[-1] = final
+        eval_loss = (1.2 - final + rng.normal(0, 0.01)) * (1.2 - 0.4 * FRACTIONS)
+        objective = 1 - values if loss_objective else values
+        runs.append(Curve(FRACTIONS, objective, trial=i, extras={"eval_loss": eval_loss}))
+    return runs
+
+
+def test_a_loss_line_joins_the_blend_of_a_score_objective_and_ranks():
+    finished, judged = _runs(12, seed=1), _runs(10, seed=2)
+    auto = AutoPredictor(mode="max").fit(finished)
+    prediction = auto.predict([c.upto(0.2) for c in judged], at=0.2)
+    assert set(auto.weights_) == {"snapshot", "curve", "learned", "signal:eval_loss"}
+    assert max(auto.weights_, key=auto.weights_.get) == "signal:eval_loss"
+    finals = np.array([final_value(c) for c in judged])
+    assert metrics.spearman(prediction.mean, finals) > 0.9
+    assert (prediction.lower <= prediction.mean).all() and (prediction.mean <= prediction.upper).all()
+
+
+def test_a_loss_objective_keeps_the_three_candidates():
+    finished, judged = _runs(12, seed=1, loss_objective=True), _runs(10, seed=2, loss_objective=True)
+    auto = AutoPredictor(mode="min").fit(finished)
+    auto.predict([c.upto(0.2) for c in judged], at=0.2)
+    assert set(auto.weights_) == {"snapshot", "curve", "learned"}
