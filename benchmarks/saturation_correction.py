@@ -204,11 +204,15 @@ def fit(features: list[Path], write: bool) -> None:
     text = generated_text(fit_coefficients(a, t), residual, which, len(table))
     print(text)
     if write:
-        path = Path(corr.__file__)
-        source = path.read_text()
-        start, end = source.index(GENERATED[0]), source.index(GENERATED[1])
-        path.write_text(source[:start] + text + source[end:])
-        print(f"wrote {path}")
+        replace_generated(Path(corr.__file__), text)
+        print(f"wrote {corr.__file__}")
+
+
+def replace_generated(path: Path, text: str) -> None:
+    """Put `text` in place of the generated part of the module at `path` (between the `GENERATED` markers)."""
+    source = path.read_text()
+    start, end = source.index(GENERATED[0]), source.index(GENERATED[1])
+    path.write_text(source[:start] + text + source[end:])
 
 
 def main() -> None:
