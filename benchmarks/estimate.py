@@ -1,6 +1,7 @@
 """How close is `foretune estimate` to the search it estimates? Runs the pilot, then the real search, per job.
 
     nice -n 10 .venv/bin/python benchmarks/estimate.py [--jobs default,small] [--out runs/bench-estimate]
+    nice -n 10 .venv/bin/python benchmarks/estimate.py --one-trial [--set k=v ...]   # cheap: pilot + one full trial
 
 Each job runs exactly what a user runs, as subprocesses: `foretune estimate CONFIG --json --out RUN`, then
 `foretune search CONFIG --out RUN --quiet`, and compares the estimate with the measured wall time of the
@@ -150,6 +151,107 @@ def run_job(name: str, out: Path, *, reuse_pilot: bool = False) -> dict:
     }
 
 
+# A full trial as Ray runs it, in a fresh process (the pilot's threads and niceness), each phase timed.
+_TRIAL = """
+import json, sys, time
+started = time.time()
+from foretune.config import load_config
+from foretune.trainers.lora import LoraTrainer
+from foretune.trainers.reporters import Decision
+imported = time.time()
+config = load_config(sys.argv[1], json.loads(sys.argv[2]))
+steps, reports = [], []
+class Clock:
+    def report(self, fraction, step, metrics):
+        reports.append((fraction, step, time.time(), metrics.get("n_products")))
+        return Decision.CONTINUE
+trainer = LoraTrainer(config, on_step=lambda step, total, loss: steps.append(time.time()))
+trainer.fit(Clock())
+ended = time.time()
+print(json.dumps({"started": started, "imported": imported, "steps": steps, "reports": reports, "ended": ended}))
+"""
+
+
+def one_trial(config: str, overrides: dict[str, str], out: Path) -> dict:
+    """`foretune estimate` of `config`, then one full trial of it timed phase by phase, like with like: the
+    estimate's full trial (import, start-up, steps, evaluations, the final on max_final_eval_samples products,
+    the test evaluation) against the trial's own clock; the load average sampled during both."""
+    from foretune.search.pilot import RAY_WORKER_NICENESS
+
+    sets = [arg for key, value in overrides.items() for arg in ("--set", f"{key}={value}")]
+    log = out / "one-trial.log"
+    pilot_wall, pilot_load, printed = timed([FORETUNE, "estimate", config, "--json", *sets], log)
+    estimate = json.loads(printed)
+    env = {**os.environ, "OMP_NUM_THREADS": str(next(iter(estimate["pilot"]["models"].values()))["threads"])}
+    with LoadSampler() as load:
+        done = subprocess.run(
+            [sys.executable, "-c", _TRIAL, config, json.dumps(overrides)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: os.nice(RAY_WORKER_NICENESS),
+            check=True,
+        )
+    trial = json.loads(done.stdout)
+    row = {"config": config, "overrides": overrides, "pilot_wall": pilot_wall, "pilot_load": pilot_load}
+    return row | {"trial_load": load.mean, "estimate": estimate, "trial": trial}
+
+
+def one_trial_section(row: dict) -> list[str]:
+    """The markdown of `one_trial`'s row: estimated vs measured, phase by phase."""
+    est, trial = row["estimate"], row["trial"]
+    model, timing = next(iter(est["pilot"]["models"].items()))
+    shape = est["search"]["full_trial"]
+    steps, reports = trial["steps"], trial["reports"]
+    last = reports[-1]
+    between = sum(at - steps[step - 1] for _, step, at, _ in reports[:-1])  # evaluations before the last step
+    measured = {
+        "import (a fresh process)": trial["imported"] - trial["started"],
+        f"start-up and {len(steps)} steps": steps[-1] - trial["imported"] - between,
+        f"{len(reports) - 1} evaluations before the last step": between,
+        "final evaluation": last[2] - steps[-1],
+        "test evaluation": trial["ended"] - last[2],
+        "whole trial": trial["ended"] - trial["started"],
+    }
+    estimated = dict(
+        zip(
+            measured,
+            [
+                est["pilot"]["import_seconds"],
+                timing["start_seconds"] + shape["steps"] * timing["step_seconds"],
+                shape["early_evaluations"] * timing["eval_seconds"]
+                + shape["late_evaluations"] * timing["trained_eval_seconds"],
+                timing["final_eval_seconds"],
+                timing["test_eval_seconds"],
+                est["search"]["full_trial_seconds"][model],
+            ],
+            strict=True,
+        )
+    )
+    sets = "".join(f" --set {k}={v}" for k, v in row["overrides"].items())
+    lines = [
+        "## Round 8: the final evaluation on its own products, one full trial (2026-12-02)",
+        "",
+        f"Reproduce: `nice -n 10 .venv/bin/python benchmarks/estimate.py --one-trial{sets}` (`foretune estimate "
+        f"{row['config']} --json`, then one full trial of it in a fresh process with the trial's threads and Ray's "
+        "worker niceness, each phase on its own clock; a search's scheduling is not part of it).",
+        "",
+        f"- Machine: 2-core AMD EPYC VM, 24 GiB, no GPU, shared with the lead's and three helpers' jobs: load average "
+        f"{row['pilot_load']:.1f} during the pilot ({row['pilot_wall']:.0f} s), {row['trial_load']:.1f} during the "
+        "trial (2.0 = both cores busy).",
+        f"- The trial's evaluations: {', '.join(f'{f:.0%} on {n or 0:.0f} products' for f, _, _, n in reports)}; the pilot "
+        f"timed {timing['eval_products']} products ({timing['trained_eval_seconds']:.1f} s with answers capped) and "
+        f"scales the final to {timing['final_eval_products']} per product.",
+        "",
+        "| phase | estimated | measured | error |",
+        "|---|---|---|---|",
+    ]
+    for phase, value in measured.items():
+        lines.append(f"| {phase} | {estimated[phase]:.1f} s | {value:.1f} s | {_pct(estimated[phase], value)} |")
+    return lines
+
+
 def _load(value: float) -> str:
     return "not recorded" if value != value else f"{value:.1f}"  # NaN: a pilot kept from an earlier attempt
 
@@ -197,7 +299,8 @@ def write_results(rows: list[dict], path: Path) -> None:
             f"| {act['trials_wall_seconds']:.0f} s | {est['search_device_hours']:.3f} | {act['device_hours']:.3f} "
             f"| {search['expected_complete']:.1f} / {act['complete']} |"
         )
-    lines += ["", "## Jobs", ""]
+    kept = _without_round8(path.read_text() if path.is_file() else "")[1]
+    lines += ["", *([kept.rstrip("\n"), ""] if kept else []), "## Jobs", ""]
     for row in rows:
         est, act = row["estimate"], row["actual"]
         timing = next(iter(est["pilot"]["models"].values()))
@@ -236,6 +339,22 @@ def write_results(rows: list[dict], path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def _without_round8(text: str) -> tuple[str, str]:
+    """(the results file without its round-8 one-trial section, that section or ''): a rewrite keeps it."""
+    start = text.find("## Round 8")
+    if start < 0:
+        return text, ""
+    end = text.find("\n## ", start + 1) + 1 or len(text)
+    return text[:start] + text[end:], text[start:end]
+
+
+def write_one_trial(row: dict, path: Path) -> None:
+    """Put the one-trial section into the results file, before the jobs' notes (replacing an earlier one)."""
+    text = _without_round8(path.read_text())[0]
+    at = text.find("## Jobs")
+    path.write_text(text[:at] + "\n".join(one_trial_section(row)) + "\n\n" + text[at:])
+
+
 def collect_rows(out: Path) -> list[dict]:
     """Every job's row under `out` (jobs may run as separate processes), in the order of JOBS; a job whose
     search still runs gets a partial row from its saved pilot and the trials finished so far."""
@@ -262,7 +381,18 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--write-only", action="store_true", help="Only rewrite the results from finished jobs.")
     parser.add_argument("--reuse-pilot", action="store_true", help="Keep a job's saved pilot; rerun its search only.")
+    parser.add_argument("--one-trial", action="store_true", help="Only the pilot and one full trial of --config.")
+    parser.add_argument("--config", default="configs/default.yaml", help="The config of --one-trial.")
+    parser.add_argument("--set", dest="sets", action="append", default=[], help="k=v overrides of --one-trial.")
     args = parser.parse_args()
+    if args.one_trial:
+        args.out.mkdir(parents=True, exist_ok=True)
+        overrides = dict(pair.split("=", 1) for pair in args.sets)
+        row = one_trial(args.config, overrides, args.out)
+        (args.out / "one-trial.json").write_text(json.dumps(row, indent=2))
+        write_one_trial(row, args.results)
+        print("\n".join(one_trial_section(row)))
+        return
     if args.write_only:
         write_results(collect_rows(args.out), args.results)
         return

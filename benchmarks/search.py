@@ -37,6 +37,15 @@ QUANTILE = {"rule": "quantile", "keep": 0.25, "use_upper_bound": False, "grace_t
 RUNGS = {"rule": "quantile", "fraction": 0.1, "keep": 0.2, "rungs": [{"fraction": 0.3, "keep": 2}]}
 RUNGS3 = RUNGS | {"rungs": [{"fraction": 0.3, "keep": 3}]}
 UB = RUNGS3 | {"use_upper_bound": True}
+LATER = {  # round 8: a later first cut
+    "rule": "quantile",
+    "fraction": 0.2,
+    "keep": 0.2,
+    "rungs": [{"fraction": 0.4, "keep": 3}],
+    "stop_repeats": True,
+}
+STRICT3 = {"fraction": 0.3, "keep": 3, "use_upper_bound": False}  # a strict rung after an optimistic first cut
+STRICT6 = {"fraction": 0.6, "keep": 2, "use_upper_bound": False}
 LADDER = [{"fraction": 0.3, "keep": 3}, {"fraction": 0.5, "keep": 2}]
 K3 = PROBABILITY | {
     "k": 3,
@@ -75,6 +84,26 @@ STRATEGIES = [
         "foretune_ub10_rungs2_rep",
         "foretune",
         UB | {"keep": 0.1, "rungs": [{"fraction": 0.3, "keep": 2}]} | {"stop_repeats": True},
+    ),
+    # round 8 (search.md: design-seed screen, then seeds 0-19 of k3_ub, k1_ub, ub10_r3s, k2_ub; none passed the choice
+    # rule). A later first cut (20%), then the top 3 at 40%:
+    Strategy("foretune_f20_r40_rep", "foretune", LATER),
+    Strategy("foretune_f20ub_r40_rep", "foretune", LATER | {"use_upper_bound": True}),
+    # the optimistic end at 10% only, the predicted final at the later rung (`rungs[].use_upper_bound: false`)
+    Strategy("foretune_ub1_r3_rep", "foretune", UB | {"rungs": [STRICT3], "stop_repeats": True}),
+    Strategy("foretune_ub1_r3_r6_rep", "foretune", UB | {"rungs": [STRICT3, STRICT6], "stop_repeats": True}),
+    Strategy("foretune_ub1_r5_rep", "foretune", UB | {"rungs": [STRICT3 | {"fraction": 0.5}], "stop_repeats": True}),
+    # the probability rule (from 30%, against the k-th best final) after an optimistic rank cut at 10%; `ub10`: the
+    # optimistic top tenth at 10%; `r2s` / `r3s`: the top 2 / 3 at 30% by predicted final
+    Strategy("foretune_k3_ub_rep", "foretune", K3 | {"use_upper_bound": True}),
+    Strategy("foretune_k3_ub10_rep", "foretune", K3 | {"use_upper_bound": True, "rank_cut": 0.1}),
+    Strategy("foretune_k1_ub_rep", "foretune", K3 | {"use_upper_bound": True, "k": 1}),
+    Strategy("foretune_k3_ub_p3_rep", "foretune", K3 | {"use_upper_bound": True, "min_probability": 0.3}),
+    Strategy("foretune_ub10_r3s_rep", "foretune", UB | {"keep": 0.1, "rungs": [STRICT3], "stop_repeats": True}),
+    Strategy("foretune_k2_ub_rep", "foretune", K3 | {"use_upper_bound": True, "k": 2}),
+    Strategy("foretune_ub_r2s_rep", "foretune", UB | {"rungs": [STRICT3 | {"keep": 2}], "stop_repeats": True}),
+    Strategy(
+        "foretune_ub10_r2s_rep", "foretune", UB | {"keep": 0.1, "rungs": [STRICT3 | {"keep": 2}], "stop_repeats": True}
     ),
 ]
 

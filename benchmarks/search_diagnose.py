@@ -102,7 +102,7 @@ def _logged_decide(self, *, mean, lower, upper, others, rung=0):
     boundary = ordered[verdict.allowed - 1] if len(ordered) >= verdict.allowed else float("nan")
     note = {"mean": mean, "lower": lower, "upper": upper, "rank": verdict.rank, "n": len(others) + 1}
     note |= {"allowed": verdict.allowed, "boundary": boundary, "pruned": not verdict.keep, "rung": rung}
-    note["optimistic"] = self.use_upper_bound
+    note["optimistic"] = self.optimistic(rung)  # per rung (`rungs[].use_upper_bound`)
     note["best_other"] = ordered[0] if ordered else float("nan")
     if EarlyStageRule.current is not None:
         EarlyStageRule.current.append(note)

@@ -3,6 +3,9 @@
 Every curve set is run on seeds 0-19; a rule is chosen on the design seeds (0-9) by the rule fixed before the
 runs (below) and reported on the held-out seeds (10-19), where nothing was chosen. Prints markdown.
 
+`--screen FILE`: a design-seed screen instead (round 8's `search_screen8.csv`, one file with a `set` column and
+the baselines' design rows): the same cells per set, for candidates dropped before any held-out seed was run.
+
 Choice (fixed before the round-6 runs): among foretune's strategies, those that on every set's design seeds keep
 the best sampled run in >= 90% of the searches, with regret paired against no pruning and against ASHA within
 noise (mean <= 2 standard errors, or <= 0); of those, the one with the lowest compute averaged over the sets.
@@ -71,8 +74,15 @@ def table(split: dict[str, pd.DataFrame], names: list[str]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("csv", nargs="+", type=Path)
+    parser.add_argument("csv", nargs="*", type=Path)
+    parser.add_argument("--screen", type=Path, help="a design-seed screen (one csv with a `set` column)")
     args = parser.parse_args()
+    if args.screen:
+        frame = pd.read_csv(args.screen)
+        split = {k: summarize(g.drop(columns="set")).set_index("strategy") for k, g in frame.groupby("set", sort=False)}
+        names = list(dict.fromkeys(n for s in split.values() for n in s.index))
+        print("\n".join(table(split, names)))
+        return
     design, held_out = summaries(args.csv, DESIGN), summaries(args.csv, HELD_OUT)
     chosen, passing = choose(design)
     names = list(next(iter(design.values())).index)

@@ -97,7 +97,17 @@ def print_estimate(result: dict[str, Any]) -> None:
         title=f"pilot: {pilot['steps']} steps and an evaluation (as is, then answers capped) per model, "
         f"{pilot['wall_seconds']:.0f} s"
     )
-    labels = ("model", "device", "start-up", "per step", "evaluation: early / trained", "test eval", "zero-shot", "CPU")
+    labels = (
+        "model",
+        "device",
+        "start-up",
+        "per step",
+        "evaluation: early / trained",
+        "final eval",
+        "test eval",
+        "zero-shot",
+        "CPU",
+    )
     for label in labels:
         timings.add_column(label, justify="right")
     for model, t in pilot["models"].items():
@@ -107,6 +117,7 @@ def print_estimate(result: dict[str, Any]) -> None:
             f"{t['start_seconds'] + pilot['import_seconds']:.1f} s",
             f"{t['step_seconds']:.2f} s",
             f"{t['eval_seconds']:.1f} / {t['trained_eval_seconds']:.1f} s ({t['eval_products']} items)",
+            f"{t['final_eval_seconds']:.1f} s ({t['final_eval_products']} items)" if "final_eval_seconds" in t else "-",
             f"{t['test_eval_seconds']:.1f} s" if t["test_eval_seconds"] else "-",
             f"{t['zero_shot_seconds']:.1f} s",
             f"{t['cpu_share']:.0%}" if t["device"] == "cpu" else "-",
@@ -117,7 +128,8 @@ def print_estimate(result: dict[str, Any]) -> None:
         f"start-up, which includes {pilot['import_seconds']:.1f} s importing the trainer in a fresh process). "
         "Evaluations up to the early fraction are timed as the pilot's (a barely trained model writes long "
         "answers), later ones and test evaluations with answers capped at the reference answers' length "
-        "(a trained model stops there); test and zero-shot times are scaled per item.",
+        "(a trained model stops there); the final evaluation (at the last step, data.max_final_eval_samples), test "
+        "and zero-shot times are scaled per item.",
         highlight=False,
     )
     busy = [m for m, t in pilot["models"].items() if t["device"] == "cpu" and t["cpu_share"] < 0.8]
@@ -143,9 +155,24 @@ def print_estimate(result: dict[str, Any]) -> None:
         _usd(sweep["usd"]),
     )
     console.print(projected)
+    if "without_pruning" in search:  # use_upper_bound keeps an unknown share: the cost's upper end
+        every = search["without_pruning"]
+        console.print(
+            f"with early_stage.use_upper_bound the search costs between the row above and the search without pruning: "
+            f"{_duration(every['wall_seconds'])}, {every['device_hours']:.3g} {search['device']}-hours, "
+            f"{_usd(every['usd'])}",
+            highlight=False,
+        )
+    for note in result.get("not_modelled", []):
+        console.print(f"not modelled: {note}", highlight=False)
     full, pruned = search["full_trial"], search["pruned_trial"]
+    finals = ", ".join(
+        sorted({str(t["final_eval_products"]) for t in pilot["models"].values() if "final_eval_products" in t})
+    )
+    evaluations = full["early_evaluations"] + full["late_evaluations"] + int(full.get("final", False))
     console.print(
-        f"a full trial: {full['steps']} steps + {full['early_evaluations'] + full['late_evaluations']} evaluations"
+        f"a full trial: {full['steps']} steps + {evaluations} evaluations"
+        + (f" (the last, the final, on {finals} products)" if full.get("final") and finals else "")
         + (" + a test evaluation" if full["test"] else "")
         + f"; a pruned trial: {pruned['steps']} steps + {pruned['early_evaluations']} evaluations"
         + "".join(

@@ -274,7 +274,11 @@ def saturation_cmd(
     bounds: Annotated[
         str | None,
         typer.Option(
-            "--bounds", help=("The metric's range LOW,HIGH, e.g. 0,1 for an accuracy: the asymptote stays within it.")
+            "--bounds",
+            help=(
+                "The metric's range LOW,HIGH, e.g. 0,1: the asymptote stays within it. Default: 0,1 when --mode is "
+                "max and every value is in [0, 1] (an accuracy), else none; 'none' turns it off."
+            ),
         ),
     ] = None,
 ) -> None:
@@ -291,12 +295,12 @@ def saturation_cmd(
         raise ForetuneError(f"--max-n {max_n}: must be a positive number of samples")
     if bootstrap < 0:
         raise ForetuneError(f"--bootstrap {bootstrap}: must be >= 0")
-    metric_range = None
-    if bounds is not None:
+    metric_range = "auto" if bounds is None else None
+    if bounds is not None and bounds.strip().lower() != "none":
         try:
             low, high = (float(part) for part in bounds.split(","))
         except ValueError:
-            raise ForetuneError(f"--bounds {bounds!r}: give LOW,HIGH, e.g. --bounds 0,1") from None
+            raise ForetuneError(f"--bounds {bounds!r}: give LOW,HIGH, e.g. --bounds 0,1, or none") from None
         if not low < high:
             raise ForetuneError(f"--bounds {bounds!r}: LOW must be below HIGH, e.g. --bounds 0,1")
         metric_range = (low, high)

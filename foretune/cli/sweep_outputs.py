@@ -33,7 +33,7 @@ def print_saturation(result, console: Console) -> None:
         return "[" + ", ".join("beyond horizon" if v is None else f"{v:,}" for v in pair) + "]"
 
     lo, hi = summary["asymptote_interval"]
-    console.print(f"asymptote            {summary['asymptote']:.4f}  [{lo:.4f}, {hi:.4f}]")
+    console.print(f"asymptote            {summary['asymptote']:.4f}  [{lo:.4f}, {hi:.4f}]{_capped(result)}")
     useful = summary["min_useful_n"]
     note = " (extrapolated beyond the measured points)" if summary["extrapolated"] else ""
     console.print(
@@ -48,6 +48,19 @@ def print_saturation(result, console: Console) -> None:
 
 
 # --- foretune sweep: its table and plot ---------------------------------------------------------------
+
+
+def _capped(result) -> str:
+    """What a capped asymptote means, or where the bounds came from; '' without bounds."""
+    if result.bounds is None:
+        return ""
+    low, high = ("-inf" if v is None else f"{v:g}" for v in result.bounds)
+    if result.asymptote_capped:
+        return (
+            f" (capped at the metric's bound, range [{low}, {high}]: a fit free of it levels off beyond; the points "
+            "do not yet show where the curve levels off)"
+        )
+    return f" (the metric's range [{low}, {high}] bounds it)"
 
 
 def _number(value: float, spec: str = ".4f") -> str:
@@ -81,7 +94,7 @@ def sweep_markdown(result: SweepResult) -> str:
         lo, hi = s["asymptote_interval"]
         lines += [
             "",
-            f"- asymptote: {s['asymptote']:.4f} (interval [{lo:.4f}, {hi:.4f}])",
+            f"- asymptote: {s['asymptote']:.4f} (interval [{lo:.4f}, {hi:.4f}]){_capped(result.saturation)}",
             f"- minimum useful n: {s['min_useful_n']} (interval {s['min_useful_n_interval']})"
             + (" — extrapolated beyond the measured sizes" if s["extrapolated"] else ""),
             f"- minimum sufficient n (of max n = {s['max_n']}): {s['min_sufficient_n']} "
@@ -148,7 +161,12 @@ def plot_sweep(result: SweepResult, path: Path, *, metric: str) -> None:
         lo, hi = sat.predict_interval(grid)
         ax.fill_between(grid, lo, hi, alpha=0.25, label=f"{sat.interval:.0%} interval")
         ax.plot(grid, sat.predict(grid), label="fitted curve")
-        ax.axhline(sat.asymptote, ls=":", color="gray", label="asymptote")
+        ax.axhline(
+            sat.asymptote,
+            ls=":",
+            color="gray",
+            label="asymptote" + (" (capped at the bound)" if sat.asymptote_capped else ""),
+        )
         if sat.min_useful_n is not None and sat.min_useful_n < grid[-1]:
             ax.axvline(sat.min_useful_n, ls="--", color="tab:red", label=f"min useful n ~ {sat.min_useful_n:,.0f}")
         ax.axvline(

@@ -110,6 +110,11 @@ class RungSpec(_Section):
         description="Which of the trials that reached this rung continue: a share (<= 1), or a whole number > 1 "
         "(the top `keep` by predicted final).",
     )
+    use_upper_bound: bool | None = Field(
+        None,
+        description="Rank by the optimistic end of the 80% interval (true) or the predicted final (false) at this "
+        "rung; unset: as `early_stage.use_upper_bound`.",
+    )
 
     @model_validator(mode="after")
     def _share_or_count(self) -> RungSpec:
@@ -186,9 +191,10 @@ class EarlyStageConfig(_Section):
     )
     use_upper_bound: bool = Field(
         False,
-        description="Rank a trial by the optimistic end of its interval instead of its predicted final "
-        "(keeps more trials: with rungs [{fraction: 0.3, keep: 3}] and stop_repeats it kept the best run in 95-100% "
-        "of searches on every benchmark set, at about the default's compute; benchmarks/results/search.md, round 7).",
+        description="Rank a trial by the optimistic end of its interval instead of its predicted final, at every "
+        "rung whose own `use_upper_bound` is unset, and at the probability rule's `rank_cut` (keeps more trials: "
+        "with rungs [{fraction: 0.3, keep: 3}] and stop_repeats it kept the best run in 95-100% of searches on every "
+        "benchmark set, at about the default's compute; benchmarks/results/search.md, rounds 7-8).",
     )
     grace_trials: int = Field(3, ge=0, description="The first trials always run to completion to calibrate.")
     stop_repeats: bool = Field(

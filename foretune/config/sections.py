@@ -55,6 +55,13 @@ class DataConfig(_Section, TaskDataFields):
     max_test_samples: int | None = Field(
         None, ge=1, description="Cap on test products in the final held-out evaluation."
     )
+    max_final_eval_samples: int | None = Field(
+        None,
+        ge=1,
+        description="Cap on validation products evaluated at the last budget fraction, the final a search ranks "
+        "and predicts (default: max_eval_samples). More there make finals less noisy for the cost of one longer "
+        "evaluation per completed run; the evaluations before it, and the judgement, keep max_eval_samples.",
+    )
     attributes: list[str] | None = Field(
         None, description="Only extract these attributes (default: all attributes in the data)."
     )

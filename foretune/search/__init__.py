@@ -13,17 +13,23 @@ reporter)` as the trial: `foretune.optimize`, `--trainable`), `cluster` (a study
 (saturation sweeps; its runs as Ray tasks); `estimate` (a search's and a sweep's cost from `pilot`, a few
 timed steps of each model) and `estimate_vs_actual` (the report's comparison with the trials). May import
 `foretune.predictors`, `config`, `keys`, `errors`; `trainers` only in the Ray modules, `sweep` and `pilot`.
-Importing this package does not import Ray.
+Importing this package does not import Ray, nor the predictors (scipy.stats): a Ray trial's process
+imports `foretune.search.trainable` and should not pay for what only the driver judges with.
 """
-
-from foretune.search.rule import EarlyStageRule, Verdict
 
 __all__ = ["EarlyStageRule", "Verdict", "run_search"]
 
+# name -> module it is defined in, imported on first use (PEP 562)
+_LAZY = {
+    "EarlyStageRule": "foretune.search.rule",
+    "Verdict": "foretune.search.rule",
+    "run_search": "foretune.search.driver",
+}
+
 
 def __getattr__(name: str):
-    if name == "run_search":
-        from foretune.search.driver import run_search
+    if name in _LAZY:
+        import importlib
 
-        return run_search
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'foretune.search' has no attribute {name!r}")

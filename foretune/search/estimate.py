@@ -4,7 +4,8 @@ The pilot (`foretune.search.pilot`) times a few optimizer steps and one evaluati
 Here those timings become runs and runs become wall time and device-hours:
 
 - a trial that runs to the end costs its start-up (a fresh process imports the trainer and loads data
-  and model) + budget x per-step time + its evaluations x evaluation time + one test evaluation;
+  and model) + budget x per-step time + its evaluations x evaluation time (the last one on
+  `data.max_final_eval_samples` products, scaled per product) + one test evaluation;
   a pruned trial stops after its evaluation at the early fraction;
 - which trials run to the end follows the early-stage rule (`EarlyStageRule`): the first
   `grace_trials` do, and the j-th trial judged ranks within the kept `allowed(j)` of j with
@@ -14,7 +15,9 @@ Here those timings become runs and runs become wall time and device-hours:
   GPUs / gpus_per_trial) in order as slots free up (list scheduling), which gives the wall time;
 - device-hours = run seconds x the devices a run holds (GPUs per trial, else CPU cores per trial);
 - the sweep runs every size of its grid, each seed, to its whole budget (`sweep.budget.run_steps`):
-  an upper bound, as the adaptive choice runs fewer sizes and the early cut ends runs sooner.
+  an upper bound, as the adaptive choice runs fewer sizes and the early cut ends runs sooner;
+- `early_stage.use_upper_bound` (keeps more trials) and `stop_repeats` (stops replays) are not modelled:
+  the estimate lists them (`not_modelled`) and, with the first, gives the search without pruning too.
 
 This module imports neither torch nor Ray. `foretune report` compares the saved `estimate.json` with the study's
 trials (`foretune.search.estimate_vs_actual`).
@@ -27,14 +30,13 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from foretune.config import ExperimentConfig
 from foretune.errors import ForetuneError
 from foretune.keys import ESTIMATE_NAME
-from foretune.search.rule import EarlyStageRule
 
 SECONDS_PER_HOUR = 3600.0
 
@@ -57,6 +59,8 @@ def rung_probabilities(config: ExperimentConfig, trials: int) -> list[list[float
     final: chance k / j (and a trial it stops is counted as stopped at the early fraction, its first chance).
     A later rung ranks a trial among every trial that reached it: the j-th trial is ranked among 1 + the
     expected number of trials before it that reached that rung."""
+    from foretune.search.rule import EarlyStageRule  # the predictors' chain: only when a rule is projected
+
     early = config.early_stage
     if not early.enabled:
         return [[1.0] for _ in range(trials)]
@@ -117,6 +121,9 @@ def run_seconds(timing: Mapping[str, Any], shape, *, import_seconds: float) -> f
         + shape.steps * timing["step_seconds"]
         + shape.early_evaluations * timing["eval_seconds"]
         + shape.late_evaluations * timing["trained_eval_seconds"]
+        # the evaluation at the last step, on data.max_final_eval_samples products (a pilot saved before it
+        # was timed apart scored the final like the others)
+        + (timing.get("final_eval_seconds", timing["trained_eval_seconds"]) if shape.final else 0.0)
         + (timing["test_eval_seconds"] if shape.test else 0.0)
     )
 
@@ -237,6 +244,23 @@ def project_sweep(costs: PilotCosts, *, models: Sequence[str]) -> dict[str, Any]
     }
 
 
+def not_modelled(config: ExperimentConfig) -> list[str]:
+    """The early-stage options of `config` that the projection leaves out, and which way each moves the cost."""
+    early = config.early_stage
+    notes = []
+    if early.enabled and (early.use_upper_bound or any(getattr(r, "use_upper_bound", None) for r in early.rungs)):
+        notes.append(
+            "early_stage.use_upper_bound: a trial ranked by the optimistic end of its interval is kept more often "
+            "than the projected share, so more trials run on (at most all: the search without pruning)"
+        )
+    if early.enabled and early.stop_repeats:
+        notes.append(
+            "early_stage.stop_repeats: a trial that replays a finished run stops early, so fewer steps run "
+            "(how many repeats the sampler draws is not known before the search)"
+        )
+    return notes
+
+
 def price_per_device_hour(config: ExperimentConfig, given: float | None) -> float | None:
     """`--price`, else the config's `cost.price_per_device_hour` (None: no dollars)."""
     if given is not None:
@@ -303,6 +327,11 @@ def project(
     slots = concurrent_slots(config, **pilot["machine"])
     costs = PilotCosts(config, pilot["models"], plan, pilot["import_seconds"], slots, price)
     search = project_search(costs, models=pilots.searched_models(config), trials=trials)
+    unmodelled = not_modelled(config)
+    if any(note.startswith("early_stage.use_upper_bound") for note in unmodelled):  # the cost's upper end
+        unpruned = replace(costs, config=config.with_overrides({"early_stage.enabled": False}, where="estimate"))
+        every = project_search(unpruned, models=pilots.searched_models(config), trials=trials)
+        search["without_pruning"] = {k: every[k] for k in ("wall_seconds", "device_hours", "usd", "expected_complete")}
     sweep = project_sweep(costs, models=pilots.swept_models(config))
     return {
         "config": config.name,
@@ -318,6 +347,7 @@ def project(
         "pilot": dict(pilot),
         "not_counted": "Ray's own start-up and shutdown; the first step's warm-up is counted once per run as "
         "start-up, not in the per-step time",
+        "not_modelled": unmodelled,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 

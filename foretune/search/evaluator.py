@@ -214,7 +214,10 @@ class EarlyStageEvaluator:
         elif isinstance(self.rule, ProbabilityRule):  # the probability decides, in `_terminate`
             keep, reason = True, "grace" if trial_id in self._grace else "kept"
             if self.rule.rank_cut is not None and trial_id not in self._grace:  # first one rank cut, as `quantile`
-                cut = EarlyStageRule(mode=self.mode, keep=self.rule.rank_cut, use_upper_bound=False, grace_trials=0)
+                optimistic = self.rule.rank_cut_upper_bound
+                cut = EarlyStageRule(
+                    mode=self.mode, keep=self.rule.rank_cut, use_upper_bound=optimistic, grace_trials=0
+                )
                 verdict = cut.decide(mean=float(mean[0]), lower=float(lower[0]), upper=float(upper[0]), others=others)
                 keep, reason = verdict.keep, verdict.reason
         else:

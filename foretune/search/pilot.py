@@ -51,6 +51,8 @@ class PilotTiming:
     eval_seconds: float  # one validation evaluation after the pilot's steps: answers as long as an untrained model's
     answer_tokens: int  # longest reference answer (tokens, with its end) of the evaluated products
     trained_eval_seconds: float  # the same evaluation with answers capped at `answer_tokens`, as a trained model's
+    final_eval_products: int  # validation products scored at the last step (data.max_final_eval_samples)
+    final_eval_seconds: float  # that final evaluation of a trained model: `trained_eval_seconds` scaled per product
     test_products: int
     test_eval_seconds: float  # one test evaluation of a trained model (generated answers); 0 when runs skip it
     zero_shot_seconds: float  # one test evaluation of the untuned model (the search's baseline, the sweep's n = 0)
@@ -63,13 +65,15 @@ class PilotTiming:
 class RunShape:
     """What one run does: optimizer steps; validation evaluations up to the early fraction (a barely trained
     model: long answers) and after it; whether it ends with a test evaluation; n = 0 of a sweep: only a
-    zero-shot test evaluation."""
+    zero-shot test evaluation; `final`: whether its last evaluation is the one at the budget's last step, on
+    `data.max_final_eval_samples` products (counted there, not among the early and late ones)."""
 
     steps: int
     early_evaluations: int
     late_evaluations: int
     test: bool
     zero_shot: bool = False
+    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,9 @@ def pilot_model(config: ExperimentConfig, model: str, *, steps: int, on_event: E
             "train.eval_fractions": [1.0],
             "early_stage.fraction": 0.99,  # evaluated at the last step with 1.0: one evaluation in all
             "train.num_threads": threads,
+            # Its one evaluation stands for those up to the early fraction: on max_eval_samples products, not
+            # the longer final one the trainer would score at a last step (timed apart, below).
+            "data.max_final_eval_samples": config.data.max_eval_samples,
             # Ray hides GPUs from a trial that asks for none: it trains on the CPU.
             **({"train.device": "cpu"} if config.resources.gpus_per_trial == 0 else {}),
         },
@@ -217,11 +224,12 @@ def pilot_model(config: ExperimentConfig, model: str, *, steps: int, on_event: E
     # Steps 2.. back to back (no evaluation in between): CPU time over wall time x threads, ~1 on an idle machine.
     cpu_share = (clock.cpu[-1] - clock.cpu[0]) / max((clock.steps[-1] - clock.steps[0]) * threads, 1e-9)
     first = clock.steps[0] - clock.started
-    products = trainer.splits.validation or trainer.splits.test
-    products = products[: run.data.max_eval_samples] if run.data.max_eval_samples else products
+    products = trainer.validation_products()  # what the trial scores before its last step
     eval_seconds = ended - clock.steps[-1]
     on_event(f"{model}: {step:.2f} s per step, {eval_seconds:.1f} s per evaluation of {len(products)} products")
-    evals = _trained_evaluations(run, trainer, products, eval_seconds, on_event)
+    evals = _trained_evaluations(
+        run, trainer, products, eval_seconds, on_event, final_cap=config.data.max_final_eval_samples
+    )
     return PilotTiming(
         model=model,
         device=trainer.device,
@@ -252,16 +260,22 @@ def _timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def _trained_evaluations(run: ExperimentConfig, trainer, products, eval_seconds: float, on_event) -> dict:
+def _trained_evaluations(
+    run: ExperimentConfig, trainer, products, eval_seconds: float, on_event, *, final_cap: int | None
+) -> dict:
     """Evaluation times of a trained model, which stops once its answer is complete, while the pilot's barely
     trained model writes up to task.max_new_tokens: the validation evaluation again with generation capped at
-    the reference answers' length; test evaluations scaled per product (measured where nothing generated yet)."""
+    the reference answers' length; the final evaluation (`final_cap`: the trial's data.max_final_eval_samples)
+    and test evaluations scaled per product (measured where nothing generated yet)."""
     answer_tokens = min(_answer_tokens(trainer, products), run.task.max_new_tokens)
     test = trainer.splits.test[: run.data.max_test_samples] if run.data.max_test_samples else trainer.splits.test
     as_configured = trainer.config  # evaluate() reads task.max_new_tokens from it at each call
-    trainer.config = as_configured.with_overrides({"task.max_new_tokens": answer_tokens}, where="the pilot")
+    trainer.config = as_configured.with_overrides(
+        {"task.max_new_tokens": answer_tokens, "data.max_final_eval_samples": final_cap}, where="the pilot"
+    )
     generates = run.task.eval_method == "generate"
     try:
+        final = trainer.validation_products(final=True)  # what a trial scores at its last step
         if generates:
             on_event(f"{run.model.name}: the evaluation again, answers capped at {answer_tokens} tokens")
             trained = _timed(lambda: trainer.evaluate(products, method="generate"))
@@ -276,6 +290,8 @@ def _trained_evaluations(run: ExperimentConfig, trainer, products, eval_seconds:
     return {
         "answer_tokens": answer_tokens,
         "trained_eval_seconds": trained,
+        "final_eval_products": len(final),
+        "final_eval_seconds": trained * len(final) / max(len(products), 1),
         "test_products": len(test),
         "test_eval_seconds": trained_test if run.task.test_on_completion else 0.0,
         "zero_shot_seconds": per_product * len(test),
@@ -292,10 +308,11 @@ def plan_runs(config: ExperimentConfig, sizes: Sequence[int] | None = None) -> P
     splits = trainer.splits
     test = config.task.test_on_completion
     early = config.early_stage.fraction
-    full = _shape(trainer.eval_steps(), trainer.total_steps, early, test=test)
-    early_step = min(s for s, f in trainer.eval_steps().items() if f >= early - 1e-9)
-    pruned = _shape(trainer.eval_steps(), early_step, early, test=False)
-    rungs = tuple(_stopped_at(trainer.eval_steps(), rung.fraction, early) for rung in config.early_stage.rungs)
+    steps, total = trainer.eval_steps(), trainer.total_steps
+    full = _shape(steps, total, early, test=test, total=total)
+    early_step = min(s for s, f in steps.items() if f >= early - 1e-9)
+    pruned = _shape(steps, early_step, early, test=False, total=total)
+    rungs = tuple(_stopped_at(steps, rung.fraction, early, total=total) for rung in config.early_stage.rungs)
     available = len(splits.train)
     if sizes is None:
         sizes = check_sizes(config.sweep.sizes, available=available) if config.sweep.sizes else None
@@ -304,20 +321,23 @@ def plan_runs(config: ExperimentConfig, sizes: Sequence[int] | None = None) -> P
     for n in (n for n in sizes if n > 0):
         budget = {"train.max_steps": run_steps(config, n), "train.epochs": None}
         sized = LoraTrainer(config.with_overrides(budget, where="sweep"), splits=splits, train_size=n)
-        sweep[n] = _shape(sized.eval_steps(), sized.total_steps, early, test=True)
+        sweep[n] = _shape(sized.eval_steps(), sized.total_steps, early, test=True, total=sized.total_steps)
     return Plan(full=full, pruned=pruned, sweep=dict(sorted(sweep.items())), available=available, rungs=rungs)
 
 
-def _stopped_at(eval_steps: dict[int, float], fraction: float, early: float) -> RunShape:
+def _stopped_at(eval_steps: dict[int, float], fraction: float, early: float, *, total: int) -> RunShape:
     """A trial stopped at its first evaluation at or past `fraction` (where a rung judges it)."""
     step = min(s for s, f in eval_steps.items() if f >= fraction - 1e-9)
-    return _shape(eval_steps, step, early, test=False)
+    return _shape(eval_steps, step, early, test=False, total=total)
 
 
-def _shape(eval_steps: dict[int, float], upto: int, early: float, *, test: bool) -> RunShape:
-    done = [f for s, f in eval_steps.items() if s <= upto]
+def _shape(eval_steps: dict[int, float], upto: int, early: float, *, test: bool, total: int) -> RunShape:
+    """A run that stops after step `upto` of `total`; an evaluation at the last step is its final (the trainer
+    scores it on data.max_final_eval_samples products), the others count as early or late."""
+    final = upto == total and total in eval_steps
+    done = [f for s, f in eval_steps.items() if s <= upto and not (final and s == total)]
     first = sum(1 for f in done if f <= early + 1e-9)
-    return RunShape(steps=upto, early_evaluations=first, late_evaluations=len(done) - first, test=test)
+    return RunShape(steps=upto, early_evaluations=first, late_evaluations=len(done) - first, test=test, final=final)
 
 
 def local_devices(config: ExperimentConfig) -> tuple[int, int]:

@@ -8,7 +8,9 @@ successive halving where the rung's score is the predicted final instead of the 
 with `rule="quantile", keep=1/3` a trial continues when it is in the top third of every trial that
 reached the early fraction (ASHA's reduction factor 3). `later_rungs` adds further rungs (successive halving
 on predictions): at each rung's fraction a trial still running is ranked, by its predicted final from its
-curve up to there, among every trial that reached that fraction, and goes on only inside that rung's share.
+curve up to there, among every trial that reached that fraction, and goes on only inside that rung's share;
+each rung may rank the optimistic end or the prediction (`later_upper_bound`: an optimistic first cut, where
+few runs have finished and intervals are wide, then a strict later one).
 
 `ProbabilityRule` is predictive termination (Domhan et al. 2015; LC-PFN's rule): at every evaluation
 from the early fraction on, a trial stops when the calibrated probability that its final beats the
@@ -55,6 +57,7 @@ class EarlyStageRule:
         use_upper_bound: bool = True,
         grace_trials: int = 3,
         later_rungs: Sequence[tuple[float, float]] = (),
+        later_upper_bound: Sequence[bool | None] = (),
         stop_repeats: bool = False,
     ) -> None:
         check_mode(mode)
@@ -73,11 +76,20 @@ class EarlyStageRule:
         self.grace_trials = grace_trials
         # (fraction, keep) after the first rung; the config checked them (`EarlyStageConfig.rungs`, `RungSpec`)
         self.later_rungs = tuple((float(f), float(k)) for f, k in later_rungs)
+        # per later rung: rank its optimistic end (True) or its predicted final (False); None = `use_upper_bound`
+        if len(later_upper_bound) > len(self.later_rungs):
+            raise ValueError(f"{len(later_upper_bound)} later_upper_bound settings for {len(self.later_rungs)} rungs")
+        self.later_upper_bound = tuple(later_upper_bound) + (None,) * (len(self.later_rungs) - len(later_upper_bound))
         self.stop_repeats = stop_repeats  # the evaluator stops a trial that replays a finished run's curve
 
-    def score(self, mean: float, lower: float, upper: float) -> float:
-        """The value the rule ranks: the prediction, or its optimistic end."""
-        if not self.use_upper_bound:
+    def optimistic(self, rung: int = 0) -> bool:
+        """Whether `rung` (0 = the first) ranks the optimistic end of the interval instead of the prediction."""
+        own = self.later_upper_bound[rung - 1] if rung > 0 else None
+        return self.use_upper_bound if own is None else own
+
+    def score(self, mean: float, lower: float, upper: float, rung: int = 0) -> float:
+        """The value the rule ranks at `rung`: the prediction, or its optimistic end."""
+        if not self.optimistic(rung):
             return mean
         return upper if self.mode == "max" else lower
 
@@ -99,7 +111,7 @@ class EarlyStageRule:
     def decide(self, *, mean: float, lower: float, upper: float, others: Sequence[float], rung: int = 0) -> Verdict:
         """Judge one trial against the estimates `others` of the trials judged before it at `rung` (grace
         applies at the first rung only: a grace trial is never judged again)."""
-        rank = self.rank(self.score(mean, lower, upper), others)
+        rank = self.rank(self.score(mean, lower, upper, rung), others)
         allowed = self.allowed(len(others) + 1, rung)
         if rung == 0 and len(others) < self.grace_trials:
             return Verdict(True, rank, allowed, "grace")
@@ -131,6 +143,7 @@ class ProbabilityRule:
         spare_rising: bool = False,
         best_so_far: bool = False,
         rank_cut: float | None = None,
+        rank_cut_upper_bound: bool = False,
         stop_repeats: bool = False,
     ) -> None:
         check_mode(mode)
@@ -156,6 +169,7 @@ class ProbabilityRule:
         if rank_cut is not None and not 0 < rank_cut <= 1:
             raise ValueError(f"rank_cut must be a share in (0, 1], got {rank_cut}")
         self.rank_cut = rank_cut  # at the early verdict, also keep only this top share by predicted final
+        self.rank_cut_upper_bound = rank_cut_upper_bound  # ... by the optimistic end of the interval instead
         self.stop_repeats = stop_repeats  # the evaluator stops a trial that replays a finished run's curve
 
     def target(self, finals: Sequence[float]) -> float | None:
@@ -188,6 +202,7 @@ def make_rule(early: EarlyStageConfig, mode: Mode) -> EarlyStageRule | Probabili
             spare_rising=early.spare_rising,
             best_so_far=early.best_so_far,
             rank_cut=early.rank_cut,
+            rank_cut_upper_bound=early.use_upper_bound,
             stop_repeats=early.stop_repeats,
         )
     return EarlyStageRule(
@@ -197,5 +212,6 @@ def make_rule(early: EarlyStageConfig, mode: Mode) -> EarlyStageRule | Probabili
         use_upper_bound=early.use_upper_bound,
         grace_trials=early.grace_trials,
         later_rungs=[(r.fraction, r.keep) for r in early.rungs],
+        later_upper_bound=[r.use_upper_bound for r in early.rungs],
         stop_repeats=early.stop_repeats,
     )

@@ -4,7 +4,8 @@ Any trainer with `fit(reporter)` works (the LoRA trainer, the replay trainer). E
 to Ray Tune with its budget fraction, and with the run's costs so far when the trainer measures them
 (a `costs` meter, `foretune.trainers.costs`): a trial the scheduler stops still carries what it cost.
 When the scheduler stops the trial, Ray ends the trial's process, so the trainer needs no
-search-specific code.
+search-specific code. Every trial's process imports this module: it imports no predictor (scipy.stats)
+before a completed trial's test intervals need one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any, Protocol
 
 from foretune.config import ExperimentConfig, space_key_path
 from foretune.keys import BUDGET_PCT_KEY, FRACTION_KEY, NODE_KEY, STEP_KEY
-from foretune.predictors.bootstrap import with_intervals
 from foretune.trainers.reporters import Decision
 
 
@@ -65,6 +65,8 @@ def run_trial(params: dict[str, Any], *, base_config: ExperimentConfig, trainer_
     result = trainer.fit(reporter)
     test_metrics = getattr(result, "test_metrics", None)
     if test_metrics and getattr(result, "test_scored", None):  # 95% intervals over the test items
+        from foretune.predictors.bootstrap import with_intervals  # scipy.stats: only a completed trial needs it
+
         test_metrics = with_intervals(test_metrics, trainer.task.score, result.test_scored)
     if test_metrics and reporter.last:
         # One more result at the same budget point carries the held-out scores to the searcher.

@@ -190,7 +190,8 @@ class LoraTrainer:
         model = self.peft_model = self._wrap_lora()
         self.costs.count_params(model)
         examples = [self.encoder.encode(p) for p in self.train_products]
-        validation = self._validation_products()
+        validation = self.validation_products()
+        final_validation = self.validation_products(final=True)
         total = self.total_steps
         eval_at = self.eval_steps()
         optimizer, scheduler = self._optimizer_and_schedule(model, total)
@@ -206,8 +207,9 @@ class LoraTrainer:
             if self.on_step is not None:
                 self.on_step(step, total, loss)
             if step in eval_at:
-                with self.costs.timing_inference(len(validation)):  # the latency: this pass per example
-                    metrics = {**self.evaluate(validation, method=self.config.task.eval_method), "train_loss": loss}
+                products = final_validation if step == total else validation
+                with self.costs.timing_inference(len(products)):  # the latency: this pass per example
+                    metrics = {**self.evaluate(products, method=self.config.task.eval_method), "train_loss": loss}
                 rows.append({FRACTION_KEY: eval_at[step], STEP_KEY: step, **metrics})
                 if reporter is not None and reporter.report(eval_at[step], step, metrics) == Decision.STOP:
                     stopped = step < total
@@ -264,16 +266,18 @@ class LoraTrainer:
 
         set_seed(self.config.train.seed)
         self._load()
-        products = self._test_products() if split == "test" else self._validation_products()
+        products = self._test_products() if split == "test" else self.validation_products()
         return self.evaluate(products, method="generate")
 
     def evaluate_test(self) -> dict[str, float]:
         """Score the current model on the held-out test split by generating answers."""
         return self.evaluate(self._test_products(), method="generate")
 
-    def _validation_products(self) -> list:
+    def validation_products(self, *, final: bool = False) -> list:
+        """The validation products scored at an evaluation (`final`: at the last step, the run's final)."""
         products = self.splits.validation or self.splits.test
-        cap = self.config.data.max_eval_samples
+        data = self.config.data
+        cap = (data.max_final_eval_samples or data.max_eval_samples) if final else data.max_eval_samples
         return products[:cap] if cap else products
 
     def _test_products(self) -> list:

@@ -27,6 +27,7 @@ def test_a_loss_line_joins_the_blend_of_a_score_objective_and_ranks():
     auto = AutoPredictor(mode="max").fit(finished)
     prediction = auto.predict([c.upto(0.2) for c in judged], at=0.2)
     assert set(auto.weights_) == {"snapshot", "curve", "learned", "signal:eval_loss"}
+    assert auto.weights_["curve"] == 0.0  # a score's own early curve is what is coarse: the line stands in
     assert max(auto.weights_, key=auto.weights_.get) == "signal:eval_loss"
     finals = np.array([final_value(c) for c in judged])
     assert metrics.spearman(prediction.mean, finals) > 0.9
@@ -38,3 +39,23 @@ def test_a_loss_objective_keeps_the_three_candidates():
     auto = AutoPredictor(mode="min").fit(finished)
     auto.predict([c.upto(0.2) for c in judged], at=0.2)
     assert set(auto.weights_) == {"snapshot", "curve", "learned"}
+
+
+def test_blend_deviations_are_taken_without_each_run():
+    from foretune.predictors._auto import blend_deviations
+    from foretune.predictors.calibration import held_out_deviations
+
+    rng = np.random.default_rng(0)
+    finals = rng.normal(size=12)
+    one = (finals + rng.normal(0, 0.1, 12))[:, None]
+    # One candidate: nothing is chosen, the deviations are the plain held-out ones.
+    plain = held_out_deviations(finals - one[:, 0])
+    np.testing.assert_allclose(blend_deviations(one, finals, np.array([False]), combine="blend"), plain)
+    # Two candidates, each good on half the runs: held out, a run is predicted by a blend leaning on the
+    # candidate that is good on the *other* runs, so its deviation exceeds the one of the blend fit on all.
+    good, bad = finals + rng.normal(0, 0.05, 12), finals + rng.normal(0, 1.0, 12)
+    split = np.column_stack([np.where(np.arange(12) < 6, good, bad), np.where(np.arange(12) < 6, bad, good)])
+    shift = np.array([False, False])
+    nested = blend_deviations(split, finals, shift, combine="best")
+    chosen = split[:, int(np.argmin(((finals[:, None] - split) ** 2).mean(axis=0)))]
+    assert np.median(nested) > np.median(held_out_deviations(finals - chosen))

@@ -12,3 +12,22 @@ def test_predictors_import_without_torch_or_ray(run_without):
     result = run_without(code, blocked=("torch", "ray"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_a_trials_process_imports_no_scipy_stats(run_without):
+    """A Ray trial's process imports the trainable (run_trial or a user's function), the config it is given and
+    the LoRA trainer it builds; scipy.stats (the predictors' chain: seconds on a busy 2-core machine) is for the
+    driver that judges, and for a completed trial's test intervals only once it has them."""
+    code = (
+        "import ray.tune, foretune.search.trainable, foretune.search.function_trial, foretune.config\n"
+        "import foretune.trainers.lora\n"
+        "assert 'scipy.stats' not in sys.modules, 'the trial chain imports scipy.stats'\n"
+        "assert 'foretune.predictors._auto' not in sys.modules, 'the trial chain imports the predictors'\n"
+        "from foretune.search import EarlyStageRule\n"  # still there for the driver, on first use
+        "from foretune.predictors import get_predictor, metrics\n"
+        "assert EarlyStageRule.__module__ == 'foretune.search.rule' and callable(get_predictor) and metrics.spearman\n"
+        "print('ok')\n"
+    )
+    result = run_without(code, blocked=())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

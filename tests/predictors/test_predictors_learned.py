@@ -122,8 +122,35 @@ def test_kernel_ridge_candidates_are_averaged_by_their_leave_one_out_error():
     A, B = rng.uniform(-2, 2, (30, 1)), np.linspace(-2, 2, 9)[:, None]
     target = np.sin(A[:, 0]) + rng.normal(0, 0.1, 30)
     predictions, loos, errors = _loo_candidates(_kernels(A, A), target, _kernels(B, A))
-    assert predictions.shape == (9, 39) and loos.shape == (30, 39) and errors.shape == (39,)
+    assert predictions.shape == (9, 78) and loos.shape == (30, 78) and errors.shape == (78,)  # 6 kernels x 13
     averaged, loo = fit_predict_residual(A, target, B)
     assert np.all((averaged >= predictions.min(axis=1) - 1e-12) & (averaged <= predictions.max(axis=1) + 1e-12))
     assert np.mean((loo - target) ** 2) <= np.median(errors)  # weighted towards the better candidates
     assert np.abs(averaged - np.sin(B[:, 0])).max() < 0.25
+
+
+def test_a_linear_trend_continues_beyond_the_finished_runs():
+    # RBF kernels alone fall back to the mean far from the finished runs; the RBF + linear candidates
+    # carry a trend on (the best run of a study often lies beyond every finished one).
+    from foretune.predictors._learned import fit_predict_residual
+
+    rng = np.random.default_rng(0)
+    A = rng.uniform(-1, 1, (20, 1))
+    target = 2.0 * A[:, 0] + rng.normal(0, 0.02, 20)
+    predicted, _ = fit_predict_residual(A, target, np.array([[2.0]]))
+    assert predicted[0] > 1.2 * target.max()
+
+
+def test_a_score_objective_learns_its_change_as_a_difference():
+    # Mode "max" (an accuracy rising from near its floor): final - early, not log(final / early).
+    def positive(curves):  # every value > 0, so the log target would apply
+        return [Curve(c.fractions, c.values + 1.0, c.params, c.trial) for c in curves]
+
+    finished = positive(make_study(20, seed=1, mode="max"))
+    test = [c.upto(0.2) for c in positive(make_study(10, seed=2, mode="max"))]
+    assert all((c.values > 0).all() for c in [*finished, *test])
+    auto = LearnedPredictor(mode="max").fit(finished).predict(test, at=0.2)
+    difference = LearnedPredictor(mode="max", target="difference").fit(finished).predict(test, at=0.2)
+    log = LearnedPredictor(mode="max", target="log").fit(finished).predict(test, at=0.2)
+    np.testing.assert_allclose(auto.mean, difference.mean)
+    assert not np.allclose(auto.mean, log.mean)

@@ -50,6 +50,21 @@ def test_json_output(points: Path) -> None:
     assert summary["regime"] == "still rising"
 
 
+def test_an_accuracy_plateau_is_never_shown_above_1(tmp_path: Path, cli) -> None:
+    """The real AE-110K sweep to n = 512 (a free fit promises ~147% accuracy): values of mode max in [0, 1] are
+    read as an accuracy, as `foretune rank` reads them, and the output says the asymptote sits on that bound."""
+    path = tmp_path / "ae110k.csv"
+    path.write_text("n,value\n16,0.0\n32,0.0225\n64,0.0276\n128,0.0495\n256,0.1744\n512,0.2895\n")
+    code, out, _ = cli("saturation", str(path), "--json", "--bootstrap", "20")
+    summary = json.loads(out)
+    assert code == 0 and summary["bounds"] == [0.0, 1.0] and summary["asymptote_capped"] is True
+    assert summary["asymptote"] <= 1.0 and summary["asymptote_interval"][1] <= 1.0
+    code, out, _ = cli("saturation", str(path), "--bootstrap", "20")
+    assert code == 0 and "capped at the metric's bound, range [0, 1]" in out
+    code, out, _ = cli("saturation", str(path), "--json", "--bootstrap", "0", "--bounds", "none")
+    assert code == 0 and json.loads(out)["asymptote"] > 1.0 and json.loads(out)["bounds"] is None
+
+
 def test_four_points_get_an_answer_with_its_regime(tmp_path: Path) -> None:
     path = tmp_path / "four.csv"
     path.write_text("n,value\n50,0.50\n100,0.60\n200,0.65\n400,0.68\n")

@@ -105,10 +105,11 @@ def test_points_still_rising_at_the_end_are_not_called_a_plateau() -> None:
 def test_bounds_cap_the_asymptote_of_a_share_metric() -> None:
     # The real AE-110K sweep to n = 512: still rising fast, and a free fit promises ~147% accuracy.
     n, values = [16, 32, 64, 128, 256, 512], [0.0, 0.0225, 0.0276, 0.0495, 0.1744, 0.2895]
-    free = SaturationModel(n_bootstrap=20).fit(n, values).result
+    free = SaturationModel(n_bootstrap=20, bounds=None).fit(n, values).result
     capped = SaturationModel(n_bootstrap=20, bounds=(0.0, 1.0)).fit(n, values).result
-    assert free.asymptote > 1.0
+    assert free.asymptote > 1.0 and not free.asymptote_capped and free.to_dict()["bounds"] is None
     assert 0.2895 < capped.asymptote <= 1.0 and capped.asymptote_interval[1] <= 1.0
+    assert capped.asymptote_capped and capped.to_dict()["asymptote_capped"] is True
     grid = np.geomspace(16, 1e5, 30)
     for result in (free, capped):  # the estimate lies in its own interval, also on the bound
         assert result.asymptote_interval[0] <= result.asymptote <= result.asymptote_interval[1]
@@ -121,6 +122,20 @@ def test_bounds_cap_the_asymptote_of_a_share_metric() -> None:
     assert loss.asymptote >= 0.0
     with pytest.raises(ValueError, match="bounds"):
         SaturationModel(bounds=(1.0, 0.0))
+
+
+def test_a_share_is_bounded_by_default_as_foretune_rank_reads_one() -> None:
+    """By default (bounds="auto") scores of mode max all in [0, 1] are an accuracy: the asymptote stays at or
+    below 1, the same fit as with bounds (0, 1) given; a score above 1 or a loss is not bounded."""
+    n, values = [16, 32, 64, 128, 256, 512], [0.0, 0.0225, 0.0276, 0.0495, 0.1744, 0.2895]
+    auto = SaturationModel(n_bootstrap=20).fit(n, values).result
+    given = SaturationModel(n_bootstrap=20, bounds=(0.0, 1.0)).fit(n, values).result
+    assert auto.bounds == (0.0, 1.0) and auto.asymptote == given.asymptote <= 1.0
+    assert auto.asymptote_interval == given.asymptote_interval and auto.min_useful_n == given.min_useful_n
+    scaled = SaturationModel(n_bootstrap=0).fit(n, [100 * v for v in values]).result  # a score in percent
+    assert scaled.bounds is None and scaled.asymptote > 100
+    loss = SaturationModel(mode="min", n_bootstrap=0).fit(n, [1.0 - v for v in values]).result
+    assert loss.bounds is None
 
 
 def test_a_jump_at_the_largest_n_is_never_set_aside() -> None:

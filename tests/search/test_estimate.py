@@ -31,7 +31,7 @@ def tiny_yaml(folder: Path, model_dir: str) -> Path:
     path.write_text(
         f"""name: est-tiny
 model: {{name: {model_dir}, max_length: 96}}
-data: {{synthetic_size: 60, max_eval_samples: 4, max_test_samples: 4}}
+data: {{synthetic_size: 60, max_eval_samples: 4, max_final_eval_samples: 8, max_test_samples: 4}}
 task: {{max_new_tokens: 8, test_on_completion: false}}  # no test or zero-shot evaluations: a quicker search
 train: {{max_steps: 4, batch_size: 2, eval_fractions: [0.5, 1.0]}}
 search:
@@ -103,6 +103,48 @@ def test_each_rung_stops_trials_at_its_own_cost():
     assert two["device_hours"] < one["device_hours"]  # the second rung saves compute
 
 
+def test_the_final_evaluation_is_priced_on_its_own_products():
+    """A full trial's last evaluation (data.max_final_eval_samples products) costs the pilot's final_eval_seconds;
+    a pruned trial never reaches it; a pilot saved before it was timed apart prices it as the other evaluations."""
+    config = load_config("configs/default.yaml", {"search.trials": 4, "early_stage.grace_trials": 1})
+    full, pruned = RunShape(15, 1, 1, test=False, final=True), RunShape(3, 1, 0, test=False)
+    plan = Plan(full, pruned, {0: RunShape(0, 0, 0, False, True)}, 10)
+    timing = dict.fromkeys(("start_seconds", "step_seconds", "eval_seconds", "trained_eval_seconds"), 1.0)
+    timing |= dict.fromkeys(("test_eval_seconds", "zero_shot_seconds", "prepare_seconds"), 0.0)
+    pilot = {"import_seconds": 0.0, "machine": {"cpus": 2, "gpus": 0}}
+    pilot["models"] = dict.fromkeys(pilot_models(config), {**timing, "final_eval_seconds": 4.0})
+    search = project(config, pilot, plan=plan)["search"]
+    assert next(iter(search["full_trial_seconds"].values())) == 1 + 15 + 1 + 1 + 4  # start, steps, 2 evals, final
+    assert next(iter(search["pruned_trial_seconds"].values())) == 1 + 3 + 1
+    pilot["models"] = dict.fromkeys(pilot_models(config), timing)  # an estimate.json of an older pilot
+    assert next(iter(project(config, pilot, plan=plan)["search"]["full_trial_seconds"].values())) == 1 + 15 + 3
+
+
+def test_options_the_projection_does_not_model_are_named():
+    """use_upper_bound keeps an unknown share (so the search without pruning is given as the upper end) and
+    stop_repeats stops an unknown number of replays: the estimate says so instead of a number it did not compute."""
+    config = load_config("configs/default.yaml", {"search.trials": 6})
+    plan = Plan(RunShape(15, 1, 2, test=False), RunShape(3, 1, 0, test=False), {0: RunShape(0, 0, 0, False, True)}, 10)
+    timing = dict.fromkeys(("start_seconds", "step_seconds", "eval_seconds", "trained_eval_seconds"), 1.0)
+    timing |= dict.fromkeys(("test_eval_seconds", "zero_shot_seconds", "prepare_seconds"), 0.0)
+    pilot = {"import_seconds": 0.0, "machine": {"cpus": 2, "gpus": 0}}
+    pilot["models"] = dict.fromkeys(pilot_models(config), timing)
+    plain = project(config, pilot, plan=plan)
+    assert plain["not_modelled"] == [] and "without_pruning" not in plain["search"]
+    options = {"early_stage.use_upper_bound": True, "early_stage.stop_repeats": True}
+    both = project(config.with_overrides(options), pilot, plan=plan)
+    assert [note.split(":")[0] for note in both["not_modelled"]] == [
+        "early_stage.use_upper_bound",
+        "early_stage.stop_repeats",
+    ]
+    unpruned = project(config.with_overrides({"early_stage.enabled": False}), pilot, plan=plan)["search"]
+    assert both["search"]["without_pruning"]["device_hours"] == pytest.approx(unpruned["device_hours"])
+    assert both["search"]["without_pruning"]["device_hours"] > both["search"]["device_hours"]
+    rung = config.with_overrides({"early_stage.rungs": [{"fraction": 0.6, "keep": 1, "use_upper_bound": True}]})
+    rung_plan = Plan(plan.full, plan.pruned, plan.sweep, 10, rungs=(RunShape(9, 1, 1, test=False),))
+    assert "without_pruning" in project(rung, pilot, plan=rung_plan)["search"]  # a rung's own optimistic end
+
+
 # --- a real pilot on the tiny model --------------------------------------------------------------
 
 
@@ -130,6 +172,9 @@ def test_estimate_json_has_positive_finite_costs(piloted):
     assert estimate["search_usd"] == pytest.approx(2 * estimate["search_device_hours"])
     timing = next(iter(estimate["pilot"]["models"].values()))
     assert timing["steps_timed"] == 4 and timing["step_seconds"] > 0 and timing["eval_seconds"] > 0
+    # the last step's evaluation scores more products (6: the whole validation split, under the cap of 8)
+    assert timing["eval_products"] == 4 and timing["final_eval_products"] == 6
+    assert timing["final_eval_seconds"] == pytest.approx(timing["trained_eval_seconds"] * 6 / 4)
     assert timing["import_seconds"] > 0 and timing["threads"] == 1  # a fresh process, a trial's threads
     assert 0 < timing["cpu_share"] < 1.5  # CPU time over wall time of the timed steps, one thread
     assert timing["first_step_seconds"] >= timing["step_seconds"] * 0.5  # timed apart, warm-up included
@@ -160,6 +205,12 @@ def test_projection_scales_with_the_config(piloted):
     rung = load_config(config_path, {"early_stage.rungs": [{"fraction": 0.75, "keep": 0.5}]})
     stopped = plan_runs(rung).rungs  # 4 steps evaluated at 50%, 75% (the rung's), 100%: stopped after step 3
     assert stopped == (RunShape(steps=3, early_evaluations=1, late_evaluations=1, test=False),)
+    plan = plan_runs(config)  # evaluated at 50% (the early fraction) and at the last step, the final
+    assert plan.full == RunShape(steps=4, early_evaluations=1, late_evaluations=0, test=False, final=True)
+    assert plan.pruned == RunShape(steps=2, early_evaluations=1, late_evaluations=0, test=False)
+    t = next(iter(pilot["models"].values()))  # a full trial: start-up, 4 steps, the 50% evaluation, the final
+    seconds = pilot["import_seconds"] + t["start_seconds"] + 4 * t["step_seconds"] + t["eval_seconds"]
+    assert next(iter(full.values())) == pytest.approx(seconds + t["final_eval_seconds"])
 
 
 @pytest.mark.slow

@@ -258,3 +258,29 @@ def test_a_stopped_repeat_is_complete_in_the_study_with_the_final_of_the_run_it_
     _searched(resumed, _repeats_evaluator(mode, past=past_trials(study)), "later", list(other_values(mode)), mode)
     later = optuna.load_study(study_name="repeats", storage=storage).trials[-1]
     assert later.state == TrialState.COMPLETE and later.value == other.value and later.user_attrs[REPEAT_OF_ATTR] == "1"
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_an_optimistic_first_rung_and_a_strict_later_one(mode):
+    """`rungs[].use_upper_bound: false` under `use_upper_bound: true`: the first rung ranks the optimistic end of the
+    interval, the later one the predicted final; a rung that says nothing follows `use_upper_bound`."""
+    raw = {"fraction": 0.1, "keep": 0.5, "use_upper_bound": True}
+    raw["rungs"] = [{"fraction": 0.3, "keep": 0.5, "use_upper_bound": False}, {"fraction": 0.5, "keep": 0.5}]  # 1 of 2
+    rule = make_rule(validate_config({"early_stage": raw}).early_stage, mode)
+    assert rule.later_upper_bound == (False, None)
+    assert [rule.optimistic(rung) for rung in (0, 1, 2)] == [True, False, True]
+    # predicted worse than the other trial, its optimistic end better: on at the first rung, cut at the strict one
+    mean, lower, upper = oriented(mode, [1.0, 0.4, 1.6]) if mode == "min" else oriented(mode, [1.0, 1.6, 0.4])
+    others = oriented(mode, [0.8])
+    assert rule.decide(mean=mean, lower=lower, upper=upper, others=others, rung=0).keep
+    assert not rule.decide(mean=mean, lower=lower, upper=upper, others=others, rung=1).keep
+    assert rule.decide(mean=mean, lower=lower, upper=upper, others=others, rung=2).keep
+    with pytest.raises(ValueError, match="later_upper_bound"):
+        EarlyStageRule(mode=mode, later_rungs=[(0.3, 2)], later_upper_bound=[True, False])
+
+
+def test_the_probability_rules_rank_cut_ranks_the_optimistic_end_with_use_upper_bound():
+    early = {"rule": "probability", "rank_cut": 0.2, "k": 3, "stop_from": 0.3}
+    assert not make_rule(validate_config({"early_stage": early}).early_stage, "min").rank_cut_upper_bound
+    hopeful = make_rule(validate_config({"early_stage": early | {"use_upper_bound": True}}).early_stage, "min")
+    assert hopeful.rank_cut_upper_bound

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 TINY = {
     "data.synthetic_size": 80,
     "data.max_eval_samples": 4,
+    "data.max_final_eval_samples": 6,  # the final is scored on more products than the evaluations before it
     "data.max_test_samples": 2,  # the test evaluation generates up to 40 tokens per item
     "task.max_new_tokens": 40,
     "task.eval_method": "teacher_forced",  # the fast path here; the test evaluation generates
@@ -59,6 +60,7 @@ def test_reports_at_each_budget_fraction(full_run):
     _, result, curve = full_run
     assert curve["fraction"].tolist() == [0.25, 0.5, 1.0]
     assert curve["step"].tolist() == [1, 2, 4]
+    assert curve["n_products"].tolist() == [4, 4, 6]
     for metric in ("accuracy", "exact_match", "null_fp_rate", "f1", "eval_loss", "train_loss"):
         assert metric in curve
     assert curve["eval_loss"].map(math.isfinite).all()

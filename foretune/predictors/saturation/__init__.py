@@ -6,7 +6,8 @@ with (`direct`, with its shipped table `direct_table.csv.gz`), the answer shown 
 likely within x1.5 of the truth (`decision`: the window mode of the predictive distribution, with
 `decision_errors.csv.gz`), reading sizes off a curve (bands,
 estimates), the regime of a curve ("still rising", "bent", "flat", "ill-behaved: not monotone"), the
-result object, the model (an answer from three sizes up) and a CSV reader.
+result object, the model (an answer from three sizes up; `answer`: the LCDB-learned steps from the
+answer read off its fit to the one shown) and a CSV reader.
 Imports numpy / scipy (pandas only in `points`); never torch, ray or other foretune packages
 except `foretune.keys` and `foretune.errors`.
 """

@@ -40,17 +40,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy.optimize import isotonic_regression
 
 from foretune.errors import ForetuneError
 from foretune.keys import MAD_TO_STD, Mode, SaturationRegime, check_mode
+from foretune.predictors.saturation.answer import corrected, decided, log_correction
 from foretune.predictors.saturation.bootstrap import bootstrap_fits
-from foretune.predictors.saturation.correction import correction_features, correction_group, log_factor
-from foretune.predictors.saturation.decision import decided_log_answer, holding, truth_support
-from foretune.predictors.saturation.direct import blended_log_answer, prefix_features
+from foretune.predictors.saturation.correction import correction_group
+from foretune.predictors.saturation.decision import holding
 from foretune.predictors.saturation.ensemble import Ensemble, fit_ensemble
 from foretune.predictors.saturation.estimates import Estimate, estimate_bands, read_estimate
 from foretune.predictors.saturation.families import (
@@ -59,7 +59,13 @@ from foretune.predictors.saturation.families import (
     DEFAULT_TAIL_WEIGHT,
     SATURATION_FAMILIES,
 )
-from foretune.predictors.saturation.points import MeasuredPoints, check_points, group_points, noise_level
+from foretune.predictors.saturation.points import (
+    MeasuredPoints,
+    check_points,
+    group_points,
+    noise_level,
+    share_bounds,
+)
 from foretune.predictors.saturation.regime import curve_regime
 from foretune.predictors.saturation.result import SaturationResult
 
@@ -78,7 +84,10 @@ class SaturationModel:
     >>> result.min_useful_n, result.min_useful_n_interval               # doctest: +SKIP
 
     `bounds` is the metric's range, e.g. (0, 1) for an accuracy: the fitted asymptote never passes
-    the best score it allows (a curve still rising fast would otherwise promise more than 100%).
+    the best score it allows (a curve still rising fast would otherwise promise more than 100%); "auto"
+    (the default) takes (0, 1) when mode is "max" and every value is in [0, 1], as `foretune rank` does
+    for an accuracy (`points.share_bounds`); None: no bounds. The result says which (`bounds`) and
+    whether the asymptote sits on the bound (`asymptote_capped`).
     """
 
     def __init__(
@@ -95,7 +104,7 @@ class SaturationModel:
         tail_weight: float = DEFAULT_TAIL_WEIGHT,
         calibrated: bool = True,
         corrected: bool = True,
-        bounds: tuple[float | None, float | None] | None = None,
+        bounds: tuple[float | None, float | None] | Literal["auto"] | None = "auto",
     ) -> None:
         check_mode(mode)
         if not (np.isfinite(epsilon) and epsilon > 0):
@@ -115,15 +124,17 @@ class SaturationModel:
             raise ValueError(f"exponent_prior must be (median > 0, log-sd > 0) or None, got {exponent_prior!r}")
         if not (np.isfinite(tail_weight) and tail_weight >= 0):
             raise ValueError(f"tail_weight must be >= 0, got {tail_weight!r}")
-        if bounds is not None and not (
-            len(bounds) == 2 and (bounds[0] is None or bounds[1] is None or bounds[0] < bounds[1])
+        if (
+            bounds is not None
+            and bounds != "auto"
+            and not (len(bounds) == 2 and (bounds[0] is None or bounds[1] is None or bounds[0] < bounds[1]))
         ):
             raise ValueError(f"bounds must be (low, high) with low < high (None for open), got {bounds!r}")
         self.exponent_prior = None if exponent_prior is None else (float(exponent_prior[0]), float(exponent_prior[1]))
         self.tail_weight = float(tail_weight)
         self.calibrated = bool(calibrated)
         self.corrected = bool(corrected)
-        self.bounds = None if bounds is None else tuple(bounds)
+        self.bounds = bounds if bounds is None or bounds == "auto" else tuple(bounds)
         self.mode = mode
         self.epsilon = float(epsilon)
         self.families = tuple(families)
@@ -157,6 +168,7 @@ class SaturationModel:
         Raises ForetuneError when the points cannot support a fit.
         """
         n, values = check_points(n, values)
+        metric_range = share_bounds(values, self.mode) if self.bounds == "auto" else self.bounds
         baseline = float(np.mean(values[n == 0])) if np.any(n == 0) else None
         points = group_points(n, values, sign=self._sign, min_points=self.min_points)
         if max_n is None:
@@ -165,7 +177,7 @@ class SaturationModel:
             raise ForetuneError(f"saturation fit: max_n={max_n:g} is below the smallest measured n={points.sizes[0]:g}")
         n_ref = float(points.sizes[-1])
         # The best score the metric allows caps the asymptote (in signed units: the fit maximizes).
-        best = None if self.bounds is None else (self.bounds[1] if self._sign > 0 else self.bounds[0])
+        best = None if metric_range is None else (metric_range[1] if self._sign > 0 else metric_range[0])
         ceiling = None if best is None else self._sign * float(best)
 
         ensemble, noise, residuals = self._robust_fit(points, ceiling)
@@ -193,11 +205,15 @@ class SaturationModel:
             useful_n=point[1],
             n_ref=n_ref,
         )
-        log_factor, corrected_n, features = self._log_correction(measured, ensemble, point, regime, float(max_n))
+        log_factor, corrected_n, features = (
+            log_correction(measured, ensemble, point, regime, max_n=float(max_n), epsilon=self.epsilon)
+            if self.corrected
+            else (0.0, None, None)
+        )
         bounds = (float(points.sizes[0]), float(max_n))
-        point, estimates = _corrected(point, log_factor, bounds), [_corrected(e, log_factor, bounds) for e in estimates]
+        point, estimates = corrected(point, log_factor, bounds), [corrected(e, log_factor, bounds) for e in estimates]
         group = correction_group(regime, len(measured.sizes)) if self.corrected else None
-        shown = point[2] if group is None else self._decided(point[2], group, measured.sizes, bounds, features)
+        shown = point[2] if group is None else decided(point[2], group, measured.sizes, bounds, features)
         self.result = self._result(
             points,
             ensemble,
@@ -213,6 +229,7 @@ class SaturationModel:
             group=group,
             corrected_n=corrected_n,
             shown=shown,
+            metric_range=metric_range,
         )
         return self
 
@@ -285,38 +302,6 @@ class SaturationModel:
         )
         return subset, tuple(float(v) for v in points.sizes[far])
 
-    def _log_correction(
-        self, points: MeasuredPoints, ensemble: Ensemble, point: Estimate, regime: str, max_n: float
-    ) -> tuple[float, float | None, np.ndarray | None]:
-        """(log(answer / read-off minimum sufficient n), or 0; the corrected answer before the blend, or None
-        where the direct estimate took no part; the prefix's features for `direct`, or None): the read-off
-        answer corrected by the factor learned on LCDB (`correction`), then blended with the nearest past
-        curves' answer (`direct`)."""
-        if not self.corrected or len(points.sizes) < 2:
-            return 0.0, None, None
-        answer, last = point[2], float(points.sizes[-1])
-        at_max = float(ensemble(np.array([max_n / last]))[0])
-        noise = noise_level(points.y, points.groups)
-        read = {"answer": answer, "score_at_max": at_max, "max_n": max_n, "noise": noise, "epsilon": self.epsilon}
-        factor = log_factor(correction_features(points.sizes, points.y, **read), regime, len(points.sizes))
-        asymptote = point[0] if np.isfinite(point[0]) else at_max
-        features = prefix_features(points.sizes, points.y, asymptote=asymptote, **read)
-        group = correction_group(regime, len(points.sizes))
-        value, blended = blended_log_answer(features, group, np.log(answer / last) + factor)
-        return value - np.log(answer / last), answer * np.exp(factor) if blended else None, features
-
-    @staticmethod
-    def _decided(
-        answer: float, group: str, sizes: np.ndarray, bounds: tuple[float, float], features: np.ndarray | None
-    ) -> float:
-        """The minimum sufficient n to show: the size most likely within x1.5 of the truth under the
-        model's predictive distribution (`decision`: its window mode, not its median `answer`; the errors
-        of the LCDB design curves nearest these `features`), since "within x1.5" is what the answer is
-        judged by; on the sizes the truth can take (the measured sizes' grid continued to max_n)."""
-        support = truth_support(sizes, bounds[1])
-        log_answer = decided_log_answer(float(np.log(answer)), group, support, features)
-        return float(np.clip(np.exp(log_answer), *bounds))
-
     def _fit_weights(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         # Weight ~ x^tail_weight: the last points say most about where the curve goes next.
         return w * x**self.tail_weight
@@ -352,9 +337,10 @@ class SaturationModel:
         group: str | None,
         corrected_n: float | None,
         shown: float,
+        metric_range: tuple[float | None, float | None] | None,
     ) -> SaturationResult:
         """The `SaturationResult` of a fit, back in the user's units; `shown` is the minimum sufficient n
-        decided on (`_decided`), the bands are those of the median answer `point[2]`, widened to hold it."""
+        decided on (`answer.decided`), the bands are those of the median answer `point[2]`, widened to hold it."""
         sign = self._sign
         asym_band, useful_band, sufficient_band, useful_noise, sufficient_noise = estimate_bands(
             point,
@@ -368,6 +354,11 @@ class SaturationModel:
             correction_group=group,
             corrected_n=corrected_n,
         )
+        if metric_range is not None:  # a replicate's resampled points may pass the bound, its asymptote with them
+            low, high = (-np.inf if metric_range[0] is None else metric_range[0]), metric_range[1]
+            asym_band = tuple(
+                None if v is None else float(np.clip(v, low, np.inf if high is None else high)) for v in asym_band
+            )
         return SaturationResult(
             mode=self.mode,
             epsilon=self.epsilon,
@@ -395,14 +386,8 @@ class SaturationModel:
             _ensemble=ensemble,
             _replicates=tuple(replicates),
             _n_ref=n_ref,
-            bounds=self.bounds,
+            bounds=metric_range,
             _replicate_estimates=np.array(
                 [[a, np.inf if u is None else u, m] for a, u, m in reps], dtype=float
             ).reshape(len(reps), 3),
         )
-
-
-def _corrected(estimate: Estimate, log_factor: float, bounds: tuple[float, float]) -> Estimate:
-    """The estimate with its minimum sufficient n moved by exp(log_factor), kept within bounds."""
-    asymptote, useful, sufficient = estimate
-    return asymptote, useful, float(np.clip(sufficient * np.exp(log_factor), *bounds))

@@ -54,6 +54,15 @@ class SaturationResult:
         return self.min_useful_n is None or self.min_useful_n > self.n[-1]
 
     @property
+    def asymptote_capped(self) -> bool:
+        """True when the asymptote sits on the metric's best score (`bounds`): the fit would level off past
+        it, so the points do not show where the curve levels off, only that it is not below the bound."""
+        if self.bounds is None:
+            return False
+        best = self.bounds[1] if self.mode == "max" else self.bounds[0]
+        return best is not None and abs(self.asymptote - best) <= 1e-6 * max(1.0, abs(best))
+
+    @property
     def min_sufficient_n_extrapolated(self) -> bool:
         return self.min_sufficient_n > self.n[-1]
 
@@ -117,6 +126,8 @@ class SaturationResult:
             "max_n": size(self.max_n),
             "asymptote": num(self.asymptote),
             "asymptote_interval": [num(v) for v in self.asymptote_interval],
+            "asymptote_capped": bool(self.asymptote_capped),
+            "bounds": None if self.bounds is None else [num(v) for v in self.bounds],
             "min_useful_n": size(self.min_useful_n),
             "min_useful_n_interval": [size(v) for v in self.min_useful_n_interval],
             "min_sufficient_n": size(self.min_sufficient_n),
