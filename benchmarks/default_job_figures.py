@@ -66,7 +66,8 @@ BEGIN, END = "<!-- seeds:begin (benchmarks/default_job_figures.py) -->", "<!-- s
 PARTS = ("job", "twin")
 # Which seeds' twins were looked at while the 20% judgement was designed (issue 10 item 5): seed 0 shaped it,
 # seeds 1 and 2 were seen in round 5; 3-5 were fixed before round 6's design was measured on them, and were
-# design data of round 7 (replayed); 6-8 were fixed before round 7's design and run once, unread by it.
+# design data of round 7 (replayed); 6-8 were fixed before round 7's design and run once, unread by it; 9-11 were
+# fixed before round 8 and run once with the round-7 predictor frozen (the finals on 48 products), unread by any design.
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -74,6 +75,9 @@ SEED_ROLES = {
     3: "r6 fresh, r7 design",
     4: "r6 fresh, r7 design",
     5: "r6 fresh, r7 design",
+    9: "r8 fresh, finals on 48",
+    10: "r8 fresh, finals on 48",
+    11: "r8 fresh, finals on 48",
 }
 
 
