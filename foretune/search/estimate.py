@@ -244,11 +244,17 @@ def project_sweep(costs: PilotCosts, *, models: Sequence[str]) -> dict[str, Any]
     }
 
 
+def ranks_optimistically(config: ExperimentConfig) -> bool:
+    """Whether some rung of `config`'s pruning ranks by the optimistic end of the interval (not projected)."""
+    early = config.early_stage
+    return early.enabled and (early.use_upper_bound or any(r.use_upper_bound for r in early.rungs))
+
+
 def not_modelled(config: ExperimentConfig) -> list[str]:
     """The early-stage options of `config` that the projection leaves out, and which way each moves the cost."""
     early = config.early_stage
     notes = []
-    if early.enabled and (early.use_upper_bound or any(getattr(r, "use_upper_bound", None) for r in early.rungs)):
+    if ranks_optimistically(config):
         notes.append(
             "early_stage.use_upper_bound: a trial ranked by the optimistic end of its interval is kept more often "
             "than the projected share, so more trials run on (at most all: the search without pruning)"
@@ -328,7 +334,7 @@ def project(
     costs = PilotCosts(config, pilot["models"], plan, pilot["import_seconds"], slots, price)
     search = project_search(costs, models=pilots.searched_models(config), trials=trials)
     unmodelled = not_modelled(config)
-    if any(note.startswith("early_stage.use_upper_bound") for note in unmodelled):  # the cost's upper end
+    if ranks_optimistically(config):  # the cost's upper end
         unpruned = replace(costs, config=config.with_overrides({"early_stage.enabled": False}, where="estimate"))
         every = project_search(unpruned, models=pilots.searched_models(config), trials=trials)
         search["without_pruning"] = {k: every[k] for k in ("wall_seconds", "device_hours", "usd", "expected_complete")}
