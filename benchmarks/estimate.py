@@ -1,14 +1,15 @@
 """How close is `foretune estimate` to the search it estimates? Runs the pilot, then the real search, per job.
 
     nice -n 10 .venv/bin/python benchmarks/estimate.py [--jobs default,small] [--out runs/bench-estimate]
-    nice -n 10 .venv/bin/python benchmarks/estimate.py --one-trial [--set k=v ...]   # cheap: pilot + one full trial
+    .venv/bin/python benchmarks/estimate.py --one-trial [--set k=v ...]   # pilot + one full trial, both at nice 15
 
 Each job runs exactly what a user runs, as subprocesses: `foretune estimate CONFIG --json --out RUN`, then
 `foretune search CONFIG --out RUN --quiet`, and compares the estimate with the measured wall time of the
 search command and with the study's trials (their span, their time x cores, how many ran to the end).
 The load average is sampled every 5 s during both, since on a shared machine it moves both numbers.
 Writes benchmarks/results/estimate.md after each job with every finished job's row (jobs started as separate
-processes, `--jobs default` and `--jobs small` side by side, share the results file).
+processes, `--jobs default` and `--jobs small` side by side, share the results file); the markdown is
+benchmarks/estimate_results.py's.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+from estimate_results import one_trial_section, write_one_trial, write_results  # beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 FORETUNE = str(REPO / ".venv" / "bin" / "foretune")
@@ -180,6 +182,7 @@ def one_trial(config: str, overrides: dict[str, str], out: Path) -> dict:
 
     sets = [arg for key, value in overrides.items() for arg in ("--set", f"{key}={value}")]
     log = out / "one-trial.log"
+    started = time.time()
     pilot_wall, pilot_load, printed = timed([FORETUNE, "estimate", config, "--json", *sets], log)
     estimate = json.loads(printed)
     env = {**os.environ, "OMP_NUM_THREADS": str(next(iter(estimate["pilot"]["models"].values()))["threads"])}
@@ -195,164 +198,8 @@ def one_trial(config: str, overrides: dict[str, str], out: Path) -> dict:
         )
     trial = json.loads(done.stdout)
     row = {"config": config, "overrides": overrides, "pilot_wall": pilot_wall, "pilot_load": pilot_load}
+    row["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
     return row | {"trial_load": load.mean, "estimate": estimate, "trial": trial}
-
-
-def one_trial_section(row: dict) -> list[str]:
-    """The markdown of `one_trial`'s row: estimated vs measured, phase by phase."""
-    est, trial = row["estimate"], row["trial"]
-    model, timing = next(iter(est["pilot"]["models"].items()))
-    shape = est["search"]["full_trial"]
-    steps, reports = trial["steps"], trial["reports"]
-    last = reports[-1]
-    between = sum(at - steps[step - 1] for _, step, at, _ in reports[:-1])  # evaluations before the last step
-    measured = {
-        "import (a fresh process)": trial["imported"] - trial["started"],
-        f"start-up and {len(steps)} steps": steps[-1] - trial["imported"] - between,
-        f"{len(reports) - 1} evaluations before the last step": between,
-        "final evaluation": last[2] - steps[-1],
-        "test evaluation": trial["ended"] - last[2],
-        "whole trial": trial["ended"] - trial["started"],
-    }
-    estimated = dict(
-        zip(
-            measured,
-            [
-                est["pilot"]["import_seconds"],
-                timing["start_seconds"] + shape["steps"] * timing["step_seconds"],
-                shape["early_evaluations"] * timing["eval_seconds"]
-                + shape["late_evaluations"] * timing["trained_eval_seconds"],
-                timing["final_eval_seconds"],
-                timing["test_eval_seconds"],
-                est["search"]["full_trial_seconds"][model],
-            ],
-            strict=True,
-        )
-    )
-    sets = "".join(f" --set {k}={v}" for k, v in row["overrides"].items())
-    lines = [
-        "## Round 8: the final evaluation on its own products, one full trial (2026-12-02)",
-        "",
-        f"Reproduce: `nice -n 10 .venv/bin/python benchmarks/estimate.py --one-trial{sets}` (`foretune estimate "
-        f"{row['config']} --json`, then one full trial of it in a fresh process with the trial's threads and Ray's "
-        "worker niceness, each phase on its own clock; a search's scheduling is not part of it).",
-        "",
-        f"- Machine: 2-core AMD EPYC VM, 24 GiB, no GPU, shared with the lead's and three helpers' jobs: load average "
-        f"{row['pilot_load']:.1f} during the pilot ({row['pilot_wall']:.0f} s), {row['trial_load']:.1f} during the "
-        "trial (2.0 = both cores busy).",
-        f"- The trial's evaluations: {', '.join(f'{f:.0%} on {n or 0:.0f} products' for f, _, _, n in reports)}; the pilot "
-        f"timed {timing['eval_products']} products ({timing['trained_eval_seconds']:.1f} s with answers capped) and "
-        f"scales the final to {timing['final_eval_products']} per product.",
-        "",
-        "| phase | estimated | measured | error |",
-        "|---|---|---|---|",
-    ]
-    for phase, value in measured.items():
-        lines.append(f"| {phase} | {estimated[phase]:.1f} s | {value:.1f} s | {_pct(estimated[phase], value)} |")
-    return lines
-
-
-def _load(value: float) -> str:
-    return "not recorded" if value != value else f"{value:.1f}"  # NaN: a pilot kept from an earlier attempt
-
-
-def _pct(estimated: float, actual: float) -> str:
-    return f"{(estimated - actual) / actual:+.0%}"
-
-
-def write_results(rows: list[dict], path: Path) -> None:
-    lines = [
-        "# Pilot estimate vs the real search (`foretune estimate`)",
-        "",
-        "Reproduce: `nice -n 10 .venv/bin/python benchmarks/estimate.py` (each job: the pilot, then the search).",
-        "",
-        f"- Machine: 2-core AMD EPYC VM, 24 GiB RAM, no GPU, Python {platform.python_version()}; **shared with "
-        "five other helpers' jobs** (their tests and benchmarks) while this ran. The load average, sampled every 5 s, "
-        "is in the table (2.0 = both cores busy). `default` and `small` ran side by side (`--jobs default` and "
-        "`--jobs small` as two processes under `nice -n 10`), each its pilot then its search, so a job's pilot and "
-        "its search ran under the same shared machine, but its load moved a lot while they ran; `small-again` is "
-        "the small job rerun alone after the other jobs had quietened, `default-again` the default job run alone "
-        "on the machine (nothing else running).",
-        "- Target: the estimated wall time of the search within +-30% of the measured one.",
-        "",
-        "| job | pilot wall | load (pilot / search) | estimated wall | measured wall | error | est. trials span "
-        "| actual span | est. core-hours | actual core-hours | to the end est. / actual |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        est, act, search = row["estimate"], row["actual"], row["estimate"]["search"]
-        if row["search_wall"] is None:  # still running: once past the estimate, the error can only grow
-            elapsed = act["elapsed_seconds"]
-            passed = elapsed > est["search_wall_seconds"]
-            bound = f"below {_pct(est['search_wall_seconds'], elapsed)}" if passed else "not known yet"
-            lines.append(
-                f"| {row['name']} | {row['pilot_wall']:.0f} s | {_load(row['pilot_load'])} / {row['search_load']:.1f} "
-                f"now | {est['search_wall_seconds']:.0f} s | still running: {act['finished']} of {search['trials']} "
-                f"trials done {elapsed:.0f} s after the first started | {bound} | {search['trials_wall_seconds']:.0f} s | - "
-                f"| {est['search_device_hours']:.3f} | - | {search['expected_complete']:.1f} / - |"
-            )
-            continue
-        lines.append(
-            f"| {row['name']} | {row['pilot_wall']:.0f} s | {_load(row['pilot_load'])} / {row['search_load']:.1f} "
-            f"| {est['search_wall_seconds']:.0f} s | {row['search_wall']:.0f} s "
-            f"| {_pct(est['search_wall_seconds'], row['search_wall'])} | {search['trials_wall_seconds']:.0f} s "
-            f"| {act['trials_wall_seconds']:.0f} s | {est['search_device_hours']:.3f} | {act['device_hours']:.3f} "
-            f"| {search['expected_complete']:.1f} / {act['complete']} |"
-        )
-    kept = _without_round8(path.read_text() if path.is_file() else "")[1]
-    lines += ["", *([kept.rstrip("\n"), ""] if kept else []), "## Jobs", ""]
-    for row in rows:
-        est, act = row["estimate"], row["actual"]
-        timing = next(iter(est["pilot"]["models"].values()))
-        search = est["search"]
-        lines += [
-            f"**{row['name']}**: {row['what']} (`{row['command']}`).",
-            f"Pilot ({est['pilot']['steps']} steps, one evaluation of {timing['eval_products']} products): "
-            f"{timing['step_seconds']:.2f} s per step (steps 2-{est['pilot']['steps']}; the first took "
-            f"{timing['first_step_seconds']:.1f} s with its warm-up), evaluation {timing['eval_seconds']:.1f} s as "
-            f"trained for {est['pilot']['steps']} steps and {timing['trained_eval_seconds']:.1f} s with answers capped "
-            f"at {timing['answer_tokens']} tokens, start-up {timing['start_seconds']:.1f} s + "
-            f"{est['pilot']['import_seconds']:.1f} s import.",
-            f"Estimated: a full trial {next(iter(search['full_trial_seconds'].values())):.0f} s, a pruned one "
-            f"{next(iter(search['pruned_trial_seconds'].values())):.0f} s, zero-shot baseline "
-            f"{search['zero_shot_seconds']:.0f} s. Measured: full trials {act.get('full_trial_seconds', [])} s, "
-            f"pruned {act.get('pruned_trial_seconds', [])} s.",
-            "",
-        ]
-    lines += [
-        "**Reading.** The same work took very different times as the machine's load moved: in one search, full "
-        "trials of identical budget differed by several times (see the measured durations above). The pilot "
-        "measures the machine as it is during the pilot, so its estimate is as good as the assumption that the "
-        "load stays that way; where the load fell after the pilot the search ran faster than estimated, where it "
-        "rose, slower. `foretune estimate` now also prints the share of CPU time the pilot's steps got (column "
-        "CPU), which says when the estimate was taken on a busy machine (added after these runs).",
-        "",
-        "The measured wall time is the `foretune search` command from start to exit (Ray start-up, the trials, the "
-        "zero-shot baseline, the report); the estimate leaves out Ray's own start-up and shutdown. Trial spans and "
-        "core-hours come from the study (first trial start to last trial end; each trial's time x its cores).",
-        "",
-        "Run notes (2026-12-01): both jobs' first searches failed at Ray start-up (Ray waits 30 s for its raylet: "
-        "'the current node timed out during startup') when the machine's load average reached 44. The small job "
-        "was rerun from its pilot; the default job's search was rerun at 19:08 keeping its pilot of 18:52-19:00, "
-        "whose load average the script did not record (`uptime` read 12.7 and 15.7 during it).",
-    ]
-    path.write_text("\n".join(lines) + "\n")
-
-
-def _without_round8(text: str) -> tuple[str, str]:
-    """(the results file without its round-8 one-trial section, that section or ''): a rewrite keeps it."""
-    start = text.find("## Round 8")
-    if start < 0:
-        return text, ""
-    end = text.find("\n## ", start + 1) + 1 or len(text)
-    return text[:start] + text[end:], text[start:end]
-
-
-def write_one_trial(row: dict, path: Path) -> None:
-    """Put the one-trial section into the results file, before the jobs' notes (replacing an earlier one)."""
-    text = _without_round8(path.read_text())[0]
-    at = text.find("## Jobs")
-    path.write_text(text[:at] + "\n".join(one_trial_section(row)) + "\n\n" + text[at:])
 
 
 def collect_rows(out: Path) -> list[dict]:

@@ -231,8 +231,9 @@ Mean fit + predict time per fold (one fit on ~16-40 finished runs, predictions f
   `learned` = kernel ridge (RBF, and RBF + linear kernels since round 8) on (early value, its fraction,
   the `curve` gain, hyperparameters) predicting log(final / early), winsorized, its (kernel, penalty)
   candidates averaged by their exact leave-one-out errors (pseudo-BMA).
-  `auto` = pseudo-BMA blend of the three by their leave-one-out error on the fit runs (nested
-  leave-one-out for `learned`); with fewer than 8 finished runs it is `snapshot`, shifted by the
+  `auto` = `learned` from 8 finished runs (`snapshot` and `curve` are measured by their leave-one-out
+  error on the fit runs but weigh 0 since round 9; a score objective blends `learned` with each loss's
+  line by pseudo-BMA); with fewer than 8 finished runs it is `snapshot`, shifted by the
   finished runs' median change after 0.2 (not exercised here: every fit set has 16+ runs).
   `snapshot`'s ranking metrics are those of the rule (rank by the score at {args.at:g}); its MAE and
   coverage are of its predicted final (that score moved by the fit runs' median change). `curve`

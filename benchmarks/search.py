@@ -105,6 +105,15 @@ STRATEGIES = [
     Strategy(
         "foretune_ub10_r2s_rep", "foretune", UB | {"keep": 0.1, "rungs": [STRICT3 | {"keep": 2}], "stop_repeats": True}
     ),
+    # round 9 (search.md: the frontier): the rules cheapest on the design seeds' frontier that kept the best run in
+    # >= 90% of them on every set (`search_frontier.py`): the top 30% at 10% then the top 4 at 30% by predicted
+    # final; one cut at 20% keeping the top 16%
+    Strategy(
+        "foretune_q30_r3t4_rep",
+        "foretune",
+        RUNGS | {"keep": 0.3, "rungs": [{"fraction": 0.3, "keep": 4}]} | {"stop_repeats": True},
+    ),
+    Strategy("foretune_f20_q16_rep", "foretune", {"fraction": 0.2, "keep": 0.16, "stop_repeats": True}),
 ]
 
 

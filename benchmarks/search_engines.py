@@ -89,7 +89,8 @@ def search_inprocess(
     bank, strategy: Strategy, *, params, metric, mode, seed, trials, trace: list | None = None, before_judge=None
 ) -> dict:
     """One search, trials `CONCURRENT` at a time in lockstep; returns its record. With `trace`, one dict per trial
-    is appended to it as the trial ends (its final, fraction reached, verdict attributes, runs finished then)."""
+    is appended to it as the trial ends (its final, fraction reached, verdict attributes, runs finished then, the
+    recorded run it replays, its params, and the time units of its first and last evaluation)."""
     import optuna
     from optuna.trial import TrialState
 
@@ -113,16 +114,17 @@ def search_inprocess(
     finished: set[str] = set()  # recorded runs some trial of this search already ran to the end
     told: dict[str, float] = {}  # trial number -> final told to Optuna
     started = 0
+    unit = 0  # time in evaluations: every running trial makes one evaluation per unit
     while started < trials or running:
         while len(running) < CONCURRENT and started < trials:
             trial = study.ask(dists)
             run = bank.nearest(trial.params)
             if ours:
                 ours.evaluator.add(str(trial.number), trial.params)
-            running.append([trial, run, 0])
+            running.append([trial, run, 0, unit])
             started += 1
         for slot in list(running):  # every running trial makes one evaluation per time unit
-            trial, run, i = slot
+            trial, run, i, start = slot
             fraction = fractions[i]
             value = run.at(metric, fraction)
             trial.report(value, int(round(fraction * 100)))
@@ -145,11 +147,13 @@ def search_inprocess(
                 attrs = dict(ours.evaluator.verdicts.get(str(trial.number), {})) if ours else {}
                 finished_then = len(ours.evaluator._finished_runs()) if ours else 0
                 trace.append({"number": trial.number, "final": run.final(metric), "reached": fraction} | {
-                    "complete": last, "attrs": attrs, "finished_then": finished_then
+                    "complete": last, "attrs": attrs, "finished_then": finished_then, "run": run,
+                    "params": dict(trial.params), "start": start, "end": unit,
                 })  # fmt: skip
             records.append((run.final(metric), fraction, last, run.run_id in finished))
             finished |= {run.run_id} if last else set()
             running.remove(slot)
+        unit += 1
     record = outcome(records, mode, ours.seconds if ours else [])
     finish = ours.finish_seconds if ours else []
     return record | {"finish_p95_s": float(np.percentile(finish, 95)) if finish else 0.0}

@@ -99,6 +99,32 @@ def main() -> None:
         verdicts = {k: passes(s.loc[chosen]) and s.loc[chosen, "compute"] <= 0.35 for k, s in held_out.items()}
         met = ", ".join(f"{k}: {'yes' if ok else 'no'}" for k, ok in verdicts.items())
         print(f"\n`{chosen}` on the held-out seeds, every target met (compute <= 35% too): {met}.")
+        print("\n".join(against_default(held_out, chosen)))
+
+
+def against_default(held_out: dict[str, pd.DataFrame], chosen: str) -> list[str]:
+    """Whether the chosen strategy is no worse than the default (`foretune`) on the held-out seeds, set by set:
+    compute no higher and best kept no lower (the brief of round 9; compute on new runs is shown, not judged); it
+    becomes the default only if so on every set."""
+    lines, ok = [], True
+    for name, s in held_out.items():
+        mine, default = s.loc[chosen], s.loc["foretune"]
+        worse = [
+            what
+            for what, bad in (
+                ("compute", mine.compute > default.compute + 1e-9),
+                ("best kept", mine.kept < default.kept - 1e-9),
+            )
+            if bad
+        ]
+        ok &= not worse
+        lines.append(
+            f"- {name}: compute {mine.compute:.1%} vs {default.compute:.1%}, on new runs {mine.new:.1%} vs "
+            f"{default.new:.1%}, best kept {mine.kept:.0%} vs {default.kept:.0%}: "
+            + ("no worse" if not worse else "worse on " + ", ".join(worse))
+        )
+    head = f"\n`{chosen}` against the default `foretune` on the held-out seeds (it replaces it only if no worse on every set): "
+    return [head + ("replace." if ok else "keep the default."), "", *lines]
 
 
 if __name__ == "__main__":

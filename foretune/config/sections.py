@@ -60,7 +60,9 @@ class DataConfig(_Section, TaskDataFields):
         ge=1,
         description="Cap on validation products evaluated at the last budget fraction, the final a search ranks "
         "and predicts (default: max_eval_samples). More there make finals less noisy for the cost of one longer "
-        "evaluation per completed run; the evaluations before it, and the judgement, keep max_eval_samples.",
+        "evaluation per completed run; the evaluations before it, and the judgement, keep max_eval_samples. With "
+        "generated answers the final's eval loss stays on those first max_eval_samples (the loss curve compares like "
+        "with like and costs no more), unless eval_loss is an objective.",
     )
     attributes: list[str] | None = Field(
         None, description="Only extract these attributes (default: all attributes in the data)."

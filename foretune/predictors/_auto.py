@@ -1,7 +1,11 @@
-"""`auto`: blend `snapshot`, `curve` and `learned` by how well each did on the study's finished runs.
+"""`auto`: from `min_finished` finished runs, `learned` (and for a score objective each loss's line) blended
+by how well each did on the study's finished runs; with fewer, the prior, a loss line or the snapshot rule.
 
 Each candidate predicts every finished run from its points before `at` (the `learned` one by
-leave-one-out: refit without the run it predicts, so its score is honest). The blend weights are
+leave-one-out: refit without the run it predicts, so its score is honest). The ranking rules `snapshot`
+and `curve` are measured too but weigh 0 there (round 9): `learned` reads their inputs (the early value,
+the `curve` gain) as features, with its shrinkage toward the early value already chosen by leave-one-out,
+and blending it with them again shrank it by weights measured on 10-25 runs. The blend weights are
 pseudo Bayesian model averaging of those out-of-sample errors; ``combine="best"`` keeps only the
 candidate with the least error instead. The interval is split-conformal on the blend's own
 out-of-sample errors (`calibration`). With fewer than `min_finished` finished runs the blend cannot
@@ -20,8 +24,7 @@ With 2 to `min_finished` finished runs, a loss every run reports by `at` (eval l
 with 2-3 runs wherever it exists, from 4 unless its leave-one-out error is much larger than the
 snapshot rule's (`_signal`); `weights_` then reads
 {"signal:<metric>": 1.0} and the basis names the metric. From `min_finished` runs, for a score objective
-(mode "max"), each such loss's line is a candidate of the blend (`loss_lines`), weighed like the others, and
-stands in for `curve` (the extrapolation of the score's own coarse early curve; its weight reads 0). The
+(mode "max"), each such loss's line is a candidate of the blend beside `learned` (`loss_lines`). The
 blend's interval is cut from deviations each taken under the blend weighed without that run
 (`blend_deviations`).
 """
@@ -52,6 +55,7 @@ from foretune.predictors.prior import prior_agrees, prior_predict, prior_raw, pr
 CANDIDATES = ("snapshot", "curve", "learned")
 # Which candidates are ranking rules rather than models of the final value: they get an offset.
 _SHIFT = np.array([True, True, False])
+RULES = ("snapshot", "curve")  # measured, but weigh 0 in the blend (`AutoPredictor._blend`)
 
 
 def loss_lines(train: Sequence[Curve], curves: Sequence[Curve], at: float, *, mode: Mode) -> list[Signal]:
@@ -115,6 +119,28 @@ def stack_weights(predictions: np.ndarray, finals: np.ndarray, shift: np.ndarray
     loglik = -0.5 * len(finals) * np.log(errors)
     weights = np.exp(loglik - loglik.max())
     return weights / weights.sum()
+
+
+def blend_fit(
+    predictions: np.ndarray, finals: np.ndarray, shift: np.ndarray, *, combine: str, active: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The blend fit on these rows: each candidate column's weight (`stack_weights` over the `active`
+    columns, 0 elsewhere) and offset. The ranking rules (`shift`) are moved by their mean error on the
+    finished runs, so the blend predicts final values on one scale whichever candidates it picks (a
+    study compares predictions made at different times, from different fits); a model with its own
+    intercept (`learned`, a loss line) is not: shifting it too would only add noise. One helper for the
+    blend and for its held-out deviations (`blend_deviations`), so the two cannot drift apart."""
+    active = np.ones(predictions.shape[1], dtype=bool) if active is None else active
+    weights = np.zeros(predictions.shape[1])
+    weights[active] = stack_weights(predictions[:, active], finals, shift[active], combine=combine)
+    offsets = (finals[:, None] - predictions).mean(axis=0) * shift
+    return weights, offsets
+
+
+def blended(values: np.ndarray, weights: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The blend of the candidate columns of `values` under `blend_fit`'s weights and offsets."""
+    used = weights > 0  # an unused candidate must not spread its NaN into the blend
+    return (values[:, used] + offsets[used]) @ weights[used]
 
 
 class AutoPredictor(Predictor):
@@ -228,27 +254,19 @@ class AutoPredictor(Predictor):
             candidates.append(signal.predictions)
             shift.append(False)
         out_of_sample, candidates, shift = np.column_stack(out_of_sample), np.column_stack(candidates), np.array(shift)
-        # A score's own early curve is what is coarse: where a loss line stands in for it, `curve` (its
-        # extrapolation) drops out; on the LoRA design ids it took 0.21-0.96 of the weight in 8 of 20 draws
-        # where it ranked the judged runs at 0.28-0.61 (benchmarks/results/verdict.md, round 8).
-        active = np.array([not (name == "curve" and len(names) > len(CANDIDATES)) for name in names])
-        weights = np.zeros(len(names))
-        weights[active] = stack_weights(out_of_sample[:, active], finals, shift[active], combine=self.combine)
+        # The ranking rules weigh 0: `learned` already reads the early value and the `curve` gain, its penalty
+        # chosen by leave-one-out; re-blending them shrank it again by weights measured on 10-25 runs (LoRA
+        # eval-loss design ids, warm: 0.953 -> 0.964; benchmarks/results/verdict.md, round 9).
+        active = np.array([name not in RULES for name in names])
+        weights, offsets = blend_fit(out_of_sample, finals, shift, combine=self.combine, active=active)
         self.weights_ = dict(zip(names, weights.round(4).tolist(), strict=True))
-        # The ranking rules are shifted by their mean error on the finished runs, so the blend
-        # predicts final values on one scale whichever candidates it picks (a study compares
-        # predictions made at different times, from different fits). `learned` already has its own
-        # intercept; shifting it too would only add noise.
-        offsets = (finals[:, None] - out_of_sample).mean(axis=0) * shift
-        used = weights > 0  # an unused candidate must not spread its NaN into the blend
-        mean = (candidates[:, used] + offsets[used]) @ weights[used]
         # The weights were chosen on the same runs the band is cut from: each run's deviation is taken
         # under the blend weighed without it (as `chosen_deviations` does with 3-7 runs).
         deviations = blend_deviations(out_of_sample[:, active], finals, shift[active], combine=self.combine)
         return calibrated(
             curves,
-            mean,
-            finals - (out_of_sample[:, used] + offsets[used]) @ weights[used],
+            blended(candidates, weights, offsets),
+            finals - blended(out_of_sample, weights, offsets),
             at=at,
             mode=self.mode,
             basis=predicted_basis(self.name, len(train)),
@@ -266,9 +284,7 @@ def blend_deviations(predictions: np.ndarray, finals: np.ndarray, shift: np.ndar
     out = np.empty(n)
     for i in range(n):
         others = np.arange(n) != i
-        weights = stack_weights(predictions[others], finals[others], shift, combine=combine)
-        offsets = (finals[others, None] - predictions[others]).mean(axis=0) * shift
-        used = weights > 0
-        residuals = finals - (predictions[:, used] + offsets[used]) @ weights[used]
+        weights, offsets = blend_fit(predictions[others], finals[others], shift, combine=combine)
+        residuals = finals - blended(predictions, weights, offsets)
         out[i] = abs(residuals[i] - np.median(residuals[others]))
     return out

@@ -3,9 +3,9 @@
 The pilot (`foretune.search.pilot`) times a few optimizer steps and one evaluation of each model.
 Here those timings become runs and runs become wall time and device-hours:
 
-- a trial that runs to the end costs its start-up (a fresh process imports the trainer and loads data
-  and model) + budget x per-step time + its evaluations x evaluation time (the last one on
-  `data.max_final_eval_samples` products, scaled per product) + one test evaluation;
+- a trial that runs to the end costs its start-up (a fresh process imports the trainer, once per slot with
+  `search.reuse_workers`, and loads data and model) + budget x per-step time + its evaluations x evaluation
+  time (the last on `data.max_final_eval_samples` products, as the pilot priced it) + one test evaluation;
   a pruned trial stops after its evaluation at the early fraction;
 - which trials run to the end follows the early-stage rule (`EarlyStageRule`): the first
   `grace_trials` do, and the j-th trial judged ranks within the kept `allowed(j)` of j with
@@ -164,8 +164,10 @@ def project_search(costs: PilotCosts, *, models: Sequence[str], trials: int | No
     trials = trials or config.search.trials
     passed = rung_probabilities(config, trials)
     keep = [row[-1] for row in passed]
-    full = {m: costs.run_seconds(m, plan.full, fresh_process=True) for m in models}
-    rungs = _rung_stops(costs, models, passed)
+    # A reused worker (search.reuse_workers) imports the trainer once per slot, not once per trial.
+    fresh = not config.search.reuses_workers
+    full = {m: costs.run_seconds(m, plan.full, fresh_process=fresh) for m in models}
+    rungs = _rung_stops(costs, models, passed, fresh_process=fresh)
     expected = [
         keep[i] * full[models[i % len(models)]]
         + sum(rung["chances"][i] * rung["trial_seconds"][models[i % len(models)]] for rung in rungs)
@@ -193,12 +195,14 @@ def project_search(costs: PilotCosts, *, models: Sequence[str], trials: int | No
         "trials_wall_seconds": trials_wall,
         "zero_shot_seconds": zero_shot,
         "prepare_seconds": prepare,
-        "wall_seconds": costs.import_seconds + prepare + trials_wall + zero_shot,
+        "wall_seconds": costs.import_seconds * (1 if fresh else 2) + prepare + trials_wall + zero_shot,
         **costs.device_costs(expected),
     }
 
 
-def _rung_stops(costs: PilotCosts, models: Sequence[str], passed: list[list[float]]) -> list[dict[str, Any]]:
+def _rung_stops(
+    costs: PilotCosts, models: Sequence[str], passed: list[list[float]], *, fresh_process: bool
+) -> list[dict[str, Any]]:
     """Per rung: its fraction, each trial's chance to stop there, the expected stops, what a stopped trial costs."""
     early, plan = costs.config.early_stage, costs.plan
     fractions = [early.fraction] + [r.fraction for r in early.rungs][: len(passed[0]) - 1]
@@ -213,7 +217,7 @@ def _rung_stops(costs: PilotCosts, models: Sequence[str], passed: list[list[floa
                 "fraction": fraction,
                 "chances": chances,
                 "expected_stopped": sum(chances),
-                "trial_seconds": {m: costs.run_seconds(m, shape, fresh_process=True) for m in models},
+                "trial_seconds": {m: costs.run_seconds(m, shape, fresh_process=fresh_process) for m in models},
                 "trial": vars(shape),
             }
         )

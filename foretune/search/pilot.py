@@ -53,6 +53,9 @@ class PilotTiming:
     trained_eval_seconds: float  # the same evaluation with answers capped at `answer_tokens`, as a trained model's
     final_eval_products: int  # validation products scored at the last step (data.max_final_eval_samples)
     final_eval_seconds: float  # that final evaluation of a trained model: `trained_eval_seconds` scaled per product
+    # (only its generation where its eval loss stays on the earlier products)
+    final_loss_products: int  # products of the final's eval loss: the earlier evaluations' where the trainer keeps it
+    loss_eval_seconds: float  # the eval loss's teacher-forced pass alone on `eval_products` (0: not timed, not needed)
     test_products: int
     test_eval_seconds: float  # one test evaluation of a trained model (generated answers); 0 when runs skip it
     zero_shot_seconds: float  # one test evaluation of the untuned model (the search's baseline, the sweep's n = 0)
@@ -266,7 +269,8 @@ def _trained_evaluations(
     """Evaluation times of a trained model, which stops once its answer is complete, while the pilot's barely
     trained model writes up to task.max_new_tokens: the validation evaluation again with generation capped at
     the reference answers' length; the final evaluation (`final_cap`: the trial's data.max_final_eval_samples)
-    and test evaluations scaled per product (measured where nothing generated yet)."""
+    and test evaluations scaled per product (measured where nothing generated yet). Where the trainer keeps the
+    final's eval loss on the earlier evaluations' products, that pass is timed alone and not scaled."""
     answer_tokens = min(_answer_tokens(trainer, products), run.task.max_new_tokens)
     test = trainer.splits.test[: run.data.max_test_samples] if run.data.max_test_samples else trainer.splits.test
     as_configured = trainer.config  # evaluate() reads task.max_new_tokens from it at each call
@@ -276,10 +280,16 @@ def _trained_evaluations(
     generates = run.task.eval_method == "generate"
     try:
         final = trainer.validation_products(final=True)  # what a trial scores at its last step
+        # The trainer's own rule (generated answers only), asked with the trial's final cap set above.
+        loss_apart = trainer.final_loss_on_early_products()
+        loss = 0.0
         if generates:
             on_event(f"{run.model.name}: the evaluation again, answers capped at {answer_tokens} tokens")
             trained = _timed(lambda: trainer.evaluate(products, method="generate"))
             trained_test = trained * len(test) / max(len(products), 1)
+            if loss_apart:
+                on_event(f"{run.model.name}: the eval loss's pass alone ({len(products)} products)")
+                loss = _timed(lambda: trainer.evaluate(products, method="teacher_forced"))
         else:
             trained = eval_seconds
             on_event(f"{run.model.name}: one test evaluation ({len(test)} products, answers capped)")
@@ -287,11 +297,16 @@ def _trained_evaluations(
     finally:
         trainer.config = as_configured
     per_product = eval_seconds / max(len(products), 1) if generates else trained_test / max(len(test), 1)
+    scale = len(final) / max(len(products), 1)
+    # Generating scales with the final's products; a loss kept on the earlier products costs what it cost here.
+    final_seconds = loss + max(trained - loss, 0.0) * scale if loss_apart else trained * scale
     return {
         "answer_tokens": answer_tokens,
         "trained_eval_seconds": trained,
         "final_eval_products": len(final),
-        "final_eval_seconds": trained * len(final) / max(len(products), 1),
+        "final_eval_seconds": final_seconds,
+        "final_loss_products": len(products) if loss_apart else len(final),
+        "loss_eval_seconds": loss,
         "test_products": len(test),
         "test_eval_seconds": trained_test if run.task.test_on_completion else 0.0,
         "zero_shot_seconds": per_product * len(test),

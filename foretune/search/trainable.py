@@ -3,9 +3,10 @@
 Any trainer with `fit(reporter)` works (the LoRA trainer, the replay trainer). Each evaluation goes
 to Ray Tune with its budget fraction, and with the run's costs so far when the trainer measures them
 (a `costs` meter, `foretune.trainers.costs`): a trial the scheduler stops still carries what it cost.
-When the scheduler stops the trial, Ray ends the trial's process, so the trainer needs no
-search-specific code. Every trial's process imports this module: it imports no predictor (scipy.stats)
-before a completed trial's test intervals need one.
+When the scheduler stops the trial, Ray ends the trial's thread (its report raises SystemExit), so the
+trainer needs no search-specific code; the next trial may run in the same process (search.reuse_workers).
+Every trial's process imports this module: it imports no predictor (scipy.stats) before a completed trial's
+test intervals need one.
 """
 
 from __future__ import annotations
@@ -58,8 +59,11 @@ class TuneReporter:
 
 def run_trial(params: dict[str, Any], *, base_config: ExperimentConfig, trainer_factory: TrainerFactory) -> None:
     """Function trainable (bound with `tune.with_parameters`)."""
+    import gc
+
     from ray import tune
 
+    gc.collect()  # in a reused worker: the last trial's model, before this one loads its own (GPU memory)
     trainer = trainer_factory(trial_config(base_config, params))
     reporter = TuneReporter(costs=getattr(trainer, "costs", None))
     result = trainer.fit(reporter)

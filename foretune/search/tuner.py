@@ -112,6 +112,7 @@ def build_tuner(
             num_samples=num_samples,
             max_concurrent_trials=config.search.max_concurrent_trials,
             time_budget_s=config.search.time_budget_s,
+            reuse_actors=config.search.reuses_workers,
         ),
         run_config=tune.RunConfig(
             name=session_name,

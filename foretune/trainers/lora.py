@@ -192,6 +192,7 @@ class LoraTrainer:
         examples = [self.encoder.encode(p) for p in self.train_products]
         validation = self.validation_products()
         final_validation = self.validation_products(final=True)
+        final_loss = validation if self.final_loss_on_early_products() else None
         total = self.total_steps
         eval_at = self.eval_steps()
         optimizer, scheduler = self._optimizer_and_schedule(model, total)
@@ -207,9 +208,13 @@ class LoraTrainer:
             if self.on_step is not None:
                 self.on_step(step, total, loss)
             if step in eval_at:
-                products = final_validation if step == total else validation
+                final = step == total
+                products = final_validation if final else validation
                 with self.costs.timing_inference(len(products)):  # the latency: this pass per example
-                    metrics = {**self.evaluate(products, method=self.config.task.eval_method), "train_loss": loss}
+                    scores = self.evaluate(
+                        products, method=self.config.task.eval_method, loss_products=final_loss if final else None
+                    )
+                    metrics = {**scores, "train_loss": loss}
                 rows.append({FRACTION_KEY: eval_at[step], STEP_KEY: step, **metrics})
                 if reporter is not None and reporter.report(eval_at[step], step, metrics) == Decision.STOP:
                     stopped = step < total
@@ -280,15 +285,31 @@ class LoraTrainer:
         cap = (data.max_final_eval_samples or data.max_eval_samples) if final else data.max_eval_samples
         return products[:cap] if cap else products
 
+    def final_loss_on_early_products(self) -> bool:
+        """Whether the final evaluation computes the eval loss on the earlier evaluations' products only.
+
+        With generated answers the loss is a side signal of its own teacher-forced pass (half the final's time on
+        CPU): on the same products at every evaluation the loss curve compares like with like, and the longer
+        final (data.max_final_eval_samples) only pays for generating. Not when the loss is an objective."""
+        search = self.config.search
+        objectives = {search.metric, *(o.metric for o in search.objectives or [])}
+        return (
+            self.config.task.eval_method == "generate"
+            and self.task.name != "classification"
+            and "eval_loss" not in objectives
+            and len(self.validation_products(final=True)) > len(self.validation_products())
+        )
+
     def _test_products(self) -> list:
         cap = self.config.data.max_test_samples
         return self.splits.test[:cap] if cap else self.splits.test
 
     # --- evaluation --------------------------------------------------------------------------------
 
-    def evaluate(self, products: Sequence, *, method: str) -> dict[str, float]:
+    def evaluate(self, products: Sequence, *, method: str, loss_products: Sequence | None = None) -> dict[str, float]:
         """Task metrics of the current model on `products` (records of the task; plus eval_loss, and the
-        metrics of task.metric_fn). Classification is always scored by label likelihood."""
+        metrics of task.metric_fn). Classification is always scored by label likelihood. `loss_products`: with
+        generated answers, the products the eval loss is computed on (default: `products`)."""
         self._load()
         model = self._model
         was_training = model.training
@@ -305,9 +326,11 @@ class LoraTrainer:
             if self.task.name == "classification":
                 predictions, loss = scorer.label_likelihood(products, self.task.labels)
             else:
-                predictions, loss = scorer.teacher_forced(products)
                 if method == "generate":
+                    _, loss = scorer.teacher_forced(products if loss_products is None else loss_products)
                     predictions = scorer.generate(products)
+                else:
+                    predictions, loss = scorer.teacher_forced(products)
         finally:
             model.train(was_training)
         self.last_scored = (list(products), predictions)  # kept for bootstrap intervals over items

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from foretune.predictors import AutoPredictor, Curve, metrics
+from foretune.predictors import AutoPredictor, Curve, LearnedPredictor, metrics
 from foretune.predictors._base import final_value
 
 FRACTIONS = np.linspace(0.1, 1.0, 10)
@@ -27,18 +27,22 @@ def test_a_loss_line_joins_the_blend_of_a_score_objective_and_ranks():
     auto = AutoPredictor(mode="max").fit(finished)
     prediction = auto.predict([c.upto(0.2) for c in judged], at=0.2)
     assert set(auto.weights_) == {"snapshot", "curve", "learned", "signal:eval_loss"}
-    assert auto.weights_["curve"] == 0.0  # a score's own early curve is what is coarse: the line stands in
+    assert auto.weights_["snapshot"] == auto.weights_["curve"] == 0.0  # the ranking rules weigh nothing
     assert max(auto.weights_, key=auto.weights_.get) == "signal:eval_loss"
     finals = np.array([final_value(c) for c in judged])
     assert metrics.spearman(prediction.mean, finals) > 0.9
     assert (prediction.lower <= prediction.mean).all() and (prediction.mean <= prediction.upper).all()
 
 
-def test_a_loss_objective_keeps_the_three_candidates():
+def test_from_min_finished_runs_the_ranking_rules_weigh_nothing():
+    # `learned` reads the early value and the curve gain itself; a loss objective gets no loss line.
     finished, judged = _runs(12, seed=1, loss_objective=True), _runs(10, seed=2, loss_objective=True)
     auto = AutoPredictor(mode="min").fit(finished)
-    auto.predict([c.upto(0.2) for c in judged], at=0.2)
-    assert set(auto.weights_) == {"snapshot", "curve", "learned"}
+    prediction = auto.predict([c.upto(0.2) for c in judged], at=0.2)
+    assert auto.weights_ == {"snapshot": 0.0, "curve": 0.0, "learned": 1.0}
+    learned = LearnedPredictor(mode="min").fit(finished).predict([c.upto(0.2) for c in judged], at=0.2)
+    np.testing.assert_allclose(prediction.mean, learned.mean)  # learned has its own intercept: no offset
+    assert (prediction.lower <= prediction.mean).all() and (prediction.mean <= prediction.upper).all()
 
 
 def test_blend_deviations_are_taken_without_each_run():

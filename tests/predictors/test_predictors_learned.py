@@ -3,7 +3,8 @@ import pytest
 
 from foretune.predictors import AutoPredictor, Curve, LearnedPredictor, get_predictor, metrics
 from foretune.predictors._base import final_value
-from foretune.predictors._learned import ParamEncoder, relevance, winsorize
+from foretune.predictors._kernel_ridge import relevance, winsorize
+from foretune.predictors._learned import ParamEncoder
 from foretune.predictors.synthetic_curves import make_study
 
 
@@ -116,12 +117,12 @@ def test_relevance_weighs_informative_columns_over_noise():
 
 
 def test_kernel_ridge_candidates_are_averaged_by_their_leave_one_out_error():
-    from foretune.predictors._learned import _kernels, _loo_candidates, fit_predict_residual
+    from foretune.predictors._kernel_ridge import fit_predict_residual, kernels, loo_candidates
 
     rng = np.random.default_rng(0)
     A, B = rng.uniform(-2, 2, (30, 1)), np.linspace(-2, 2, 9)[:, None]
     target = np.sin(A[:, 0]) + rng.normal(0, 0.1, 30)
-    predictions, loos, errors = _loo_candidates(_kernels(A, A), target, _kernels(B, A))
+    predictions, loos, errors = loo_candidates(kernels(A, A), target, kernels(B, A))
     assert predictions.shape == (9, 78) and loos.shape == (30, 78) and errors.shape == (78,)  # 6 kernels x 13
     averaged, loo = fit_predict_residual(A, target, B)
     assert np.all((averaged >= predictions.min(axis=1) - 1e-12) & (averaged <= predictions.max(axis=1) + 1e-12))
@@ -132,7 +133,7 @@ def test_kernel_ridge_candidates_are_averaged_by_their_leave_one_out_error():
 def test_a_linear_trend_continues_beyond_the_finished_runs():
     # RBF kernels alone fall back to the mean far from the finished runs; the RBF + linear candidates
     # carry a trend on (the best run of a study often lies beyond every finished one).
-    from foretune.predictors._learned import fit_predict_residual
+    from foretune.predictors._kernel_ridge import fit_predict_residual
 
     rng = np.random.default_rng(0)
     A = rng.uniform(-1, 1, (20, 1))

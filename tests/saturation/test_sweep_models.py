@@ -4,8 +4,6 @@ catches up. The answer's logic runs on cheap curves; the command runs real LoRA 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from foretune.errors import ForetuneError
@@ -66,18 +64,18 @@ TINY_SWEEP = {
 }
 
 
-def test_sweep_over_two_models_fits_one_curve_per_model(
-    tiny_model_dir, smaller_model_dir, ray_cluster, tmp_path: Path
-) -> None:
+def test_sweep_over_two_models_fits_one_curve_per_model(tiny_model_dir, smaller_model_dir, ray_session, cli, tmp_path):
+    # In this process (the `cli` fixture): its runs are Ray tasks on the session's cluster, which this process has
+    # joined. A driver process of its own would only add its imports and Ray join (the command as a real process:
+    # tests/saturation/test_saturation_sweep.py; drivers joining by RAY_ADDRESS: tests/search/test_search_stack.py).
     out = tmp_path / "sweep"
-    args = [sys.executable, "-m", "foretune.cli", "sweep", "configs/default.yaml", "--out", str(out)]
+    args = ["sweep", "configs/default.yaml", "--out", str(out)]
     args += ["--models", f"{tiny_model_dir},{smaller_model_dir}", "--sizes", "2,4,8", "--grid", "--no-early-cut"]
     args += ["--bootstrap", "10"]
     for key, value in TINY_SWEEP.items():
         args += ["--set", f"{key}={json.dumps(value)}"]
-    # its runs are Ray tasks on the session's cluster (RAY_ADDRESS)
-    done = subprocess.run(args, env=ray_cluster.joined_env(), capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    code, stdout, stderr = cli(*args)
+    assert code == 0, stderr[-3000:]
     summary = json.loads((out / "models.json").read_text())
     assert list(summary["models"]) == [tiny_model_dir, smaller_model_dir]
     for entry in summary["models"].values():
@@ -87,7 +85,7 @@ def test_sweep_over_two_models_fits_one_curve_per_model(
     assert summary["answer"].startswith("Does ")
     assert summary["answer"] in (out / "models.md").read_text()
     assert (out / "models.png").stat().st_size > 1000
-    assert summary["answer"] in done.stdout.replace("\n", " ") or "Does " in done.stdout
+    assert summary["answer"] in stdout.replace("\n", " ") or "Does " in stdout
 
 
 def test_a_missing_model_is_a_clear_error_before_anything_runs(tmp_path: Path) -> None:

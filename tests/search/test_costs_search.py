@@ -38,9 +38,11 @@ def test_two_models_two_objectives_costs_and_front(ray_session, tiny_model_dir, 
             "model": {"max_length": 96},
             "task": {"eval_method": "teacher_forced", "test_on_completion": False},
             "search": {
-                "trials": 3,
+                # Two trials side by side, one wave on the test cluster's two CPUs (a third trial was a second
+                # wave): seed 1 samples the smaller model, then the larger; the second is judged (not graced).
+                "trials": 2,
                 "max_concurrent_trials": 2,
-                "n_startup_trials": 3,
+                "n_startup_trials": 2,
                 "seed": 1,
                 "space": {
                     "model.name": {"type": "categorical", "choices": [large, small]},
@@ -48,7 +50,7 @@ def test_two_models_two_objectives_costs_and_front(ray_session, tiny_model_dir, 
                 },
                 "objectives": [{"metric": "accuracy", "mode": "max"}, {"metric": "cost.device_hours", "mode": "min"}],
             },
-            "early_stage": {"fraction": 0.5, "predictor": "snapshot", "grace_trials": 2, "keep": 0.5},
+            "early_stage": {"fraction": 0.5, "predictor": "snapshot", "grace_trials": 1, "keep": 0.5},
             "cost": {"price_per_device_hour": 2.5},
             "resources": {"cpus_per_trial": 1},
         }
@@ -57,7 +59,7 @@ def test_two_models_two_objectives_costs_and_front(ray_session, tiny_model_dir, 
     study = optuna.load_study(study_name="small-or-large", storage=open_storage(str(tmp_path / "run/study.journal")))
     assert study.directions == [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE]
     assert study.metric_names == ["accuracy", "cost.device_hours"]
-    assert len(study.trials) == 3 and outcome.total == 3
+    assert len(study.trials) == 2 and outcome.total == 2
     assert {t.params["model.name"] for t in study.trials} == {large, small}
     for trial in study.trials:
         assert trial.state in (TrialState.COMPLETE, TrialState.PRUNED), trial.user_attrs.get("error")
@@ -67,6 +69,8 @@ def test_two_models_two_objectives_costs_and_front(ray_session, tiny_model_dir, 
         # Judged on its predicted accuracy and its device-hours extrapolated from half the budget.
         assert set(trial.user_attrs["early_predicted_objectives"]) == {"accuracy", "cost.device_hours"}
         assert trial.user_attrs["early_dominated_by"] >= 0
+    # The first trial judged is graced; the other is judged on dominance (it may be kept or pruned).
+    assert sorted(t.user_attrs["early_decision"] == "grace" for t in study.trials) == [False, True]
     # The small model has fewer parameters than the larger one.
     params = {t.params["model.name"]: t.user_attrs["cost.params_total"] for t in study.trials}
     assert params[small] < params[large]

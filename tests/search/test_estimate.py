@@ -172,9 +172,12 @@ def test_estimate_json_has_positive_finite_costs(piloted):
     assert estimate["search_usd"] == pytest.approx(2 * estimate["search_device_hours"])
     timing = next(iter(estimate["pilot"]["models"].values()))
     assert timing["steps_timed"] == 4 and timing["step_seconds"] > 0 and timing["eval_seconds"] > 0
-    # the last step's evaluation scores more products (6: the whole validation split, under the cap of 8)
+    # the last step's evaluation scores more products (6: the whole validation split, under the cap of 8); its
+    # generation is priced per product, its eval loss (kept on the 4 earlier products, answers generated) as timed
     assert timing["eval_products"] == 4 and timing["final_eval_products"] == 6
-    assert timing["final_eval_seconds"] == pytest.approx(timing["trained_eval_seconds"] * 6 / 4)
+    assert timing["final_loss_products"] == 4 and timing["loss_eval_seconds"] > 0
+    generating = max(timing["trained_eval_seconds"] - timing["loss_eval_seconds"], 0.0)
+    assert timing["final_eval_seconds"] == pytest.approx(timing["loss_eval_seconds"] + generating * 6 / 4)
     assert timing["import_seconds"] > 0 and timing["threads"] == 1  # a fresh process, a trial's threads
     assert 0 < timing["cpu_share"] < 1.5  # CPU time over wall time of the timed steps, one thread
     assert timing["first_step_seconds"] >= timing["step_seconds"] * 0.5  # timed apart, warm-up included
@@ -190,27 +193,38 @@ def test_projection_scales_with_the_config(piloted):
     config_path, _, estimate, _ = piloted
     config = load_config(config_path, {"early_stage.enabled": False})
     pilot = estimate["pilot"]
-    one = project(config, pilot)
-    two = project(config.with_overrides({"search.trials": 4}), pilot)
+    # Trials, pruning and price leave the runs' shapes as they are: those projections share one plan (making it
+    # reads the data and tokenizes it per sweep size); a longer budget makes its own (project's default).
+    plan = plan_runs(config)
+    one = project(config, pilot, plan=plan)
+    two = project(config.with_overrides({"search.trials": 4}), pilot, plan=plan)
     assert two["search_device_hours"] == pytest.approx(2 * one["search_device_hours"])
     assert two["search"]["trials_wall_seconds"] == pytest.approx(2 * one["search"]["trials_wall_seconds"])
-    pruned = project(load_config(config_path, {"search.trials": 4}), pilot)  # grace 1, then the top quarter
+    pruned = project(load_config(config_path, {"search.trials": 4}), pilot, plan=plan)  # grace 1, then the top quarter
     assert one["search_device_hours"] < pruned["search_device_hours"] < two["search_device_hours"]
     longer = project(config.with_overrides({"train.max_steps": 8}), pilot)
     step = next(iter(pilot["models"].values()))["step_seconds"]
     full, longer_full = one["search"]["full_trial_seconds"], longer["search"]["full_trial_seconds"]
     assert next(iter(longer_full.values())) - next(iter(full.values())) == pytest.approx(4 * step)
-    paid = project(config.with_overrides({"cost.price_per_device_hour": 3.0}), pilot)
+    paid = project(config.with_overrides({"cost.price_per_device_hour": 3.0}), pilot, plan=plan)
     assert paid["search_usd"] == pytest.approx(3 * paid["search_device_hours"])
     rung = load_config(config_path, {"early_stage.rungs": [{"fraction": 0.75, "keep": 0.5}]})
     stopped = plan_runs(rung).rungs  # 4 steps evaluated at 50%, 75% (the rung's), 100%: stopped after step 3
     assert stopped == (RunShape(steps=3, early_evaluations=1, late_evaluations=1, test=False),)
-    plan = plan_runs(config)  # evaluated at 50% (the early fraction) and at the last step, the final
+    # evaluated at 50% (the early fraction) and at the last step, the final
     assert plan.full == RunShape(steps=4, early_evaluations=1, late_evaluations=0, test=False, final=True)
     assert plan.pruned == RunShape(steps=2, early_evaluations=1, late_evaluations=0, test=False)
     t = next(iter(pilot["models"].values()))  # a full trial: start-up, 4 steps, the 50% evaluation, the final
-    seconds = pilot["import_seconds"] + t["start_seconds"] + 4 * t["step_seconds"] + t["eval_seconds"]
-    assert next(iter(full.values())) == pytest.approx(seconds + t["final_eval_seconds"])
+    seconds = t["start_seconds"] + 4 * t["step_seconds"] + t["eval_seconds"] + t["final_eval_seconds"]
+    # The built-in trainer reuses worker processes: the imports are paid once per slot, not per trial.
+    assert next(iter(full.values())) == pytest.approx(seconds)
+    fresh = project(config.with_overrides({"search.reuse_workers": False}), pilot, plan=plan)["search"]
+    assert next(iter(fresh["full_trial_seconds"].values())) == pytest.approx(seconds + pilot["import_seconds"])
+    walls = (
+        fresh["wall_seconds"] - fresh["trials_wall_seconds"],
+        one["search"]["wall_seconds"] - one["search"]["trials_wall_seconds"],
+    )
+    assert walls[1] == pytest.approx(walls[0] + pilot["import_seconds"])  # ... paid once before the first trials
 
 
 @pytest.mark.slow

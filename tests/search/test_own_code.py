@@ -104,6 +104,38 @@ def test_optimize_prunes_records_curves_and_resumes(ray_session, tmp_path):
     assert trial.intermediate_values == {10 * k: pytest.approx(trial.params["x"] * k) for k in range(1, 6)}
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(("reuse", "processes"), [(True, 1), (False, 3)])
+def test_trials_run_in_a_reused_worker_process_when_asked(ray_session, tmp_path, reuse, processes):
+    """search.reuse_workers: three trials one after another share one worker process (Tune's reuse_actors), or
+    each starts its own. (The built-in trainer reuses by default: the searches of test_search_stack.py run so.)"""
+    import os
+
+    import foretune
+
+    seen = tmp_path / "pids"
+    seen.mkdir()
+
+    def train_recording_its_process(params, reporter):
+        (seen / f"{params['x']:.6f}").write_text(str(os.getpid()))
+        reporter.report(1.0, 1, {"score": final_score(params)})
+
+    overrides = {"search.max_concurrent_trials": 1, "early_stage.enabled": False, "search.reuse_workers": reuse}
+    outcome = foretune.optimize(
+        train_recording_its_process, space=SPACE, metric="score", trials=3, out=tmp_path, overrides=overrides
+    )
+    assert outcome.ran == 3 and len(list(seen.iterdir())) == 3
+    assert len({path.read_text() for path in seen.iterdir()}) == processes
+
+
+def test_reused_workers_default_to_the_built_in_trainer():
+    from foretune.config import load_config
+
+    assert load_config(None).search.reuses_workers is True
+    assert load_config(None, {"search.trainable": "pkg.mod:fn", "search.space": SPACE}).search.reuses_workers is False
+    assert load_config(None, {"search.reuse_workers": False}).search.reuses_workers is False
+
+
 def test_optimize_refuses_bad_arguments_before_anything_starts(tmp_path):
     import foretune
     from foretune.errors import ForetuneError

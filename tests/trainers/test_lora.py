@@ -166,3 +166,29 @@ def test_the_last_step_reports_the_whole_budget_when_evaluations_share_steps():
     assert steps[4] == 1.0
     assert sorted(steps) == [1, 2, 3, 4]
     assert steps[1] == 0.1  # earlier steps keep the first fraction that reaches them
+
+
+def test_generated_finals_keep_the_eval_loss_on_the_early_products(full_run):
+    """With generated answers the final scores more products (6) than the evaluations before it (4), but its eval
+    loss (a teacher-forced pass of its own) stays on the first 4: like with like along the curve, at no extra cost."""
+    trainer, _, _ = full_run
+    early, final = trainer.validation_products(), trainer.validation_products(final=True)
+    assert len(early) == 4 and len(final) == 6
+    on_early = trainer.evaluate(early, method="teacher_forced")["eval_loss"]
+    on_final = trainer.evaluate(final, method="teacher_forced")["eval_loss"]
+    assert on_early != pytest.approx(on_final)  # the two choices differ here: the check below can tell them apart
+    generated = trainer.evaluate(final, method="generate", loss_products=early)
+    assert generated["n_products"] == 6 and generated["eval_loss"] == pytest.approx(on_early, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("extra", "early_only"),
+    [
+        ({"task.eval_method": "generate"}, True),
+        ({"task.eval_method": "teacher_forced"}, False),  # its answers come from the same pass as the loss
+        ({"task.eval_method": "generate", "search.metric": "eval_loss", "search.mode": "min"}, False),  # an objective
+        ({"task.eval_method": "generate", "data.max_final_eval_samples": 4}, False),  # nothing to save
+    ],
+)
+def test_which_finals_keep_the_eval_loss_on_the_early_products(extra, early_only):
+    assert LoraTrainer(tiny_config(**extra)).final_loss_on_early_products() is early_only
