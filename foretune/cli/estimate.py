@@ -129,7 +129,8 @@ def print_estimate(result: dict[str, Any]) -> None:
         "Evaluations up to the early fraction are timed as the pilot's (a barely trained model writes long "
         "answers), later ones and test evaluations with answers capped at the reference answers' length "
         "(a trained model stops there); the final evaluation (at the last step, data.max_final_eval_samples), test "
-        "and zero-shot times are scaled per item.",
+        "and zero-shot times are scaled per item (the final's eval-loss pass not, where it stays on the earlier "
+        "evaluations' items).",
         highlight=False,
     )
     busy = [m for m, t in pilot["models"].items() if t["device"] == "cpu" and t["cpu_share"] < 0.8]

@@ -24,8 +24,6 @@ from foretune.trainers.tasks import Task
 
 # Stands in for "some other value" when teacher forcing finds a value's tokens wrong.
 _WRONG = "\x00wrong"
-# (id(tokenizer), stop strings) -> (the tokenizer, kept alive so its id is not reused; its stopping criteria)
-_STOP_CRITERIA: dict[tuple[int, tuple[str, ...]], tuple[Any, Any]] = {}
 
 
 class Scorer:
@@ -40,6 +38,7 @@ class Scorer:
         autocast: Callable[[], AbstractContextManager],
         batch_size: int,
         max_new_tokens: int,
+        stop=None,
     ) -> None:
         self.model = model
         self.encoder = encoder
@@ -49,6 +48,7 @@ class Scorer:
         self.autocast = autocast
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
+        self.stop = stop  # the task's stop strings as generate()'s stopping criteria (`stop_criteria`), or None
 
     def _answer_log_probs(self, examples: Sequence[Encoded]):
         """Per example: (summed log-probability of its answer tokens, answer token count, greedy guesses, targets)."""
@@ -92,25 +92,9 @@ class Scorer:
         positions = example.value_tokens.get("answer", [])
         return self.task.parse_answer(self.tokenizer.decode([int(guess[p - 1]) for p in positions]))
 
-    def _stop_criteria(self):
-        """The task's stop strings as a stopping criterion, built once per tokenizer: transformers rebuilds its
-        matcher on every generate() call given `stop_strings` (0.3-0.8 s on a CPU; its cache misses because the
-        fast tokenizer lists its vocabulary in a different order each time)."""
-        from transformers import StoppingCriteriaList, StopStringCriteria
-
-        stop = tuple(self.task.stop_strings)
-        if not stop:
-            return None
-        key = (id(self.tokenizer), stop)
-        if key not in _STOP_CRITERIA:
-            _STOP_CRITERIA.clear()  # one tokenizer per trial: keep only the latest
-            _STOP_CRITERIA[key] = (self.tokenizer, StoppingCriteriaList([StopStringCriteria(self.tokenizer, stop)]))
-        return _STOP_CRITERIA[key][1]
-
     @torch.no_grad()
     def generate(self, records: Sequence[Any]) -> list[Any]:
         tok = self.tokenizer
-        stopping = self._stop_criteria()
         answers: list[str] = []
         for first in range(0, len(records), 16):
             prompts = [self.encoder.prompt_ids(r)[-self.encoder.max_length :] for r in records[first : first + 16]]
@@ -130,7 +114,7 @@ class Scorer:
                     eos_token_id=tok.eos_token_id,
                     # e.g. the closing brace of a JSON answer: an untuned model would ramble on to
                     # max_new_tokens (generation dominates eval time on CPU).
-                    stopping_criteria=stopping,
+                    stopping_criteria=self.stop,
                     use_cache=True,
                 )
             answers.extend(tok.batch_decode(out[:, width:], skip_special_tokens=True))
@@ -155,3 +139,13 @@ class Scorer:
             if record.answer in index
         ]
         return predictions, float(np.mean(losses)) if losses else float("nan")
+
+
+def stop_criteria(task: Task, tokenizer):
+    """The task's stop strings as generate()'s stopping criteria (None without any). Built once by the caller
+    and reused: transformers rebuilds its matcher on every generate() call given `stop_strings` (0.3-0.8 s on a
+    CPU; its cache misses because the fast tokenizer lists its vocabulary in a different order each time)."""
+    from transformers import StoppingCriteriaList, StopStringCriteria
+
+    stop = list(task.stop_strings)
+    return StoppingCriteriaList([StopStringCriteria(tokenizer, stop)]) if stop else None

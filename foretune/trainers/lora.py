@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import pandas as pd
 import torch
@@ -26,7 +27,7 @@ from foretune.keys import FRACTION_KEY, STEP_KEY
 from foretune.trainers.costs import CostMeter
 from foretune.trainers.data import Splits
 from foretune.trainers.encoding import Encoded, Encoder, collate, fit_lengths
-from foretune.trainers.evaluation import Scorer
+from foretune.trainers.evaluation import Scorer, stop_criteria
 from foretune.trainers.models import load_model_and_tokenizer, load_tokenizer
 from foretune.trainers.reporters import Decision, Reporter
 from foretune.trainers.tasks import MetricFn, Task, make_task
@@ -144,6 +145,10 @@ class LoraTrainer:
         self.train_products = kept["train"]
         self.splits = Splits(train=self.splits.train, validation=kept["validation"], test=kept["test"])
         return note
+
+    @cached_property
+    def _stop_criteria(self):
+        return stop_criteria(self.task, self._tokenizer)  # built once per run, not per evaluation
 
     def _autocast(self):
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.bf16)
@@ -321,6 +326,7 @@ class LoraTrainer:
             autocast=self._autocast,
             batch_size=max(self.config.train.batch_size, 8),
             max_new_tokens=self.config.task.max_new_tokens,
+            stop=self._stop_criteria,
         )
         try:
             if self.task.name == "classification":
