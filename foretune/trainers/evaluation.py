@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -56,20 +57,15 @@ class Scorer:
             chunk = examples[first : first + self.batch_size]
             batch = collate(chunk, self.tokenizer.pad_token_id, self.device)
             with self.autocast():
-                logits = self.model(**batch).logits.float()
-            # Token t is predicted from position t-1.
+                logits, answer_tokens = answer_logits(self.model, batch)
+            # Token t is predicted from position t-1; guesses outside the answers are never read.
             target = batch["labels"][:, 1:]
-            token_loss = torch.nn.functional.cross_entropy(
-                logits[:, :-1].reshape(-1, logits.size(-1)), target.reshape(-1), ignore_index=-100, reduction="none"
-            ).view(target.shape)
             answer = target != -100
-            yield from zip(
-                (-token_loss.sum(1)).tolist(),
-                answer.sum(1).tolist(),
-                logits[:, :-1].argmax(-1),
-                target,
-                strict=True,
-            )
+            token_loss = torch.zeros(target.shape, device=logits.device)
+            token_loss[answer] = torch.nn.functional.cross_entropy(logits.float(), answer_tokens, reduction="none")
+            guess = torch.full_like(target, -100)
+            guess[answer] = logits.argmax(-1)
+            yield from zip((-token_loss.sum(1)).tolist(), answer.sum(1).tolist(), guess, target, strict=True)
 
     @torch.no_grad()
     def teacher_forced(self, records: Sequence[Any]) -> tuple[list[Any], float]:
@@ -139,6 +135,30 @@ class Scorer:
             if record.answer in index
         ]
         return predictions, float(np.mean(losses)) if losses else float("nan")
+
+
+def answer_logits(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits at the positions that predict an answer token, (n, vocab), and those tokens, (n,), in row order.
+
+    The LM head (vocabulary x hidden: 28M of SmolLM2-135M's 135M weights) runs only there, not at every prompt and
+    padding position: the same loss, a fifth less training time on CPU (measured on the default job), and no
+    batch x length x vocabulary logits tensor is held (hundreds of MB on a GPU at larger batches)."""
+    target = batch["labels"][:, 1:]
+    answer = target != -100
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    if _keeps_chosen_logits(model):  # position t predicts token t + 1; the last position predicts none
+        logits = model(**inputs, logits_to_keep=torch.nn.functional.pad(answer, (0, 1))).logits
+    else:
+        logits = model(**inputs).logits
+    if logits.dim() == 3:  # a model that computed every position
+        logits = logits[:, :-1][answer]
+    return logits, target[answer]
+
+
+def _keeps_chosen_logits(model) -> bool:
+    """Whether the model's forward takes `logits_to_keep` (transformers' causal LMs: a mask of positions)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
 
 
 def stop_criteria(task: Task, tokenizer):

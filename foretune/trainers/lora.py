@@ -27,7 +27,7 @@ from foretune.keys import FRACTION_KEY, STEP_KEY
 from foretune.trainers.costs import CostMeter
 from foretune.trainers.data import Splits
 from foretune.trainers.encoding import Encoded, Encoder, collate, fit_lengths
-from foretune.trainers.evaluation import Scorer, stop_criteria
+from foretune.trainers.evaluation import Scorer, answer_logits, stop_criteria
 from foretune.trainers.models import load_model_and_tokenizer, load_tokenizer
 from foretune.trainers.reporters import Decision, Reporter
 from foretune.trainers.tasks import MetricFn, Task, make_task
@@ -255,7 +255,9 @@ class LoraTrainer:
         batch = collate(examples, self._tokenizer.pad_token_id, self.device)
         self.costs.add_tokens(int(batch["attention_mask"].sum()))
         with self._autocast():
-            loss = model(**batch).loss
+            logits, answer_tokens = answer_logits(model, batch)
+            # The mean over the batch's answer tokens, as transformers' causal-LM loss (logits in float32).
+            loss = torch.nn.functional.cross_entropy(logits.float(), answer_tokens)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.train.max_grad_norm)
         optimizer.step()

@@ -23,7 +23,9 @@ TRIALS = 4
 
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory) -> Path:
-    config = replay_config_dict(ReplayBank.from_long_table(REPLAY_CURVES), trials=TRIALS)
+    # Replayed trials end in milliseconds: a reused worker (search.reuse_workers) on the head could serve every
+    # trial before the second node's first worker is up. A worker per trial makes placement what is tested.
+    config = replay_config_dict(ReplayBank.from_long_table(REPLAY_CURVES), trials=TRIALS, reuse_workers=False)
     path = tmp_path_factory.mktemp("config") / "replay.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

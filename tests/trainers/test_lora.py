@@ -192,3 +192,48 @@ def test_generated_finals_keep_the_eval_loss_on_the_early_products(full_run):
 )
 def test_which_finals_keep_the_eval_loss_on_the_early_products(extra, early_only):
     assert LoraTrainer(tiny_config(**extra)).final_loss_on_early_products() is early_only
+
+
+def test_the_loss_needs_logits_only_at_answer_positions(full_run):
+    """Training and teacher-forced scoring run the LM head only where an answer token is predicted: the loss and its
+    gradients are transformers' own (every position's logits) to float precision, also for a model whose forward
+    has no `logits_to_keep` (its full logits are indexed instead)."""
+    import torch
+
+    from foretune.trainers.encoding import collate
+    from foretune.trainers.evaluation import answer_logits
+
+    trainer, _, _ = full_run
+    model = trainer.peft_model
+    examples = [trainer.encoder.encode(p) for p in trainer.validation_products(final=True)]
+    batch = collate(examples, trainer.encoder.tokenizer.pad_token_id, "cpu")
+    answer_positions = int((batch["labels"][:, 1:] != -100).sum())
+    assert 0 < answer_positions < batch["labels"][:, 1:].numel() / 2  # most positions are prompt or padding
+
+    class EveryPosition(torch.nn.Module):  # a causal LM without logits_to_keep
+        def __init__(self, lm):
+            super().__init__()
+            self.lm = lm
+
+        def forward(self, input_ids, attention_mask):
+            return self.lm(input_ids=input_ids, attention_mask=attention_mask)
+
+    def loss_and_grads(lm=None):
+        model.zero_grad()
+        if lm is None:
+            loss = model(**batch).loss
+        else:
+            logits, tokens = answer_logits(lm, batch)
+            assert logits.shape == (answer_positions, model.config.vocab_size) and tokens.shape == (answer_positions,)
+            loss = torch.nn.functional.cross_entropy(logits.float(), tokens)
+        loss.backward()
+        return float(loss), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+    model.eval()  # no LoRA dropout: the passes below must see the same weights
+    reference, reference_grads = loss_and_grads()
+    for lm in (model, EveryPosition(model)):
+        loss, grads = loss_and_grads(lm)
+        assert loss == pytest.approx(reference, rel=1e-6)
+        assert all(torch.allclose(g, r, rtol=1e-4, atol=1e-7) for g, r in zip(grads, reference_grads, strict=True))
+    model.zero_grad(set_to_none=True)
+    model.train()
