@@ -51,9 +51,9 @@ def one_trial_section(row: dict) -> list[str]:
         "worker niceness, each phase on its own clock; a search's scheduling is not part of it). No outer `nice`: "
         "the pilot and the trial renice themselves by 15, as Ray's workers do (under `nice -n 10` they would run at 19).",
         "",
-        f"- Machine: 2-core AMD EPYC VM, 24 GiB, no GPU, shared with the lead's and three helpers' jobs: load average "
-        f"{row['pilot_load']:.1f} during the pilot ({row['pilot_wall']:.0f} s), {row['trial_load']:.1f} during the "
-        "trial (2.0 = both cores busy).",
+        f"- Machine: 2-core AMD EPYC VM, 24 GiB, no GPU; load average {row['pilot_load']:.1f} during the pilot "
+        f"({row['pilot_wall']:.0f} s), {row['trial_load']:.1f} during the trial (2.0 = both cores busy: other jobs "
+        "beside this one above that).",
         f"- The trial's evaluations: {', '.join(f'{f:.0%} on {n or 0:.0f} products' for f, _, _, n in reports)}; the pilot "
         f"timed {timing['eval_products']} products ({timing['trained_eval_seconds']:.1f} s with answers capped) and "
         f"scales the final to {timing['final_eval_products']} per product" + _loss_apart(timing) + ".",
