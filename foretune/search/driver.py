@@ -20,7 +20,6 @@ from optuna.storages import BaseStorage
 from foretune.config import ExperimentConfig
 from foretune.errors import ForetuneError
 from foretune.keys import CONFIG_ATTR, HISTORY_STUDIES_ATTR, TEST_FOLDS_ATTR, ZERO_SHOT_ATTR
-from foretune.predictors.bootstrap import with_intervals
 from foretune.search import storage as st
 from foretune.search.cluster import check_study_reachable
 from foretune.search.drivers import SharedTarget, TrialKeeper, recover_stale, seed_offset
@@ -57,19 +56,6 @@ def _default_trainer_factory(config: ExperimentConfig) -> TrainerFactory:
     # (the data is read, not tokenized: each trial fits it to model.max_length).
     check_search_metric_before_trials(config)
     return LoraTrainer
-
-
-def zero_shot_test_scores(config: ExperimentConfig, console=None) -> dict[str, float]:
-    """The untuned model's scores on the test split: the baseline a fine-tune must beat."""
-    from foretune.trainers.lora import LoraTrainer
-
-    status = "zero-shot baseline on the test split (generating answers)..."
-    waiting = console.status(status) if console else nullcontext()
-    with waiting:
-        trainer = LoraTrainer(config)
-        scores = trainer.evaluate_zero_shot(split="test")
-        plain = {k: float(v) for k, v in scores.items() if "/" not in k}
-        return with_intervals(plain, trainer.task.score, trainer.last_scored)  # 95% intervals over test items
 
 
 def _quiet_ray() -> None:
@@ -147,6 +133,8 @@ def run_search(
     """
     import ray
 
+    from foretune.search.zero_shot import InTheTail, in_one_slot, on_one_machine, zero_shot_test_scores
+
     total = trials if trials is not None else config.search.trials
     if total < 1:
         raise ForetuneError(f"--trials must be at least 1, got {total}")
@@ -173,6 +161,12 @@ def run_search(
         study = open_study(config, opened, name, storage_str)
         requeued = recover_stale(study)
         remaining = max(0, total - len(st.counted_trials(study)))
+        wants_baseline = trainer_factory is None and config.task.test_on_completion
+        wants_baseline = wants_baseline and ZERO_SHOT_ATTR not in study.user_attrs
+        baseline = None
+        if wants_baseline and on_one_machine():  # a free slot in the trials' tail is then this machine's
+            tail_config = in_one_slot(config)
+            baseline = InTheTail(lambda: zero_shot_test_scores(tail_config), trials=remaining)
         ran = 0
         if remaining:
             ran = run_trials(
@@ -187,13 +181,14 @@ def run_search(
                 scheduler_factory=scheduler_factory,
                 console=console,
                 progress=progress,
+                callbacks=[baseline] if baseline else [],
             )
         outcome = SearchOutcome(run_dir, storage_str, name, ran, len(st.counted_trials(study)), requeued)
     finally:
         if started:
             ray.shutdown()
-    if trainer_factory is None and config.task.test_on_completion and ZERO_SHOT_ATTR not in study.user_attrs:
-        study.set_user_attr(ZERO_SHOT_ATTR, zero_shot_test_scores(config, console))
+    if wants_baseline:
+        study.set_user_attr(ZERO_SHOT_ATTR, _baseline_scores(config, baseline, console))
     if trainer_factory is None and config.data.test_folds and TEST_FOLDS_ATTR not in study.user_attrs:
         record_test_folds(study, config, console)  # the best configuration over k disjoint test folds
     if write_report:
@@ -201,6 +196,18 @@ def run_search(
 
         outcome.report = build_report(study, run_dir)
     return outcome
+
+
+def _baseline_scores(config: ExperimentConfig, tail, console=None) -> dict[str, float]:
+    """The zero-shot baseline run in the trials' tail (`tail`: an InTheTail, waiting for its end), or now where it
+    did not run there."""
+    from foretune.search.zero_shot import zero_shot_test_scores
+
+    if tail is None or not tail.began:
+        return zero_shot_test_scores(config, console)
+    waiting = console.status("zero-shot baseline on the test split: finishing...") if console else nullcontext()
+    with waiting:
+        return tail.result()
 
 
 def check_storage(storage: str | None, run_dir: Path) -> BaseStorage | None:
@@ -267,6 +274,7 @@ def run_trials(
     scheduler_factory=None,
     console=None,
     progress: bool = True,
+    callbacks: list | None = None,
 ) -> int:
     """Run up to `remaining` trials of `study` (opened from `storage`) on Ray Tune, already started, stopping
     once `total` trials are finished or running across every driver of the study; returns how many ran."""
@@ -287,7 +295,9 @@ def run_trials(
             history, used = history_curves(storage, study.study_name, study.user_attrs.get(CONFIG_ATTR) or {})
             study.set_user_attr(HISTORY_STUDIES_ATTR, used)
         scheduler = build_scheduler(config, notes=notes, past=st.past_trials(study), history=history)
-    callbacks = [_progress_callback(config, remaining, notes, searcher, console)] if progress else []
+    callbacks = list(callbacks or [])  # Tune callbacks of the caller (e.g. the zero-shot baseline in the tail)
+    if progress:
+        callbacks.append(_progress_callback(config, remaining, notes, searcher, console))
     tuner = build_tuner(
         config,
         trainer_factory=trainer_factory,

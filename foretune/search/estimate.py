@@ -12,7 +12,8 @@ Here those timings become runs and runs become wall time and device-hours:
   probability allowed(j) / j when the order of trials says nothing about their quality; each of
   `early_stage.rungs` then stops its share of those that reached it, priced at the steps up to it;
 - trials are handed to `slots` = min(search.max_concurrent_trials, CPUs / cpus_per_trial,
-  GPUs / gpus_per_trial) in order as slots free up (list scheduling), which gives the wall time;
+  GPUs / gpus_per_trial) in order as slots free up (list scheduling), the zero-shot baseline last (it takes the
+  first free slot once every trial has started: `foretune.search.zero_shot`), which gives the wall time;
 - device-hours = run seconds x the devices a run holds (GPUs per trial, else CPU cores per trial);
 - the sweep runs every size of its grid, each seed, to its whole budget (`sweep.budget.run_steps`):
   an upper bound, as the adaptive choice runs fewer sizes and the early cut ends runs sooner;
@@ -182,6 +183,9 @@ def project_search(costs: PilotCosts, *, models: Sequence[str], trials: int | No
     if config.task.test_on_completion:
         zero_shot = costs.run_seconds(baseline_model, plan.sweep[0], fresh_process=False)
     prepare = costs.prepare_seconds(models)
+    with_baseline = trials_wall + zero_shot
+    if config.search.time_budget_s is None:  # the baseline runs in the trials' tail, on the first free slot
+        with_baseline = makespan([*expected, zero_shot], costs.slots)
     return {
         "trials": trials,
         "slots": costs.slots,
@@ -195,7 +199,7 @@ def project_search(costs: PilotCosts, *, models: Sequence[str], trials: int | No
         "trials_wall_seconds": trials_wall,
         "zero_shot_seconds": zero_shot,
         "prepare_seconds": prepare,
-        "wall_seconds": costs.import_seconds * (1 if fresh else 2) + prepare + trials_wall + zero_shot,
+        "wall_seconds": costs.import_seconds * (1 if fresh else 2) + prepare + with_baseline,
         **costs.device_costs(expected),
     }
 

@@ -120,6 +120,30 @@ def test_the_final_evaluation_is_priced_on_its_own_products():
     assert next(iter(project(config, pilot, plan=plan)["search"]["full_trial_seconds"].values())) == 1 + 15 + 3
 
 
+def test_the_zero_shot_baseline_is_priced_in_the_trials_tail():
+    """Three equal trials on 2 slots leave one slot free while the last runs: the search runs its zero-shot baseline
+    there (foretune/search/zero_shot.py), so it adds nothing to the wall time; after a time budget it comes last."""
+    config = load_config("configs/default.yaml", {"search.trials": 3, "early_stage.enabled": False})
+    plan = Plan(
+        RunShape(15, 1, 0, test=False, final=True),
+        RunShape(3, 1, 0, test=False),
+        {0: RunShape(0, 0, 0, False, True)},
+        10,
+    )
+    timing = dict.fromkeys(("start_seconds", "step_seconds", "eval_seconds", "trained_eval_seconds"), 1.0)
+    timing |= {"test_eval_seconds": 0.0, "zero_shot_seconds": 5.0, "prepare_seconds": 0.0}
+    pilot = {"import_seconds": 0.0, "machine": {"cpus": 2, "gpus": 0}}
+    pilot["models"] = dict.fromkeys(pilot_models(config), timing)
+    search = project(config, pilot, plan=plan)["search"]
+    full = next(iter(search["full_trial_seconds"].values()))
+    assert search["zero_shot_seconds"] == 1 + 5 < full  # its start-up and its answers
+    assert search["trials_wall_seconds"] == search["wall_seconds"] == 2 * full
+    capped = project(config.with_overrides({"search.time_budget_s": 1000}), pilot, plan=plan)["search"]
+    assert capped["wall_seconds"] == capped["trials_wall_seconds"] + 6
+    one_slot = project(config.with_overrides({"search.max_concurrent_trials": 1}), pilot, plan=plan)["search"]
+    assert one_slot["wall_seconds"] == 3 * full + 6
+
+
 def test_options_the_projection_does_not_model_are_named():
     """use_upper_bound keeps an unknown share (so the search without pruning is given as the upper end) and
     stop_repeats stops an unknown number of replays: the estimate says so instead of a number it did not compute."""
