@@ -12,6 +12,7 @@ import time
 import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import optuna
@@ -133,7 +134,7 @@ def run_search(
     """
     import ray
 
-    from foretune.search.zero_shot import InTheTail, in_one_slot, on_one_machine, zero_shot_test_scores
+    from foretune.search.zero_shot import InTheTail, on_one_machine, zero_shot_in_the_tail
 
     total = trials if trials is not None else config.search.trials
     if total < 1:
@@ -165,8 +166,7 @@ def run_search(
         wants_baseline = wants_baseline and ZERO_SHOT_ATTR not in study.user_attrs
         baseline = None
         if wants_baseline and on_one_machine():  # a free slot in the trials' tail is then this machine's
-            tail_config = in_one_slot(config)
-            baseline = InTheTail(lambda: zero_shot_test_scores(tail_config), trials=remaining)
+            baseline = InTheTail(partial(zero_shot_in_the_tail, config), trials=remaining)
         ran = 0
         if remaining:
             ran = run_trials(

@@ -33,6 +33,15 @@ def zero_shot_test_scores(config: ExperimentConfig, console=None) -> dict[str, f
         return with_intervals(plain, trainer.task.score, trainer.last_scored)
 
 
+def zero_shot_in_the_tail(config: ExperimentConfig) -> dict[str, float]:
+    """The baseline as the tail runs it: one trial's torch threads, and no weight-loading bar of transformers' in
+    the middle of the search's own progress (the driver's bar; disabled for the rest of this process)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    return zero_shot_test_scores(in_one_slot(config))
+
+
 def in_one_slot(config: ExperimentConfig) -> ExperimentConfig:
     """`config` with the torch threads of one trial: the baseline shares the machine with the last trials."""
     if config.train.num_threads:
