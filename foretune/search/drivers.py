@@ -36,9 +36,24 @@ GRACE_S = 30  # a heartbeat (or an untagged RUNNING trial) older than this is st
 
 
 def driver_tag(pid: int | None = None) -> str:
-    """`host:pid:start` of a process (this one by default); the start time tells a reused pid apart."""
+    """`host:pid:start` of a process (this one by default); the start tells a reused pid apart.
+
+    The start is counted in milliseconds from the machine's boot, after the boot's id, not read off the wall clock:
+    a stepped clock (NTP, a suspended laptop, a VM paused for a snapshot) moves the wall-clock start time (boot time
+    + ticks since boot), and a live driver's running trials then looked abandoned; a VM snapshot during a default
+    job failed both of its running trials that way."""
     process = psutil.Process(pid or os.getpid())
-    return f"{socket.gethostname()}:{process.pid}:{int(process.create_time())}"
+    since_boot = process.create_time() - psutil.boot_time()  # both add the same wall-clock boot time
+    return f"{socket.gethostname()}:{process.pid}:{_boot_id()}-{round(since_boot * 1000)}"
+
+
+def _boot_id() -> str:
+    """This boot of the machine (Linux: the kernel's random boot id; elsewhere the boot time in seconds)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as boot:
+            return boot.read().strip()[:8]
+    except OSError:
+        return f"{psutil.boot_time():.0f}"
 
 
 def _driver_alive(tag: str) -> bool | None:

@@ -19,7 +19,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from foretune.keys import DRIVER_ATTR, INTERRUPTED_ATTR, RETRY_OF_ATTR
-from foretune.search.drivers import driver_tag, recover_stale, stale_trials
+from foretune.search.drivers import _driver_alive, driver_tag, recover_stale, stale_trials
 from foretune.search.storage import open_storage
 from tests.search.conftest import REPLAY_CURVES, replay_config_dict
 
@@ -84,6 +84,19 @@ def _check_shared_study(backend: str, storage: str, logs: str) -> None:
         assert re.search(judged, logs), name
         ended = "completed  val_loss=" if trial.state == TrialState.COMPLETE else "pruned at 20%"
         assert re.search(rf"{name} {ended}.* in \d+\.\ds", logs), name
+
+
+def test_a_stepped_wall_clock_leaves_a_live_driver_alive(monkeypatch):
+    """The wall clock jumps (NTP, a VM resumed after a snapshot): the kernel's boot time in wall-clock seconds moves
+    with it, and so does every process's wall-clock start time; a driver's tag, counted from boot, does not."""
+    import psutil
+
+    tag, started = driver_tag(), psutil.Process().create_time()
+    stepped = psutil._psplatform.boot_time() + 37.0
+    monkeypatch.setattr(psutil._psplatform, "boot_time", lambda: stepped)  # what /proc/stat's btime reads after it
+    assert psutil.Process().create_time() == pytest.approx(started + 37.0)  # the wall-clock start moved
+    assert driver_tag() == tag
+    assert _driver_alive(tag) is True
 
 
 def test_only_trials_of_dead_drivers_are_stale_and_requeued_once(tmp_path):
