@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from foretune.keys import CONFIG_ATTR, ESTIMATE_NAME, INTERRUPTED_ATTR
-from foretune.search.estimate import SECONDS_PER_HOUR
+from foretune.search.run_costs import SECONDS_PER_HOUR
 
 if TYPE_CHECKING:
     import optuna

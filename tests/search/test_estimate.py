@@ -13,15 +13,9 @@ from typer.testing import CliRunner
 
 from foretune.cli.app import app
 from foretune.config import load_config
-from foretune.search.estimate import (
-    concurrent_slots,
-    keep_probabilities,
-    makespan,
-    pilot_models,
-    project,
-    rung_probabilities,
-)
+from foretune.search.estimate import pilot_models, project
 from foretune.search.pilot import Plan, RunShape, plan_runs
+from foretune.search.run_costs import concurrent_slots, keep_probabilities, makespan, rung_probabilities
 
 runner = CliRunner()
 
