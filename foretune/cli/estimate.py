@@ -174,7 +174,11 @@ def print_estimate(result: dict[str, Any]) -> None:
     console.print(
         f"a full trial: {full['steps']} steps + {evaluations} evaluations"
         + (f" (the last, the final, on {finals} products)" if full.get("final") and finals else "")
-        + (" + a test evaluation" if full["test"] else "")
+        + (
+            f" + a test evaluation when it leads the finals so far ({search['expected_test_evaluations']:.1f} expected)"
+            if full["test"]
+            else ""
+        )
         + f"; a pruned trial: {pruned['steps']} steps + {pruned['early_evaluations']} evaluations"
         + "".join(
             f"; ~{r['expected_stopped']:.1f} stopped at {r['fraction']:.0%} ({r['trial']['steps']} steps)"

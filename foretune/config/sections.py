@@ -105,8 +105,10 @@ class TaskConfig(_Section, TaskFields):
     test_on_completion: bool = Field(
         True,
         description="Score a run that used its whole budget on the held-out test split (generated answers; "
-        "costs one generation pass over data.max_test_samples products). The search also scores the "
-        "zero-shot model once, so the report shows what fine-tuning gained.",
+        "costs one generation pass over data.max_test_samples products). In a search, only a trial that leads "
+        "the finals so far when it completes (with several objectives: that no earlier final dominates) is "
+        "scored, so the best configuration always is and the test split plays no part in choosing it. The "
+        "search also scores the zero-shot model once, so the report shows what fine-tuning gained.",
     )
 
 

@@ -26,7 +26,7 @@ from foretune.search.cluster import check_study_reachable
 from foretune.search.drivers import SharedTarget, TrialKeeper, recover_stale, seed_offset
 from foretune.search.evaluator import VerdictsAndErrors
 from foretune.search.held_out_folds import prepare_folds, record_test_folds
-from foretune.search.space import with_absolute_model_folders
+from foretune.search.space import objectives, with_absolute_model_folders
 from foretune.search.trainable import TrainerFactory
 
 
@@ -223,8 +223,6 @@ def check_storage(storage: str | None, run_dir: Path) -> BaseStorage | None:
 
 def open_study(config: ExperimentConfig, opened: BaseStorage, name: str, storage: str) -> optuna.Study:
     """Create the study, or load it when it exists and goes the config's directions; stores the config once."""
-    from foretune.search.space import objectives
-
     wanted = objectives(config.search)
     directions = ["maximize" if mode == "max" else "minimize" for _, mode in wanted]
     study = optuna.create_study(study_name=name, storage=opened, directions=directions, load_if_exists=True)
@@ -296,6 +294,12 @@ def run_trials(
             study.set_user_attr(HISTORY_STUDIES_ATTR, used)
         scheduler = build_scheduler(config, notes=notes, past=st.past_trials(study), history=history)
     callbacks = list(callbacks or [])  # Tune callbacks of the caller (e.g. the zero-shot baseline in the tail)
+    board = None
+    if config.search.trainable is None:  # which completed trials score the test split: those that lead then
+        from foretune.search.best_so_far import start_best_so_far
+
+        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        board = start_best_so_far([mode for _, mode in objectives(config.search)], [t.values for t in complete])
     if progress:
         callbacks.append(_progress_callback(config, remaining, notes, searcher, console))
     tuner = build_tuner(
@@ -307,6 +311,7 @@ def run_trials(
         run_dir=run_dir,
         session_name=f"session-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
         callbacks=callbacks,
+        board=board,
     )
     with TrialKeeper(study, searcher.held_trial_ids):
         return len(tuner.fit())

@@ -6,8 +6,9 @@ Here those timings become runs and runs become wall time and device-hours (the p
 
 - a trial that runs to the end costs its start-up (a fresh process imports the trainer, once per slot with
   `search.reuse_workers`, and loads data and model) + budget x per-step time + its evaluations x evaluation
-  time (the last on `data.max_final_eval_samples` products, as the pilot priced it) + one test evaluation;
-  a pruned trial stops after its evaluation at the early fraction;
+  time (the last on `data.max_final_eval_samples` products, as the pilot priced it) + one test evaluation when
+  it leads the finals so far (`foretune.search.best_so_far`: the c-th to complete with probability 1 / c, the
+  finals in random order); a pruned trial stops after its evaluation at the early fraction;
 - which trials run to the end follows the early-stage rule (`EarlyStageRule`): the first
   `grace_trials` do, and the j-th trial judged ranks within the kept `allowed(j)` of j with
   probability allowed(j) / j when the order of trials says nothing about their quality; each of
@@ -31,6 +32,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +53,13 @@ def project_search(costs: PilotCosts, *, models: Sequence[str], trials: int | No
     # A reused worker (search.reuse_workers) imports the trainer once per slot, not once per trial.
     fresh = not config.search.reuses_workers
     full = {m: costs.run_seconds(m, plan.full, fresh_process=fresh) for m in models}
+    test = {m: full[m] - costs.run_seconds(m, replace(plan.full, test=False), fresh_process=fresh) for m in models}
+    # Only a trial that leads when it completes scores the test split (foretune.search.best_so_far): with the
+    # finals in random order, the c-th trial to complete leads with probability 1 / c.
+    leads = [1.0 / max(done, 1.0) for done in accumulate(keep)]
     rungs = _rung_stops(costs, models, passed, fresh_process=fresh)
     expected = [
-        keep[i] * full[models[i % len(models)]]
+        keep[i] * (full[models[i % len(models)]] - (1.0 - leads[i]) * test[models[i % len(models)]])
         + sum(rung["chances"][i] * rung["trial_seconds"][models[i % len(models)]] for rung in rungs)
         for i in range(trials)
     ]
@@ -73,6 +79,7 @@ def project_search(costs: PilotCosts, *, models: Sequence[str], trials: int | No
         "trials": trials,
         "slots": costs.slots,
         "expected_complete": sum(keep),
+        "expected_test_evaluations": sum(k * lead for k, lead in zip(keep, leads, strict=True)),
         "expected_pruned": trials - sum(keep),
         "full_trial_seconds": full,
         "pruned_trial_seconds": pruned,

@@ -5,17 +5,20 @@ to Ray Tune with its budget fraction, and with the run's costs so far when the t
 (a `costs` meter, `foretune.trainers.costs`): a trial the scheduler stops still carries what it cost.
 When the scheduler stops the trial, Ray ends the trial's thread (its report raises SystemExit), so the
 trainer needs no search-specific code; the next trial may run in the same process (search.reuse_workers).
+A completed trial's held-out test scores (its trainer's `evaluate_test`, or those its result carries) are taken
+and reported only when it leads the search's finals so far (`foretune.search.best_so_far`).
 Every trial's process imports this module: it imports no predictor (scipy.stats) before a completed trial's
 test intervals need one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from foretune.config import ExperimentConfig, space_key_path
 from foretune.keys import BUDGET_PCT_KEY, FRACTION_KEY, NODE_KEY, STEP_KEY
+from foretune.search.best_so_far import claims_lead, withdraw_lead
 from foretune.trainers.reporters import Decision
 
 
@@ -57,21 +60,43 @@ class TuneReporter:
         return Decision.CONTINUE
 
 
-def run_trial(params: dict[str, Any], *, base_config: ExperimentConfig, trainer_factory: TrainerFactory) -> None:
-    """Function trainable (bound with `tune.with_parameters`)."""
+def run_trial(
+    params: dict[str, Any],
+    *,
+    base_config: ExperimentConfig,
+    trainer_factory: TrainerFactory,
+    board: Any = None,
+    objective_metrics: Sequence[str] = (),
+) -> None:
+    """Function trainable (bound with `tune.with_parameters`). A completed run is scored on the test split only
+    when it leads the search's finals so far (`board`: `foretune.search.best_so_far`; None: always)."""
     import gc
+    import inspect
 
     from ray import tune
 
     gc.collect()  # in a reused worker: the last trial's model, before this one loads its own (GPU memory)
     trainer = trainer_factory(trial_config(base_config, params))
     reporter = TuneReporter(costs=getattr(trainer, "costs", None))
-    result = trainer.fit(reporter)
-    test_metrics = getattr(result, "test_metrics", None)
-    if test_metrics and getattr(result, "test_scored", None):  # 95% intervals over the test items
+    # A trainer that scores the test split itself on completion (the LoRA trainer) leaves it to the lead check.
+    deferred = "evaluate_test" in inspect.signature(trainer.fit).parameters and hasattr(trainer, "evaluate_test")
+    result = trainer.fit(reporter, evaluate_test=False) if deferred else trainer.fit(reporter)
+    completed = not getattr(result, "stopped_early", False) and bool(reporter.last)
+    test_metrics, scored = getattr(result, "test_metrics", None), getattr(result, "test_scored", None)
+    wanted = test_metrics or (deferred and completed and base_config.task.test_on_completion)
+    finals = [reporter.last.get(m) for m in objective_metrics or [base_config.search.metric]]
+    if not (wanted and claims_lead(board, finals)):
+        return
+    if deferred:
+        try:
+            test_metrics, scored = trainer.evaluate_test(), trainer.last_scored
+        except Exception:  # the trial fails: its final must not keep a later, complete trial from its test
+            withdraw_lead(board, finals)
+            raise
+    if test_metrics and scored:  # 95% intervals over the test items
         from foretune.predictors.bootstrap import with_intervals  # scipy.stats: only a completed trial needs it
 
-        test_metrics = with_intervals(test_metrics, trainer.task.score, result.test_scored)
-    if test_metrics and reporter.last:
+        test_metrics = with_intervals(test_metrics, trainer.task.score, scored)
+    if test_metrics:
         # One more result at the same budget point carries the held-out scores to the searcher.
         tune.report({**reporter.last, NODE_KEY: reporter.node, "test": {k: float(v) for k, v in test_metrics.items()}})

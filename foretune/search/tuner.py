@@ -96,11 +96,19 @@ def build_tuner(
     run_dir: Path,
     session_name: str,
     callbacks: Sequence[Any] = (),
+    board: Any = None,
 ) -> tune.Tuner:
+    """`board`: the search's `foretune.search.best_so_far` actor (a completed trial is test-scored when it leads)."""
     if config.search.trainable is not None:  # `trainer_factory` is a user's train_fn(params, reporter)
         trainable = tune.with_parameters(run_function_trial, train_fn=trainer_factory, base_config=config)
     else:
-        trainable = tune.with_parameters(run_trial, base_config=config, trainer_factory=trainer_factory)
+        trainable = tune.with_parameters(
+            run_trial,
+            base_config=config,
+            trainer_factory=trainer_factory,
+            board=board,
+            objective_metrics=[metric for metric, _ in objectives(config.search)],
+        )
     resources = {"cpu": config.resources.cpus_per_trial, "gpu": config.resources.gpus_per_trial}
     return tune.Tuner(
         tune.with_resources(trainable, resources),

@@ -138,6 +138,27 @@ def test_the_zero_shot_baseline_is_priced_in_the_trials_tail():
     assert one_slot["wall_seconds"] == 3 * full + 6
 
 
+def test_only_a_trial_that_leads_at_completion_is_priced_a_test_evaluation():
+    """With every trial run to the end, the c-th to complete leads the finals so far with probability 1 / c when
+    their order says nothing (foretune/search/best_so_far.py): 1 + 1/2 + 1/3 test evaluations for three, not 3."""
+    config = load_config("configs/default.yaml", {"search.trials": 3, "early_stage.enabled": False})
+    plan = Plan(
+        RunShape(15, 1, 0, test=True, final=True),
+        RunShape(3, 1, 0, test=False),
+        {0: RunShape(0, 0, 0, False, True)},
+        10,
+    )
+    timing = dict.fromkeys(("start_seconds", "step_seconds", "eval_seconds", "trained_eval_seconds"), 1.0)
+    timing |= {"test_eval_seconds": 6.0, "zero_shot_seconds": 0.0, "prepare_seconds": 0.0}
+    pilot = {"import_seconds": 0.0, "machine": {"cpus": 1, "gpus": 0}}  # one slot: the wall is the sum
+    pilot["models"] = dict.fromkeys(pilot_models(config), timing)
+    search = project(config, pilot, plan=plan)["search"]
+    assert search["expected_test_evaluations"] == pytest.approx(1 + 1 / 2 + 1 / 3)
+    untested = 1 + 15 + 1 + 1  # start, steps, an evaluation at 20%, the final
+    assert next(iter(search["full_trial_seconds"].values())) == untested + 6  # a trial that leads
+    assert search["trials_wall_seconds"] == pytest.approx(3 * untested + 6 * (1 + 1 / 2 + 1 / 3))
+
+
 def test_options_the_projection_does_not_model_are_named():
     """use_upper_bound keeps an unknown share (so the search without pruning is given as the upper end) and
     stop_repeats stops an unknown number of replays: the estimate says so instead of a number it did not compute."""

@@ -1,0 +1,40 @@
+"""Which completed trials score the test split (foretune/search/best_so_far.py): those that lead at completion."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from foretune.search.best_so_far import BestSoFar, claims_lead, leads, start_best_so_far
+
+
+def test_one_objective_leads_when_nothing_recorded_is_better_ties_lead():
+    assert leads([0.5], [], ["max"])
+    assert leads([0.5], [[0.4], [0.5]], ["max"])  # a tie leads: the best of tied trials keeps its test score
+    assert not leads([0.5], [[0.4], [0.6]], ["max"])
+    assert leads([1.2], [[1.3]], ["min"]) and not leads([1.4], [[1.3]], ["min"])
+
+
+def test_several_objectives_lead_unless_dominated():
+    modes = ["max", "min"]  # accuracy up, cost down
+    assert leads([0.7, 5.0], [[0.8, 9.0], [0.6, 4.0]], modes)  # on the front: neither dominates it
+    assert not leads([0.7, 5.0], [[0.8, 5.0]], modes)  # as cheap and better
+    assert leads([0.7, 5.0], [[0.7, 5.0]], modes)  # the same point
+
+
+def test_the_board_records_each_final_and_starts_from_earlier_ones():
+    board = BestSoFar(["max"], earlier=[[0.6]])  # a resumed search: the study's complete trials
+    answers = [board.claim([v]) for v in (0.5, 0.65, 0.64, 0.7, 0.7)]
+    assert answers == [False, True, False, True, True]
+    assert not board.claim([math.nan]) and not board.claim([None]) and not board.claim([0.1, 0.2])
+    assert board.finals == [[0.6], [0.5], [0.65], [0.64], [0.7], [0.7]]  # nothing unusable recorded
+    board.withdraw([0.7]), board.withdraw([0.7])  # both trials at 0.7 failed in their test pass
+    assert board.claim([0.66])  # so a later 0.66 leads the complete trials and is scored
+
+
+@pytest.mark.slow
+def test_trials_ask_one_ray_actor(ray_session):
+    board = start_best_so_far(["min"], [])
+    assert [claims_lead(board, [v]) for v in (2.0, 3.0, 1.5, 1.5)] == [True, False, True, True]
+    assert claims_lead(None, [9.0])  # no board (a trial run outside a search): always scored
