@@ -134,7 +134,7 @@ def run_search(
     """
     import ray
 
-    from foretune.search.zero_shot import InTheTail, on_one_machine, zero_shot_in_the_tail
+    from foretune.search.zero_shot import InTheTail, zero_shot_in_the_tail, zero_shot_test_scores
 
     total = trials if trials is not None else config.search.trials
     if total < 1:
@@ -164,9 +164,8 @@ def run_search(
         remaining = max(0, total - len(st.counted_trials(study)))
         wants_baseline = trainer_factory is None and config.task.test_on_completion
         wants_baseline = wants_baseline and ZERO_SHOT_ATTR not in study.user_attrs
-        baseline = None
-        if wants_baseline and on_one_machine():  # a free slot in the trials' tail is then this machine's
-            baseline = InTheTail(partial(zero_shot_in_the_tail, config), trials=remaining)
+        # On the slot the first trial to end frees once every trial has started (a Ray task: any node, its GPU).
+        baseline = InTheTail(partial(zero_shot_in_the_tail, config), trials=remaining) if wants_baseline else None
         ran = 0
         if remaining:
             ran = run_trials(
@@ -184,11 +183,12 @@ def run_search(
                 callbacks=[baseline] if baseline else [],
             )
         outcome = SearchOutcome(run_dir, storage_str, name, ran, len(st.counted_trials(study)), requeued)
+        in_the_tail = _tail_result(baseline, console) if baseline is not None and baseline.began else None
     finally:
         if started:
             ray.shutdown()
-    if wants_baseline:
-        study.set_user_attr(ZERO_SHOT_ATTR, _baseline_scores(config, baseline, console))
+    if wants_baseline:  # where the tail never came (a search ended early, trials shared with other drivers): now
+        study.set_user_attr(ZERO_SHOT_ATTR, in_the_tail or zero_shot_test_scores(config, console))
     if trainer_factory is None and config.data.test_folds and TEST_FOLDS_ATTR not in study.user_attrs:
         record_test_folds(study, config, console)  # the best configuration over k disjoint test folds
     if write_report:
@@ -198,13 +198,8 @@ def run_search(
     return outcome
 
 
-def _baseline_scores(config: ExperimentConfig, tail, console=None) -> dict[str, float]:
-    """The zero-shot baseline run in the trials' tail (`tail`: an InTheTail, waiting for its end), or now where it
-    did not run there."""
-    from foretune.search.zero_shot import zero_shot_test_scores
-
-    if tail is None or not tail.began:
-        return zero_shot_test_scores(config, console)
+def _tail_result(tail, console=None) -> dict[str, float]:
+    """The zero-shot baseline's scores from the trials' tail (`tail`: an InTheTail that began), waiting for its end."""
     waiting = console.status("zero-shot baseline on the test split: finishing...") if console else nullcontext()
     with waiting:
         return tail.result()

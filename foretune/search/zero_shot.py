@@ -2,8 +2,10 @@
 runs it: in the tail of its trials.
 
 Once every trial of a search has started and one of them has ended, that trial's slot stays free until the search
-ends; on one machine the baseline (a model load and a generated answer per test item: ~15 s of the default job on
-2 cores) runs there, in a thread of the driver, instead of after the last trial (`InTheTail`).
+ends; the baseline (a model load and a generated answer per test item: ~15 s of the default job on 2 cores) runs
+there as a Ray task holding one trial's resources, instead of after the last trial (`InTheTail`). Ray starts it on
+the freed slot: on whichever node it is, with that slot's GPU (the driver's own default device may be a running
+trial's).
 """
 
 from __future__ import annotations
@@ -34,11 +36,16 @@ def zero_shot_test_scores(config: ExperimentConfig, console=None) -> dict[str, f
 
 
 def zero_shot_in_the_tail(config: ExperimentConfig) -> dict[str, float]:
-    """The baseline as the tail runs it: one trial's torch threads, and no weight-loading bar of transformers' in
-    the middle of the search's own progress (the driver's bar; disabled for the rest of this process)."""
-    from transformers.utils import logging as hf_logging
+    """The baseline as the tail runs it: a Ray task with one trial's CPUs and GPUs (`resources`), so that Ray places
+    it on the slot a trial freed; waits for its scores (its error is raised here)."""
+    import ray
 
-    hf_logging.disable_progress_bar()
+    resources = config.resources
+    task = ray.remote(num_cpus=resources.cpus_per_trial, num_gpus=resources.gpus_per_trial, max_retries=0)
+    return ray.get(task(_zero_shot_in_one_slot).remote(config))
+
+
+def _zero_shot_in_one_slot(config: ExperimentConfig) -> dict[str, float]:
     return zero_shot_test_scores(in_one_slot(config))
 
 
@@ -47,15 +54,6 @@ def in_one_slot(config: ExperimentConfig) -> ExperimentConfig:
     if config.train.num_threads:
         return config
     return config.with_overrides({"train.num_threads": max(1, int(config.resources.cpus_per_trial))})
-
-
-def on_one_machine() -> bool:
-    """Whether every node of the Ray cluster runs on the driver's machine (then a free trial slot is a free slot of
-    this machine's; a cluster of several machines frees it on another)."""
-    import ray
-
-    here = ray.util.get_node_ip_address()
-    return all(node["NodeManagerAddress"] == here for node in ray.nodes() if node.get("Alive"))
 
 
 class InTheTail(Callback):
