@@ -114,20 +114,23 @@ def test_the_final_evaluation_is_priced_on_its_own_products():
     assert next(iter(project(config, pilot, plan=plan)["search"]["full_trial_seconds"].values())) == 1 + 15 + 3
 
 
+def _three_unpruned_trials(*, test_seconds: float, zero_shot_seconds: float, cpus: int):
+    """(config, plan, pilot): 3 trials run to the end, 1 s per step and per evaluation, the given test and
+    zero-shot seconds, `cpus` slots."""
+    config = load_config("configs/default.yaml", {"search.trials": 3, "early_stage.enabled": False})
+    full = RunShape(15, 1, 0, test=test_seconds > 0, final=True)
+    plan = Plan(full, RunShape(3, 1, 0, test=False), {0: RunShape(0, 0, 0, False, True)}, 10)
+    timing = dict.fromkeys(("start_seconds", "step_seconds", "eval_seconds", "trained_eval_seconds"), 1.0)
+    timing |= {"test_eval_seconds": test_seconds, "zero_shot_seconds": zero_shot_seconds, "prepare_seconds": 0.0}
+    pilot = {"import_seconds": 0.0, "machine": {"cpus": cpus, "gpus": 0}}
+    pilot["models"] = dict.fromkeys(pilot_models(config), timing)
+    return config, plan, pilot
+
+
 def test_the_zero_shot_baseline_is_priced_in_the_trials_tail():
     """Three equal trials on 2 slots leave one slot free while the last runs: the search runs its zero-shot baseline
     there (foretune/search/zero_shot.py), so it adds nothing to the wall time; after a time budget it comes last."""
-    config = load_config("configs/default.yaml", {"search.trials": 3, "early_stage.enabled": False})
-    plan = Plan(
-        RunShape(15, 1, 0, test=False, final=True),
-        RunShape(3, 1, 0, test=False),
-        {0: RunShape(0, 0, 0, False, True)},
-        10,
-    )
-    timing = dict.fromkeys(("start_seconds", "step_seconds", "eval_seconds", "trained_eval_seconds"), 1.0)
-    timing |= {"test_eval_seconds": 0.0, "zero_shot_seconds": 5.0, "prepare_seconds": 0.0}
-    pilot = {"import_seconds": 0.0, "machine": {"cpus": 2, "gpus": 0}}
-    pilot["models"] = dict.fromkeys(pilot_models(config), timing)
+    config, plan, pilot = _three_unpruned_trials(test_seconds=0.0, zero_shot_seconds=5.0, cpus=2)
     search = project(config, pilot, plan=plan)["search"]
     full = next(iter(search["full_trial_seconds"].values()))
     assert search["zero_shot_seconds"] == 1 + 5 < full  # its start-up and its answers
@@ -141,17 +144,7 @@ def test_the_zero_shot_baseline_is_priced_in_the_trials_tail():
 def test_only_a_trial_that_leads_at_completion_is_priced_a_test_evaluation():
     """With every trial run to the end, the c-th to complete leads the finals so far with probability 1 / c when
     their order says nothing (foretune/search/best_so_far.py): 1 + 1/2 + 1/3 test evaluations for three, not 3."""
-    config = load_config("configs/default.yaml", {"search.trials": 3, "early_stage.enabled": False})
-    plan = Plan(
-        RunShape(15, 1, 0, test=True, final=True),
-        RunShape(3, 1, 0, test=False),
-        {0: RunShape(0, 0, 0, False, True)},
-        10,
-    )
-    timing = dict.fromkeys(("start_seconds", "step_seconds", "eval_seconds", "trained_eval_seconds"), 1.0)
-    timing |= {"test_eval_seconds": 6.0, "zero_shot_seconds": 0.0, "prepare_seconds": 0.0}
-    pilot = {"import_seconds": 0.0, "machine": {"cpus": 1, "gpus": 0}}  # one slot: the wall is the sum
-    pilot["models"] = dict.fromkeys(pilot_models(config), timing)
+    config, plan, pilot = _three_unpruned_trials(test_seconds=6.0, zero_shot_seconds=0.0, cpus=1)  # the wall: a sum
     search = project(config, pilot, plan=plan)["search"]
     assert search["expected_test_evaluations"] == pytest.approx(1 + 1 / 2 + 1 / 3)
     untested = 1 + 15 + 1 + 1  # start, steps, an evaluation at 20%, the final
