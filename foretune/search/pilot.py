@@ -317,9 +317,9 @@ def plan_runs(config: ExperimentConfig, sizes: Sequence[int] | None = None) -> P
     """The shapes of a search's full and pruned trials and of each sweep run, from the trainer's budget rules."""
     from foretune.search.sweep.budget import run_steps
     from foretune.search.sweep.sizes import check_sizes, geometric_sizes
-    from foretune.trainers.lora import LoraTrainer
+    from foretune.trainers.lora import LoraTrainer, eval_steps_of
 
-    trainer = LoraTrainer(config)  # the task reads the data; the sweep's runs share it
+    trainer = LoraTrainer(config)  # the task reads the data (its size bounds the sweep's)
     splits = trainer.splits
     test = config.task.test_on_completion
     early = config.early_stage.fraction
@@ -333,10 +333,9 @@ def plan_runs(config: ExperimentConfig, sizes: Sequence[int] | None = None) -> P
         sizes = check_sizes(config.sweep.sizes, available=available) if config.sweep.sizes else None
         sizes = sizes or geometric_sizes(available)
     sweep = {0: RunShape(0, 0, 0, test=False, zero_shot=True)}
-    for n in (n for n in sizes if n > 0):
-        budget = {"train.max_steps": run_steps(config, n), "train.epochs": None}
-        sized = LoraTrainer(config.with_overrides(budget, where="sweep"), splits=splits, train_size=n)
-        sweep[n] = _shape(sized.eval_steps(), sized.total_steps, early, test=True, total=sized.total_steps)
+    for n in (n for n in sizes if n > 0):  # a sweep run's budget is a step count (`run_steps`): no trainer to build
+        budget = run_steps(config, n)
+        sweep[n] = _shape(eval_steps_of(config.train.eval_fractions, budget), budget, early, test=True, total=budget)
     return Plan(full=full, pruned=pruned, sweep=dict(sorted(sweep.items())), available=available, rungs=rungs)
 
 

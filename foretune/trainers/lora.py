@@ -45,6 +45,16 @@ class TrainResult:
     test_scored: tuple[list, list] | None = None  # (test items, their predictions): for bootstrap intervals
 
 
+def eval_steps_of(fractions: Sequence[float], total: int) -> dict[int, float]:
+    """Optimizer step -> budget fraction at which a run of `total` steps evaluates (a step is evaluated once)."""
+    steps: dict[int, float] = {}
+    for fraction in fractions:
+        steps.setdefault(max(1, round(fraction * total)), fraction)
+    # With fewer steps than evaluations the last step is shared: it must still report the whole budget.
+    steps[total] = 1.0
+    return steps
+
+
 def pick_device(setting: str) -> str:
     if setting == "cuda" and not torch.cuda.is_available():
         raise ForetuneError("train.device is 'cuda' but no CUDA GPU is visible; use device: auto or cpu")
@@ -117,12 +127,7 @@ class LoraTrainer:
 
     def eval_steps(self) -> dict[int, float]:
         """Optimizer step -> budget fraction at which to evaluate (a step is evaluated once)."""
-        steps: dict[int, float] = {}
-        for fraction in self.config.train.eval_fractions:
-            steps.setdefault(max(1, round(fraction * self.total_steps)), fraction)
-        # With fewer steps than evaluations the last step is shared: it must still report the whole budget.
-        steps[self.total_steps] = 1.0
-        return steps
+        return eval_steps_of(self.config.train.eval_fractions, self.total_steps)
 
     def _load(self) -> None:
         if self._model is not None:
