@@ -83,7 +83,7 @@ def print_report(report: Report, console: Console, *, limit: int = 30) -> None:
         test = report.best.get("test") or {}
         if test and report.zero_shot:
             from foretune.predictors.bootstrap import read_intervals
-            from foretune.search.held_out_report import note, with_interval
+            from foretune.search.held_out_report import note, scored_trials_line, with_interval
 
             zero_iv, best_iv = read_intervals(report.zero_shot), read_intervals(test)
             console.print(
@@ -98,5 +98,7 @@ def print_report(report: Report, console: Console, *, limit: int = 30) -> None:
             )
             if note(test, report.metric):
                 console.print(note(test, report.metric), highlight=False)
+            if scored := scored_trials_line(report.table):
+                console.print(scored, highlight=False)
     for label, path in report.files.items():
         console.print(f"  {label}: {path}", highlight=False)

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from foretune.keys import ITEMS_KEY
+from foretune.keys import ITEMS_KEY, TEST_ATTR_PREFIX
 from foretune.predictors.bootstrap import read_intervals, small_test_note
 from foretune.search.held_out_folds import fold_lines
 
@@ -62,3 +62,21 @@ def held_out_section(
     if folds:
         lines += fold_lines(folds, names)
     return lines
+
+
+def scored_trials_line(table) -> str | None:
+    """Which complete trials carry test scores, when not all do (a trial is scored only if it led the finals so far
+    when it completed: `foretune.search.best_so_far`); None when every complete trial was scored."""
+    tested = [c for c in table.columns if c.startswith(TEST_ATTR_PREFIX)]
+    complete = table[table["state"] == "COMPLETE"]
+    if not tested or complete.empty:
+        return None
+    scored = sorted(int(t) for t in complete.loc[complete[tested].notna().any(axis=1), "trial"])
+    if len(scored) == len(complete):
+        return None
+    listed = ", ".join(str(t) for t in scored)
+    return (
+        f"Test split scored for {len(scored)} of {len(complete)} complete trials ({listed}): only a trial that led "
+        "the finals so far when it completed is scored, so the best always is and the test split played no part "
+        "in choosing it."
+    )

@@ -38,3 +38,21 @@ def test_trials_ask_one_ray_actor(ray_session):
     board = start_best_so_far(["min"], [])
     assert [claims_lead(board, [v]) for v in (2.0, 3.0, 1.5, 1.5)] == [True, False, True, True]
     assert claims_lead(None, [9.0])  # no board (a trial run outside a search): always scored
+
+
+def test_the_report_says_which_complete_trials_carry_test_scores():
+    import pandas as pd
+
+    from foretune.search.held_out_report import scored_trials_line
+
+    table = pd.DataFrame(
+        {
+            "trial": [0, 1, 2, 3],
+            "state": ["COMPLETE", "COMPLETE", "PRUNED", "COMPLETE"],
+            "test_accuracy": [0.5, None, None, 0.7],
+        }
+    )
+    line = scored_trials_line(table)
+    assert line.startswith("Test split scored for 2 of 3 complete trials (0, 3): only a trial that led")
+    assert scored_trials_line(table.assign(test_accuracy=[0.5, 0.4, None, 0.7])) is None  # every one: nothing to say
+    assert scored_trials_line(table.drop(columns="test_accuracy")) is None  # no test split in this search
