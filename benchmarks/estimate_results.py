@@ -22,7 +22,7 @@ def one_trial_section(row: dict) -> list[str]:
     measured = {
         "import (a fresh process)": trial["imported"] - trial["started"],
         f"start-up and {len(steps)} steps": steps[-1] - trial["imported"] - between,
-        f"{len(reports) - 1} evaluations before the last step": between,
+        f"{len(reports) - 1} evaluation{'' if len(reports) == 2 else 's'} before the last step": between,
         "final evaluation": last[2] - steps[-1],
         "test evaluation": trial["ended"] - last[2],
         "whole trial": trial["ended"] - trial["started"],
