@@ -86,6 +86,18 @@ def test_pruned_trials_are_pruned_with_attrs_and_curves(ray_session, replay_bank
     assert best.search.metric == "val_loss"
 
 
+def test_with_two_objectives_every_trial_on_the_front_has_test_scores(ray_session, replay_bank, tmp_path):
+    """A completed trial is test-scored when no earlier final dominates it (foretune/search/best_so_far.py): each
+    trial of the final Pareto front was undominated when it completed, so each has its test scores."""
+    wanted = [{"metric": "val_loss", "mode": "min"}, {"metric": "cost.device_hours", "mode": "min"}]
+    config = validate_config(replay_config_dict(replay_bank, objectives=wanted))
+    run_search(config, out=tmp_path, trainer_factory=replay_bank.trainer_factory(), progress=False)
+    study = _study(str(tmp_path / "study.journal"))
+    front = study.best_trials
+    assert front and all(len(t.values) == 2 for t in front)
+    assert all("test_loss" in t.user_attrs for t in front)
+
+
 def test_failing_trial_is_fail_and_search_goes_on_with_sqlite(ray_session, replay_bank, tmp_path):
     config = validate_config(replay_config_dict(replay_bank, trials=4))  # seed 0: trials 0 and 2 fail, 1 does not
     storage = f"sqlite:///{tmp_path / 'study.db'}"
