@@ -32,11 +32,11 @@ RESULTS = REPO / "benchmarks" / "results" / "estimate.md"
 
 # name -> (config, --set overrides, what it is)
 JOBS = {
-    "default": ("configs/default.yaml", [], "the default job (`make demo`): 10 trials of 20 steps, 2 at a time"),
+    "default": ("configs/default.yaml", [], "the default job (`make demo`: configs/default.yaml as it is)"),
     "small": (
         "configs/default.yaml",
         ["train.max_steps=10", "search.trials=6"],
-        "a smaller budget: 6 trials of 10 steps, 2 at a time",
+        "a smaller budget: the default job with 6 trials of 10 steps",
     ),
     "small-again": (
         "configs/default.yaml",

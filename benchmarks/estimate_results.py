@@ -80,13 +80,9 @@ def write_results(rows: list[dict], path: Path) -> None:
         "",
         "Reproduce: `nice -n 10 .venv/bin/python benchmarks/estimate.py` (each job: the pilot, then the search).",
         "",
-        f"- Machine: 2-core AMD EPYC VM, 24 GiB RAM, no GPU, Python {platform.python_version()}; **shared with "
-        "five other helpers' jobs** (their tests and benchmarks) while this ran. The load average, sampled every 5 s, "
-        "is in the table (2.0 = both cores busy). `default` and `small` ran side by side (`--jobs default` and "
-        "`--jobs small` as two processes under `nice -n 10`), each its pilot then its search, so a job's pilot and "
-        "its search ran under the same shared machine, but its load moved a lot while they ran; `small-again` is "
-        "the small job rerun alone after the other jobs had quietened, `default-again` the default job run alone "
-        "on the machine (nothing else running).",
+        f"- Machine: 2-core AMD EPYC VM, 24 GiB RAM, no GPU, Python {platform.python_version()}. The load average, "
+        "sampled every 5 s during the pilot and during the search, is in the table (2.0 = both cores busy; above it "
+        "other jobs shared the machine); each job's own line below says how it was run.",
         "- Target: the estimated wall time of the search within +-30% of the measured one.",
         "",
         "| job | pilot wall | load (pilot / search) | estimated wall | measured wall | error | est. trials span "
