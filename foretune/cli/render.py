@@ -100,5 +100,9 @@ def print_report(report: Report, console: Console, *, limit: int = 30) -> None:
                 console.print(note(test, report.metric), highlight=False)
             if scored := scored_trials_line(report.table):
                 console.print(scored, highlight=False)
+        elif report.zero_shot:  # the search scored the test split, but not this trial
+            from foretune.search.held_out_report import unscored_best_line
+
+            console.print(unscored_best_line(report.best["number"]), highlight=False)
     for label, path in report.files.items():
         console.print(f"  {label}: {path}", highlight=False)

@@ -80,3 +80,12 @@ def scored_trials_line(table) -> str | None:
         "the finals so far when it completed is scored, so the best always is and the test split played no part "
         "in choosing it."
     )
+
+
+def unscored_best_line(number: int) -> str:
+    """The best complete trial has no test scores: a trial that led before it failed (or was killed) in its test
+    pass after its final was recorded (`foretune.search.best_so_far`), so no number is shown for it."""
+    return (
+        f"The best trial ({number}) has no test scores: a trial that led the finals before it failed during its test "
+        "pass. `foretune train best.yaml` trains its configuration again and scores it on the test split."
+    )

@@ -42,7 +42,7 @@ from foretune.keys import (
 from foretune.predictors._base import Curve
 from foretune.predictors.metrics import spearman
 from foretune.search.estimate_vs_actual import estimate_vs_actual
-from foretune.search.held_out_report import held_out_section, scored_trials_line
+from foretune.search.held_out_report import held_out_section, scored_trials_line, unscored_best_line
 from foretune.search.hindsight import hindsight_lines
 from foretune.search.pareto import front_ranks, knee_index
 from foretune.search.storage import find_study_name, journal_path, open_storage, redact, trial_curve
@@ -212,6 +212,8 @@ def _markdown(table: pd.DataFrame, study: optuna.Study, best: dict | None, metri
         if best.get("test") and zero_shot:  # with 95% intervals, the small-test note and the test folds
             lines += held_out_section(best["test"], zero_shot, study.user_attrs.get(TEST_FOLDS_ATTR), metric)
             lines += [sentence, ""] if (sentence := scored_trials_line(table)) else []
+        elif zero_shot:  # the search scored the test split, but not this trial
+            lines += [unscored_best_line(best["number"]), ""]
     lines += [f"- {line}" for line in verdict_summary(table, mode, study)] + [""]
     shown = table.drop(columns=[c for c in ("error",) if c in table and table[c].isna().all()])
     lines.append(markdown_table(shown))

@@ -56,3 +56,22 @@ def test_the_report_says_which_complete_trials_carry_test_scores():
     assert line.startswith("Test split scored for 2 of 3 complete trials (0, 3): only a trial that led")
     assert scored_trials_line(table.assign(test_accuracy=[0.5, 0.4, None, 0.7])) is None  # every one: nothing to say
     assert scored_trials_line(table.drop(columns="test_accuracy")) is None  # no test split in this search
+
+
+def test_a_best_trial_without_test_scores_is_said_so_with_no_number(tmp_path):
+    """Where the leader before it failed in its test pass, the best complete trial has no test scores: the report
+    says so instead of leaving the held-out section out silently."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    from foretune.keys import ZERO_SHOT_ATTR
+    from foretune.search.report import build_report
+
+    study = optuna.create_study(direction="maximize")
+    space = {"learning_rate": FloatDistribution(1e-4, 1e-2, log=True)}
+    for value, test in ((0.5, {"test_accuracy": 0.45}), (0.7, {})):
+        study.add_trial(create_trial(value=value, params={"learning_rate": 1e-3}, distributions=space, user_attrs=test))
+    study.set_user_attr(ZERO_SHOT_ATTR, {"accuracy": 0.05})
+    text = build_report(study, tmp_path).files["markdown"].read_text()
+    assert "The best trial (1) has no test scores" in text and "held-out test (" not in text
