@@ -19,18 +19,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from foretune.search.pareto import dominated_count
+
 
 def leads(values: Sequence[float], earlier: Sequence[Sequence[float]], modes: Sequence[str]) -> bool:
     """Whether `values` (one per objective) is neither beaten (one objective) nor dominated by any of `earlier`."""
-    signs = [1.0 if mode == "max" else -1.0 for mode in modes]
-    mine = [sign * value for sign, value in zip(signs, values, strict=True)]
-    for other in earlier:
-        theirs = [sign * value for sign, value in zip(signs, other, strict=True)]
-        if all(t >= m for t, m in zip(theirs, mine, strict=True)) and any(
-            t > m for t, m in zip(theirs, mine, strict=True)
-        ):
-            return False
-    return True
+    return dominated_count(values, earlier, modes) == 0
 
 
 class BestSoFar:
