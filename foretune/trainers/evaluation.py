@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -158,7 +159,12 @@ def answer_logits(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, 
 def _keeps_chosen_logits(model) -> bool:
     """Whether the model's forward takes `logits_to_keep` (transformers' causal LMs: a mask of positions)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "logits_to_keep" in inspect.signature(base.forward).parameters
+    return _forward_takes_logits_to_keep(type(base))
+
+
+@functools.cache
+def _forward_takes_logits_to_keep(model_class: type) -> bool:  # once per class, not per batch
+    return "logits_to_keep" in inspect.signature(model_class.forward).parameters
 
 
 def stop_criteria(task: Task, tokenizer):
