@@ -24,6 +24,7 @@ timed_search() {
     local dir=$1
     shift
     rm -rf "$dir"
+    mkdir -p "$(dirname "$dir")" # the load sampler writes beside the run folder from the first second
     local loads="$dir.loads"
     (while true; do cut -d' ' -f1 /proc/loadavg >>"$loads"; sleep 10; done) &
     local sampler=$!
@@ -31,7 +32,7 @@ timed_search() {
     start=$(date +%s)
     .venv/bin/foretune search configs/default.yaml --set "search.seed=$seed" "$@" --out "$dir"
     local wall=$(($(date +%s) - start))
-    kill "$sampler"
+    kill "$sampler" 2>/dev/null || true # a sampler that died must not end the script before its figures
     .venv/bin/python -c "import json, sys; loads = [float(x) for x in open(sys.argv[1])]; \
 json.dump({'wall_seconds': int(sys.argv[2]), 'load_mean': round(sum(loads) / len(loads), 2), \
 'load_max': max(loads)}, open(sys.argv[3], 'w'))" "$loads" "$wall" "$dir.timing.json"
