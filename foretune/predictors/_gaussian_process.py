@@ -74,8 +74,8 @@ def _objective(
 
 
 def fit_hyperparameters(A: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """theta = (log length scales..., log signal sd, log noise sd, log linear sd) at the prior's mode of
-    the marginal likelihood of y (standardized) given A (standardized, no constant column)."""
+    """theta = (log length scales..., log signal sd, log noise sd, log linear sd) maximizing the marginal
+    likelihood of y (standardized) given A (standardized, no constant column) times the length scales' prior."""
     d = A.shape[1]
     D, L = _squared_distances(A, A), _linear(A, A)
     centre = np.log(np.sqrt(d))
