@@ -47,4 +47,7 @@ for part in $parts; do
     *) echo "unknown part '$part' in PARTS (use job and/or twin)" >&2 && exit 2 ;;
     esac
 done
-.venv/bin/python benchmarks/default_job_figures.py "$out" --twin "$out-off" --seed "$seed"
+# PARTS=job on a machine that never ran the twin: the seed file keeps the twin's recorded figures.
+twin=()
+if [[ -f "$out-off/study.journal" ]]; then twin=(--twin "$out-off"); fi
+.venv/bin/python benchmarks/default_job_figures.py "$out" "${twin[@]}" --seed "$seed"
