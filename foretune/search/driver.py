@@ -160,7 +160,7 @@ def run_search(
         storage_str = st.resolve_storage(storage_str, run_dir)
         opened = opened or st.open_storage(storage_str)
         study = open_study(config, opened, name, storage_str)
-        requeued = recover_stale(study)
+        requeued = recover_stale(study, journal=None if st.is_url(storage_str) else storage_str)
         remaining = max(0, total - len(st.counted_trials(study)))
         wants_baseline = trainer_factory is None and config.task.test_on_completion
         wants_baseline = wants_baseline and ZERO_SHOT_ATTR not in study.user_attrs
@@ -308,5 +308,5 @@ def run_trials(
         callbacks=callbacks,
         board=board,
     )
-    with TrialKeeper(study, searcher.held_trial_ids):
+    with TrialKeeper(study, searcher.held_trial_ids, journal=journal):
         return len(tuner.fit())

@@ -4,7 +4,9 @@ A driver tags each trial it asks with its identity (host, pid, process start tim
 storage, keeps Optuna's heartbeat of the trial alive. A RUNNING trial is stale when its driver ran on
 this host and is gone, or when its heartbeat is older than the grace period (drivers on other hosts,
 PostgreSQL only: a journal file lives on one machine's disk). A RUNNING trial that another live
-driver holds is never touched.
+driver holds is never touched. A trial carries no tag only between its ask and its claim, which a
+driver does under the ask lock: a driver that holds the lock and finds an untagged RUNNING trial
+knows its asker died between the two (a SIGKILL mid-ask), and recovers it at once.
 
 The trial target is shared: a driver asks for a new trial only while finished (counted) plus running
 trials are fewer than the target, and counts and asks under one lock (a PostgreSQL advisory lock, or
@@ -78,34 +80,38 @@ def _stale_by_heartbeat(study: optuna.Study) -> set[int]:
     return set(rdb._get_stale_trial_ids(study._study_id)) if rdb is not None else set()
 
 
-def stale_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """RUNNING trials whose driver is gone (see the module docstring for the rule)."""
+def stale_trials(study: optuna.Study, *, locked: bool = False) -> list[optuna.trial.FrozenTrial]:
+    """RUNNING trials whose driver is gone (see the module docstring for the rule); `locked`: the caller holds
+    the ask lock, so an untagged trial has no claim coming."""
     by_heartbeat = _stale_by_heartbeat(study)
     now = datetime.now()
     stale = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         tag = trial.user_attrs.get(DRIVER_ATTR)
         alive = _driver_alive(tag) if tag else None
-        untagged_old = not tag and trial.datetime_start and now - trial.datetime_start > timedelta(seconds=GRACE_S)
-        if alive is False or (alive is None and (trial._trial_id in by_heartbeat or untagged_old)):
+        old = trial.datetime_start and now - trial.datetime_start > timedelta(seconds=GRACE_S)
+        unclaimed = not tag and (locked or old)
+        if alive is False or (alive is None and (trial._trial_id in by_heartbeat or unclaimed)):
             stale.append(trial)
     return stale
 
 
-def recover_stale(study: optuna.Study) -> int:
-    """Mark stale RUNNING trials as FAIL (`interrupted`) and queue their parameters again; how many."""
+def recover_stale(study: optuna.Study, *, journal: str | None = None) -> int:
+    """Mark stale RUNNING trials as FAIL (`interrupted`) and queue their parameters again; how many. Under
+    the ask lock (`journal`: the study's journal file, whose lock file sits beside it)."""
     storage = study._storage  # the public Study API cannot finish another process's trial
     requeued = 0
-    for trial in stale_trials(study):
-        try:  # the mark first: a finished trial takes no attributes
-            storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
-            if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+    with ask_lock(storage, study.study_name, journal):
+        for trial in stale_trials(study, locked=True):
+            try:  # the mark first: a finished trial takes no attributes
+                storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
+                if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+                    continue
+            except optuna.exceptions.UpdateFinishedTrialError:  # another driver got there first
                 continue
-        except optuna.exceptions.UpdateFinishedTrialError:  # another driver got there first
-            continue
-        if trial.params:
-            study.enqueue_trial(trial.params, user_attrs={RETRY_OF_ATTR: trial.number}, skip_if_exists=False)
-        requeued += 1
+            if trial.params:
+                study.enqueue_trial(trial.params, user_attrs={RETRY_OF_ATTR: trial.number}, skip_if_exists=False)
+            requeued += 1
     return requeued
 
 
@@ -168,8 +174,10 @@ class SharedTarget:
 class TrialKeeper:
     """A thread of the driver: beats the heartbeats of the trials it holds, and re-queues stale ones."""
 
-    def __init__(self, study: optuna.Study, held: Callable[[], list[int]], *, tick: float = 1.0) -> None:
-        self.study, self.held, self.tick = study, held, tick
+    def __init__(
+        self, study: optuna.Study, held: Callable[[], list[int]], *, journal: str | None = None, tick: float = 1.0
+    ) -> None:
+        self.study, self.held, self.journal, self.tick = study, held, journal, tick
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="foretune-trial-keeper", daemon=True)
         self.requeued = 0
@@ -192,7 +200,7 @@ class TrialKeeper:
                         rdb.record_heartbeat(trial_id)
                     last_beat = now
                 if now - last_sweep >= GRACE_S:  # a driver on another host may have died meanwhile
-                    self.requeued += recover_stale(self.study)
+                    self.requeued += recover_stale(self.study, journal=self.journal)
                     last_sweep = now
             except Exception:  # a storage hiccup must not end the driver; the next tick retries
                 continue

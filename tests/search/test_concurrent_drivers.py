@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import optuna
@@ -19,7 +20,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from foretune.keys import DRIVER_ATTR, INTERRUPTED_ATTR, RETRY_OF_ATTR
-from foretune.search.drivers import _driver_alive, driver_tag, recover_stale, stale_trials
+from foretune.search.drivers import _driver_alive, ask_lock, driver_tag, recover_stale, stale_trials
 from foretune.search.storage import open_storage
 from tests.search.conftest import REPLAY_CURVES, replay_config_dict
 
@@ -100,7 +101,8 @@ def test_a_stepped_wall_clock_leaves_a_live_driver_alive(monkeypatch):
 
 
 def test_only_trials_of_dead_drivers_are_stale_and_requeued_once(tmp_path):
-    study = optuna.create_study(study_name="stale", storage=open_storage(str(tmp_path / "study.journal")))
+    journal = str(tmp_path / "study.journal")
+    study = optuna.create_study(study_name="stale", storage=open_storage(journal))
     gone = subprocess.Popen(["sleep", "30"])
     dead_tag = driver_tag(gone.pid)
     gone.kill()
@@ -108,13 +110,33 @@ def test_only_trials_of_dead_drivers_are_stale_and_requeued_once(tmp_path):
     live, dead = study.ask({"x": FloatDistribution(0, 1)}), study.ask({"x": FloatDistribution(0, 1)})
     live.set_user_attr(DRIVER_ATTR, driver_tag())  # this process: a driver that is still running
     dead.set_user_attr(DRIVER_ATTR, dead_tag)
-    young = study.ask({"x": FloatDistribution(0, 1)})  # untagged, just asked: another driver is claiming it
+    unclaimed = study.ask({"x": FloatDistribution(0, 1)})  # untagged: its asker died before its claim
 
+    # Without the ask lock an untagged young trial may be another driver's, between its ask and its claim.
     assert [t.number for t in stale_trials(study)] == [dead.number]
-    assert recover_stale(study) == 1 and recover_stale(study) == 0  # a second driver finds nothing more
+    # Under it, no claim is coming: its asker died between the two (a SIGKILL mid-ask).
+    assert recover_stale(study, journal=journal) == 2 and recover_stale(study, journal=journal) == 0
     by_number = {t.number: t for t in study.trials}
-    assert by_number[dead.number].state == TrialState.FAIL and by_number[dead.number].user_attrs[INTERRUPTED_ATTR]
-    assert by_number[live.number].state == by_number[young.number].state == TrialState.RUNNING
-    waiting = study.get_trials(states=(TrialState.WAITING,))
-    assert len(waiting) == 1 and waiting[0].system_attrs["fixed_params"] == dead.params  # queued, not yet asked
-    assert waiting[0].user_attrs[RETRY_OF_ATTR] == dead.number
+    for number in (dead.number, unclaimed.number):
+        assert by_number[number].state == TrialState.FAIL and by_number[number].user_attrs[INTERRUPTED_ATTR]
+    assert by_number[live.number].state == TrialState.RUNNING
+    waiting = study.get_trials(states=(TrialState.WAITING,))  # queued, not yet asked
+    assert [w.system_attrs["fixed_params"] for w in waiting] == [dead.params, unclaimed.params]
+    assert [w.user_attrs[RETRY_OF_ATTR] for w in waiting] == [dead.number, unclaimed.number]
+
+
+def test_a_trial_between_ask_and_claim_of_a_live_driver_is_left_alone(tmp_path):
+    # A live driver asks and claims under the ask lock; a recovery started meanwhile waits for the lock and then
+    # finds the trial claimed.
+    journal = str(tmp_path / "study.journal")
+    study = optuna.create_study(study_name="claiming", storage=open_storage(journal))
+    recovered = []
+    with ask_lock(study._storage, study.study_name, journal):
+        trial = study.ask({"x": FloatDistribution(0, 1)})
+        recovery = threading.Thread(target=lambda: recovered.append(recover_stale(study, journal=journal)))
+        recovery.start()
+        recovery.join(0.5)
+        assert recovery.is_alive() and not recovered  # blocked on the lock meanwhile
+        trial.set_user_attr(DRIVER_ATTR, driver_tag())  # the claim
+    recovery.join(10)
+    assert recovered == [0] and study.trials[trial.number].state == TrialState.RUNNING
