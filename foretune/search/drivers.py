@@ -23,7 +23,6 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
 
 import optuna
 import psutil
@@ -34,7 +33,7 @@ from sqlalchemy import text
 from foretune.keys import DRIVER_ATTR, DRIVER_SESSIONS_ATTR, INTERRUPTED_ATTR, RETRY_OF_ATTR
 
 HEARTBEAT_S = 5  # Optuna's heartbeat interval of a running trial on an RDB storage
-GRACE_S = 30  # a heartbeat (or an untagged RUNNING trial) older than this is stale; several missed beats
+GRACE_S = 30  # a heartbeat older than this is stale (several missed beats); the keeper sweeps this often
 
 
 def driver_tag(pid: int | None = None) -> str:
@@ -80,18 +79,15 @@ def _stale_by_heartbeat(study: optuna.Study) -> set[int]:
     return set(rdb._get_stale_trial_ids(study._study_id)) if rdb is not None else set()
 
 
-def stale_trials(study: optuna.Study, *, locked: bool = False) -> list[optuna.trial.FrozenTrial]:
-    """RUNNING trials whose driver is gone (see the module docstring for the rule); `locked`: the caller holds
-    the ask lock, so an untagged trial has no claim coming."""
+def stale_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """RUNNING trials whose driver is gone (see the module docstring for the rule). Call it holding the ask lock
+    (`recover_stale` does): only there is an untagged trial one whose claim is not coming."""
     by_heartbeat = _stale_by_heartbeat(study)
-    now = datetime.now()
     stale = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         tag = trial.user_attrs.get(DRIVER_ATTR)
         alive = _driver_alive(tag) if tag else None
-        old = trial.datetime_start and now - trial.datetime_start > timedelta(seconds=GRACE_S)
-        unclaimed = not tag and (locked or old)
-        if alive is False or (alive is None and (trial._trial_id in by_heartbeat or unclaimed)):
+        if alive is False or (alive is None and (trial._trial_id in by_heartbeat or not tag)):
             stale.append(trial)
     return stale
 
@@ -102,7 +98,7 @@ def recover_stale(study: optuna.Study, *, journal: str | None = None) -> int:
     storage = study._storage  # the public Study API cannot finish another process's trial
     requeued = 0
     with ask_lock(storage, study.study_name, journal):
-        for trial in stale_trials(study, locked=True):
+        for trial in stale_trials(study):
             try:  # the mark first: a finished trial takes no attributes
                 storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
                 if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):

@@ -112,9 +112,10 @@ def test_only_trials_of_dead_drivers_are_stale_and_requeued_once(tmp_path):
     dead.set_user_attr(DRIVER_ATTR, dead_tag)
     unclaimed = study.ask({"x": FloatDistribution(0, 1)})  # untagged: its asker died before its claim
 
-    # Without the ask lock an untagged young trial may be another driver's, between its ask and its claim.
-    assert [t.number for t in stale_trials(study)] == [dead.number]
-    # Under it, no claim is coming: its asker died between the two (a SIGKILL mid-ask).
+    # Under the ask lock no claim is coming for an untagged trial: its asker died between the two (a SIGKILL
+    # mid-ask); a live driver's trial between its ask and its claim: the next test.
+    with ask_lock(study._storage, study.study_name, journal):
+        assert [t.number for t in stale_trials(study)] == [dead.number, unclaimed.number]
     assert recover_stale(study, journal=journal) == 2 and recover_stale(study, journal=journal) == 0
     by_number = {t.number: t for t in study.trials}
     for number in (dead.number, unclaimed.number):
