@@ -38,14 +38,16 @@ class BestSoFar:
         """Record a completed trial's finals; whether they lead (a missing or non-finite value: no, not recorded)."""
         if len(values) != len(self.modes) or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
             return False
-        leading = leads([float(v) for v in values], self.finals, self.modes)
-        self.finals.append([float(v) for v in values])
+        final = [float(v) for v in values]
+        leading = leads(final, self.finals, self.modes)
+        self.finals.append(final)
         return leading
 
     def withdraw(self, values: Sequence[float]) -> None:
         """Forget a claimed final whose trial then failed (its test pass raised): it is no complete trial."""
-        if [float(v) for v in values] in self.finals:
-            self.finals.remove([float(v) for v in values])
+        final = [float(v) for v in values]
+        if final in self.finals:
+            self.finals.remove(final)
 
 
 def start_best_so_far(modes: Sequence[str], earlier: Sequence[Sequence[float]]) -> Any:
