@@ -7,11 +7,15 @@ predicted vs final, finals inside their 80% interval, and what predicted them. T
 
 - (default) random twins of 8 trials drawn from `benchmarks/data/lora_curves.csv` (the design half only:
   even trial ids, issue 10 item 6), kept at the job's evaluation points (20%, 60%, 100%);
+- `--curves benchmarks/data/lora_curves_fresh.csv --all-trials`: the same from another recorded set, every
+  trial (the fresh set is report-only whole; its evaluations at 0.2 and 1.0 are kept: no 0.6 there);
 - `--pool DIR [DIR ...]`: random twins of 8 drawn from the complete trials of these recorded studies;
 - `--twin DIR [DIR ...]`: each recorded twin in its own trial order, one table row per study (the figure a
   twin reports when run with the predictor of this tree), written to `--out-csv` as well.
 
     .venv/bin/python benchmarks/default_job_replay.py [--replays 100] [--min-lr 0]
+    .venv/bin/python benchmarks/default_job_replay.py --curves benchmarks/data/lora_curves_fresh.csv --all-trials \
+        --min-lr 1e-3
     .venv/bin/python benchmarks/default_job_replay.py --pool runs/bench-default-job-s{0,1,2,3,4,5}-off
     .venv/bin/python benchmarks/default_job_replay.py --twin runs/bench-default-job-s{3,4,5}-off --out-csv F.csv
 """
@@ -37,13 +41,14 @@ JOB_FRACTIONS = (0.2, 0.6, 1.0)
 TRIALS, CONCURRENT, AT = 8, 2, 0.2
 
 
-def design_curves(path: Path, min_lr: float) -> list[Curve]:
-    """The even trial ids' accuracy curves at the job's evaluation points, eval and train loss as extras."""
+def design_curves(path: Path, min_lr: float, *, all_trials: bool = False) -> list[Curve]:
+    """The even trial ids' (`all_trials`: every trial's) accuracy curves at the job's evaluation points that
+    the set has (0.2 and 1.0 at least), eval and train loss as extras."""
     table = pd.read_csv(path)
-    table = table[(table.trial % 2 == 0) & table.fraction.round(3).isin(JOB_FRACTIONS)]
+    table = table[(all_trials | (table.trial % 2 == 0)) & table.fraction.round(3).isin(JOB_FRACTIONS)]
     curves = []
     for trial, rows in table.groupby("trial"):
-        if rows.learning_rate.iloc[0] < min_lr or len(rows) != len(JOB_FRACTIONS):
+        if rows.learning_rate.iloc[0] < min_lr or not {AT, 1.0} <= set(rows.fraction.round(3)):
             continue
         extras = {name: rows[name].to_numpy() for name in ("eval_loss", "train_loss")}
         curves.append(Curve(rows.fraction.to_numpy(), rows.accuracy.to_numpy(), trial=int(trial), extras=extras))
@@ -153,6 +158,8 @@ def main() -> None:
     sources.add_argument("--twin", type=Path, nargs="+", help="replay each recorded twin in its order: one row each")
     sources.add_argument("--pool", type=Path, nargs="+", help="draw random twins from these studies' complete trials")
     parser.add_argument("--out-csv", type=Path, help="with --twin: also write the per-study table here")
+    parser.add_argument("--curves", type=Path, default=CURVES, help="the recorded curve set random twins come from")
+    parser.add_argument("--all-trials", action="store_true", help="every trial of --curves, not the even ids only")
     args = parser.parse_args()
     if args.out_csv is not None and not args.twin:
         parser.error("--out-csv goes with --twin")
@@ -166,7 +173,9 @@ def main() -> None:
         curves = [c for d in args.pool for c in twin_curves(d)]
         random_twins(curves, args.replays, args.seed, f"complete trials of {len(args.pool)} studies")
     else:
-        random_twins(design_curves(CURVES, args.min_lr), args.replays, args.seed, "design curves")
+        source = f"{args.curves.name}, {'every trial' if args.all_trials else 'design curves (even ids)'}"
+        curves = design_curves(args.curves, args.min_lr, all_trials=args.all_trials)
+        random_twins(curves, args.replays, args.seed, source)
 
 
 if __name__ == "__main__":

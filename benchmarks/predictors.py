@@ -56,7 +56,10 @@ LLM_PARAMS = [
 ]
 
 
-def _curves(frame: pd.DataFrame, trial: str, fraction: str, value: str, params: list[str]) -> list[Curve]:
+def _curves(
+    frame: pd.DataFrame, trial: str, fraction: str, value: str, params: list[str], extras: dict[str, str] | None = None
+) -> list[Curve]:
+    """One `Curve` per trial; `extras` maps a `Curve.extras` name to the column that holds it."""
     out = []
     for key, rows in frame.sort_values([trial, fraction]).groupby(trial, sort=True):
         first = rows.iloc[0]
@@ -66,19 +69,25 @@ def _curves(frame: pd.DataFrame, trial: str, fraction: str, value: str, params: 
                 rows[value].to_numpy(float),
                 {p: float(first[p]) for p in params},
                 int(key),
+                {name: rows[column].to_numpy(float) for name, column in (extras or {}).items()},
             )
         )
     return out
 
 
-def load_groups(at: float) -> dict[str, list[Curve]]:
-    """Study pools: vlm by total_epochs, llm as one pool; only complete runs with a point <= at."""
+def load_groups(at: float, *, train_loss: bool = False) -> dict[str, list[Curve]]:
+    """Study pools: vlm by total_epochs, llm as one pool; only complete runs with a point <= at.
+
+    `train_loss`: give each run's train loss as an extra metric (`train_loss`; llm's `train_loss_so_far`)."""
     groups: dict[str, list[Curve]] = {}
     vlm = pd.read_csv(
-        DATA / "vlm.csv", usecols=["config_id", "total_epochs", "training_progress", "val_loss", *VLM_PARAMS]
+        DATA / "vlm.csv",
+        usecols=["config_id", "total_epochs", "training_progress", "val_loss", "train_loss", *VLM_PARAMS],
     )
+    vlm_extras = {"train_loss": "train_loss"} if train_loss else None
+    llm_extras = {"train_loss": "train_loss_so_far"} if train_loss else None
     for epochs, frame in vlm.groupby("total_epochs"):
-        curves = _curves(frame, "config_id", "training_progress", "val_loss", VLM_PARAMS)
+        curves = _curves(frame, "config_id", "training_progress", "val_loss", VLM_PARAMS, vlm_extras)
         curves = [
             c
             for c in curves
@@ -88,7 +97,7 @@ def load_groups(at: float) -> dict[str, list[Curve]]:
             groups[f"vlm-{int(epochs)}ep"] = curves
     llm = pd.read_csv(DATA / "llm.csv", low_memory=False)
     llm["batch_size"] = llm["micro_batch_size"] * llm["grad_accumulation_steps"]
-    curves = _curves(llm, "config_id", "step_fraction", "valid_loss", LLM_PARAMS)
+    curves = _curves(llm, "config_id", "step_fraction", "valid_loss", LLM_PARAMS, llm_extras)
     groups["llm"] = [c for c in curves if c.fractions[-1] >= 0.999 and np.isfinite(c.upto(at).values).any()]
     return groups
 
@@ -267,7 +276,7 @@ def cold_warm_main(args: argparse.Namespace) -> None:
     from foretune.predictors.io import read_curves
 
     if str(args.curves) == "scan-bench":
-        groups = load_groups(args.at)
+        groups = load_groups(args.at, train_loss=args.extra_col == ["train_loss"])
         design = {f"vlm-{epochs}ep" for epochs in DESIGN_VLM_EPOCHS}
         sets = {
             "scan-bench vlm.csv, design pools (total_epochs 5-7)": {k: v for k, v in groups.items() if k in design},
@@ -330,7 +339,11 @@ def main() -> None:
     cold.add_argument("--trial-col", default="trial")
     cold.add_argument("--value-col", default="value")
     cold.add_argument("--fraction-col", default="fraction")
-    cold.add_argument("--extra-col", action="append", help="extra metric column (repeatable; 'auto': all varying)")
+    cold.add_argument(
+        "--extra-col",
+        action="append",
+        help="extra metric column (repeatable; 'auto': all varying; scan-bench: train_loss or none)",
+    )
     cold.add_argument(
         "--param", action="append", default=None, help="hyperparameter column (repeatable; default: all constant)"
     )
@@ -340,6 +353,8 @@ def main() -> None:
     cold.add_argument("--repeats", type=int, default=20, help="random draws (studies) per pool")
     cold.add_argument("--size", type=int, default=50, help="runs per drawn study (at most)")
     args = parser.parse_args()
+    if str(args.curves) == "scan-bench" and args.extra_col not in (None, ["train_loss"]):
+        parser.error("scan-bench has one extra metric: --extra-col train_loss (llm's train_loss_so_far), or none")
     if args.curves is not None:
         cold_warm_main(args)
         return

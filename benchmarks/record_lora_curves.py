@@ -22,6 +22,8 @@ settings is refused. Which trials are for design and which are only reported on:
 from __future__ import annotations
 
 import argparse
+import copy
+import fcntl
 import json
 import math
 import os
@@ -100,10 +102,25 @@ def design(n: int, seed: int) -> list[dict[str, float | int]]:
     ]
 
 
+def base_settings(args: argparse.Namespace) -> dict:
+    """`BASE` with the data and evaluation options of this recording (the defaults give `BASE` itself, so
+    the committed recording's settings file still matches)."""
+    base = copy.deepcopy(BASE)
+    if args.data_seed is not None:
+        base["data"]["seed"] = args.data_seed
+    if args.eval_products is not None:
+        base["data"]["max_eval_samples"] = args.eval_products
+    if args.final_eval_products is not None:
+        base["data"]["max_final_eval_samples"] = args.final_eval_products
+    if args.eval_fractions is not None:
+        base["train"]["eval_fractions"] = args.eval_fractions
+    return base
+
+
 def settings(args: argparse.Namespace) -> dict:
     """Everything that makes two recordings comparable (written beside the CSV, checked on resume)."""
     return {
-        "base": BASE,
+        "base": base_settings(args),
         "space": {k: v.model_dump(exclude_none=True) for k, v in SPACE.items()},
         "max_steps": args.max_steps,
         "eval_method": args.eval_method,
@@ -136,7 +153,14 @@ def recorded_trials(out: Path) -> set[int]:
 
 
 def append_atomically(out: Path, rows: pd.DataFrame) -> None:
-    """Add one configuration's rows: the file is replaced whole, so it never holds half a configuration."""
+    """Add one configuration's rows: the file is replaced whole, so it never holds half a configuration;
+    under a lock, so that shards of one recording (`--shard`) running side by side never lose each other's."""
+    with open(out.with_suffix(".settings.json")) as lock:  # written before any trial runs
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _append(out, rows)
+
+
+def _append(out: Path, rows: pd.DataFrame) -> None:
     table = pd.concat([pd.read_csv(out), rows], ignore_index=True) if out.exists() else rows
     handle, staging = tempfile.mkstemp(prefix=f".{out.name}-", dir=out.parent)
     try:
@@ -169,7 +193,7 @@ def run_config(trial: int, params: dict, args: argparse.Namespace, splits, conso
     overrides = {f"train.{name}": value for name, value in params.items()}
     overrides |= {"train.max_steps": args.max_steps, "train.num_threads": args.threads}
     overrides["task.eval_method"] = args.eval_method
-    config: ExperimentConfig = validate_config(BASE, "record_lora_curves.BASE").with_overrides(overrides)
+    config: ExperimentConfig = validate_config(base_settings(args), "record_lora_curves.BASE").with_overrides(overrides)
     reporter = PrintingReporter(console, trial)
     LoraTrainer(config, splits=splits).fit(reporter, evaluate_test=False)
     curve = reporter.frame()
@@ -193,12 +217,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "'teacher_forced' (one forward pass: faster, but a different metric early on)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--data-seed", type=int, help="seed of the synthetic products (default: BASE's, 0)")
+    parser.add_argument("--eval-products", type=int, help="validation products scored at each evaluation (BASE: 12)")
+    parser.add_argument("--final-eval-products", type=int, help="... and at the last one (default: the same)")
+    parser.add_argument(
+        "--eval-fractions", type=float, nargs="+", help="fractions of the budget evaluated (BASE: every 0.1)"
+    )
+    parser.add_argument(
+        "--shard",
+        default="0/1",
+        help="K/N: record only the trials whose id is K modulo N (run N shards side by side, one per core)",
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="the long-format CSV to append to")
     args = parser.parse_args(argv)
     for name in ("configs", "threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")  # exits 2
-    evaluations = len(BASE["train"]["eval_fractions"])
+    try:
+        args.shard_index, args.shard_count = (int(part) for part in args.shard.split("/"))
+    except ValueError:
+        parser.error(f"--shard must be K/N with integers, got {args.shard!r}")
+    if not 0 <= args.shard_index < args.shard_count:
+        parser.error(f"--shard K/N needs 0 <= K < N, got {args.shard}")
+    for name in ("eval_products", "final_eval_products"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    fractions = args.eval_fractions or BASE["train"]["eval_fractions"]
+    if sorted(fractions) != fractions or fractions[-1] != 1.0 or fractions[0] <= 0:
+        parser.error(f"--eval-fractions must rise from above 0 to 1.0, got {fractions}")
+    evaluations = len(fractions)
     if args.max_steps < evaluations:
         # Fewer steps than evaluation points would merge points and never report fraction 1.0.
         parser.error(f"--max-steps must be >= {evaluations} (one step per evaluation), got {args.max_steps}")
@@ -211,9 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_settings(args.out, settings(args))
         done = recorded_trials(args.out)
-        todo = [(t, p) for t, p in enumerate(design(args.configs, args.seed)) if t not in done]
+        todo = [
+            (t, p)
+            for t, p in enumerate(design(args.configs, args.seed))
+            if t not in done and t % args.shard_count == args.shard_index
+        ]
         console.print(f"{len(done)} configuration(s) in {args.out}; {len(todo)} to record", highlight=False)
-        splits = load_splits(validate_config(BASE).data, offline=True) if todo else None
+        splits = load_splits(validate_config(base_settings(args)).data, offline=True) if todo else None
         for k, (trial, params) in enumerate(todo, 1):
             started = time.perf_counter()
             shown = ", ".join(f"{n}={v:.3g}" if isinstance(v, float) else f"{n}={v}" for n, v in params.items())

@@ -17,7 +17,8 @@ the same draws. It is a benchmark figure, not product output. Estimates (each sa
 - **binomial** (accuracy): the final as k right of n, n = 12 (one draw per validation product: the most
   noise a mean over 12 products can have) and n = 46 (the recorded set's 46 non-null values, independent:
   the least). Evaluations on one fixed product set share their hard products, which only lowers the
-  noise that matters for ranking, so n = 12 is a floor of the ceiling.
+  noise that matters for ranking, so n = 12 is a floor of the ceiling. The fresh LoRA set's finals score 48
+  products (180 non-null values): n = 48 / 180.
 - **generator** (`tests/data/replay_curves.csv` only, made by `tests/data/make_replay_curves.py` with
   known noise): "measurement" adds the generator's 0.008 evaluation noise to the final; "Bayes at 0.2"
   is the posterior mean of the noise-free final given the run's hyperparameters and its two points at
@@ -57,7 +58,10 @@ REPO = Path(__file__).resolve().parents[1]
 LORA = REPO / "benchmarks" / "data" / "lora_curves.csv"
 REPLAY = REPO / "tests" / "data" / "replay_curves.csv"
 LORA_PARAMS = ["learning_rate", "lora.r", "lora.alpha", "warmup_ratio"]
-BINOMIAL_N = (12, 46)  # validation products; non-null values among them (accuracy_micro's denominator)
+# Validation products scored at the final; non-null values among them (accuracy_micro's denominator).
+BINOMIAL_N = (12, 46)
+FRESH = REPO / "benchmarks" / "data" / "lora_curves_fresh.csv"
+FRESH_BINOMIAL_N = (48, 180)  # its finals: 48 products (seed 1's first 48 validation products), 180 values
 REPLAY_EVAL_NOISE = 0.008  # tests/data/make_replay_curves.py: rng.normal(0, 0.008) on every evaluation
 
 
@@ -163,7 +167,8 @@ def scan_sets(at: float) -> list[dict]:
 
 
 def file_sets() -> list[dict]:
-    """The replay fixture and the LoRA curves (even ids design, odd ids report-only), read as verdict.md does."""
+    """The replay fixture and the LoRA curves (even ids design, odd ids report-only; the fresh set, where
+    recorded, report-only whole), read as verdict.md does."""
     replay = read_curves(REPLAY, value_col="val_loss", extra_cols=["train_loss"])
     sets = [{"set": "replay", "role": "RO", "pools": {"replay": replay}, "mode": "min", "generator": True}]
     for value, mode, extras in (("accuracy", "max", ["eval_loss", "train_loss"]), ("eval_loss", "min", ["train_loss"])):
@@ -172,8 +177,19 @@ def file_sets() -> list[dict]:
             pool = [c for c in curves if int(c.trial) % 2 == parity]
             label = f"LoRA {value.replace('_', ' ')} {'even' if parity == 0 else 'odd'}"
             sets.append(
-                {"set": label, "role": role, "pools": {label: pool}, "mode": mode, "binomial": value == "accuracy"}
+                {
+                    "set": label,
+                    "role": role,
+                    "pools": {label: pool},
+                    "mode": mode,
+                    "binomial": BINOMIAL_N if value == "accuracy" else (),
+                }
             )
+        if FRESH.exists():  # report-only whole (benchmarks/data/README.md)
+            fresh = read_curves(FRESH, value_col=value, extra_cols=extras, param_cols=LORA_PARAMS)
+            label = f"LoRA fresh {value.replace('_', ' ')}"
+            binomial = FRESH_BINOMIAL_N if value == "accuracy" else ()
+            sets.append({"set": label, "role": "RO", "pools": {label: fresh}, "mode": mode, "binomial": binomial})
     return sets
 
 
@@ -211,14 +227,14 @@ def measure(spec: dict, *, at: float, repeats: int, size: int, seed: int, boot: 
                 add(name, score(name, finished, judged, at=at, mode=spec["mode"])["spearman"])
             before = np.array([c.values[c.fractions < 0.999][-1] for c in judged])
             add("late value", metrics.spearman(before, finals))
-            add("late-noise ceiling", gaussian_ceiling(finals, pool_finals, late, rng, boot))
+            if np.isfinite(late):  # the fresh LoRA set has one evaluation between 0.5 and its final
+                add("late-noise ceiling", gaussian_ceiling(finals, pool_finals, late, rng, boot))
             if "replicate" in spec:
                 other = np.array([spec["replicate"](pool_name, c) for c in judged])
                 add("replicate raw", metrics.spearman(other, finals))
                 add("replicate ceiling", gaussian_ceiling(finals, pool_finals, replicate_var, rng, boot))
-            if spec.get("binomial"):
-                for n in BINOMIAL_N:
-                    add(f"binomial n={n}", binomial_ceiling(finals, pool_finals, n, rng, boot))
+            for n in spec.get("binomial", ()):
+                add(f"binomial n={n}", binomial_ceiling(finals, pool_finals, n, rng, boot))
             if posterior:
                 add("generator: measurement", gaussian_ceiling(finals, pool_finals, REPLAY_EVAL_NOISE**2, rng, boot))
                 bayes = np.array([posterior[int(c.trial)][0] for c in judged])
@@ -241,6 +257,8 @@ COLUMNS = (
     "late-noise ceiling",
     "binomial n=12",
     "binomial n=46",
+    "binomial n=48",
+    "binomial n=180",
     "generator: measurement",
     "generator: Bayes at 0.2",
 )

@@ -1,0 +1,61 @@
+"""The LoRA curve recorder (benchmarks/record_lora_curves.py): its settings and shards, without training."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def recorder():
+    spec = importlib.util.spec_from_file_location("record_lora_curves", ROOT / "benchmarks" / "record_lora_curves.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_default_options_still_extend_the_committed_recording(recorder):
+    committed = json.loads((ROOT / "benchmarks" / "data" / "lora_curves.settings.json").read_text())
+    assert json.loads(json.dumps(recorder.settings(recorder.parse_args([])))) == committed
+
+
+def test_a_recording_with_other_data_options_is_refused(recorder, tmp_path):
+    out = tmp_path / "curves.csv"
+    fresh = recorder.parse_args(["--data-seed", "1", "--final-eval-products", "48", "--eval-fractions", "0.2", "1.0"])
+    recorder.check_settings(out, recorder.settings(fresh))
+    pd.DataFrame({"trial": [0], "fraction": [1.0]}).to_csv(out, index=False)
+    recorder.check_settings(out, recorder.settings(fresh))  # the same settings resume
+    with pytest.raises(recorder.ForetuneError, match="other settings"):
+        recorder.check_settings(out, recorder.settings(recorder.parse_args([])))
+    base = recorder.settings(fresh)["base"]
+    assert base["data"]["seed"] == 1 and base["data"]["max_final_eval_samples"] == 48
+    assert base["train"]["eval_fractions"] == [0.2, 1.0]
+    assert recorder.BASE["data"]["seed"] == 0  # the pinned settings are not changed in place
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--shard", "2/2"], ["--shard", "a/2"], ["--eval-fractions", "0.2", "0.5"], ["--eval-products", "0"]],
+)
+def test_bad_options_exit_2(recorder, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        recorder.parse_args(argv)
+    assert exit_info.value.code == 2
+
+
+def test_shards_split_the_design_and_appends_keep_every_shards_rows(recorder, tmp_path):
+    shards = [recorder.parse_args(["--shard", f"{k}/3"]) for k in range(3)]
+    ids = [[t for t in range(10) if t % a.shard_count == a.shard_index] for a in shards]
+    assert sorted(sum(ids, [])) == list(range(10))
+    out = tmp_path / "curves.csv"
+    recorder.check_settings(out, recorder.settings(shards[0]))
+    for trial in (0, 1, 2):
+        recorder.append_atomically(out, pd.DataFrame({"trial": [trial, trial], "fraction": [0.2, 1.0]}))
+    assert recorder.recorded_trials(out) == {0, 1, 2}
+    assert len(pd.read_csv(out)) == 6
