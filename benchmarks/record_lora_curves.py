@@ -14,9 +14,13 @@ atomically), so a killed run loses only the configuration in progress, and a rer
 already in the file. The settings are written beside it (`<out>.settings.json`); a rerun with other
 settings is refused. Which trials are for design and which are only reported on: benchmarks/data/README.md.
 
-    .venv/bin/python benchmarks/record_lora_curves.py --configs 1 --max-steps 4 --out /tmp/try.csv
+    .venv/bin/python benchmarks/record_lora_curves.py --configs 1 --max-steps 4 --eval-fractions 0.5 1.0 --out /tmp/try.csv
     nice -n 15 setsid nohup .venv/bin/python benchmarks/record_lora_curves.py --configs 40 \\
         > /tmp/lora_curves.log 2>&1 &
+
+Other products, evaluation points and final size make another set (`--data-seed`, `--eval-fractions`,
+`--final-eval-products`; the fresh report-only set's command is in benchmarks/data/README.md); `--shard K/N`
+records every N-th trial, so N processes side by side (one core each) share one recording.
 """
 
 from __future__ import annotations

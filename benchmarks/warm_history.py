@@ -6,7 +6,13 @@ seeds); the predictor also learns from `n` runs that are not in the study: for s
 outside the draw (an earlier study of that task and search space); for the LoRA curves, the other half of the ids
 (20 runs of the same task). This is what a search sees when `search.history` finds a matching earlier study (the
 evaluator fits the predictor on this study's finished runs, then history: `EarlyStageEvaluator._finished_curves`).
-No choice was made from it (a report of how warm quality grows with finished runs).
+No choice was made from it (a report of how warm quality grows with finished runs). History runs are marked
+(`Curve.history`) as `search.history` marks them: `auto` calibrates its interval on the study's own runs.
+
+The fresh LoRA set (`benchmarks/data/lora_curves_fresh.csv`, report-only whole) is judged with every run of
+`lora_curves.csv` as history: another study of the same task, model and metric on other products, which
+`search.history` would match. Its rows cover the cold scenarios too (0 / 2 / 5 finished of its own), the
+draws of `cold_warm.run`.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/warm_history.py
 """
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -30,19 +37,23 @@ from foretune.search.report import markdown_table  # noqa: E402
 AT, REPEATS, SIZE, SEED = 0.2, 20, 50, 0
 
 
-def warm_with_history(spec: dict, history_of, extras: tuple[int, ...]) -> pd.DataFrame:
-    """One row per (draw, history size): `auto`'s and the rule's figures on the draw's judged half; only the draws
-    with the largest history available, so every size is compared on the same draws."""
+def warm_with_history(
+    spec: dict, history_of, extras: tuple[int, ...], finished_count: int | None = None
+) -> pd.DataFrame:
+    """One row per (draw, history size): `auto`'s and the rule's figures on the draw's judged runs (the runs after
+    its first `finished_count`, by default half); only the draws with the largest history available, so every
+    size is compared on the same draws."""
     rows = []
     for p, (pool_name, curves) in enumerate(spec["pools"].items()):
         runs = complete_runs(curves, AT)
         for r in range(REPEATS):
             order = np.random.default_rng([SEED, p, r]).permutation(len(runs))
             study = [runs[i] for i in order[: min(SIZE, len(runs))]]
-            finished, judged = study[: len(study) // 2], study[len(study) // 2 :]
+            k = len(study) // 2 if finished_count is None else finished_count
+            finished, judged = study[:k], study[k:]
             if len(judged) < 3:
                 continue
-            outside = history_of(pool_name, runs, order)
+            outside = [replace(c, history=True) for c in history_of(pool_name, runs, order)]
             if len(outside) < max(extras):
                 continue
             for extra in extras:
@@ -66,7 +77,7 @@ def summary(frame: pd.DataFrame, label: str, finished: int) -> list[dict]:
                 "auto Spearman": f"{group.spearman.mean():.3f}",
                 "top-5": f"{group.top_k.mean():.2f}",
                 "best kept": f"{group.best_survives.mean():.3f}",
-                "80% coverage": f"{group.coverage.mean():.3f}",
+                "80% coverage": "n/a (no final)" if group.coverage.isna().all() else f"{group.coverage.mean():.3f}",
             }
         )
     return out
@@ -77,12 +88,21 @@ def main() -> None:
     for spec in scan_sets(AT):
         frame = warm_with_history(spec, lambda _pool, runs, order: [runs[i] for i in order[SIZE:]], (0, 25, 50))
         rows += summary(frame, f"{spec['set']} ({spec['role']})", SIZE // 2)
-    lora = [s for s in file_sets() if s["set"].startswith("LoRA")]
+    lora = [s for s in file_sets() if s["set"].startswith("LoRA") and "fresh" not in s["set"]]
     for spec in lora:
         (other,) = [s for s in lora if s["set"].split()[:-1] == spec["set"].split()[:-1] and s is not spec]
         history = complete_runs(next(iter(other["pools"].values())), AT)
         frame = warm_with_history(spec, lambda _pool, _runs, _order, h=history: h, (0, 10, 20))
         rows += summary(frame, f"{spec['set']} ({spec['role']}; history: the {other['set'].split()[-1]} ids)", 10)
+    for spec in [s for s in file_sets() if s["set"].startswith("LoRA fresh")]:
+        value = spec["set"].removeprefix("LoRA fresh ")
+        history = [
+            c for s in lora if s["set"].startswith(f"LoRA {value} ") for c in complete_runs(*s["pools"].values(), AT)
+        ]
+        for finished in (0, 2, 5, None):
+            frame = warm_with_history(spec, lambda _pool, _runs, _order, h=history: h, (0, len(history)), finished)
+            own = len(complete_runs(*spec["pools"].values(), AT)) // 2 if finished is None else finished
+            rows += summary(frame, f"{spec['set']} (RO; history: lora_curves.csv, every id)", own)
     print(markdown_table(pd.DataFrame(rows)))
 
 

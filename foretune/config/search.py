@@ -217,7 +217,8 @@ class EarlyStageConfig(_Section):
     history: bool = Field(
         True,
         description="Learn also from the finished runs of earlier studies in the same storage that share the "
-        "task, model and metric (the report names them).",
+        "task, model and metric (the report names them); intervals are calibrated on this study's own finished "
+        "runs, so before 3 of them finish the earlier runs only rank (no final predicted).",
     )
 
     @model_validator(mode="after")

@@ -21,7 +21,9 @@ class Curve:
     """One run: `values[i]` observed at budget fraction `fractions[i]` (increasing, in [0, 1]).
 
     `extras` holds the run's other metrics (eval loss, train loss, ...), each aligned to
-    `fractions` (NaN where a metric was not reported at that point).
+    `fractions` (NaN where a metric was not reported at that point). `history`: a finished run of an
+    earlier study (`search.history`): it teaches a predictor how runs end, but an interval is calibrated
+    on the study's own runs only (`AutoPredictor`), since another study's finals can sit on another level.
     """
 
     fractions: np.ndarray
@@ -29,6 +31,7 @@ class Curve:
     params: Mapping[str, float | int | str] = field(default_factory=dict)
     trial: str | int | None = None
     extras: Mapping[str, np.ndarray] = field(default_factory=dict)
+    history: bool = False
 
     def __post_init__(self) -> None:
         fractions = np.asarray(self.fractions, dtype=float)
@@ -48,7 +51,7 @@ class Curve:
         """The part of the curve a study would have seen at budget fraction `at`."""
         keep = self.fractions <= at + 1e-9
         extras = {k: v[keep] for k, v in self.extras.items()}
-        return Curve(self.fractions[keep], self.values[keep], self.params, self.trial, extras)
+        return Curve(self.fractions[keep], self.values[keep], self.params, self.trial, extras, self.history)
 
     @property
     def final(self) -> float:

@@ -49,6 +49,9 @@ def history_curves(storage: BaseStorage, study_name: str, config: Mapping[str, A
         ]
         finished = [c for c in finished if len(c.fractions) and c.fractions[-1] >= 1.0 - 1e-9]
         if finished:
-            curves += [Curve(c.fractions, c.values, c.params, f"{summary.study_name}/{c.trial}") for c in finished]
+            curves += [
+                Curve(c.fractions, c.values, c.params, f"{summary.study_name}/{c.trial}", c.extras, history=True)
+                for c in finished
+            ]
             used.append(summary.study_name)
     return curves, used

@@ -63,3 +63,35 @@ def test_blend_deviations_are_taken_without_each_run():
     nested = blend_deviations(split, finals, shift, combine="best")
     chosen = split[:, int(np.argmin(((finals[:, None] - split) ** 2).mean(axis=0)))]
     assert np.median(nested) > np.median(held_out_deviations(finals - chosen))
+
+
+def _shifted(curves, shift, *, history=False):
+    """The same runs in another study: every final `shift` higher (other products, another budget)."""
+    out = []
+    for c in curves:
+        values = c.values.copy()
+        values[-1] += shift
+        out.append(Curve(c.fractions, values, c.params, c.trial, c.extras, history=history))
+    return out
+
+
+def test_runs_of_an_earlier_study_rank_but_the_interval_is_calibrated_on_the_studys_own():
+    history = _shifted(_runs(30, seed=3), 0.0, history=True)
+    own, judged = _shifted(_runs(5, seed=4), 0.15), _shifted(_runs(30, seed=5), 0.15)
+    early = [c.upto(0.2) for c in judged]
+    finals = np.array([final_value(c) for c in judged])
+
+    # No run of its own yet: the earlier study orders the runs, but no final is predicted.
+    ranked = AutoPredictor(mode="max").fit(history + own[:2]).predict(early, at=0.2)
+    assert not ranked.predicted and "runs of earlier studies" in ranked.basis
+    assert np.array_equal(ranked.lower, ranked.mean) and metrics.spearman(ranked.mean, finals) > 0.9
+
+    # With 5 of its own: predictions move to the study's level and the band covers its finals; the same runs
+    # taken for the study's own miss the shift (the interval can fail).
+    marked = AutoPredictor(mode="max").fit(own + history).predict(early, at=0.2)
+    unmarked = AutoPredictor(mode="max").fit(own + _shifted(history, 0.0)).predict(early, at=0.2)
+    assert marked.predicted and "on this study's 5" in marked.basis and marked.finished_used == 35
+    inside = np.mean((marked.lower <= finals) & (finals <= marked.upper))
+    assert inside >= 0.75 > np.mean((unmarked.lower <= finals) & (finals <= unmarked.upper))
+    assert abs(np.median(finals - marked.mean)) < 0.05 < abs(np.median(finals - unmarked.mean))
+    assert metrics.spearman(marked.mean, finals) > 0.9
