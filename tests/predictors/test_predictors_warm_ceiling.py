@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -10,16 +9,14 @@ import pandas as pd
 import pytest
 
 from foretune.predictors import Curve, metrics
+from tests.benchmark_scripts import benchmark_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def ceiling():
-    spec = importlib.util.spec_from_file_location("warm_ceiling", ROOT / "benchmarks" / "warm_ceiling.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("warm_ceiling")
 
 
 def test_late_noise_variance_recovers_a_known_noise(ceiling):
