@@ -107,7 +107,10 @@ def test_sigkill_mid_search_then_resume_loses_and_duplicates_nothing(postgres_db
     for number in stale:  # trials running at the kill are marked and run again once, with their parameters
         assert by_number[number].state == TrialState.FAIL and by_number[number].user_attrs[INTERRUPTED_ATTR]
         retries = [t for t in loaded.trials if t.user_attrs.get(RETRY_OF_ATTR) == number]
-        assert len(retries) == 1 and retries[0].params == by_number[number].params
+        if by_number[number].params:  # a kill mid-sampling leaves some: the retry samples the rest
+            assert len(retries) == 1 and by_number[number].params.items() <= retries[0].params.items()
+        else:  # killed between ask and its parameters (CI, 2026-12-03): nothing ran, nothing to run again
+            assert not retries
     counted = counted_trials(loaded)
     assert len(counted) == total and all(t.state.is_finished() for t in loaded.trials)
     assert len({tuple(sorted(t.params.items())) for t in counted}) == total  # no trial ran twice
