@@ -233,8 +233,8 @@ class AutoPredictor(Predictor):
 
     def predict(self, curves: Sequence[Curve], at: float = 0.2) -> Prediction:
         at = check_at(at)
-        prediction = self._predict(curves, at)
         train = self._learned.trainable(at)
+        prediction = self._predict(train, curves, at)
         own = sum(not c.history for c in train)
         if own < len(train) and own < MIN_FINISHED and prediction.predicted:
             # Runs of earlier studies order this study's runs (they share its task, model and metric), but
@@ -253,8 +253,7 @@ class AutoPredictor(Predictor):
             )
         return prediction
 
-    def _predict(self, curves: Sequence[Curve], at: float) -> Prediction:
-        train = self._learned.trainable(at)
+    def _predict(self, train: Sequence[Curve], curves: Sequence[Curve], at: float) -> Prediction:
         if len(train) < MIN_FINISHED and self.use_prior:
             prediction = self._prior(train, curves, at)
             if prediction is not None:
@@ -296,9 +295,6 @@ class AutoPredictor(Predictor):
         active = np.array([name not in RULES for name in names])
         weights, offsets = blend_fit(out_of_sample, finals, shift, combine=self.combine, active=active)
         self.weights_ = dict(zip(names, weights.round(4).tolist(), strict=True))
-        # The weights were chosen on the same runs the band is cut from: each run's deviation is taken
-        # under the blend weighed without it (as `chosen_deviations` does with 3-7 runs).
-        deviations = blend_deviations(out_of_sample[:, active], finals, shift[active], combine=self.combine)
         residuals = finals - blended(out_of_sample, weights, offsets)
         own = np.array([not c.history for c in train])
         if not own.all() and own.sum() >= MIN_FINISHED:  # fewer: no final (`predict`)
@@ -316,6 +312,9 @@ class AutoPredictor(Predictor):
                 recenter=True,
             )
             return replace(prediction, finished_used=len(train))
+        # The weights were chosen on the same runs the band is cut from: each run's deviation is taken
+        # under the blend weighed without it (as `chosen_deviations` does with 3-7 runs).
+        deviations = blend_deviations(out_of_sample[:, active], finals, shift[active], combine=self.combine)
         return calibrated(
             curves,
             blended(candidates, weights, offsets),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,7 @@ class Curve:
         """The part of the curve a study would have seen at budget fraction `at`."""
         keep = self.fractions <= at + 1e-9
         extras = {k: v[keep] for k, v in self.extras.items()}
-        return Curve(self.fractions[keep], self.values[keep], self.params, self.trial, extras, self.history)
+        return replace(self, fractions=self.fractions[keep], values=self.values[keep], extras=extras)
 
     @property
     def final(self) -> float:

@@ -22,7 +22,7 @@ score moved by the finished runs' median change; below 3 runs, the early score a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -200,7 +200,7 @@ def fit_predict_residual(A: np.ndarray, target: np.ndarray, B: np.ndarray) -> tu
 
 def _log_curves(curves: Sequence[Curve]) -> list[Curve]:
     with np.errstate(divide="ignore", invalid="ignore"):
-        return [Curve(c.fractions, np.log(c.values), c.params, c.trial, c.extras) for c in curves]
+        return [replace(c, values=np.log(c.values)) for c in curves]
 
 
 def _all_positive(curves: Sequence[Curve]) -> bool:

@@ -10,6 +10,7 @@ metric and mode. No Ray, no torch.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import optuna
@@ -49,9 +50,6 @@ def history_curves(storage: BaseStorage, study_name: str, config: Mapping[str, A
         ]
         finished = [c for c in finished if len(c.fractions) and c.fractions[-1] >= 1.0 - 1e-9]
         if finished:
-            curves += [
-                Curve(c.fractions, c.values, c.params, f"{summary.study_name}/{c.trial}", c.extras, history=True)
-                for c in finished
-            ]
+            curves += [replace(c, trial=f"{summary.study_name}/{c.trial}", history=True) for c in finished]
             used.append(summary.study_name)
     return curves, used

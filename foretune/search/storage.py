@@ -15,6 +15,7 @@ import re
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -213,4 +214,4 @@ def read_optuna_study(
     if total_steps <= 0:
         raise ForetuneError(f"total_steps must be positive, got {total_steps}")
     curves = [trial_curve(t, total_steps=total_steps) for t in trials]
-    return [Curve(np.clip(c.fractions, 0, 1), c.values, c.params, c.trial, c.extras) for c in curves]
+    return [replace(c, fractions=np.clip(c.fractions, 0, 1)) for c in curves]
