@@ -18,9 +18,9 @@ settings is refused. Which trials are for design and which are only reported on:
     nice -n 15 setsid nohup .venv/bin/python benchmarks/record_lora_curves.py --configs 40 \\
         > /tmp/lora_curves.log 2>&1 &
 
-Other products, evaluation points and final size make another set (`--data-seed`, `--eval-fractions`,
-`--final-eval-products`; the fresh report-only set's command is in benchmarks/data/README.md); `--shard K/N`
-records every N-th trial, so N processes side by side (one core each) share one recording.
+Other products, evaluation points and final size make another set (`--source` for real products, `--data-seed`,
+`--eval-fractions`, `--final-eval-products`; the report-only sets' commands are in benchmarks/data/README.md);
+`--shard K/N` records every N-th trial, so N processes side by side (one core each) share one recording.
 """
 
 from __future__ import annotations
@@ -110,6 +110,9 @@ def base_settings(args: argparse.Namespace) -> dict:
     """`BASE` with the data and evaluation options of this recording (the defaults give `BASE` itself, so
     the committed recording's settings file still matches)."""
     base = copy.deepcopy(BASE)
+    if args.source is not None:  # a file of real products, read in place (never copied into the repo)
+        base["data"]["source"] = str(args.source.resolve())
+        del base["data"]["synthetic_size"]
     if args.data_seed is not None:
         base["data"]["seed"] = args.data_seed
     if args.eval_products is not None:
@@ -123,8 +126,11 @@ def base_settings(args: argparse.Namespace) -> dict:
 
 def settings(args: argparse.Namespace) -> dict:
     """Everything that makes two recordings comparable (written beside the CSV, checked on resume)."""
+    base = base_settings(args)
+    if args.source is not None:  # as seen from the repository, so a recording resumes in another checkout
+        base["data"]["source"] = os.path.relpath(base["data"]["source"], REPO)
     return {
-        "base": base_settings(args),
+        "base": base,
         "space": {k: v.model_dump(exclude_none=True) for k, v in SPACE.items()},
         "max_steps": args.max_steps,
         "eval_method": args.eval_method,
@@ -221,7 +227,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "'teacher_forced' (one forward pass: faster, but a different metric early on)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--data-seed", type=int, help="seed of the synthetic products (default: BASE's, 0)")
+    parser.add_argument(
+        "--source", type=Path, help="products from this file or folder (any `data.source` format; default: synthetic)"
+    )
+    parser.add_argument("--data-seed", type=int, help="seed of the products and splits (default: BASE's, 0)")
     parser.add_argument("--eval-products", type=int, help="validation products scored at each evaluation (BASE: 12)")
     parser.add_argument("--final-eval-products", type=int, help="... and at the last one (default: the same)")
     parser.add_argument(
@@ -243,6 +252,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--shard must be K/N with integers, got {args.shard!r}")
     if not 0 <= args.shard_index < args.shard_count:
         parser.error(f"--shard K/N needs 0 <= K < N, got {args.shard}")
+    if args.source is not None and not args.source.exists():
+        parser.error(
+            f"--source {args.source} does not exist (a products file or folder, e.g. one under ../shared/data)"
+        )
     for name in ("eval_products", "final_eval_products"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")

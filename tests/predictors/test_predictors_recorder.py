@@ -37,9 +37,27 @@ def test_a_recording_with_other_data_options_is_refused(recorder, tmp_path):
     assert recorder.BASE["data"]["seed"] == 0  # the pinned settings are not changed in place
 
 
+def test_real_products_are_read_in_place_and_named_from_the_repository(recorder, tmp_path):
+    source = tmp_path / "products.jsonl"
+    source.write_text('{"text": "Acme red shoe", "attributes": {"Brand": "Acme", "Color": "red"}}\n')
+    args = recorder.parse_args(["--source", str(source), "--data-seed", "2"])
+    data = recorder.base_settings(args)["data"]
+    assert data["source"] == str(source.resolve()) and "synthetic_size" not in data
+    recorder.validate_config(recorder.base_settings(args))  # a config the trainer accepts
+    recorded = recorder.settings(args)["base"]["data"]["source"]
+    assert (ROOT / recorded).resolve() == source.resolve() and not Path(recorded).is_absolute()
+    assert "synthetic_size" in recorder.BASE["data"]  # the pinned settings are not changed in place
+
+
 @pytest.mark.parametrize(
     "argv",
-    [["--shard", "2/2"], ["--shard", "a/2"], ["--eval-fractions", "0.2", "0.5"], ["--eval-products", "0"]],
+    [
+        ["--shard", "2/2"],
+        ["--shard", "a/2"],
+        ["--eval-fractions", "0.2", "0.5"],
+        ["--eval-products", "0"],
+        ["--source", "no/such/products.jsonl"],
+    ],
 )
 def test_bad_options_exit_2(recorder, argv):
     with pytest.raises(SystemExit) as exit_info:
