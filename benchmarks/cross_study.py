@@ -9,6 +9,10 @@ predicts no final below 3 of them) and unmarked (every run taken for the study's
 round 14). The fresh LoRA set judged with `lora_curves.csv` as history is in `benchmarks/warm_history.py`.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/cross_study.py [--draws 10]
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/cross_study.py --history 3 --own 3 4 5
+
+`--history N` gives N runs of the earlier pool (0: none, the study alone); `--own` the study's finished counts. With
+fewer than `min_finished` (8) runs in all, the cold paths fit and calibrate on own and history runs together.
 """
 
 from __future__ import annotations
@@ -38,9 +42,13 @@ OWN = (0, 3, 5, 10)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=10, help="studies drawn per pair of pools")
+    parser.add_argument("--history", type=int, default=HISTORY, help="runs of the earlier study given as history")
+    parser.add_argument("--own", type=int, nargs="+", default=list(OWN), help="the study's own finished runs")
     args = parser.parse_args()
     if args.draws < 1:
         parser.error(f"--draws must be >= 1, got {args.draws}")
+    if not 0 <= args.history <= HISTORY or not all(0 <= k < STUDY for k in args.own):
+        parser.error(f"--history must be 0-{HISTORY} and --own 0-{STUDY - 1}")
     groups = load_groups(AT)
     pools = {name: complete_runs(groups[name], AT) for pair in PAIRS for name in pair}
     rows = []
@@ -48,9 +56,9 @@ def main() -> None:
         start = time.perf_counter()
         for r in range(args.draws):
             rng = np.random.default_rng([p, r])
-            history = [pools[earlier][i] for i in rng.permutation(len(pools[earlier]))[:HISTORY]]
+            history = [pools[earlier][i] for i in rng.permutation(len(pools[earlier]))[: args.history]]
             study = [pools[current][i] for i in rng.permutation(len(pools[current]))[:STUDY]]
-            for own in OWN:
+            for own in args.own:
                 finished, judged = study[:own], study[own:]
                 for marked in (True, False):
                     fit = finished + [replace(c, history=marked) for c in history]

@@ -14,11 +14,15 @@ The fresh LoRA set (`benchmarks/data/lora_curves_fresh.csv`, report-only whole) 
 `search.history` would match. Its rows cover the cold scenarios too (0 / 2 / 5 finished of its own), the
 draws of `cold_warm.run`.
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/warm_history.py
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/warm_history.py [--small-history | --real]
+
+`--small-history`: only the fresh set with 2 or 4 history runs and 3-5 of its own finished (the cold paths);
+`--real`: only the AE-110K set (real products, report-only whole) with every run of `lora_curves.csv` as history.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from dataclasses import replace
@@ -83,28 +87,53 @@ def summary(frame: pd.DataFrame, label: str, finished: int) -> list[dict]:
     return out
 
 
+def lora_design_sets() -> list[dict]:
+    """The sets of `lora_curves.csv` (even and odd ids, accuracy and eval loss)."""
+    return [s for s in file_sets() if s["set"].split()[:2] in (["LoRA", "accuracy"], ["LoRA", "eval"])]
+
+
 def main() -> None:
     rows = []
     for spec in scan_sets(AT):
         frame = warm_with_history(spec, lambda _pool, runs, order: [runs[i] for i in order[SIZE:]], (0, 25, 50))
         rows += summary(frame, f"{spec['set']} ({spec['role']})", SIZE // 2)
-    lora = [s for s in file_sets() if s["set"].startswith("LoRA") and "fresh" not in s["set"]]
+    lora = lora_design_sets()
     for spec in lora:
         (other,) = [s for s in lora if s["set"].split()[:-1] == spec["set"].split()[:-1] and s is not spec]
         history = complete_runs(next(iter(other["pools"].values())), AT)
         frame = warm_with_history(spec, lambda _pool, _runs, _order, h=history: h, (0, 10, 20))
         rows += summary(frame, f"{spec['set']} ({spec['role']}; history: the {other['set'].split()[-1]} ids)", 10)
-    for spec in [s for s in file_sets() if s["set"].startswith("LoRA fresh")]:
-        value = spec["set"].removeprefix("LoRA fresh ")
-        history = [
-            c for s in lora if s["set"].startswith(f"LoRA {value} ") for c in complete_runs(*s["pools"].values(), AT)
-        ]
-        for finished in (0, 2, 5, None):
-            frame = warm_with_history(spec, lambda _pool, _runs, _order, h=history: h, (0, len(history)), finished)
-            own = len(complete_runs(*spec["pools"].values(), AT)) // 2 if finished is None else finished
-            rows += summary(frame, f"{spec['set']} (RO; history: lora_curves.csv, every id)", own)
+    rows += recorded_rows("fresh", (0, 2, 5, None), lambda history: (0, len(history)), "every id")
     print(markdown_table(pd.DataFrame(rows)))
 
 
+def recorded_rows(name: str, finished_counts, sizes, label: str) -> list[dict]:
+    """A report-only LoRA set ("fresh", "AE-110K") judged with runs of `lora_curves.csv` as history: `sizes(history)`
+    gives the history sizes compared, each finished count (None: half) its own draws."""
+    lora, rows = lora_design_sets(), []
+    for spec in [s for s in file_sets() if s["set"].startswith(f"LoRA {name} ")]:
+        value = spec["set"].removeprefix(f"LoRA {name} ")
+        history = [
+            c for s in lora if s["set"].startswith(f"LoRA {value} ") for c in complete_runs(*s["pools"].values(), AT)
+        ]
+        for finished in finished_counts:
+            frame = warm_with_history(spec, lambda _pool, _runs, _order, h=history: h, sizes(history), finished)
+            own = len(complete_runs(*spec["pools"].values(), AT)) // 2 if finished is None else finished
+            rows += summary(frame, f"{spec['set']} (RO; history: lora_curves.csv, {label})", own)
+    return rows
+
+
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--small-history", action="store_true", help="only the fresh set with 2 or 4 history runs")
+    only.add_argument("--real", action="store_true", help="only the AE-110K set with every run of lora_curves.csv")
+    args = parser.parse_args()
+    if args.small_history:  # the cold paths: own and history runs fit and calibrate together below 8 in all
+        print(markdown_table(pd.DataFrame(recorded_rows("fresh", (3, 4, 5), lambda _h: (0, 2, 4), "its first runs"))))
+    elif args.real:
+        print(
+            markdown_table(pd.DataFrame(recorded_rows("AE-110K", (0, 2, 5, None), lambda h: (0, len(h)), "every id")))
+        )
+    else:
+        main()
