@@ -66,7 +66,12 @@ class SearchConfig(_Section):
         "`trainable` (a function that keeps state in module globals would see the last trial's).",
     )
     time_budget_s: float | None = Field(None, gt=0, description="Stop starting trials after this long.")
-    metric: str = Field("accuracy", description="Metric the search optimizes (reported by the trainer).")
+    metric: str = Field(
+        "accuracy",
+        description="Metric the search optimizes (reported by the trainer). attribute_extraction's `accuracy` averages "
+        "over attributes: with many attributes of few labels each among the validation products, `accuracy_micro` or "
+        "`f1` rank runs far less noisily (real products: benchmarks/results/verdict.md, round 15).",
+    )
     mode: Mode = Field("max", description="Maximize or minimize `metric`.")
     seed: int = Field(0, description="Seed of the TPE sampler.")
     n_startup_trials: int = Field(4, ge=0, description="Random trials before TPE takes over.")
