@@ -87,9 +87,9 @@ def summary(frame: pd.DataFrame, label: str, finished: int) -> list[dict]:
     return out
 
 
-def lora_design_sets() -> list[dict]:
-    """The sets of `lora_curves.csv` (even and odd ids, accuracy and eval loss)."""
-    return [s for s in file_sets() if s["set"].split()[:2] in (["LoRA", "accuracy"], ["LoRA", "eval"])]
+def lora_design_sets(sets: list[dict]) -> list[dict]:
+    """The sets of `lora_curves.csv` (even and odd ids, accuracy and eval loss) among `file_sets()`."""
+    return [s for s in sets if s["set"].split()[:2] in (["LoRA", "accuracy"], ["LoRA", "eval"])]
 
 
 def main() -> None:
@@ -97,21 +97,22 @@ def main() -> None:
     for spec in scan_sets(AT):
         frame = warm_with_history(spec, lambda _pool, runs, order: [runs[i] for i in order[SIZE:]], (0, 25, 50))
         rows += summary(frame, f"{spec['set']} ({spec['role']})", SIZE // 2)
-    lora = lora_design_sets()
+    sets = file_sets()
+    lora = lora_design_sets(sets)
     for spec in lora:
         (other,) = [s for s in lora if s["set"].split()[:-1] == spec["set"].split()[:-1] and s is not spec]
         history = complete_runs(next(iter(other["pools"].values())), AT)
         frame = warm_with_history(spec, lambda _pool, _runs, _order, h=history: h, (0, 10, 20))
         rows += summary(frame, f"{spec['set']} ({spec['role']}; history: the {other['set'].split()[-1]} ids)", 10)
-    rows += recorded_rows("fresh", (0, 2, 5, None), lambda history: (0, len(history)), "every id")
+    rows += recorded_rows(sets, "fresh", (0, 2, 5, None), lambda history: (0, len(history)), "every id")
     print(markdown_table(pd.DataFrame(rows)))
 
 
-def recorded_rows(name: str, finished_counts, sizes, label: str) -> list[dict]:
-    """A report-only LoRA set ("fresh", "AE-110K") judged with runs of `lora_curves.csv` as history: `sizes(history)`
+def recorded_rows(sets: list[dict], name: str, finished_counts, sizes, label: str) -> list[dict]:
+    """A report-only LoRA set of `sets` ("fresh", "AE-110K") judged with runs of `lora_curves.csv` as history: `sizes(history)`
     gives the history sizes compared, each finished count (None: half) its own draws."""
-    lora, rows = lora_design_sets(), []
-    for spec in [s for s in file_sets() if s["set"].startswith(f"LoRA {name} ")]:
+    lora, rows = lora_design_sets(sets), []
+    for spec in [s for s in sets if s["set"].startswith(f"LoRA {name} ")]:
         value = spec["set"].removeprefix(f"LoRA {name} ")
         history = [
             c for s in lora if s["set"].startswith(f"LoRA {value} ") for c in complete_runs(*s["pools"].values(), AT)
@@ -130,10 +131,16 @@ if __name__ == "__main__":
     only.add_argument("--real", action="store_true", help="only the AE-110K set with every run of lora_curves.csv")
     args = parser.parse_args()
     if args.small_history:  # the cold paths: own and history runs fit and calibrate together below 8 in all
-        print(markdown_table(pd.DataFrame(recorded_rows("fresh", (3, 4, 5), lambda _h: (0, 2, 4), "its first runs"))))
+        print(
+            markdown_table(
+                pd.DataFrame(recorded_rows(file_sets(), "fresh", (3, 4, 5), lambda _h: (0, 2, 4), "its first runs"))
+            )
+        )
     elif args.real:
         print(
-            markdown_table(pd.DataFrame(recorded_rows("AE-110K", (0, 2, 5, None), lambda h: (0, len(h)), "every id")))
+            markdown_table(
+                pd.DataFrame(recorded_rows(file_sets(), "AE-110K", (0, 2, 5, None), lambda h: (0, len(h)), "every id"))
+            )
         )
     else:
         main()

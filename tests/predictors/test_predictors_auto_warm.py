@@ -1,5 +1,7 @@
 """`auto` from `min_finished` finished runs: a loss's line joins the blend for a score objective."""
 
+from dataclasses import replace
+
 import numpy as np
 
 from foretune.predictors import AutoPredictor, Curve, LearnedPredictor, metrics
@@ -71,7 +73,7 @@ def _shifted(curves, shift, *, history=False):
     for c in curves:
         values = c.values.copy()
         values[-1] += shift
-        out.append(Curve(c.fractions, values, c.params, c.trial, c.extras, history=history))
+        out.append(replace(c, values=values, history=history))
     return out
 
 
