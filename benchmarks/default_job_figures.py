@@ -47,6 +47,7 @@ from foretune.keys import (  # noqa: E402
 )
 from foretune.predictors._signal import FEW_RUNS  # noqa: E402
 from foretune.predictors.metrics import spearman  # noqa: E402
+from foretune.search.audit import AUDIT, KEPT_DECISIONS  # noqa: E402
 from foretune.search.hindsight import leave_one_out  # noqa: E402
 from foretune.search.report import best_trial, load_study_for_report, trials_table, verdict_summary  # noqa: E402
 from foretune.search.run_costs import makespan  # noqa: E402
@@ -166,6 +167,22 @@ def job_figures(run_dir: Path) -> dict:
         "test_zero_shot": zero_shot.get(metric, zero_shot.get(f"{TEST_ATTR_PREFIX}{metric}")),
         "test_best": (best.get("test") or {}).get(metric),
         "expected_alone_seconds": expected_alone_seconds(study, table),
+        **_audit_figures(table),
+    }
+
+
+def _audit_figures(table: pd.DataFrame) -> dict:
+    """The audited trials (`early_stage.audit_every`): how many, their finals inside their interval, and whether
+    one beat every final of the trials the verdict kept."""
+    audited = table[table["early_decision"] == AUDIT]
+    done = audited[audited["state"] == "COMPLETE"]
+    kept = table[(table["state"] == "COMPLETE") & table["early_decision"].isin(KEPT_DECISIONS)]["final"].astype(float)
+    checked = done["final_in_interval"].dropna().astype(bool)
+    return {
+        "audited": len(audited),
+        "audited_inside": int(checked.sum()),
+        "audited_checked": len(checked),
+        "audited_beat_kept": int((done["final"].astype(float) > kept.max()).sum()) if len(kept) else None,
     }
 
 
@@ -215,9 +232,17 @@ def _job_row(seed: int, f: dict) -> str:
         f"| {_cell(f['predicted_vs_final_spearman'])} ({f['predicted_made']}) "
         f"| {f['inside_interval']} of {f['interval_checked']} "
         f"| {_cell(f['hindsight_spearman'])}, {f['hindsight_inside']} of {f['hindsight_trials']} "
-        f"| {f['compute_spent']:.0%} | {kept} "
+        f"| {f['compute_spent']:.0%} | {kept} | {_audit_cell(f)} "
         f"| {_cell(f['best_value'], '.3f')} | {_cell(f['test_zero_shot'], '.3f')} -> {_cell(f['test_best'], '.3f')} |"
     )
+
+
+def _audit_cell(f: dict) -> str:
+    if not f.get("audited"):
+        return "none" if "audited" in f else "n/a (before the audit)"
+    beat = f["audited_beat_kept"]
+    lost = "n/a" if beat is None else ("none beat the kept best" if beat == 0 else f"{beat} beat the kept best")
+    return f"{f['audited']}: {f['audited_inside']} of {f['audited_checked']} inside, {lost}"
 
 
 def _twin_row(seed: int, f: dict, replayed: dict | None) -> str:
@@ -249,9 +274,10 @@ def seeds_table() -> str:
     replayed = {seed: r.get("replayed") for seed, r in runs.items()}
     job_header = (
         "| seed | wall s (1-minute load average) | phase-model s | complete / pruned | early vs final Spearman "
-        "| predicted vs final Spearman (trials with a prediction) | kept finals inside 80% interval "
+        "| predicted vs final Spearman (trials with a prediction) | finals inside 80% interval (kept and audited) "
         "| in hindsight (leave-one-out): Spearman, finals inside | compute spent "
-        "| best kept | best val. accuracy | test accuracy zero-shot -> best |"
+        "| best kept | audited (finals inside their interval, beat the kept best) | best val. accuracy "
+        "| test accuracy zero-shot -> best |"
     )
     twin_header = (
         "| seed | wall s (1-minute load average) | complete | predicted at 20% (by) | predicted vs final Spearman "
@@ -269,7 +295,7 @@ def seeds_table() -> str:
             "Shipped job (pruning on):",
             "",
             job_header,
-            "|" + "---|" * 12,
+            "|" + "---|" * 13,
             *[_job_row(seed, f) for seed, f in sorted(jobs.items())],
             "",
             "Pruning-off twin (`--set early_stage.enabled=false --set task.test_on_completion=false`):",

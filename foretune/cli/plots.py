@@ -12,6 +12,7 @@ import optuna
 import pandas as pd
 
 from foretune.keys import CONFIG_ATTR, INTERRUPTED_ATTR
+from foretune.search.audit import AUDIT
 from foretune.search.report import Report
 from foretune.search.storage import trial_curve
 
@@ -107,23 +108,25 @@ def plot_predicted_vs_final(table: pd.DataFrame, path: Path, *, metric: str) -> 
     judged = table.dropna(subset=["predicted_final"]) if not table.empty else table
     complete = judged[judged["state"] == "COMPLETE"]
     if len(complete):
-        yerr = None
-        if complete["predicted_lower"].notna().all():
-            yerr = np.vstack(
-                [
-                    complete["predicted_final"] - complete["predicted_lower"].astype(float),
-                    complete["predicted_upper"].astype(float) - complete["predicted_final"],
-                ]
-            ).clip(min=0)
-        ax.errorbar(
-            complete["final"],
-            complete["predicted_final"],
-            yerr=yerr,
-            fmt="o",
-            color="tab:blue",
-            ecolor="lightsteelblue",
-            label="complete: predicted at early stage vs final",
+        audited = complete.get("early_decision", pd.Series(index=complete.index, dtype=object)) == AUDIT
+        groups = (
+            (complete[~audited], "complete: predicted at early stage vs final", ("o", "tab:blue", "lightsteelblue")),
+            (complete[audited], "audited: the verdict would have pruned it", ("s", "tab:green", "palegreen")),
         )
+        for shown, label, (marker, color, bar) in groups:
+            if shown.empty:
+                continue
+            yerr = None
+            if shown["predicted_lower"].notna().all():
+                yerr = np.vstack(
+                    [
+                        shown["predicted_final"] - shown["predicted_lower"].astype(float),
+                        shown["predicted_upper"].astype(float) - shown["predicted_final"],
+                    ]
+                ).clip(min=0)
+            ax.errorbar(
+                shown["final"], shown["predicted_final"], yerr=yerr, fmt=marker, color=color, ecolor=bar, label=label
+            )
         lo = float(np.nanmin([complete["final"].min(), complete["predicted_final"].min()]))
         hi = float(np.nanmax([complete["final"].max(), complete["predicted_final"].max()]))
         ax.plot([lo, hi], [lo, hi], color="black", linewidth=0.8, linestyle="--", label="perfect prediction")

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from foretune.search.audit import AUDIT
+
 if TYPE_CHECKING:
     from foretune.search.report import Report
 
@@ -69,6 +71,8 @@ def print_report(report: Report, console: Console, *, limit: int = 30) -> None:
         shown = {c: cell(row.get(c)) for c in columns}
         if shown["predicted_final"] == "-" and "no final predicted" in str(row.get("early_basis") or ""):
             shown["predicted_final"] = "no final"  # ranked by its early score: nothing was predicted
+        if row.get("early_decision") == AUDIT:  # the verdict would have stopped it: run on to check the verdict
+            shown["state"] = f"{shown['state']} (audit)"
         if shown["predicted_final"] not in ("-", "no final"):
             shown["interval"] = f"[{cell(row.get('predicted_lower'))}, {cell(row.get('predicted_upper'))}]"
         table.add_row(*shown.values(), folded)

@@ -219,6 +219,15 @@ class EarlyStageConfig(_Section):
         "metrics too) equals a finished trial's: it replays a run already run to the end (the same config with a "
         "deterministic trainer), so its final is known (benchmarks/results/search.md: why it is not the default).",
     )
+    audit_every: int = Field(
+        0,
+        ge=0,
+        description="Check the verdict inside the study: one in every `audit_every` verdicts that would stop a "
+        "trial is overridden (the first drawn at random, seeded by search.seed) and the trial runs to its end "
+        "anyway, a fair sample of what pruning stops; the report says whether their finals fell inside their 80% "
+        "intervals and whether pruning would have lost the best. Costs about 1 / audit_every of what pruning "
+        "saves; 0 = off, 1 = every trial runs to its end, predicted but never stopped.",
+    )
     history: bool = Field(
         True,
         description="Learn also from the finished runs of earlier studies in the same storage that share the "

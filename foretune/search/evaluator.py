@@ -21,7 +21,8 @@ prediction, the early verdict's included, comes from one fit per number of finis
 With `stop_repeats` on the rule, a trial whose evaluations so far (at least two) all equal a finished trial's is
 stopped at any evaluation, recorded with `repeat_of`: it re-runs a run whose final is known (the searcher records
 it COMPLETE with that final). A finished run refits the predictor when a refit is due (`_warm`, `fits.CachedFit`),
-so the slow first prediction of a fit is not paid inside a judgement.
+so the slow first prediction of a fit is not paid inside a judgement. With an `audit.AuditDraw`, a sample of the
+verdicts that would stop a trial is overridden (decision `audit`): the trial runs to its end, never judged again.
 
 `scheduler.EarlyStageScheduler` wraps it for Ray Tune; benchmarks drive it directly.
 """
@@ -60,6 +61,7 @@ from foretune.keys import (
 from foretune.predictors import plain_params
 from foretune.predictors._base import Curve, Prediction, Predictor
 from foretune.predictors.calibration import early_ranking, probability_better
+from foretune.search.audit import AUDIT, AuditDraw
 from foretune.search.fits import CachedFit
 from foretune.search.repeats import curve_points, repeated_run
 from foretune.search.rule import EarlyStageRule, ProbabilityRule
@@ -102,6 +104,7 @@ class EarlyStageEvaluator:
         past: Iterable[EarlierTrialCurve] = (),
         bounds: tuple[float, float] | None = None,
         history: Iterable[Curve] = (),
+        audit: AuditDraw | None = None,
     ) -> None:
         if not 0 < fraction < 1:
             raise ValueError(f"the early fraction must be in (0, 1), got {fraction}")
@@ -128,6 +131,8 @@ class EarlyStageEvaluator:
         self._past_finished = [(p.curve, curve_points(p.curve)) for p in self._past if p.finished]  # stop_repeats
         # Finished runs of earlier, matching studies (`search.history`): they fit the predictor only.
         self.history = list(history)
+        self.audit = audit  # `early_stage.audit_every`: which verdicts to stop a trial are overridden
+        self._audited: set[str] = set()  # run to the end, never judged again
 
     def add(self, trial_id: str, params: Mapping[str, Any]) -> None:
         self._params[trial_id] = plain_params(params)
@@ -144,7 +149,7 @@ class EarlyStageEvaluator:
         """Whether `trial_id` awaits a verdict at `reached`: the first evaluation at or past the early
         fraction; with a `ProbabilityRule` also every evaluation before the end from its `stop_from` on
         (grace trials excepted)."""
-        if trial_id in self._stopped:
+        if trial_id in self._stopped or trial_id in self._audited:
             return False
         if self._repeat_of(trial_id, reached) is not None:
             return True
@@ -191,6 +196,10 @@ class EarlyStageEvaluator:
             keep = self._rung_verdict(trial_id, reached, rung)
         if keep and isinstance(self.rule, ProbabilityRule) and reached >= self.rule.stop_from - _EPS:
             keep = self._terminate(trial_id, reached, prediction)
+        if not keep and self.audit is not None and self.audit.overrides():
+            self._audited.add(trial_id)
+            self.verdicts[trial_id][EARLY_DECISION_ATTR] = AUDIT
+            return True
         if not keep:
             self._stopped.add(trial_id)
         return keep

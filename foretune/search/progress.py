@@ -33,6 +33,7 @@ from foretune.keys import (
     PREDICTED_LOWER_ATTR,
     PREDICTED_UPPER_ATTR,
 )
+from foretune.search.audit import AUDIT
 from foretune.search.evaluator import VerdictsAndErrors
 
 
@@ -189,7 +190,7 @@ class TrialLogCallback(Callback):
         self.write(
             f"{self.label(trial_id)} judged at {first}{verdict.get(EARLY_FRACTION_ATTR, 0):.0%}  "
             f"early {self.metric}={_num(verdict.get(EARLY_SCORE_ATTR))}  {predicted}  {rank}{_probability(verdict)}  "
-            f"-> {verdict.get(EARLY_DECISION_ATTR)}"
+            f"-> {_decision(verdict)}"
         )
 
     def _log_later_rung(self, trial_id: str, rung: int, verdict: dict[str, Any]) -> None:
@@ -199,12 +200,17 @@ class TrialLogCallback(Callback):
         self.write(
             f"{self.label(trial_id)} judged at rung {rung} {verdict.get(JUDGED_FRACTION_ATTR, 0):.0%}  {predicted}  "
             f"rank {verdict.get(JUDGED_RANK_ATTR)} of {verdict.get(JUDGED_WITH_ATTR)}{_probability(verdict)}  "
-            f"-> {verdict.get(EARLY_DECISION_ATTR)}"
+            f"-> {_decision(verdict)}"
         )
 
     def _took(self, trial_id: str) -> str:
         started = self._started.get(trial_id)
         return "?" if started is None else f"{time.monotonic() - started:.1f}s"
+
+
+def _decision(verdict: dict[str, Any]) -> str:
+    decision = verdict.get(EARLY_DECISION_ATTR)
+    return f"{AUDIT}: would be pruned, runs to its end to check the verdict" if decision == AUDIT else str(decision)
 
 
 def _print_line(line: str) -> None:

@@ -41,6 +41,7 @@ from foretune.keys import (
 )
 from foretune.predictors._base import Curve
 from foretune.predictors.metrics import spearman
+from foretune.search.audit import audit_lines, audited_best_line
 from foretune.search.estimate_vs_actual import estimate_vs_actual
 from foretune.search.held_out_report import held_out_section, scored_trials_line, unscored_best_line
 from foretune.search.hindsight import hindsight_lines
@@ -237,7 +238,9 @@ def verdict_summary(table: pd.DataFrame, mode: str, study: optuna.Study) -> list
         f"Compute: {spent:.2f} of {len(table)} full trial budgets ({spent / len(table):.0%} of running every trial"
         f" to the end; pruning saved {1 - spent / len(table):.0%})."
     )
-    lines.append(_best_kept_line(table, mode))
+    lines.append(audited_best_line(table, mode) or _best_kept_line(table, mode))
+    early = (study.user_attrs.get(CONFIG_ATTR) or {}).get("early_stage") or {}
+    lines += audit_lines(table, mode, int(early.get("audit_every") or 0))
     cold = table["early_basis"].dropna()
     cold = cold[cold.str.contains("no final predicted")]
     if len(cold):

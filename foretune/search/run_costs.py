@@ -31,15 +31,17 @@ def rung_probabilities(config: ExperimentConfig, trials: int) -> list[list[float
     with chance allowed(j) / j; the probability rule lets a trial go on while it may still beat the k-th best
     final: chance k / j (and a trial it stops is counted as stopped at the early fraction, its first chance).
     A later rung ranks a trial among every trial that reached it: the j-th trial is ranked among 1 + the
-    expected number of trials before it that reached that rung."""
+    expected number of trials before it that reached that rung. With `audit_every: k`, one in k of the verdicts
+    that would stop a trial lets it run to the end instead."""
     from foretune.search.rule import EarlyStageRule  # the predictors' chain: only when a rule is projected
 
     early = config.early_stage
     if not early.enabled:
         return [[1.0] for _ in range(trials)]
+    audited = 1.0 / early.audit_every if early.audit_every else 0.0  # share of stop verdicts overridden
     if early.rule == "probability":
         first = [1.0 if j <= early.grace_trials else min(1.0, early.k / j) for j in range(1, trials + 1)]
-        return [[p] for p in first]
+        return [[p + (1.0 - p) * audited] for p in first]
     rule = EarlyStageRule(
         mode=config.search.mode,
         rule=early.rule,
@@ -47,14 +49,18 @@ def rung_probabilities(config: ExperimentConfig, trials: int) -> list[list[float
         grace_trials=early.grace_trials,
         later_rungs=[(r.fraction, r.keep) for r in early.rungs],
     )
-    passed = [[1.0 if j <= early.grace_trials else min(1.0, rule.allowed(j) / j)] for j in range(1, trials + 1)]
+    kept = [1.0 if j <= early.grace_trials else min(1.0, rule.allowed(j) / j) for j in range(1, trials + 1)]
+    spared = [(1.0 - k) * audited for k in kept]  # audited: run to the end, never judged again
+    passed = [[k + a] for k, a in zip(kept, spared, strict=True)]
     for rung in range(1, len(early.rungs) + 1):
         reached_before = 0.0  # expected trials before this one that reached this rung
         for j, row in enumerate(passed):
             reached = row[-1]
             ranked_among = max(1, math.floor(reached_before + 1 + 0.5))
             chance = 1.0 if j < early.grace_trials else min(1.0, rule.allowed(ranked_among, rung) / ranked_among)
-            row.append(reached * chance)
+            spared[j] += kept[j] * (1.0 - chance) * audited
+            kept[j] *= chance
+            row.append(kept[j] + spared[j])
             reached_before += reached
     return passed
 

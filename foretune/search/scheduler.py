@@ -19,6 +19,7 @@ from foretune.keys import (
     FRACTION_KEY,
 )
 from foretune.predictors._base import Curve, Predictor
+from foretune.search.audit import AuditDraw
 from foretune.search.evaluator import EarlierTrialCurve, EarlyStageEvaluator, VerdictsAndErrors
 from foretune.search.rule import EarlyStageRule, ProbabilityRule
 from foretune.search.searcher import reported_extras
@@ -40,6 +41,7 @@ class EarlyStageScheduler(FIFOScheduler):
         past: Iterable[EarlierTrialCurve] = (),
         bounds: tuple[float, float] | None = None,
         history: Iterable[Curve] = (),
+        audit: AuditDraw | None = None,
     ) -> None:
         super().__init__()
         self.evaluator = EarlyStageEvaluator(
@@ -50,6 +52,7 @@ class EarlyStageScheduler(FIFOScheduler):
             past=past,
             bounds=bounds,
             history=history,
+            audit=audit,
         )
         self._metric = metric
         self._mode = mode

@@ -17,6 +17,7 @@ from ray.tune.schedulers import TrialScheduler
 
 from foretune.config import ExperimentConfig
 from foretune.predictors._base import Curve, Predictor
+from foretune.search.audit import AuditDraw
 from foretune.search.evaluator import EarlierTrialCurve, VerdictsAndErrors
 from foretune.search.function_trial import run_function_trial
 from foretune.search.pareto import ParetoJudge
@@ -51,6 +52,8 @@ def build_scheduler(
     if len(objectives(config.search)) > 1 and early.rule == "probability":  # P(beat the k-th best) needs one objective
         early = early.model_copy(update={"rule": "quantile"})  # several: dominance among the top `keep` share
     rule = make_rule(early, config.search.mode) if early.enabled else None
+    # A resumed session (past trials) draws its own audit phase: the sample stays one in every k.
+    audit = AuditDraw(early.audit_every, config.search.seed + len(past)) if rule and early.audit_every else None
     scheduler = EarlyStageScheduler(
         metric=config.search.metric,
         mode=config.search.mode,
@@ -61,6 +64,7 @@ def build_scheduler(
         past=past,
         bounds=metric_bounds(config.search.metric),
         history=history,
+        audit=audit,
     )
     wanted = objectives(config.search)
     if len(wanted) > 1 and isinstance(rule, EarlyStageRule):  # prune on dominance of the predicted objectives

@@ -11,6 +11,7 @@ from optuna.trial import TrialState
 from foretune.config import ExperimentConfig, load_config
 from foretune.keys import (
     CONFIG_ATTR,
+    EARLY_DECISION_ATTR,
     EARLY_SCORE_ATTR,
     PREDICTED_FINAL_ATTR,
     PREDICTED_LOWER_ATTR,
@@ -22,11 +23,14 @@ REPORT_FILES = ("trials.csv", "report.md", "curves.png", "predicted_vs_final.png
 
 
 def _record_study(run_dir) -> optuna.Study:
-    """Three judged trials at budget percents 20..100: two run to the end, one pruned at 20%."""
+    """Three judged trials at budget percents 20..100: two run to the end (the second an audited one: the verdict
+    would have pruned it), one pruned at 20%."""
     study = optuna.create_study(
         study_name="recorded", storage=open_storage(str(run_dir / "study.journal")), direction="maximize"
     )
-    study.set_user_attr(CONFIG_ATTR, ExperimentConfig().model_dump(mode="json"))
+    config = ExperimentConfig().model_dump(mode="json")
+    config["early_stage"]["audit_every"] = 2
+    study.set_user_attr(CONFIG_ATTR, config)
     for learning_rate, finals, pruned in ((1e-4, 0.8, False), (3e-4, 0.6, False), (1e-3, 0.3, True)):
         study.enqueue_trial({"learning_rate": learning_rate})
         trial = study.ask({"learning_rate": optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True)})
@@ -38,6 +42,7 @@ def _record_study(run_dir) -> optuna.Study:
             (PREDICTED_FINAL_ATTR, finals),
             (PREDICTED_LOWER_ATTR, finals - 0.05),
             (PREDICTED_UPPER_ATTR, finals + 0.05),
+            (EARLY_DECISION_ATTR, "pruned" if pruned else "grace" if finals == 0.8 else "audit"),
         ):
             trial.set_user_attr(key, value)
         if pruned:
@@ -58,5 +63,7 @@ def test_report_writes_tables_plots_and_best_yaml_without_torch_or_ray(tmp_path,
     listed = re.findall(r"^  (\w+): ", result.stdout, flags=re.MULTILINE)
     assert listed == ["csv", "markdown", "curves_png", "predicted_png", "best_yaml"]
     assert "best: trial 0, accuracy = 0.8" in result.stdout
+    assert "COMPLETE (audit)" in result.stdout  # the audited trial is told apart from the kept ones
+    assert "Audit: 1 of 1 audited finals inside their 80% interval." in result.stdout
     best = load_config(run_dir / "best.yaml")
     assert best.train.learning_rate == pytest.approx(1e-4) == study.best_trial.params["learning_rate"]

@@ -44,8 +44,8 @@ resources: {{cpus_per_trial: 1}}
 
 
 def test_expected_pruning_follows_the_rule():
-    rule = {"search.trials": 10, "early_stage.grace_trials": 2, "early_stage.keep": 0.25}
-    config = load_config("configs/default.yaml", rule)  # 10 trials, 2 grace, the top quarter kept
+    rule = {"search.trials": 10, "early_stage.grace_trials": 2, "early_stage.keep": 0.25, "early_stage.audit_every": 0}
+    config = load_config("configs/default.yaml", rule)  # 10 trials, 2 grace, the top quarter kept, no audit
     keep = keep_probabilities(config, 10)
     assert keep[:2] == [1.0, 1.0]
     assert keep[2] == pytest.approx(1 / 3) and keep[4] == pytest.approx(2 / 5)  # ceil(0.25 * j) of j kept
@@ -68,6 +68,7 @@ def test_runs_fill_the_slots_in_order():
 def test_each_rung_stops_trials_at_its_own_cost():
     rungs = [{"fraction": 0.5, "keep": 0.5}]  # the top half of those that reach 50% go on
     settings = {"search.trials": 10, "early_stage.grace_trials": 2, "early_stage.rule": "quantile"}
+    settings["early_stage.audit_every"] = 0  # every stop verdict stops (tests/search/test_audit.py: with an audit)
     config = load_config("configs/default.yaml", {**settings, "early_stage.keep": 0.5, "early_stage.rungs": rungs})
     one_rung = config.with_overrides({"early_stage.rungs": []})
     stops = (RunShape(10, 1, 0, test=False), RunShape(50, 1, 1, test=False))  # stopped at 10% / at 50%
