@@ -10,7 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import create_trial
 
+from foretune.keys import (
+    EARLY_BASIS_ATTR,
+    EARLY_DECISION_ATTR,
+    EARLY_SCORE_ATTR,
+    FRACTION_REACHED_ATTR,
+    PREDICTED_FINAL_ATTR,
+    PREDICTED_LOWER_ATTR,
+    PREDICTED_UPPER_ATTR,
+)
+from foretune.predictors.calibration import cold_basis
 from foretune.search.evaluator import EarlyStageEvaluator
 from foretune.trainers.replay import ReplayBank
 
@@ -37,6 +49,27 @@ def feed_curve(evaluator: EarlyStageEvaluator, trial: str, values) -> float:
             return float(fraction)
     evaluator.finish(trial)
     return float(FRACTIONS[len(values) - 1])
+
+
+def judged_trial(state, value, early, predicted=None, reached=1.0, decision=None):
+    """A frozen Optuna trial as the search records one: its early score, the fraction it reached, and its
+    predicted (lower, final, upper) at the early fraction or none (ranked by its early score)."""
+    attrs = {EARLY_SCORE_ATTR: early, FRACTION_REACHED_ATTR: reached}
+    if decision is not None:
+        attrs[EARLY_DECISION_ATTR] = decision
+    if predicted is None:
+        attrs[EARLY_BASIS_ATTR] = cold_basis(1)
+    else:
+        attrs[EARLY_BASIS_ATTR] = "predicted by auto from 3 finished runs, 80% conformal interval"
+        attrs.update(zip((PREDICTED_LOWER_ATTR, PREDICTED_FINAL_ATTR, PREDICTED_UPPER_ATTR), predicted, strict=True))
+    return create_trial(
+        state=state,
+        value=value,
+        params={"lr": 0.01},
+        distributions={"lr": FloatDistribution(1e-4, 1e-1, log=True)},
+        intermediate_values={20: early},
+        user_attrs=attrs,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -7,20 +7,13 @@ from __future__ import annotations
 import numpy as np
 import optuna
 import pytest
-from optuna.distributions import FloatDistribution
-from optuna.trial import TrialState, create_trial
+from optuna.trial import TrialState
 
 from foretune.config import validate_config
 from foretune.errors import ForetuneError
 from foretune.keys import (
     CONFIG_ATTR,
-    EARLY_BASIS_ATTR,
     EARLY_DECISION_ATTR,
-    EARLY_SCORE_ATTR,
-    FRACTION_REACHED_ATTR,
-    PREDICTED_FINAL_ATTR,
-    PREDICTED_LOWER_ATTR,
-    PREDICTED_UPPER_ATTR,
 )
 from foretune.predictors import get_predictor
 from foretune.search.audit import AUDIT, AuditDraw
@@ -28,7 +21,7 @@ from foretune.search.evaluator import EarlyStageEvaluator
 from foretune.search.report import trials_table, verdict_summary
 from foretune.search.rule import make_rule
 from foretune.search.run_costs import keep_probabilities, rung_probabilities
-from tests.search.conftest import feed_curve, replay_config_dict
+from tests.search.conftest import feed_curve, judged_trial, replay_config_dict
 
 
 def test_one_in_every_k_verdicts_is_drawn_and_the_first_at_random():
@@ -101,29 +94,16 @@ def test_the_probability_rule_is_audited_at_any_evaluation_it_would_stop():
     assert all(reached[i] == 1.0 for i in overridden) and all(reached[i] < 1.0 for i in stopped)
 
 
-def _trial(state, value, early, decision, predicted=None, reached=1.0):
-    attrs = {EARLY_SCORE_ATTR: early, FRACTION_REACHED_ATTR: reached, EARLY_DECISION_ATTR: decision}
-    attrs[EARLY_BASIS_ATTR] = "predicted by auto from 3 finished runs, 80% conformal interval"
-    if predicted is not None:
-        attrs.update(zip((PREDICTED_LOWER_ATTR, PREDICTED_FINAL_ATTR, PREDICTED_UPPER_ATTR), predicted, strict=True))
-    return create_trial(
-        state=state,
-        value=value,
-        params={"lr": 0.01},
-        distributions={"lr": FloatDistribution(1e-4, 1e-1, log=True)},
-        intermediate_values={20: early},
-        user_attrs=attrs,
-    )
-
-
 def test_the_report_says_what_the_audited_finals_showed():
     study = optuna.create_study(direction="maximize")
     study.set_user_attr(CONFIG_ATTR, {"early_stage": {"audit_every": 3}})
-    study.add_trial(_trial(TrialState.COMPLETE, 0.80, 0.30, "grace"))
-    study.add_trial(_trial(TrialState.COMPLETE, 0.60, 0.20, AUDIT, predicted=(0.5, 0.6, 0.7)))  # inside
-    study.add_trial(_trial(TrialState.COMPLETE, 0.30, 0.10, AUDIT, predicted=(0.4, 0.5, 0.6)))  # outside
+    study.add_trial(judged_trial(TrialState.COMPLETE, 0.80, 0.30, decision="grace"))
+    study.add_trial(judged_trial(TrialState.COMPLETE, 0.60, 0.20, predicted=(0.5, 0.6, 0.7), decision=AUDIT))  # inside
+    study.add_trial(judged_trial(TrialState.COMPLETE, 0.30, 0.10, predicted=(0.4, 0.5, 0.6), decision=AUDIT))  # outside
     for _ in range(4):
-        study.add_trial(_trial(TrialState.PRUNED, 0.1, 0.1, "pruned", predicted=(0.2, 0.3, 0.4), reached=0.2))
+        study.add_trial(
+            judged_trial(TrialState.PRUNED, 0.1, 0.1, predicted=(0.2, 0.3, 0.4), reached=0.2, decision="pruned")
+        )
     lines = verdict_summary(trials_table(study), "max", study)
     assert (
         "Audit: 2 of 6 pruning verdicts overridden (one in every 3, drawn at random), trial(s) 1, 2 run to the end to"
@@ -132,7 +112,9 @@ def test_the_report_says_what_the_audited_finals_showed():
     assert "Audit: 1 of 2 audited finals inside their 80% interval." in lines
     assert "Audit: no audited final beat the best final of the trials the verdict kept (0.8)." in lines
     assert any(line.startswith("Best configuration kept: likely") for line in lines)
-    study.add_trial(_trial(TrialState.COMPLETE, 0.90, 0.12, AUDIT, predicted=(0.3, 0.4, 0.5)))  # the verdict's miss
+    study.add_trial(
+        judged_trial(TrialState.COMPLETE, 0.90, 0.12, predicted=(0.3, 0.4, 0.5), decision=AUDIT)
+    )  # the verdict's miss
     lines = verdict_summary(trials_table(study), "max", study)
     assert (
         "Audit: the verdict would have stopped trial(s) 7, whose final(s) beat the best of the trials it kept (0.8)."

@@ -1,47 +1,23 @@
 import optuna
 import pytest
-from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from foretune.keys import (
     CONFIG_ATTR,
-    EARLY_BASIS_ATTR,
-    EARLY_SCORE_ATTR,
-    FRACTION_REACHED_ATTR,
     HISTORY_STUDIES_ATTR,
-    PREDICTED_FINAL_ATTR,
-    PREDICTED_LOWER_ATTR,
-    PREDICTED_UPPER_ATTR,
 )
-from foretune.predictors.calibration import cold_basis
 from foretune.search.hindsight import hindsight_lines, leave_one_out
 from foretune.search.report import trials_table, verdict_summary
-
-
-def _trial(state, value, early, predicted=None, reached=1.0):
-    attrs = {EARLY_SCORE_ATTR: early, FRACTION_REACHED_ATTR: reached}
-    if predicted is None:
-        attrs[EARLY_BASIS_ATTR] = cold_basis(1)
-    else:
-        attrs[EARLY_BASIS_ATTR] = "predicted by auto from 3 finished runs, 80% conformal interval"
-        attrs.update(zip((PREDICTED_LOWER_ATTR, PREDICTED_FINAL_ATTR, PREDICTED_UPPER_ATTR), predicted, strict=True))
-    return create_trial(
-        state=state,
-        value=value,
-        params={"lr": 0.01},
-        distributions={"lr": FloatDistribution(1e-4, 1e-1, log=True)},
-        intermediate_values={20: early},
-        user_attrs=attrs,
-    )
+from tests.search.conftest import judged_trial
 
 
 def test_report_states_agreement_coverage_compute_and_basis():
     study = optuna.create_study(direction="maximize")
     study.set_user_attr(HISTORY_STUDIES_ATTR, ["earlier-study"])
-    study.add_trial(_trial(TrialState.COMPLETE, 0.8, 0.30))  # ranked by its early score: no prediction
-    study.add_trial(_trial(TrialState.COMPLETE, 0.7, 0.25, predicted=(0.6, 0.7, 0.8)))  # inside
-    study.add_trial(_trial(TrialState.COMPLETE, 0.5, 0.20, predicted=(0.55, 0.6, 0.65)))  # outside
-    study.add_trial(_trial(TrialState.PRUNED, None, 0.10, predicted=(0.2, 0.3, 0.4), reached=0.2))
+    study.add_trial(judged_trial(TrialState.COMPLETE, 0.8, 0.30))  # ranked by its early score: no prediction
+    study.add_trial(judged_trial(TrialState.COMPLETE, 0.7, 0.25, predicted=(0.6, 0.7, 0.8)))  # inside
+    study.add_trial(judged_trial(TrialState.COMPLETE, 0.5, 0.20, predicted=(0.55, 0.6, 0.65)))  # outside
+    study.add_trial(judged_trial(TrialState.PRUNED, None, 0.10, predicted=(0.2, 0.3, 0.4), reached=0.2))
     table = trials_table(study).set_index("trial")
     assert table.loc[0, "final_in_interval"] is None and table.loc[0, "predicted_final"] != table.loc[0, "final"]
     assert table.loc[1, "final_in_interval"] is True and table.loc[2, "final_in_interval"] is False
@@ -63,15 +39,15 @@ def test_report_states_agreement_coverage_compute_and_basis():
 
 def test_best_kept_stays_unknown_when_a_stopped_trial_could_have_won():
     study = optuna.create_study(direction="maximize")
-    study.add_trial(_trial(TrialState.COMPLETE, 0.8, 0.30))
-    study.add_trial(_trial(TrialState.PRUNED, None, 0.10, predicted=(0.5, 0.7, 0.9), reached=0.2))
-    study.add_trial(_trial(TrialState.PRUNED, None, 0.05, reached=0.2))  # ranked by early score: no interval
+    study.add_trial(judged_trial(TrialState.COMPLETE, 0.8, 0.30))
+    study.add_trial(judged_trial(TrialState.PRUNED, None, 0.10, predicted=(0.5, 0.7, 0.9), reached=0.2))
+    study.add_trial(judged_trial(TrialState.PRUNED, None, 0.05, reached=0.2))  # ranked by early score: no interval
     lines = verdict_summary(trials_table(study), "max", study)
     assert (
         "Best configuration kept: unknown (2 stopped trial(s) never reached their final; 1 of them had no predicted"
         " interval)." in lines
     )
-    study.add_trial(_trial(TrialState.COMPLETE, 0.6, 0.25))
+    study.add_trial(judged_trial(TrialState.COMPLETE, 0.6, 0.25))
     lines = verdict_summary(trials_table(study).query("trial != 2"), "max", study)
     assert (
         "Best configuration kept: unknown (1 stopped trial(s) never reached their final; a stopped trial's 80%"
