@@ -57,7 +57,9 @@ def audit_lines(table: pd.DataFrame, mode: str, every: int) -> list[str]:
         f"at random), trial(s) {names} run to the end to check the verdict."
     ]
     if len(done) < len(audited):
-        lines.append(f"Audit: {len(audited) - len(done)} audited trial(s) did not complete.")
+        lines.append(
+            f"Audit: {len(audited) - len(done)} audited trial(s) have no final yet (running, failed or stopped)."
+        )
     if done.empty:
         return lines
     checked = done["final_in_interval"].dropna()
@@ -77,14 +79,15 @@ def audit_lines(table: pd.DataFrame, mode: str, every: int) -> list[str]:
         lines.append(f"Audit: no audited final beat the best final of the trials the verdict kept ({best_kept:.4g}).")
     else:
         lines.append(
-            f"Audit: the verdict would have stopped trial(s) {', '.join(str(n) for n in beat['trial'])}, whose "
+            f"Audit: the verdict would have stopped trial(s) {', '.join(str(n) for n in sorted(beat['trial']))}, whose "
             f"final(s) beat the best of the trials it kept ({best_kept:.4g})."
         )
     return lines
 
 
 def audited_best_line(table: pd.DataFrame, mode: str) -> str | None:
-    """ "Best configuration kept: no" when the best final is an audited trial's (the verdict would have stopped it)."""
+    """The line "Best configuration kept: no" when the best final is an audited trial's (the verdict would have
+    stopped it); None otherwise."""
     if table.empty or "early_decision" not in table:
         return None
     complete = table[(table["state"] == "COMPLETE") & table["final"].notna()]

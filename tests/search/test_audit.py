@@ -126,6 +126,14 @@ def test_the_report_says_what_the_audited_finals_showed():
     )
     study.set_user_attr(CONFIG_ATTR, {"early_stage": {"audit_every": 0}})
     assert not any(line.startswith("Audit") for line in verdict_summary(trials_table(study), "max", study))
+    early = optuna.create_study(direction="maximize")  # audited, none of its trials drawn yet
+    early.set_user_attr(CONFIG_ATTR, {"early_stage": {"audit_every": 3}})
+    early.add_trial(judged_trial(TrialState.COMPLETE, 0.80, 0.30, decision="grace"))
+    early.add_trial(
+        judged_trial(TrialState.PRUNED, 0.1, 0.1, predicted=(0.2, 0.3, 0.4), reached=0.2, decision="pruned")
+    )
+    lines = verdict_summary(trials_table(early), "max", early)
+    assert "Audit (one in every 3 pruning verdicts): none drawn yet among 1 pruning verdict(s)." in lines
 
 
 def test_the_estimate_projects_the_audited_trials_to_the_end():
