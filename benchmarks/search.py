@@ -114,6 +114,9 @@ STRATEGIES = [
         RUNGS | {"keep": 0.3, "rungs": [{"fraction": 0.3, "keep": 4}]} | {"stop_repeats": True},
     ),
     Strategy("foretune_f20_q16_rep", "foretune", {"fraction": 0.2, "keep": 0.16, "stop_repeats": True}),
+    # round 16: the default rule with one in k stop verdicts overridden and run to the end (`early_stage.audit_every`)
+    Strategy("foretune_audit3", "foretune", {"audit_every": 3}),
+    Strategy("foretune_audit5", "foretune", {"audit_every": 5}),
 ]
 
 

@@ -39,6 +39,7 @@ class ForetunePruner:
     """foretune's evaluator behind the same calls as an Optuna pruner; times each judgement."""
 
     def __init__(self, config: ExperimentConfig, shape: str | None) -> None:
+        from foretune.search.audit import AuditDraw
         from foretune.search.evaluator import EarlyStageEvaluator
         from foretune.search.rule import ProbabilityRule, make_rule
         from foretune.search.tuner import make_predictor_factory
@@ -46,11 +47,13 @@ class ForetunePruner:
         rule = make_rule(config.early_stage, config.search.mode)
         if isinstance(rule, ProbabilityRule) and shape is not None:
             rule.shape = shape
+        every = config.early_stage.audit_every
         self.evaluator = EarlyStageEvaluator(
             mode=config.search.mode,
             fraction=config.early_stage.fraction,
             make_predictor=make_predictor_factory(config),
             rule=rule,
+            audit=AuditDraw(every, config.search.seed) if every else None,  # as `tuner.build_scheduler` draws
         )
         self.seconds: list[float] = []
         self.finish_seconds: list[float] = []  # a finished run may refit the predictor (`evaluator._warm`)
@@ -113,6 +116,7 @@ def search_inprocess(
     records = []  # (true final of the replayed run, fraction reached, completed, replays a run already finished)
     finished: set[str] = set()  # recorded runs some trial of this search already ran to the end
     told: dict[str, float] = {}  # trial number -> final told to Optuna
+    finals: dict[str, float | None] = {}  # trial number -> the final it reached (None: stopped)
     started = 0
     unit = 0  # time in evaluations: every running trial makes one evaluation per unit
     while started < trials or running:
@@ -151,12 +155,38 @@ def search_inprocess(
                     "params": dict(trial.params), "start": start, "end": unit,
                 })  # fmt: skip
             records.append((run.final(metric), fraction, last, run.run_id in finished))
+            finals[str(trial.number)] = run.final(metric) if last else None
             finished |= {run.run_id} if last else set()
             running.remove(slot)
         unit += 1
     record = outcome(records, mode, ours.seconds if ours else [])
     finish = ours.finish_seconds if ours else []
-    return record | {"finish_p95_s": float(np.percentile(finish, 95)) if finish else 0.0}
+    audit = audit_outcome(ours.evaluator.verdicts, finals, mode) if ours else {}
+    return record | audit | {"finish_p95_s": float(np.percentile(finish, 95)) if finish else 0.0}
+
+
+def audit_outcome(verdicts: dict[str, dict], finals: dict[str, float | None], mode: str) -> dict:
+    """`early_stage.audit_every`: audited trials, their finals inside the 80% interval, and whether one beat every
+    final of the trials the verdict kept (as the report's `audit.audit_lines` says it)."""
+    from foretune.keys import EARLY_DECISION_ATTR, PREDICTED_LOWER_ATTR, PREDICTED_UPPER_ATTR
+    from foretune.search.audit import AUDIT, KEPT_DECISIONS
+
+    audited = [k for k, v in verdicts.items() if v.get(EARLY_DECISION_ATTR) == AUDIT and finals.get(k) is not None]
+    kept = [finals[k] for k, v in verdicts.items() if v.get(EARLY_DECISION_ATTR) in KEPT_DECISIONS and finals.get(k)]
+    checked = [k for k in audited if PREDICTED_LOWER_ATTR in verdicts[k]]
+    inside = [k for k in checked if verdicts[k][PREDICTED_LOWER_ATTR] <= finals[k] <= verdicts[k][PREDICTED_UPPER_ATTR]]
+    best_kept = (min(kept) if mode == "min" else max(kept)) if kept else None
+    beat = [
+        k
+        for k in audited
+        if best_kept is not None and (finals[k] < best_kept if mode == "min" else finals[k] > best_kept)
+    ]
+    return {
+        "audited": len(audited),
+        "audited_checked": len(checked),
+        "audited_inside": len(inside),
+        "audit_beat": int(bool(beat)),
+    }
 
 
 def outcome(records, mode: str, seconds: list[float]) -> dict:

@@ -3,6 +3,7 @@ seed against no pruning and against ASHA, written as a markdown table (`OUT.md`;
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 
@@ -81,6 +82,22 @@ def legend(strategies) -> list[str]:
     return lines
 
 
+def audit_lines(frame: pd.DataFrame) -> list[str]:
+    """Per strategy with `audit_every`: audited trials, their finals inside the 80% interval, searches where an
+    audited trial beat every trial the verdict kept."""
+    if "audited" not in frame or not frame["audited"].fillna(0).any():
+        return []
+    lines = ["", "Audited trials (`early_stage.audit_every`; over all seeds):", ""]
+    for name, g in frame[frame["audited"].fillna(0) > 0].groupby("strategy", sort=False):
+        inside, checked = int(g["audited_inside"].sum()), int(g["audited_checked"].sum())
+        lines.append(
+            f"- `{name}`: {int(g['audited'].sum())} audited trials ({g['audited'].mean():.1f} a search), "
+            f"{inside} of {checked} audited finals inside their 80% interval ({inside / max(checked, 1):.0%}); "
+            f"an audited trial beat every kept trial in {int(g['audit_beat'].sum())} of {len(g)} searches"
+        )
+    return lines
+
+
 def write(frame: pd.DataFrame, args, described: str, metric: str, params, oracle: float, seeds, strategies) -> None:
     summary = summarize(frame)
     direction = "lower" if args.mode == "min" else "higher"
@@ -111,9 +128,11 @@ def write(frame: pd.DataFrame, args, described: str, metric: str, params, oracle
         "foretune's strategies (`early_stage` settings changed from the default):",
         "",
         *legend(strategies),
+        *audit_lines(frame),
         "",
         f"Machine: 2-core AMD EPYC VM, 24 GiB RAM, no GPU ({platform.python_implementation()} "
-        f"{platform.python_version()}), shared with 5 other jobs (run under `nice -n 10`): seconds are indicative.",
+        f"{platform.python_version()}); 15-minute load average when the table was written {os.getloadavg()[2]:.1f} "
+        "(above 2, other work shared the 2 cores): seconds are indicative.",
         "",
         f"Reproduce: `nice -n 10 .venv/bin/python benchmarks/search.py {' '.join(sys.argv[1:])}` (one row per "
         "strategy and seed in the `.csv` beside this file).",
