@@ -171,8 +171,9 @@ def audit_outcome(verdicts: dict[str, dict], finals: dict[str, float | None], mo
     from foretune.keys import EARLY_DECISION_ATTR, PREDICTED_LOWER_ATTR, PREDICTED_UPPER_ATTR
     from foretune.search.audit import AUDIT, KEPT_DECISIONS
 
-    audited = [k for k, v in verdicts.items() if v.get(EARLY_DECISION_ATTR) == AUDIT and finals.get(k) is not None]
-    kept = [finals[k] for k, v in verdicts.items() if v.get(EARLY_DECISION_ATTR) in KEPT_DECISIONS and finals.get(k)]
+    done = {k: final for k, final in finals.items() if final is not None}  # ran to the end (a final of 0 counts)
+    audited = [k for k, v in verdicts.items() if v.get(EARLY_DECISION_ATTR) == AUDIT and k in done]
+    kept = [done[k] for k, v in verdicts.items() if v.get(EARLY_DECISION_ATTR) in KEPT_DECISIONS and k in done]
     checked = [k for k in audited if PREDICTED_LOWER_ATTR in verdicts[k]]
     inside = [k for k in checked if verdicts[k][PREDICTED_LOWER_ATTR] <= finals[k] <= verdicts[k][PREDICTED_UPPER_ATTR]]
     best_kept = (min(kept) if mode == "min" else max(kept)) if kept else None
