@@ -206,8 +206,7 @@ class EarlyStageEvaluator:
 
     def _finished_curves(self) -> list[Curve]:
         """The runs the predictor learns from: this study's finished ones (all sessions), then history."""
-        finished = [self.curve(t) for t in sorted(self._finished)] + [p.curve for p in self._past if p.finished]
-        return finished + self.history
+        return self._finished_runs() + self.history
 
     def _first_verdict(self, trial_id: str, reached: float) -> tuple[bool, Prediction]:
         """Predict, rank and (for the rank rules) decide once; returns (continue, this trial's prediction)."""
@@ -312,7 +311,7 @@ class EarlyStageEvaluator:
             return True
         target_run = rule.target_run(self._finished_runs())
         target = None if target_run is None else target_run.final
-        at = self._best_point(trial_id, reached) if rule.best_so_far else reached
+        at = rule.best_point(self.curve(trial_id).upto(reached), reached) if rule.best_so_far else reached
         if prediction is None or at < reached:
             prediction = self._predict_one(trial_id, at)
         attributes.setdefault(EARLY_BASIS_ATTR, prediction.basis)  # before the early verdict: what this rests on
@@ -328,7 +327,7 @@ class EarlyStageEvaluator:
             return True
         keep = rule.keep(probability)
         if not keep and rule.spare_rising:
-            keep = self._rising(trial_id, reached, target_run)
+            keep = rule.rising(self.curve(trial_id).upto(reached), target_run)
         attributes.update(
             {
                 JUDGED_PREDICTION_ATTR: float(prediction.mean[0]),
@@ -357,31 +356,9 @@ class EarlyStageEvaluator:
         """This study's runs that reached the full budget, this session's and earlier ones'."""
         return [self.curve(t) for t in sorted(self._finished)] + [p.curve for p in self._past if p.finished]
 
-    def _rising(self, trial_id: str, reached: float, target: Curve | None) -> bool:
-        """Whether the trial gained more since its previous evaluation than the target run gained over the
-        same stretch of budget (a curve still falling steeply is what the predictors misjudge most)."""
-        curve = self.curve(trial_id).upto(reached)
-        if target is None or len(curve.fractions) < 2:
-            return False
-        sign = 1.0 if self.mode == "max" else -1.0
-        before, now = curve.fractions[-2], curve.fractions[-1]
-        gain = sign * (curve.values[-1] - curve.values[-2])
-        reference = sign * np.diff(np.interp([before, now], target.fractions, target.values))[0]
-        return bool(gain > reference)
-
     def _predictor(self) -> Predictor:
         """The predictor fitted on the finished runs, refitted only when more runs finished (`fits.refit_due`)."""
         return self.fit.predictor(self._finished_curves())
-
-    def _best_point(self, trial_id: str, reached: float) -> float:
-        """The fraction of the trial's best evaluation up to `reached` (the latest one if tied): a dip of a
-        noisy metric then never stops a trial, a run past its best is still judged on that best."""
-        curve = self.curve(trial_id).upto(reached)
-        oriented = curve.values if self.mode == "max" else -curve.values
-        if not np.isfinite(oriented).any():
-            return reached
-        best = np.nanmax(oriented)
-        return float(curve.fractions[np.flatnonzero(oriented == best)[-1]])
 
     def _predict_one(self, trial_id: str, reached: float) -> Prediction:
         """This trial's prediction from its curve up to `reached`, by the cached fit."""

@@ -15,8 +15,9 @@ few runs have finished and intervals are wide, then a strict later one).
 `ProbabilityRule` is predictive termination (Domhan et al. 2015; LC-PFN's rule): at every evaluation
 from the early fraction on, a trial stops when the calibrated probability that its final beats the
 k-th best final seen so far is below `min_probability`; its optional safety nets (`conformal`,
-`best_so_far`, `spare_rising`, a first `rank_cut`) are applied by the evaluator. `make_rule` builds
-either from the config. Which rule is the default, and why: benchmarks/results/search.md.
+`best_so_far`, `spare_rising`, a first `rank_cut`) are applied by the evaluator, with the curve tests of
+`best_so_far` and `spare_rising` here (`best_point`, `rising`). `make_rule` builds either from the config.
+Which rule is the default, and why: benchmarks/results/search.md.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
+
+import numpy as np
 
 from foretune.config import EarlyStageConfig
 from foretune.keys import Mode, check_mode
@@ -179,6 +182,28 @@ class ProbabilityRule:
     def target_run(self, runs: Sequence[Curve]) -> Curve | None:
         """The finished run whose final is `target`: the k-th best of `runs`."""
         return self._kth_best(runs, lambda c: c.final)
+
+    def rising(self, curve: Curve, target: Curve | None) -> bool:
+        """`spare_rising`: whether `curve` (a trial's, up to now) gained more since its previous evaluation than
+        the target run gained over the same stretch of budget (a curve still falling steeply is what the
+        predictors misjudge most)."""
+        if target is None or len(curve.fractions) < 2:
+            return False
+        sign = 1.0 if self.mode == "max" else -1.0
+        before, now = curve.fractions[-2], curve.fractions[-1]
+        gain = sign * (curve.values[-1] - curve.values[-2])
+        reference = sign * np.diff(np.interp([before, now], target.fractions, target.values))[0]
+        return bool(gain > reference)
+
+    def best_point(self, curve: Curve, reached: float) -> float:
+        """`best_so_far`: the fraction of the best evaluation of `curve` (a trial's, up to `reached`; the latest
+        one if tied): a dip of a noisy metric then never stops a trial, a run past its best is still judged on
+        that best."""
+        oriented = curve.values if self.mode == "max" else -curve.values
+        if not np.isfinite(oriented).any():
+            return reached
+        best = np.nanmax(oriented)
+        return float(curve.fractions[np.flatnonzero(oriented == best)[-1]])
 
     def _kth_best(self, items: Sequence[T], final: Callable[[T], float]) -> T | None:
         ordered = sorted((i for i in items if math.isfinite(final(i))), key=final, reverse=self.mode == "max")
