@@ -47,7 +47,7 @@ from foretune.keys import (  # noqa: E402
 )
 from foretune.predictors._signal import FEW_RUNS  # noqa: E402
 from foretune.predictors.metrics import spearman  # noqa: E402
-from foretune.search.audit import AUDIT, KEPT_DECISIONS  # noqa: E402
+from foretune.search.audit import audit_figures  # noqa: E402
 from foretune.search.hindsight import leave_one_out  # noqa: E402
 from foretune.search.report import best_trial, load_study_for_report, trials_table, verdict_summary  # noqa: E402
 from foretune.search.run_costs import makespan  # noqa: E402
@@ -172,17 +172,14 @@ def job_figures(run_dir: Path) -> dict:
 
 
 def _audit_figures(table: pd.DataFrame) -> dict:
-    """The audited trials (`early_stage.audit_every`): how many, their finals inside their interval, and whether
-    one beat every final of the trials the verdict kept."""
-    audited = table[table["early_decision"] == AUDIT]
-    done = audited[audited["state"] == "COMPLETE"]
-    kept = table[(table["state"] == "COMPLETE") & table["early_decision"].isin(KEPT_DECISIONS)]["final"].astype(float)
-    checked = done["final_in_interval"].dropna().astype(bool)
+    """The audited trials (`early_stage.audit_every`): how many, their finals inside their interval, and how many
+    beat every final of the trials the verdict kept (`audit.audit_figures`, as the report says it)."""
+    f = audit_figures(table, "max")
     return {
-        "audited": len(audited),
-        "audited_inside": int(checked.sum()),
-        "audited_checked": len(checked),
-        "audited_beat_kept": int((done["final"].astype(float) > kept.max()).sum()) if len(kept) else None,
+        "audited": len(f.audited),
+        "audited_inside": f.inside,
+        "audited_checked": f.checked,
+        "audited_beat_kept": None if f.best_kept is None else len(f.beat),
     }
 
 

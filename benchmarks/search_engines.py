@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from search_sets import CONCURRENT, config_for
 
 from foretune.config import ExperimentConfig
@@ -167,26 +168,29 @@ def search_inprocess(
 
 def audit_outcome(verdicts: dict[str, dict], finals: dict[str, float | None], mode: str) -> dict:
     """`early_stage.audit_every`: audited trials, their finals inside the 80% interval, and whether one beat every
-    final of the trials the verdict kept (as the report's `audit.audit_lines` says it)."""
+    final of the trials the verdict kept (`audit.audit_figures`, as the report says it)."""
     from foretune.keys import EARLY_DECISION_ATTR, PREDICTED_LOWER_ATTR, PREDICTED_UPPER_ATTR
-    from foretune.search.audit import AUDIT, KEPT_DECISIONS
+    from foretune.search.audit import audit_figures
 
-    done = {k: final for k, final in finals.items() if final is not None}  # ran to the end (a final of 0 counts)
-    audited = [k for k, v in verdicts.items() if v.get(EARLY_DECISION_ATTR) == AUDIT and k in done]
-    kept = [done[k] for k, v in verdicts.items() if v.get(EARLY_DECISION_ATTR) in KEPT_DECISIONS and k in done]
-    checked = [k for k in audited if PREDICTED_LOWER_ATTR in verdicts[k]]
-    inside = [k for k in checked if verdicts[k][PREDICTED_LOWER_ATTR] <= finals[k] <= verdicts[k][PREDICTED_UPPER_ATTR]]
-    best_kept = (min(kept) if mode == "min" else max(kept)) if kept else None
-    beat = [
-        k
-        for k in audited
-        if best_kept is not None and (finals[k] < best_kept if mode == "min" else finals[k] > best_kept)
-    ]
+    rows = []
+    for trial, verdict in verdicts.items():
+        final = finals.get(trial)
+        inside = None
+        if final is not None and PREDICTED_LOWER_ATTR in verdict:
+            inside = verdict[PREDICTED_LOWER_ATTR] <= final <= verdict[PREDICTED_UPPER_ATTR]
+        state = "PRUNED" if final is None else "COMPLETE"
+        rows.append(
+            {"trial": trial, "state": state, "early_decision": verdict.get(EARLY_DECISION_ATTR)}
+            | {"final": final, "final_in_interval": inside}
+        )
+    f = audit_figures(
+        pd.DataFrame(rows, columns=["trial", "state", "early_decision", "final", "final_in_interval"]), mode
+    )
     return {
-        "audited": len(audited),
-        "audited_checked": len(checked),
-        "audited_inside": len(inside),
-        "audit_beat": int(bool(beat)),
+        "audited": f.complete,
+        "audited_checked": f.checked,
+        "audited_inside": f.inside,
+        "audit_beat": int(bool(f.beat)),
     }
 
 

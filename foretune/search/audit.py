@@ -17,6 +17,7 @@ Plain numbers and pandas (no Ray, no Optuna).
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -41,46 +42,69 @@ class AuditDraw:
         return chosen
 
 
+@dataclass(frozen=True)
+class AuditFigures:
+    """What the audited trials of one study show (`audit_figures`)."""
+
+    audited: list  # trial numbers of the audited trials, sorted
+    complete: int  # how many of them reached their final
+    pruned: int  # stop verdicts that stopped their trial
+    checked: int  # audited finals with a predicted interval
+    inside: int  # ... inside it
+    best_kept: float | None  # best final of the trials the verdict let run (None: none completed)
+    beat: list  # audited trials whose final beat `best_kept`, sorted
+
+
+def audit_figures(table: pd.DataFrame, mode: str) -> AuditFigures:
+    """The audit's figures from a study's trials table (report's `trials_table`: trial, state, early_decision,
+    final, final_in_interval)."""
+    decisions = table["early_decision"]
+    audited = table[decisions == AUDIT]
+    done = audited[audited["state"] == "COMPLETE"]
+    checked = done["final_in_interval"].dropna()
+    kept = table[(table["state"] == "COMPLETE") & decisions.isin(KEPT_DECISIONS)]["final"].dropna().astype(float)
+    best_kept = None if kept.empty else float(kept.max() if mode == "max" else kept.min())
+    finals = done["final"].astype(float)
+    beat = [] if best_kept is None else done[(finals > best_kept) if mode == "max" else (finals < best_kept)]["trial"]
+    return AuditFigures(
+        audited=sorted(audited["trial"]),
+        complete=len(done),
+        pruned=int(((decisions == "pruned") & (table["state"] == "PRUNED")).sum()),
+        checked=len(checked),
+        inside=int(checked.astype(bool).sum()),
+        best_kept=best_kept,
+        beat=sorted(beat),
+    )
+
+
 def audit_lines(table: pd.DataFrame, mode: str, every: int) -> list[str]:
     """What the audited trials (report's `trials_table`) say about the verdict, in sentences ([] with no audit)."""
     if not every or table.empty or "early_decision" not in table:
         return []
-    decisions = table["early_decision"]
-    audited = table[decisions == AUDIT]
-    pruned = int(((decisions == "pruned") & (table["state"] == "PRUNED")).sum())
-    if audited.empty:
-        return [f"Audit (one in every {every} pruning verdicts): none drawn yet among {pruned} pruning verdict(s)."]
-    done = audited[audited["state"] == "COMPLETE"]
-    names = ", ".join(str(n) for n in sorted(audited["trial"]))
+    f = audit_figures(table, mode)
+    if not f.audited:
+        return [f"Audit (one in every {every} pruning verdicts): none drawn yet among {f.pruned} pruning verdict(s)."]
     lines = [
-        f"Audit: {len(audited)} of {len(audited) + pruned} pruning verdicts overridden (one in every {every}, drawn "
-        f"at random), trial(s) {names} run to the end to check the verdict."
+        f"Audit: {len(f.audited)} of {len(f.audited) + f.pruned} pruning verdicts overridden (one in every {every}, "
+        f"drawn at random), trial(s) {', '.join(map(str, f.audited))} run to the end to check the verdict."
     ]
-    if len(done) < len(audited):
-        lines.append(
-            f"Audit: {len(audited) - len(done)} audited trial(s) have no final yet (running, failed or stopped)."
-        )
-    if done.empty:
+    if f.complete < len(f.audited):
+        missing = len(f.audited) - f.complete
+        lines.append(f"Audit: {missing} audited trial(s) have no final yet (running, failed or stopped).")
+    if not f.complete:
         return lines
-    checked = done["final_in_interval"].dropna()
-    if len(checked):
-        inside = int(checked.astype(bool).sum())
-        lines.append(f"Audit: {inside} of {len(checked)} audited finals inside their 80% interval.")
+    if f.checked:
+        lines.append(f"Audit: {f.inside} of {f.checked} audited finals inside their 80% interval.")
     else:
         lines.append("Audit: no audited trial had a predicted final (they were ranked by early score).")
-    kept = table[(table["state"] == "COMPLETE") & decisions.isin(KEPT_DECISIONS)]["final"].dropna().astype(float)
-    if kept.empty:
+    if f.best_kept is None:
         lines.append("Audit: no trial the verdict kept has completed; nothing to compare the audited finals with.")
-        return lines
-    best_kept = float(kept.max() if mode == "max" else kept.min())
-    finals = done["final"].astype(float)
-    beat = done[(finals > best_kept) if mode == "max" else (finals < best_kept)]
-    if beat.empty:
-        lines.append(f"Audit: no audited final beat the best final of the trials the verdict kept ({best_kept:.4g}).")
+    elif not f.beat:
+        lines.append(f"Audit: no audited final beat the best final of the trials the verdict kept ({f.best_kept:.4g}).")
     else:
         lines.append(
-            f"Audit: the verdict would have stopped trial(s) {', '.join(str(n) for n in sorted(beat['trial']))}, whose "
-            f"final(s) beat the best of the trials it kept ({best_kept:.4g})."
+            f"Audit: the verdict would have stopped trial(s) {', '.join(map(str, f.beat))}, whose final(s) beat the "
+            f"best of the trials it kept ({f.best_kept:.4g})."
         )
     return lines
 
