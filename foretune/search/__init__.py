@@ -4,7 +4,8 @@
     >>> outcome = run_search(config, out="runs/search-demo")   # resumes the study if it exists
 
 Pure (no Ray): `rule` (the early-stage rule), `evaluator` (its bookkeeping on plain curves; `fits`: its predictor's
-fit, kept until a refit is due), `space`,
+fit, kept until a refit is due; `earlier_trials`: the study's trials it did not run, earlier sessions' and other
+drivers'), `space`,
 `storage` (studies, resume, reading curves), `drivers` (several drivers on one study: stale trials,
 the shared trial target), `report`, `dashboard`. On Ray Tune: `scheduler` (the
 evaluator as a thin TrialScheduler), `searcher`, `trainable`, `progress`, `tuner` (the one place that

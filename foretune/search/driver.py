@@ -287,7 +287,8 @@ def run_trials(
 
             history, used = history_curves(storage, study.study_name, study.user_attrs.get(CONFIG_ATTR) or {})
             study.set_user_attr(HISTORY_STUDIES_ATTR, used)
-        scheduler = build_scheduler(config, notes=notes, past=st.past_trials(study), history=history)
+        peers = partial(st.past_trials, study, other_than=searcher.target.tag)  # drivers beside this one
+        scheduler = build_scheduler(config, notes=notes, past=st.past_trials(study), history=history, peers=peers)
     callbacks = list(callbacks or [])  # Tune callbacks of the caller (e.g. the zero-shot baseline in the tail)
     board = None
     if config.search.trainable is None:  # which completed trials score the test split: those that lead then

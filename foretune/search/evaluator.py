@@ -23,6 +23,8 @@ stopped at any evaluation, recorded with `repeat_of`: it re-runs a run whose fin
 it COMPLETE with that final). A finished run refits the predictor when a refit is due (`_warm`, `fits.CachedFit`),
 so the slow first prediction of a fit is not paid inside a judgement. With an `audit.AuditDraw`, a sample of the
 verdicts that would stop a trial is overridden (decision `audit`): the trial runs to its end, never judged again.
+Trials of the study this evaluator did not run (earlier sessions', other drivers' as they end:
+`earlier_trials.EarlierTrials`) are ranked against and learned from like its own.
 
 `scheduler.EarlyStageScheduler` wraps it for Ray Tune; benchmarks drive it directly.
 """
@@ -62,8 +64,9 @@ from foretune.predictors import plain_params
 from foretune.predictors._base import Curve, Prediction, Predictor
 from foretune.predictors.calibration import early_ranking, probability_better
 from foretune.search.audit import AUDIT, AuditDraw
+from foretune.search.earlier_trials import EarlierTrialCurve, EarlierTrials
 from foretune.search.fits import CachedFit
-from foretune.search.repeats import curve_points, repeated_run
+from foretune.search.repeats import repeated_run
 from foretune.search.rule import EarlyStageRule, ProbabilityRule
 
 logger = logging.getLogger(__name__)
@@ -77,14 +80,6 @@ class VerdictsAndErrors:
 
     verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)  # trial_id -> early-stage user attributes
     errors: dict[str, str] = field(default_factory=dict)  # trial_id -> last line of the error
-
-
-@dataclass(frozen=True)
-class EarlierTrialCurve:
-    """The curve of a trial of an earlier session of the same study (for resume), and whether it finished."""
-
-    curve: Curve
-    finished: bool  # reached the full budget
 
 
 class EarlyStageEvaluator:
@@ -105,6 +100,7 @@ class EarlyStageEvaluator:
         bounds: tuple[float, float] | None = None,
         history: Iterable[Curve] = (),
         audit: AuditDraw | None = None,
+        peers: Callable[[], Iterable[EarlierTrialCurve]] | None = None,
     ) -> None:
         if not 0 < fraction < 1:
             raise ValueError(f"the early fraction must be in (0, 1), got {fraction}")
@@ -125,10 +121,9 @@ class EarlyStageEvaluator:
         self._rung_passed: dict[str, int] = {}  # later rungs: trial -> the last rung it passed (0 = the first only)
         self.fit = CachedFit(make_predictor, bounds)  # one fit per number of finished runs, kept until a refit is due
         self.objectives = None  # several objectives: a `pareto.ParetoJudge` the glue sets; it replaces the rank rule
-        # Earlier sessions' trials count like this session's: finished ones fit the predictor,
+        # Earlier sessions' and other drivers' trials count like this session's: finished ones fit the predictor,
         # every one that reached the early fraction is ranked against.
-        self._past = [p for p in past if len(p.curve.fractions) and p.curve.fractions[0] <= fraction + _EPS]
-        self._past_finished = [(p.curve, curve_points(p.curve)) for p in self._past if p.finished]  # stop_repeats
+        self.earlier = EarlierTrials(past, fraction, peers=peers)
         # Finished runs of earlier, matching studies (`search.history`): they fit the predictor only.
         self.history = list(history)
         self.audit = audit  # `early_stage.audit_every`: which verdicts to stop a trial are overridden
@@ -151,6 +146,7 @@ class EarlyStageEvaluator:
         (grace trials excepted)."""
         if trial_id in self._stopped or trial_id in self._audited:
             return False
+        self.earlier.refresh()  # other drivers' trials that ended meanwhile
         if self._repeat_of(trial_id, reached) is not None:
             return True
         if trial_id not in self._judged and reached >= self.fraction - _EPS:
@@ -187,7 +183,8 @@ class EarlyStageEvaluator:
             self._stopped.add(trial_id)
             return False
         if trial_id not in self._seen:  # the probability rule's grace trials: the first ones judged at all
-            if isinstance(self.rule, ProbabilityRule) and len(self._seen) + len(self._past) < self.rule.grace_trials:
+            seen = len(self._seen) + len(self.earlier.trials)
+            if isinstance(self.rule, ProbabilityRule) and seen < self.rule.grace_trials:
                 self._grace.add(trial_id)
             self._seen.append(trial_id)
         if trial_id not in self._judged and reached >= self.fraction - _EPS:
@@ -210,8 +207,9 @@ class EarlyStageEvaluator:
 
     def _first_verdict(self, trial_id: str, reached: float) -> tuple[bool, Prediction]:
         """Predict, rank and (for the rank rules) decide once; returns (continue, this trial's prediction)."""
+        self.earlier.refresh(force=True)  # every trial the other drivers judged so far
         ranked = [self.curve(trial_id)] + [self.curve(t) for t in self._judged if t != trial_id]
-        ranked += [p.curve for p in self._past]
+        ranked += [p.curve for p in self.earlier.trials]
         early_score = float(ranked[0].upto(reached).values[-1])
         prediction = self._predict_ranked(trial_id, ranked, reached)
         mean, lower, upper = prediction.mean, prediction.lower, prediction.upper
@@ -273,7 +271,7 @@ class EarlyStageEvaluator:
         self._rung_passed[trial_id] = rung
         reached_too = [t for t in self._judged if t != trial_id and max(self._curves[t]) >= reached - _EPS]
         ranked = [self.curve(trial_id)] + [self.curve(t) for t in reached_too]
-        ranked += [p.curve for p in self._past if p.curve.fractions[-1] >= reached - _EPS]
+        ranked += [p.curve for p in self.earlier.trials if p.curve.fractions[-1] >= reached - _EPS]
         prediction = self._predict_ranked(trial_id, ranked, reached)
         mean, lower, upper = (float(a[0]) for a in (prediction.mean, prediction.lower, prediction.upper))
         others = [float(v) for v in prediction.mean[1:] if np.isfinite(v)]
@@ -344,8 +342,7 @@ class EarlyStageEvaluator:
         if not getattr(self.rule, "stop_repeats", False) or reached >= 1.0 - _EPS:
             return None
         finished = ((t, self._points(t)) for t in sorted(self._finished) if t != trial_id)
-        past = ((str(curve.trial), points) for curve, points in self._past_finished)
-        return repeated_run(self._points(trial_id), itertools.chain(finished, past))
+        return repeated_run(self._points(trial_id), itertools.chain(finished, self.earlier.finished_points()))
 
     def _points(self, trial_id: str) -> dict[float, dict[str, float]]:
         """A trial's evaluations: fraction -> {"": the objective, other metric: value}."""
@@ -353,8 +350,8 @@ class EarlyStageEvaluator:
         return {f: {"": v, **extras.get(f, {})} for f, v in self._curves.get(trial_id, {}).items()}
 
     def _finished_runs(self) -> list[Curve]:
-        """This study's runs that reached the full budget, this session's and earlier ones'."""
-        return [self.curve(t) for t in sorted(self._finished)] + [p.curve for p in self._past if p.finished]
+        """This study's runs that reached the full budget: this session's, earlier sessions' and other drivers'."""
+        return [self.curve(t) for t in sorted(self._finished)] + self.earlier.finished()
 
     def _predictor(self) -> Predictor:
         """The predictor fitted on the finished runs, refitted only when more runs finished (`fits.refit_due`)."""

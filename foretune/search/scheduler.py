@@ -20,7 +20,8 @@ from foretune.keys import (
 )
 from foretune.predictors._base import Curve, Predictor
 from foretune.search.audit import AuditDraw
-from foretune.search.evaluator import EarlierTrialCurve, EarlyStageEvaluator, VerdictsAndErrors
+from foretune.search.earlier_trials import EarlierTrialCurve
+from foretune.search.evaluator import EarlyStageEvaluator, VerdictsAndErrors
 from foretune.search.rule import EarlyStageRule, ProbabilityRule
 from foretune.search.searcher import reported_extras
 
@@ -42,6 +43,7 @@ class EarlyStageScheduler(FIFOScheduler):
         bounds: tuple[float, float] | None = None,
         history: Iterable[Curve] = (),
         audit: AuditDraw | None = None,
+        peers: Callable[[], Iterable[EarlierTrialCurve]] | None = None,
     ) -> None:
         super().__init__()
         self.evaluator = EarlyStageEvaluator(
@@ -53,6 +55,7 @@ class EarlyStageScheduler(FIFOScheduler):
             bounds=bounds,
             history=history,
             audit=audit,
+            peers=peers,
         )
         self._metric = metric
         self._mode = mode

@@ -12,7 +12,8 @@ a result (ray#6056), and it never sees the result that made the scheduler stop t
   fraction reached and the costs of its last result (`cost.*`) become user attributes;
 - every other metric of every result (eval loss, train loss, the task's metrics: what the early-stage
   evaluator saw) goes to the user attribute `extras`, {metric: {budget percent: value}}, which
-  `storage.trial_curve` reads back as the curve's extras.
+  `storage.trial_curve` reads back as the curve's extras; written as the results come, so that the other
+  drivers of the study can judge against a running trial (`earlier_trials`).
 
 With several objectives (`metric` and `mode` are lists) the study is multi-objective: Optuna keeps no
 intermediate values there, so the first objective's curve goes to the user attribute `curve`.
@@ -187,6 +188,9 @@ class PrunedAwareOptunaSearch(OptunaSearch):
             ot_trial.report(value, step)
         else:  # Optuna has no intermediate values in multi-objective studies
             self._curves.setdefault(trial_id, {})[str(step)] = value
+            ot_trial.set_user_attr(CURVE_ATTR, self._curves[trial_id])
+        if extras:  # as they come: the study's other drivers rank their trials against this running one
+            ot_trial.set_user_attr(EXTRAS_ATTR, extras)
         if len(steps) == 1 and result.get(STEP_KEY) and fraction > 0:
             ot_trial.set_user_attr(BUDGET_STEPS_ATTR, int(round(float(result[STEP_KEY]) / fraction)))
 

@@ -27,9 +27,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, ProgrammingError
 
 from foretune.errors import ForetuneError
-from foretune.keys import CURVE_ATTR, EXTRAS_ATTR, INTERRUPTED_ATTR, JOURNAL_NAME
+from foretune.keys import CURVE_ATTR, DRIVER_ATTR, EXTRAS_ATTR, INTERRUPTED_ATTR, JOURNAL_NAME
 from foretune.predictors._base import Curve
-from foretune.search.evaluator import EarlierTrialCurve
+from foretune.search.earlier_trials import EarlierTrialCurve
 
 
 def redact(storage: str) -> str:
@@ -178,10 +178,15 @@ def trial_curve(trial: FrozenTrial, *, total_steps: float = 100) -> Curve:
     )
 
 
-def past_trials(study: optuna.Study) -> list[EarlierTrialCurve]:
-    """Finished trials of earlier sessions, as the early-stage scheduler needs them."""
+def past_trials(study: optuna.Study, *, other_than: str | None = None) -> list[EarlierTrialCurve]:
+    """The study's trials as the early-stage scheduler needs them: at a session's start the ended ones (COMPLETE,
+    PRUNED) of earlier sessions; with `other_than` (a driver's tag) those other drivers ran, running ones included
+    (a driver ranks its trials against every trial judged, as it does its own)."""
+    states = (TrialState.COMPLETE, TrialState.PRUNED) + ((TrialState.RUNNING,) if other_than is not None else ())
     past = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+    for trial in study.get_trials(deepcopy=False, states=states):
+        if other_than is not None and trial.user_attrs.get(DRIVER_ATTR) == other_than:
+            continue
         curve = trial_curve(trial)
         if len(curve.values):
             # a stopped repeat is COMPLETE with the final of the run it re-ran, but its own curve ends early

@@ -7,7 +7,7 @@ all of them (`foretune.search.pareto`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,8 @@ from ray.tune.schedulers import TrialScheduler
 from foretune.config import ExperimentConfig
 from foretune.predictors._base import Curve, Predictor
 from foretune.search.audit import AuditDraw
-from foretune.search.evaluator import EarlierTrialCurve, VerdictsAndErrors
+from foretune.search.earlier_trials import EarlierTrialCurve
+from foretune.search.evaluator import VerdictsAndErrors
 from foretune.search.function_trial import run_function_trial
 from foretune.search.pareto import ParetoJudge
 from foretune.search.rule import EarlyStageRule, make_rule
@@ -47,6 +48,7 @@ def build_scheduler(
     notes: VerdictsAndErrors,
     past: Sequence[EarlierTrialCurve] = (),
     history: Sequence[Curve] = (),
+    peers: Callable[[], Iterable[EarlierTrialCurve]] | None = None,
 ) -> EarlyStageScheduler:
     early = config.early_stage
     if len(objectives(config.search)) > 1 and early.rule == "probability":  # P(beat the k-th best) needs one objective
@@ -65,6 +67,7 @@ def build_scheduler(
         bounds=metric_bounds(config.search.metric),
         history=history,
         audit=audit,
+        peers=peers,
     )
     wanted = objectives(config.search)
     if len(wanted) > 1 and isinstance(rule, EarlyStageRule):  # prune on dominance of the predicted objectives

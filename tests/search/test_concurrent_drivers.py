@@ -19,7 +19,7 @@ import yaml
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
-from foretune.keys import DRIVER_ATTR, INTERRUPTED_ATTR, RETRY_OF_ATTR
+from foretune.keys import DRIVER_ATTR, EARLY_JUDGED_WITH_ATTR, INTERRUPTED_ATTR, RETRY_OF_ATTR
 from foretune.search.drivers import _driver_alive, ask_lock, driver_tag, recover_stale, stale_trials
 from foretune.search.storage import open_storage
 from tests.search.conftest import REPLAY_CURVES, replay_config_dict
@@ -74,6 +74,14 @@ def _check_shared_study(backend: str, storage: str, logs: str) -> None:
     assert len({tuple(sorted(t.params.items())) for t in study.trials}) == TOTAL, seen  # no trial recorded twice
     assert len({t.user_attrs[DRIVER_ATTR] for t in study.trials}) >= 2, seen  # the drivers did share the work
     assert study.metric_names == ["val_loss"]  # the dashboard's objective name
+
+    # Each driver ranks against the other drivers' trials too (earlier_trials): the trial judged last, at least,
+    # was ranked against every other trial, of which another driver ran one or more.
+    def own_so_far(trial):
+        return sum(t.user_attrs[DRIVER_ATTR] == trial.user_attrs[DRIVER_ATTR] for t in study.trials[: trial.number + 1])
+
+    judged_with = {t.number: (t.user_attrs[EARLY_JUDGED_WITH_ATTR], own_so_far(t)) for t in study.trials}
+    assert any(ranked > own for ranked, own in judged_with.values()), judged_with
 
     assert "database is locked" not in logs and "Traceback" not in logs
     if backend == "postgres":

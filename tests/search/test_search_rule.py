@@ -146,7 +146,7 @@ def test_evaluator_judges_once_and_honours_grace():
 
 
 def test_evaluator_ranks_against_trials_of_an_earlier_session():
-    from foretune.search.evaluator import EarlierTrialCurve
+    from foretune.search.earlier_trials import EarlierTrialCurve
 
     fractions = np.round(np.arange(1, 11) / 10, 9)
     good = Curve(fractions, np.linspace(0.8, 0.2, 10), trial="past-0")

@@ -24,7 +24,8 @@ from foretune.keys import (
 )
 from foretune.predictors import get_predictor
 from foretune.predictors._base import Curve
-from foretune.search.evaluator import EarlierTrialCurve, EarlyStageEvaluator
+from foretune.search.earlier_trials import EarlierTrialCurve
+from foretune.search.evaluator import EarlyStageEvaluator
 from foretune.search.rule import EarlyStageRule, make_rule
 from foretune.search.searcher import PrunedAwareOptunaSearch
 from foretune.search.storage import past_trials

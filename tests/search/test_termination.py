@@ -21,7 +21,8 @@ from foretune.keys import (
 from foretune.predictors import get_predictor
 from foretune.predictors._base import Curve
 from foretune.predictors.calibration import probability_better
-from foretune.search.evaluator import EarlierTrialCurve, EarlyStageEvaluator
+from foretune.search.earlier_trials import EarlierTrialCurve
+from foretune.search.evaluator import EarlyStageEvaluator
 from foretune.search.rule import EarlyStageRule, ProbabilityRule, make_rule
 from tests.search.conftest import FRACTIONS, feed_curve, oriented, replay_config_dict
 
