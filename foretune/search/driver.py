@@ -292,10 +292,11 @@ def run_trials(
     callbacks = list(callbacks or [])  # Tune callbacks of the caller (e.g. the zero-shot baseline in the tail)
     board = None
     if config.search.trainable is None:  # which completed trials score the test split: those that lead then
-        from foretune.search.best_so_far import start_best_so_far
+        from foretune.search.best_so_far import OtherDriversFinals, start_best_so_far
 
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         board = start_best_so_far([mode for _, mode in objectives(config.search)], [t.values for t in complete])
+        callbacks.append(OtherDriversFinals(board, study, searcher.target.tag, {t.number for t in complete}))
     if progress:
         callbacks.append(_progress_callback(config, remaining, notes, searcher, console))
     tuner = build_tuner(

@@ -40,6 +40,29 @@ def test_trials_ask_one_ray_actor(ray_session):
     assert claims_lead(None, [9.0])  # no board (a trial run outside a search): always scored
 
 
+@pytest.mark.slow
+def test_a_trial_leads_only_when_it_leads_the_other_drivers_trials_too(ray_session, tmp_path):
+    """Several drivers on one study: each driver's board also records the finals the other drivers' trials reach
+    (read from the study's storage), so a trial that only leads its own driver's trials is not test-scored."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    from foretune.keys import DRIVER_ATTR
+    from foretune.search.best_so_far import OtherDriversFinals
+    from foretune.search.drivers import driver_tag
+    from foretune.search.storage import open_storage
+
+    study = optuna.create_study(study_name="shared", storage=open_storage(str(tmp_path / "j")), direction="maximize")
+    for tag, value in (("other-host:1:0-1", 0.9), (driver_tag(), 0.95)):  # the second: this driver's own trial
+        trial = study.ask({"x": FloatDistribution(0, 1)})
+        trial.set_user_attr(DRIVER_ATTR, tag)
+        study.tell(trial, value)
+    board = start_best_so_far(["max"], [])
+    OtherDriversFinals(board, study, driver_tag(), known=set(), every_s=0).on_step_begin(0, [])
+    assert not claims_lead(board, [0.8])  # beaten by the other driver's 0.9
+    assert claims_lead(board, [0.92])  # this driver's own 0.95 is its trial's claim to make, not read back
+
+
 def test_the_report_says_which_complete_trials_carry_test_scores():
     import pandas as pd
 
