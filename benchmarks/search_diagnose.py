@@ -16,7 +16,7 @@ from pathlib import Path
 
 from search import STRATEGIES
 from search_engines import search_inprocess
-from search_sets import SCAN_BENCH, load_bank, parse_seeds
+from search_sets import add_curve_set_arguments, load_set, parse_seeds
 
 from foretune.search.rule import EarlyStageRule
 
@@ -53,13 +53,7 @@ def lost_lines(trace: list[dict], mode: str) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--curves", type=Path, default=SCAN_BENCH / "vlm.csv")
-    parser.add_argument("--mode", choices=("min", "max"), default="min")
-    parser.add_argument("--metric")
-    parser.add_argument("--params", nargs="*")
-    parser.add_argument("--scale", nargs="*", default=[])
-    parser.add_argument("--seeds", default="0-9")
-    parser.add_argument("--trials", type=int, default=40)
+    add_curve_set_arguments(parser, seeds="0-9")
     parser.add_argument("--only", nargs="+", required=True)
     args = parser.parse_args()
     import tempfile
@@ -68,9 +62,7 @@ def main() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
-        bank, _ = load_bank(args.curves, Path(tmp), dict(item.split("=", 1) for item in args.scale))
-        metric = args.metric or ("valid_loss" if "valid_loss" in bank.reported_metrics else "val_loss")
-        params = args.params or list(bank.scales)
+        bank, _, metric, params = load_set(args, Path(tmp))
         for strategy in [s for s in STRATEGIES if s.name in args.only]:
             lost = 0
             for seed in parse_seeds(args.seeds):

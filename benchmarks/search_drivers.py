@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from search_engines import outcome
-from search_sets import REPO, SCAN_BENCH, config_for, load_bank, parse_seeds
+from search_sets import REPO, add_curve_set_arguments, config_for, load_set, parse_seeds
 
 from foretune.keys import DRIVER_ATTR, EARLY_FINISHED_USED_ATTR, PREDICTED_FINAL_ATTR, REPEAT_OF_ATTR
 
@@ -152,13 +152,7 @@ def write(frame: pd.DataFrame, args, described: str, metric: str, oracle: float)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--curves", type=Path, default=SCAN_BENCH / "vlm.csv")
-    parser.add_argument("--mode", choices=("min", "max"), default="min")
-    parser.add_argument("--metric")
-    parser.add_argument("--params", nargs="*")
-    parser.add_argument("--scale", nargs="*", default=[])
-    parser.add_argument("--seeds", default="0-19")
-    parser.add_argument("--trials", type=int, default=40)
+    add_curve_set_arguments(parser, seeds="0-19")
     parser.add_argument("--drivers", type=int, default=4)
     parser.add_argument("--slots", type=int, default=2, help="trials at a time per driver")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "search_drivers.md")
@@ -168,9 +162,7 @@ def main() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
-        bank, described = load_bank(args.curves, Path(tmp), dict(s.split("=", 1) for s in args.scale))
-        metric = args.metric or ("valid_loss" if "valid_loss" in bank.reported_metrics else "val_loss")
-        params = args.params or list(bank.scales)
+        bank, described, metric, params = load_set(args, Path(tmp))
         oracle = bank.best_final(metric, mode=args.mode)
         rows = []
         for seed in parse_seeds(args.seeds):

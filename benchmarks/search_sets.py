@@ -8,6 +8,7 @@ report-only halves of `benchmarks/data/lora_curves.csv`, see benchmarks/data/REA
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -72,3 +73,21 @@ def parse_seeds(text: str) -> list[int]:
         low, high = text.split("-")
         return list(range(int(low), int(high) + 1))
     return [int(s) for s in text.split(",")]
+
+
+def add_curve_set_arguments(parser: argparse.ArgumentParser, *, seeds: str) -> None:
+    """The options naming a curve set and the searches on it (`load_set` reads them)."""
+    parser.add_argument("--curves", type=Path, default=SCAN_BENCH / "vlm.csv", help="curve file (module docstring)")
+    parser.add_argument("--mode", choices=("min", "max"), default="min")
+    parser.add_argument("--metric", help="the objective column (default: val_loss, valid_loss for llm.csv)")
+    parser.add_argument("--params", nargs="*", help="searched hyperparameters (default: every one recorded)")
+    parser.add_argument("--scale", nargs="*", default=[], help="a long table's NAME=log|linear|categorical")
+    parser.add_argument("--seeds", default=seeds, help="e.g. 0-19 or 0,3,5")
+    parser.add_argument("--trials", type=int, default=40)
+
+
+def load_set(args: argparse.Namespace, tmp: Path) -> tuple[ReplayBank, str, str, list[str]]:
+    """(replay bank, its description, the objective, the searched hyperparameters) of `add_curve_set_arguments`."""
+    bank, described = load_bank(args.curves, tmp, dict(item.split("=", 1) for item in args.scale))
+    metric = args.metric or ("valid_loss" if "valid_loss" in bank.reported_metrics else "val_loss")
+    return bank, described, metric, args.params or list(bank.scales)
