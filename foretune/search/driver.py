@@ -292,7 +292,8 @@ def run_trials(
     callbacks = list(callbacks or [])  # Tune callbacks of the caller (e.g. the zero-shot baseline in the tail)
     board = None
     if config.search.trainable is None:  # which completed trials score the test split: those that lead then
-        from foretune.search.best_so_far import OtherDriversFinals, start_best_so_far
+        from foretune.search.best_so_far import start_best_so_far
+        from foretune.search.other_drivers_finals import OtherDriversFinals
 
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         board = start_best_so_far([mode for _, mode in objectives(config.search)], [t.values for t in complete])

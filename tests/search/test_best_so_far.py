@@ -48,8 +48,8 @@ def test_a_trial_leads_only_when_it_leads_the_other_drivers_trials_too(ray_sessi
     from optuna.distributions import FloatDistribution
 
     from foretune.keys import DRIVER_ATTR
-    from foretune.search.best_so_far import OtherDriversFinals
     from foretune.search.drivers import driver_tag
+    from foretune.search.other_drivers_finals import OtherDriversFinals
     from foretune.search.storage import open_storage
 
     study = optuna.create_study(study_name="shared", storage=open_storage(str(tmp_path / "j")), direction="maximize")
