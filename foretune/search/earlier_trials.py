@@ -61,9 +61,9 @@ class EarlierTrials:
     def refresh(self, *, force: bool = False) -> None:
         """Read the other drivers' trials again if `refresh_s` passed since the last read, or `force` (a trial's
         first verdict: it ranks against every trial judged so far)."""
-        now = time.monotonic()
         if self._read_peers is None:
             return
+        now = time.monotonic()
         if not force and self._read_at is not None and now - self._read_at < self.refresh_s:
             return
         self._read_at = now

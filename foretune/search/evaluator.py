@@ -23,7 +23,7 @@ stopped at any evaluation, recorded with `repeat_of`: it re-runs a run whose fin
 it COMPLETE with that final). A finished run refits the predictor when a refit is due (`_warm`, `fits.CachedFit`),
 so the slow first prediction of a fit is not paid inside a judgement. With an `audit.AuditDraw`, a sample of the
 verdicts that would stop a trial is overridden (decision `audit`): the trial runs to its end, never judged again.
-Trials of the study this evaluator did not run (earlier sessions', other drivers' as they end:
+Trials of the study this evaluator did not run (earlier sessions', other drivers' as they run:
 `earlier_trials.EarlierTrials`) are ranked against and learned from like its own.
 
 `scheduler.EarlyStageScheduler` wraps it for Ray Tune; benchmarks drive it directly.
@@ -146,7 +146,7 @@ class EarlyStageEvaluator:
         (grace trials excepted)."""
         if trial_id in self._stopped or trial_id in self._audited:
             return False
-        self.earlier.refresh()  # other drivers' trials that ended meanwhile
+        self.earlier.refresh()  # what other drivers' trials reported meanwhile (at most every 10 s)
         if self._repeat_of(trial_id, reached) is not None:
             return True
         if trial_id not in self._judged and reached >= self.fraction - _EPS:
