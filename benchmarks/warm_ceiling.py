@@ -18,7 +18,8 @@ the same draws. It is a benchmark figure, not product output. Estimates (each sa
   noise a mean over 12 products can have) and n = 46 (the recorded set's 46 non-null values, independent:
   the least). Evaluations on one fixed product set share their hard products, which only lowers the
   noise that matters for ranking, so n = 12 is a floor of the ceiling. The fresh LoRA set's finals score 48
-  products (180 non-null values): n = 48 / 180; the AE-110K set's 48 real products (123 values): n = 48 / 123.
+  products (180 non-null values): n = 48 / 180; the AE-110K set's 48 real products (123 values): n = 48 / 123;
+  the OA-Mine set's 48 (236 values): n = 48 / 236.
 - **generator** (`tests/data/replay_curves.csv` only, made by `tests/data/make_replay_curves.py` with
   known noise): "measurement" adds the generator's 0.008 evaluation noise to the final; "Bayes at 0.2"
   is the posterior mean of the noise-free final given the run's hyperparameters and its two points at
@@ -64,6 +65,8 @@ FRESH = REPO / "benchmarks" / "data" / "lora_curves_fresh.csv"
 FRESH_BINOMIAL_N = (48, 180)  # its finals: 48 products (seed 1's first 48 validation products), 180 values
 AE110K = REPO / "benchmarks" / "data" / "lora_curves_ae110k.csv"
 AE110K_BINOMIAL_N = (48, 123)  # its finals: the first 48 validation products of split seed 2, 123 values
+OAMINE = REPO / "benchmarks" / "data" / "lora_curves_oamine.csv"
+OAMINE_BINOMIAL_N = (48, 236)  # its finals: the first 48 validation products of split seed 3, 236 values
 REPLAY_EVAL_NOISE = 0.008  # tests/data/make_replay_curves.py: rng.normal(0, 0.008) on every evaluation
 
 
@@ -169,7 +172,7 @@ def scan_sets(at: float) -> list[dict]:
 
 
 def file_sets() -> list[dict]:
-    """The replay fixture and the LoRA curves (even ids design, odd ids report-only; the fresh and the AE-110K
+    """The replay fixture and the LoRA curves (even ids design, odd ids report-only; the fresh, AE-110K and OA-Mine
     sets, where recorded, report-only whole), read as verdict.md does."""
     replay = read_curves(REPLAY, value_col="val_loss", extra_cols=["train_loss"])
     sets = [{"set": "replay", "role": "RO", "pools": {"replay": replay}, "mode": "min", "generator": True}]
@@ -187,7 +190,8 @@ def file_sets() -> list[dict]:
                     "binomial": BINOMIAL_N if value == "accuracy" else (),
                 }
             )
-        for name, path, n in (("fresh", FRESH, FRESH_BINOMIAL_N), ("AE-110K", AE110K, AE110K_BINOMIAL_N)):
+        recorded = (("fresh", FRESH, FRESH_BINOMIAL_N), ("AE-110K", AE110K, AE110K_BINOMIAL_N))
+        for name, path, n in (*recorded, ("OA-Mine", OAMINE, OAMINE_BINOMIAL_N)):
             if path.exists():  # report-only whole (benchmarks/data/README.md)
                 curves = read_curves(path, value_col=value, extra_cols=extras, param_cols=LORA_PARAMS)
                 label = f"LoRA {name} {value.replace('_', ' ')}"
@@ -263,6 +267,7 @@ COLUMNS = (
     "binomial n=48",
     "binomial n=123",
     "binomial n=180",
+    "binomial n=236",
     "generator: measurement",
     "generator: Bayes at 0.2",
 )
