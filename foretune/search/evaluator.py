@@ -146,10 +146,13 @@ class EarlyStageEvaluator:
         (grace trials excepted)."""
         if trial_id in self._stopped or trial_id in self._audited:
             return False
-        self.earlier.refresh()  # what other drivers' trials reported meanwhile (at most every 10 s)
+        first = trial_id not in self._judged and reached >= self.fraction - _EPS
+        # What other drivers' trials reported meanwhile: read at most every 10 s, and always before a first verdict
+        # (it ranks against every trial judged so far); `judge` follows with what this read.
+        self.earlier.refresh(force=first)
         if self._repeat_of(trial_id, reached) is not None:
             return True
-        if trial_id not in self._judged and reached >= self.fraction - _EPS:
+        if first:
             return True
         if self._next_rung(trial_id, reached) is not None:
             return True
@@ -207,7 +210,6 @@ class EarlyStageEvaluator:
 
     def _first_verdict(self, trial_id: str, reached: float) -> tuple[bool, Prediction]:
         """Predict, rank and (for the rank rules) decide once; returns (continue, this trial's prediction)."""
-        self.earlier.refresh(force=True)  # every trial the other drivers judged so far
         ranked = [self.curve(trial_id)] + [self.curve(t) for t in self._judged if t != trial_id]
         ranked += [p.curve for p in self.earlier.trials]
         early_score = float(ranked[0].upto(reached).values[-1])
