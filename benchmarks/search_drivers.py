@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from search_engines import outcome
+from search_engines import outcome, tell_if_ended
 from search_sets import REPO, add_curve_set_arguments, config_for, load_set, parse_seeds
 
 from foretune.keys import DRIVER_ATTR, EARLY_FINISHED_USED_ATTR, PREDICTED_FINAL_ATTR, REPEAT_OF_ATTR
@@ -41,7 +41,6 @@ WAYS = ("one_driver", "own_only", "shared")
 def search_drivers(bank, *, way, drivers, slots, params, metric, mode, seed, trials) -> dict:
     """One search shared by `drivers` drivers (one with every slot for `one_driver`); its record."""
     import optuna
-    from optuna.trial import TrialState
 
     from foretune.search.audit import AuditDraw
     from foretune.search.evaluator import EarlyStageEvaluator
@@ -94,14 +93,7 @@ def search_drivers(bank, *, way, drivers, slots, params, metric, mode, seed, tri
                 stop = evaluator.due(key, fraction) and not evaluator.judge(key, fraction)
                 last = i == len(fractions) - 1
                 original = evaluator.verdicts.get(key, {}).get(REPEAT_OF_ATTR)
-                if stop and not last and original is not None:  # a stopped repeat: COMPLETE with the known final
-                    m["study"].tell(trial, told[original])
-                elif stop and not last:
-                    m["study"].tell(trial, state=TrialState.PRUNED)
-                elif last:
-                    m["study"].tell(trial, value)
-                    told[key] = value
-                else:
+                if not tell_if_ended(m["study"], trial, value, stop=stop, last=last, original=original, told=told):
                     slot[2] += 1
                     continue
                 evaluator.finish(key)

@@ -96,7 +96,6 @@ def search_inprocess(
     is appended to it as the trial ends (its final, fraction reached, verdict attributes, runs finished then, the
     recorded run it replays, its params, and the time units of its first and last evaluation)."""
     import optuna
-    from optuna.trial import TrialState
 
     from foretune.search.space import make_sampler, to_distributions
 
@@ -136,14 +135,7 @@ def search_inprocess(
             stop = ours.stop(str(trial.number), fraction, value) if ours else trial.should_prune()
             last = i == len(fractions) - 1
             original = ours.evaluator.verdicts.get(str(trial.number), {}).get(REPEAT_OF_ATTR) if ours else None
-            if stop and not last and original is not None:  # as `PrunedAwareOptunaSearch` records a stopped repeat
-                study.tell(trial, told[original])  # COMPLETE with the final of the run it re-ran
-            elif stop and not last:
-                study.tell(trial, state=TrialState.PRUNED)
-            elif last:
-                study.tell(trial, value)
-                told[str(trial.number)] = value
-            else:
+            if not tell_if_ended(study, trial, value, stop=stop, last=last, original=original, told=told):
                 slot[2] += 1
                 continue
             if ours:
@@ -164,6 +156,24 @@ def search_inprocess(
     finish = ours.finish_seconds if ours else []
     audit = audit_outcome(ours.evaluator.verdicts, finals, mode) if ours else {}
     return record | audit | {"finish_p95_s": float(np.percentile(finish, 95)) if finish else 0.0}
+
+
+def tell_if_ended(study, trial, value: float, *, stop: bool, last: bool, original: str | None, told: dict) -> bool:
+    """Tell Optuna how `trial` ended, as `PrunedAwareOptunaSearch` records it, if it ended at this evaluation: a
+    stopped repeat (`original`: the trial it re-ran) COMPLETE with that trial's final, another stopped trial PRUNED,
+    one at its last evaluation COMPLETE with `value` (noted in `told`); returns whether it ended."""
+    from optuna.trial import TrialState
+
+    if stop and not last and original is not None:
+        study.tell(trial, told[original])
+    elif stop and not last:
+        study.tell(trial, state=TrialState.PRUNED)
+    elif last:
+        study.tell(trial, value)
+        told[str(trial.number)] = value
+    else:
+        return False
+    return True
 
 
 def audit_outcome(verdicts: dict[str, dict], finals: dict[str, float | None], mode: str) -> dict:
