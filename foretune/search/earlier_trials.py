@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from foretune.predictors._base import Curve
 from foretune.search.repeats import curve_points
@@ -34,6 +34,8 @@ class EarlierTrialCurve:
 
     curve: Curve
     finished: bool  # reached the full budget
+    # Its recorded costs (`cost.*`, up to its last evaluation): with several objectives a trial is judged on them too.
+    costs: Mapping[str, float] = field(default_factory=dict)
 
 
 class EarlierTrials:

@@ -234,7 +234,8 @@ class EarlyStageEvaluator:
         judged_on: dict[str, Any] = {}
         if self.objectives is not None and isinstance(self.rule, EarlyStageRule):  # dominance on predicted objectives
             ids = [trial_id] + [t for t in self._judged if t != trial_id]
-            keep, reason, judged_on = self.objectives.decide(trial_id, dict(zip(ids, mean[: len(ids)], strict=True)))
+            ids += [self.objectives.observe_earlier(p.curve, p.costs) for p in self.earlier.trials]
+            keep, reason, judged_on = self.objectives.decide(trial_id, dict(zip(ids, mean, strict=True)))
         self._judged.append(trial_id)
         attributes = {
             EARLY_FRACTION_ATTR: reached,

@@ -8,7 +8,9 @@ judged trials are predicted better; here while fewer than `allowed` judged trial
 predicted objectives (at least as good in every one, better in one). The first objective is the
 predictor's predicted final (as the one-objective verdict computes it, re-predicted for every judged
 trial from one fit); a cost that grows with the budget (seconds, device-hours, tokens, dollars) is
-extrapolated linearly from the fraction trained; any other cost or metric is taken as measured.
+extrapolated linearly from the fraction trained; any other cost or metric is taken as measured. The
+judged trials include the study's others (an earlier session's, other drivers'), each as of its last
+evaluation (`ParetoJudge.observe_earlier`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from foretune.keys import (
     PARETO_PREDICTED_ATTR,
     check_mode,
 )
+from foretune.predictors._base import Curve
 
 
 def _signs(modes: Sequence[str]) -> np.ndarray:
@@ -128,6 +131,17 @@ class ParetoJudge:
         self.observed.setdefault(trial_id, {}).update(numbers)
         self.reached[trial_id] = float(fraction)
 
+    def observe_earlier(self, curve: Curve, costs: Mapping[str, float]) -> str:
+        """Record a trial this session did not run (an earlier session's, another driver's) as of its last
+        evaluation: its other metrics' latest values and its recorded `costs`. Returns the key `decide` knows it by.
+        """
+        key = f"study trial {curve.trial}"
+        latest = {name: series[np.isfinite(series)] for name, series in curve.extras.items()}
+        values = {name: float(finite[-1]) for name, finite in latest.items() if len(finite)} | dict(costs)
+        self.observed[key] = {k: float(v) for k, v in values.items() if k in self.objectives}
+        self.reached[key] = float(curve.fractions[-1])
+        return key
+
     def point(self, trial_id: str, predicted_first: float) -> tuple[float, ...] | None:
         reached = self.reached.get(trial_id)
         if not reached:
@@ -135,7 +149,8 @@ class ParetoJudge:
         return predicted_point(self.objectives, predicted_first, self.observed.get(trial_id, {}), reached)
 
     def decide(self, trial_id: str, predicted: Mapping[str, float]) -> tuple[bool, str, dict[str, Any]]:
-        """`predicted`: trial id -> predicted first objective, this trial first, then the judged ones."""
+        """`predicted`: trial id -> predicted first objective, this trial first, then the judged ones (this
+        session's, and the study's others by their `observe_earlier` keys)."""
         mine = self.point(trial_id, predicted[trial_id])
         if mine is None:  # an objective was never reported: nothing to judge on, so never prune
             return True, "kept", {}

@@ -189,6 +189,10 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         else:  # Optuna has no intermediate values in multi-objective studies
             self._curves.setdefault(trial_id, {})[str(step)] = value
             ot_trial.set_user_attr(CURVE_ATTR, self._curves[trial_id])
+            for name in self._metrics[1:]:  # the costs it is judged on, as they come (other drivers judge with it)
+                cost = result.get(name)
+                if name.startswith(COST_PREFIX) and isinstance(cost, (int, float)) and math.isfinite(cost):
+                    ot_trial.set_user_attr(name, float(cost))
         if extras:  # as they come: the study's other drivers rank their trials against this running one
             ot_trial.set_user_attr(EXTRAS_ATTR, extras)
         if len(steps) == 1 and result.get(STEP_KEY) and fraction > 0:

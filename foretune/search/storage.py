@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, ProgrammingError
 
 from foretune.errors import ForetuneError
-from foretune.keys import CURVE_ATTR, DRIVER_ATTR, EXTRAS_ATTR, INTERRUPTED_ATTR, JOURNAL_NAME
+from foretune.keys import COST_PREFIX, CURVE_ATTR, DRIVER_ATTR, EXTRAS_ATTR, INTERRUPTED_ATTR, JOURNAL_NAME
 from foretune.predictors._base import Curve
 from foretune.search.earlier_trials import EarlierTrialCurve
 
@@ -181,7 +181,8 @@ def trial_curve(trial: FrozenTrial, *, total_steps: float = 100) -> Curve:
 def past_trials(study: optuna.Study, *, other_than: str | None = None) -> list[EarlierTrialCurve]:
     """The study's trials as the early-stage scheduler needs them: at a session's start the ended ones (COMPLETE,
     PRUNED) of earlier sessions; with `other_than` (a driver's tag) those other drivers ran, running ones included
-    (a driver ranks its trials against every trial judged, as it does its own)."""
+    (a driver ranks its trials against every trial judged, as it does its own). Each comes with its recorded costs
+    (several objectives judge on them)."""
     states = (TrialState.COMPLETE, TrialState.PRUNED) + ((TrialState.RUNNING,) if other_than is not None else ())
     past = []
     for trial in study.get_trials(deepcopy=False, states=states):
@@ -191,7 +192,12 @@ def past_trials(study: optuna.Study, *, other_than: str | None = None) -> list[E
         if len(curve.values):
             # a stopped repeat is COMPLETE with the final of the run it re-ran, but its own curve ends early
             finished = trial.state == TrialState.COMPLETE and trial.values is not None and curve.fractions[-1] >= 1
-            past.append(EarlierTrialCurve(curve, finished))
+            costs = {
+                k: float(v)
+                for k, v in trial.user_attrs.items()
+                if k.startswith(COST_PREFIX) and isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
+            past.append(EarlierTrialCurve(curve, finished, costs))
     return past
 
 

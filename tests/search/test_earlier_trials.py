@@ -128,3 +128,59 @@ def test_the_storage_reader_stays_out_of_a_pickled_scheduler(tmp_path):
     evaluator = _evaluator(partial(past_trials, study, other_than=driver_tag()))
     restored = pickle.loads(pickle.dumps(evaluator.earlier))
     assert restored._read_peers is None and b"study.journal" not in pickle.dumps(evaluator.earlier)
+
+
+def _their_evaluations(searcher, ray_id: str, accuracy: float, hours_per_tenth: float) -> dict:
+    """Another driver's trial (a real multi-objective searcher, own handle on the journal) at 10% and 20%."""
+    assert searcher.suggest(ray_id)
+    for fraction in (0.1, 0.2):
+        result = {FRACTION_KEY: fraction, "accuracy": accuracy * fraction / 0.2, "eval_loss": 2.0 - accuracy}
+        searcher.on_trial_result(ray_id, result | {"cost.device_hours": hours_per_tenth * fraction / 0.1})
+    return result | {"cost.device_hours": hours_per_tenth * 2}
+
+
+def test_with_several_objectives_a_driver_judges_dominance_with_the_study_s_other_trials(tmp_path):
+    """Several objectives: a trial is stopped when enough judged trials dominate its predicted objectives; those of
+    another driver (running or ended) and of an earlier session count, judged on the costs they recorded."""
+    from types import SimpleNamespace
+
+    from ray.tune.schedulers import TrialScheduler
+
+    from foretune.config import validate_config
+    from foretune.keys import PARETO_DOMINATED_BY_ATTR, PARETO_PREDICTED_ATTR
+    from foretune.search.tuner import build_scheduler, build_searcher
+
+    objectives = [{"metric": "accuracy", "mode": "max"}, {"metric": "cost.device_hours", "mode": "min"}]
+    early = {"fraction": 0.2, "predictor": "snapshot", "rule": "quantile", "keep": 0.5, "grace_trials": 1}
+    space = {"learning_rate": {"type": "log_float", "low": 1e-4, "high": 1e-2}}
+    config = validate_config({"early_stage": early, "search": {"objectives": objectives, "space": space}})
+    journal = str(tmp_path / "study.journal")
+    study = optuna.create_study(study_name="shared", storage=open_storage(journal), directions=["maximize", "minimize"])
+    theirs = build_searcher(config, storage=open_storage(journal), study_name="shared", notes=VerdictsAndErrors())
+    stopped = _their_evaluations(theirs, "their-1", accuracy=0.6, hours_per_tenth=0.01)
+    theirs.on_trial_complete("their-1", stopped)  # stopped at 20%: PRUNED, with its costs
+    _their_evaluations(theirs, "their-2", accuracy=0.55, hours_per_tenth=0.02)  # still running
+
+    def judge_mine(scheduler) -> tuple[str, dict]:
+        mine = SimpleNamespace(
+            trial_id="mine", config={"learning_rate": 1e-3}
+        )  # what the scheduler reads of Ray's trial
+        scheduler.on_trial_add(None, mine)
+        for fraction in (0.1, 0.2):  # worse and dearer than both of theirs at 20%
+            result = {FRACTION_KEY: fraction, "accuracy": 0.3, "eval_loss": 1.9, "cost.device_hours": fraction / 4}
+            decision = scheduler.on_trial_result(None, mine, result)
+        return decision, scheduler.evaluator.verdicts["mine"]
+
+    decision, verdict = judge_mine(
+        build_scheduler(config, notes=VerdictsAndErrors(), peers=partial(past_trials, study, other_than=driver_tag()))
+    )
+    assert decision == TrialScheduler.STOP and verdict[EARLY_DECISION_ATTR] == "pruned"
+    assert verdict[EARLY_JUDGED_WITH_ATTR] == 3 and verdict[PARETO_DOMINATED_BY_ATTR] == 2  # both of theirs
+    assert verdict[PARETO_PREDICTED_ATTR] == {"accuracy": 0.3, "cost.device_hours": 0.25}  # extrapolated from 20%
+
+    # A resumed session: the ended trial of the earlier one dominates (of 2 judged, 1 may dominate a trial).
+    decision, verdict = judge_mine(build_scheduler(config, notes=VerdictsAndErrors(), past=past_trials(study)))
+    assert decision == TrialScheduler.STOP and verdict[PARETO_DOMINATED_BY_ATTR] == 1
+
+    decision, verdict = judge_mine(build_scheduler(config, notes=VerdictsAndErrors()))  # alone: its first trial
+    assert decision == TrialScheduler.CONTINUE and verdict[EARLY_DECISION_ATTR] == "grace"
