@@ -162,9 +162,8 @@ def test_with_several_objectives_a_driver_judges_dominance_with_the_study_s_othe
     _their_evaluations(theirs, "their-2", accuracy=0.55, hours_per_tenth=0.02)  # still running
 
     def judge_mine(scheduler) -> tuple[str, dict]:
-        mine = SimpleNamespace(
-            trial_id="mine", config={"learning_rate": 1e-3}
-        )  # what the scheduler reads of Ray's trial
+        # what the scheduler reads of Ray's trial: its id and config
+        mine = SimpleNamespace(trial_id="mine", config={"learning_rate": 1e-3})
         scheduler.on_trial_add(None, mine)
         for fraction in (0.1, 0.2):  # worse and dearer than both of theirs at 20%
             result = {FRACTION_KEY: fraction, "accuracy": 0.3, "eval_loss": 1.9, "cost.device_hours": fraction / 4}
