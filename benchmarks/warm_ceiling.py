@@ -190,8 +190,12 @@ def file_sets() -> list[dict]:
                     "binomial": BINOMIAL_N if value == "accuracy" else (),
                 }
             )
-        recorded = (("fresh", FRESH, FRESH_BINOMIAL_N), ("AE-110K", AE110K, AE110K_BINOMIAL_N))
-        for name, path, n in (*recorded, ("OA-Mine", OAMINE, OAMINE_BINOMIAL_N)):
+        recorded = (
+            ("fresh", FRESH, FRESH_BINOMIAL_N),
+            ("AE-110K", AE110K, AE110K_BINOMIAL_N),
+            ("OA-Mine", OAMINE, OAMINE_BINOMIAL_N),
+        )
+        for name, path, n in recorded:
             if path.exists():  # report-only whole (benchmarks/data/README.md)
                 curves = read_curves(path, value_col=value, extra_cols=extras, param_cols=LORA_PARAMS)
                 label = f"LoRA {name} {value.replace('_', ' ')}"

@@ -137,9 +137,8 @@ class ParetoJudge:
         """
         key = f"study trial {curve.trial}"
         latest = {name: series[np.isfinite(series)] for name, series in curve.extras.items()}
-        values = {name: float(finite[-1]) for name, finite in latest.items() if len(finite)} | dict(costs)
-        self.observed[key] = {k: float(v) for k, v in values.items() if k in self.objectives}
-        self.reached[key] = float(curve.fractions[-1])
+        values = {name: finite[-1] for name, finite in latest.items() if len(finite)} | dict(costs)
+        self.observe(key, curve.fractions[-1], values)  # the same filter as this session's trials
         return key
 
     def point(self, trial_id: str, predicted_first: float) -> tuple[float, ...] | None:
