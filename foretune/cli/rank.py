@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -97,8 +98,53 @@ def _runs_reaching(source: Path, columns: CurveColumns, at: float) -> list[Curve
             f"note: {len(missing)} run(s) have no value at fraction <= {at} and are left out: "
             f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}",
             highlight=False,
+            soft_wrap=True,
         )
     return seen
+
+
+def _complete(curve: Curve) -> bool:
+    """Whether the run reached fraction 1 with a finite value: only then is its final known."""
+    return bool(len(curve.values)) and curve.fractions[-1] >= 1.0 - 1e-6 and math.isfinite(curve.values[-1])
+
+
+def _finished_runs(fit: Path, columns: CurveColumns, ranked: list[Curve], at: float) -> list[Curve]:
+    """The runs of `fit` a predictor may learn from: those that finished (a value at fraction 1; a
+    pruned or running run's last value is not its final) and are not one of the `ranked` runs (the
+    same trial id with the same points up to `at`), whose prediction would otherwise have seen its
+    own final. An error when none is left."""
+    runs = columns.read(fit)
+    unfinished = [str(c.trial) for c in runs if not _complete(c)]
+    early = {c.trial: c.upto(at) for c in ranked}
+    same = [
+        str(c.trial) for c in runs if _complete(c) and c.trial in early and _same_points(c.upto(at), early[c.trial])
+    ]
+    for what, trials in (
+        ("do not reach fraction 1 with a value (not finished)", unfinished),
+        ("are also among the runs ranked (their predictions would have seen their finals)", same),
+    ):
+        if trials:
+            shown = f"{', '.join(trials[:10])}{' ...' if len(trials) > 10 else ''}"
+            err_console.print(
+                f"note: {len(trials)} run(s) of {fit} {what}; left out of --fit: {shown}",
+                highlight=False,
+                soft_wrap=True,
+            )
+    kept = [c for c in runs if _complete(c) and str(c.trial) not in same]
+    if not kept:
+        raise ForetuneError(
+            f"--fit {fit}: none of its {len(runs)} runs is a finished run to learn from (a value at fraction 1, "
+            "not one of the runs ranked); pass the finished runs' complete curves, or leave out --fit"
+        )
+    return kept
+
+
+def _same_points(a: Curve, b: Curve) -> bool:
+    import numpy as np
+
+    return a.fractions.shape == b.fractions.shape and bool(
+        np.allclose(a.fractions, b.fractions) and np.allclose(a.values, b.values, equal_nan=True)
+    )
 
 
 def rank_cmd(
@@ -132,13 +178,15 @@ def rank_cmd(
     _check_rank_args(at, mode, [predictor])
     columns = CurveColumns(trial_col, value_col, fraction_col, step_col, total_col, param, no_params, extra_col)
     runs = _runs_reaching(curves, columns, at)
-    finished = columns.read(fit) if fit is not None else []
+    finished = _finished_runs(fit, columns, runs, at) if fit is not None else []
     model = get_predictor(predictor, mode=mode).fit(finished)
     early = [c.upto(at) for c in runs]
     prediction = clip_to_bounds(model.predict(early, at=at), unit_bounds([*runs, *finished], mode=mode))
     table = ranking_table(early, prediction, at=at, mode=mode)
     if not prediction.predicted:
-        err_console.print(f"note: {prediction.basis} (give more finished runs with --fit)", highlight=False)
+        err_console.print(
+            f"note: {prediction.basis} (give more finished runs with --fit)", highlight=False, soft_wrap=True
+        )
 
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -150,9 +198,9 @@ def rank_cmd(
         numbers = (row.predicted_final, row.lower, row.upper, row.early_value)
         shown.add_row(str(row.rank), str(row.trial), *("-" if v != v else f"{v:.4g}" for v in numbers))
     console.print(shown)
-    console.print(prediction.basis, highlight=False)
+    console.print(prediction.basis, highlight=False, soft_wrap=True)
     if out is not None:
-        console.print(f"wrote {len(table)} rows to {out}", highlight=False)
+        console.print(f"wrote {len(table)} rows to {out}", highlight=False, soft_wrap=True)
 
 
 def rank_eval_cmd(
@@ -191,18 +239,20 @@ def rank_eval_cmd(
         raise ForetuneError(f"--keep {keep} must be a share in (0, 1], e.g. --keep 0.2")
     columns = CurveColumns(trial_col, value_col, fraction_col, step_col, total_col, param, no_params, extra_col)
     runs = _runs_reaching(curves, columns, at)
-    complete = [c for c in runs if c.fractions[-1] >= 1.0 - 1e-6 and abs(c.values[-1]) < float("inf")]
+    complete = [c for c in runs if _complete(c)]
     if len(complete) < len(runs):
         err_console.print(
             f"note: {len(runs) - len(complete)} run(s) do not reach fraction 1 with a value and are left out",
             highlight=False,
+            soft_wrap=True,
         )
-    if len(complete) < max(3, folds if fit is None else 3):
+    needed = max(3, folds if fit is None else 3)
+    if len(complete) < needed:
         raise ForetuneError(
             f"{curves}: rank-eval needs complete curves (a value at fraction 1) for at least "
-            f"{max(3, folds)} runs, found {len(complete)}; use `foretune rank` for partial curves"
+            f"{needed} runs, found {len(complete)}; use `foretune rank` for partial curves"
         )
-    finished = columns.read(fit) if fit is not None else None
+    finished = _finished_runs(fit, columns, complete, at) if fit is not None else None
     scores = evaluate_predictors(
         {name: name for name in names},
         complete,

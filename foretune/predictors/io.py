@@ -80,7 +80,7 @@ def curves_from_frame(
             None takes every other numeric column that varies within a trial, () takes none.
     """
     columns = list(map(str, frame.columns))
-    frame = frame.set_axis(columns, axis=1)
+    frame = frame.set_axis(columns, axis=1).reset_index(drop=True)  # labels = positions, for messages
 
     def need(name: str, role: str, flag: str) -> None:
         if name not in columns:
@@ -113,8 +113,9 @@ def curves_from_frame(
     outside = (fraction < -1e-9) | (fraction > 1 + 1e-9)
     if outside.any():
         row = int(np.flatnonzero(outside.to_numpy())[0])
+        percent = " (percent? divide the column by 100)" if 1 < fraction.max() <= 100 and fraction.min() >= 0 else ""
         raise ForetuneError(
-            f"{source}: budget fraction {fraction.iloc[row]!r} (row {row + 2}) is outside [0, 1]; "
+            f"{source}: budget fraction {float(fraction.iloc[row]):g} (row {row + 2}) is outside [0, 1]{percent}; "
             "fractions are the share of the run's budget done"
         )
     value = _numeric(frame, value_col, source)
@@ -133,6 +134,7 @@ def curves_from_frame(
     extra_cols = _extra_columns(frame, trial_col, extra_cols, reserved | set(param_cols), need, source)
     extras = {col: _numeric(frame, col, source) for col in extra_cols}
     data = pd.DataFrame({"trial": frame[trial_col], "fraction": fraction.clip(0, 1), "value": value})
+    data = _one_row_per_point(data.assign(**{f"extra {c}": s for c, s in extras.items()}), source, trial_col)
     curves = []
     for trial, rows in data.groupby("trial", sort=False):
         first = frame.loc[rows.index[0], list(param_cols)] if param_cols else {}
@@ -143,6 +145,26 @@ def curves_from_frame(
     if not curves:
         raise ForetuneError(f"{source} has no rows")
     return curves
+
+
+def _one_row_per_point(data: pd.DataFrame, source: str, trial_col: str) -> pd.DataFrame:
+    """`data` without rows that repeat an earlier row whole (a file appended twice); two values of one
+    trial at one fraction are an error: two runs share a trial id (say, two studies' tables
+    concatenated). Rows of one point that each hold other metrics (a logger's train and eval rows) stay."""
+    data = data[~data.duplicated(keep="first")]
+    point = data[np.isfinite(data["value"])]
+    clash = point.duplicated(["trial", "fraction"], keep="first") & ~point.duplicated(
+        ["trial", "fraction", "value"], keep="first"
+    )
+    if clash.any():
+        row = clash.to_numpy().nonzero()[0][0]
+        trial, fraction = point["trial"].iloc[row], float(point["fraction"].iloc[row])
+        raise ForetuneError(
+            f"{source}: trial {plain_value(trial)!r} has two values at fraction {fraction:g} "
+            f"(row {int(point.index[row]) + 2}); each run needs its own id in {trial_col!r} "
+            "(two studies' tables concatenated?)"
+        )
+    return data
 
 
 def _extra_columns(frame, trial_col, extra_cols, taken, need, source) -> list[str]:

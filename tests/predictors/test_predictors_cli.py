@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -137,3 +138,27 @@ def test_rank_clips_an_accuracy_to_zero_one(tmp_path):
     assert table["upper"].max() == 1.0 and table[["predicted_final", "lower"]].to_numpy().max() <= 1.0
     _write([Curve(c.fractions, 2 * c.values, {}, c.trial) for c in runs[:12]], finished)  # a score up to 2
     assert _cli(*args).returncode == 0 and pd.read_csv(out)["upper"].max() > 1.0  # not an accuracy: no clip
+
+
+def test_rank_learns_only_from_fit_runs_that_finished_and_are_not_ranked(tmp_path):
+    ranked = make_study(12, seed=2, noise=0.003)
+    partial = _write(ranked, tmp_path / "partial.csv", at=0.2)
+    finished = [replace(c, trial=f"done-{c.trial}") for c in make_study(20, seed=1, noise=0.003)]
+    pruned = [replace(c.upto(0.5), trial=f"pruned-{c.trial}") for c in make_study(5, seed=4, noise=0.003)]
+    fit = tmp_path / "fit.csv"
+    _write([*finished, *pruned, *ranked[:3]], fit)  # three ranked runs, complete, slipped into the fit
+    out = tmp_path / "ranked.csv"
+    result = _cli("rank", partial, "--fit", fit, "--predictor", "learned", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "5 run(s) of" in result.stderr and "pruned-t0" in result.stderr  # not finished
+    assert "3 run(s) of" in result.stderr and "t0, t1, t2" in result.stderr  # would have seen their finals
+    assert pd.read_csv(out)["basis"].str.startswith("predicted by learned from 20 finished runs").all()
+
+
+def test_rank_with_no_finished_run_in_fit_exits_2(tmp_path):
+    partial = _write(make_study(6, seed=2), tmp_path / "partial.csv", at=0.2)
+    fit = _write(make_study(6, seed=1), tmp_path / "fit.csv", at=0.5)
+    out = tmp_path / "ranked.csv"
+    result = _cli("rank", partial, "--fit", fit, "--out", out)
+    assert result.returncode == 2 and "none of its 6 runs is a finished run" in result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()

@@ -61,6 +61,11 @@ def test_empty_values_are_missing_not_errors():
         (lambda f: f.assign(value=["0.6", "0.3", "oops", "0.4", "0.7"]), "must be numeric.*'oops'"),
         (lambda f: f.assign(fraction=["x", 0.1, 1.0, 0.2, 1.0]), "must be numeric"),
         (lambda f: f.drop(columns="value"), "no value column"),
+        (lambda f: f.assign(fraction=[50, 10, 100, 20, 100]), r"budget fraction 50 .*percent\? divide"),
+        (
+            lambda f: pd.concat([f, f.assign(value=f["value"] + 0.1)]),
+            r"trial 'a' has two values at fraction 0.5 \(row 7\)",
+        ),
     ],
 )
 def test_bad_tables_raise_one_clear_error(change, message):
@@ -71,3 +76,9 @@ def test_bad_tables_raise_one_clear_error(change, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ForetuneError, match="not found"):
         read_curves(tmp_path / "nope.csv")
+
+
+def test_a_row_repeated_whole_is_read_once():
+    twice = pd.concat([_table(), _table()], ignore_index=True)
+    curves = curves_from_frame(twice)
+    assert [len(c.fractions) for c in curves] == [len(c.fractions) for c in curves_from_frame(_table())]
