@@ -313,4 +313,4 @@ def saturation_cmd(
     if json_:
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        print_saturation(result, console)
+        print_saturation(result, console, n, values)

@@ -12,22 +12,42 @@ if TYPE_CHECKING:
     from foretune.search.sweep import SweepResult
 
 
-def print_saturation(result, console: Console) -> None:
+def print_saturation(result, console: Console, n=None, values=None) -> None:
+    """The fit's table and answers. `n`, `values`: every point given (default: the fitted ones), so that
+    the table also shows the zero-shot score at n = 0 and the sizes set aside, each marked."""
+    import numpy as np
     from rich.table import Table
 
     summary = result.to_dict()
     table = Table(title=f"score vs n (mode={result.mode}, epsilon={result.epsilon:g})")
-    for column in ("n", "mean", "runs", "fitted", "gain / doubling"):
+    if n is None:
+        n, values = np.repeat(result.n, result.count), np.repeat(result.mean, result.count)
+    n, values = np.asarray(n, dtype=float), np.asarray(values, dtype=float)
+    set_aside = {float(v) for v in result.set_aside}
+    noted = bool(set_aside) or bool((n == 0).any())
+    for column in ("n", "mean", "runs", "fitted", "gain / doubling", *([""] if noted else [])):
         table.add_column(column, justify="right")
-    for point in summary["points"]:
-        table.add_row(
-            str(point["n"]),
-            f"{point['mean']:.4f}",
-            str(point["count"]),
-            f"{point['fitted']:.4f}",
-            f"{point['gain_per_doubling']:+.4f}",
-        )
+    for size in np.unique(n):
+        measured = values[n == size]
+        fitted, gain, note = "-", "-", ""
+        if size == 0:
+            note = "zero-shot: not fitted (the curve needs n > 0)"
+        else:
+            fitted = f"{float(result.predict([size])[0]):.4f}"
+            gain = f"{float(result.gain_per_doubling([size])[0]):+.4f}"
+            note = "set aside: far off the fitted curve, left out of the fit" if size in set_aside else ""
+        row = (f"{size:.0f}", f"{measured.mean():.4f}", str(len(measured)), fitted, gain)
+        table.add_row(*row, *([note] if noted else []))
     console.print(table)
+    means = np.array([values[n == size].mean() for size in np.unique(n[n > 0])])
+    worse = np.diff(means) * (1 if result.mode == "max" else -1) < 0
+    if len(worse) >= 2 and worse.all():
+        other = "min" if result.mode == "max" else "max"
+        console.print(
+            f"note: the score gets worse at every larger n measured; if {'lower' if other == 'min' else 'higher'} "
+            f"is better, pass --mode {other}",
+            highlight=False,
+        )
 
     def interval(pair):
         return "[" + ", ".join("beyond horizon" if v is None else f"{v:,}" for v in pair) + "]"
@@ -100,6 +120,11 @@ def sweep_markdown(result: SweepResult) -> str:
             f"- minimum sufficient n (of max n = {s['max_n']}): {s['min_sufficient_n']} "
             f"(interval {s['min_sufficient_n_interval']})",
             f"- regime: {s['regime']}",
+            *(
+                [f"- set aside (far off the fitted curve, left out of the fit): n = {s['set_aside_n']}"]
+                if s["set_aside_n"]
+                else []
+            ),
             f"- compute: {result.cost_spent:g} of the full grid's {result.cost_full_grid:g} "
             f"({result.compute_fraction:.0%}); stopped: {result.stopped_because}",
             f"- runs cut short by the early-stage predictor: {result.cut_short} of {len(result.points)}",

@@ -73,6 +73,20 @@ def test_four_points_get_an_answer_with_its_regime(tmp_path: Path) -> None:
     assert "minimum sufficient n" in done.stdout and "regime               still rising" in done.stdout
 
 
+def test_the_table_shows_every_size_given_and_marks_those_not_fitted(tmp_path: Path) -> None:
+    """n = 0 (zero-shot) and a point set aside as far off the curve are rows of their own, each saying why it
+    is not fitted; a score that falls at every larger n asks whether the mode is wrong."""
+    path = tmp_path / "points.csv"
+    path.write_text("n,value\n0,0.3\n100,0.9\n200,0.7\n400,0.6\n800,0.5\n1600,0.45\n")
+    done = run_cli("saturation", str(path), "--bootstrap", "0")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(run_cli("saturation", str(path), "--bootstrap", "0", "--json").stdout)["set_aside_n"] == [100]
+    rows = {line.split("│")[1].strip(): line for line in done.stdout.splitlines() if line.count("│") > 2}
+    assert set(rows) == {"0", "100", "200", "400", "800", "1600"}
+    assert "zero-shot: not fitted" in rows["0"] and "set aside" in rows["100"] and "set aside" not in rows["200"]
+    assert "if lower is better, pass --mode min" in done.stdout
+
+
 def test_min_mode_and_table_output(points: Path, tmp_path: Path) -> None:
     lines = points.read_text().splitlines()
     loss = tmp_path / "loss.csv"
