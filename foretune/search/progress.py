@@ -74,13 +74,12 @@ class ProgressCallback(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
-        if self._reached.get(trial.trial_id, 0.0) >= 1.0 - 1e-9 and self.metric in result:
-            self.counts["complete"] += 1
+        outcome = _outcome(self._reached.get(trial.trial_id, 0.0), result, self.metric)
+        self.counts[outcome] += 1
+        if outcome == "complete":
             value = float(result[self.metric])
             if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
                 self.best = value
-        else:
-            self.counts["pruned"] += 1
         self.progress.update(self.task, advance=1, description=self._text())
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -137,7 +136,12 @@ class TrialLogCallback(Callback):
         self._log_verdict(trial.trial_id)
         result = trial.last_result or {}
         took = self._took(trial.trial_id)
-        if self._reached.get(trial.trial_id, 0.0) >= 1.0 - 1e-9 and self.metric in result:
+        outcome = _outcome(self._reached.get(trial.trial_id, 0.0), result, self.metric)
+        if outcome == "failed":
+            self.counts["failed"] += 1
+            final = f"the final {self.metric} is {result.get(self.metric)}"
+            self.write(f"{self.label(trial.trial_id)} failed  in {took}: {final}")
+        elif outcome == "complete":
             value = float(result[self.metric])
             self.counts["complete"] += 1
             if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
@@ -222,6 +226,15 @@ def _probability(verdict: dict[str, Any]) -> str:
     if BEAT_PROBABILITY_ATTR not in verdict:
         return ""
     return f"  P(final beats {_num(verdict.get(BEAT_TARGET_ATTR))})={verdict[BEAT_PROBABILITY_ATTR]:.2f}"
+
+
+def _outcome(reached: float, result: dict, metric: str) -> str:
+    """How a trial Ray completed ended: "complete"; "failed" when it ran to the end without a finite final (a
+    diverged run's NaN: the study records it FAIL, `searcher`); else "pruned" (stopped before the end)."""
+    if reached < 1.0 - 1e-9:
+        return "pruned"
+    value = result.get(metric)
+    return "complete" if isinstance(value, (int, float)) and math.isfinite(value) else "failed"
 
 
 def _num(value: Any) -> str:

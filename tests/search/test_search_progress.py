@@ -71,3 +71,16 @@ def test_a_probability_verdict_shows_its_probability():
     assert len(behind) == 1, lines
     assert re.search(r"predicted final \S+ .*rank 4 of 4  P\(final beats 0\.32\)=0\.\d\d  -> pruned$", behind[0])
     assert "grace0 judged at 10%  early val_loss=0.5  no final predicted  rank 1 of 1  -> grace" in lines
+
+
+def test_a_run_that_ends_without_a_final_value_is_logged_failed():
+    """A run that diverges to NaN at its end is FAIL in the study (`searcher`); its line says so, not "completed"."""
+    rule = EarlyStageRule(mode="min", rule="quantile", keep=0.5, use_upper_bound=False)
+    rule.grace_trials = 2
+    curves = {"good": list(1.0 - 0.05 * np.arange(10)), "diverged": [*(0.9 - 0.05 * np.arange(9)), float("nan")]}
+    lines = _logged_search(rule, curves)
+    assert any(line.startswith("good completed  val_loss=0.55") for line in lines)
+    assert [line for line in lines if line.startswith("diverged ") and "judged" not in line][1:] == [
+        next(line for line in lines if line.startswith("diverged failed  in "))
+    ]
+    assert lines[-1].endswith(": the final val_loss is nan")
