@@ -154,7 +154,11 @@ class TrialLogCallback(Callback):
             verdict = self.notes.verdicts.get(trial.trial_id, {})
             if BEAT_PROBABILITY_ATTR in verdict:  # the probability rule stopped it
                 last += f"  P(final beats {_num(verdict[BEAT_TARGET_ATTR])})={verdict[BEAT_PROBABILITY_ATTR]:.2f}"
-            self.write(f"{self.label(trial.trial_id)} pruned at {reached:.0%}{last}  in {took}")
+            if verdict.get(EARLY_DECISION_ATTR) == "pruned":
+                self.write(f"{self.label(trial.trial_id)} pruned at {reached:.0%}{last}  in {took}")
+            else:  # your function returned before fraction 1.0, or the search's time budget ran out
+                ended = f"ended at {reached:.0%} without a final, not stopped by a verdict"
+                self.write(f"{self.label(trial.trial_id)} {ended}{last}  in {took}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.counts["failed"] += 1

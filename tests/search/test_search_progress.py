@@ -73,12 +73,18 @@ def test_a_probability_verdict_shows_its_probability():
     assert "grace0 judged at 10%  early val_loss=0.5  no final predicted  rank 1 of 1  -> grace" in lines
 
 
-def test_a_run_that_ends_without_a_final_value_is_logged_failed():
-    """A run that diverges to NaN at its end is FAIL in the study (`searcher`); its line says so, not "completed"."""
+def test_a_run_that_ends_without_a_final_value_is_logged_failed_or_ended():
+    """A run that diverges to NaN at its end is FAIL in the study (`searcher`); its line says so, not "completed".
+    A run that stops on its own before fraction 1 (a function returning early) is not said to be pruned."""
     rule = EarlyStageRule(mode="min", rule="quantile", keep=0.5, use_upper_bound=False)
-    rule.grace_trials = 2
-    curves = {"good": list(1.0 - 0.05 * np.arange(10)), "diverged": [*(0.9 - 0.05 * np.arange(9)), float("nan")]}
+    rule.grace_trials = 3
+    curves = {
+        "good": list(1.0 - 0.05 * np.arange(10)),
+        "returned": list(1.0 - 0.05 * np.arange(5)),
+        "diverged": [*(0.9 - 0.05 * np.arange(9)), float("nan")],
+    }
     lines = _logged_search(rule, curves)
+    assert "returned ended at 50% without a final, not stopped by a verdict  val_loss=0.8  in " in " ".join(lines)
     assert any(line.startswith("good completed  val_loss=0.55") for line in lines)
     assert [line for line in lines if line.startswith("diverged ") and "judged" not in line][1:] == [
         next(line for line in lines if line.startswith("diverged failed  in "))
