@@ -167,6 +167,13 @@ def run_search(
         # On the slot the first trial to end frees once every trial has started (a Ray task: any node, its GPU).
         baseline = InTheTail(partial(zero_shot_in_the_tail, config), trials=remaining) if wants_baseline else None
         ran = 0
+        if not remaining and progress:  # a rerun of a finished search: say why nothing runs
+            held = len(st.counted_trials(study))
+            _say(
+                console,
+                f"study '{name}' already holds {held} trial(s), {total} asked (search.trials, --trials: the study's "
+                "total): nothing to run; ask for more to continue it",
+            )
         if remaining:
             ran = run_trials(
                 config,
@@ -196,6 +203,14 @@ def run_search(
 
         outcome.report = build_report(study, run_dir)
     return outcome
+
+
+def _say(console, line: str) -> None:
+    """One line to the console when there is one, else a plain line (a batch log)."""
+    if console is not None:
+        console.print(line, highlight=False, soft_wrap=True)
+    else:
+        print(line, flush=True)
 
 
 def _tail_result(tail, console=None) -> dict[str, float]:

@@ -49,7 +49,7 @@ def ray_session(ray_session):
 
 
 @pytest.mark.slow
-def test_optimize_prunes_records_curves_and_resumes(ray_session, tmp_path):
+def test_optimize_prunes_records_curves_and_resumes(ray_session, tmp_path, capsys):
     import optuna
     from optuna.trial import TrialState
 
@@ -88,6 +88,9 @@ def test_optimize_prunes_records_curves_and_resumes(ray_session, tmp_path):
     after = optuna.load_study(study_name="train_curve", storage=storage).trials
     assert [(t.params, t.state, t.value) for t in after[:3]] == [(t.params, t.state, t.value) for t in before]
     assert len({tuple(sorted(t.params.items())) for t in after}) == 4  # no proposal was repeated
+    capsys.readouterr()
+    again = foretune.optimize(train_curve, space=SPACE, metric="score", trials=4, out=tmp_path, overrides=EARLY)
+    assert again.ran == 0 and "already holds 4 trial(s), 4 asked" in capsys.readouterr().out  # says why, not silent
 
     failed = foretune.optimize(
         train_without_the_metric, space=SPACE, metric="score", trials=1, out=tmp_path / "bad", progress=False
