@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import optuna
@@ -43,12 +44,19 @@ def redact(storage: str) -> str:
 
 
 def _hide_password(text: str, url: str) -> str:
-    """`text` (e.g. a driver's error message) with the password of `url` masked wherever it appears."""
+    """`text` (e.g. a driver's error message) with the password of `url` masked wherever it appears as a
+    word of its own (as typed or URL-encoded): never inside another word, so that a password such as
+    'postgres' leaves 'postgresql' and 'psycopg' readable."""
     try:
         password = make_url(url).password
     except ArgumentError:
         return text
-    return text.replace(str(password), "***") if password else text
+    if not password:
+        return text
+    text = text.replace(url, redact(url))
+    for secret in {str(password), quote(str(password), safe="")}:
+        text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", "***", text)
+    return text
 
 
 def is_url(storage: str) -> bool:

@@ -116,3 +116,17 @@ def test_reading_and_reporting_import_neither_ray_nor_torch(run_without, tmp_pat
     result = run_without(code, blocked=("torch", "ray"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("password", ["postgres", "p", "s@cr!t"])
+def test_a_refused_connection_names_the_driver_and_hides_only_the_password(password):
+    """The password is masked where it stands as a word, never inside one: 'postgres' leaves 'psycopg' and
+    'port' readable (a one-letter password turned them into '***syco***g.O***erationalError ... ***ort')."""
+    from urllib.parse import quote
+
+    url = f"postgresql://postgres:{quote(password, safe='')}@127.0.0.1:9/foretune"  # port 9: nothing listens
+    with pytest.raises(ForetuneError) as error:
+        open_storage(url)
+    message = str(error.value)
+    assert "psycopg.OperationalError" in message and "port 9 failed" in message, message
+    assert f":{password}@" not in message and ":***@127.0.0.1:9" in message
