@@ -36,6 +36,16 @@ def test_overrides_are_yaml_values_on_dotted_paths():
     assert config.train.lora.r == 16 and "lora.dropout" in config.search.space
 
 
+def test_one_field_of_a_searched_parameter_can_be_set():
+    """`--set search.space.learning_rate.low=...` changes that bound (parameter names hold dots: lora.r)."""
+    base = load_config(Path(__file__).parents[1] / "configs" / "default.yaml")
+    config = base.with_overrides({"search.space.learning_rate.low": 5e-4, "search.space.lora.r.choices": [4, 8]})
+    assert (config.search.space["learning_rate"].low, config.search.space["learning_rate"].high) == (5e-4, 6e-3)
+    assert config.search.space["lora.r"].choices == [4, 8] and "lora.r.choices" not in config.search.space
+    with pytest.raises(ForetuneError, match="a log_float parameter needs low > 0, got 0"):
+        base.with_overrides({"search.space.learning_rate.low": 0})
+
+
 def test_eval_fractions_always_end_with_the_final_score():
     config = load_config(None, {"train.eval_fractions": [0.5, 0.2, 0.2], "early_stage.fraction": 0.2})
     assert config.train.eval_fractions == [0.2, 0.5, 1.0]

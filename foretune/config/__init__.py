@@ -108,7 +108,12 @@ class ExperimentConfig(_Section):
 
 def _set_path(data: dict[str, Any], key: str, value: Any, where: str) -> None:
     if key.startswith("search.space."):  # parameter names contain dots themselves (lora.r)
-        data["search"]["space"][key.removeprefix("search.space.")] = value
+        space, name = data["search"]["space"], key.removeprefix("search.space.")
+        param, _, field = name.rpartition(".")
+        if name not in space and isinstance(space.get(param), dict) and field in ParamSpec.model_fields:
+            space[param] = {**space[param], field: value}  # one bound of a searched parameter: ...learning_rate.low
+        else:
+            space[name] = value  # a whole parameter: {type: ..., low: ..., high: ...}
         return
     parts = key.split(".")
     node = data
