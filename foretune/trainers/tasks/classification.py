@@ -12,6 +12,7 @@ a malformed answer cannot score. The label set is every label seen in any split.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING
@@ -65,6 +66,7 @@ class ClassificationTask(PromptAnswerTask):
                 f"task classification: {data.source} has a single label ({self.labels[0]!r}) in "
                 f"'{data.label_column}'; a classifier needs at least two (is data.label_column the right column?)"
             )
+        _check_one_spelling_per_label(splits, data)
         return splits
 
     def learn_labels(self, splits: Splits) -> None:
@@ -86,6 +88,22 @@ class ClassificationTask(PromptAnswerTask):
 
     def score(self, records: Sequence[TextRecord], predictions: Sequence[str]) -> dict[str, float]:
         return classification_scores(predictions, [r.answer for r in records])
+
+
+def _check_one_spelling_per_label(splits: Splits, data: DataConfig) -> None:
+    """Two labels that differ only in case or spaces ('positive', 'Positive ') are one label mistyped: as two,
+    the rare spelling becomes a class of its own and the macro F1 averages over it."""
+    counts = Counter(r.answer for part in (splits.train, splits.validation, splits.test) for r in part)
+    spellings: dict[str, list[str]] = {}
+    for label in sorted(counts, key=lambda label: -counts[label]):
+        spellings.setdefault(" ".join(label.split()).casefold(), []).append(label)
+    for same in spellings.values():
+        if len(same) > 1:
+            shown = ", ".join(f"{label!r} ({counts[label]} row{'s' * (counts[label] != 1)})" for label in same)
+            raise ForetuneError(
+                f"task classification: {data.source} spells one label {len(same)} ways in '{data.label_column}': "
+                f"{shown}; use one spelling per label"
+            )
 
 
 def _key(record: TextRecord) -> str:
