@@ -63,13 +63,19 @@ def run_training(config: ExperimentConfig, out: Path, *, console: Console) -> Tr
     ensure_model(config.model)
     trainer = LoraTrainer(config)
     total = trainer.total_steps
+    unit = "products" if config.task.name == "attribute_extraction" else "rows"
+    # Classification is scored by the likelihood of each label (`LoraTrainer.evaluate`), the others by generation.
+    likelihood = config.task.name == "classification"
+    scoring, scored = (
+        ("scoring each label", "likeliest label") if likelihood else ("generating answers", "generated answers")
+    )
     console.print(
         f"[bold]foretune train[/] {config.model.name}: {len(trainer.train_products)} train / "
-        f"{len(trainer.splits.validation)} validation / {len(trainer.splits.test)} test products, "
+        f"{len(trainer.splits.validation)} validation / {len(trainer.splits.test)} test {unit}, "
         f"{total} steps of batch {config.train.batch_size}, device {trainer.device}"
         + (" (bf16)" if trainer.bf16 else "")
     )
-    with console.status("zero-shot evaluation on the test split (generating answers)..."):
+    with console.status(f"zero-shot evaluation on the test split ({scoring})..."):
         zero_shot = trainer.evaluate_zero_shot()
         zero_scored = trainer.last_scored
     if trainer.data_note:
@@ -84,7 +90,7 @@ def run_training(config: ExperimentConfig, out: Path, *, console: Console) -> Tr
         bar = progress.add_task("fine-tuning", total=total, loss=math.nan)
         trainer.on_step = lambda step, _total, loss: progress.update(bar, completed=step, loss=loss)
         result = trainer.fit(FileReporter(out / "curve.csv"), evaluate_test=False)
-    with console.status("test evaluation of the fine-tuned model (generating answers)..."):
+    with console.status(f"test evaluation of the fine-tuned model ({scoring})..."):
         result.test_metrics = trainer.evaluate_test()
         result.test_scored = trainer.last_scored
         intervals = {
@@ -93,7 +99,9 @@ def run_training(config: ExperimentConfig, out: Path, *, console: Console) -> Tr
         }
 
     console.print(frame_table(result.curve, title="validation curve", columns=CURVE_COLUMNS))
-    console.print(_test_table(zero_shot, result.test_metrics, intervals, n_items=len(result.test_scored[0])))
+    console.print(
+        _test_table(zero_shot, result.test_metrics, intervals, n_items=len(result.test_scored[0]), scored=scored)
+    )
     note = _small_test_note(config, intervals["fine_tuned"])
     if note:
         console.print(note, highlight=False)
@@ -106,11 +114,11 @@ def run_training(config: ExperimentConfig, out: Path, *, console: Console) -> Tr
     return result
 
 
-def _test_table(zero_shot: dict, fine_tuned: dict, intervals: dict, *, n_items: int):
+def _test_table(zero_shot: dict, fine_tuned: dict, intervals: dict, *, n_items: int, scored: str):
     """Zero-shot vs fine-tuned test scores, each with its bootstrap 95% interval over the test items."""
     from foretune.search.held_out_report import with_interval
 
-    table = Table(title=f"held-out test split ({n_items} items, generated answers; 95% bootstrap intervals)")
+    table = Table(title=f"held-out test split ({n_items} items, {scored}; 95% bootstrap intervals)")
     columns = [k for k in TEST_COLUMNS if k in fine_tuned]  # the task kind's scores
     for column in ("model", *columns):
         table.add_column(column, justify="right")

@@ -115,6 +115,16 @@ def test_a_single_label_is_refused(tmp_path):
         ClassificationTask().load_splits(config.data)
 
 
+def test_one_label_spelled_two_ways_is_refused(tmp_path):
+    from tests.trainers.task_kind_data import write_csv
+
+    labels = ["yes", "no"] * 6 + ["Yes "]
+    source = write_csv(tmp_path / "typo.csv", [{"text": f"t{i}", "label": label} for i, label in enumerate(labels)])
+    config = load_config(None, {"task.name": "classification", "data.source": str(source)})
+    with pytest.raises(ForetuneError, match=r"spells one label 2 ways in 'label': 'yes' \(6 rows\), 'Yes' \(1 row\)"):
+        ClassificationTask().load_splits(config.data)
+
+
 def test_search_metric_must_be_reported_by_the_task_or_its_metric_fn(tmp_path, monkeypatch):
     from foretune.trainers.tasks import MetricFn, check_search_metric, make_task, reported_metrics
 
@@ -190,6 +200,9 @@ def test_foretune_train_runs_each_task_kind(tmp_path, monkeypatch, cli, tiny_mod
         assert 0.0 <= curve["same_length"].iloc[-1] <= 1.0 and "same_length" in metrics["test"]
     assert (out / "adapter" / "adapter_config.json").is_file()
     assert "held-out test split" in stdout
+    # what the rows are and how answers were scored: a classification picks the likeliest label, never generates
+    scored = "likeliest label" if kind == "classification" else "generated answers"
+    assert " test rows, " in stdout and f"items, {scored};" in " ".join(stdout.split())
 
 
 # --- foretune search through Ray, one kind ------------------------------------------------------------
