@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -176,7 +177,11 @@ class LoraTrainer:
             target_modules=list(lora.target_modules),
             task_type="CAUSAL_LM",
         )
-        return get_peft_model(self._model, peft_config)
+        with warnings.catch_warnings():  # peft 0.21 reads transformers 5's deprecated alias: not the user's to fix
+            warnings.filterwarnings(
+                "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+            )
+            return get_peft_model(self._model, peft_config)
 
     # --- training ----------------------------------------------------------------------------------
 

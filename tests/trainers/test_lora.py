@@ -91,6 +91,18 @@ def test_stop_is_clean_and_the_run_is_reproducible(full_run):
     assert stopped_curve["eval_loss"].tolist() == pytest.approx(full_curve["eval_loss"].iloc[:2].tolist(), rel=1e-4)
 
 
+def test_wrapping_the_model_in_lora_warns_the_user_of_nothing():
+    """peft reads a deprecated transformers alias on every wrap: that FutureWarning is not the user's to act on."""
+    import warnings
+
+    trainer = LoraTrainer(tiny_config())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer._load()
+        trainer._wrap_lora()
+    assert not [w for w in caught if "is_gradient_checkpointing" in str(w.message)]
+
+
 def test_unknown_target_module_is_a_clear_error():
     trainer = LoraTrainer(tiny_config(**{"train.lora.target_modules": ["nope_proj"]}))
     with pytest.raises(ForetuneError, match="nope_proj"):
