@@ -108,35 +108,33 @@ def _complete(curve: Curve) -> bool:
     return bool(len(curve.values)) and curve.fractions[-1] >= 1.0 - 1e-6 and math.isfinite(curve.values[-1])
 
 
-def _finished_runs(fit: Path, columns: CurveColumns, ranked: list[Curve], at: float) -> list[Curve]:
-    """The runs of `fit` a predictor may learn from: those that finished (a value at fraction 1; a
-    pruned or running run's last value is not its final) and are not one of the `ranked` runs (the
-    same trial id with the same points up to `at`), whose prediction would otherwise have seen its
-    own final. An error when none is left."""
+def _finished_runs(fit: Path, columns: CurveColumns) -> list[Curve]:
+    """The runs of `fit` a predictor may learn from: those that finished (a value at fraction 1; a pruned or
+    running run's last value is not its final; a note names the others). An error when there are none."""
     runs = columns.read(fit)
-    unfinished = [str(c.trial) for c in runs if not _complete(c)]
-    early = {c.trial: c.upto(at) for c in ranked}
-    same = [
-        str(c.trial) for c in runs if _complete(c) and c.trial in early and _same_points(c.upto(at), early[c.trial])
-    ]
-    for what, trials in (
-        ("do not reach fraction 1 with a value (not finished)", unfinished),
-        ("are also among the runs ranked (their predictions would have seen their finals)", same),
-    ):
-        if trials:
-            shown = f"{', '.join(trials[:10])}{' ...' if len(trials) > 10 else ''}"
-            err_console.print(
-                f"note: {len(trials)} run(s) of {fit} {what}; left out of --fit: {shown}",
-                highlight=False,
-                soft_wrap=True,
-            )
-    kept = [c for c in runs if _complete(c) and str(c.trial) not in same]
+    unfinished = [c for c in runs if not _complete(c)]
+    _note(
+        len(unfinished), f"of {fit} do not reach fraction 1 with a value (not finished); left out of --fit", unfinished
+    )
+    kept = [c for c in runs if _complete(c)]
     if not kept:
         raise ForetuneError(
-            f"--fit {fit}: none of its {len(runs)} runs is a finished run to learn from (a value at fraction 1, "
-            "not one of the runs ranked); pass the finished runs' complete curves, or leave out --fit"
+            f"--fit {fit}: none of its {len(runs)} runs is finished (a value at fraction 1); pass the finished "
+            "runs' complete curves, or leave out --fit"
         )
     return kept
+
+
+def _also_finished(runs: list[Curve], finished: list[Curve], at: float) -> set:
+    """Trial ids of `runs` that are runs of `finished` too: the same id with the same points up to `at`."""
+    early = {c.trial: c.upto(at) for c in runs}
+    return {c.trial for c in finished if c.trial in early and _same_points(c.upto(at), early[c.trial])}
+
+
+def _note(count: int, what: str, runs: list[Curve]) -> None:
+    if count:
+        shown = ", ".join(str(c.trial) for c in runs[:10]) + (" ..." if count > 10 else "")
+        err_console.print(f"note: {count} run(s) {what}: {shown}", highlight=False, soft_wrap=True)
 
 
 def _same_points(a: Curve, b: Curve) -> bool:
@@ -178,7 +176,17 @@ def rank_cmd(
     _check_rank_args(at, mode, [predictor])
     columns = CurveColumns(trial_col, value_col, fraction_col, step_col, total_col, param, no_params, extra_col)
     runs = _runs_reaching(curves, columns, at)
-    finished = _finished_runs(fit, columns, runs, at) if fit is not None else []
+    finished = _finished_runs(fit, columns) if fit is not None else []
+    known = _also_finished(runs, finished, at)  # one table given as both: rank the runs still running
+    if known:
+        same = [c for c in runs if c.trial in known]
+        _note(len(same), f"are finished runs of {fit}: learned from, not ranked (their finals are known)", same)
+        runs = [c for c in runs if c.trial not in known]
+        if not runs:
+            raise ForetuneError(
+                f"every run of {curves} is a finished run of --fit {fit}: nothing left to predict; "
+                "`foretune rank-eval` scores predictions on finished runs"
+            )
     model = get_predictor(predictor, mode=mode).fit(finished)
     early = [c.upto(at) for c in runs]
     prediction = clip_to_bounds(model.predict(early, at=at), unit_bounds([*runs, *finished], mode=mode))
@@ -252,7 +260,19 @@ def rank_eval_cmd(
             f"{curves}: rank-eval needs complete curves (a value at fraction 1) for at least "
             f"{needed} runs, found {len(complete)}; use `foretune rank` for partial curves"
         )
-    finished = _finished_runs(fit, columns, complete, at) if fit is not None else None
+    finished = _finished_runs(fit, columns) if fit is not None else None
+    if finished is not None and (known := _also_finished(complete, finished, at)):
+        same = [c for c in finished if c.trial in known]
+        _note(
+            len(same),
+            f"of {fit} are among the runs scored (they would have seen their finals); left out of --fit",
+            same,
+        )
+        finished = [c for c in finished if c.trial not in known]
+        if not finished:
+            raise ForetuneError(
+                f"--fit {fit}: every run is among the runs scored; give other finished runs, or no --fit"
+            )
     scores = evaluate_predictors(
         {name: name for name in names},
         complete,

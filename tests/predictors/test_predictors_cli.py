@@ -140,19 +140,34 @@ def test_rank_clips_an_accuracy_to_zero_one(tmp_path):
     assert _cli(*args).returncode == 0 and pd.read_csv(out)["upper"].max() > 1.0  # not an accuracy: no clip
 
 
-def test_rank_learns_only_from_fit_runs_that_finished_and_are_not_ranked(tmp_path):
+def test_rank_learns_from_the_finished_runs_of_fit_and_ranks_the_rest(tmp_path):
     ranked = make_study(12, seed=2, noise=0.003)
-    partial = _write(ranked, tmp_path / "partial.csv", at=0.2)
     finished = [replace(c, trial=f"done-{c.trial}") for c in make_study(20, seed=1, noise=0.003)]
     pruned = [replace(c.upto(0.5), trial=f"pruned-{c.trial}") for c in make_study(5, seed=4, noise=0.003)]
-    fit = tmp_path / "fit.csv"
-    _write([*finished, *pruned, *ranked[:3]], fit)  # three ranked runs, complete, slipped into the fit
+    fit = _write([*finished, *pruned, *ranked[:3]], tmp_path / "fit.csv")  # three of the ranked runs, finished
     out = tmp_path / "ranked.csv"
-    result = _cli("rank", partial, "--fit", fit, "--predictor", "learned", "--out", out)
+    result = _cli(
+        "rank", _write(ranked, tmp_path / "partial.csv", at=0.2), "--fit", fit, "--predictor", "learned", "--out", out
+    )
     assert result.returncode == 0, result.stderr
-    assert "5 run(s) of" in result.stderr and "pruned-t0" in result.stderr  # not finished
-    assert "3 run(s) of" in result.stderr and "t0, t1, t2" in result.stderr  # would have seen their finals
-    assert pd.read_csv(out)["basis"].str.startswith("predicted by learned from 20 finished runs").all()
+    assert "5 run(s) of" in result.stderr and "pruned-t0" in result.stderr  # not finished: not learned from
+    assert "3 run(s) are finished runs of" in result.stderr and ": t0, t1, t2" in result.stderr  # finals known
+    table = pd.read_csv(out)
+    assert sorted(table["trial"]) == sorted(f"t{i}" for i in range(3, 12))
+    assert table["basis"].str.startswith("predicted by learned from 23 finished runs").all()
+
+
+def test_one_table_as_curves_and_fit_ranks_the_runs_still_running(tmp_path):
+    study = make_study(16, seed=5, noise=0.003)
+    table = _write([*study[:10], *(c.upto(0.3) for c in study[10:])], tmp_path / "study.csv")
+    out = tmp_path / "ranked.csv"
+    result = _cli("rank", table, "--fit", table, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert sorted(pd.read_csv(out)["trial"]) == [f"t{i}" for i in range(10, 16)]
+    assert "6 run(s) of" in result.stderr and "10 run(s) are finished runs of" in result.stderr
+    done = _write(study[:10], tmp_path / "done.csv")
+    result = _cli("rank", done, "--fit", done, "--out", out)
+    assert result.returncode == 2 and "nothing left to predict; `foretune rank-eval`" in result.stderr
 
 
 def test_rank_with_no_finished_run_in_fit_exits_2(tmp_path):
@@ -160,5 +175,19 @@ def test_rank_with_no_finished_run_in_fit_exits_2(tmp_path):
     fit = _write(make_study(6, seed=1), tmp_path / "fit.csv", at=0.5)
     out = tmp_path / "ranked.csv"
     result = _cli("rank", partial, "--fit", fit, "--out", out)
-    assert result.returncode == 2 and "none of its 6 runs is a finished run" in result.stderr
+    assert result.returncode == 2 and "none of its 6 runs is finished" in result.stderr
     assert "Traceback" not in result.stderr and not out.exists()
+
+
+def test_rank_eval_leaves_the_runs_it_scores_out_of_fit(tmp_path):
+    study = make_study(12, seed=6, mode="min", noise=0.003)
+    curves = _write(study, tmp_path / "complete.csv")
+    result = _cli("rank-eval", curves, "--mode", "min", "--fit", curves)
+    assert result.returncode == 2 and "every run is among the runs scored" in result.stderr
+    fit = _write(
+        [*study[:4], *(replace(c, trial=f"other-{c.trial}") for c in make_study(8, seed=7, mode="min"))],
+        tmp_path / "fit.csv",
+    )
+    result = _cli("rank-eval", curves, "--mode", "min", "--fit", fit, "--predictor", "snapshot")
+    assert result.returncode == 0, result.stderr
+    assert "4 run(s) of" in result.stderr and "left out of --fit: t0, t1, t2, t3" in result.stderr
