@@ -92,14 +92,8 @@ def _runs_reaching(source: Path, columns: CurveColumns, at: float) -> list[Curve
             f"no run in {source} has a (finite) value at fraction <= {at} (the earliest point is at "
             f"{first:.3g}); pass a larger --at or curves with earlier points"
         )
-    if len(seen) < len(curves):
-        missing = [str(c.trial) for c in curves if not len(observed(c, at)[1])]
-        err_console.print(
-            f"note: {len(missing)} run(s) have no value at fraction <= {at} and are left out: "
-            f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}",
-            highlight=False,
-            soft_wrap=True,
-        )
+    missing = [c for c in curves if not len(observed(c, at)[1])]
+    _note(len(missing), f"have no value at fraction <= {at} and are left out", missing)
     return seen
 
 

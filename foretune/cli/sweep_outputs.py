@@ -27,8 +27,10 @@ def print_saturation(result, console: Console, n=None, values=None) -> None:
     noted = bool(set_aside) or bool((n == 0).any())
     for column in ("n", "mean", "runs", "fitted", "gain / doubling", *([""] if noted else [])):
         table.add_column(column, justify="right")
+    means = []  # of the sizes n > 0, for the direction check below
     for size in np.unique(n):
         measured = values[n == size]
+        means += [measured.mean()] if size > 0 else []
         fitted, gain, note = "-", "-", ""
         if size == 0:
             note = "zero-shot: not fitted (the curve needs n > 0)"
@@ -39,7 +41,6 @@ def print_saturation(result, console: Console, n=None, values=None) -> None:
         row = (f"{size:.0f}", f"{measured.mean():.4f}", str(len(measured)), fitted, gain)
         table.add_row(*row, *([note] if noted else []))
     console.print(table)
-    means = np.array([values[n == size].mean() for size in np.unique(n[n > 0])])
     worse = np.diff(means) * (1 if result.mode == "max" else -1) < 0
     if len(worse) >= 2 and worse.all():
         other = "min" if result.mode == "max" else "max"
