@@ -43,6 +43,10 @@ def estimate_cmd(
     from foretune.search.estimate import estimate, write_estimate
 
     cfg = _load(config, set_)
+    if out is not None:
+        from foretune.folders import check_output_folder
+
+        check_output_folder(out)
     with _pilot_progress(quiet=json_out) as on_event:
         result = estimate(cfg, steps=steps, price=price, trials=trials, on_event=on_event)
     if out is not None:

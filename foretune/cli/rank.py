@@ -191,6 +191,11 @@ def rank_cmd(
         )
 
     if out is not None:
+        from foretune.folders import check_output_folder
+
+        if out.is_dir():
+            raise ForetuneError(f"--out {out}: that is a folder; give a CSV file, e.g. --out {out / 'ranking.csv'}")
+        check_output_folder(out.parent)
         out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(out, index=False)
     shown = Table(title=f"{predictor} ranking at {at:g} of the budget ({mode}), {len(runs)} runs")

@@ -13,6 +13,7 @@ import typer
 from foretune.cli.options import ConfigArg, SetOpt, _load, console
 from foretune.cli.sweep_outputs import print_saturation, write_sweep_files
 from foretune.errors import ForetuneError
+from foretune.folders import check_output_folder
 
 if TYPE_CHECKING:
     from foretune.config import ExperimentConfig
@@ -142,6 +143,8 @@ def sweep_cmd(
     given = {f"sweep.{key}": value for key, value in flags.items() if value is not None}
     if given:
         cfg = cfg.with_overrides(given, where="(command-line options)")
+    folder = out or Path("runs") / f"sweep-{cfg.name}"
+    check_output_folder(folder)  # not after hours of training
     names = cfg.sweep.models or [cfg.model.name]
     configs = {name: cfg.with_overrides({"model.name": name}, where="--models") for name in names}
     # Bad settings (sizes, budget, models) fail before Ray starts.
@@ -163,7 +166,7 @@ def sweep_cmd(
             import ray
 
             ray.shutdown()
-    _write_results(cfg, results, out or Path("runs") / f"sweep-{cfg.name}")
+    _write_results(cfg, results, folder)
 
 
 def _prepare_sweep(cfg: ExperimentConfig, sizes: str | None) -> tuple[SaturationSweep, list[int]]:

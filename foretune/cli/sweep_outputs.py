@@ -50,19 +50,13 @@ def print_saturation(result, console: Console, n=None, values=None) -> None:
             highlight=False,
         )
 
-    def interval(pair):
-        return "[" + ", ".join("beyond horizon" if v is None else f"{v:,}" for v in pair) + "]"
-
     lo, hi = summary["asymptote_interval"]
     console.print(f"asymptote            {summary['asymptote']:.4f}  [{lo:.4f}, {hi:.4f}]{_capped(result)}")
     useful = summary["min_useful_n"]
     note = " (extrapolated beyond the measured points)" if summary["extrapolated"] else ""
+    console.print(f"minimum useful n     {_count(useful)}  {_interval(summary['min_useful_n_interval'])}{note}")
     console.print(
-        f"minimum useful n     {'beyond horizon' if useful is None else f'{useful:,}'}  "
-        f"{interval(summary['min_useful_n_interval'])}{note}"
-    )
-    console.print(
-        f"minimum sufficient n {summary['min_sufficient_n']:,}  {interval(summary['min_sufficient_n_interval'])}"
+        f"minimum sufficient n {_count(summary['min_sufficient_n'])}  {_interval(summary['min_sufficient_n_interval'])}"
         f"  (within {result.epsilon:g} of the score at max n = {summary['max_n']:,}: {summary['score_at_max_n']:.4f})"
     )
     console.print(f"regime               {summary['regime']}", highlight=False)
@@ -82,6 +76,15 @@ def _capped(result) -> str:
             "do not yet show where the curve levels off)"
         )
     return f" (the metric's range [{low}, {high}] bounds it)"
+
+
+def _count(value) -> str:
+    """A sample count as text; None is beyond the horizon (not the word None)."""
+    return "beyond horizon" if value is None else f"{value:,}"
+
+
+def _interval(pair) -> str:
+    return "[" + ", ".join(_count(v) for v in pair) + "]"
 
 
 def _number(value: float, spec: str = ".4f") -> str:
@@ -116,10 +119,10 @@ def sweep_markdown(result: SweepResult) -> str:
         lines += [
             "",
             f"- asymptote: {s['asymptote']:.4f} (interval [{lo:.4f}, {hi:.4f}]){_capped(result.saturation)}",
-            f"- minimum useful n: {s['min_useful_n']} (interval {s['min_useful_n_interval']})"
+            f"- minimum useful n: {_count(s['min_useful_n'])} (interval {_interval(s['min_useful_n_interval'])})"
             + (" — extrapolated beyond the measured sizes" if s["extrapolated"] else ""),
-            f"- minimum sufficient n (of max n = {s['max_n']}): {s['min_sufficient_n']} "
-            f"(interval {s['min_sufficient_n_interval']})",
+            f"- minimum sufficient n (of max n = {s['max_n']:,}): {_count(s['min_sufficient_n'])} "
+            f"(interval {_interval(s['min_sufficient_n_interval'])})",
             f"- regime: {s['regime']}",
             *(
                 [f"- set aside (far off the fitted curve, left out of the fit): n = {s['set_aside_n']}"]
@@ -138,10 +141,8 @@ def sweep_markdown(result: SweepResult) -> str:
                 pd.DataFrame(
                     {
                         "attribute": attributes["attribute"],
-                        "min useful n": attributes["min_useful_n"].map(
-                            lambda v: "beyond horizon" if v is None else str(v)
-                        ),
-                        "interval": attributes["interval"].map(str),
+                        "min useful n": attributes["min_useful_n"].map(_count),
+                        "interval": attributes["interval"].map(_interval),
                         "gain per doubling at the largest n": attributes["gain_per_doubling"].map(
                             lambda v: f"{v:+.4f}"
                         ),

@@ -45,8 +45,12 @@ def train_cmd(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/train-<name>).")] = None,
 ) -> None:
     """Run one LoRA fine-tune; report its curve at each budget fraction and score it on the test split."""
+    from foretune.folders import check_output_folder
+
     cfg = _load(config, set_)
-    run_training(cfg, out or Path("runs") / f"train-{cfg.name}", console=console)
+    out = out or Path("runs") / f"train-{cfg.name}"
+    check_output_folder(out)
+    run_training(cfg, out, console=console)
 
 
 def run_training(config: ExperimentConfig, out: Path, *, console: Console) -> TrainResult:

@@ -20,6 +20,7 @@ from optuna.storages import BaseStorage
 
 from foretune.config import ExperimentConfig
 from foretune.errors import ForetuneError
+from foretune.folders import check_output_folder
 from foretune.keys import CONFIG_ATTR, HISTORY_STUDIES_ATTR, TEST_FOLDS_ATTR, ZERO_SHOT_ATTR
 from foretune.search import storage as st
 from foretune.search.cluster import check_study_reachable
@@ -145,6 +146,7 @@ def run_search(
         trainer_factory = load_train_fn(config.search.trainable)  # a bad path fails here, before anything starts
     config = with_absolute_model_folders(config)  # trials run in their own folders
     run_dir = Path(out) if out is not None else default_run_dir(config)
+    check_output_folder(run_dir)
     storage_str = storage or config.storage
     opened = check_storage(storage_str, run_dir)
     if config.data.test_folds and trainer_factory is None:

@@ -278,6 +278,13 @@ def estimate(
     from foretune.search import pilot
 
     _check_request(config, steps=steps, price=price, trials=trials)  # bad input fails before the pilot
+    gpus = pilot.local_devices(config)[1]
+    if gpus < config.resources.gpus_per_trial:  # the search would refuse it too (driver.check_resources)
+        raise ForetuneError(
+            f"resources.gpus_per_trial={config.resources.gpus_per_trial:g} but this machine has {gpus} GPU(s): the "
+            "pilot times a trial on the device it will train on, so run the estimate on a machine of the search "
+            "(or set resources.gpus_per_trial=0 to estimate a search on CPUs)"
+        )
     plan = pilot.plan_runs(config)  # so do data and budget errors
     measured = run_pilot(config, steps=steps, on_event=on_event)
     return project(config, measured, price=price, trials=trials, plan=plan)

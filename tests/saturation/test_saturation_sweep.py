@@ -11,7 +11,7 @@ import numpy as np
 import optuna
 import pytest
 
-from foretune.cli.sweep_outputs import write_sweep_files
+from foretune.cli.sweep_outputs import sweep_markdown, write_sweep_files
 from foretune.errors import ForetuneError
 from foretune.keys import JOURNAL_NAME, N_SAMPLES_ATTR
 from foretune.search.sweep import (
@@ -123,6 +123,10 @@ def test_late_attributes_when_nothing_has_bent_yet_and_rare_ones_left_out() -> N
     assert result.saturation.min_useful_n is None  # beyond the horizon
     assert result.late_attributes() == ["Fast"]
     assert result.rare_attributes == ["Once"] and "Once" not in result.attributes
+    # table.md says so in words: a Python None must not reach the reader
+    table = sweep_markdown(result)
+    assert "- minimum useful n: beyond horizon (interval [" in table
+    assert "None" not in table and "beyond horizon]" in table
 
 
 def test_outputs_points_json_and_study(tmp_path: Path) -> None:

@@ -286,6 +286,19 @@ def test_report_shows_estimate_vs_actual_after_a_search(piloted, tiny_lora_searc
     ],
 )
 def test_bad_input_is_one_clear_error(args, message, capsys):
+    _estimate_fails(args, message, capsys)
+
+
+def test_gpus_asked_where_none_exist_is_one_clear_error(capsys):
+    """The pilot would time CPU steps and call them GPU-hours; the search itself refuses such a config."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    _estimate_fails(["configs/default.yaml", "--set", "resources.gpus_per_trial=1"], "this machine has 0 GPU", capsys)
+
+
+def _estimate_fails(args, message, capsys):
     from foretune.cli.app import main
 
     with pytest.MonkeyPatch.context() as patch:

@@ -89,3 +89,18 @@ def test_report_and_dashboard_without_a_study(tmp_path, cli):
     _assert_user_error(cli("report", str(tmp_path)), "no study found")
     _assert_user_error(cli("dashboard", str(tmp_path)), "no study")
     assert not (tmp_path / "study.journal").exists()
+
+
+def test_an_output_path_that_cannot_be_a_folder_fails_before_any_work(config_file, tmp_path, cli):
+    """A file where the output folder should go: one error before training (the sweep wrote its results only
+    after hours of runs, then crashed), nothing created."""
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder")
+    for command in ("train", "search", "sweep", "estimate"):
+        _assert_user_error(cli(command, str(config_file), "--out", str(blocker)), "--out", "a file of that name")
+        _assert_user_error(cli(command, str(config_file), "--out", str(blocker / "run")), "is a file, so no folder")
+    curves = REPO / "tests" / "data" / "replay_curves.csv"
+    rank = ("rank", str(curves), "--value-col", "val_loss", "--mode", "min", "--out")
+    _assert_user_error(cli(*rank, str(tmp_path)), "that is a folder", "give a CSV file")
+    _assert_user_error(cli(*rank, str(blocker / "ranking.csv")), "a file of that name")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["search.yaml", "taken"]
