@@ -163,7 +163,7 @@ def test_command_files_add_the_markdown_table_and_the_plot(tmp_path: Path) -> No
 
 
 def test_too_few_sizes_and_unknown_metric_are_user_errors() -> None:
-    with pytest.raises(ForetuneError, match="at least 3 sizes above 0"):
+    with pytest.raises(ForetuneError, match=r"at least 3 sizes above 0 to fit a curve, got 1 \(50\);"):
         SaturationSweep(curve_task, sizes=[0, 50])
     with pytest.raises(ForetuneError, match="no metric 'f1'"):
         SaturationSweep(curve_task, sizes=SIZES, metric="f1").run()

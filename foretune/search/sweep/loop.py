@@ -174,9 +174,10 @@ class SaturationSweep:
         self.model = SaturationModel(mode=mode, epsilon=epsilon, n_bootstrap=n_bootstrap, seed=seed, bounds=bounds)
         positive = [s for s in sizes if s > 0]
         if len(positive) < self.model.min_points:
+            listed = f" ({', '.join(map(str, positive))})" if positive else ""
             raise ForetuneError(
                 f"the sweep needs at least {self.model.min_points} sizes above 0 to fit a curve, got "
-                f"{len(positive)} ({', '.join(map(str, sizes))}); add sizes, e.g. a geometric grid 50,100,200,..."
+                f"{len(positive)}{listed}; add sizes, e.g. a geometric grid 50,100,200,..."
             )
 
     def _measure(self, sizes: Sequence[int], points: list[SweepPoint], result: SaturationResult | None = None) -> None:
