@@ -104,3 +104,22 @@ def test_an_output_path_that_cannot_be_a_folder_fails_before_any_work(config_fil
     _assert_user_error(cli(*rank, str(tmp_path)), "that is a folder", "give a CSV file")
     _assert_user_error(cli(*rank, str(blocker / "ranking.csv")), "a file of that name")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["search.yaml", "taken"]
+
+
+def test_dashboard_on_a_port_in_use_is_one_clear_error(tmp_path, cli):
+    """It printed a bare `OSError: [Errno 98] Address already in use` traceback."""
+    import socket
+
+    import optuna
+
+    from foretune.search.storage import journal_path, open_storage
+
+    study = optuna.create_study(study_name="seen", storage=open_storage(str(journal_path(tmp_path))))
+    study.enqueue_trial({})
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        _assert_user_error(
+            cli("dashboard", str(tmp_path), "--port", str(port)), f"127.0.0.1:{port}", "in use", "--port"
+        )
