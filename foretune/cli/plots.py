@@ -93,7 +93,10 @@ def plot_learning_curves(study: optuna.Study, best: dict | None, path: Path, *, 
     ax.set_xlabel("budget fraction")
     ax.set_ylabel(metric)
     ax.set_title(f"Learning curves by outcome — {study.study_name}")
-    ax.legend()
+    if labelled:
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no trial has reported yet", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -105,7 +108,9 @@ def plot_predicted_vs_final(table: pd.DataFrame, path: Path, *, metric: str) -> 
     that were made: a trial ranked by its early score alone (no final predicted) is left out."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
-    judged = table.dropna(subset=["predicted_final"]) if not table.empty else table
+    if table.empty:  # no trial has started (a search stopped before its first): an empty frame has no columns
+        table = pd.DataFrame(columns=["state", "predicted_final", "final"])
+    judged = table.dropna(subset=["predicted_final"])
     complete = judged[judged["state"] == "COMPLETE"]
     if len(complete):
         audited = complete.get("early_decision", pd.Series(index=complete.index, dtype=object)) == AUDIT

@@ -76,7 +76,10 @@ def print_report(report: Report, console: Console, *, limit: int = 30) -> None:
         if shown["predicted_final"] not in ("-", "no final"):
             shown["interval"] = f"[{cell(row.get('predicted_lower'))}, {cell(row.get('predicted_upper'))}]"
         table.add_row(*shown.values(), folded)
-    console.print(table)
+    if len(report.table):
+        console.print(table)
+    if len(report.table) > limit:
+        console.print(f"(the first {limit} of {len(report.table)} trials; all of them: {report.files['csv']})")
     for line in report.summary:
         console.print(line, highlight=False)
     if report.pareto is not None:  # several objectives: the front, the knee first-class

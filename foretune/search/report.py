@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 
 from foretune.config import EarlyStageConfig, space_key_path
 from foretune.errors import ForetuneError
+from foretune.folders import check_output_folder
 from foretune.keys import (
     CONFIG_ATTR,
     COST_PREFIX,
@@ -202,7 +203,7 @@ def _markdown(table: pd.DataFrame, study: optuna.Study, best: dict | None, metri
         f"# Study `{study.study_name}`",
         "",
         f"Metric: `{metric}` ({'higher' if mode == 'max' else 'lower'} is better). Trials: "
-        + ", ".join(f"{n} {s.lower()}" for s, n in counts.items()),
+        + (", ".join(f"{n} {s.lower()}" for s, n in counts.items()) or "none finished or running yet"),
         "",
     ]
     if best:
@@ -217,7 +218,8 @@ def _markdown(table: pd.DataFrame, study: optuna.Study, best: dict | None, metri
             lines += [unscored_best_line(best["number"]), ""]
     lines += [f"- {line}" for line in verdict_summary(table, mode, study)] + [""]
     shown = table.drop(columns=[c for c in ("error",) if c in table and table[c].isna().all()])
-    lines.append(markdown_table(shown))
+    if not table.empty:
+        lines.append(markdown_table(shown))
     return "\n".join(lines) + "\n"
 
 
@@ -373,6 +375,7 @@ def load_study_for_report(target: str | Path | None, *, storage: str | None, stu
         storage, out = str(journal), journal.parent
     else:
         out = Path(target) if target is not None else Path("runs") / "report"
+        check_output_folder(out, option="report folder")
     opened = open_storage(storage, must_exist=True)
     name = find_study_name(opened, study_name, where=redact(storage))
     return optuna.load_study(study_name=name, storage=opened), out

@@ -123,3 +123,21 @@ def test_dashboard_on_a_port_in_use_is_one_clear_error(tmp_path, cli):
         _assert_user_error(
             cli("dashboard", str(tmp_path), "--port", str(port)), f"127.0.0.1:{port}", "in use", "--port"
         )
+
+
+def test_report_of_a_study_with_no_trial_yet(tmp_path, cli):
+    """A search stopped before its first trial: the report says so (the plots raised KeyError 'state'), and
+    `--storage URL FOLDER` with a file at FOLDER is one error."""
+    import optuna
+
+    from foretune.search.storage import journal_path, open_storage
+
+    journal = journal_path(tmp_path)
+    optuna.create_study(study_name="waiting", storage=open_storage(str(journal))).enqueue_trial({})
+    code, stdout, stderr = cli("report", str(tmp_path))
+    assert code == 0, stderr
+    assert "No trials yet" in stdout and "No trials yet" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "curves.png").stat().st_size and (tmp_path / "predicted_vs_final.png").stat().st_size
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder")
+    _assert_user_error(cli("report", str(blocker), "--storage", str(journal)), "report folder", "in the way")
