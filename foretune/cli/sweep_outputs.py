@@ -50,8 +50,8 @@ def print_saturation(result, console: Console, n=None, values=None) -> None:
             highlight=False,
         )
 
-    lo, hi = summary["asymptote_interval"]
-    console.print(f"asymptote            {summary['asymptote']:.4f}  [{lo:.4f}, {hi:.4f}]{_capped(result)}")
+    band = _asymptote_band(result)
+    console.print(f"asymptote            {summary['asymptote']:.4f}  {band}{_capped(result)}")
     useful = summary["min_useful_n"]
     note = " (extrapolated beyond the measured points)" if summary["extrapolated"] else ""
     console.print(f"minimum useful n     {_count(useful)}  {_interval(summary['min_useful_n_interval'])}{note}")
@@ -81,6 +81,14 @@ def _capped(result) -> str:
 def _count(value) -> str:
     """A sample count as text; None is beyond the horizon (not the word None)."""
     return "beyond horizon" if value is None else f"{value:,}"
+
+
+def _asymptote_band(result) -> str:
+    """The asymptote's bootstrap interval; with no replicate (--bootstrap 0) there is none to show."""
+    if not result.n_bootstrap:
+        return "(no interval: no bootstrap replicate)"
+    lo, hi = result.asymptote_interval
+    return f"[{lo:.4f}, {hi:.4f}]"
 
 
 def _interval(pair) -> str:
@@ -115,10 +123,10 @@ def sweep_markdown(result: SweepResult) -> str:
     ]
     if result.saturation is not None:
         s = result.saturation.to_dict()
-        lo, hi = s["asymptote_interval"]
+        band = _asymptote_band(result.saturation)
         lines += [
             "",
-            f"- asymptote: {s['asymptote']:.4f} (interval [{lo:.4f}, {hi:.4f}]){_capped(result.saturation)}",
+            f"- asymptote: {s['asymptote']:.4f} (interval {band}){_capped(result.saturation)}",
             f"- minimum useful n: {_count(s['min_useful_n'])} (interval {_interval(s['min_useful_n_interval'])})"
             + (" — extrapolated beyond the measured sizes" if s["extrapolated"] else ""),
             f"- minimum sufficient n (of max n = {s['max_n']:,}): {_count(s['min_sufficient_n'])} "

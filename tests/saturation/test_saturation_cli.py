@@ -65,6 +65,18 @@ def test_an_accuracy_plateau_is_never_shown_above_1(tmp_path: Path, cli) -> None
     assert code == 0 and json.loads(out)["asymptote"] > 1.0 and json.loads(out)["bounds"] is None
 
 
+def test_no_bootstrap_shows_no_asymptote_interval(points: Path, cli) -> None:
+    """--bootstrap 0 computes no band: it showed the asymptote twice as its own interval [a, a]."""
+    code, out, _ = cli("saturation", str(points), "--json", "--bootstrap", "0")
+    summary = json.loads(out)
+    assert code == 0 and summary["n_bootstrap"] == 0 and summary["asymptote_interval"] == [None, None]
+    code, out, _ = cli("saturation", str(points), "--bootstrap", "0")
+    assert code == 0 and "no interval: no bootstrap replicate" in out
+    code, out, _ = cli("saturation", str(points), "--json", "--bootstrap", "20")
+    low, high = json.loads(out)["asymptote_interval"]
+    assert low < high
+
+
 def test_four_points_get_an_answer_with_its_regime(tmp_path: Path) -> None:
     path = tmp_path / "four.csv"
     path.write_text("n,value\n50,0.50\n100,0.60\n200,0.65\n400,0.68\n")

@@ -119,21 +119,27 @@ class SaturationResult:
             return None if v is None or not np.isfinite(v) else int(np.ceil(v - 1e-9))
 
         gains = self.gain_per_doubling()
+        bootstrapped = self.n_bootstrap > 0  # else the bands are the point repeated: no interval was computed
         return {
             "mode": self.mode,
             "epsilon": self.epsilon,
             "interval": self.interval,
             "max_n": size(self.max_n),
             "asymptote": num(self.asymptote),
-            "asymptote_interval": [num(v) for v in self.asymptote_interval],
+            "n_bootstrap": self.n_bootstrap,
+            "asymptote_interval": [num(v) if bootstrapped else None for v in self.asymptote_interval],
             "asymptote_capped": bool(self.asymptote_capped),
             "bounds": None if self.bounds is None else [num(v) for v in self.bounds],
             "min_useful_n": size(self.min_useful_n),
             "min_useful_n_interval": [size(v) for v in self.min_useful_n_interval],
             "min_sufficient_n": size(self.min_sufficient_n),
             "min_sufficient_n_interval": [size(v) for v in self.min_sufficient_n_interval],
-            "min_useful_n_noise_interval": [size(v) for v in self.min_useful_n_noise_interval],
-            "min_sufficient_n_noise_interval": [size(v) for v in self.min_sufficient_n_noise_interval],
+            "min_useful_n_noise_interval": [
+                size(v) if bootstrapped else None for v in self.min_useful_n_noise_interval
+            ],
+            "min_sufficient_n_noise_interval": [
+                size(v) if bootstrapped else None for v in self.min_sufficient_n_noise_interval
+            ],
             "extrapolated": bool(self.extrapolated),
             "min_sufficient_n_extrapolated": bool(self.min_sufficient_n_extrapolated),
             REGIME_KEY: self.regime,
