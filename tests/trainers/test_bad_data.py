@@ -58,6 +58,9 @@ CASES = [
         "hold a value of type list in 'label'",
     ),
     ("classification", "long.csv", _with(classification_rows(), 0, text=LONG), "longer than model.max_length=64"),
+    # the default task on another task's file: the columns it lacks, and the task the file looks like
+    ("attribute_extraction", "pc.jsonl", completion_rows(), "set task.name=completion"),
+    ("attribute_extraction", "chat.jsonl", chat_rows(), "set task.name=chat"),
 ]
 
 

@@ -24,6 +24,7 @@ from foretune.trainers.data.records import (
     clean_label_value,
     dedupe_products,
     iter_json_rows,
+    other_task_hint,
     parse_attribute_map,
     read_records,
     require_file,
@@ -164,6 +165,7 @@ def read_hf(
             raise ForetuneError(
                 f"dataset 'hf:{name}' has no column {' or '.join(repr(c) for c in missing)} "
                 f"(columns: {', '.join(part.column_names)}); set data.text_column / data.attributes_column"
+                + other_task_hint(part.column_names)
             )
         for i, row in enumerate(part):
             text = row[text_column]

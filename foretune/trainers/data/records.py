@@ -210,7 +210,7 @@ def read_records(
         raise ForetuneError(
             f"{path} has no column {' or '.join(repr(c) for c in missing)} "
             f"(columns: {', '.join(map(str, columns)) or 'none'}); "
-            "set data.text_column / data.attributes_column to the right names"
+            "set data.text_column / data.attributes_column to the right names" + other_task_hint(columns)
         )
     products = []
     for location, row in rows:
@@ -226,3 +226,16 @@ def read_records(
             )
         )
     return require_some(dedupe_products(products), path, f"every row lacks a '{text_column}' value")
+
+
+def other_task_hint(columns) -> str:
+    """A hint when the columns are those of another task (attribute extraction is the default task)."""
+    names = set(map(str, columns))
+    for wanted, task in (
+        (("prompt", "completion"), "completion"),
+        (("messages",), "chat"),
+        (("label",), "classification"),
+    ):
+        if names.issuperset(wanted):
+            return f"; or, if the file holds {' / '.join(wanted)} data, set task.name={task}"
+    return ""
