@@ -198,7 +198,8 @@ def rank_cmd(
         check_output_folder(out.parent)
         out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(out, index=False)
-    shown = Table(title=f"{predictor} ranking at {at:g} of the budget ({mode}), {len(runs)} runs")
+    which = f"the best {top} of {len(runs)} runs" if len(runs) > top else f"{len(runs)} runs"
+    shown = Table(title=f"{predictor} ranking at {at:g} of the budget ({mode}), {which}")
     for column in ("rank", "trial", "predicted_final", "lower", "upper", "early_value"):
         shown.add_column(column, justify="right")
     for row in table.head(top).itertuples(index=False):
@@ -208,6 +209,8 @@ def rank_cmd(
     console.print(prediction.basis, highlight=False, soft_wrap=True)
     if out is not None:
         console.print(f"wrote {len(table)} rows to {out}", highlight=False, soft_wrap=True)
+    elif len(runs) > top:
+        console.print(f"(--top N shows more; --out FILE.csv writes all {len(runs)})", highlight=False)
 
 
 def rank_eval_cmd(

@@ -55,6 +55,7 @@ def test_rank_writes_one_row_per_trial(tmp_path):
     assert (table["lower"] <= table["predicted_final"]).all() and (table["predicted_final"] <= table["upper"]).all()
     assert table.loc[0, "trial"] in result.stdout and "learned ranking" in result.stdout
     assert table.loc[5, "trial"] not in result.stdout.split("wrote")[0].split()  # only --top 3 printed
+    assert "the best 3 of 12 runs" in result.stdout  # and the title says so
 
 
 def test_rank_without_finished_runs_predicts_no_final(tmp_path):
