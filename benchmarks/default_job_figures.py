@@ -49,7 +49,13 @@ from foretune.predictors._signal import FEW_RUNS  # noqa: E402
 from foretune.predictors.metrics import spearman  # noqa: E402
 from foretune.search.audit import audit_figures  # noqa: E402
 from foretune.search.hindsight import leave_one_out  # noqa: E402
-from foretune.search.report import best_trial, load_study_for_report, trials_table, verdict_summary  # noqa: E402
+from foretune.search.report import (  # noqa: E402
+    best_trial,
+    compute_spent,
+    load_study_for_report,
+    trials_table,
+    verdict_summary,
+)
 from foretune.search.run_costs import makespan  # noqa: E402
 
 # Per-phase costs measured with the machine to itself (the old default job, 2026-11-22; its full trials took
@@ -151,7 +157,7 @@ def job_figures(run_dir: Path) -> dict:
     """What the shipped job's report claims, as numbers (None where the report says "not measured")."""
     study, _ = load_study_for_report(run_dir, storage=None, study_name=None)
     table = trials_table(study)
-    spent = float(pd.to_numeric(table["fraction_reached"], errors="coerce").fillna(0.0).sum())
+    spent, budgets = compute_spent(table)
     hindsight = leave_one_out(study, "max")
     best = best_trial(study) or {}
     zero_shot = study.user_attrs.get(ZERO_SHOT_ATTR) or {}
@@ -161,7 +167,7 @@ def job_figures(run_dir: Path) -> dict:
         "hindsight_spearman": _rho(hindsight["predicted"], hindsight["final"]),
         "hindsight_inside": _inside(hindsight),
         "hindsight_trials": len(hindsight),
-        "compute_spent": round(spent / len(table), 3),
+        "compute_spent": round(spent / budgets, 3) if budgets else None,
         "best_value": best.get("value"),
         "best_params": best.get("params"),
         "test_zero_shot": zero_shot.get(metric, zero_shot.get(f"{TEST_ATTR_PREFIX}{metric}")),

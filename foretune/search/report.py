@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from foretune.config import EarlyStageConfig, space_key_path
 from foretune.errors import ForetuneError
@@ -76,6 +76,14 @@ def _study_early_fraction(study: optuna.Study) -> float:
     return float(study.user_attrs.get(CONFIG_ATTR, {}).get("early_stage", {}).get("fraction", default))
 
 
+def _reached(trial: FrozenTrial, curve: Curve) -> float:
+    """The share of its budget a trial used, where it did not record it: all of it once complete (a trial
+    that reported no curve used its whole budget too), else as far as its curve goes."""
+    if trial.state == TrialState.COMPLETE:
+        return 1.0
+    return float(curve.fractions[-1]) if len(curve.fractions) else 0.0
+
+
 def trials_table(study: optuna.Study) -> pd.DataFrame:
     """One row per trial (interrupted-and-retried trials left out)."""
     study_fraction = _study_early_fraction(study)
@@ -107,9 +115,7 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
                 "predicted_upper": upper,
                 "final_in_interval": inside,
                 "early_basis": attrs.get(EARLY_BASIS_ATTR),
-                "fraction_reached": attrs.get(
-                    FRACTION_REACHED_ATTR, float(curve.fractions[-1]) if len(curve.fractions) else 0.0
-                ),
+                "fraction_reached": attrs.get(FRACTION_REACHED_ATTR, _reached(trial, curve)),
                 "early_decision": attrs.get(EARLY_DECISION_ATTR),
                 "error": attrs.get(ERROR_ATTR),
                 **early_losses(curve, at),
@@ -197,7 +203,9 @@ def best_config_yaml(study: optuna.Study, best: dict) -> str:
     return header + tuned.to_yaml()
 
 
-def _markdown(table: pd.DataFrame, study: optuna.Study, best: dict | None, metric: str, mode: str) -> str:
+def _markdown(
+    table: pd.DataFrame, study: optuna.Study, best: dict | None, metric: str, mode: str, *, best_yaml: bool
+) -> str:
     counts = table["state"].value_counts().to_dict() if not table.empty else {}
     lines = [
         f"# Study `{study.study_name}`",
@@ -208,7 +216,9 @@ def _markdown(table: pd.DataFrame, study: optuna.Study, best: dict | None, metri
     ]
     if best:
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["params"].items())
-        best_line = f"Best: trial {best['number']}, {metric} = {best['value']:.6g} ({params}); config in `best.yaml`."
+        best_line = f"Best: trial {best['number']}, {metric} = {best['value']:.6g}" + (f" ({params})" if params else "")
+        # best.yaml is the study's config with the best parameters: a study run without foretune has none
+        best_line += "; config in `best.yaml`." if best_yaml else "."
         lines += [best_line, ""]
         zero_shot = study.user_attrs.get(ZERO_SHOT_ATTR) or {}
         if best.get("test") and zero_shot:  # with 95% intervals, the small-test note and the test folds
@@ -235,11 +245,12 @@ def verdict_summary(table: pd.DataFrame, mode: str, study: optuna.Study) -> list
         lines.append(f"80% intervals: {inside} of {len(judged)} finals inside ({inside / len(judged):.0%}).")
     else:
         lines.append("80% intervals: none to check (no complete trial had a predicted final).")
-    spent = float(pd.to_numeric(table["fraction_reached"], errors="coerce").fillna(0.0).sum())
-    lines.append(
-        f"Compute: {spent:.2f} of {len(table)} full trial budgets ({spent / len(table):.0%} of running every trial"
-        f" to the end; pruning saved {1 - spent / len(table):.0%})."
-    )
+    spent, budgets = compute_spent(table)
+    if budgets:
+        lines.append(
+            f"Compute: {spent:.2f} of {budgets} full trial budgets ({spent / budgets:.0%} of running every"
+            f" trial to the end; pruning saved {1 - spent / budgets:.0%})."
+        )
     lines.append(audited_best_line(table, mode) or _best_kept_line(table, mode))
     early = (study.user_attrs.get(CONFIG_ATTR) or {}).get("early_stage") or {}
     lines += audit_lines(table, mode, int(early.get("audit_every") or 0))
@@ -253,13 +264,26 @@ def verdict_summary(table: pd.DataFrame, mode: str, study: optuna.Study) -> list
     return lines
 
 
+def compute_spent(table: pd.DataFrame) -> tuple[float, int]:
+    """(trial budgets spent, trials) over the complete and pruned trials: what pruning saved is measured on
+    them (a running trial has not spent its share yet; a failed one would not have reached its end either way)."""
+    ended = table[table["state"].isin([TrialState.COMPLETE.name, TrialState.PRUNED.name])]
+    return float(pd.to_numeric(ended["fraction_reached"], errors="coerce").fillna(0.0).sum()), len(ended)
+
+
 def _agreement_lines(complete: pd.DataFrame) -> list[str]:
     """Early rank vs final rank, and predicted final vs final, over the complete trials (3 needed)."""
     if len(complete) < 3:
         return [f"Early-vs-final rank agreement: not measured ({len(complete)} complete trials, 3 needed)."]
     ranks = complete[["early_rank", "final_rank"]].astype(float).dropna()
-    rho = spearman(ranks["early_rank"], ranks["final_rank"]) if len(ranks) >= 3 else float("nan")
-    lines = [f"Early rank vs final rank over {len(ranks)} complete trials: Spearman {rho:.2f}."]
+    if len(ranks) >= 3:
+        rho = spearman(ranks["early_rank"], ranks["final_rank"])
+        lines = [f"Early rank vs final rank over {len(ranks)} complete trials: Spearman {rho:.2f}."]
+    else:  # complete trials that reported no curve (a study not run by foretune) have no early score
+        lines = [
+            f"Early-vs-final rank agreement: not measured ({len(ranks)} of {len(complete)} complete trials have an"
+            " early score, 3 needed)."
+        ]
     for column in [c for c in complete.columns if c.startswith("early_") and c.endswith("loss")]:
         losses = complete[[column, "final_rank"]].astype(float).dropna()
         if len(losses) >= 3:  # a lower loss ranks first, as the final rank does
@@ -319,7 +343,7 @@ def build_report(study: optuna.Study, run_dir: str | Path) -> Report:
     """Write trials.csv, report.md and best.yaml into `run_dir` (the commands add the plots: `foretune.cli.plots`)."""
     run_dir = Path(run_dir)
     config = study.user_attrs.get(CONFIG_ATTR, {})
-    metric = config.get("search", {}).get("metric", "value")
+    metric = config.get("search", {}).get("metric") or (study.metric_names or ["value"])[0]
     mode = _mode(study)
     table = trials_table(study)
     best = best_trial(study)
@@ -327,12 +351,12 @@ def build_report(study: optuna.Study, run_dir: str | Path) -> Report:
     run_dir.mkdir(parents=True, exist_ok=True)
     files = {"csv": run_dir / "trials.csv", "markdown": run_dir / "report.md"}
     table.to_csv(files["csv"], index=False)
-    markdown = _markdown(table, study, best, metric, mode)
+    markdown = _markdown(table, study, best, metric, mode, best_yaml=best_yaml is not None)
     pareto = pareto_table(study) if len(study.directions) > 1 else None
     if pareto is not None:
         files["pareto_csv"] = run_dir / "pareto.csv"
         pareto[pareto["front_rank"] == 1].drop(columns="front_rank").to_csv(files["pareto_csv"], index=False)
-        markdown += "\n" + pareto_markdown(pareto, objective_names(study))
+        markdown += "\n" + pareto_markdown(pareto, objective_names(study), best_yaml=best_yaml is not None)
     estimated = estimate_vs_actual(study, run_dir)  # when `foretune estimate --out RUN_DIR` saved estimate.json
     if estimated:
         markdown += "\n## Estimate vs actual\n\n" + "".join(f"- {line}\n" for line in estimated)
@@ -346,15 +370,15 @@ def build_report(study: optuna.Study, run_dir: str | Path) -> Report:
     return report
 
 
-def pareto_markdown(pareto: pd.DataFrame, names: list[str]) -> str:
-    """The front as a markdown section (the knee is the configuration in best.yaml)."""
+def pareto_markdown(pareto: pd.DataFrame, names: list[str], *, best_yaml: bool = True) -> str:
+    """The front as a markdown section (the knee is the configuration in best.yaml, when one is written)."""
     front = pareto[pareto["front_rank"] == 1].drop(columns="front_rank")
     lines = [
         f"## Pareto front ({', '.join(names)})",
         "",
         f"{len(front)} of {len(pareto)} complete trials are on the front (no other complete trial is at least as "
         "good in every objective and better in one). The knee (closest to the ideal corner, each objective scaled "
-        "over the front) is the configuration in `best.yaml`.",
+        "over the front) is " + ("the configuration in `best.yaml`." if best_yaml else "the best trial."),
         "",
         markdown_table(front),
     ]

@@ -72,3 +72,28 @@ def test_hindsight_predicts_every_complete_trial_from_the_others():
     assert "Spearman 0.80 with the finals" in line
     study.add_trial(create_trial(state=TrialState.PRUNED, intermediate_values={20: 0.05}))
     assert len(leave_one_out(study, "max")) == 4  # a stopped trial has no final to check
+
+
+def test_a_study_run_without_foretune_is_reported_for_what_it_holds(tmp_path):
+    """Two objectives, no curves, no foretune config: the metric is the study's first metric name (it was
+    'value'), no best.yaml is promised, complete trials count as whole budgets (they counted 0: 'pruning saved
+    100%'), a failed or running trial is left out of the compute, and no rank agreement is claimed (it said
+    'Spearman nan' over 0 trials)."""
+    from foretune.search.report import build_report
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_metric_names(["accuracy", "cost.gpu_hours"])
+    for accuracy, cost in ((0.7, 0.3), (0.6, 0.2), (0.5, 0.4)):
+        study.add_trial(create_trial(values=[accuracy, cost], params={}, distributions={}))
+    study.add_trial(create_trial(state=TrialState.FAIL, params={}, distributions={}))
+    study.add_trial(create_trial(state=TrialState.PRUNED, params={}, distributions={}))
+    study.ask()  # running
+    report = build_report(study, tmp_path)
+    markdown = (tmp_path / "report.md").read_text()
+    assert report.metric == "accuracy" and "Best: trial 0, accuracy = 0.7." in markdown
+    assert not (tmp_path / "best.yaml").exists() and "best.yaml" not in markdown
+    assert "Compute: 3.00 of 4 full trial budgets (75% of running every trial to the end; pruning saved 25%)." in (
+        report.summary
+    )
+    assert "not measured (0 of 3 complete trials have an early score, 3 needed)" in markdown
+    assert "nan" not in markdown.split("|")[0]
