@@ -148,7 +148,7 @@ def print_estimate(result: dict[str, Any]) -> None:
     for label in ("job", "wall time", f"{search['device']}-hours", "dollars"):
         projected.add_column(label, justify="right")
     projected.add_row(
-        f"search: {search['trials']} trials, ~{search['expected_complete']:.1f} to the end",
+        f"search: {_counted(search['trials'], 'trial')}, ~{search['expected_complete']:.1f} to the end",
         _duration(search["wall_seconds"]),
         f"{search['device_hours']:.3g}",
         _usd(search["usd"]),
@@ -176,14 +176,15 @@ def print_estimate(result: dict[str, Any]) -> None:
     )
     evaluations = full["early_evaluations"] + full["late_evaluations"] + int(full.get("final", False))
     console.print(
-        f"a full trial: {full['steps']} steps + {evaluations} evaluations"
+        f"a full trial: {_counted(full['steps'], 'step')} + {_counted(evaluations, 'evaluation')}"
         + (f" (the last, the final, on {finals} products)" if full.get("final") and finals else "")
         + (
             f" + a test evaluation when it leads the finals so far ({search['expected_test_evaluations']:.1f} expected)"
             if full["test"]
             else ""
         )
-        + f"; a pruned trial: {pruned['steps']} steps + {pruned['early_evaluations']} evaluations"
+        + f"; a pruned trial: {_counted(pruned['steps'], 'step')}"
+        + f" + {_counted(pruned['early_evaluations'], 'evaluation')}"
         + "".join(
             f"; ~{r['expected_stopped']:.1f} stopped at {r['fraction']:.0%} ({r['trial']['steps']} steps)"
             for r in search.get("rungs", [])[1:]  # the later rungs (early_stage.rungs)
@@ -198,3 +199,8 @@ def print_estimate(result: dict[str, Any]) -> None:
         console.print("dollars: give --price or set cost.price_per_device_hour", highlight=False)
     if result.get("saved_to"):
         console.print(f"saved {result['saved_to']}: `foretune report` on that run folder compares it with the search")
+
+
+def _counted(count: int, noun: str) -> str:
+    """'1 trial', '2 trials'."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
