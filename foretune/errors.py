@@ -10,3 +10,11 @@ class ForetuneError(Exception):
     """A problem with the user's input, reported as one clear line (CLI exit code 2)."""
 
     exit_code = 2
+    label = "error"
+
+
+class SearchInterrupted(ForetuneError):
+    """Ctrl-C stopped a search: what finished is kept, and how to resume (exit code 130, as for SIGINT)."""
+
+    exit_code = 130
+    label = "interrupted"

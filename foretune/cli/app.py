@@ -38,5 +38,5 @@ def main() -> None:
     try:
         app()
     except ForetuneError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]{error.label}:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)

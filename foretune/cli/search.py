@@ -94,7 +94,7 @@ def search_cmd(
         progress=not quiet,
         write_report=False,
     )
-    if outcome.requeued:
+    if outcome.requeued and quiet:  # with progress, the search said so as it resumed
         console.print(f"resumed: {outcome.requeued} interrupted trial(s) were run again")
     searched = optuna.load_study(study_name=outcome.study_name, storage=open_storage(outcome.storage))
     print_report(write_report(searched, outcome.run_dir), console)

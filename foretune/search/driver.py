@@ -10,7 +10,7 @@ import logging
 import os
 import time
 import warnings
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -19,7 +19,7 @@ import optuna
 from optuna.storages import BaseStorage
 
 from foretune.config import ExperimentConfig
-from foretune.errors import ForetuneError
+from foretune.errors import ForetuneError, SearchInterrupted
 from foretune.folders import check_output_folder
 from foretune.keys import CONFIG_ATTR, HISTORY_STUDIES_ATTR, TEST_FOLDS_ATTR, ZERO_SHOT_ATTR
 from foretune.search import storage as st
@@ -65,6 +65,9 @@ def _quiet_ray() -> None:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
+    # Ctrl-C: Tune's own handler ended the run quietly and the search reported as if done; as a plain
+    # KeyboardInterrupt it reaches `_resumable_on_ctrl_c` (the study is the state: a rerun resumes it)
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     for name in ("ray", "ray.tune", "ray.train", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module=r"ray\..*")
@@ -176,21 +179,25 @@ def run_search(
                 f"study '{name}' already holds {held} trial(s), {total} asked (search.trials, --trials: the study's "
                 "total): nothing to run; ask for more to continue it",
             )
+        if remaining and progress and total - remaining:  # a resumed search: what it starts from
+            again = f"; {requeued} trial(s) stopped midway run again" if requeued else ""
+            _say(console, f"resuming study '{name}': {total - remaining} of {total} trials finished{again}")
         if remaining:
-            ran = run_trials(
-                config,
-                study,
-                opened,
-                remaining=remaining,
-                total=total,
-                journal=None if st.is_url(storage_str) else storage_str,
-                run_dir=run_dir,
-                trainer_factory=factory,
-                scheduler_factory=scheduler_factory,
-                console=console,
-                progress=progress,
-                callbacks=[baseline] if baseline else [],
-            )
+            with _resumable_on_ctrl_c(study, total, storage_str, run_dir):
+                ran = run_trials(
+                    config,
+                    study,
+                    opened,
+                    remaining=remaining,
+                    total=total,
+                    journal=None if st.is_url(storage_str) else storage_str,
+                    run_dir=run_dir,
+                    trainer_factory=factory,
+                    scheduler_factory=scheduler_factory,
+                    console=console,
+                    progress=progress,
+                    callbacks=[baseline] if baseline else [],
+                )
         outcome = SearchOutcome(run_dir, storage_str, name, ran, len(st.counted_trials(study)), requeued)
         in_the_tail = _tail_result(baseline, console) if baseline is not None and baseline.began else None
     finally:
@@ -205,6 +212,36 @@ def run_search(
 
         outcome.report = build_report(study, run_dir)
     return outcome
+
+
+@contextmanager
+def _resumable_on_ctrl_c(study: optuna.Study, total: int, storage: str, run_dir: Path):
+    """Ctrl-C: one line on what finished and how to resume, not a stack from inside Ray (it ended the run with
+    exit code 130 and no word)."""
+    try:
+        yield
+    except BaseException as error:
+        if not _from_ctrl_c(error):
+            raise
+        where = f"--storage '{st.redact(storage)}'" if st.is_url(storage) else str(run_dir)
+        try:
+            held = f"{len(st.counted_trials(study))} of {total} trials"
+        except Exception:  # noqa: BLE001 - the storage was cut off mid-write: the counts wait for the rerun
+            held = "the trials"
+        raise SearchInterrupted(
+            f"{held} of study '{study.study_name}' finished and are kept; the same command resumes the search"
+            f" (trials stopped midway run again); `foretune report {where}` reports what finished"
+        ) from None
+
+
+def _from_ctrl_c(error: BaseException | None) -> bool:
+    """A KeyboardInterrupt, or an error a library raised while cleaning up after one (optuna's journal lock,
+    interrupted as it released, raises FileNotFoundError from its handler)."""
+    while error is not None:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        error = error.__context__
+    return False
 
 
 def _say(console, line: str) -> None:
@@ -329,4 +366,11 @@ def run_trials(
         board=board,
     )
     with TrialKeeper(study, searcher.held_trial_ids, journal=journal):
-        return len(tuner.fit())
+        try:
+            return len(tuner.fit())
+        finally:  # after Ctrl-C too: the live bar ends its line before the next one is printed
+            from foretune.search.progress import ProgressCallback
+
+            for callback in callbacks:
+                if isinstance(callback, ProgressCallback):
+                    callback.progress.stop()

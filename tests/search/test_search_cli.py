@@ -141,3 +141,29 @@ def test_report_of_a_study_with_no_trial_yet(tmp_path, cli):
     blocker = tmp_path / "taken"
     blocker.write_text("not a folder")
     _assert_user_error(cli("report", str(blocker), "--storage", str(journal)), "report folder", "in the way")
+
+
+def test_ctrl_c_inside_a_library_cleanup_still_reads_as_ctrl_c(tmp_path):
+    """Ctrl-C as optuna's journal lock released itself: its handler raised FileNotFoundError from the
+    KeyboardInterrupt (a traceback, once in five interrupted searches); it is the same interruption."""
+    import optuna
+
+    from foretune.errors import SearchInterrupted
+    from foretune.search.driver import _resumable_on_ctrl_c
+
+    study = optuna.create_study(study_name="cut")
+    study.add_trial(optuna.trial.create_trial(value=1.0))
+
+    def interrupted_cleanup():
+        try:
+            raise KeyboardInterrupt
+        except BaseException:
+            raise FileNotFoundError("study.journal.lock") from None
+
+    with pytest.raises(SearchInterrupted) as stopped:
+        with _resumable_on_ctrl_c(study, 5, str(tmp_path / "study.journal"), tmp_path):
+            interrupted_cleanup()
+    assert stopped.value.exit_code == 130 and "1 of 5 trials of study 'cut' finished" in str(stopped.value)
+    with pytest.raises(FileNotFoundError):  # not after Ctrl-C: a bug, its traceback kept
+        with _resumable_on_ctrl_c(study, 5, str(tmp_path / "study.journal"), tmp_path):
+            raise FileNotFoundError("elsewhere")

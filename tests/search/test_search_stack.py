@@ -201,3 +201,50 @@ def test_resume_after_sigkill_keeps_finished_trials_and_reaches_the_total(ray_cl
     assert not [t for t in study.trials if not t.state.is_finished()]
     params = [tuple(sorted(t.params.items())) for t in counted]
     assert len(set(params)) == len(params)  # no trial ran twice
+
+
+def test_ctrl_c_keeps_what_finished_and_says_how_to_resume(ray_cluster, tmp_path):
+    """Ctrl-C (SIGINT to the command's process group, as a terminal sends it) ended `foretune search` with exit
+    code 130 and no word; now one line says what finished and how to resume, and the same command resumes."""
+    run = tmp_path / "run"
+    replayed = ["--replay", str(REPLAY_CURVES), "--set", "search.metric=val_loss", "--set", "search.mode=min"]
+    command = [sys.executable, "-m", "foretune.cli", "search", str(REPO / "configs" / "default.yaml"), *replayed]
+    env = {**os.environ, **ray_cluster.joined_env()}
+    search = subprocess.Popen(
+        [*command, "--trials", "1000", "--out", str(run)],
+        cwd=REPO,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while len(_finished(run / "study.journal")) < 3:
+            assert search.poll() is None and time.time() < deadline, search.stderr.read()
+            time.sleep(0.2)
+        os.killpg(search.pid, signal.SIGINT)
+        _, stderr = search.communicate(timeout=60)
+    finally:
+        end_process_group(search)
+    assert search.returncode == 130, stderr
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1].startswith("interrupted:"), stderr
+    text = " ".join(stderr.split())
+    assert "of 1000 trials of study 'demo' finished and are kept" in text and "the same command resumes" in text
+    held = len(counted_trials(_study(str(run / "study.journal"), "demo")))
+    again = subprocess.run(
+        [*command, "--trials", str(held + 2), "--out", str(run)], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"resuming study 'demo': {held} of {held + 2} trials finished" in again.stdout
+    assert len(counted_trials(_study(str(run / "study.journal"), "demo"))) == held + 2
+
+
+def _finished(journal: Path) -> list:
+    if not journal.exists():
+        return []
+    try:
+        return [t for t in _study(str(journal), "demo").trials if t.state.is_finished()]
+    except (KeyError, ValueError):  # the study is not created yet
+        return []
