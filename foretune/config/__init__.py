@@ -168,9 +168,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         path = Path(path)
         where = f"in {path}"
         if not path.is_file():
-            raise ForetuneError(
-                f"config file not found: {path} (give the path of a YAML file, e.g. configs/default.yaml)"
-            )
+            what = f"{path} is a folder, not a config file" if path.is_dir() else f"config file not found: {path}"
+            raise ForetuneError(f"{what} (give the path of a YAML file, e.g. configs/default.yaml)")
         try:
             loaded = yaml.safe_load(path.read_text())
         except yaml.YAMLError as error:

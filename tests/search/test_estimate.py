@@ -279,6 +279,7 @@ def test_report_shows_estimate_vs_actual_after_a_search(piloted, tiny_lora_searc
     ("args", "message"),
     [
         (["nope.yaml"], "config file not found"),
+        (["configs"], "configs is a folder, not a config file"),
         (["configs/default.yaml", "--set", "train.max_steps=0"], "train.max_steps"),
         (["configs/default.yaml", "--steps", "1"], "at least 2 steps"),
         (["configs/default.yaml", "--price", "-1"], "non-negative price"),
