@@ -27,6 +27,7 @@ from foretune.search.cluster import check_study_reachable
 from foretune.search.drivers import SharedTarget, TrialKeeper, recover_stale, seed_offset
 from foretune.search.evaluator import VerdictsAndErrors
 from foretune.search.held_out_folds import prepare_folds, record_test_folds
+from foretune.search.resume_check import changes_since
 from foretune.search.space import objectives, with_absolute_model_folders
 from foretune.search.trainable import TrainerFactory
 
@@ -283,6 +284,13 @@ def open_study(config: ExperimentConfig, opened: BaseStorage, name: str, storage
         )
     if study.metric_names is None:  # the dashboard's names for the objectives
         study.set_metric_names([metric for metric, _ in wanted])
+    if CONFIG_ATTR in study.user_attrs and (changed := changes_since(study.user_attrs[CONFIG_ATTR], config)):
+        shown = "; ".join(changed[:5]) + (f"; and {len(changed) - 5} more" if len(changed) > 5 else "")
+        raise ForetuneError(
+            f"study '{name}' in {st.redact(storage)} ran its {len(study.trials)} trial(s) with another config"
+            f" ({shown}); their finals would not compare with new trials'. Put those keys back to resume it,"
+            " or start a new study: --study NAME or another --out"
+        )
     if CONFIG_ATTR not in study.user_attrs:
         stored = config.model_dump(mode="json")
         stored["storage"] = st.redact(stored["storage"]) if stored.get("storage") else None
