@@ -13,8 +13,9 @@ class ForetuneError(Exception):
     label = "error"
 
 
-class SearchInterrupted(ForetuneError):
-    """Ctrl-C stopped a search: what finished is kept, and how to resume (exit code 130, as for SIGINT)."""
+class Interrupted(ForetuneError):
+    """Ctrl-C stopped a search or a sweep: what finished is kept, and what to do next (exit code 130, as for
+    SIGINT)."""
 
     exit_code = 130
     label = "interrupted"

@@ -12,7 +12,7 @@ import typer
 
 from foretune.cli.options import ConfigArg, SetOpt, _load, console
 from foretune.cli.sweep_outputs import print_saturation, write_sweep_files
-from foretune.errors import ForetuneError
+from foretune.errors import ForetuneError, Interrupted
 from foretune.folders import check_output_folder
 
 if TYPE_CHECKING:
@@ -161,12 +161,21 @@ def sweep_cmd(
             )
             console.print(describe_budget(configs[name], grid), highlight=False)
             results[name] = sweep.run()
+            if results[name].interrupted:  # Ctrl-C: the other models' sweeps do not start
+                break
     finally:
         if started:
             import ray
 
             ray.shutdown()
-    _write_results(cfg, results, folder)
+    interrupted = any(r.interrupted for r in results.values())
+    results = {name: result for name, result in results.items() if result.points}
+    if results:
+        _write_results(cfg, results, folder)
+    if interrupted:
+        runs = sum(len(r.points) for r in results.values())
+        kept = f"its {runs} finished run(s) are written to {folder}" if runs else "no run had finished; nothing written"
+        raise Interrupted(f"the sweep stopped: {kept}. A sweep does not resume: run it again for the rest")
 
 
 def _prepare_sweep(cfg: ExperimentConfig, sizes: str | None) -> tuple[SaturationSweep, list[int]]:

@@ -141,6 +141,9 @@ def sweep_markdown(result: SweepResult) -> str:
             f"({result.compute_fraction:.0%}); stopped: {result.stopped_because}",
             f"- runs cut short by the early-stage predictor: {result.cut_short} of {len(result.points)}",
         ]
+    else:  # a sweep stopped before it had the sizes a curve needs (Ctrl-C)
+        sizes = len({p.n for p in result.points if p.n > 0})
+        lines += ["", f"- no curve fitted ({sizes} size(s) above 0 measured); stopped: {result.stopped_because}"]
     attributes = attributes_frame(result)
     if len(attributes):
         lines += [

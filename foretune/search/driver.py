@@ -19,7 +19,7 @@ import optuna
 from optuna.storages import BaseStorage
 
 from foretune.config import ExperimentConfig
-from foretune.errors import ForetuneError, SearchInterrupted
+from foretune.errors import ForetuneError, Interrupted
 from foretune.folders import check_output_folder
 from foretune.keys import CONFIG_ATTR, HISTORY_STUDIES_ATTR, TEST_FOLDS_ATTR, ZERO_SHOT_ATTR
 from foretune.search import storage as st
@@ -229,7 +229,7 @@ def _resumable_on_ctrl_c(study: optuna.Study, total: int, storage: str, run_dir:
             held = f"{len(st.counted_trials(study))} of {total} trials"
         except Exception:  # noqa: BLE001 - the storage was cut off mid-write: the counts wait for the rerun
             held = "the trials"
-        raise SearchInterrupted(
+        raise Interrupted(
             f"{held} of study '{study.study_name}' finished and are kept; the same command resumes the search"
             f" (trials stopped midway run again); `foretune report {where}` reports what finished"
         ) from None

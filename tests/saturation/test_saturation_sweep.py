@@ -162,6 +162,27 @@ def test_command_files_add_the_markdown_table_and_the_plot(tmp_path: Path) -> No
     assert "Late-saturating attributes: Rating" in table
 
 
+@pytest.mark.parametrize("finished", [5, 2])
+def test_ctrl_c_keeps_the_runs_that_finished(tmp_path: Path, finished: int) -> None:
+    """Ctrl-C mid-sweep lost every run (hours of them); now the sweep returns those that finished, fitted when
+    there are enough sizes, and its files are written from them."""
+    calls = []
+
+    def interrupted_task(n: int, seed: int) -> dict[str, float]:
+        if len(calls) == finished:
+            raise KeyboardInterrupt
+        calls.append(n)
+        return curve_task(n, seed)
+
+    result = SaturationSweep(interrupted_task, sizes=SIZES[:7], adaptive=False, n_bootstrap=20).run()
+    assert result.interrupted and [p.n for p in result.points] == SIZES[:finished]
+    assert result.stopped_because == f"interrupted (Ctrl-C) after {finished} run(s)"
+    assert (result.saturation is not None) == (finished - 1 >= 3)  # sizes above 0, as the fit needs
+    paths = write_sweep_files(result, tmp_path, metric="accuracy", study_name="sweep-test", mode="max")
+    assert all(path.is_file() and path.stat().st_size > 0 for path in paths.values())
+    assert "interrupted (Ctrl-C)" in paths["table"].read_text()
+
+
 def test_too_few_sizes_and_unknown_metric_are_user_errors() -> None:
     with pytest.raises(ForetuneError, match=r"at least 3 sizes above 0 to fit a curve, got 1 \(50\);"):
         SaturationSweep(curve_task, sizes=[0, 50])

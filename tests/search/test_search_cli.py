@@ -148,7 +148,7 @@ def test_ctrl_c_inside_a_library_cleanup_still_reads_as_ctrl_c(tmp_path):
     KeyboardInterrupt (a traceback, once in five interrupted searches); it is the same interruption."""
     import optuna
 
-    from foretune.errors import SearchInterrupted
+    from foretune.errors import Interrupted
     from foretune.search.driver import _resumable_on_ctrl_c
 
     study = optuna.create_study(study_name="cut")
@@ -160,7 +160,7 @@ def test_ctrl_c_inside_a_library_cleanup_still_reads_as_ctrl_c(tmp_path):
         except BaseException:
             raise FileNotFoundError("study.journal.lock") from None
 
-    with pytest.raises(SearchInterrupted) as stopped:
+    with pytest.raises(Interrupted) as stopped:
         with _resumable_on_ctrl_c(study, 5, str(tmp_path / "study.journal"), tmp_path):
             interrupted_cleanup()
     assert stopped.value.exit_code == 130 and "1 of 5 trials of study 'cut' finished" in str(stopped.value)

@@ -70,6 +70,7 @@ class SweepResult:
     stopped_because: str
     attributes: dict[str, SaturationResult] = field(default_factory=dict)
     rare_attributes: list[str] = field(default_factory=list)  # too few test labels for a curve of their own
+    interrupted: bool = False  # Ctrl-C: the runs finished until then
 
     @property
     def compute_fraction(self) -> float:
@@ -257,6 +258,31 @@ class SaturationSweep:
 
     def run(self) -> SweepResult:
         points: list[SweepPoint] = []
+        interrupted = False
+        try:
+            result, reason = self._rounds(points)
+        except KeyboardInterrupt:  # Ctrl-C: the runs that finished are the sweep's result (hours of them, maybe)
+            interrupted, reason = True, f"interrupted (Ctrl-C) after {len(points)} run(s)"
+            result = self.fit(points)
+        attributes, rare = self._attribute_fits(points)
+        spent = sum(p.cost for p in points)
+        full = sum(self.cost(n) for n in self.sizes) * self.repeats
+        return SweepResult(
+            points=points,
+            saturation=result,
+            sizes=list(self.sizes),
+            repeats=self.repeats,
+            cost_spent=spent,
+            cost_full_grid=full,
+            stopped_because=reason,
+            attributes=attributes,
+            rare_attributes=rare,
+            interrupted=interrupted,
+        )
+
+    def _rounds(self, points: list[SweepPoint]) -> tuple[SaturationResult | None, str]:
+        """Measure round after round into `points`: the first sizes, then (adaptive) the most informative
+        next ones until the answer settles; the last fit and why the sweep stopped."""
         measured: set[int] = set()
         positive = [s for s in self.sizes if s > 0]
         if self.adaptive:
@@ -295,20 +321,7 @@ class SaturationSweep:
             self._measure(batch, points, result)
             measured.update(batch)
             result = self.fit(points)
-        attributes, rare = self._attribute_fits(points)
-        spent = sum(p.cost for p in points)
-        full = sum(self.cost(n) for n in self.sizes) * self.repeats
-        return SweepResult(
-            points=points,
-            saturation=result,
-            sizes=list(self.sizes),
-            repeats=self.repeats,
-            cost_spent=spent,
-            cost_full_grid=full,
-            stopped_because=reason,
-            attributes=attributes,
-            rare_attributes=rare,
-        )
+        return result, reason
 
     def _attribute_fits(self, points: Sequence[SweepPoint]) -> tuple[dict[str, SaturationResult], list[str]]:
         """Per-attribute saturation fits, and the attributes too rare in the test split to fit."""
