@@ -307,7 +307,7 @@ def _progress_callback(config: ExperimentConfig, remaining: int, notes: Verdicts
     metric, mode = config.search.metric, config.search.mode
     console = console or Console()
     if console.is_terminal:
-        return ProgressCallback(total=remaining, metric=metric, mode=mode, console=console)
+        return ProgressCallback(total=remaining, metric=metric, mode=mode, console=console, notes=notes)
 
     def label(trial_id: str) -> str:
         asked = searcher._ot_trials.get(trial_id)

@@ -80,6 +80,7 @@ class VerdictsAndErrors:
 
     verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)  # trial_id -> early-stage user attributes
     errors: dict[str, str] = field(default_factory=dict)  # trial_id -> last line of the error
+    diverged: dict[str, str] = field(default_factory=dict)  # trial_id -> which loss went NaN/inf, and where
 
 
 class EarlyStageEvaluator:

@@ -40,8 +40,16 @@ from foretune.search.evaluator import VerdictsAndErrors
 class ProgressCallback(Callback):
     """One bar over the session's trials; the text says how many ran to the end, were stopped, failed."""
 
-    def __init__(self, *, total: int, metric: str, mode: str, console: Console | None = None) -> None:
-        self.metric, self.mode = metric, mode
+    def __init__(
+        self,
+        *,
+        total: int,
+        metric: str,
+        mode: str,
+        console: Console | None = None,
+        notes: VerdictsAndErrors | None = None,
+    ) -> None:
+        self.metric, self.mode, self.notes = metric, mode, notes if notes is not None else VerdictsAndErrors()
         self.counts = {"complete": 0, "pruned": 0, "failed": 0}
         self.best: float | None = None
         self._reached: dict[str, float] = {}
@@ -75,6 +83,7 @@ class ProgressCallback(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
         outcome = _outcome(self._reached.get(trial.trial_id, 0.0), result, self.metric)
+        outcome = "failed" if trial.trial_id in self.notes.diverged else outcome
         self.counts[outcome] += 1
         if outcome == "complete":
             value = float(result[self.metric])
@@ -137,7 +146,10 @@ class TrialLogCallback(Callback):
         result = trial.last_result or {}
         took = self._took(trial.trial_id)
         outcome = _outcome(self._reached.get(trial.trial_id, 0.0), result, self.metric)
-        if outcome == "failed":
+        if trial.trial_id in self.notes.diverged:
+            self.counts["failed"] += 1
+            self.write(f"{self.label(trial.trial_id)} failed  in {took}: {self.notes.diverged[trial.trial_id]}")
+        elif outcome == "failed":
             self.counts["failed"] += 1
             final = f"the final {self.metric} is {result.get(self.metric)}"
             self.write(f"{self.label(trial.trial_id)} failed  in {took}: {final}")

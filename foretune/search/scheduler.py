@@ -8,6 +8,7 @@ Optuna record.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -74,6 +75,10 @@ class EarlyStageScheduler(FIFOScheduler):
         if FRACTION_KEY not in result or self._metric not in result:
             return TrialScheduler.CONTINUE
         reached = float(result[FRACTION_KEY])
+        if diverged := diverged_loss(result, self._metric, self._mode):
+            # A NaN loss does not come back: the run would end with nothing to rank, after its whole budget
+            self.notes.diverged[trial.trial_id] = f"diverged: {diverged} at {reached:.0%} of the budget; stopped there"
+            return TrialScheduler.STOP
         self.evaluator.observe(
             trial.trial_id, reached, float(result[self._metric]), reported_extras(result, self._metric)
         )
@@ -98,6 +103,21 @@ class EarlyStageScheduler(FIFOScheduler):
         verdicts = self.evaluator.verdicts
         stopped = sum(1 for a in verdicts.values() if a.get(EARLY_DECISION_ATTR) == "pruned")
         return f"foretune early stage at {self.fraction:.0%}: {len(verdicts)} judged, {stopped} stopped"
+
+
+def diverged_loss(result: dict, metric: str, mode: str) -> str | None:
+    """'eval_loss is nan' when a loss the trial reported is NaN (the objective when lower is better, or any
+    metric named *loss): NaN weights stay NaN. None otherwise: a score's NaN is left alone (an F1 can be
+    undefined early on), and so is an infinite loss (one fp16 evaluation can overflow and the next recover)."""
+    losses = [metric] if mode == "min" else []
+    losses += [key for key in result if key != metric and str(key).endswith("loss")]
+    for name in losses:
+        try:
+            if math.isnan(result.get(name)):  # floats of any kind (numpy, torch scalars)
+                return f"{name} is nan"
+        except TypeError:  # not a number
+            continue
+    return None
 
 
 def _last_error_line(trial: Trial) -> str:

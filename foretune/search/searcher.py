@@ -134,6 +134,9 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         if error:
             ot_trial.set_user_attr(ERROR_ATTR, self.notes.errors.get(trial_id, "the trial raised an error"))
             self._tell(ot_trial, None, TrialState.FAIL)
+        elif trial_id in self.notes.diverged:  # stopped where a loss went NaN / infinite
+            ot_trial.set_user_attr(ERROR_ATTR, self.notes.diverged[trial_id])
+            self._tell(ot_trial, None, TrialState.FAIL)
         elif reached < 1.0 - _EPS and (known := self._known_final(trial_id)) is not None:
             self._tell(ot_trial, known, TrialState.COMPLETE)  # a stopped repeat: the final of the run it re-ran
         elif reached < 1.0 - _EPS:

@@ -3,6 +3,7 @@ trial the early-stage rule stops, a resumed study, a function that reports badly
 
 from __future__ import annotations
 
+import math
 import sys
 
 import pytest
@@ -35,6 +36,12 @@ def train_stopping_itself(params, reporter):
     """Its own early stopping: returns at half of its budget."""
     for step in range(1, 6):
         reporter.report(step / 10, step, {"score": params["x"] * step})
+
+
+def train_diverging(params, reporter):
+    """Its loss turns NaN at 40% of the budget and stays so (what a diverged run does); the score goes on."""
+    for step in range(1, 11):
+        reporter.report(step / 10, step, {"score": params["x"] * step, "loss": 1.0 / step if step < 4 else math.nan})
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +112,14 @@ def test_optimize_prunes_records_curves_and_resumes(ray_session, tmp_path, capsy
     (trial,) = optuna.load_study(study_name=stopped.study_name, storage=open_storage(stopped.storage)).trials
     assert trial.state == TrialState.PRUNED and trial.user_attrs["fraction_reached"] == 0.5
     assert trial.intermediate_values == {10 * k: pytest.approx(trial.params["x"] * k) for k in range(1, 6)}
+
+    # a diverged run is stopped where its loss went NaN (it ran its whole budget to a FAIL), and says why
+    diverged = foretune.optimize(train_diverging, space=SPACE, metric="score", trials=1, out=tmp_path / "nan")
+    (trial,) = optuna.load_study(study_name=diverged.study_name, storage=open_storage(diverged.storage)).trials
+    assert trial.state == TrialState.FAIL and trial.user_attrs["fraction_reached"] == 0.4
+    assert trial.user_attrs["error"] == "diverged: loss is nan at 40% of the budget; stopped there"
+    assert sorted(trial.intermediate_values) == [10, 20, 30, 40]
+    assert "failed  in" in capsys.readouterr().out  # the log line says failed, not pruned
 
 
 @pytest.mark.slow
