@@ -142,6 +142,13 @@ def tiny_lora_search(ray_session, tiny_model_dir, tmp_path_factory):
     return run_dir, run_search(config, out=run_dir, num_cpus=2, progress=False)
 
 
+def start_in_own_session(command: list[str], env: dict[str, str], **pipes) -> subprocess.Popen:
+    """`command` from the repo in a new session, so that whatever it starts can be ended by group id
+    (`end_process_group`) or signalled as a terminal does (Ctrl-C); stdout dropped, stderr kept, unless `pipes`."""
+    streams = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, **pipes}
+    return subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True, text=True, **streams)
+
+
 def end_process_group(process: subprocess.Popen) -> None:
     """SIGKILL a driver started with start_new_session=True, and the Ray processes of its group."""
     try:

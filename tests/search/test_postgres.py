@@ -25,7 +25,7 @@ from foretune.errors import ForetuneError
 from foretune.keys import INTERRUPTED_ATTR, RETRY_OF_ATTR
 from foretune.search.storage import counted_trials, open_storage
 from tests.postgres_server import PASSWORD_ENV
-from tests.search.conftest import REPLAY_CURVES, end_process_group, replay_config_dict
+from tests.search.conftest import REPLAY_CURVES, end_process_group, replay_config_dict, start_in_own_session
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -48,15 +48,8 @@ DRIVER = textwrap.dedent(
 def _drive(tmp_path: Path, storage: str, study: str, env: dict[str, str]) -> subprocess.Popen:
     # A new session: after the SIGKILL of the driver, whatever it started is ended by group id.
     command = [sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "config.yaml"), str(REPLAY_CURVES)]
-    return subprocess.Popen(
-        [*command, str(tmp_path / "run"), storage, study],
-        cwd=REPO,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    command += [str(tmp_path / "run"), storage, study]
+    return start_in_own_session(command, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def _trials(storage: str, study: str) -> list:

@@ -22,7 +22,7 @@ from foretune.config import load_config, validate_config
 from foretune.keys import EXTRAS_ATTR, INTERRUPTED_ATTR
 from foretune.search.driver import run_search
 from foretune.search.storage import counted_trials, open_storage, trial_curve
-from tests.search.conftest import REPLAY_CURVES, end_process_group, replay_config_dict
+from tests.search.conftest import REPLAY_CURVES, end_process_group, replay_config_dict, start_in_own_session
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -131,21 +131,8 @@ DRIVER = textwrap.dedent(
 
 def _drive(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen:
     # A new session: after the SIGKILL of the driver, whatever it started is ended by group id.
-    return subprocess.Popen(
-        [
-            sys.executable,
-            str(tmp_path / "driver.py"),
-            str(tmp_path / "config.yaml"),
-            str(REPLAY_CURVES),
-            str(tmp_path / "run"),
-        ],
-        cwd=REPO,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    driver = [sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "config.yaml"), str(REPLAY_CURVES)]
+    return start_in_own_session([*driver, str(tmp_path / "run")], env)
 
 
 def test_resume_after_sigkill_keeps_finished_trials_and_reaches_the_total(ray_cluster, replay_bank, tmp_path):
@@ -210,15 +197,7 @@ def test_ctrl_c_keeps_what_finished_and_says_how_to_resume(ray_cluster, tmp_path
     replayed = ["--replay", str(REPLAY_CURVES), "--set", "search.metric=val_loss", "--set", "search.mode=min"]
     command = [sys.executable, "-m", "foretune.cli", "search", str(REPO / "configs" / "default.yaml"), *replayed]
     env = {**os.environ, **ray_cluster.joined_env()}
-    search = subprocess.Popen(
-        [*command, "--trials", "1000", "--out", str(run)],
-        cwd=REPO,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    search = start_in_own_session([*command, "--trials", "1000", "--out", str(run)], env)
     try:
         deadline = time.time() + 120
         while len(_finished(run / "study.journal")) < 3:
