@@ -24,7 +24,7 @@ from foretune.folders import check_output_folder
 from foretune.keys import CONFIG_ATTR, HISTORY_STUDIES_ATTR, TEST_FOLDS_ATTR, ZERO_SHOT_ATTR
 from foretune.search import storage as st
 from foretune.search.cluster import check_study_reachable
-from foretune.search.drivers import SharedTarget, TrialKeeper, recover_stale, seed_offset
+from foretune.search.drivers import SharedTarget, TrialKeeper, recover_stale, requeue_unfinished, seed_offset
 from foretune.search.evaluator import VerdictsAndErrors
 from foretune.search.held_out_folds import prepare_folds, record_test_folds
 from foretune.search.resume_check import changes_since
@@ -199,7 +199,15 @@ def run_search(
                     progress=progress,
                     callbacks=[baseline] if baseline else [],
                 )
-        outcome = SearchOutcome(run_dir, storage_str, name, ran, len(st.counted_trials(study)), requeued)
+        held = len(st.counted_trials(study))
+        budget = config.search.time_budget_s
+        if remaining and budget is not None and held < total and progress:  # Tune ended the session on time
+            _say(
+                console,
+                f"search.time_budget_s = {budget:g} s ran out: {held} of {total} trials finished; the same"
+                " command continues the study",
+            )
+        outcome = SearchOutcome(run_dir, storage_str, name, ran, held, requeued)
         in_the_tail = _tail_result(baseline, console) if baseline is not None and baseline.began else None
     finally:
         if started:
@@ -375,7 +383,10 @@ def run_trials(
     )
     with TrialKeeper(study, searcher.held_trial_ids, journal=journal):
         try:
-            return len(tuner.fit())
+            ran = len(tuner.fit())
+            # asked but never started (the time budget ran out first): not left RUNNING in the study
+            requeue_unfinished(study, searcher.held_trial_ids(), journal=journal)
+            return ran
         finally:  # after Ctrl-C too: the live bar ends its line before the next one is printed
             from foretune.search.progress import ProgressCallback
 

@@ -95,19 +95,32 @@ def stale_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 def recover_stale(study: optuna.Study, *, journal: str | None = None) -> int:
     """Mark stale RUNNING trials as FAIL (`interrupted`) and queue their parameters again; how many. Under
     the ask lock (`journal`: the study's journal file, whose lock file sits beside it)."""
+    with ask_lock(study._storage, study.study_name, journal):
+        return _requeue(study, stale_trials(study))
+
+
+def requeue_unfinished(study: optuna.Study, trial_ids: list[int], *, journal: str | None = None) -> int:
+    """Trials this driver asked and that never ended (the search's time budget ran out before they started):
+    handled as a dead driver's are, so the study holds no RUNNING trial nobody runs; how many."""
+    with ask_lock(study._storage, study.study_name, journal):
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return _requeue(study, [t for t in running if t._trial_id in set(trial_ids)])
+
+
+def _requeue(study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> int:
+    """Each trial FAIL with `interrupted` (it does not count toward the total) and its parameters queued again."""
     storage = study._storage  # the public Study API cannot finish another process's trial
     requeued = 0
-    with ask_lock(storage, study.study_name, journal):
-        for trial in stale_trials(study):
-            try:  # the mark first: a finished trial takes no attributes
-                storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
-                if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
-                    continue
-            except optuna.exceptions.UpdateFinishedTrialError:  # another driver got there first
+    for trial in trials:
+        try:  # the mark first: a finished trial takes no attributes
+            storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
+            if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
                 continue
-            if trial.params:
-                study.enqueue_trial(trial.params, user_attrs={RETRY_OF_ATTR: trial.number}, skip_if_exists=False)
-            requeued += 1
+        except optuna.exceptions.UpdateFinishedTrialError:  # another driver got there first
+            continue
+        if trial.params:
+            study.enqueue_trial(trial.params, user_attrs={RETRY_OF_ATTR: trial.number}, skip_if_exists=False)
+        requeued += 1
     return requeued
 
 
