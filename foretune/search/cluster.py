@@ -11,7 +11,9 @@ its disk too.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from foretune.errors import ForetuneError
 from foretune.search import storage as st
@@ -71,3 +73,24 @@ def check_study_reachable(storage: str | None, run_dir: Path, *, hosts: set[str]
         "reaches it: --storage 'postgresql://user@host/db' (password in the environment), or --storage "
         "/shared/path/study.journal on a network filesystem (NFS, ...) mounted on every node"
     )
+
+
+def check_answers(address: str, timeout_s: float = 5.0) -> None:
+    """An address where nothing listens is one error now: `ray.init` retried it for minutes, printing its own
+    logs. 'auto' / 'local' and addresses without a port are left to Ray."""
+    if address in ("auto", "local"):
+        return
+    parts = urlsplit(address if "://" in address else f"gcs://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # not a port number: Ray says what is wrong with it
+        return
+    if not host or not port:
+        return
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as error:
+        raise ForetuneError(
+            f"no Ray cluster answers at {address} ({error.strerror or error}); start one there with `ray start --head`,"
+            " or check --address / RAY_ADDRESS"
+        ) from None

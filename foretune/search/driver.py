@@ -23,7 +23,7 @@ from foretune.errors import ForetuneError, Interrupted
 from foretune.folders import check_output_folder
 from foretune.keys import CONFIG_ATTR, HISTORY_STUDIES_ATTR, TEST_FOLDS_ATTR, ZERO_SHOT_ATTR
 from foretune.search import storage as st
-from foretune.search.cluster import check_study_reachable
+from foretune.search.cluster import check_answers, check_study_reachable
 from foretune.search.drivers import SharedTarget, TrialKeeper, recover_stale, requeue_unfinished, seed_offset
 from foretune.search.evaluator import VerdictsAndErrors
 from foretune.search.held_out_folds import prepare_folds, record_test_folds
@@ -86,6 +86,8 @@ def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        check_answers(address)
     try:
         if address:
             ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)

@@ -167,3 +167,16 @@ def test_ctrl_c_inside_a_library_cleanup_still_reads_as_ctrl_c(tmp_path):
     with pytest.raises(FileNotFoundError):  # not after Ctrl-C: a bug, its traceback kept
         with _resumable_on_ctrl_c(study, 5, str(tmp_path / "study.journal"), tmp_path):
             raise FileNotFoundError("elsewhere")
+
+
+def test_an_address_where_no_cluster_listens_is_one_error_at_once(config_file, tmp_path):
+    """ray.init retried such an address for minutes, printing Ray's own logs (killed at 2 minutes here)."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run_dir = tmp_path / "run"
+    result = _cli("search", str(config_file), "--out", str(run_dir), "--address", f"127.0.0.1:{port}")
+    _assert_user_error(result, f"no Ray cluster answers at 127.0.0.1:{port}", "ray start --head")
+    assert not run_dir.exists()
