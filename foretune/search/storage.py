@@ -10,6 +10,7 @@ The one module that reads studies; it imports neither Ray nor torch (`foretune r
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -105,6 +106,12 @@ def open_storage(storage: str, *, must_exist: bool = False) -> BaseStorage:
         return JournalStorage(JournalFileBackend(str(path)))
     except OSError as error:
         raise ForetuneError(f"cannot open the journal file {path}: {error.strerror or error}") from None
+    except (ValueError, KeyError, TypeError) as error:  # a line that is not one of Optuna's journal records
+        what = "a line of it is not JSON" if isinstance(error, json.JSONDecodeError) else f"{type(error).__name__}"
+        raise ForetuneError(
+            f"the journal file {path} is damaged ({what}): not an Optuna journal, or edited by hand; restore it"
+            " from a copy, or start a new study elsewhere (another --out or --storage)"
+        ) from None
 
 
 def _open_rdb(url: str, *, attempts: int = 4) -> RDBStorage:

@@ -84,6 +84,22 @@ def test_journal_path_of_a_run_folder_or_a_journal_file(tmp_path):
     assert journal_path(str(file)) == file
 
 
+def test_a_damaged_journal_is_one_error_that_names_it(tmp_path, cli):
+    """A line that is not JSON in the middle of a journal (edited by hand, two files concatenated): a
+    JSONDecodeError traceback from deep inside Optuna; a half-written last line (a crash) still reads."""
+    journal = tmp_path / JOURNAL_NAME
+    study = optuna.create_study(study_name="kept", storage=open_storage(str(journal)))
+    study.add_trial(_trial(TrialState.COMPLETE, {10: 0.5}, value=0.7))
+    intact = journal.read_text()
+    journal.write_text(intact + '{"op_code": 5, "worker_id": "x", "tri')  # cut mid-write
+    assert optuna.load_study(study_name="kept", storage=open_storage(str(journal))).trials[0].value == 0.7
+    journal.write_text(intact + "not a record\n" + intact)
+    with pytest.raises(ForetuneError, match="is damaged \\(a line of it is not JSON\\)"):
+        open_storage(str(journal))
+    code, _, stderr = cli("report", str(tmp_path))
+    assert code == 2 and "Traceback" not in stderr and str(journal) in " ".join(stderr.split())
+
+
 def test_report_scores_unjudged_trials_at_their_own_early_fraction():
     study = optuna.create_study(direction="minimize")
     study.set_user_attr(CONFIG_ATTR, {"early_stage": {"fraction": 0.2}})
