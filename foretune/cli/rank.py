@@ -58,6 +58,7 @@ class CurveColumns:
     def read(self, path: Path) -> list[Curve]:
         from foretune.predictors.io import read_curves
 
+        _not_a_study(path)
         return read_curves(
             path,
             trial_col=self.trial,
@@ -68,6 +69,23 @@ class CurveColumns:
             param_cols=[] if self.no_params else self.params,
             extra_cols=None if self.extras == ["auto"] else (self.extras or []),
         )
+
+
+def _not_a_study(path: Path) -> None:
+    """A search's run folder, its journal or its report table given as CURVES: say what reads those."""
+    report = "`foretune report RUN_DIR` ranks a search's trials (early vs final)"
+    wanted = "`foretune rank` reads a long table of curves: trial, fraction, value rows"
+    if path.is_dir() or path.suffix == ".journal":
+        raise ForetuneError(f"{path} is a search's run folder or study journal: {report}; {wanted}")
+    if path.suffix == ".csv" and path.is_file():
+        import pandas as pd
+
+        try:
+            columns = set(pd.read_csv(path, nrows=0).columns)
+        except Exception:  # noqa: BLE001 - read_curves says what is wrong with it
+            return
+        if {"early_rank", "final_rank", "early_score"} <= columns:
+            raise ForetuneError(f"{path} is a search report's table (one row per trial): {report}; {wanted}")
 
 
 def _check_rank_args(at: float, mode: str, names: list[str]) -> None:

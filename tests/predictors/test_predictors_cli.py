@@ -99,6 +99,8 @@ def test_rank_eval_compares_every_predictor(tmp_path):
         (None, ["--at", "0.05"], "no run in"),
         (None, ["--mode", "up"], "--mode 'up'"),
         (None, ["--predictor", "magic"], "--predictor 'magic'"),
+        # a search report's trials.csv: it said "no value column 'value'" and listed 20 columns
+        (lambda f: f.assign(early_rank=1, final_rank=1, early_score=0.5), [], "a search report's table"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, edit, args, message):
@@ -192,3 +194,11 @@ def test_rank_eval_leaves_the_runs_it_scores_out_of_fit(tmp_path):
     result = _cli("rank-eval", curves, "--mode", "min", "--fit", fit, "--predictor", "snapshot")
     assert result.returncode == 0, result.stderr
     assert "4 run(s) of" in result.stderr and "left out of --fit: t0, t1, t2, t3" in result.stderr
+
+
+def test_a_run_folder_as_curves_points_to_report(tmp_path, cli):
+    """A search's run folder or journal given to rank: it said 'curves file not found' / a CSV parser error."""
+    (tmp_path / "study.journal").write_text("")
+    for given in (tmp_path, tmp_path / "study.journal"):
+        code, _, stderr = cli("rank", str(given))
+        assert code == 2 and "foretune report RUN_DIR" in stderr and "Traceback" not in stderr
