@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from foretune.cli.estimate import estimate_cmd
 from foretune.cli.options import err_console
@@ -38,5 +39,6 @@ def main() -> None:
     try:
         app()
     except ForetuneError as error:
-        err_console.print(f"[bold red]{error.label}:[/] {error}", highlight=False, soft_wrap=True)
+        # escaped: a message may hold brackets ("[smollm2-135m, /models/small]") that rich would read as markup
+        err_console.print(f"[bold red]{error.label}:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)

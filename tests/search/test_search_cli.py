@@ -180,3 +180,9 @@ def test_an_address_where_no_cluster_listens_is_one_error_at_once(config_file, t
     result = _cli("search", str(config_file), "--out", str(run_dir), "--address", f"127.0.0.1:{port}")
     _assert_user_error(result, f"no Ray cluster answers at 127.0.0.1:{port}", "ray start --head")
     assert not run_dir.exists()
+
+
+def test_an_error_with_brackets_is_printed_whole(cli):
+    """rich read '[smollm2-135m, /models/small]' in an error as markup and dropped it: 'e.g. , got'."""
+    code, _, stderr = cli("config", str(REPO / "configs" / "default.yaml"), "--set", "sweep.models=[a, a]")
+    assert code == 2 and "e.g. [smollm2-135m, /models/small], got" in " ".join(stderr.split())
