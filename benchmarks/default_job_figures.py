@@ -49,14 +49,9 @@ from foretune.predictors._signal import FEW_RUNS  # noqa: E402
 from foretune.predictors.metrics import spearman  # noqa: E402
 from foretune.search.audit import audit_figures  # noqa: E402
 from foretune.search.hindsight import leave_one_out  # noqa: E402
-from foretune.search.report import (  # noqa: E402
-    best_trial,
-    compute_spent,
-    load_study_for_report,
-    trials_table,
-    verdict_summary,
-)
+from foretune.search.report import best_trial, compute_spent, trials_table, verdict_summary  # noqa: E402
 from foretune.search.run_costs import makespan  # noqa: E402
+from foretune.search.storage import load_study_for_report  # noqa: E402
 
 # Per-phase costs measured with the machine to itself (the old default job, 2026-11-22; its full trials took
 # 144-151 s, pruned 40-41 s, the job 548 s, which these reproduce): one core per trial.

@@ -114,7 +114,7 @@ def report_cmd(
 ) -> None:
     """Rank a study's trials (early vs final), write CSV, markdown, plots and best.yaml."""
     from foretune.cli.render import print_report
-    from foretune.search.report import load_study_for_report
+    from foretune.search.storage import load_study_for_report
 
     loaded, folder = load_study_for_report(target, storage=storage, study_name=study)
     print_report(write_report(loaded, folder), console)

@@ -20,8 +20,6 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from foretune.config import EarlyStageConfig, space_key_path
-from foretune.errors import ForetuneError
-from foretune.folders import check_output_folder
 from foretune.keys import (
     CONFIG_ATTR,
     COST_PREFIX,
@@ -47,7 +45,7 @@ from foretune.search.estimate_vs_actual import estimate_vs_actual
 from foretune.search.held_out_report import held_out_section, scored_trials_line, unscored_best_line
 from foretune.search.hindsight import hindsight_lines
 from foretune.search.pareto import front_ranks, knee_index
-from foretune.search.storage import find_study_name, journal_path, open_storage, redact, trial_curve
+from foretune.search.storage import trial_curve
 
 
 @dataclass
@@ -383,23 +381,3 @@ def pareto_markdown(pareto: pd.DataFrame, names: list[str], *, best_yaml: bool =
         markdown_table(front),
     ]
     return "\n".join(lines) + "\n"
-
-
-def load_study_for_report(target: str | Path | None, *, storage: str | None, study_name: str | None):
-    """`foretune report RUN_DIR` or `--storage URL --study NAME` -> (study, folder to write into)."""
-    if storage is None:
-        if target is None:
-            raise ForetuneError("give a run folder (e.g. runs/search-foretune) or --storage URL")
-        path = Path(target)
-        journal = journal_path(path)
-        if not journal.is_file():
-            raise ForetuneError(
-                f"no study found at {path} (expected the journal file {journal}; or pass --storage URL)"
-            )
-        storage, out = str(journal), journal.parent
-    else:
-        out = Path(target) if target is not None else Path("runs") / "report"
-        check_output_folder(out, option="report folder")
-    opened = open_storage(storage, must_exist=True)
-    name = find_study_name(opened, study_name, where=redact(storage))
-    return optuna.load_study(study_name=name, storage=opened), out

@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, ProgrammingError
 
 from foretune.errors import ForetuneError
+from foretune.folders import check_output_folder
 from foretune.keys import COST_PREFIX, CURVE_ATTR, DRIVER_ATTR, EXTRAS_ATTR, INTERRUPTED_ATTR, JOURNAL_NAME
 from foretune.predictors._base import Curve
 from foretune.search.earlier_trials import EarlierTrialCurve
@@ -241,3 +242,23 @@ def read_optuna_study(
         raise ForetuneError(f"total_steps must be positive, got {total_steps}")
     curves = [trial_curve(t, total_steps=total_steps) for t in trials]
     return [replace(c, fractions=np.clip(c.fractions, 0, 1)) for c in curves]
+
+
+def load_study_for_report(target: str | Path | None, *, storage: str | None, study_name: str | None):
+    """`foretune report RUN_DIR` or `--storage URL --study NAME` -> (study, folder to write into)."""
+    if storage is None:
+        if target is None:
+            raise ForetuneError("give a run folder (e.g. runs/search-foretune) or --storage URL")
+        path = Path(target)
+        journal = journal_path(path)
+        if not journal.is_file():
+            raise ForetuneError(
+                f"no study found at {path} (expected the journal file {journal}; or pass --storage URL)"
+            )
+        storage, out = str(journal), journal.parent
+    else:
+        out = Path(target) if target is not None else Path("runs") / "report"
+        check_output_folder(out, option="report folder")
+    opened = open_storage(storage, must_exist=True)
+    name = find_study_name(opened, study_name, where=redact(storage))
+    return optuna.load_study(study_name=name, storage=opened), out
