@@ -16,11 +16,13 @@ from typing import Any
 from foretune.config import ExperimentConfig, space_key_path
 
 SECTIONS = ("model", "data", "task", "train")
-# Keys that do not change a trial's final: where and how fast it runs, and what scores the test split.
+# Keys that do not change a trial's final: where and how fast it runs, when it is evaluated along the way (a new
+# early_stage.fraction adds its point), and what scores the test split.
 UNCHECKED = {
     "model.offline",
     "train.device",
     "train.num_threads",
+    "train.eval_fractions",
     "data.max_test_samples",
     "data.test_folds",
     "task.test_on_completion",

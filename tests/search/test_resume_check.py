@@ -40,4 +40,4 @@ def test_what_does_not_change_a_final_may_change(journal):
     # the searched key itself (the space sets it per trial), the number of trials, where it runs, the rule
     study = _open(journal, **{"train.learning_rate": 0.5, "search.trials": 40, "train.device": "cpu"})
     assert study.study_name == "resumed"
-    _open(journal, **{"early_stage.keep": 0.5, "resources.cpus_per_trial": 2})
+    _open(journal, **{"early_stage.keep": 0.5, "resources.cpus_per_trial": 2, "early_stage.fraction": 0.25})
