@@ -10,7 +10,7 @@ import logging
 import os
 import time
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -19,11 +19,12 @@ import optuna
 from optuna.storages import BaseStorage
 
 from foretune.config import ExperimentConfig
-from foretune.errors import ForetuneError, Interrupted
+from foretune.errors import ForetuneError
 from foretune.folders import check_output_folder
 from foretune.keys import CONFIG_ATTR, HISTORY_STUDIES_ATTR, TEST_FOLDS_ATTR, ZERO_SHOT_ATTR
 from foretune.search import storage as st
 from foretune.search.cluster import check_answers, check_study_reachable
+from foretune.search.ctrl_c import CtrlCAtNextStep, resumable_on_ctrl_c
 from foretune.search.drivers import SharedTarget, TrialKeeper, recover_stale, requeue_unfinished, seed_offset
 from foretune.search.evaluator import VerdictsAndErrors
 from foretune.search.held_out_folds import prepare_folds, record_test_folds
@@ -67,7 +68,7 @@ def _quiet_ray() -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
     # Ctrl-C: Tune's own handler ended the run quietly and the search reported as if done; as a plain
-    # KeyboardInterrupt it reaches `_resumable_on_ctrl_c` (the study is the state: a rerun resumes it)
+    # KeyboardInterrupt it reaches `ctrl_c.resumable_on_ctrl_c` (the study is the state: a rerun resumes it)
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     for name in ("ray", "ray.tune", "ray.train", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -186,7 +187,7 @@ def run_search(
             again = f"; {requeued} trial(s) stopped midway run again" if requeued else ""
             _say(console, f"resuming study '{name}': {total - remaining} of {total} trials finished{again}")
         if remaining:
-            with _resumable_on_ctrl_c(study, total, storage_str, run_dir):
+            with resumable_on_ctrl_c(study, total, storage_str, run_dir):
                 ran = run_trials(
                     config,
                     study,
@@ -223,36 +224,6 @@ def run_search(
 
         outcome.report = build_report(study, run_dir)
     return outcome
-
-
-@contextmanager
-def _resumable_on_ctrl_c(study: optuna.Study, total: int, storage: str, run_dir: Path):
-    """Ctrl-C: one line on what finished and how to resume, not a stack from inside Ray (it ended the run with
-    exit code 130 and no word)."""
-    try:
-        yield
-    except BaseException as error:
-        if not _from_ctrl_c(error):
-            raise
-        where = f"--storage '{st.redact(storage)}'" if st.is_url(storage) else str(run_dir)
-        try:
-            held = f"{len(st.counted_trials(study))} of {total} trials"
-        except Exception:  # noqa: BLE001 - the storage was cut off mid-write: the counts wait for the rerun
-            held = "the trials"
-        raise Interrupted(
-            f"{held} of study '{study.study_name}' finished and are kept; the same command resumes the search"
-            f" (trials stopped midway run again); `foretune report {where}` reports what finished"
-        ) from None
-
-
-def _from_ctrl_c(error: BaseException | None) -> bool:
-    """A KeyboardInterrupt, or an error a library raised while cleaning up after one (optuna's journal lock,
-    interrupted as it released, raises FileNotFoundError from its handler)."""
-    while error is not None:
-        if isinstance(error, KeyboardInterrupt):
-            return True
-        error = error.__context__
-    return False
 
 
 def _say(console, line: str) -> None:
@@ -372,6 +343,8 @@ def run_trials(
         callbacks.append(OtherDriversFinals(board, study, searcher.target.tag, {t.number for t in complete}))
     if progress:
         callbacks.append(_progress_callback(config, remaining, notes, searcher, console))
+    ctrl_c = CtrlCAtNextStep()  # Ctrl-C stops the loop at its next step
+    callbacks.append(ctrl_c)
     tuner = build_tuner(
         config,
         trainer_factory=trainer_factory,
@@ -384,14 +357,18 @@ def run_trials(
         board=board,
     )
     with TrialKeeper(study, searcher.held_trial_ids, journal=journal):
+        ctrl_c.install()
         try:
             ran = len(tuner.fit())
+            if ctrl_c.pressed.is_set():  # pressed as the last trial ended
+                raise KeyboardInterrupt
             # asked but never started (the time budget ran out first): not left RUNNING in the study
             requeue_unfinished(study, searcher.held_trial_ids(), journal=journal)
             return ran
         finally:  # after Ctrl-C too: the live bar ends its line before the next one is printed
             from foretune.search.progress import ProgressCallback
 
+            ctrl_c.restore()
             for callback in callbacks:
                 if isinstance(callback, ProgressCallback):
                     callback.progress.stop()

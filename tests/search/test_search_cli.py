@@ -149,7 +149,7 @@ def test_ctrl_c_inside_a_library_cleanup_still_reads_as_ctrl_c(tmp_path):
     import optuna
 
     from foretune.errors import Interrupted
-    from foretune.search.driver import _resumable_on_ctrl_c
+    from foretune.search.ctrl_c import resumable_on_ctrl_c
 
     study = optuna.create_study(study_name="cut")
     study.add_trial(optuna.trial.create_trial(value=1.0))
@@ -161,11 +161,11 @@ def test_ctrl_c_inside_a_library_cleanup_still_reads_as_ctrl_c(tmp_path):
             raise FileNotFoundError("study.journal.lock") from None
 
     with pytest.raises(Interrupted) as stopped:
-        with _resumable_on_ctrl_c(study, 5, str(tmp_path / "study.journal"), tmp_path):
+        with resumable_on_ctrl_c(study, 5, str(tmp_path / "study.journal"), tmp_path):
             interrupted_cleanup()
     assert stopped.value.exit_code == 130 and "1 of 5 trials of study 'cut' finished" in str(stopped.value)
     with pytest.raises(FileNotFoundError):  # not after Ctrl-C: a bug, its traceback kept
-        with _resumable_on_ctrl_c(study, 5, str(tmp_path / "study.journal"), tmp_path):
+        with resumable_on_ctrl_c(study, 5, str(tmp_path / "study.journal"), tmp_path):
             raise FileNotFoundError("elsewhere")
 
 
