@@ -67,8 +67,8 @@ def _quiet_ray() -> None:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
-    # Ctrl-C: Tune's own handler ended the run quietly and the search reported as if done; as a plain
-    # KeyboardInterrupt it reaches `ctrl_c.resumable_on_ctrl_c` (the study is the state: a rerun resumes it)
+    # Ctrl-C: Tune's own handler ended the run quietly and the search reported as if done; it would also
+    # replace `ctrl_c.CtrlCAtNextStep`'s, which stops the loop and says how to resume (the study is the state)
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     for name in ("ray", "ray.tune", "ray.train", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -82,8 +82,7 @@ class ProgressCallback(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
-        outcome = _outcome(self._reached.get(trial.trial_id, 0.0), result, self.metric)
-        outcome = "failed" if trial.trial_id in self.notes.diverged else outcome
+        outcome = _outcome(self._reached.get(trial.trial_id, 0.0), result, self.metric, self.notes, trial.trial_id)
         self.counts[outcome] += 1
         if outcome == "complete":
             value = float(result[self.metric])
@@ -145,14 +144,11 @@ class TrialLogCallback(Callback):
         self._log_verdict(trial.trial_id)
         result = trial.last_result or {}
         took = self._took(trial.trial_id)
-        outcome = _outcome(self._reached.get(trial.trial_id, 0.0), result, self.metric)
-        if trial.trial_id in self.notes.diverged:
+        outcome = _outcome(self._reached.get(trial.trial_id, 0.0), result, self.metric, self.notes, trial.trial_id)
+        if outcome == "failed":
             self.counts["failed"] += 1
-            self.write(f"{self.label(trial.trial_id)} failed  in {took}: {self.notes.diverged[trial.trial_id]}")
-        elif outcome == "failed":
-            self.counts["failed"] += 1
-            final = f"the final {self.metric} is {result.get(self.metric)}"
-            self.write(f"{self.label(trial.trial_id)} failed  in {took}: {final}")
+            why = self.notes.diverged.get(trial.trial_id) or f"the final {self.metric} is {result.get(self.metric)}"
+            self.write(f"{self.label(trial.trial_id)} failed  in {took}: {why}")
         elif outcome == "complete":
             value = float(result[self.metric])
             self.counts["complete"] += 1
@@ -244,9 +240,12 @@ def _probability(verdict: dict[str, Any]) -> str:
     return f"  P(final beats {_num(verdict.get(BEAT_TARGET_ATTR))})={verdict[BEAT_PROBABILITY_ATTR]:.2f}"
 
 
-def _outcome(reached: float, result: dict, metric: str) -> str:
-    """How a trial Ray completed ended: "complete"; "failed" when it ran to the end without a finite final (a
-    diverged run's NaN: the study records it FAIL, `searcher`); else "pruned" (stopped before the end)."""
+def _outcome(reached: float, result: dict, metric: str, notes: VerdictsAndErrors, trial_id: str) -> str:
+    """How a trial Ray completed ended: "complete"; "failed" when it diverged (stopped where a loss went NaN) or
+    ran to the end without a finite final (the study records both FAIL, `searcher`); else "pruned" (stopped
+    before the end)."""
+    if trial_id in notes.diverged:
+        return "failed"
     if reached < 1.0 - 1e-9:
         return "pruned"
     value = result.get(metric)

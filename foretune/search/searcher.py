@@ -134,7 +134,7 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         if error:
             ot_trial.set_user_attr(ERROR_ATTR, self.notes.errors.get(trial_id, "the trial raised an error"))
             self._tell(ot_trial, None, TrialState.FAIL)
-        elif trial_id in self.notes.diverged:  # stopped where a loss went NaN / infinite
+        elif trial_id in self.notes.diverged:  # stopped where a loss went NaN
             ot_trial.set_user_attr(ERROR_ATTR, self.notes.diverged[trial_id])
             self._tell(ot_trial, None, TrialState.FAIL)
         elif reached < 1.0 - _EPS and (known := self._known_final(trial_id)) is not None:
