@@ -51,6 +51,17 @@ def test_eval_fractions_always_end_with_the_final_score():
     assert config.train.eval_fractions == [0.2, 0.5, 1.0]
 
 
+def test_bf16_on_and_off_read_as_written_in_a_file_and_in_set(tmp_path):
+    """YAML reads a bare on/off as a boolean: `bf16: off` in a file and `--set train.bf16=off` mean the setting."""
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  bf16: off\n")
+    assert load_config(path).train.bf16 == "off"
+    assert load_config(None, parse_overrides(["train.bf16=on"])).train.bf16 == "on"
+    assert load_config(None, parse_overrides(["train.bf16=auto"])).train.bf16 == "auto"
+    with pytest.raises(ForetuneError, match="train.bf16"):
+        load_config(None, parse_overrides(["train.bf16=half"]))
+
+
 def test_target_modules_accept_a_comma_separated_string():
     config = load_config(None, {"train.lora.target_modules": "q_proj, k_proj,v_proj"})
     assert config.train.lora.target_modules == ["q_proj", "k_proj", "v_proj"]

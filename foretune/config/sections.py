@@ -157,6 +157,12 @@ class TrainConfig(_Section):
         None, ge=1, description="CPU threads for torch (default: the CPUs given to the trial)."
     )
 
+    @field_validator("bf16", mode="before")
+    @classmethod
+    def _bf16_from_yaml_boolean(cls, value: object) -> object:
+        # YAML reads a bare on/off (in a config file or `--set train.bf16=off`) as a boolean.
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
     @field_validator("eval_fractions")
     @classmethod
     def _fractions_in_unit_interval(cls, value: list[float]) -> list[float]:

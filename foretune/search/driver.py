@@ -204,7 +204,8 @@ def run_search(
                 )
         held = len(st.counted_trials(study))
         budget = config.search.time_budget_s
-        if remaining and budget is not None and held < total and progress:  # Tune ended the session on time
+        out_of_time = bool(remaining) and budget is not None and held < total  # Tune ended the session on time
+        if out_of_time and progress:
             _say(
                 console,
                 f"search.time_budget_s = {budget:g} s ran out: {held} of {total} trials finished; the same"
@@ -215,10 +216,23 @@ def run_search(
     finally:
         if started:
             ray.shutdown()
-    if wants_baseline:  # where the tail never came (a search ended early, trials shared with other drivers): now
-        study.set_user_attr(ZERO_SHOT_ATTR, in_the_tail or zero_shot_test_scores(config, console))
-    if trainer_factory is None and config.data.test_folds and TEST_FOLDS_ATTR not in study.user_attrs:
-        record_test_folds(study, config, console)  # the best configuration over k disjoint test folds
+    if in_the_tail:
+        study.set_user_attr(ZERO_SHOT_ATTR, in_the_tail)
+    baseline_due = wants_baseline and not in_the_tail  # the tail never came: a search ended early, shared trials
+    folds_due = trainer_factory is None and bool(config.data.test_folds) and TEST_FOLDS_ATTR not in study.user_attrs
+    if out_of_time:  # not started past the budget (a large model's zero-shot pass can take many minutes)
+        due = [w for w, d in (("the zero-shot baseline", baseline_due), ("the test folds", folds_due)) if d]
+        if due and progress:
+            them = "them" if len(due) > 1 else "it"
+            _say(
+                console,
+                f"not run after the time budget: {' and '.join(due)}; the session that ends the study runs {them}",
+            )
+    else:
+        if baseline_due:
+            study.set_user_attr(ZERO_SHOT_ATTR, zero_shot_test_scores(config, console))
+        if folds_due:
+            record_test_folds(study, config, console)  # the best configuration over k disjoint test folds
     if write_report:
         from foretune.search.report import build_report
 

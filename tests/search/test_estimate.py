@@ -274,6 +274,17 @@ def test_report_shows_estimate_vs_actual_after_a_search(piloted, tiny_lora_searc
     markdown = (run_dir / "report.md").read_text()
     assert "## Estimate vs actual" in markdown and "core-hours" in markdown
 
+    # A search cut short (a time budget, Ctrl-C): its totals are not the estimate's totals; each trial is compared.
+    longer = json.loads((run_dir / "estimate.json").read_text())
+    longer["search"]["trials"] = 5
+    (run_dir / "estimate.json").write_text(json.dumps(longer))
+    result = runner.invoke(app, ["report", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stdout.split())
+    assert "the estimate is for 5 trials and 2 ended, so the search's wall time and core-hours are not compared" in said
+    complete = next(iter(longer["search"]["full_trial_seconds"].values()))
+    assert f"a complete trial {complete:.0f} vs " in said and "wall time" not in said.split("not compared")[1]
+
 
 @pytest.mark.parametrize(
     ("args", "message"),

@@ -33,3 +33,30 @@ def test_two_tiny_lora_trials_through_ray(tiny_lora_search):
     assert 0.0 <= study.user_attrs["zero_shot_test"]["accuracy"] <= 1.0
     assert outcome.report.zero_shot == study.user_attrs["zero_shot_test"]
     assert "zero-shot" in (run_dir / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_nothing_starts_after_the_time_budget(ray_session, tiny_model_dir, tmp_path, capsys):
+    """search.time_budget_s ends the session: the zero-shot baseline (a model load and a generated answer per test
+    item, many minutes for a large model) is not started past it, but left to the session that ends the study."""
+    import optuna
+
+    from foretune.config import validate_config
+    from foretune.search.driver import run_search
+
+    config = validate_config(
+        {
+            "name": "lora-budget",
+            "data": {"synthetic_size": 60, "max_eval_samples": 4, "max_test_samples": 4},
+            "train": {"max_steps": 4, "batch_size": 2, "eval_fractions": [0.5, 1.0]},
+            "model": {"name": tiny_model_dir, "max_length": 96},
+            "task": {"max_new_tokens": 8},
+            "search": {"trials": 40, "max_concurrent_trials": 1, "time_budget_s": 3},
+            "resources": {"cpus_per_trial": 1},
+        }
+    )
+    outcome = run_search(config, out=tmp_path, num_cpus=2)
+    study = optuna.load_study(study_name="lora-budget", storage=open_storage(str(tmp_path / "study.journal")))
+    assert outcome.total < 40 and "zero_shot_test" not in study.user_attrs
+    said = " ".join(capsys.readouterr().out.split())
+    assert "not run after the time budget: the zero-shot baseline; the session that ends the study runs it" in said

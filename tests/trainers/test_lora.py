@@ -218,7 +218,7 @@ def test_the_loss_needs_logits_only_at_answer_positions(full_run):
     trainer, _, _ = full_run
     model = trainer.peft_model
     examples = [trainer.encoder.encode(p) for p in trainer.validation_products(final=True)]
-    batch = collate(examples, trainer.encoder.tokenizer.pad_token_id, "cpu")
+    batch = collate(examples, trainer.encoder.tokenizer.pad_token_id, trainer.device)
     answer_positions = int((batch["labels"][:, 1:] != -100).sum())
     assert 0 < answer_positions < batch["labels"][:, 1:].numel() / 2  # most positions are prompt or padding
 
