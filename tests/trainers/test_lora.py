@@ -245,7 +245,8 @@ def test_the_loss_needs_logits_only_at_answer_positions(full_run):
     reference, reference_grads = loss_and_grads()
     for lm in (model, EveryPosition(model)):
         loss, grads = loss_and_grads(lm)
-        assert loss == pytest.approx(reference, rel=1e-6)
-        assert all(torch.allclose(g, r, rtol=1e-4, atol=1e-7) for g, r in zip(grads, reference_grads, strict=True))
+        # Float precision, by norm: on a GPU the GEMMs of answer rows and of all rows reduce in other orders.
+        assert loss == pytest.approx(reference, rel=1e-5)
+        assert all(float((g - r).norm()) <= 1e-4 * float(r.norm()) for g, r in zip(grads, reference_grads, strict=True))
     model.zero_grad(set_to_none=True)
     model.train()
