@@ -19,3 +19,11 @@ class Interrupted(ForetuneError):
 
     exit_code = 130
     label = "interrupted"
+
+
+class Terminated(Interrupted):
+    """SIGTERM (`kill`, `timeout`, a batch scheduler's or `ray job stop`'s stop) stopped a search: as Ctrl-C
+    (exit code 143, as for SIGTERM)."""
+
+    exit_code = 143
+    label = "terminated"

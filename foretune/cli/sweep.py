@@ -12,7 +12,7 @@ import typer
 
 from foretune.cli.options import ConfigArg, SetOpt, _load, console
 from foretune.cli.sweep_outputs import print_saturation, write_sweep_files
-from foretune.errors import ForetuneError, Interrupted
+from foretune.errors import ForetuneError, Interrupted, Terminated
 from foretune.folders import check_output_folder
 
 if TYPE_CHECKING:
@@ -127,6 +127,7 @@ def sweep_cmd(
 
     Every option but --out has a key in the config's sweep: section; an option given wins.
     """
+    from foretune.search.ctrl_c import sigterm_as_ctrl_c
     from foretune.search.sweep.budget import describe_budget
 
     _check_flags(repeats, epsilon, early_tolerance)
@@ -160,8 +161,11 @@ def sweep_cmd(
                 f"up to {sweep.runner.slots} run(s) side by side on Ray)"
             )
             console.print(describe_budget(configs[name], grid), highlight=False)
-            results[name] = sweep.run()
-            if results[name].interrupted:  # Ctrl-C: the other models' sweeps do not start
+            with sigterm_as_ctrl_c() as sigterm:  # a batch scheduler's stop keeps the finished runs, as Ctrl-C does
+                results[name] = sweep.run()
+            if sigterm.is_set() and results[name].interrupted:
+                results[name] = results[name].stopped_by("SIGTERM")
+            if results[name].interrupted:  # the other models' sweeps do not start
                 break
     finally:
         if started:
@@ -169,13 +173,14 @@ def sweep_cmd(
 
             ray.shutdown()
     interrupted = any(r.interrupted for r in results.values())
+    stopped = Terminated if any(r.stop_signal == "SIGTERM" for r in results.values()) else Interrupted
     results = {name: result for name, result in results.items() if result.points}
     if results:
         _write_results(cfg, results, folder)
     if interrupted:
         runs = sum(len(r.points) for r in results.values())
         kept = f"its {runs} finished run(s) are written to {folder}" if runs else "no run had finished; nothing written"
-        raise Interrupted(f"the sweep stopped: {kept}. A sweep does not resume: run it again for the rest")
+        raise stopped(f"the sweep stopped: {kept}. A sweep does not resume: run it again for the rest")
 
 
 def _prepare_sweep(cfg: ExperimentConfig, sizes: str | None) -> tuple[SaturationSweep, list[int]]:

@@ -1,9 +1,11 @@
-"""Ctrl-C during a search: stop at a safe point, keep what finished, say how to resume.
+"""Ctrl-C (or SIGTERM) during a search: stop at a safe point, keep what finished, say how to resume.
 
 Python raises KeyboardInterrupt wherever the main thread is; inside optuna's journal lock or Ray's bookkeeping
 that can leave a lock taken and the driver hanging. So the first Ctrl-C only sets a flag, and the tuning
 loop raises KeyboardInterrupt at its next step (`CtrlCAtNextStep`, a Tune callback); a second Ctrl-C
 interrupts at once. `resumable_on_ctrl_c` turns the interruption into one line: what finished, how to resume.
+SIGTERM (`kill`, `timeout`, a batch scheduler's stop, `ray job stop`) is handled the same way: without it Ray's
+handler printed a C++ stack and the driver died with its trials left running.
 """
 
 from __future__ import annotations
@@ -17,16 +19,20 @@ from typing import Any
 import optuna
 from ray.tune import Callback
 
-from foretune.errors import Interrupted
+from foretune.errors import Interrupted, Terminated
 from foretune.search import storage as st
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class CtrlCAtNextStep(Callback):
-    """While installed, Ctrl-C sets `pressed`; the loop's next step raises KeyboardInterrupt."""
+    """While installed, Ctrl-C or SIGTERM sets `pressed`; the loop's next step raises KeyboardInterrupt, whose
+    argument names the signal."""
 
     def __init__(self) -> None:
         self.pressed = threading.Event()
-        self._previous: Any = None
+        self.received = "SIGINT"
+        self._previous: dict[int, Any] = {}
 
     def __getstate__(self) -> dict:  # Ray pickles callbacks; an Event holds a lock
         return {}
@@ -36,23 +42,27 @@ class CtrlCAtNextStep(Callback):
 
     def install(self) -> None:
         if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
-            self._previous = signal.signal(signal.SIGINT, self._on_ctrl_c)
+            self._previous = {number: signal.signal(number, self._on_signal) for number in STOP_SIGNALS}
 
     def restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for number, previous in self._previous.items():  # None: a handler set outside Python (Ray's, for SIGTERM)
+            signal.signal(number, signal.SIG_DFL if previous is None else previous)
+        self._previous = {}
 
-    def _on_ctrl_c(self, signum: int, frame: Any) -> None:
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.received = signal.Signals(signum).name
         self.pressed.set()
-        self.restore()  # a second Ctrl-C: Python's own, at once
+        self.restore()  # a second signal: its usual effect, at once
+
+    def stop_if_pressed(self) -> None:
+        if self.pressed.is_set():
+            raise KeyboardInterrupt(self.received)
 
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
-        if self.pressed.is_set():
-            raise KeyboardInterrupt
+        self.stop_if_pressed()
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
-        self.on_step_begin(iteration, trials)
+        self.stop_if_pressed()
 
 
 @contextmanager
@@ -64,12 +74,13 @@ def resumable_on_ctrl_c(study: optuna.Study, total: int, storage: str, run_dir: 
     except BaseException as error:
         if not from_ctrl_c(error):
             raise
+        stopped = Terminated if _signal_of(error) == "SIGTERM" else Interrupted
         where = f"--storage '{st.redact(storage)}'" if st.is_url(storage) else str(run_dir)
         try:
             held = f"{len(st.counted_trials(study))} of {total} trials"
         except Exception:  # noqa: BLE001 - the storage was cut off mid-write: the counts wait for the rerun
             held = "the trials"
-        raise Interrupted(
+        raise stopped(
             f"{held} of study '{study.study_name}' finished and are kept; the same command resumes the search"
             f" (trials stopped midway run again); `foretune report {where}` reports what finished"
         ) from None
@@ -83,3 +94,33 @@ def from_ctrl_c(error: BaseException | None) -> bool:
             return True
         error = error.__context__
     return False
+
+
+def _signal_of(error: BaseException | None) -> str:
+    """The signal `CtrlCAtNextStep` named in the KeyboardInterrupt of `error`'s chain (SIGINT when unnamed)."""
+    while error is not None:
+        if isinstance(error, KeyboardInterrupt):
+            return str(error.args[0]) if error.args else "SIGINT"
+        error = error.__context__
+    return "SIGINT"
+
+
+@contextmanager
+def sigterm_as_ctrl_c():
+    """Inside, SIGTERM raises KeyboardInterrupt("SIGTERM") in the main thread, as Ctrl-C raises its own: code that
+    keeps its finished work on Ctrl-C (the sweep) keeps it on a batch scheduler's stop too. Yields an Event set
+    once SIGTERM came (Ray's `ray.get` replaces the KeyboardInterrupt it is interrupted by with a bare one)."""
+    received = threading.Event()
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield received
+        return
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        received.set()
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield received
+    finally:  # None: a handler set outside Python (Ray's)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

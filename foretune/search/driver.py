@@ -357,7 +357,7 @@ def run_trials(
         callbacks.append(OtherDriversFinals(board, study, searcher.target.tag, {t.number for t in complete}))
     if progress:
         callbacks.append(_progress_callback(config, remaining, notes, searcher, console))
-    ctrl_c = CtrlCAtNextStep()  # Ctrl-C stops the loop at its next step
+    ctrl_c = CtrlCAtNextStep()  # Ctrl-C or SIGTERM stops the loop at its next step
     callbacks.append(ctrl_c)
     tuner = build_tuner(
         config,
@@ -374,8 +374,7 @@ def run_trials(
         ctrl_c.install()
         try:
             ran = len(tuner.fit())
-            if ctrl_c.pressed.is_set():  # pressed as the last trial ended
-                raise KeyboardInterrupt
+            ctrl_c.stop_if_pressed()  # pressed as the last trial ended
             # asked but never started (the time budget ran out first): not left RUNNING in the study
             requeue_unfinished(study, searcher.held_trial_ids(), journal=journal)
             return ran

@@ -183,6 +183,31 @@ def test_ctrl_c_keeps_the_runs_that_finished(tmp_path: Path, finished: int) -> N
     assert "interrupted (Ctrl-C)" in paths["table"].read_text()
 
 
+def test_sigterm_keeps_the_runs_that_finished(tmp_path: Path) -> None:
+    """SIGTERM (a batch scheduler's stop, `timeout`, `kill`) ended the sweep at once and lost every run; inside
+    `sigterm_as_ctrl_c` (as `foretune sweep` runs it) it stops the sweep as Ctrl-C does."""
+    import os
+    import signal
+
+    from foretune.search.ctrl_c import sigterm_as_ctrl_c
+
+    calls = []
+
+    def terminated_task(n: int, seed: int) -> dict[str, float]:
+        if len(calls) == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+        calls.append(n)
+        return curve_task(n, seed)
+
+    before = signal.getsignal(signal.SIGTERM)
+    with sigterm_as_ctrl_c() as sigterm:
+        result = SaturationSweep(terminated_task, sizes=SIZES[:7], adaptive=False, n_bootstrap=20).run()
+    assert sigterm.is_set()  # (what `foretune sweep` reads: Ray's ray.get raises a bare KeyboardInterrupt)
+    assert result.interrupted and result.stop_signal == "SIGTERM" and [p.n for p in result.points] == SIZES[:4]
+    assert result.stopped_because == "interrupted (SIGTERM) after 4 run(s)"
+    assert signal.getsignal(signal.SIGTERM) is (signal.SIG_DFL if before is None else before)  # restored
+
+
 def test_too_few_sizes_and_unknown_metric_are_user_errors() -> None:
     with pytest.raises(ForetuneError, match=r"at least 3 sizes above 0 to fit a curve, got 1 \(50\);"):
         SaturationSweep(curve_task, sizes=[0, 50])

@@ -190,9 +190,13 @@ def test_resume_after_sigkill_keeps_finished_trials_and_reaches_the_total(ray_cl
     assert len(set(params)) == len(params)  # no trial ran twice
 
 
-def test_ctrl_c_keeps_what_finished_and_says_how_to_resume(ray_cluster, tmp_path):
+@pytest.mark.parametrize(
+    ("stop", "code", "label"), [(signal.SIGINT, 130, "interrupted:"), (signal.SIGTERM, 143, "terminated:")]
+)
+def test_ctrl_c_keeps_what_finished_and_says_how_to_resume(ray_cluster, tmp_path, stop, code, label):
     """Ctrl-C (SIGINT to the command's process group, as a terminal sends it) ended `foretune search` with exit
-    code 130 and no word; now one line says what finished and how to resume, and the same command resumes."""
+    code 130 and no word; SIGTERM (a batch scheduler's stop, `timeout`, `kill`) with a C++ stack from Ray. Now one
+    line says what finished and how to resume, and the same command resumes."""
     run = tmp_path / "run"
     replayed = ["--replay", str(REPLAY_CURVES), "--set", "search.metric=val_loss", "--set", "search.mode=min"]
     command = [sys.executable, "-m", "foretune.cli", "search", str(REPO / "configs" / "default.yaml"), *replayed]
@@ -203,12 +207,13 @@ def test_ctrl_c_keeps_what_finished_and_says_how_to_resume(ray_cluster, tmp_path
         while len(_finished(run / "study.journal")) < 3:
             assert search.poll() is None and time.time() < deadline, search.stderr.read()
             time.sleep(0.2)
-        os.killpg(search.pid, signal.SIGINT)
+        os.killpg(search.pid, stop)
         _, stderr = search.communicate(timeout=180)  # a loaded 2-core machine: the stop waits for the next step
     finally:
         end_process_group(search)
-    assert search.returncode == 130, stderr
-    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1].startswith("interrupted:"), stderr
+    assert search.returncode == code, stderr
+    assert "Traceback" not in stderr and "SIGTERM received" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1].startswith(label), stderr
     text = " ".join(stderr.split())
     assert "of 1000 trials of study 'demo' finished and are kept" in text and "the same command resumes" in text
     held = len(counted_trials(_study(str(run / "study.journal"), "demo")))

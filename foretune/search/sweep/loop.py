@@ -17,6 +17,7 @@ by side, and the adaptive choice picks that many runs' worth of sizes per round.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,11 @@ class SweepPoint:
     predicted: bool = False  # score = held-out score when cut + the gain the predictor still expected
 
 
+def interruption_reason(stop_signal: str, runs: int) -> str:
+    by = "SIGTERM" if stop_signal == "SIGTERM" else "Ctrl-C"
+    return f"interrupted ({by}) after {runs} run(s)"
+
+
 @dataclass
 class SweepResult:
     points: list[SweepPoint]
@@ -70,7 +76,13 @@ class SweepResult:
     stopped_because: str
     attributes: dict[str, SaturationResult] = field(default_factory=dict)
     rare_attributes: list[str] = field(default_factory=list)  # too few test labels for a curve of their own
-    interrupted: bool = False  # Ctrl-C: the runs finished until then
+    interrupted: bool = False  # Ctrl-C or SIGTERM: the runs finished until then
+    stop_signal: str | None = None  # which: 'SIGINT' (Ctrl-C) or 'SIGTERM'
+
+    def stopped_by(self, stop_signal: str) -> SweepResult:
+        """This interrupted result, stopped by `stop_signal` ('SIGINT' or 'SIGTERM')."""
+        reason = interruption_reason(stop_signal, len(self.points))
+        return dataclasses.replace(self, stop_signal=stop_signal, stopped_because=reason)
 
     @property
     def compute_fraction(self) -> float:
@@ -258,11 +270,14 @@ class SaturationSweep:
 
     def run(self) -> SweepResult:
         points: list[SweepPoint] = []
-        interrupted = False
+        stop_signal = None
         try:
             result, reason = self._rounds(points)
-        except KeyboardInterrupt:  # Ctrl-C: the runs that finished are the sweep's result (hours of them, maybe)
-            interrupted, reason = True, f"interrupted (Ctrl-C) after {len(points)} run(s)"
+        except KeyboardInterrupt as stop:  # the runs that finished are the sweep's result (hours of them, maybe)
+            # SIGTERM arrives as KeyboardInterrupt("SIGTERM") (foretune.search.ctrl_c.sigterm_as_ctrl_c), or bare
+            # where Ray's ray.get raised its own: the caller then says so (`SweepResult.stopped_by`)
+            stop_signal = str(stop.args[0]) if stop.args else "SIGINT"
+            reason = interruption_reason(stop_signal, len(points))
             result = self.fit(points)
         attributes, rare = self._attribute_fits(points)
         spent = sum(p.cost for p in points)
@@ -277,7 +292,8 @@ class SaturationSweep:
             stopped_because=reason,
             attributes=attributes,
             rare_attributes=rare,
-            interrupted=interrupted,
+            interrupted=stop_signal is not None,
+            stop_signal=stop_signal,
         )
 
     def _rounds(self, points: list[SweepPoint]) -> tuple[SaturationResult | None, str]:
