@@ -81,7 +81,8 @@ def project_search(costs: PilotCosts, *, models: Sequence[str], trials: int | No
         "expected_complete": sum(keep),
         "expected_test_evaluations": sum(k * lead for k, lead in zip(keep, leads, strict=True)),
         "expected_pruned": trials - sum(keep),
-        "full_trial_seconds": full,
+        "full_trial_seconds": full,  # with its test evaluation
+        "test_evaluation_seconds": test,  # of a complete trial that leads (`foretune report` compares like with like)
         "pruned_trial_seconds": pruned,
         "full_trial": vars(plan.full),
         "pruned_trial": vars(plan.pruned),

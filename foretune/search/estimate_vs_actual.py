@@ -86,8 +86,13 @@ def _per_trial(estimated: dict, trials: list[optuna.trial.FrozenTrial]) -> str:
         ("a complete trial", TrialState.COMPLETE, "full_trial_seconds"),
         ("a pruned trial", TrialState.PRUNED, "pruned_trial_seconds"),
     ):
-        pairs = [(_estimated_seconds(estimated.get(key, {}), t), _seconds(t)) for t in trials if t.state == state]
-        pairs = [(guess, actual) for guess, actual in pairs if guess is not None]
+        pairs = []
+        for trial in (t for t in trials if t.state == state):
+            guess = _estimated_seconds(estimated.get(key, {}), trial)
+            if guess is not None and state == TrialState.COMPLETE:  # the estimate's scores the test split
+                guess = _without_test(estimated, trial, guess)
+            if guess is not None:
+                pairs.append((guess, _seconds(trial)))
         if not pairs:
             parts.append(f"{name}: none ended")
             continue
@@ -95,3 +100,10 @@ def _per_trial(estimated: dict, trials: list[optuna.trial.FrozenTrial]) -> str:
         actual = sum(a for _, a in pairs) / len(pairs)
         parts.append(f"{name} {guess:.0f} vs {actual:.0f} s (mean of {len(pairs)}; {_versus(guess, actual)})")
     return "; ".join(parts)
+
+
+def _without_test(estimated: dict, trial: optuna.trial.FrozenTrial, seconds: float) -> float:
+    """A complete trial's estimated seconds, less its test evaluation where it ran none (it did not lead)."""
+    scored = any(key.startswith("test_") for key in trial.user_attrs)
+    test = _estimated_seconds(estimated.get("test_evaluation_seconds", {}), trial)
+    return seconds if scored or test is None else seconds - test

@@ -8,7 +8,9 @@ import math
 import shutil
 from pathlib import Path
 
+import optuna
 import pytest
+from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from foretune.cli.app import app
@@ -16,6 +18,7 @@ from foretune.config import load_config
 from foretune.search.estimate import pilot_models, project
 from foretune.search.pilot import Plan, RunShape, plan_runs
 from foretune.search.run_costs import concurrent_slots, keep_probabilities, makespan, rung_probabilities
+from foretune.search.storage import open_storage
 
 runner = CliRunner()
 
@@ -282,8 +285,45 @@ def test_report_shows_estimate_vs_actual_after_a_search(piloted, tiny_lora_searc
     assert result.exit_code == 0, result.output
     said = " ".join(result.stdout.split())
     assert "the estimate is for 5 trials and 2 ended, so the search's wall time and core-hours are not compared" in said
-    complete = next(iter(longer["search"]["full_trial_seconds"].values()))
-    assert f"a complete trial {complete:.0f} vs " in said and "wall time" not in said.split("not compared")[1]
+    # ... less the test evaluation the estimate counts in a complete trial, where it ran none (this config: none)
+    full = next(iter(longer["search"]["full_trial_seconds"].values()))
+    test = next(iter(longer["search"]["test_evaluation_seconds"].values()))
+    study = optuna.load_study(study_name="lora-tiny", storage=open_storage(str(run_dir / "study.journal")))
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    guesses = [full if "test_accuracy" in t.user_attrs else full - test for t in complete]
+    expected = f"a complete trial {sum(guesses) / len(guesses):.0f} vs "
+    assert expected in said and "wall time" not in said.split("not compared")[1], said
+
+
+def test_a_search_cut_short_is_compared_trial_by_trial(tmp_path):
+    """Against an estimate of 5 trials, 3 ended: each kind's mean seconds, a complete trial that did not lead (no
+    test evaluation) estimated without the test evaluation the estimate counts in every complete trial."""
+    from datetime import datetime, timedelta
+
+    from foretune.search.estimate_vs_actual import estimate_vs_actual
+
+    start = datetime(2026, 12, 4, 12, 0, 0)
+    study = optuna.create_study(direction="maximize")
+    for state, seconds, attrs in (
+        (TrialState.COMPLETE, 110, {"test_accuracy": 0.5}),  # led: scored on the test split
+        (TrialState.COMPLETE, 50, {}),
+        (TrialState.PRUNED, 25, {}),
+    ):
+        value = 0.5 if state == TrialState.COMPLETE else None
+        trial = optuna.trial.create_trial(state=state, value=value, user_attrs=attrs)
+        trial.datetime_start, trial.datetime_complete = start, start + timedelta(seconds=seconds)
+        study.add_trial(trial)
+    search = {
+        "trials": 5,
+        "full_trial_seconds": {"m": 100.0},
+        "test_evaluation_seconds": {"m": 30.0},
+        "pruned_trial_seconds": {"m": 20.0},
+        "device": "GPU",
+    }
+    (tmp_path / "estimate.json").write_text(json.dumps({"search": search}))
+    (line,) = estimate_vs_actual(study, tmp_path)
+    assert "the estimate is for 5 trials and 3 ended, so the search's wall time and GPU-hours are not compared" in line
+    assert "a complete trial 85 vs 80 s (mean of 2; +6%); a pruned trial 20 vs 25 s (mean of 1; -20%)" in line
 
 
 @pytest.mark.parametrize(
