@@ -127,7 +127,7 @@ def sweep_cmd(
 
     Every option but --out has a key in the config's sweep: section; an option given wins.
     """
-    from foretune.search.ctrl_c import sigterm_as_ctrl_c
+    from foretune.cli.stop_signals import sigterm_as_ctrl_c
     from foretune.search.sweep.budget import describe_budget
 
     _check_flags(repeats, epsilon, early_tolerance)

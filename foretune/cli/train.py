@@ -45,12 +45,33 @@ def train_cmd(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/train-<name>).")] = None,
 ) -> None:
     """Run one LoRA fine-tune; report its curve at each budget fraction and score it on the test split."""
+    from foretune.cli.stop_signals import sigterm_as_ctrl_c
+    from foretune.errors import Interrupted, Terminated
     from foretune.folders import check_output_folder
 
     cfg = _load(config, set_)
     out = out or Path("runs") / f"train-{cfg.name}"
     check_output_folder(out)
-    run_training(cfg, out, console=console)
+    with sigterm_as_ctrl_c() as sigterm:
+        try:
+            run_training(cfg, out, console=console)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: one line on what is kept, not a traceback
+            stopped = Terminated if sigterm.is_set() else Interrupted
+            raise stopped(f"the fine-tune stopped: {_kept_so_far(out)}") from None
+
+
+def _kept_so_far(out: Path) -> str:
+    """What an interrupted `foretune train` left in `out`: the evaluations written so far, if any."""
+    import pandas as pd
+
+    curve = out / "curve.csv"
+    if not curve.is_file():
+        return "nothing was written; run it again for the whole run"
+    reached = pd.read_csv(curve)["fraction"].max()
+    return (
+        f"{curve} holds its evaluations up to {reached:.0%} of the budget; no adapter, metrics.json or test score "
+        "was written: run it again for the whole run"
+    )
 
 
 def run_training(config: ExperimentConfig, out: Path, *, console: Console) -> TrainResult:
@@ -89,7 +110,7 @@ def run_training(config: ExperimentConfig, out: Path, *, console: Console) -> Tr
     console.print(f"zero-shot test {first} {zero_shot[first]:.3f}")
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "curve.csv").unlink(missing_ok=True)
+    _clear_earlier_run(out)
     with training_progress(console) as progress:
         bar = progress.add_task("fine-tuning", total=total, loss=math.nan)
         trainer.on_step = lambda step, _total, loss: progress.update(bar, completed=step, loss=loss)
@@ -116,6 +137,16 @@ def run_training(config: ExperimentConfig, out: Path, *, console: Console) -> Tr
     _write_metrics(out / "metrics.json", config, result, zero_shot, intervals=intervals, note=note, folds=fold_scores)
     console.print(f"wrote {out}/curve.csv, curve.png, metrics.json, adapter/")
     return result
+
+
+def _clear_earlier_run(out: Path) -> None:
+    """Remove the files an earlier `foretune train` left in `out`: an interrupted run then leaves only its own."""
+    import shutil
+
+    for name in ("curve.csv", "curve.png", "metrics.json"):
+        (out / name).unlink(missing_ok=True)
+    if (out / "adapter" / "adapter_config.json").is_file():
+        shutil.rmtree(out / "adapter")
 
 
 def _test_table(zero_shot: dict, fine_tuned: dict, intervals: dict, *, n_items: int, scored: str):

@@ -103,24 +103,3 @@ def _signal_of(error: BaseException | None) -> str:
             return str(error.args[0]) if error.args else "SIGINT"
         error = error.__context__
     return "SIGINT"
-
-
-@contextmanager
-def sigterm_as_ctrl_c():
-    """Inside, SIGTERM raises KeyboardInterrupt("SIGTERM") in the main thread, as Ctrl-C raises its own: code that
-    keeps its finished work on Ctrl-C (the sweep) keeps it on a batch scheduler's stop too. Yields an Event set
-    once SIGTERM came (Ray's `ray.get` replaces the KeyboardInterrupt it is interrupted by with a bare one)."""
-    received = threading.Event()
-    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
-        yield received
-        return
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        received.set()
-        raise KeyboardInterrupt("SIGTERM")
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        yield received
-    finally:  # None: a handler set outside Python (Ray's)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -189,7 +189,7 @@ def test_sigterm_keeps_the_runs_that_finished(tmp_path: Path) -> None:
     import os
     import signal
 
-    from foretune.search.ctrl_c import sigterm_as_ctrl_c
+    from foretune.cli.stop_signals import sigterm_as_ctrl_c
 
     calls = []
 

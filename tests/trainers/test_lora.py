@@ -143,6 +143,37 @@ def test_cli_train_writes_curve_plot_metrics_and_intervals(tiny_train_settings, 
     assert set(folds["summary"]["fine_tuned"]["accuracy"]) == {"mean", "stderr"}
 
 
+def test_cli_train_stopped_by_sigterm_says_what_it_kept(tiny_train_settings, tmp_path):
+    """SIGTERM (a batch scheduler's stop) or Ctrl-C ended `foretune train` with no word (Python's default) and left
+    the new run's curve beside an earlier run's metrics.json and adapter; now one line says what is kept."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    (out / "adapter").mkdir(parents=True)
+    (out / "adapter" / "adapter_config.json").write_text("{}")  # an earlier run's files in the same folder
+    (out / "metrics.json").write_text("{}")
+    long_run = {"train.max_steps": 4000, "train.eval_fractions": [0.0005, 1.0], "early_stage.fraction": 0.0005}
+    args = [sys.executable, "-m", "foretune.cli", "train", "configs/default.yaml", "--out", str(out)]
+    for key, value in {**tiny_train_settings, **long_run}.items():
+        args += ["--set", f"{key}={json.dumps(value)}"]
+    run = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 300
+        while not (out / "curve.csv").is_file():  # the first evaluation, at step 2
+            assert run.poll() is None and time.time() < deadline, run.stderr.read()
+            time.sleep(0.1)
+        run.send_signal(signal.SIGTERM)
+        _, stderr = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode == 143, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("terminated: the fine-tune stopped:") and "Traceback" not in stderr, stderr
+    assert "curve.csv holds its evaluations up to 0% of the budget" in last
+    assert sorted(p.name for p in out.iterdir()) == ["curve.csv"]  # the earlier run's files are gone too
+
+
 def test_cli_bad_input_in_a_fresh_process_is_one_line_and_exit_2(tmp_path):
     out = tmp_path / "out"
     args = [sys.executable, "-m", "foretune.cli", "train", "missing.yaml", "--out", str(out)]

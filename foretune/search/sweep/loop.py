@@ -274,7 +274,7 @@ class SaturationSweep:
         try:
             result, reason = self._rounds(points)
         except KeyboardInterrupt as stop:  # the runs that finished are the sweep's result (hours of them, maybe)
-            # SIGTERM arrives as KeyboardInterrupt("SIGTERM") (foretune.search.ctrl_c.sigterm_as_ctrl_c), or bare
+            # SIGTERM arrives as KeyboardInterrupt("SIGTERM") (foretune.cli.stop_signals.sigterm_as_ctrl_c), or bare
             # where Ray's ray.get raised its own: the caller then says so (`SweepResult.stopped_by`)
             stop_signal = str(stop.args[0]) if stop.args else "SIGINT"
             reason = interruption_reason(stop_signal, len(points))
