@@ -270,7 +270,7 @@ def models_markdown(results: dict[str, SweepResult], *, mode: str) -> str:
         {
             "model": frame["model"],
             f"asymptote ({shown})": [
-                "-" if math.isnan(a) else f"{a:.4f} [{lo:.4f}, {hi:.4f}]"
+                _with_band(a, lo, hi)
                 for a, lo, hi in zip(frame["asymptote"], frame["asymptote_low"], frame["asymptote_high"], strict=True)
             ],
             f"min useful n ({shown})": [useful(row) for _, row in frame.iterrows()],
@@ -279,6 +279,12 @@ def models_markdown(results: dict[str, SweepResult], *, mode: str) -> str:
         }
     )
     return markdown_table(table) + "\n\n" + catch_up_answer(results, mode) + "\n"
+
+
+def _with_band(value: float, low: float, high: float) -> str:
+    if math.isnan(value):
+        return "-"
+    return f"{value:.4f} (no interval)" if math.isnan(low) else f"{value:.4f} [{low:.4f}, {high:.4f}]"
 
 
 def plot_models(results: dict[str, SweepResult], path: Path, *, metric: str) -> None:

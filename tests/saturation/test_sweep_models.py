@@ -42,6 +42,23 @@ def test_noisy_fits_whose_intervals_overlap_cannot_tell() -> None:
     assert "Cannot tell: intervals overlap" in catch_up_answer(results, "max")
 
 
+def test_without_bootstrap_no_interval_is_shown_and_no_verdict_given() -> None:
+    """--bootstrap 0: the asymptote's band was its point repeated ("0.709 [0.709, 0.709]") and the answer said
+    "No" as if two points could not overlap."""
+    from foretune.cli.sweep_outputs import models_markdown
+
+    def bare(asymptote: float):
+        return SaturationSweep(power_law(asymptote), sizes=SIZES, adaptive=False, n_bootstrap=0).run()
+
+    results = {"large": bare(0.9), "small": bare(0.7)}
+    frame = models_frame(results)
+    assert frame["asymptote"].notna().all() and frame["asymptote_low"].isna().all()
+    answer = catch_up_answer(results, "max")
+    assert "Cannot tell: no interval (the sweep ran without bootstrap replicates, --bootstrap 0)" in answer
+    markdown = models_markdown(results, mode="max")
+    assert "(no interval)" in markdown and "[0.7" not in markdown and "No:" not in markdown
+
+
 def test_model_folders_are_safe_and_distinct() -> None:
     taken: set[str] = set()
     assert model_folder_name("/models/small/", taken) == "small"

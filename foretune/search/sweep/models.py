@@ -63,12 +63,14 @@ def models_frame(results: Mapping[str, SweepResult]) -> pd.DataFrame:
             rows.append({"model": model, "regime": "no fit (too few sizes measured)"})
             continue
         useful_lo, useful_hi = fit.min_useful_n_interval
+        # --bootstrap 0: the asymptote's band is the point repeated, not an interval (NaN: none computed)
+        asymptote_lo, asymptote_hi = fit.asymptote_interval if fit.n_bootstrap > 0 else (math.nan, math.nan)
         rows.append(
             {
                 "model": model,
                 "asymptote": fit.asymptote,
-                "asymptote_low": fit.asymptote_interval[0],
-                "asymptote_high": fit.asymptote_interval[1],
+                "asymptote_low": asymptote_lo,
+                "asymptote_high": asymptote_hi,
                 "min_useful_n": fit.min_useful_n,
                 "min_useful_n_low": useful_lo,
                 "min_useful_n_high": useful_hi,
@@ -80,6 +82,8 @@ def models_frame(results: Mapping[str, SweepResult]) -> pd.DataFrame:
 
 
 def _asymptote(row: Mapping[str, Any]) -> str:
+    if math.isnan(row["asymptote_low"]):
+        return f"{row['asymptote']:.3f} (no interval)"
     return f"{row['asymptote']:.3f} [{row['asymptote_low']:.3f}, {row['asymptote_high']:.3f}]"
 
 
@@ -102,7 +106,13 @@ def catch_up_answer(results: Mapping[str, SweepResult], mode: Mode) -> str:
         question = f"Does {behind['model']} (behind {leader['model']} at n = {at:,.0f}) reach it with more data?"
         lo, hi = sorted((behind["asymptote_low"], behind["asymptote_high"]))
         leader_lo, leader_hi = sorted((leader["asymptote_low"], leader["asymptote_high"]))
-        if hi < leader_lo or lo > leader_hi:
+        if math.isnan(lo) or math.isnan(leader_lo):  # two points say nothing of how far apart they could be
+            verdict = (
+                f"Cannot tell: no interval (the sweep ran without bootstrap replicates, --bootstrap 0): asymptotes "
+                f"{behind['model']} {behind['asymptote']:.3f}, {leader['model']} {leader['asymptote']:.3f}; "
+                "run it with --bootstrap 100 to compare them."
+            )
+        elif hi < leader_lo or lo > leader_hi:
             ahead = (lo > leader_hi) == (mode == "max")
             verdict = (
                 f"Yes: its asymptote {_asymptote(behind)} is {better} than {leader['model']}'s {_asymptote(leader)}."
