@@ -65,9 +65,13 @@ def _kept_so_far(out: Path) -> str:
     import pandas as pd
 
     curve = out / "curve.csv"
-    if not curve.is_file():
+    try:
+        reached = float(pd.read_csv(curve)["fraction"].max())
+    except (OSError, ValueError, KeyError):  # none yet, or its first line cut by the stop itself
+        reached = math.nan
+    if math.isnan(reached):
+        curve.unlink(missing_ok=True)
         return "nothing was written; run it again for the whole run"
-    reached = pd.read_csv(curve)["fraction"].max()
     return (
         f"{curve} holds its evaluations up to {reached:.0%} of the budget; no adapter, metrics.json or test score "
         "was written: run it again for the whole run"
