@@ -40,6 +40,8 @@ def estimate_cmd(
 ) -> None:
     """Time a few steps and one evaluation of each model; project the search's and the sweep's wall time,
     device-hours and dollars."""
+    from foretune.cli.stop_signals import sigterm_as_ctrl_c
+    from foretune.errors import Interrupted, Terminated
     from foretune.search.estimate import estimate, write_estimate
 
     cfg = _load(config, set_)
@@ -47,8 +49,12 @@ def estimate_cmd(
         from foretune.folders import check_output_folder
 
         check_output_folder(out)
-    with _pilot_progress(quiet=json_out) as on_event:
-        result = estimate(cfg, steps=steps, price=price, trials=trials, on_event=on_event)
+    with sigterm_as_ctrl_c() as sigterm, _pilot_progress(quiet=json_out) as on_event:
+        try:
+            result = estimate(cfg, steps=steps, price=price, trials=trials, on_event=on_event)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: one line, not a silent exit
+            stopped = Terminated if sigterm.is_set() else Interrupted
+            raise stopped("the estimate stopped before its pilot finished; nothing was written") from None
     if out is not None:
         result["saved_to"] = str(write_estimate(result, out))
     if json_out:

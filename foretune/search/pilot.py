@@ -125,15 +125,20 @@ def pilot_in_trial_process(config: ExperimentConfig, model: str, *, steps: int, 
         env=env,
         preexec_fn=lambda: os.nice(RAY_WORKER_NICENESS),
     )
-    child.stdin.write(payload)
-    child.stdin.close()
     tail: deque[str] = deque(maxlen=20)
-    for line in child.stderr:
-        if line.startswith(_EVENT):
-            on_event(line.removeprefix(_EVENT).rstrip())
-        else:
-            tail.append(line.rstrip())
-    printed = child.stdout.read()
+    try:
+        child.stdin.write(payload)
+        child.stdin.close()
+        for line in child.stderr:
+            if line.startswith(_EVENT):
+                on_event(line.removeprefix(_EVENT).rstrip())
+            else:
+                tail.append(line.rstrip())
+        printed = child.stdout.read()
+    except BaseException:  # Ctrl-C or SIGTERM to this process alone: the pilot ends with it
+        child.kill()
+        child.wait()
+        raise
     if child.wait() != 0:
         answer = json.loads(printed) if printed.strip().startswith("{") else {}
         if "error" in answer:

@@ -360,3 +360,35 @@ def _estimate_fails(args, message, capsys):
     assert exited.value.code == 2
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1, error
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_pilot_too_and_says_so(tmp_path, tiny_model_dir):
+    """SIGTERM to `foretune estimate` (a batch scheduler's stop) ended it with no word, its pilot process (a child)
+    left to run on; now one line, exit 143, the pilot ended with it and nothing written."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    config = tiny_yaml(tmp_path, tiny_model_dir)
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "foretune.cli", "estimate", str(config), "--steps", "100000", "--out", str(out)]
+    run = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (pilots := psutil.Process(run.pid).children()):
+            assert run.poll() is None and time.time() < deadline, run.stderr.read()
+            time.sleep(0.2)
+        time.sleep(3)  # into the pilot's steps
+        run.send_signal(signal.SIGTERM)
+        _, stderr = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "terminated: the estimate stopped before its pilot finished; nothing was written"
+    ), stderr
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in pilots) and not out.exists()
