@@ -3,7 +3,7 @@
 # bf16 (auto) and without, a Ray Tune search of four trials per GPU (gpus_per_trial 0.25) on AE-110K products, and
 # the estimate of that search (`foretune report` compares the two when estimate.json is copied beside the study).
 # Results: benchmarks/results/gpu_h200.md (how it was run on a machine with no network: the wheels carried).
-#   bash benchmarks/gpu_check.sh [OUT] [AE110K_FOLDER]
+#   PATH=.venv/bin:$PATH bash benchmarks/gpu_check.sh [OUT] [AE110K_FOLDER]   # python3: one that imports foretune
 set -u
 cd "$(dirname "$0")/.."
 out=${1:-runs/gpu-check}
