@@ -30,6 +30,7 @@ from foretune.search.evaluator import VerdictsAndErrors
 from foretune.search.held_out_folds import prepare_folds, record_test_folds
 from foretune.search.resume_check import changes_since
 from foretune.search.space import objectives, with_absolute_model_folders
+from foretune.search.time_left import StartsInTime
 from foretune.search.trainable import TrainerFactory
 
 
@@ -370,11 +371,20 @@ def run_trials(
         callbacks=callbacks,
         board=board,
     )
+    if config.search.time_budget_s is not None:  # Tune's own budget stops trials; this one starts none in vain
+        searcher.time_left = StartsInTime(config.search.time_budget_s)
     with TrialKeeper(study, searcher.held_trial_ids, journal=journal):
         ctrl_c.install()
         try:
             ran = len(tuner.fit())
             ctrl_c.stop_if_pressed()  # pressed as the last trial ended
+            if searcher.time_left is not None and searcher.time_left.refused and progress:
+                left, quickest = searcher.time_left.refused
+                _say(
+                    console,
+                    f"search.time_budget_s: no trial started in its last {left:.0f} s (the quickest trial of this "
+                    f"session took {quickest:.0f} s)",
+                )
             # asked but never started (the time budget ran out first): not left RUNNING in the study
             requeue_unfinished(study, searcher.held_trial_ids(), journal=journal)
             return ran

@@ -52,6 +52,7 @@ from foretune.keys import (
     TEST_PREFIX,
 )
 from foretune.search.evaluator import VerdictsAndErrors
+from foretune.search.time_left import StartsInTime
 
 logger = logging.getLogger(__name__)
 
@@ -87,15 +88,23 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         self._curves: dict[str, dict[str, float]] = {}  # multi-objective: trial -> {budget percent: value}
         self._extras: dict[str, dict[str, dict[str, float]]] = {}  # trial -> metric -> {budget percent: value}
         self.target = None  # foretune.search.drivers.SharedTarget: the trial target shared by concurrent drivers
+        self.time_left: StartsInTime | None = None  # search.time_budget_s: no trial started that cannot end
 
     def suggest(self, trial_id: str) -> dict | str | None:
-        if self.target is None or trial_id in self._ot_trials:
+        if trial_id in self._ot_trials:
             return super().suggest(trial_id)
-        with self.target.asking() as may_ask:  # count and ask under one lock across drivers
-            if not may_ask:
-                return Searcher.FINISHED
+        if self.time_left is not None and not self.time_left.may_start():
+            return Searcher.FINISHED  # Tune ends the session once the running trials end
+        if self.target is None:
             params = super().suggest(trial_id)
-            self.target.claim(self._ot_trials[trial_id])
+        else:
+            with self.target.asking() as may_ask:  # count and ask under one lock across drivers
+                if not may_ask:
+                    return Searcher.FINISHED
+                params = super().suggest(trial_id)
+                self.target.claim(self._ot_trials[trial_id])
+        if self.time_left is not None:
+            self.time_left.started(trial_id)
         return params
 
     def held_trial_ids(self) -> list[int]:
@@ -111,6 +120,8 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         ot_trial = self._ot_trials[trial_id]
+        if self.time_left is not None and not error:
+            self.time_left.ended(trial_id)
         if result:
             self._record(trial_id, result)  # the result that stopped a trial never reached on_trial_result
             for key, value in result.items():

@@ -190,6 +190,18 @@ def test_resume_after_sigkill_keeps_finished_trials_and_reaches_the_total(ray_cl
     assert len(set(params)) == len(params)  # no trial ran twice
 
 
+def test_no_trial_starts_that_the_time_budget_would_cut(ray_session, replay_bank, tmp_path, capsys):
+    """A trial started with less of the budget left than a trial takes was cut by Tune and thrown away (four on an
+    H200, benchmarks/results/gpu_h200.md); now the searcher stops asking, and says so. Trials of ~2 s here."""
+    settings = replay_config_dict(replay_bank, trials=200, time_budget_s=25, max_concurrent_trials=2)
+    settings["early_stage"]["enabled"] = False  # every trial ~2 s: the last 2 s of the budget start none
+    config = validate_config(settings)
+    factory = replay_bank.trainer_factory(seconds_per_report=0.2)
+    outcome = run_search(config, out=tmp_path, trainer_factory=factory, num_cpus=2)
+    said = " ".join(capsys.readouterr().out.split())
+    assert outcome.total < 200 and "search.time_budget_s: no trial started in its last" in said, said
+
+
 @pytest.mark.parametrize(
     ("stop", "code", "label"), [(signal.SIGINT, 130, "interrupted:"), (signal.SIGTERM, 143, "terminated:")]
 )
