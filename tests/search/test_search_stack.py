@@ -205,7 +205,7 @@ def test_no_trial_starts_that_the_time_budget_would_cut(ray_session, replay_bank
 @pytest.mark.parametrize(
     ("stop", "code", "label"), [(signal.SIGINT, 130, "interrupted:"), (signal.SIGTERM, 143, "terminated:")]
 )
-def test_ctrl_c_keeps_what_finished_and_says_how_to_resume(ray_cluster, tmp_path, stop, code, label):
+def test_ctrl_c_or_sigterm_keeps_what_finished_and_says_how_to_resume(ray_cluster, tmp_path, stop, code, label):
     """Ctrl-C (SIGINT to the command's process group, as a terminal sends it) ended `foretune search` with exit
     code 130 and no word; SIGTERM (a batch scheduler's stop, `timeout`, `kill`) with a C++ stack from Ray. Now one
     line says what finished and how to resume, and the same command resumes."""
