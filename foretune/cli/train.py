@@ -64,9 +64,11 @@ def _kept_so_far(out: Path) -> str:
     """What an interrupted `foretune train` left in `out`: the evaluations written so far, if any."""
     import pandas as pd
 
+    from foretune.keys import FRACTION_KEY
+
     curve = out / "curve.csv"
     try:
-        reached = float(pd.read_csv(curve)["fraction"].max())
+        reached = float(pd.read_csv(curve)[FRACTION_KEY].max())
     except (OSError, ValueError, KeyError):  # none yet, or its first line cut by the stop itself
         reached = math.nan
     if math.isnan(reached):

@@ -74,7 +74,8 @@ def resumable_on_ctrl_c(study: optuna.Study, total: int, storage: str, run_dir: 
     except BaseException as error:
         if not from_ctrl_c(error):
             raise
-        stopped = Terminated if _signal_of(error) == "SIGTERM" else Interrupted
+        stop = _keyboard_interrupt_in(error)
+        stopped = Terminated if stop is not None and stop.args == ("SIGTERM",) else Interrupted
         where = f"--storage '{st.redact(storage)}'" if st.is_url(storage) else str(run_dir)
         try:
             held = f"{len(st.counted_trials(study))} of {total} trials"
@@ -89,17 +90,13 @@ def resumable_on_ctrl_c(study: optuna.Study, total: int, storage: str, run_dir: 
 def from_ctrl_c(error: BaseException | None) -> bool:
     """A KeyboardInterrupt, or an error a library raised while cleaning up after one (optuna's journal lock,
     interrupted as it released, raises FileNotFoundError from its handler)."""
-    while error is not None:
-        if isinstance(error, KeyboardInterrupt):
-            return True
-        error = error.__context__
-    return False
+    return _keyboard_interrupt_in(error) is not None
 
 
-def _signal_of(error: BaseException | None) -> str:
-    """The signal `CtrlCAtNextStep` named in the KeyboardInterrupt of `error`'s chain (SIGINT when unnamed)."""
+def _keyboard_interrupt_in(error: BaseException | None) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt in `error`'s chain (its argument: the signal `CtrlCAtNextStep` named), if any."""
     while error is not None:
         if isinstance(error, KeyboardInterrupt):
-            return str(error.args[0]) if error.args else "SIGINT"
+            return error
         error = error.__context__
-    return "SIGINT"
+    return None

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from foretune.config.sections import space_key_path
-from foretune.keys import CONFIG_ATTR, ESTIMATE_NAME, INTERRUPTED_ATTR
+from foretune.keys import CONFIG_ATTR, ESTIMATE_NAME, INTERRUPTED_ATTR, TEST_ATTR_PREFIX
 from foretune.search.run_costs import SECONDS_PER_HOUR
 
 if TYPE_CHECKING:
@@ -104,6 +104,6 @@ def _per_trial(estimated: dict, trials: list[optuna.trial.FrozenTrial]) -> str:
 
 def _without_test(estimated: dict, trial: optuna.trial.FrozenTrial, seconds: float) -> float:
     """A complete trial's estimated seconds, less its test evaluation where it ran none (it did not lead)."""
-    scored = any(key.startswith("test_") for key in trial.user_attrs)
+    scored = any(key.startswith(TEST_ATTR_PREFIX) for key in trial.user_attrs)
     test = _estimated_seconds(estimated.get("test_evaluation_seconds", {}), trial)
     return seconds if scored or test is None else seconds - test

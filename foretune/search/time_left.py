@@ -21,7 +21,7 @@ class StartsInTime:
         self._clock = clock
         self.deadline = clock() + budget_s
         self._started: dict[str, float] = {}
-        self._took: list[float] = []
+        self._quickest: float | None = None  # of the trials of this session that ended
         self.refused: tuple[float, float] | None = None  # (seconds left, the quickest trial's) when it said no
 
     def started(self, trial_id: str) -> None:
@@ -30,13 +30,12 @@ class StartsInTime:
     def ended(self, trial_id: str) -> None:
         """A trial of this session ended by itself or by a verdict (not by an error, which says nothing of time)."""
         if trial_id in self._started:
-            self._took.append(self._clock() - self._started.pop(trial_id))
+            took = self._clock() - self._started.pop(trial_id)
+            self._quickest = took if self._quickest is None else min(self._quickest, took)
 
     def may_start(self) -> bool:
-        if not self._took:
+        left = self.deadline - self._clock()
+        if self._quickest is None or left >= self._quickest:  # none ended yet: nothing known
             return True
-        left, quickest = self.deadline - self._clock(), min(self._took)
-        if left >= quickest:
-            return True
-        self.refused = (max(left, 0.0), quickest)
+        self.refused = (max(left, 0.0), self._quickest)
         return False

@@ -76,8 +76,11 @@ class SweepResult:
     stopped_because: str
     attributes: dict[str, SaturationResult] = field(default_factory=dict)
     rare_attributes: list[str] = field(default_factory=list)  # too few test labels for a curve of their own
-    interrupted: bool = False  # Ctrl-C or SIGTERM: the runs finished until then
-    stop_signal: str | None = None  # which: 'SIGINT' (Ctrl-C) or 'SIGTERM'
+    stop_signal: str | None = None  # 'SIGINT' (Ctrl-C) or 'SIGTERM' stopped it: the runs finished until then
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stop_signal is not None
 
     def stopped_by(self, stop_signal: str) -> SweepResult:
         """This interrupted result, stopped by `stop_signal` ('SIGINT' or 'SIGTERM')."""
@@ -292,7 +295,6 @@ class SaturationSweep:
             stopped_because=reason,
             attributes=attributes,
             rare_attributes=rare,
-            interrupted=stop_signal is not None,
             stop_signal=stop_signal,
         )
 
