@@ -69,7 +69,7 @@ def _kept_so_far(out: Path) -> str:
     curve = out / "curve.csv"
     try:
         reached = float(pd.read_csv(curve)[FRACTION_KEY].max())
-    except (OSError, ValueError, KeyError):  # none yet, or its first line cut by the stop itself
+    except (OSError, ValueError, KeyError):  # none yet (FileReporter writes whole files only)
         reached = math.nan
     if math.isnan(reached):
         curve.unlink(missing_ok=True)

@@ -45,26 +45,33 @@ class MemoryReporter:
 
 
 class FileReporter:
-    """Appends each report to a CSV or JSONL file (chosen by suffix) as it arrives."""
+    """Writes every report so far to a CSV or JSONL file (chosen by suffix) as each arrives.
+
+    Each write replaces the file whole (a temporary file, then a rename), so that a run stopped by Ctrl-C,
+    SIGTERM or a crash leaves the evaluations it finished and never a cut row. Curves hold tens of rows.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if self.path.suffix not in {".csv", ".jsonl"}:
             raise ValueError(f"FileReporter writes .csv or .jsonl, got {self.path}")
-        self._fields: list[str] | None = None
+        self.rows: list[dict[str, float]] = []
 
     def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
-        row = {FRACTION_KEY: float(fraction), STEP_KEY: int(step), **metrics}
+        rows = [*self.rows, {FRACTION_KEY: float(fraction), STEP_KEY: int(step), **metrics}]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.suffix == ".jsonl":
-            with self.path.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            return Decision.CONTINUE
-        first = self._fields is None
-        self._fields = self._fields or list(row)
-        with self.path.open("w" if first else "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self._fields, extrasaction="ignore")
-            if first:
-                writer.writeheader()
-            writer.writerow(row)
+        partial = self.path.with_name(self.path.name + ".partial")
+        try:
+            with partial.open("w", newline="") as f:
+                if self.path.suffix == ".jsonl":
+                    f.writelines(json.dumps(row) + "\n" for row in rows)
+                else:  # the first report's keys are the columns, as before
+                    writer = csv.DictWriter(f, fieldnames=list(rows[0]), extrasaction="ignore")
+                    writer.writeheader()
+                    writer.writerows(rows)
+            partial.replace(self.path)
+        except BaseException:  # stopped mid-write: the last complete file stays, no stray partial
+            partial.unlink(missing_ok=True)
+            raise
+        self.rows = rows
         return Decision.CONTINUE
