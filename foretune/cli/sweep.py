@@ -14,6 +14,8 @@ from foretune.cli.options import ConfigArg, SetOpt, _load, console
 from foretune.cli.sweep_outputs import print_saturation, write_sweep_files
 from foretune.errors import ForetuneError, Interrupted, Terminated
 from foretune.folders import check_output_folder
+from foretune.keys import JOURNAL_NAME
+from foretune.search.sweep.study import SweepStudy
 
 if TYPE_CHECKING:
     from foretune.config import ExperimentConfig
@@ -148,8 +150,19 @@ def sweep_cmd(
     check_output_folder(folder)  # not after hours of training
     names = cfg.sweep.models or [cfg.model.name]
     configs = {name: cfg.with_overrides({"model.name": name}, where="--models") for name in names}
-    # Bad settings (sizes, budget, models) fail before Ray starts.
+    # Bad settings (sizes, budget, models, a resume's changed config) fail before Ray starts.
     sweeps = {name: _prepare_sweep(model_cfg, sizes) for name, model_cfg in configs.items()}
+    places = _study_places(cfg.name, names, folder)
+    for name, (sweep, grid) in sweeps.items():
+        study_folder, study_name = places[name]
+        study = SweepStudy(
+            study_folder / JOURNAL_NAME,
+            study_name=study_name,
+            mode=cfg.search.mode,
+            max_n=max(grid),
+            config=configs[name],
+        )
+        sweep.recorded, sweep.on_run = study.recorded(), study.record  # each run is recorded as it ends
     started = _start_ray(cfg, address, models=[c.model for c in configs.values()])
     results = {}
     try:
@@ -161,6 +174,12 @@ def sweep_cmd(
                 f"up to {sweep.runner.slots} run(s) side by side on Ray)"
             )
             console.print(describe_budget(configs[name], grid), highlight=False)
+            if sweep.recorded:
+                console.print(
+                    f"resuming: {len(sweep.recorded)} run(s) recorded in {places[name][0] / JOURNAL_NAME} by an "
+                    "earlier session are taken as they are, not trained again",
+                    highlight=False,
+                )
             with sigterm_as_ctrl_c() as sigterm:  # a batch scheduler's stop keeps the finished runs, as Ctrl-C does
                 results[name] = sweep.run()
             if sigterm.is_set() and results[name].interrupted:
@@ -176,11 +195,25 @@ def sweep_cmd(
     stopped = Terminated if any(r.stop_signal == "SIGTERM" for r in results.values()) else Interrupted
     results = {name: result for name, result in results.items() if result.points}
     if results:
-        _write_results(cfg, results, folder)
+        _write_results(cfg, results, folder, places)
     if interrupted:
         runs = sum(len(r.points) for r in results.values())
         kept = f"its {runs} finished run(s) are written to {folder}" if runs else "no run had finished; nothing written"
-        raise stopped(f"the sweep stopped: {kept}. A sweep does not resume: run it again for the rest")
+        raise stopped(f"the sweep stopped: {kept}. The same command resumes it, without training those runs again")
+
+
+def _study_places(name: str, models: list[str], folder: Path) -> dict[str, tuple[Path, str]]:
+    """Each model's output folder and study name: one model's are `folder` itself, several models' their own."""
+    from foretune.search.sweep.models import model_folder_name
+
+    if len(models) == 1:
+        return {models[0]: (folder, f"sweep-{name}")}
+    taken: set[str] = set()
+    places = {}
+    for model in models:
+        sub = model_folder_name(model, taken)
+        places[model] = (folder / sub, f"sweep-{name}-{sub}")
+    return places
 
 
 def _prepare_sweep(cfg: ExperimentConfig, sizes: str | None) -> tuple[SaturationSweep, list[int]]:
@@ -198,28 +231,26 @@ def _prepare_sweep(cfg: ExperimentConfig, sizes: str | None) -> tuple[Saturation
     return _build_sweep(cfg, train_and_score, cost, grid, available, _early_cut(cfg)), grid
 
 
-def _write_results(cfg: ExperimentConfig, results: dict, folder: Path) -> None:
+def _write_results(cfg: ExperimentConfig, results: dict, folder: Path, places: dict[str, tuple[Path, str]]) -> None:
     """One model: its files in `folder`. Several: each model's files in folder/<model>/, and the comparison."""
     from foretune.cli.sweep_outputs import write_models_files
-    from foretune.search.sweep.models import model_folder_name
 
     metric, mode = cfg.search.metric, cfg.search.mode
-    if len(results) == 1:
-        (result,) = results.values()
-        paths = write_sweep_files(result, folder, metric=metric, study_name=f"sweep-{cfg.name}", mode=mode)
+    written = {}
+    for name, result in results.items():
+        model_folder, study = places[name]
+        written[name] = write_sweep_files(result, model_folder, metric=metric, study_name=study, mode=mode)
+    if len(places) == 1:
+        (paths,) = written.values()
         console.print(paths["table"].read_text(), markup=False, highlight=False)
         console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
         return
-    taken: set[str] = set()
-    folders = {name: model_folder_name(name, taken) for name in results}
-    for name, result in results.items():
-        study = f"sweep-{cfg.name}-{folders[name]}"
-        write_sweep_files(result, folder / folders[name], metric=metric, study_name=study, mode=mode)
+    folders = {name: places[name][0].name for name in results}
     paths = write_models_files(results, folder, metric=metric, mode=mode, folders=folders)
     console.print(paths["table"].read_text(), markup=False, highlight=False)
     console.print(
         f"wrote {', '.join(str(p) for p in paths.values())}, and each model's sweep in "
-        + ", ".join(str(folder / f) for f in folders.values())
+        + ", ".join(str(places[name][0]) for name in results)
     )
 
 
@@ -265,6 +296,7 @@ def _build_sweep(cfg: ExperimentConfig, train_and_score, cost, grid, available, 
         on_point=lambda p: console.print(
             f"n={p.n:>6} seed={p.seed}  {cfg.search.metric}={p.score:.4f}  ({p.seconds:.0f}s)"
             + (f"  cut at {p.fraction:.0%} of the budget, final predicted" if p.predicted else "")
+            + ("  (recorded earlier)" if p.recorded else "")
         ),
         early_cut=cut,
         bounds=metric_bounds(cfg.search.metric),

@@ -69,7 +69,7 @@ def _capped(result) -> str:
     """What a capped asymptote means, or where the bounds came from; '' without bounds."""
     if result.bounds is None:
         return ""
-    low, high = ("-inf" if v is None else f"{v:g}" for v in result.bounds)
+    low, high = (f"{v:g}" if v is not None else end for v, end in zip(result.bounds, ("-inf", "inf"), strict=True))
     if result.asymptote_capped:
         return (
             f" (capped at the metric's bound, range [{low}, {high}]: a fit free of it levels off beyond; the points "

@@ -28,7 +28,7 @@ from foretune.search.ctrl_c import CtrlCAtNextStep, resumable_on_ctrl_c
 from foretune.search.drivers import SharedTarget, TrialKeeper, recover_stale, requeue_unfinished, seed_offset
 from foretune.search.evaluator import VerdictsAndErrors
 from foretune.search.held_out_folds import prepare_folds, record_test_folds
-from foretune.search.resume_check import changes_since
+from foretune.search.resume_check import changes_since, stored_config
 from foretune.search.space import objectives, with_absolute_model_folders
 from foretune.search.time_left import StartsInTime
 from foretune.search.trainable import TrainerFactory
@@ -288,9 +288,7 @@ def open_study(config: ExperimentConfig, opened: BaseStorage, name: str, storage
             " or start a new study: --study NAME or another --out"
         )
     if CONFIG_ATTR not in study.user_attrs:
-        stored = config.model_dump(mode="json")
-        stored["storage"] = st.redact(stored["storage"]) if stored.get("storage") else None
-        study.set_user_attr(CONFIG_ATTR, stored)
+        study.set_user_attr(CONFIG_ATTR, stored_config(config))
     return study
 
 

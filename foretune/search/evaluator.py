@@ -98,7 +98,7 @@ class EarlyStageEvaluator:
         make_predictor: Callable[[], Predictor],
         rule: EarlyStageRule | ProbabilityRule | None,
         past: Iterable[EarlierTrialCurve] = (),
-        bounds: tuple[float, float] | None = None,
+        bounds: tuple[float | None, float | None] | None = None,
         history: Iterable[Curve] = (),
         audit: AuditDraw | None = None,
         peers: Callable[[], Iterable[EarlierTrialCurve]] | None = None,

@@ -37,7 +37,9 @@ class CachedFit:
     """One fit of `make_predictor()` per number of finished runs (as `refit_due` says); predictions clipped into
     the metric's `bounds` (accuracy: 0..1) when given."""
 
-    def __init__(self, make_predictor: Callable[[], Predictor], bounds: tuple[float, float] | None = None) -> None:
+    def __init__(
+        self, make_predictor: Callable[[], Predictor], bounds: tuple[float | None, float | None] | None = None
+    ) -> None:
         self.make_predictor = make_predictor
         self.bounds = bounds
         self.fitted_on: int | None = None  # how many finished runs the kept fit learned from

@@ -41,7 +41,7 @@ class EarlyStageScheduler(FIFOScheduler):
         rule: EarlyStageRule | ProbabilityRule | None,
         notes: VerdictsAndErrors | None = None,
         past: Iterable[EarlierTrialCurve] = (),
-        bounds: tuple[float, float] | None = None,
+        bounds: tuple[float | None, float | None] | None = None,
         history: Iterable[Curve] = (),
         audit: AuditDraw | None = None,
         peers: Callable[[], Iterable[EarlierTrialCurve]] | None = None,

@@ -291,3 +291,22 @@ def test_real_lora_runs_at_tiny_sizes_feed_the_sweep(tmp_path: Path) -> None:
     result = sweep.run()
     paths = write_outputs(result, tmp_path, study_name="real", mode="max")
     assert paths["points"].read_text().count("\n") == 7
+
+
+def test_a_loss_still_falling_is_not_extrapolated_below_zero(tmp_path: Path) -> None:
+    """`foretune sweep` on eval_loss with four tiny sizes (a still-falling curve) showed "asymptote: -0.5640": a
+    cross-entropy loss cannot go below 0, so the fit now stops there and the table says the bound holds it."""
+    from foretune.trainers.tasks import metric_bounds
+
+    def falling_loss(n: int, seed: int) -> dict[str, float]:
+        return {"eval_loss": 1.2 - 0.25 * np.log2(n) if n else 1.4}  # straight down in log n: no bend yet
+
+    def sweep(bounds):
+        sizes = [0, 2, 4, 8, 16]
+        kwargs = {"metric": "eval_loss", "mode": "min", "adaptive": False, "n_bootstrap": 10, "bounds": bounds}
+        return SaturationSweep(falling_loss, sizes=sizes, max_n=40, attribute_prefix=None, **kwargs).run()
+
+    assert sweep(None).saturation.asymptote < 0  # what the unbounded fit says
+    bounded = sweep(metric_bounds("eval_loss"))
+    assert bounded.saturation.asymptote >= 0
+    assert "range [0, inf]" in sweep_markdown(bounded)  # a range open above

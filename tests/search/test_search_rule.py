@@ -206,7 +206,7 @@ def test_predictions_of_a_share_stay_in_its_range():
     from foretune.trainers.tasks import metric_bounds
 
     assert metric_bounds("accuracy") == (0.0, 1.0) and metric_bounds("acc/Brand") == (0.0, 1.0)
-    assert metric_bounds("eval_loss") is None
+    assert metric_bounds("eval_loss") == (0.0, None) and metric_bounds("val_loss") is None  # a loss: 0 and up
 
     def evaluator(bounds):
         rule = EarlyStageRule(mode="max", rule="top_k", keep=5, use_upper_bound=False, grace_trials=0)

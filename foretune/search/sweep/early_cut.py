@@ -23,7 +23,7 @@ run by the same late gain, while a sweep's runs gain late in proportion to their
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,11 +81,6 @@ class EarlyCutReporter:
 
     def curve(self) -> Curve:
         return Curve(np.array(self.fractions), np.array(self.values))
-
-    @property
-    def finished(self) -> bool:
-        """Ran its whole budget and reported along the way (so it can teach the predictor)."""
-        return self.cut is None and len(self.values) >= 2 and self.fractions[-1] >= _END
 
 
 class EarlyCut:
@@ -168,7 +163,9 @@ class EarlyCut:
             self._past_errors[key] = sorted(errors)[rank - 1] if rank <= len(errors) else math.inf
         return self._past_errors[key]
 
-    def done(self, reporter: EarlyCutReporter) -> None:
-        """Record a run that ended; only runs that trained their whole budget teach the predictor."""
-        if reporter.finished:
-            self.finished.append(reporter.curve())
+    def learn(self, curve: Sequence[tuple[float, float]], *, cut: bool) -> None:
+        """Record a run that ended, by its (fraction, score) curve: only a run that trained its whole budget and
+        reported along the way teaches the predictor."""
+        if not cut and len(curve) >= 2 and curve[-1][0] >= _END:
+            fractions, values = zip(*curve, strict=True)
+            self.finished.append(Curve(np.array(fractions, dtype=float), np.array(values, dtype=float)))

@@ -13,6 +13,10 @@ the fraction it trained.
 Runs go in rounds: each round hands every (size, seed) it chose to a runner at once (`runs.run_here`
 one after another, or `ray_runs.RayRunner` side by side as Ray tasks); `slots` says how many fit side
 by side, and the adaptive choice picks that many runs' worth of sizes per round.
+
+Resuming: `recorded` runs (an earlier session's, from the sweep's study: `foretune.search.sweep.study`) are
+not run again; each round takes them in its order, so a sweep resumed with the same settings makes the
+same choices as one never stopped. `on_run` hears of each run as it ends, before its round is over.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class SweepPoint:
     seconds: float = 0.0
     fraction: float = 1.0  # of the training budget run; < 1 when cut early
     predicted: bool = False  # score = held-out score when cut + the gain the predictor still expected
+    curve: tuple[tuple[float, float], ...] = ()  # (fraction, validation score) as the early cut saw them
+    recorded: bool = False  # run by an earlier session of the sweep, read back from its study
 
 
 def interruption_reason(stop_signal: str, runs: int) -> str:
@@ -151,9 +157,11 @@ class SaturationSweep:
         seed: int = 0,
         on_point: Callable[[SweepPoint], None] | None = None,
         early_cut: EarlyCut | None = None,
-        bounds: tuple[float, float] | None = None,
+        bounds: tuple[float | None, float | None] | None = None,
         runner: Runner | None = None,
         slots: int | None = None,
+        recorded: Sequence[SweepPoint] = (),
+        on_run: Callable[[SweepPoint], None] | None = None,
     ) -> None:
         sizes = sorted(set(int(s) for s in sizes))
         if not sizes or sizes[0] < 0:
@@ -187,6 +195,9 @@ class SaturationSweep:
             raise ValueError(f"slots must be >= 1, got {slots}")
         self.runner = runner or run_here
         self.slots = slots
+        self.recorded = list(recorded)
+        self.on_run = on_run
+        self._unused: dict[tuple[int, int], SweepPoint] = {}  # the recorded runs no round has taken yet
         self.model = SaturationModel(mode=mode, epsilon=epsilon, n_bootstrap=n_bootstrap, seed=seed, bounds=bounds)
         positive = [s for s in sizes if s > 0]
         if len(positive) < self.model.min_points:
@@ -197,13 +208,31 @@ class SaturationSweep:
             )
 
     def _measure(self, sizes: Sequence[int], points: list[SweepPoint], result: SaturationResult | None = None) -> None:
-        """One round: every size x seed goes to the runner at once (side by side where it can), read back in order."""
-        jobs = [RunJob(n, self.seed + r, self._reporter(n, points, result)) for n in sizes for r in range(self.repeats)]
-        for job, outcome in zip(jobs, self.runner(self.train_and_score, jobs), strict=True):
-            point = self._point(job, outcome)
-            points.append(point)
-            if self.on_point is not None:
-                self.on_point(point)
+        """One round: every size x seed not recorded goes to the runner at once (side by side where it can); the
+        round's points are read back in order, also when a stop ends it (then without the runs that did not end)."""
+        wanted = [(n, self.seed + r) for n in sizes for r in range(self.repeats)]
+        to_run = [(n, seed) for n, seed in wanted if (n, seed) not in self._unused]
+        jobs = [RunJob(n, seed, self._reporter(n, points, result)) for n, seed in to_run]
+        ended: dict[tuple[int, int], SweepPoint] = {}
+
+        def on_done(index: int, outcome: RunOutcome) -> None:
+            point = self._point(jobs[index], outcome)
+            ended[point.n, point.seed] = point
+            if self.on_run is not None:
+                self.on_run(point)
+
+        try:
+            self.runner(self.train_and_score, jobs, on_done)
+        finally:
+            for key in wanted:
+                point = self._unused.pop(key, None) or ended.get(key)
+                if point is None:
+                    continue  # stopped before it ended
+                points.append(point)
+                if self.early_cut is not None:
+                    self.early_cut.learn(point.curve, cut=point.predicted)
+                if self.on_point is not None:
+                    self.on_point(point)
 
     def _reporter(
         self, n: int, points: Sequence[SweepPoint], result: SaturationResult | None
@@ -225,8 +254,6 @@ class SaturationSweep:
         score, cost, fraction = float(metrics[self.metric]), self.cost(job.n), 1.0
         reporter = outcome.reporter  # the run's own copy, with its curve and its cut
         cut = reporter.cut if reporter is not None else None
-        if reporter is not None:
-            self.early_cut.done(reporter)
         if cut is not None:
             metrics[f"{self.metric}_when_cut"] = score
             score += cut.remaining_gain
@@ -245,6 +272,7 @@ class SaturationSweep:
             seconds=outcome.seconds,
             fraction=fraction,
             predicted=cut is not None,
+            curve=tuple(zip(reporter.fractions, reporter.values, strict=True)) if reporter is not None else (),
         )
 
     def fit(self, points: Sequence[SweepPoint]) -> SaturationResult | None:
@@ -274,14 +302,23 @@ class SaturationSweep:
     def run(self) -> SweepResult:
         points: list[SweepPoint] = []
         stop_signal = None
+        self._unused = {}
+        for point in self.recorded:
+            self._unused.setdefault((point.n, point.seed), point)  # the first of a (size, seed) counts
         try:
             result, reason = self._rounds(points)
         except KeyboardInterrupt as stop:  # the runs that finished are the sweep's result (hours of them, maybe)
             # SIGTERM arrives as KeyboardInterrupt("SIGTERM") (foretune.cli.stop_signals.sigterm_as_ctrl_c), or bare
             # where Ray's ray.get raised its own: the caller then says so (`SweepResult.stopped_by`)
             stop_signal = str(stop.args[0]) if stop.args else "SIGINT"
-            reason = interruption_reason(stop_signal, len(points))
+            reason, result = None, None
+        if self._unused or stop_signal is not None:
+            # Recorded runs at sizes or seeds no round chose (the settings changed since) are measurements all the same.
+            points.extend(self._unused.values())
+            self._unused.clear()
             result = self.fit(points)
+        if stop_signal is not None:
+            reason = interruption_reason(stop_signal, len(points))
         attributes, rare = self._attribute_fits(points)
         spent = sum(p.cost for p in points)
         full = sum(self.cost(n) for n in self.sizes) * self.repeats

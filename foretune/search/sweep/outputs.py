@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from foretune.keys import JOURNAL_NAME, N_SAMPLES_ATTR, Mode
+from foretune.keys import JOURNAL_NAME, Mode
 from foretune.search.sweep.loop import SweepPoint, SweepResult
+from foretune.search.sweep.study import SweepStudy
 
 
 def points_frame(points: Sequence[SweepPoint]) -> pd.DataFrame:
@@ -96,42 +97,12 @@ def summary(result: SweepResult) -> dict[str, Any]:
     return out
 
 
-def record_in_study(
-    points: Sequence[SweepPoint], storage_path: Path, *, study_name: str, mode: Mode, max_n: int
-) -> None:
-    """Each run becomes a finished trial (param and user attr n_samples) in a journal-file study."""
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = JournalStorage(JournalFileBackend(str(storage_path)))
-    direction = "maximize" if mode == "max" else "minimize"
-    study = optuna.create_study(study_name=study_name, storage=storage, direction=direction, load_if_exists=True)
-    distribution = optuna.distributions.IntDistribution(0, max(max_n, 1))
-    for point in points:
-        study.add_trial(
-            optuna.trial.create_trial(
-                value=point.score,
-                params={N_SAMPLES_ATTR: point.n},
-                distributions={N_SAMPLES_ATTR: distribution},
-                user_attrs={
-                    N_SAMPLES_ATTR: point.n,
-                    "seed": point.seed,
-                    "seconds": round(point.seconds, 3),
-                    "predicted": point.predicted,
-                    "budget_fraction": point.fraction,
-                    **{k: v for k, v in point.metrics.items() if isinstance(v, (int, float))},
-                },
-            )
-        )
-
-
 def write_outputs(result: SweepResult, out: Path, *, study_name: str, mode: Mode) -> dict[str, Path]:
-    """points.csv, summary.json and the study journal in `out` (created if needed)."""
+    """points.csv, summary.json and the study journal in `out` (created if needed; the runs it does not hold yet
+    are added: `foretune sweep` records each as it ends)."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {"points": out / "points.csv", "summary": out / "summary.json", "study": out / JOURNAL_NAME}
     points_frame(result.points).to_csv(paths["points"], index=False)
     paths["summary"].write_text(json.dumps(summary(result), indent=2))
-    record_in_study(result.points, paths["study"], study_name=study_name, mode=mode, max_n=max(result.sizes))
+    SweepStudy(paths["study"], study_name=study_name, mode=mode, max_n=max(result.sizes)).record_missing(result.points)
     return paths

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from foretune.search.sweep.runs import RunJob, RunOutcome, TrainFn, run_job
+from foretune.search.sweep.runs import OnDone, RunJob, RunOutcome, TrainFn, run_job
 
 
 def ray_slots(cpus_per_run: float, gpus_per_run: float, *, cap: int | None = None) -> int:
@@ -41,9 +41,20 @@ class RayRunner:
         """Runs that fit side by side on the cluster now (at most `cap`)."""
         return ray_slots(self.cpus, self.gpus, cap=self.cap)
 
-    def __call__(self, train_and_score: TrainFn, jobs: Sequence[RunJob]) -> list[RunOutcome]:
+    def __call__(
+        self, train_and_score: TrainFn, jobs: Sequence[RunJob], on_done: OnDone | None = None
+    ) -> list[RunOutcome]:
         import ray
 
         remote = ray.remote(run_job).options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)
         task_fn = ray.put(train_and_score)  # one copy of the closure (it holds the loaded dataset)
-        return ray.get([remote.remote(task_fn, job) for job in jobs])
+        refs = [remote.remote(task_fn, job) for job in jobs]
+        index = {ref: i for i, ref in enumerate(refs)}
+        outcomes: list[RunOutcome | None] = [None] * len(refs)
+        pending = refs
+        while pending:  # each run as it ends: a stop mid-round keeps the ones already done
+            done, pending = ray.wait(pending, num_returns=1)
+            outcomes[index[done[0]]] = ray.get(done[0])
+            if on_done is not None:
+                on_done(index[done[0]], outcomes[index[done[0]]])
+        return outcomes

@@ -1,7 +1,8 @@
 """One sweep run as a job that can travel: (n, seed, early-cut reporter) in, (metrics, reporter, seconds) out.
 
-The sweep hands a round of jobs to a runner and reads the outcomes back in the order given, so the
-points are the same whether the runs went one after another here (`run_here`) or side by side as
+The sweep hands a round of jobs to a runner and reads the outcomes back in the order given (each one is
+also handed to `on_done` as it ends, so that it is recorded before the round is over), so the points are
+the same whether the runs went one after another here (`run_here`) or side by side as
 Ray tasks (`foretune.search.sweep.ray_runs.RayRunner`). The early cut happens inside the run: the
 job carries its `EarlyCutReporter` (the predictor already fitted on the sweep's finished runs), and
 the outcome brings it back with the run's curve and its cut, if any.
@@ -32,7 +33,8 @@ class RunOutcome:
     seconds: float
 
 
-Runner = Callable[[TrainFn, Sequence[RunJob]], list[RunOutcome]]
+OnDone = Callable[[int, RunOutcome], None]  # (index of the job in its round, its outcome), as each run ends
+Runner = Callable[[TrainFn, Sequence[RunJob], OnDone | None], list[RunOutcome]]
 
 
 def run_job(train_and_score: TrainFn, job: RunJob) -> RunOutcome:
@@ -44,6 +46,11 @@ def run_job(train_and_score: TrainFn, job: RunJob) -> RunOutcome:
     return RunOutcome(dict(metrics), job.reporter, time.perf_counter() - started)
 
 
-def run_here(train_and_score: TrainFn, jobs: Sequence[RunJob]) -> list[RunOutcome]:
+def run_here(train_and_score: TrainFn, jobs: Sequence[RunJob], on_done: OnDone | None = None) -> list[RunOutcome]:
     """The runs one after another in this process (cheap functions in tests and benchmarks)."""
-    return [run_job(train_and_score, job) for job in jobs]
+    outcomes = []
+    for index, job in enumerate(jobs):
+        outcomes.append(run_job(train_and_score, job))
+        if on_done is not None:
+            on_done(index, outcomes[-1])
+    return outcomes

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from foretune.trainers.data import NULL_STRINGS, Product, Splits, load_splits
+from foretune.trainers.tasks.base import TRAINER_METRICS
 from foretune.trainers.tasks.parsing import clean_answer_value, parse_answer
 
 if TYPE_CHECKING:
@@ -43,9 +44,12 @@ SHARE_METRICS = frozenset({"accuracy", "accuracy_micro", "exact_match", "null_fp
 OTHER_KIND_SHARES = frozenset({"token_f1", "macro_f1"})
 
 
-def metric_bounds(metric: str) -> tuple[float, float] | None:
-    """The range of a metric a task reports, if it has one (shares: 0..1; losses and a metric_fn's: none)."""
-    return (0.0, 1.0) if metric in SHARE_METRICS | OTHER_KIND_SHARES or metric.startswith("acc/") else None
+def metric_bounds(metric: str) -> tuple[float, float | None] | None:
+    """The range of a metric a task reports, if it has one (shares: 0..1; the trainer's cross-entropy losses:
+    0 and up, so a loss still falling is not extrapolated below 0; a metric_fn's: none)."""
+    if metric in SHARE_METRICS | OTHER_KIND_SHARES or metric.startswith("acc/"):
+        return (0.0, 1.0)
+    return (0.0, None) if metric in TRAINER_METRICS else None
 
 
 INSTRUCTION = "Extract the attributes from the product text. Answer with JSON; use null if absent."
