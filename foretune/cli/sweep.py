@@ -12,6 +12,7 @@ import typer
 
 from foretune.cli.options import ConfigArg, SetOpt, _load, console
 from foretune.cli.sweep_outputs import print_saturation, write_sweep_files
+from foretune.cli.sweep_progress import SweepDisplay
 from foretune.errors import ForetuneError, Interrupted, Terminated
 from foretune.folders import check_output_folder
 from foretune.keys import JOURNAL_NAME
@@ -153,6 +154,7 @@ def sweep_cmd(
     # Bad settings (sizes, budget, models, a resume's changed config) fail before Ray starts.
     sweeps = {name: _prepare_sweep(model_cfg, sizes) for name, model_cfg in configs.items()}
     places = _study_places(cfg.name, names, folder)
+    displays = {}
     for name, (sweep, grid) in sweeps.items():
         study_folder, study_name = places[name]
         study = SweepStudy(
@@ -162,7 +164,9 @@ def sweep_cmd(
             max_n=max(grid),
             config=configs[name],
         )
-        sweep.recorded, sweep.on_run = study.recorded(), study.record  # each run is recorded as it ends
+        sweep.recorded = study.recorded()
+        displays[name] = display = SweepDisplay(console, metric=cfg.search.metric, record=study.record)
+        sweep.on_round, sweep.on_run, sweep.on_point = display.on_round, display.on_run, display.on_point
     started = _start_ray(cfg, address, models=[c.model for c in configs.values()])
     results = {}
     try:
@@ -180,7 +184,8 @@ def sweep_cmd(
                     "earlier session are taken as they are, not trained again",
                     highlight=False,
                 )
-            with sigterm_as_ctrl_c() as sigterm:  # a batch scheduler's stop keeps the finished runs, as Ctrl-C does
+            # A batch scheduler's stop (SIGTERM) keeps the finished runs, as Ctrl-C does.
+            with sigterm_as_ctrl_c() as sigterm, displays[name]:
                 results[name] = sweep.run()
             if sigterm.is_set() and results[name].interrupted:
                 results[name] = results[name].stopped_by("SIGTERM")
@@ -293,11 +298,6 @@ def _build_sweep(cfg: ExperimentConfig, train_and_score, cost, grid, available, 
         cost=cost,
         n_bootstrap=settings.bootstrap,
         seed=cfg.train.seed,
-        on_point=lambda p: console.print(
-            f"n={p.n:>6} seed={p.seed}  {cfg.search.metric}={p.score:.4f}  ({p.seconds:.0f}s)"
-            + (f"  cut at {p.fraction:.0%} of the budget, final predicted" if p.predicted else "")
-            + ("  (recorded earlier)" if p.recorded else "")
-        ),
         early_cut=cut,
         bounds=metric_bounds(cfg.search.metric),
         runner=RayRunner(

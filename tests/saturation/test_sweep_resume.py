@@ -121,6 +121,7 @@ def test_sweep_command_run_again_resumes_and_refuses_a_changed_config(tiny_model
     assert code == 0, stderr[-3000:]
     assert f"resuming: 3 run(s) recorded in {out / JOURNAL_NAME}" in stdout.replace("\n", " ")
     assert stdout.count("(recorded earlier)") == 3
+    assert "training 1 run(s) side by side: n = 16" in stdout  # a log's line per round (a terminal's spinner)
     new_points = (out / "points.csv").read_text().splitlines()
     assert new_points[:4] == points.splitlines() and new_points[4].startswith("16,")  # the same runs, and n = 16
     study = optuna.load_study(

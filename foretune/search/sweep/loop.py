@@ -16,7 +16,8 @@ by side, and the adaptive choice picks that many runs' worth of sizes per round.
 
 Resuming: `recorded` runs (an earlier session's, from the sweep's study: `foretune.search.sweep.study`) are
 not run again; each round takes them in its order, so a sweep resumed with the same settings makes the
-same choices as one never stopped. `on_run` hears of each run as it ends, before its round is over.
+same choices as one never stopped. `on_run` hears of each run as it ends, before its round is over;
+`on_round` of each round's runs as they start.
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ class SaturationSweep:
         slots: int | None = None,
         recorded: Sequence[SweepPoint] = (),
         on_run: Callable[[SweepPoint], None] | None = None,
+        on_round: Callable[[Sequence[RunJob]], None] | None = None,
     ) -> None:
         sizes = sorted(set(int(s) for s in sizes))
         if not sizes or sizes[0] < 0:
@@ -197,6 +199,7 @@ class SaturationSweep:
         self.slots = slots
         self.recorded = list(recorded)
         self.on_run = on_run
+        self.on_round = on_round
         self._unused: dict[tuple[int, int], SweepPoint] = {}  # the recorded runs no round has taken yet
         self.model = SaturationModel(mode=mode, epsilon=epsilon, n_bootstrap=n_bootstrap, seed=seed, bounds=bounds)
         positive = [s for s in sizes if s > 0]
@@ -221,6 +224,8 @@ class SaturationSweep:
             if self.on_run is not None:
                 self.on_run(point)
 
+        if jobs and self.on_round is not None:
+            self.on_round(jobs)
         try:
             self.runner(self.train_and_score, jobs, on_done)
         finally:
