@@ -93,6 +93,10 @@ def test_a_study_run_with_another_config_is_refused_by_name(tmp_path: Path, tiny
         study = SweepStudy(path, study_name="s", mode="min", max_n=8, config=tiny_config(tiny_model_dir, **changed))
         with pytest.raises(ForetuneError, match=f"another config \\({next(iter(changed))}: .*Put those keys back"):
             study.recorded()
+    older = SweepStudy(tmp_path / "older.journal", study_name="s", mode="min", max_n=8)  # as foretune wrote them
+    older.record(whole.points[0])
+    with pytest.raises(ForetuneError, match="a sweep that kept no config .* move that file away or give another --out"):
+        SweepStudy(tmp_path / "older.journal", study_name="s", mode="min", max_n=8, config=config).recorded()
     where = {"train.num_threads": 1, "sweep.repeats": 3, "sweep.early_cut": False}  # where or how many: no change
     assert (
         len(

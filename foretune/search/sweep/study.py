@@ -87,15 +87,17 @@ class SweepStudy:
                 self.record(point)
 
     def _storage(self):
+        import optuna
+
         from foretune.search.storage import open_storage
 
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line amid the sweep's
         return open_storage(str(self.path))  # a damaged journal is one clear error
 
     def _load(self) -> optuna.Study | None:
         import optuna
 
         if self._study is None and self.path.is_file():
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
             try:
                 self._study = optuna.load_study(study_name=self.study_name, storage=self._storage())
             except KeyError:  # the journal holds other studies only
