@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from foretune.search.sweep.loop import SweepPoint
+    from foretune.search.sweep.results import SweepPoint
     from foretune.search.sweep.runs import RunJob
 
 

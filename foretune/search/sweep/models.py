@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from foretune.keys import Mode
-from foretune.search.sweep.loop import SweepResult
+from foretune.search.sweep.results import SweepResult
 
 COLUMNS = [
     "model",

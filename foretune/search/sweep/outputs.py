@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from foretune.keys import JOURNAL_NAME, Mode
-from foretune.search.sweep.loop import SweepPoint, SweepResult
+from foretune.search.sweep.results import SweepPoint, SweepResult
 from foretune.search.sweep.study import SweepStudy
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from foretune.errors import ForetuneError
 from foretune.keys import CONFIG_ATTR, N_SAMPLES_ATTR, Mode
-from foretune.search.sweep.loop import SweepPoint
+from foretune.search.sweep.results import SweepPoint
 
 if TYPE_CHECKING:
     import optuna
