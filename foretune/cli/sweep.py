@@ -72,7 +72,12 @@ def sweep_cmd(
             "--epsilon", help=("How close to the plateau is close enough (score units; default: sweep.epsilon, 0.01).")
         ),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/sweep-<name>).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Output folder (default runs/sweep-<name>); one holding a stopped sweep resumes it."
+        ),
+    ] = None,
     set_: SetOpt = None,
     adaptive: Annotated[
         bool | None,
@@ -128,7 +133,8 @@ def sweep_cmd(
 ) -> None:
     """Train on nested subsets of growing size n; fit score vs n; report the minimum useful n.
 
-    Every option but --out has a key in the config's sweep: section; an option given wins.
+    Every option but --out has a key in the config's sweep: section; an option given wins. Each run is recorded in
+    OUT/study.journal as it ends: the same command resumes a stopped sweep without training those runs again.
     """
     from foretune.cli.stop_signals import sigterm_as_ctrl_c
     from foretune.search.sweep.budget import describe_budget
