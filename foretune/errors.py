@@ -21,6 +21,14 @@ class Interrupted(ForetuneError):
     label = "interrupted"
 
 
+class Failed(ForetuneError):
+    """A run of a sweep failed at run time (raised, or its worker or node died): what finished is kept, which run
+    failed and why, and how to go on (exit code 1: not the input's fault, as far as foretune can tell)."""
+
+    exit_code = 1
+    label = "failed"
+
+
 class Terminated(Interrupted):
     """SIGTERM (`kill`, `timeout`, a batch scheduler's or `ray job stop`'s stop) stopped a search: as Ctrl-C
     (exit code 143, as for SIGTERM)."""

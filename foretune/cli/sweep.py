@@ -13,14 +13,14 @@ import typer
 from foretune.cli.options import ConfigArg, SetOpt, _load, console
 from foretune.cli.sweep_outputs import print_saturation, write_sweep_files
 from foretune.cli.sweep_progress import SweepDisplay
-from foretune.errors import ForetuneError, Interrupted, Terminated
+from foretune.errors import Failed, ForetuneError, Interrupted, Terminated
 from foretune.folders import check_output_folder
 from foretune.keys import JOURNAL_NAME
 from foretune.search.sweep.study import SweepStudy
 
 if TYPE_CHECKING:
     from foretune.config import ExperimentConfig
-    from foretune.search.sweep import EarlyCut, SaturationSweep
+    from foretune.search.sweep import EarlyCut, SaturationSweep, SweepResult
 
 
 def _check_flags(repeats: int | None, epsilon: float | None, early_tolerance: float | None) -> None:
@@ -195,22 +195,33 @@ def sweep_cmd(
                 results[name] = sweep.run()
             if sigterm.is_set() and results[name].interrupted:
                 results[name] = results[name].stopped_by("SIGTERM")
-            if results[name].interrupted:  # the other models' sweeps do not start
+            if results[name].interrupted or results[name].failure:  # the other models' sweeps do not start
                 break
     finally:
         if started:
             import ray
 
             ray.shutdown()
-    interrupted = any(r.interrupted for r in results.values())
-    stopped = Terminated if any(r.stop_signal == "SIGTERM" for r in results.values()) else Interrupted
+    stopped = stopped_error(results, folder)
     results = {name: result for name, result in results.items() if result.points}
     if results:
         _write_results(cfg, results, folder, places)
-    if interrupted:
-        runs = sum(len(r.points) for r in results.values())
-        kept = f"its {runs} finished run(s) are written to {folder}" if runs else "no run had finished; nothing written"
-        raise stopped(f"the sweep stopped: {kept}. The same command resumes it, without training those runs again")
+    if stopped is not None:
+        raise stopped
+
+
+def stopped_error(results: dict[str, SweepResult], folder: Path) -> ForetuneError | None:
+    """The one line a sweep stopped early ends with (Ctrl-C, SIGTERM, a failed run): what is kept, how to go on."""
+    failure = next((r.failure for r in results.values() if r.failure), None)
+    if failure is None and not any(r.interrupted for r in results.values()):
+        return None
+    runs = sum(len(r.points) for r in results.values())
+    kept = f"its {runs} finished run(s) are written to {folder}" if runs else "no run had finished; nothing written"
+    resume = "the same command resumes it, without training those runs again"
+    if failure is not None:
+        return Failed(f"the sweep stopped: {failure}. {kept[0].upper()}{kept[1:]}; fix the cause, and {resume}")
+    stopped = Terminated if any(r.stop_signal == "SIGTERM" for r in results.values()) else Interrupted
+    return stopped(f"the sweep stopped: {kept}. {resume[0].upper()}{resume[1:]}")
 
 
 def _study_places(name: str, models: list[str], folder: Path) -> dict[str, tuple[Path, str]]:

@@ -82,3 +82,33 @@ def test_runs_go_side_by_side_in_rounds_as_wide_as_the_cluster(local_ray) -> Non
     for runs in list(by_size.values())[1:]:
         first, second = sorted(runs, key=lambda m: m["started"])
         assert second["started"] < first["ended"]
+
+
+def test_a_run_that_fails_stops_the_sweep_with_what_ended_kept_and_one_line(local_ray, tmp_path) -> None:
+    """A run that raised (or whose node died) ended `foretune sweep` with Ray's traceback and no table, the other
+    runs of its round thrown away; now the round's other runs end and are kept, and one line says which run failed,
+    why, and that the same command resumes (exit code 1)."""
+    from foretune.cli.sweep import stopped_error
+    from foretune.errors import Failed
+
+    task = make_task()
+
+    def failing(n: int, seed: int, reporter=None) -> dict[str, float]:
+        if n == 200 and seed == 0:
+            raise ValueError(f"boom at n={n}\nsecond line")
+        return task(n, seed, reporter)
+
+    ended = []
+    sweep = SaturationSweep(failing, sizes=SIZES, repeats=2, adaptive=False, n_bootstrap=10, on_run=ended.append)
+    sweep.runner, sweep.slots = RayRunner(cpus=1), 2  # rounds of one size, two seeds side by side
+    result = sweep.run()
+    assert result.failure == "the run n=200 seed=0 failed: ValueError: boom at n=200"
+    assert result.stopped_because == f"stopped: {result.failure}" and not result.interrupted
+    assert [(p.n, p.seed) for p in result.points] == [(n, s) for n in (0, 50, 100) for s in (0, 1)] + [(200, 1)]
+    assert [(p.n, p.seed) for p in ended] == [(p.n, p.seed) for p in result.points]  # each recorded as it ended
+    error = stopped_error({"m": result}, tmp_path)
+    assert isinstance(error, Failed) and error.exit_code == 1
+    assert str(error) == (
+        f"the sweep stopped: {result.failure}. Its 7 finished run(s) are written to {tmp_path}; fix the cause, and "
+        "the same command resumes it, without training those runs again"
+    )

@@ -34,7 +34,7 @@ from foretune.predictors.saturation import SaturationModel, SaturationResult
 from foretune.search.sweep.adaptive import interval_ratio, next_sizes
 from foretune.search.sweep.early_cut import EarlyCut, EarlyCutReporter
 from foretune.search.sweep.results import SweepPoint, SweepResult, interruption_reason
-from foretune.search.sweep.runs import RunJob, Runner, RunOutcome, run_here
+from foretune.search.sweep.runs import RunFailed, RunJob, Runner, RunOutcome, run_here
 from foretune.trainers.reporters import Reporter
 
 
@@ -231,7 +231,7 @@ class SaturationSweep:
 
     def run(self) -> SweepResult:
         points: list[SweepPoint] = []
-        stop_signal = None
+        stop_signal = failure = None
         self._unused = {}
         for point in self.recorded:
             self._unused.setdefault((point.n, point.seed), point)  # the first of a (size, seed) counts
@@ -242,7 +242,10 @@ class SaturationSweep:
             # where Ray's ray.get raised its own: the caller then says so (`SweepResult.stopped_by`)
             stop_signal = str(stop.args[0]) if stop.args else "SIGINT"
             reason, result = None, None
-        if self._unused or stop_signal is not None:
+        except RunFailed as error:  # a Ray task's error or a dead node: the runs that ended are kept, as above
+            failure, result = str(error), None
+            reason = f"stopped: {failure}"
+        if self._unused or stop_signal is not None or failure is not None:
             # Recorded runs at sizes or seeds no round chose (the settings changed since) are measurements all the same.
             points.extend(self._unused.values())
             self._unused.clear()
@@ -263,6 +266,7 @@ class SaturationSweep:
             attributes=attributes,
             rare_attributes=rare,
             stop_signal=stop_signal,
+            failure=failure,
         )
 
     def _rounds(self, points: list[SweepPoint]) -> tuple[SaturationResult | None, str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from foretune.search.sweep.runs import OnDone, RunJob, RunOutcome, TrainFn, run_job
+from foretune.search.sweep.runs import OnDone, RunFailed, RunJob, RunOutcome, TrainFn, run_job
 
 
 def ray_slots(cpus_per_run: float, gpus_per_run: float, *, cap: int | None = None) -> int:
@@ -45,16 +45,36 @@ class RayRunner:
         self, train_and_score: TrainFn, jobs: Sequence[RunJob], on_done: OnDone | None = None
     ) -> list[RunOutcome]:
         import ray
+        from ray.exceptions import RayError
 
         remote = ray.remote(run_job).options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)
         task_fn = ray.put(train_and_score)  # one copy of the closure (it holds the loaded dataset)
         refs = [remote.remote(task_fn, job) for job in jobs]
         index = {ref: i for i, ref in enumerate(refs)}
         outcomes: list[RunOutcome | None] = [None] * len(refs)
-        pending = refs
+        pending, failures = refs, []
         while pending:  # each run as it ends: a stop mid-round keeps the ones already done
             done, pending = ray.wait(pending, num_returns=1)
-            outcomes[index[done[0]]] = ray.get(done[0])
+            i = index[done[0]]
+            try:
+                outcomes[i] = ray.get(done[0])
+            except RayError as error:  # the others of the round still end, and are kept
+                failures.append(RunFailed(jobs[i], failure_reason(error)))
+                continue
             if on_done is not None:
-                on_done(index[done[0]], outcomes[index[done[0]]])
+                on_done(i, outcomes[i])
+        if failures:
+            raise failures[0]
         return outcomes
+
+
+def failure_reason(error: Exception) -> str:
+    """The gist of a Ray task's error: the run's own exception (first line of its message), or Ray's word for a
+    worker or node that died."""
+    from foretune.errors import ForetuneError
+
+    cause = getattr(error, "cause", None)
+    shown = cause if isinstance(cause, BaseException) else error
+    lines = [line.strip() for line in str(shown).splitlines() if line.strip()]
+    text = lines[0] if lines else "(no message)"
+    return text if isinstance(shown, ForetuneError) else f"{type(shown).__name__}: {text}"

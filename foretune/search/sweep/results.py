@@ -43,6 +43,7 @@ class SweepResult:
     attributes: dict[str, SaturationResult] = field(default_factory=dict)
     rare_attributes: list[str] = field(default_factory=list)  # too few test labels for a curve of their own
     stop_signal: str | None = None  # 'SIGINT' (Ctrl-C) or 'SIGTERM' stopped it: the runs finished until then
+    failure: str | None = None  # a run failed, which stopped the sweep: which run, and why
 
     @property
     def interrupted(self) -> bool:

@@ -33,6 +33,14 @@ class RunOutcome:
     seconds: float
 
 
+class RunFailed(Exception):
+    """A run raised, or its worker or node died (a Ray task's error): which run, and the error's gist."""
+
+    def __init__(self, job: RunJob, reason: str) -> None:
+        super().__init__(f"the run n={job.n} seed={job.seed} failed: {reason}")
+        self.job, self.reason = job, reason
+
+
 OnDone = Callable[[int, RunOutcome], None]  # (index of the job in its round, its outcome), as each run ends
 Runner = Callable[[TrainFn, Sequence[RunJob], OnDone | None], list[RunOutcome]]
 
