@@ -219,7 +219,8 @@ def stopped_error(results: dict[str, SweepResult], folder: Path) -> ForetuneErro
     kept = f"its {runs} finished run(s) are written to {folder}" if runs else "no run had finished; nothing written"
     resume = "the same command resumes it, without training those runs again"
     if failure is not None:
-        return Failed(f"the sweep stopped: {failure}. {kept[0].upper()}{kept[1:]}; fix the cause, and {resume}")
+        said = failure.rstrip(".")  # Ray's messages end with one
+        return Failed(f"the sweep stopped: {said}. {kept[0].upper()}{kept[1:]}; fix the cause, and {resume}")
     stopped = Terminated if any(r.stop_signal == "SIGTERM" for r in results.values()) else Interrupted
     return stopped(f"the sweep stopped: {kept}. {resume[0].upper()}{resume[1:]}")
 

@@ -103,7 +103,7 @@ def test_a_run_that_fails_stops_the_sweep_with_what_ended_kept_and_one_line(loca
     sweep.runner, sweep.slots = RayRunner(cpus=1), 2  # rounds of one size, two seeds side by side
     result = sweep.run()
     assert result.failure == "the run n=200 seed=0 failed: ValueError: boom at n=200"
-    assert result.stopped_because == f"stopped: {result.failure}" and not result.interrupted
+    assert result.stopped_because == result.failure and not result.interrupted
     assert [(p.n, p.seed) for p in result.points] == [(n, s) for n in (0, 50, 100) for s in (0, 1)] + [(200, 1)]
     assert [(p.n, p.seed) for p in ended] == [(p.n, p.seed) for p in result.points]  # each recorded as it ended
     error = stopped_error({"m": result}, tmp_path)

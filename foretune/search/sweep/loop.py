@@ -243,8 +243,8 @@ class SaturationSweep:
             stop_signal = str(stop.args[0]) if stop.args else "SIGINT"
             reason, result = None, None
         except RunFailed as error:  # a Ray task's error or a dead node: the runs that ended are kept, as above
-            failure, result = str(error), None
-            reason = f"stopped: {failure}"
+            failure = reason = str(error)  # the table reads "stopped: the run n=... failed: ..."
+            result = None
         if self._unused or stop_signal is not None or failure is not None:
             # Recorded runs at sizes or seeds no round chose (the settings changed since) are measurements all the same.
             points.extend(self._unused.values())
