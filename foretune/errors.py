@@ -5,6 +5,8 @@ Anything the user can fix (a bad config key, a missing file, an impossible reque
 on one line and exits with code 2; everything else is a bug and keeps its traceback.
 """
 
+from __future__ import annotations
+
 
 class ForetuneError(Exception):
     """A problem with the user's input, reported as one clear line (CLI exit code 2)."""
@@ -19,6 +21,11 @@ class Interrupted(ForetuneError):
 
     exit_code = 130
     label = "interrupted"
+
+    @staticmethod
+    def by(sigterm: bool) -> type[Interrupted]:
+        """The error a stopped command ends with: Terminated after SIGTERM (exit 143), else Interrupted (Ctrl-C)."""
+        return Terminated if sigterm else Interrupted
 
 
 class Failed(ForetuneError):

@@ -41,7 +41,7 @@ def estimate_cmd(
     """Time a few steps and one evaluation of each model; project the search's and the sweep's wall time,
     device-hours and dollars."""
     from foretune.cli.stop_signals import sigterm_as_ctrl_c
-    from foretune.errors import Interrupted, Terminated
+    from foretune.errors import Interrupted
     from foretune.search.estimate import estimate, write_estimate
 
     cfg = _load(config, set_)
@@ -53,7 +53,7 @@ def estimate_cmd(
         try:
             result = estimate(cfg, steps=steps, price=price, trials=trials, on_event=on_event)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: one line, not a silent exit
-            stopped = Terminated if sigterm.is_set() else Interrupted
+            stopped = Interrupted.by(sigterm.is_set())
             raise stopped("the estimate stopped before its pilot finished; nothing was written") from None
     if out is not None:
         result["saved_to"] = str(write_estimate(result, out))

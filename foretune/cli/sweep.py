@@ -13,7 +13,7 @@ import typer
 from foretune.cli.options import ConfigArg, SetOpt, _load, console
 from foretune.cli.sweep_outputs import print_saturation, write_sweep_files
 from foretune.cli.sweep_progress import SweepDisplay
-from foretune.errors import Failed, ForetuneError, Interrupted, Terminated
+from foretune.errors import Failed, ForetuneError, Interrupted
 from foretune.folders import check_output_folder
 from foretune.keys import JOURNAL_NAME
 from foretune.search.sweep.study import SweepStudy
@@ -221,7 +221,7 @@ def stopped_error(results: dict[str, SweepResult], folder: Path) -> ForetuneErro
     if failure is not None:
         said = failure.rstrip(".")  # Ray's messages end with one
         return Failed(f"the sweep stopped: {said}. {kept[0].upper()}{kept[1:]}; fix the cause, and {resume}")
-    stopped = Terminated if any(r.stop_signal == "SIGTERM" for r in results.values()) else Interrupted
+    stopped = Interrupted.by(any(r.stop_signal == "SIGTERM" for r in results.values()))
     return stopped(f"the sweep stopped: {kept}. {resume[0].upper()}{resume[1:]}")
 
 

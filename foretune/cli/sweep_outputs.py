@@ -250,7 +250,7 @@ def models_markdown(results: dict[str, SweepResult], *, mode: str) -> str:
     import pandas as pd
 
     from foretune.search.report import markdown_table
-    from foretune.search.sweep.models import catch_up_answer, common_n, models_frame
+    from foretune.search.sweep.models import catch_up_answer, common_n, models_frame, with_band
 
     frame = models_frame(results)
     level = next((r.saturation.interval for r in results.values() if r.saturation is not None), None)
@@ -270,7 +270,7 @@ def models_markdown(results: dict[str, SweepResult], *, mode: str) -> str:
         {
             "model": frame["model"],
             f"asymptote ({shown})": [
-                _with_band(a, lo, hi)
+                with_band(a, lo, hi, digits=4)
                 for a, lo, hi in zip(frame["asymptote"], frame["asymptote_low"], frame["asymptote_high"], strict=True)
             ],
             f"min useful n ({shown})": [useful(row) for _, row in frame.iterrows()],
@@ -279,12 +279,6 @@ def models_markdown(results: dict[str, SweepResult], *, mode: str) -> str:
         }
     )
     return markdown_table(table) + "\n\n" + catch_up_answer(results, mode) + "\n"
-
-
-def _with_band(value: float, low: float, high: float) -> str:
-    if math.isnan(value):
-        return "-"
-    return f"{value:.4f} (no interval)" if math.isnan(low) else f"{value:.4f} [{low:.4f}, {high:.4f}]"
 
 
 def plot_models(results: dict[str, SweepResult], path: Path, *, metric: str) -> None:

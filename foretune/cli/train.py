@@ -46,7 +46,7 @@ def train_cmd(
 ) -> None:
     """Run one LoRA fine-tune; report its curve at each budget fraction and score it on the test split."""
     from foretune.cli.stop_signals import sigterm_as_ctrl_c
-    from foretune.errors import Interrupted, Terminated
+    from foretune.errors import Interrupted
     from foretune.folders import check_output_folder
 
     cfg = _load(config, set_)
@@ -56,8 +56,7 @@ def train_cmd(
         try:
             run_training(cfg, out, console=console)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: one line on what is kept, not a traceback
-            stopped = Terminated if sigterm.is_set() else Interrupted
-            raise stopped(f"the fine-tune stopped: {_kept_so_far(out)}") from None
+            raise Interrupted.by(sigterm.is_set())(f"the fine-tune stopped: {_kept_so_far(out)}") from None
 
 
 def _kept_so_far(out: Path) -> str:
@@ -67,13 +66,9 @@ def _kept_so_far(out: Path) -> str:
     from foretune.keys import FRACTION_KEY
 
     curve = out / "curve.csv"
-    try:
-        reached = float(pd.read_csv(curve)[FRACTION_KEY].max())
-    except (OSError, ValueError, KeyError):  # none yet (FileReporter writes whole files only)
-        reached = math.nan
-    if math.isnan(reached):
-        curve.unlink(missing_ok=True)
+    if not curve.is_file():  # none yet (FileReporter writes whole files only; an earlier run's was cleared)
         return "nothing was written; run it again for the whole run"
+    reached = float(pd.read_csv(curve)[FRACTION_KEY].max())
     return (
         f"{curve} holds its evaluations up to {reached:.0%} of the budget; no adapter, metrics.json or test score "
         "was written: run it again for the whole run"

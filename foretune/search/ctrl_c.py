@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 from ray.tune import Callback
 
-from foretune.errors import Interrupted, Terminated
+from foretune.errors import Interrupted
 from foretune.search import storage as st
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -75,7 +75,7 @@ def resumable_on_ctrl_c(study: optuna.Study, total: int, storage: str, run_dir: 
         if not from_ctrl_c(error):
             raise
         stop = _keyboard_interrupt_in(error)
-        stopped = Terminated if stop is not None and stop.args == ("SIGTERM",) else Interrupted
+        stopped = Interrupted.by(stop is not None and stop.args == ("SIGTERM",))
         where = f"--storage '{st.redact(storage)}'" if st.is_url(storage) else str(run_dir)
         try:
             held = f"{len(st.counted_trials(study))} of {total} trials"

@@ -81,10 +81,17 @@ def models_frame(results: Mapping[str, SweepResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def with_band(value: float, low: float, high: float, *, digits: int = 3) -> str:
+    """`value [low, high]`; `value (no interval)` where none was computed (--bootstrap 0); '-' without a value."""
+    if math.isnan(value):
+        return "-"
+    if math.isnan(low):
+        return f"{value:.{digits}f} (no interval)"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
 def _asymptote(row: Mapping[str, Any]) -> str:
-    if math.isnan(row["asymptote_low"]):
-        return f"{row['asymptote']:.3f} (no interval)"
-    return f"{row['asymptote']:.3f} [{row['asymptote_low']:.3f}, {row['asymptote_high']:.3f}]"
+    return with_band(row["asymptote"], row["asymptote_low"], row["asymptote_high"])
 
 
 def catch_up_answer(results: Mapping[str, SweepResult], mode: Mode) -> str:
