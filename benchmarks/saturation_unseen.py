@@ -23,7 +23,9 @@ Sets (fixed before any result was looked at):
   were used while designing (the design half holds every learner), so the separation is by curve as
   in round 5: no curve of it was ever scored, and no curve of its datasets was ever trained on;
 - `fresh7` (round 7, fixed 2026-12-02 06:37 UTC before any tuning): `--count` curves drawn with `--seed`
-  (7171) the same way, also outside the `fresh6` set (seed 6161, 200 curves).
+  (7171) the same way, also outside the `fresh6` set (seed 6161, 200 curves);
+- `fresh8` (round 9, fixed 2026-12-04 15:45 UTC before the set-aside change was scored on it): `--count`
+  curves drawn with `--seed` (8181) the same way, also outside the `fresh7` set (seed 7171, 200 curves).
 
     nice -n 10 .venv/bin/python benchmarks/saturation_unseen.py --set draw --count 200 --out /tmp/unseen
 """
@@ -49,7 +51,7 @@ from foretune.predictors.saturation import SaturationModel, decision  # noqa: E4
 EPSILON = 0.01
 MIN_ANCHORS = 3
 # The published fresh sets, in order, with the seed each was drawn with.
-FRESH_SETS = {"fresh": 4242, "fresh5": 5150, "fresh6": 6161, "fresh7": 7171}
+FRESH_SETS = {"fresh": 4242, "fresh5": 5150, "fresh6": 6161, "fresh7": 7171, "fresh8": 8181}
 
 
 def issue_truth(n: np.ndarray, y: np.ndarray, eps: float = EPSILON) -> float:
@@ -159,7 +161,7 @@ def main() -> None:
         "--seed",
         type=int,
         default=2026,
-        help="Seed of the draw (fresh: 4242, fresh5: 5150, fresh6: 6161, fresh7: 7171).",
+        help="Seed of the draw (fresh: 4242, fresh5: 5150, fresh6: 6161, fresh7: 7171, fresh8: 8181).",
     )
     parser.add_argument("--bootstrap", type=int, default=30, help="Bootstrap replicates per fit.")
     parser.add_argument(

@@ -68,6 +68,20 @@ def test_one_outlier_does_not_move_the_answer() -> None:
     assert b.min_sufficient_n == pytest.approx(a.min_sufficient_n, rel=0.25)
 
 
+def test_a_sharp_smooth_rise_is_fitted_not_set_aside() -> None:
+    """A point far off every family's fit but between its neighbours is a shape the families miss (here a
+    sigmoid in log n: a model that learns the answer's format between 25 and 100 examples), not a bad run:
+    all points stay fitted (one at n = 100 was set aside as far off the curve)."""
+    n = np.array([25, 50, 100, 200, 400, 800, 1600], dtype=float)
+    y = 0.2 + 0.6 / (1 + np.exp(-3.0 * (np.log(n) - np.log(50))))
+    result = SaturationModel(n_bootstrap=0).fit(n, y).result
+    assert result.set_aside == ()
+    # The same point turned into a dip below both neighbours is set aside.
+    dipped = y.copy()
+    dipped[3] = 0.3
+    assert SaturationModel(n_bootstrap=0).fit(n, dipped).result.set_aside == (200.0,)
+
+
 def test_noisy_non_monotone_points_give_wider_intervals_that_still_cover() -> None:
     rng = np.random.default_rng(2)
     n = np.repeat(SIZES, 4)

@@ -64,6 +64,7 @@ from foretune.predictors.saturation.points import (
     check_points,
     group_points,
     noise_level,
+    off_trend,
     share_bounds,
 )
 from foretune.predictors.saturation.regime import curve_regime
@@ -279,15 +280,19 @@ class SaturationModel:
     def _set_aside_far_points(
         self, points: MeasuredPoints, residuals: np.ndarray, noise: float
     ) -> tuple[MeasuredPoints, tuple[float, ...]]:
-        """The points without those far off the robust fit (at most one in five), and their sizes.
+        """The points without those far off the robust fit (at most one in five) that also break the
+        trend of their neighbours, and their sizes.
 
         Set aside, they decide neither the fit nor which family wins (the information criterion is
         not robust). The largest n is never set aside: it says most about where the curve goes, and
-        a jump there is a rise to confirm by measuring further, not an outlier to drop.
+        a jump there is a rise to confirm by measuring further, not an outlier to drop. Nor is a point
+        that lies between its neighbours: far off the fit there means a shape the families miss (a
+        sharp rise, a late climb), not a bad run; on LCDB's design curves 3 of 4 points the residual
+        alone set aside were of that kind, among them the rise of a curve still climbing.
         """
         last = len(points.y) - 1
         far = np.argsort(-residuals)[: len(points.y) // 5]
-        far = far[(residuals[far] > 5 * noise) & (far != last)]
+        far = far[(residuals[far] > 5 * noise) & (far != last) & off_trend(points.y)[far]]
         if not len(far) or len(points.y) - len(far) < self.min_points:
             return points, ()
         kept = np.setdiff1d(np.arange(len(points.y)), far)

@@ -78,6 +78,19 @@ def noise_level(y: np.ndarray, groups: Mapping[float, np.ndarray]) -> float:
     return float(np.std(y) + 1e-12)
 
 
+def off_trend(y: np.ndarray) -> np.ndarray:
+    """Per point (in size order, signed: rising = better), whether it breaks its neighbours' trend: above or
+    below both of them, or for the first point above the second (a curve rises with n). The last point has
+    no right neighbour and is judged by nothing here (it is never set aside)."""
+    out = np.zeros(len(y), dtype=bool)
+    if len(y) < 2:
+        return out
+    left, mid, right = y[:-2], y[1:-1], y[2:]
+    out[1:-1] = (mid < np.minimum(left, right)) | (mid > np.maximum(left, right))
+    out[0] = y[0] > y[1]
+    return out
+
+
 def read_points(path: str | Any) -> tuple[np.ndarray, np.ndarray]:
     """Read a CSV of measured points with columns `n, value[, seed]` -> (n, value) arrays.
 
