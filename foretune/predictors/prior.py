@@ -287,8 +287,8 @@ def prior_shifted(
     k = len(errors)
     move = np.exp(k / (k + prior_runs) * float(np.mean(errors)))  # a ratio: the ranking is unchanged
     mean, lower, upper = on_curves.mean * move, on_curves.lower * move, on_curves.upper * move
-    runs = "run" if k == 1 else "runs"
-    basis = f"predicted by a prior learned from public curves, moved toward {k} finished {runs}' own change"
+    runs = "run's" if k == 1 else "runs'"
+    basis = f"predicted by a prior learned from public curves, moved toward {k} finished {runs} own change"
     return Prediction(mean, lower, upper, predicted=True, basis=basis, finished_used=k)
 
 

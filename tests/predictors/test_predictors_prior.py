@@ -185,6 +185,8 @@ def test_one_or_two_finished_runs_move_the_prior_toward_their_own_change():
     assert shifted.finished_used == 2 and "moved toward 2 finished runs' own change" in shifted.basis
     auto = get_predictor("auto", mode="min").fit(finished)
     assert "moved toward 2 finished runs" in auto.predict(judged, at=0.2).basis and auto.weights_ == {"prior": 1.0}
+    one = prior_shifted(finished[:1], judged, 0.2, mode="min", prior_runs=2.0)
+    assert "moved toward 1 finished run's own change" in one.basis  # it said "1 finished run' own change"
     assert prior_shifted(finished, judged, 0.2, mode="max") is None  # not a loss: no prior
 
 
