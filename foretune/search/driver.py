@@ -30,6 +30,7 @@ from foretune.search.evaluator import VerdictsAndErrors
 from foretune.search.held_out_folds import prepare_folds, record_test_folds
 from foretune.search.resume_check import changes_since, stored_config
 from foretune.search.space import objectives, with_absolute_model_folders
+from foretune.search.stop_on_misuse import StopOnReportMisuse, fit_stopping_on_misuse
 from foretune.search.time_left import StartsInTime
 from foretune.search.trainable import TrainerFactory
 
@@ -358,6 +359,8 @@ def run_trials(
         callbacks.append(_progress_callback(config, remaining, notes, searcher, console))
     ctrl_c = CtrlCAtNextStep()  # Ctrl-C or SIGTERM stops the loop at its next step
     callbacks.append(ctrl_c)
+    if config.search.trainable is not None:  # a reporter misused by train_fn ends the search at once
+        callbacks.append(StopOnReportMisuse())
     tuner = build_tuner(
         config,
         trainer_factory=trainer_factory,
@@ -374,7 +377,8 @@ def run_trials(
     with TrialKeeper(study, searcher.held_trial_ids, journal=journal):
         ctrl_c.install()
         try:
-            ran = len(tuner.fit())
+            requeue = partial(requeue_unfinished, study, journal=journal)  # a misuse stop leaves none RUNNING
+            ran = len(fit_stopping_on_misuse(tuner, on_stop=lambda: requeue(searcher.held_trial_ids())))
             ctrl_c.stop_if_pressed()  # pressed as the last trial ended
             if searcher.time_left is not None and searcher.time_left.refused and progress:
                 left, quickest = searcher.time_left.refused

@@ -21,6 +21,7 @@ from typing import Any
 
 from foretune.config import ExperimentConfig
 from foretune.errors import ForetuneError
+from foretune.keys import FRACTION_KEY
 from foretune.search.trainable import TuneReporter
 from foretune.trainers.reporters import Decision, Reporter
 from foretune.trainers.wall_clock import WallClockMeter
@@ -60,6 +61,12 @@ def load_train_fn(path: str) -> TrainFn:
     return target
 
 
+class ReportMisuse(ForetuneError):
+    """train_fn called the reporter wrongly (a fraction outside (0, 1] or not after the last one, no search metric)
+    or never: a bug every trial repeats, so the search stops at the first one (`stop_on_misuse.StopOnReportMisuse`)
+    instead of failing each trial after it trained up to its first evaluation."""
+
+
 class FunctionReporter(TuneReporter):
     """A `TuneReporter` that checks each report of a user's function: a bad one fails the trial with a message."""
 
@@ -69,9 +76,15 @@ class FunctionReporter(TuneReporter):
 
     def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
         if not 0 < float(fraction) <= 1:
-            raise ForetuneError(f"train_fn reported fraction={fraction}; a budget fraction is in (0, 1]")
+            raise ReportMisuse(f"train_fn reported fraction={fraction}; a budget fraction is in (0, 1]")
+        previous = self.last.get(FRACTION_KEY)
+        if previous is not None and float(fraction) <= previous:
+            raise ReportMisuse(
+                f"train_fn reported fraction={float(fraction):g} after {previous:g}; report the fraction of the "
+                "budget done so far, growing with each report (the last one 1.0)"
+            )
         if self.metric not in metrics:
-            raise ForetuneError(
+            raise ReportMisuse(
                 f"train_fn reported {', '.join(sorted(metrics)) or 'no metrics'} at fraction {float(fraction):g} "
                 f"but not '{self.metric}', the search metric; report it at every evaluation (or change the metric)"
             )
@@ -85,4 +98,4 @@ def run_function_trial(params: dict[str, Any], *, train_fn: TrainFn, base_config
     costs.start()
     train_fn(dict(params), reporter)
     if not reporter.last:
-        raise ForetuneError("train_fn returned without calling reporter.report(fraction, step, metrics)")
+        raise ReportMisuse("train_fn returned without calling reporter.report(fraction, step, metrics)")

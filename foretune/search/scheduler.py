@@ -97,7 +97,7 @@ class EarlyStageScheduler(FIFOScheduler):
         self.evaluator.finish(trial.trial_id)
 
     def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
-        self.notes.errors[trial.trial_id] = _last_error_line(trial)
+        self.notes.errors[trial.trial_id] = last_error_line(trial)
 
     def debug_string(self) -> str:
         verdicts = self.evaluator.verdicts
@@ -120,7 +120,7 @@ def diverged_loss(result: dict, metric: str, mode: str) -> str | None:
     return None
 
 
-def _last_error_line(trial: Trial) -> str:
+def last_error_line(trial: Trial) -> str:
     """The exception line of a failed trial (Ray writes the full traceback to its error file)."""
     try:
         with open(trial.error_file) as f:

@@ -32,6 +32,12 @@ def train_without_the_metric(params, reporter):
     reporter.report(0.5, 5, {"loss": 0.3})
 
 
+def train_going_backwards(params, reporter):
+    """Counts the fraction left rather than done."""
+    reporter.report(1.0, 1, {"score": 0.1})
+    reporter.report(0.5, 2, {"score": 0.2})
+
+
 def train_stopping_itself(params, reporter):
     """Its own early stopping: returns at half of its budget."""
     for step in range(1, 6):
@@ -61,6 +67,7 @@ def test_optimize_prunes_records_curves_and_resumes(ray_session, tmp_path, capsy
     from optuna.trial import TrialState
 
     import foretune
+    from foretune.search.function_trial import ReportMisuse
     from foretune.search.storage import open_storage
 
     def search(trials: int):
@@ -99,12 +106,19 @@ def test_optimize_prunes_records_curves_and_resumes(ray_session, tmp_path, capsy
     again = foretune.optimize(train_curve, space=SPACE, metric="score", trials=4, out=tmp_path, overrides=EARLY)
     assert again.ran == 0 and "already holds 4 trial(s), 4 asked" in capsys.readouterr().out  # says why, not silent
 
-    failed = foretune.optimize(
-        train_without_the_metric, space=SPACE, metric="score", trials=1, out=tmp_path / "bad", progress=False
-    )
-    (trial,) = optuna.load_study(study_name=failed.study_name, storage=open_storage(failed.storage)).trials
-    assert trial.state == TrialState.FAIL
-    assert "reported loss at fraction 0.5 but not 'score', the search metric" in trial.user_attrs["error"]
+    # A reporter misused by the function fails every trial alike: the search stops at the first (it ran all 8)
+    for train_fn, words in (
+        (train_without_the_metric, "reported loss at fraction 0.5 but not 'score', the search metric"),
+        (train_going_backwards, "reported fraction=0.5 after 1; report the fraction of the budget done so far"),
+    ):
+        bad = tmp_path / train_fn.__name__
+        with pytest.raises(ReportMisuse, match=f"{words}.*The search stopped there"):
+            foretune.optimize(train_fn, space=SPACE, metric="score", trials=8, out=bad, progress=False)
+        bad_storage = open_storage(str(bad / "study.journal"))
+        trials = optuna.load_study(study_name=train_fn.__name__, storage=bad_storage).trials
+        failed = [t for t in trials if words in t.user_attrs.get("error", "")]
+        assert failed and all(t.state == TrialState.FAIL for t in failed)
+        assert len(trials) < 8 and not any(t.state in (TrialState.RUNNING, TrialState.COMPLETE) for t in trials)
 
     stopped = foretune.optimize(
         train_stopping_itself, space=SPACE, metric="score", trials=1, out=tmp_path / "own", progress=False
