@@ -76,7 +76,8 @@ class FunctionReporter(TuneReporter):
 
     def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
         if not 0 < float(fraction) <= 1:
-            raise ReportMisuse(f"train_fn reported fraction={fraction}; a budget fraction is in (0, 1]")
+            percent = " (a percentage? report step / total_steps)" if 1 < float(fraction) <= 100 else ""
+            raise ReportMisuse(f"train_fn reported fraction={fraction}; a budget fraction is in (0, 1]{percent}")
         previous = self.last.get(FRACTION_KEY)
         if previous is not None and float(fraction) <= previous:
             raise ReportMisuse(

@@ -4,6 +4,7 @@ trial the early-stage rule stops, a resumed study, a function that reports badly
 from __future__ import annotations
 
 import math
+import re
 import sys
 
 import pytest
@@ -36,6 +37,10 @@ def train_going_backwards(params, reporter):
     """Counts the fraction left rather than done."""
     reporter.report(1.0, 1, {"score": 0.1})
     reporter.report(0.5, 2, {"score": 0.2})
+
+
+def train_in_percent(params, reporter):
+    reporter.report(50, 5, {"score": 0.1})
 
 
 def train_stopping_itself(params, reporter):
@@ -110,13 +115,14 @@ def test_optimize_prunes_records_curves_and_resumes(ray_session, tmp_path, capsy
     for train_fn, words in (
         (train_without_the_metric, "reported loss at fraction 0.5 but not 'score', the search metric"),
         (train_going_backwards, "reported fraction=0.5 after 1; report the fraction of the budget done so far"),
+        (train_in_percent, r"reported fraction=50; a budget fraction is in \(0, 1\] \(a percentage\?"),
     ):
         bad = tmp_path / train_fn.__name__
         with pytest.raises(ReportMisuse, match=f"{words}.*The search stopped there"):
             foretune.optimize(train_fn, space=SPACE, metric="score", trials=8, out=bad, progress=False)
         bad_storage = open_storage(str(bad / "study.journal"))
         trials = optuna.load_study(study_name=train_fn.__name__, storage=bad_storage).trials
-        failed = [t for t in trials if words in t.user_attrs.get("error", "")]
+        failed = [t for t in trials if re.search(words, t.user_attrs.get("error", ""))]
         assert failed and all(t.state == TrialState.FAIL for t in failed)
         assert len(trials) < 8 and not any(t.state in (TrialState.RUNNING, TrialState.COMPLETE) for t in trials)
 
