@@ -75,6 +75,9 @@ class FunctionReporter(TuneReporter):
         self.metric = metric
 
     def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
+        fraction = _number(fraction, "fraction", "")
+        for name, value in metrics.items():
+            _number(value, name, f" at fraction {fraction:g}")
         if not 0 < float(fraction) <= 1:
             percent = " (a percentage? report step / total_steps)" if 1 < float(fraction) <= 100 else ""
             raise ReportMisuse(f"train_fn reported fraction={fraction}; a budget fraction is in (0, 1]{percent}")
@@ -90,6 +93,16 @@ class FunctionReporter(TuneReporter):
                 f"but not '{self.metric}', the search metric; report it at every evaluation (or change the metric)"
             )
         return super().report(fraction, step, metrics)
+
+
+def _number(value: object, name: str, where: str) -> float:
+    """`value` as a float, or the misuse that names it (a None, a string, a list of values)."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ReportMisuse(
+            f"train_fn reported {name}={value!r}{where}: not a number; report floats (an int or a 0-d tensor do too)"
+        ) from None
 
 
 def run_function_trial(params: dict[str, Any], *, train_fn: TrainFn, base_config: ExperimentConfig) -> None:

@@ -43,6 +43,10 @@ def train_in_percent(params, reporter):
     reporter.report(50, 5, {"score": 0.1})
 
 
+def train_reporting_none(params, reporter):
+    reporter.report(0.1, 1, {"score": None})
+
+
 def train_stopping_itself(params, reporter):
     """Its own early stopping: returns at half of its budget."""
     for step in range(1, 6):
@@ -116,6 +120,7 @@ def test_optimize_prunes_records_curves_and_resumes(ray_session, tmp_path, capsy
         (train_without_the_metric, "reported loss at fraction 0.5 but not 'score', the search metric"),
         (train_going_backwards, "reported fraction=0.5 after 1; report the fraction of the budget done so far"),
         (train_in_percent, r"reported fraction=50; a budget fraction is in \(0, 1\] \(a percentage\?"),
+        (train_reporting_none, "reported score=None at fraction 0.1: not a number"),
     ):
         bad = tmp_path / train_fn.__name__
         with pytest.raises(ReportMisuse, match=f"{words}.*The search stopped there"):
