@@ -80,7 +80,7 @@ class FunctionReporter(TuneReporter):
             _number(value, name, f" at fraction {fraction:g}")
         if not 0 < float(fraction) <= 1:
             percent = " (a percentage? report step / total_steps)" if 1 < float(fraction) <= 100 else ""
-            raise ReportMisuse(f"train_fn reported fraction={fraction}; a budget fraction is in (0, 1]{percent}")
+            raise ReportMisuse(f"train_fn reported fraction={fraction:g}; a budget fraction is in (0, 1]{percent}")
         previous = self.last.get(FRACTION_KEY)
         if previous is not None and float(fraction) <= previous:
             raise ReportMisuse(
