@@ -62,9 +62,9 @@ def load_train_fn(path: str) -> TrainFn:
 
 
 class ReportMisuse(ForetuneError):
-    """train_fn called the reporter wrongly (a fraction outside (0, 1] or not after the last one, no search metric)
-    or never: a bug every trial repeats, so the search stops at the first one (`stop_on_misuse.StopOnReportMisuse`)
-    instead of failing each trial after it trained up to its first evaluation."""
+    """train_fn called the reporter wrongly (a fraction outside (0, 1] or not after the last one, a value that is not
+    a number, no search metric) or never: a bug every trial repeats, so the search stops at the first one
+    (`stop_on_misuse.StopOnReportMisuse`) instead of failing each trial after it trained to its first evaluation."""
 
 
 class FunctionReporter(TuneReporter):
@@ -78,18 +78,18 @@ class FunctionReporter(TuneReporter):
         fraction = _number(fraction, "fraction", "")
         for name, value in metrics.items():
             _number(value, name, f" at fraction {fraction:g}")
-        if not 0 < float(fraction) <= 1:
-            percent = " (a percentage? report step / total_steps)" if 1 < float(fraction) <= 100 else ""
+        if not 0 < fraction <= 1:
+            percent = " (a percentage? report step / total_steps)" if 1 < fraction <= 100 else ""
             raise ReportMisuse(f"train_fn reported fraction={fraction:g}; a budget fraction is in (0, 1]{percent}")
         previous = self.last.get(FRACTION_KEY)
-        if previous is not None and float(fraction) <= previous:
+        if previous is not None and fraction <= previous:
             raise ReportMisuse(
-                f"train_fn reported fraction={float(fraction):g} after {previous:g}; report the fraction of the "
+                f"train_fn reported fraction={fraction:g} after {previous:g}; report the fraction of the "
                 "budget done so far, growing with each report (the last one 1.0)"
             )
         if self.metric not in metrics:
             raise ReportMisuse(
-                f"train_fn reported {', '.join(sorted(metrics)) or 'no metrics'} at fraction {float(fraction):g} "
+                f"train_fn reported {', '.join(sorted(metrics)) or 'no metrics'} at fraction {fraction:g} "
                 f"but not '{self.metric}', the search metric; report it at every evaluation (or change the metric)"
             )
         return super().report(fraction, step, metrics)

@@ -24,12 +24,11 @@ class StopOnReportMisuse(Callback):
 
     def __init__(self) -> None:
         self.message: str | None = None
-        self.trial: Any = None
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         line = last_error_line(trial)
         if self.message is None and _MARKER in line:
-            self.message, self.trial = line.split(_MARKER, 1)[1], trial
+            self.message = line.split(_MARKER, 1)[1]
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         if self.message is not None:
