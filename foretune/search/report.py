@@ -302,9 +302,11 @@ def _best_kept_line(table: pd.DataFrame, mode: str) -> str:
     """Whether the best configuration was kept. Stopped trials never reach a final, so this is at most
     "likely": when every stopped trial's 80% interval lies on the wrong side of the best final."""
     stopped = table[table["state"] == "PRUNED"]
+    finals = table["final"].dropna()
+    if finals.empty and stopped.empty:
+        return "Best configuration kept: no configuration yet (no trial reached its final)."
     if stopped.empty:
         return "Best configuration kept: yes, no trial was stopped early."
-    finals = table["final"].dropna()
     unknown = f"Best configuration kept: unknown ({len(stopped)} stopped trial(s) never reached their final"
     bounds = stopped["predicted_upper" if mode == "max" else "predicted_lower"].astype(float)
     if finals.empty or bounds.isna().any():

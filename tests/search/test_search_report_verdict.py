@@ -55,6 +55,15 @@ def test_best_kept_stays_unknown_when_a_stopped_trial_could_have_won():
     )
 
 
+def test_best_kept_is_not_claimed_before_any_final():
+    """A study whose only trial failed has no best configuration to have kept (it said "yes, no trial was stopped
+    early")."""
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(create_trial(state=TrialState.FAIL, params={}, distributions={}))
+    lines = verdict_summary(trials_table(study), "max", study)
+    assert "Best configuration kept: no configuration yet (no trial reached its final)." in lines
+
+
 def test_hindsight_predicts_every_complete_trial_from_the_others():
     study = optuna.create_study(direction="maximize")
     study.set_user_attr(CONFIG_ATTR, {"early_stage": {"predictor": "snapshot", "fraction": 0.2}})
