@@ -236,6 +236,18 @@ class EarlyStageConfig(_Section):
     )
 
     @model_validator(mode="after")
+    def _keep_fits_the_rule(self) -> EarlyStageConfig:
+        # The rule checks this when the search builds it: after the study was created, as a traceback.
+        if self.rule == "quantile" and self.keep > 1:
+            raise ValueError(
+                f"early_stage.keep={self.keep:g}: the quantile rule keeps a share in (0, 1] of the trials judged "
+                "(0.2 = the top fifth); for a number of trials set rule: top_k"
+            )
+        if self.rule == "top_k" and self.keep != int(self.keep):
+            raise ValueError(f"early_stage.keep={self.keep:g}: the top_k rule keeps a whole number of trials (>= 1)")
+        return self
+
+    @model_validator(mode="after")
     def _rungs_follow_the_first(self) -> EarlyStageConfig:
         if not self.rungs:
             return self

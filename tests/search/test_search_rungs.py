@@ -83,6 +83,9 @@ def test_rungs_in_the_config_are_evaluated_and_checked():
         ({"rungs": [{"fraction": 0.3, "keep": 0}]}, "keep"),
         ({"rungs": [{"fraction": 0.3, "keep": 2.5}]}, "whole number"),
         ({"rungs": [{"fraction": 1.0, "keep": 0.5}]}, "fraction"),
+        # the first judgement's keep (a search with it failed as a ValueError traceback once its study was created)
+        ({"keep": 1.5}, r"early_stage.keep=1.5: the quantile rule keeps a share in \(0, 1\]"),
+        ({"rule": "top_k", "keep": 0.2}, "early_stage.keep=0.2: the top_k rule keeps a whole number"),
     ]
     for early, message in bad:
         with pytest.raises(ForetuneError, match=message):
