@@ -73,7 +73,7 @@ class SearchConfig(_Section):
         "`f1` rank runs far less noisily (real products: benchmarks/results/verdict.md, round 15).",
     )
     mode: Mode = Field("max", description="Maximize or minimize `metric`.")
-    seed: int = Field(0, description="Seed of the TPE sampler.")
+    seed: int = Field(0, ge=0, lt=2**31, description="Seed of the TPE sampler.")
     n_startup_trials: int = Field(4, ge=0, description="Random trials before TPE takes over.")
     trainable: str | None = Field(
         None,

@@ -41,7 +41,7 @@ class DataConfig(_Section, TaskDataFields):
         "attributes", description="Column with the {attribute: value or null} map (records format)."
     )
     synthetic_size: int = Field(1200, ge=10, description="Products made by the built-in generator.")
-    seed: int = Field(0, description="Seed of the generator and of the splits.")
+    seed: int = Field(0, ge=0, lt=2**31, description="Seed of the generator and of the splits.")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="Share of products held out for test.")
     validation_fraction: float = Field(
         0.1, ge=0, lt=1, description="Share held out for the evaluations during training."
@@ -150,7 +150,7 @@ class TrainConfig(_Section):
         description="Budget fractions at which to evaluate and report (the last is 1.0; "
         "early_stage.fraction is added when missing).",
     )
-    seed: int = Field(0, description="Seed of LoRA init, data order and dropout.")
+    seed: int = Field(0, ge=0, lt=2**31, description="Seed of LoRA init, data order and dropout.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto': CUDA when present.")
     bf16: Literal["auto", "on", "off"] = Field("auto", description="'auto': bf16 on a CUDA GPU that supports it.")
     num_threads: int | None = Field(
