@@ -44,6 +44,30 @@ def test_one_field_of_a_searched_parameter_can_be_set():
     assert config.search.space["lora.r"].choices == [4, 8] and "lora.r.choices" not in config.search.space
     with pytest.raises(ForetuneError, match="a log_float parameter needs low > 0, got 0"):
         base.with_overrides({"search.space.learning_rate.low": 0})
+    # a field of a parameter the config does not search: what to give instead (it was "Input should be a valid
+    # dictionary" about a parameter named 'warmup_ratio.step')
+    with pytest.raises(ForetuneError, match="sets the step of 'warmup_ratio', which is not searched"):
+        base.with_overrides({"search.space.warmup_ratio.step": 0.05})
+    whole = base.with_overrides({"search.space.warmup_ratio": {"type": "float", "low": 0, "high": 0.2, "step": 0.05}})
+    assert whole.search.space["warmup_ratio"].step == 0.05
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("learning_rate.step", 0.001, "takes no `step` \\(Optuna samples it on a log scale\\)"),
+        ("lora.r.step", 2, "a categorical parameter takes no `step`"),
+    ],
+)
+def test_a_step_optuna_would_refuse_is_a_config_error(field, value, words):
+    """Optuna refused a step with log (or <= 0) only when the first trial was asked for, after the study was
+    created; a categorical parameter ignored its step."""
+    base = load_config(Path(__file__).parents[1] / "configs" / "default.yaml")
+    with pytest.raises(ForetuneError, match=words):
+        base.with_overrides({f"search.space.{field}": value})
+    for step in (0, -1, 0.5):  # an int parameter's step is a positive integer
+        with pytest.raises(ForetuneError, match=f"step={step:g}: give a positive integer"):
+            base.with_overrides({"search.space.steps": {"type": "int", "low": 1, "high": 9, "step": step}})
 
 
 def test_eval_fractions_always_end_with_the_final_score():

@@ -112,6 +112,12 @@ def _set_path(data: dict[str, Any], key: str, value: Any, where: str) -> None:
         param, _, field = name.rpartition(".")
         if name not in space and isinstance(space.get(param), dict) and field in ParamSpec.model_fields:
             space[param] = {**space[param], field: value}  # one bound of a searched parameter: ...learning_rate.low
+        elif param and field in ParamSpec.model_fields and not isinstance(value, dict):
+            raise ForetuneError(
+                f"{where}: '{key}' sets the {field} of '{param}', which is not searched (searched: "
+                f"{', '.join(space) or 'none'}); give the whole parameter, e.g. --set "
+                f"search.space.{param}='{{type: float, low: 0.0, high: 0.2}}'"
+            )
         else:
             space[name] = value  # a whole parameter: {type: ..., low: ..., high: ...}
         return

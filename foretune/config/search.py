@@ -32,6 +32,8 @@ class ParamSpec(_Section):
         if self.type == "categorical":
             if not self.choices:
                 raise ValueError("a categorical parameter needs a non-empty `choices` list")
+            if self.step is not None:
+                raise ValueError("a categorical parameter takes no `step` (list every value in `choices`)")
             return self
         if self.low is None or self.high is None:
             raise ValueError(f"a {self.type} parameter needs `low` and `high`")
@@ -39,6 +41,11 @@ class ParamSpec(_Section):
             raise ValueError(f"empty range: low={self.low:g} must be below high={self.high:g}")
         if self.type.startswith("log") and self.low <= 0:
             raise ValueError(f"a {self.type} parameter needs low > 0, got {self.low:g}")
+        # Optuna refuses a step with log or <= 0 when the first trial is asked for, after the study was created.
+        if self.step is not None and self.type.startswith("log"):
+            raise ValueError(f"a {self.type} parameter takes no `step` (Optuna samples it on a log scale)")
+        if self.step is not None and not (self.step > 0 and (self.type == "float" or self.step == int(self.step))):
+            raise ValueError(f"step={self.step:g}: give a positive {'number' if self.type == 'float' else 'integer'}")
         return self
 
 
