@@ -177,3 +177,19 @@ def test_the_early_fraction_is_always_evaluated(fractions, early, expected):
     config = load_config(None, {"train.eval_fractions": fractions, "early_stage.fraction": early})
     assert config.train.eval_fractions == expected
     assert config.with_overrides({}).train.eval_fractions == expected  # stable on a round trip
+
+
+@pytest.mark.parametrize(
+    "param, words",
+    [
+        ({"batch_size": {"type": "categorical", "choices": [0, 4]}}, "batch_size: 0 is no value of train.batch_size"),
+        ({"warmup_ratio": {"type": "float", "low": 0.0, "high": 1.5}}, "1.5 is no value of train.warmup_ratio"),
+        ({"lora.r": {"type": "int", "low": 0, "high": 16}}, "lora.r: 0 is no value of train.lora.r"),
+    ],
+)
+def test_a_searched_value_its_field_refuses_is_a_config_error(param, words):
+    """Each choice and each end of a range must be a value of the field it sets (a trial given batch_size 0 failed
+    at its start, trial after trial); your own function's parameters are its own."""
+    with pytest.raises(ForetuneError, match=words):
+        load_config(None, {"search.space": param})
+    assert load_config(None, {"search.space": param, "search.trainable": "mytrain:train"}).search.space

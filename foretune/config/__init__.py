@@ -95,6 +95,32 @@ class ExperimentConfig(_Section):
                 self.train.eval_fractions = [*self.train.eval_fractions, fraction]  # re-validated: sorted
         return self
 
+    @model_validator(mode="after")
+    def _searched_values_fit_their_fields(self) -> ExperimentConfig:
+        # A trial given a value its field refuses (batch_size 0 among the choices) failed at its start, one by one.
+        if self.search.trainable is not None:  # your function's parameters are its own
+            return self
+        for key, spec in self.search.space.items():
+            path = space_key_path(key).split(".")
+            if path == ["model", "name"]:  # a model is checked where it is found (a built-in name or a folder)
+                continue
+            values = spec.choices if spec.type == "categorical" else [spec.low, spec.high]
+            for value in values or ():
+                value = int(value) if spec.type in ("int", "log_int") else value
+                data = getattr(self, path[0]).model_dump()
+                node = data
+                for part in path[1:-1]:
+                    node = node[part]
+                node[path[-1]] = value
+                try:
+                    type(getattr(self, path[0])).model_validate(data)
+                except ValidationError as error:
+                    reason = error.errors()[0]["msg"]
+                    raise ValueError(
+                        f"search.space.{key}: {value!r} is no value of {'.'.join(path)} ({reason})"
+                    ) from None
+        return self
+
     def with_overrides(self, overrides: dict[str, Any], *, where: str = "overrides") -> ExperimentConfig:
         """A copy with dotted-path values set, e.g. {"train.lora.r": 16}; validated like the file."""
         data = self.model_dump()
@@ -135,13 +161,14 @@ def _set_path(data: dict[str, Any], key: str, value: Any, where: str) -> None:
 def _format_validation_error(error: ValidationError, where: str) -> str:
     problems = []
     for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        key = ".".join(str(p) for p in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; `foretune config` prints every key)"
         elif item["type"] == "literal_error":
             message += f", got {item['input']!r}"
-        problems.append(f"{key}: {message}")
+        # A whole section's (or the config's) check names its own keys: "early_stage.keep=1.5: ..."
+        problems.append(message if not key or message.startswith(f"{key}.") else f"{key}: {message}")
     return f"invalid config {where}: " + "; ".join(problems)
 
 
