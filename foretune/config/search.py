@@ -252,6 +252,11 @@ class EarlyStageConfig(_Section):
             )
         if self.rule == "top_k" and self.keep != int(self.keep):
             raise ValueError(f"early_stage.keep={self.keep:g}: the top_k rule keeps a whole number of trials (>= 1)")
+        if self.rank_cut is not None and self.rule != "probability":  # it would be ignored
+            raise ValueError(
+                f"early_stage.rank_cut is a cut of the probability rule; the {self.rule} rule cuts by "
+                f"early_stage.keep ({self.keep:g}): remove rank_cut, or set rule: probability"
+            )
         return self
 
     @model_validator(mode="after")

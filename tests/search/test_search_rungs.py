@@ -86,6 +86,7 @@ def test_rungs_in_the_config_are_evaluated_and_checked():
         # the first judgement's keep (a search with it failed as a ValueError traceback once its study was created)
         ({"keep": 1.5}, r"early_stage.keep=1.5: the quantile rule keeps a share in \(0, 1\]"),
         ({"rule": "top_k", "keep": 0.2}, "early_stage.keep=0.2: the top_k rule keeps a whole number"),
+        ({"rank_cut": 0.5}, "early_stage.rank_cut is a cut of the probability rule; the quantile rule"),
     ]
     for early, message in bad:
         with pytest.raises(ForetuneError, match=message):
