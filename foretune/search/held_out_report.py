@@ -14,6 +14,12 @@ from foretune.search.held_out_folds import fold_lines
 HEADLINE_METRICS = ("accuracy", "exact_match", "null_fp_rate", "f1")
 
 
+def metric_label(name: str) -> str:
+    """A metric's row name, marked where lower is better (beside scores: a fine-tune that fills every absent
+    attribute shows null_fp_rate 1.0 next to an accuracy that rose)."""
+    return f"{name} (lower is better)" if name == "null_fp_rate" or name.endswith("loss") else name
+
+
 def with_interval(value: float, interval: tuple[float, float] | None, digits: int = 4) -> str:
     """`0.6123 [0.52, 0.70]`: a score and its 95% interval (the score alone without one)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -54,7 +60,7 @@ def held_out_section(
     lines = [f"| {title}; 95% interval) | zero-shot | best trial |", "|---|---|---|"]
     for name in names:
         zero = with_interval(zero_shot.get(name, math.nan), zero_iv.get(name))
-        lines.append(f"| {name} | {zero} | {with_interval(test[name], best_iv.get(name))} |")
+        lines.append(f"| {metric_label(name)} | {zero} | {with_interval(test[name], best_iv.get(name))} |")
     lines.append("")
     sentence = note(test, metric)
     if sentence:

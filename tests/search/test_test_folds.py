@@ -58,4 +58,7 @@ def test_report_section_shows_intervals_and_the_small_test_note() -> None:
     lines = held_out_section(best, zero_shot, None, "accuracy")
     assert "| accuracy | 0.3000 [0.15, 0.46] | 0.7100 [0.55, 0.86] |" in lines
     assert "| f1 | 0.4000 | 0.8000 |" in lines  # no interval stored: the score alone
+    # a rate where lower is better says so beside the scores (a fine-tune filling every absent attribute reads 1.0)
+    rates = held_out_section({**best, "null_fp_rate": 1.0}, {**zero_shot, "null_fp_rate": 0.4}, None, "accuracy")
+    assert "| null_fp_rate (lower is better) | 0.4000 | 1.0000 |" in rates
     assert any(line.startswith("The test split has only 24 items") and "0.31 wide" in line for line in lines)
