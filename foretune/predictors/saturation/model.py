@@ -73,6 +73,9 @@ from foretune.predictors.saturation.result import SaturationResult
 # Three sizes answer (a power law with its exponent prior); below FEW_POINTS sizes the prior is always on.
 MIN_POINTS = 3
 FEW_POINTS = 5
+# A point is set aside beyond this many noise levels off the robust fit, when it also breaks its neighbours' trend
+# (5 before that second condition; 3 chosen on LCDB's design curves: benchmarks/results/saturation.md, round 9).
+FAR_OFF = 3.0
 
 
 class SaturationModel:
@@ -292,7 +295,7 @@ class SaturationModel:
         """
         last = len(points.y) - 1
         far = np.argsort(-residuals)[: len(points.y) // 5]
-        far = far[(residuals[far] > 5 * noise) & (far != last) & off_trend(points.y)[far]]
+        far = far[(residuals[far] > FAR_OFF * noise) & (far != last) & off_trend(points.y)[far]]
         if not len(far) or len(points.y) - len(far) < self.min_points:
             return points, ()
         kept = np.setdiff1d(np.arange(len(points.y)), far)
