@@ -4,7 +4,7 @@ A saturating learning curve is fitted to (n, score) points with several parametr
 (inverse power law ``a - b n^-c`` and the alternatives LCDB found best at extrapolating: pow4,
 exponential, Weibull, MMF, plus a flat line for curves that already plateaued; the flat line is no
 candidate while the last points still rise). Each family is fitted with a robust loss, so one bad
-seed or a dip does not drag the curve (a point far off is set aside, never the one at the largest n);
+seed or a dip does not drag the curve (a dip or spike far off the fit is set aside, never the largest n);
 families are averaged with AICc weights. The power laws get a log-normal prior on their exponent
 and the points a weight growing with n (x^1), both chosen on half of the LCDB datasets: fitted
 freely, the start of a real learning curve tends to promise a plateau sooner than it comes.
