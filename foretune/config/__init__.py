@@ -105,15 +105,13 @@ class ExperimentConfig(_Section):
             if path == ["model", "name"]:  # a model is checked where it is found (a built-in name or a folder)
                 continue
             values = spec.choices if spec.type == "categorical" else [spec.low, spec.high]
+            section = getattr(self, path[0])
             for value in values or ():
                 value = int(value) if spec.type in ("int", "log_int") else value
-                data = getattr(self, path[0]).model_dump()
-                node = data
-                for part in path[1:-1]:
-                    node = node[part]
-                node[path[-1]] = value
+                data = {path[0]: section.model_dump()}  # the section alone: the whole config would check this again
+                _set_path(data, ".".join(path), value, f"search.space.{key}")
                 try:
-                    type(getattr(self, path[0])).model_validate(data)
+                    type(section).model_validate(data[path[0]])
                 except ValidationError as error:
                     reason = error.errors()[0]["msg"]
                     raise ValueError(
