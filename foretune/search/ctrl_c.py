@@ -14,7 +14,7 @@ import signal
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 from ray.tune import Callback
@@ -23,6 +23,7 @@ from foretune.errors import Interrupted
 from foretune.search import storage as st
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+E = TypeVar("E", bound=BaseException)
 
 
 class CtrlCAtNextStep(Callback):
@@ -74,7 +75,7 @@ def resumable_on_ctrl_c(study: optuna.Study, total: int, storage: str, run_dir: 
     except BaseException as error:
         if not from_ctrl_c(error):
             raise
-        stop = _keyboard_interrupt_in(error)
+        stop = in_chain(error, KeyboardInterrupt)
         stopped = Interrupted.by(stop is not None and stop.args == ("SIGTERM",))
         where = f"--storage '{st.redact(storage)}'" if st.is_url(storage) else str(run_dir)
         try:
@@ -90,13 +91,14 @@ def resumable_on_ctrl_c(study: optuna.Study, total: int, storage: str, run_dir: 
 def from_ctrl_c(error: BaseException | None) -> bool:
     """A KeyboardInterrupt, or an error a library raised while cleaning up after one (optuna's journal lock,
     interrupted as it released, raises FileNotFoundError from its handler)."""
-    return _keyboard_interrupt_in(error) is not None
+    return in_chain(error, KeyboardInterrupt) is not None
 
 
-def _keyboard_interrupt_in(error: BaseException | None) -> KeyboardInterrupt | None:
-    """The KeyboardInterrupt in `error`'s chain (its argument: the signal `CtrlCAtNextStep` named), if any."""
+def in_chain(error: BaseException | None, kind: type[E]) -> E | None:
+    """The exception of type `kind` in `error`'s chain of contexts (Tune or a library may raise another while
+    handling it), if any; e.g. the KeyboardInterrupt whose argument names the signal `CtrlCAtNextStep` saw."""
     while error is not None:
-        if isinstance(error, KeyboardInterrupt):
+        if isinstance(error, kind):
             return error
         error = error.__context__
     return None

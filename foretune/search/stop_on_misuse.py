@@ -13,6 +13,7 @@ from typing import Any
 
 from ray.tune import Callback
 
+from foretune.search.ctrl_c import in_chain
 from foretune.search.function_trial import ReportMisuse
 from foretune.search.scheduler import last_error_line
 
@@ -35,22 +36,13 @@ class StopOnReportMisuse(Callback):
             raise ReportMisuse(self.message)
 
 
-def misuse_in(error: BaseException | None) -> ReportMisuse | None:
-    """The `ReportMisuse` in `error`'s chain (Tune may wrap what a callback raised), if any."""
-    while error is not None:
-        if isinstance(error, ReportMisuse):
-            return error
-        error = error.__cause__ or error.__context__
-    return None
-
-
 def fit_stopping_on_misuse(tuner: Any, on_stop: Callable[[], Any] = lambda: None) -> Any:
     """`tuner.fit()`; a reporter misused by your function (`StopOnReportMisuse`) ends it as one error line, after
     `on_stop` (the driver hands back the trials it had asked, so none is left RUNNING in the study)."""
     try:
         return tuner.fit()
     except Exception as error:
-        misuse = misuse_in(error)
+        misuse = in_chain(error, ReportMisuse)  # Tune may wrap what a callback raised
         if misuse is None:
             raise
         on_stop()
