@@ -39,7 +39,6 @@ Each result names its regime (`regime.curve_regime`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -64,7 +63,7 @@ from foretune.predictors.saturation.points import (
     check_points,
     group_points,
     noise_level,
-    off_trend,
+    set_aside_far_points,
     share_bounds,
 )
 from foretune.predictors.saturation.regime import curve_regime
@@ -73,9 +72,6 @@ from foretune.predictors.saturation.result import SaturationResult
 # Three sizes answer (a power law with its exponent prior); below FEW_POINTS sizes the prior is always on.
 MIN_POINTS = 3
 FEW_POINTS = 5
-# A point is set aside beyond this many noise levels off the robust fit, when it also breaks its neighbours' trend
-# (5 before that second condition; 3 chosen on LCDB's design curves: benchmarks/results/saturation.md, round 9).
-FAR_OFF = 3.0
 
 
 class SaturationModel:
@@ -186,7 +182,7 @@ class SaturationModel:
 
         ensemble, noise, residuals = self._robust_fit(points, ceiling)
         measured = points
-        points, set_aside = self._set_aside_far_points(points, residuals, noise)
+        points, set_aside = set_aside_far_points(points, residuals, noise, min_points=self.min_points)
         if set_aside:
             ensemble = fit_ensemble(points.x, points.y, points.w, self.families, noise, ceiling=ceiling) or ensemble
         prior = self._prior(len(points.y))
@@ -279,36 +275,6 @@ class SaturationModel:
             noise = refined
             ensemble = fit_ensemble(x, y, w, self.families, noise, prior=prior, ceiling=ceiling) or ensemble
         return ensemble, noise, residuals
-
-    def _set_aside_far_points(
-        self, points: MeasuredPoints, residuals: np.ndarray, noise: float
-    ) -> tuple[MeasuredPoints, tuple[float, ...]]:
-        """The points without those far off the robust fit (at most one in five) that also break the
-        trend of their neighbours, and their sizes.
-
-        Set aside, they decide neither the fit nor which family wins (the information criterion is
-        not robust). The largest n is never set aside: it says most about where the curve goes, and
-        a jump there is a rise to confirm by measuring further, not an outlier to drop. Nor is a point
-        that lies between its neighbours: far off the fit there means a shape the families miss (a
-        sharp rise, a late climb), not a bad run; on LCDB's design curves 3 of 4 points the residual
-        alone set aside were of that kind, among them the rise of a curve still climbing.
-        """
-        last = len(points.y) - 1
-        far = np.argsort(-residuals)[: len(points.y) // 5]
-        far = far[(residuals[far] > FAR_OFF * noise) & (far != last) & off_trend(points.y)[far]]
-        if not len(far) or len(points.y) - len(far) < self.min_points:
-            return points, ()
-        kept = np.setdiff1d(np.arange(len(points.y)), far)
-        sizes = points.sizes[kept]
-        subset = replace(
-            points,
-            sizes=sizes,
-            x=points.x[kept],
-            y=points.y[kept],
-            w=points.w[kept],
-            groups={s: points.groups[s] for s in sizes},
-        )
-        return subset, tuple(float(v) for v in points.sizes[far])
 
     def _fit_weights(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         # Weight ~ x^tail_weight: the last points say most about where the curve goes next.

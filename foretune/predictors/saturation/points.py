@@ -1,15 +1,20 @@
-"""Measured (n, score) points: read from a CSV, checked, grouped by size, and their noise level."""
+"""Measured (n, score) points: read from a CSV, checked, grouped by size, their noise level, and which of them
+lie too far off the fit to be fitted (`set_aside_far_points`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from foretune.errors import ForetuneError
 from foretune.keys import MAD_TO_STD
+
+# A point is set aside beyond this many noise levels off the robust fit, when it also breaks its neighbours' trend
+# (5 before that second condition; 3 chosen on LCDB's design curves: benchmarks/results/saturation.md, round 9).
+FAR_OFF = 3.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,36 @@ def off_trend(y: np.ndarray) -> np.ndarray:
     out[1:-1] = (mid < np.minimum(left, right)) | (mid > np.maximum(left, right))
     out[0] = y[0] > y[1]
     return out
+
+
+def set_aside_far_points(
+    points: MeasuredPoints, residuals: np.ndarray, noise: float, *, min_points: int
+) -> tuple[MeasuredPoints, tuple[float, ...]]:
+    """The points without those far off the robust fit (at most one in five) that also break the trend of their
+    neighbours (`off_trend`), and their sizes; unchanged when fewer than `min_points` would be left.
+
+    Set aside, they decide neither the fit nor which family wins (the information criterion is not robust). The
+    largest n is never set aside: it says most about where the curve goes, and a jump there is a rise to confirm by
+    measuring further, not an outlier to drop. Nor is a point that lies between its neighbours: far off the fit
+    there means a shape the families miss (a sharp rise, a late climb), not a bad run; on LCDB's design curves 3 of
+    4 points the residual alone set aside were of that kind, among them the rise of a curve still climbing.
+    """
+    last = len(points.y) - 1
+    far = np.argsort(-residuals)[: len(points.y) // 5]
+    far = far[(residuals[far] > FAR_OFF * noise) & (far != last) & off_trend(points.y)[far]]
+    if not len(far) or len(points.y) - len(far) < min_points:
+        return points, ()
+    kept = np.setdiff1d(np.arange(len(points.y)), far)
+    sizes = points.sizes[kept]
+    subset = replace(
+        points,
+        sizes=sizes,
+        x=points.x[kept],
+        y=points.y[kept],
+        w=points.w[kept],
+        groups={s: points.groups[s] for s in sizes},
+    )
+    return subset, tuple(float(v) for v in points.sizes[far])
 
 
 def read_points(path: str | Any) -> tuple[np.ndarray, np.ndarray]:
