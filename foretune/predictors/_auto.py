@@ -17,7 +17,8 @@ The prior shipped in the package (`prior`, learned from public curves; losses on
 where it applies: with 0 finished runs it predicts; with 1-2 only if every finished run's final lies
 inside its 80% band (else the early score ranks), then moved toward their own change after `at`
 (`prior_shifted`); with 3 to `min_finished` it is moved by its median
-error on them and used where its error is smaller than the snapshot rule's. The basis says which.
+error on them and used where its error is smaller than the snapshot rule's; either is moved by a ratio instead
+of a difference where that errs far less on the finished runs (`_loss_ratio`). The basis says which.
 
 With 2 to `min_finished` finished runs, a loss every run reports by `at` (eval loss, train loss:
 `Curve.extras`) predicts the final instead, by a line fit on the finished runs with the right slope,
@@ -42,7 +43,7 @@ from typing import Literal
 
 import numpy as np
 
-from foretune.keys import MAD_TO_STD, Mode
+from foretune.keys import Mode
 from foretune.predictors._base import (
     Curve,
     Prediction,
@@ -53,6 +54,7 @@ from foretune.predictors._base import (
 )
 from foretune.predictors._curve import CurvePredictor
 from foretune.predictors._learned import LearnedPredictor, extra_names
+from foretune.predictors._loss_ratio import chosen_deviations, clipped_mean_squares, logs_apply, moved, pick
 from foretune.predictors._signal import Signal, best_signal, is_loss, line_signal, signal_prediction
 from foretune.predictors._snapshot import SnapshotPredictor
 from foretune.predictors.calibration import MIN_FINISHED, calibrated, predicted_basis
@@ -62,6 +64,7 @@ CANDIDATES = ("snapshot", "curve", "learned")
 # Which candidates are ranking rules rather than models of the final value: they get an offset.
 _SHIFT = np.array([True, True, False])
 RULES = ("snapshot", "curve")  # measured, but weigh 0 in the blend (`AutoPredictor._blend`)
+RATIO_PRIOR = "a prior learned from public curves, recentred as a ratio"
 
 
 def history_basis(history: int, own: int) -> str:
@@ -99,24 +102,7 @@ def offset_errors(predictions: np.ndarray, finals: np.ndarray, shift: np.ndarray
     n = len(finals)
     residuals = finals[:, None] - predictions
     offset = (residuals.sum(axis=0) - residuals) / max(n - 1, 1)
-    errors = residuals - offset * shift
-    mad = MAD_TO_STD * np.median(np.abs(errors - np.median(errors)))
-    limit = 3 * mad if mad > 0 else np.inf
-    return (np.clip(errors, -limit, limit) ** 2).mean(axis=0)
-
-
-def chosen_deviations(predictions: np.ndarray, finals: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """Per finished run, |its residual - the median of the others'| under the candidate column that
-    `offset_errors` picks *without* that run: the honest held-out deviation of choosing a rule on the
-    same few runs its interval is cut from (the picked rule's own deviations are optimistic)."""
-    n = len(finals)
-    residuals = finals[:, None] - predictions
-    out = np.empty(n)
-    for i in range(n):
-        others = np.arange(n) != i
-        column = int(np.argmin(offset_errors(predictions[others], finals[others], shift)))
-        out[i] = abs(residuals[i, column] - np.median(residuals[others, column]))
-    return out
+    return clipped_mean_squares(residuals - offset * shift)
 
 
 def stack_weights(predictions: np.ndarray, finals: np.ndarray, shift: np.ndarray, *, combine: str) -> np.ndarray:
@@ -214,22 +200,53 @@ class AutoPredictor(Predictor):
 
     def _prior_or_snapshot(self, train: Sequence[Curve], curves: Sequence[Curve], at: float) -> Prediction:
         """3 to `min_finished` finished runs: the recentred prior where its error on them (after a
-        leave-one-out offset, as for the snapshot rule) is smaller, else the snapshot rule. The
-        interval is cut from `chosen_deviations`: the choice looked at the same runs."""
+        leave-one-out offset, as for the snapshot rule) is smaller, else the snapshot rule; moved by a difference,
+        or for a positive loss by a ratio where that errs far less (`_loss_ratio`). The interval is cut from
+        `chosen_deviations`: the choice looked at the same runs."""
         raw = prior_raw(train, curves, at, mode=self.mode)
         if raw is None:
             self.weights_ = {"snapshot": 1.0}
             return self._snapshot.predict(curves, at)
         finals = np.array([final_value(c) for c in train])
         on_train = np.column_stack([snapshot_values(train, at), raw[0]])
-        shift = np.array([True, True])
-        deviations = chosen_deviations(on_train, finals, shift)
-        errors = offset_errors(on_train, finals, shift)
-        if errors[1] < errors[0]:
-            self.weights_ = {"prior": 1.0}
+        judged = np.column_stack([snapshot_values(curves, at), raw[1]])
+        applies = logs_apply(on_train, judged, finals)
+        column, ratio = pick(on_train, finals, ratio_applies=applies)
+        deviations = chosen_deviations(on_train, finals, ratio_applies=applies)
+        name = ("snapshot", "prior")[column]
+        self.weights_ = {name: 1.0}
+        if ratio:
+            return self._moved_by_ratio(name, on_train[:, column], finals, judged[:, column], curves, at, deviations)
+        if name == "prior":
             return recentre(raw, train, curves, at, mode=self.mode, deviations=deviations)
-        self.weights_ = {"snapshot": 1.0}
         return self._snapshot.predict_from(train, curves, at, deviations=deviations)
+
+    def _moved_by_ratio(
+        self,
+        name: str,
+        on_train: np.ndarray,
+        finals: np.ndarray,
+        judged: np.ndarray,
+        curves: Sequence[Curve],
+        at: float,
+        deviations: np.ndarray,
+    ) -> Prediction:
+        """`judged` (the rule's or the prior's raw predictions) times the finished runs' median ratio of final
+        to raw, with a conformal interval in the metric's units from the held-out `deviations`."""
+        one = np.array([True])
+        mean = moved(on_train[:, None], finals, judged[:, None], one)[:, 0]
+        residuals = finals - moved(on_train[:, None], finals, on_train[:, None], one)[:, 0]
+        label = "snapshot (change as a ratio)" if name == "snapshot" else RATIO_PRIOR
+        return calibrated(
+            curves,
+            mean,
+            residuals - np.median(residuals),
+            at=at,
+            mode=self.mode,
+            basis=predicted_basis(label, len(finals)),
+            recenter=False,
+            deviations=deviations,
+        )
 
     def predict(self, curves: Sequence[Curve], at: float = 0.2) -> Prediction:
         at = check_at(at)

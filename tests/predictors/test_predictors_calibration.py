@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from foretune.predictors import get_predictor
-from foretune.predictors._auto import chosen_deviations
 from foretune.predictors._base import final_value
+from foretune.predictors._loss_ratio import chosen_deviations
 from foretune.predictors.calibration import (
     MIN_FINISHED,
     clip_to_bounds,
@@ -49,7 +49,7 @@ def test_a_rule_chosen_without_each_run_gives_its_honest_deviation():
     finals = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     predictions = np.column_stack([finals + np.array([0.5, -0.5, 0.4, -0.4, 0.0]), finals.copy()])
     predictions[4, 1] = 2.0
-    deviations = chosen_deviations(predictions, finals, np.array([True, True]))
+    deviations = chosen_deviations(predictions, finals, ratio_applies=False)
     np.testing.assert_allclose(deviations, [0.7, 0.7, 0.6, 0.6, 3.0])
     plain = held_out_deviations(finals - predictions[:, 0])
     assert plain.max() < 1.0 < deviations.max()

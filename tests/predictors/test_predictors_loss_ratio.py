@@ -1,0 +1,55 @@
+"""With 3-7 finished runs a positive loss's change after `at` is a difference or a ratio, whichever the finished
+runs measure better (foretune/predictors/_loss_ratio.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from foretune.predictors import Curve, get_predictor, metrics
+from foretune.predictors._loss_ratio import chosen_deviations, moved, pick
+
+FRACTIONS = np.linspace(0.1, 1.0, 10)
+
+
+def tenfold(trial: int, width: float, floor: float = 0.0) -> Curve:
+    """The README's stand-in: eval loss = floor + width / step at every 10% of 100 steps (a tenfold fall)."""
+    return Curve(FRACTIONS, floor + width / (100 * FRACTIONS), {}, trial)
+
+
+def test_a_loss_that_falls_tenfold_from_any_level_is_moved_by_a_ratio():
+    finished = [tenfold(0, 1.0, 0.0001), tenfold(1, 4.0, 0.0003), tenfold(2, 2.0, 0.0002)]
+    judged = [tenfold(3, 1.0, 0.0002), tenfold(4, 2.0, 0.0001), tenfold(5, 4.0, 0.0)]
+    finals = np.array([c.values[-1] for c in judged])
+    auto = get_predictor("auto", mode="min").fit(finished)
+    prediction = auto.predict([c.upto(0.1) for c in judged], at=0.1)
+    assert prediction.predicted and "as a ratio" in prediction.basis
+    np.testing.assert_allclose(prediction.mean, finals, rtol=0.05)
+    assert (prediction.lower > 0).all() and (prediction.upper < 2 * finals).all()  # not [0, 0.30] about 0.01
+    assert metrics.spearman(prediction.mean, finals) == 1.0
+    # Moved by the finished runs' median difference, the run at 0.1 would be predicted below 0 (the old "0").
+    early = np.array([[c.values[0]] for c in finished])
+    by_difference = moved(early, np.array([c.values[-1] for c in finished]), np.array([[0.1]]), np.array([False]))
+    assert by_difference[0, 0] < 0
+
+
+def test_a_loss_that_falls_by_the_same_amount_keeps_the_difference():
+    finished = [Curve(FRACTIONS, level + 0.3 / FRACTIONS**0.5, {}, i) for i, level in enumerate([0.5, 1.0, 2.0, 1.5])]
+    judged = [Curve(FRACTIONS, level + 0.3 / FRACTIONS**0.5, {}, 9) for level in [0.7, 1.8]]
+    auto = get_predictor("auto", mode="min").fit(finished)
+    prediction = auto.predict([c.upto(0.2) for c in judged], at=0.2)
+    assert prediction.predicted and "ratio" not in prediction.basis
+    np.testing.assert_allclose(prediction.mean, [c.values[-1] for c in judged], rtol=1e-6)
+
+
+def test_the_form_never_changes_which_rule_ranks():
+    # Column 1 ranks the runs best by its difference; as a ratio column 0 would err less still. The rule that
+    # ranks is picked first (by difference), its form second: column 1, as a ratio if that beats its difference.
+    finals = np.array([1.0, 2.0, 4.0, 8.0, 3.0])
+    raw = np.column_stack([finals * 3.0, finals + np.array([0.05, -0.05, 0.04, -0.04, 0.0])])
+    column, ratio = pick(raw, finals, ratio_applies=True)
+    assert column == 1 and not ratio
+    assert pick(raw[:, [0]], finals, ratio_applies=True) == (0, True)
+    assert pick(raw[:, [0]], finals, ratio_applies=False) == (0, False)
+    # Held out, run i is measured under the choice made without it: exact for the ratio column.
+    np.testing.assert_allclose(chosen_deviations(raw[:, [0]], finals, ratio_applies=True), 0.0, atol=1e-12)
+    assert chosen_deviations(raw[:, [0]], finals, ratio_applies=False).max() > 1.0
