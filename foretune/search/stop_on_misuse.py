@@ -8,6 +8,7 @@ ends the tuning loop at its next step, as Ctrl-C does (`ctrl_c`), so the search 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from foretune.search.function_trial import ReportMisuse
 from foretune.search.scheduler import last_error_line
 
 _MARKER = f"{ReportMisuse.__name__}: "
+_QUIET = "RAY_IGNORE_UNHANDLED_ERRORS"  # read by Ray's driver each time it would log an error nobody fetched
 
 
 class StopOnReportMisuse(Callback):
@@ -33,12 +35,16 @@ class StopOnReportMisuse(Callback):
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         if self.message is not None:
+            # The trials in flight fail the same way as Tune stops them: Ray would log each one's error again
+            # ("Unhandled error") above the one line (`fit_stopping_on_misuse` sets the variable back).
+            os.environ[_QUIET] = "1"
             raise ReportMisuse(self.message)
 
 
 def fit_stopping_on_misuse(tuner: Any, on_stop: Callable[[], Any] = lambda: None) -> Any:
     """`tuner.fit()`; a reporter misused by your function (`StopOnReportMisuse`) ends it as one error line, after
     `on_stop` (the driver hands back the trials it had asked, so none is left RUNNING in the study)."""
+    quiet = os.environ.get(_QUIET)
     try:
         return tuner.fit()
     except Exception as error:
@@ -50,3 +56,8 @@ def fit_stopping_on_misuse(tuner: Any, on_stop: Callable[[], Any] = lambda: None
             f"{misuse}. The search stopped there: every trial would fail the same way. Fix train_fn and run the "
             "same command again (the failed trial stays in the study, recorded FAIL)"
         ) from None
+    finally:
+        if quiet is None:
+            os.environ.pop(_QUIET, None)
+        else:
+            os.environ[_QUIET] = quiet

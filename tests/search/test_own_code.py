@@ -4,8 +4,10 @@ trial the early-stage rule stops, a resumed study, a function that reports badly
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -125,6 +127,7 @@ def test_optimize_prunes_records_curves_and_resumes(ray_session, tmp_path, capsy
         bad = tmp_path / train_fn.__name__
         with pytest.raises(ReportMisuse, match=f"{words}.*The search stopped there"):
             foretune.optimize(train_fn, space=SPACE, metric="score", trials=8, out=bad, progress=False)
+        assert "RAY_IGNORE_UNHANDLED_ERRORS" not in os.environ  # set only while it stopped, then as before
         bad_storage = open_storage(str(bad / "study.journal"))
         trials = optuna.load_study(study_name=train_fn.__name__, storage=bad_storage).trials
         failed = [t for t in trials if re.search(words, t.user_attrs.get("error", ""))]
@@ -220,6 +223,29 @@ def test_search_trainable_bad_import_path_is_one_line(tmp_path, cli):
     assert len(lines) == 1 and lines[0].startswith("error: search.trainable"), stderr
     assert "no module named 'no_such_module_here'" in lines[0]
     assert not run_dir.exists()
+
+
+def test_search_trainable_misused_reporter_ends_on_its_one_line(tmp_path, ray_cluster):
+    """A real `foretune search --trainable` process on the test cluster, two trials at a time: the first report in
+    percent stops the search with exit code 2, and the trial in flight, failing alike as Tune stops it, is not
+    logged again by Ray ("Unhandled error", a traceback per trial) above the one error line."""
+    import subprocess
+
+    config = tmp_path / "mine.yaml"
+    search = {"metric": "score", "space": SPACE, "trials": 6, "max_concurrent_trials": 2}
+    config.write_text(yaml.safe_dump({"search": search}))
+    result = subprocess.run(
+        [sys.executable, "-m", "foretune.cli", "search", str(config), "--out", str(tmp_path / "run"), "--quiet"]
+        + ["--trainable", "tests.search.test_own_code:train_in_percent"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, **ray_cluster.joined_env()},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "error: train_fn reported fraction=50" in result.stderr and "The search stopped there" in result.stderr
+    assert "Unhandled error" not in result.stdout + result.stderr, result.stderr[-3000:]
 
 
 def test_import_foretune_stays_light(run_without):
