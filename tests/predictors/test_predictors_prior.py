@@ -146,8 +146,7 @@ def test_with_a_few_finished_runs_auto_uses_the_recentred_prior_where_it_errs_le
     auto = get_predictor("auto", mode="min").fit(runs[:5])
     prediction = auto.predict([c.upto(0.2) for c in runs[5:]], at=0.2)
     assert auto.weights_ == {"prior": 1.0}
-    assert prediction.basis.startswith("predicted by a prior learned from public curves, recentred")
-    assert "from 5 finished runs" in prediction.basis
+    assert prediction.basis.startswith("predicted by a prior learned from public curves, recentred from 5 finished")
     assert (prediction.lower <= prediction.mean).all() and (prediction.mean <= prediction.upper).all()
     finals = np.array([c.final for c in runs[5:]])
     early = np.array([c.upto(0.2).values[-1] for c in runs[5:]])
