@@ -54,7 +54,14 @@ from foretune.predictors._base import (
 )
 from foretune.predictors._curve import CurvePredictor
 from foretune.predictors._learned import LearnedPredictor, extra_names
-from foretune.predictors._loss_ratio import chosen_deviations, clipped_mean_squares, logs_apply, moved, pick
+from foretune.predictors._loss_ratio import (
+    chosen_deviations,
+    clipped_mean_squares,
+    logs_apply,
+    moved,
+    others_mean,
+    pick,
+)
 from foretune.predictors._signal import Signal, best_signal, is_loss, line_signal, signal_prediction
 from foretune.predictors._snapshot import SnapshotPredictor
 from foretune.predictors.calibration import MIN_FINISHED, calibrated, predicted_basis
@@ -64,7 +71,11 @@ CANDIDATES = ("snapshot", "curve", "learned")
 # Which candidates are ranking rules rather than models of the final value: they get an offset.
 _SHIFT = np.array([True, True, False])
 RULES = ("snapshot", "curve")  # measured, but weigh 0 in the blend (`AutoPredictor._blend`)
-RATIO_PRIOR = "a prior learned from public curves, recentred as a ratio"
+# What `_prior_or_snapshot`'s basis names when the change is moved as a ratio (`_loss_ratio`).
+RATIO_LABELS = {
+    "snapshot": "snapshot (change as a ratio)",
+    "prior": "a prior learned from public curves, recentred as a ratio",
+}
 
 
 def history_basis(history: int, own: int) -> str:
@@ -99,10 +110,8 @@ def offset_errors(predictions: np.ndarray, finals: np.ndarray, shift: np.ndarray
     Errors are clipped at 3 robust std (MAD, pooled over candidates so that none is favoured for
     having its own wild errors cut short) so that one diverged run does not decide the choice.
     """
-    n = len(finals)
     residuals = finals[:, None] - predictions
-    offset = (residuals.sum(axis=0) - residuals) / max(n - 1, 1)
-    return clipped_mean_squares(residuals - offset * shift)
+    return clipped_mean_squares(residuals - others_mean(residuals) * shift)
 
 
 def stack_weights(predictions: np.ndarray, finals: np.ndarray, shift: np.ndarray, *, combine: str) -> np.ndarray:
@@ -233,17 +242,15 @@ class AutoPredictor(Predictor):
     ) -> Prediction:
         """`judged` (the rule's or the prior's raw predictions) times the finished runs' median ratio of final
         to raw, with a conformal interval in the metric's units from the held-out `deviations`."""
-        one = np.array([True])
-        mean = moved(on_train[:, None], finals, judged[:, None], one)[:, 0]
-        residuals = finals - moved(on_train[:, None], finals, on_train[:, None], one)[:, 0]
-        label = "snapshot (change as a ratio)" if name == "snapshot" else RATIO_PRIOR
+        factor = moved(on_train[:, None], finals, np.ones((1, 1)), np.array([True]))[0, 0]  # median final / raw
+        residuals = finals - on_train * factor
         return calibrated(
             curves,
-            mean,
+            judged * factor,
             residuals - np.median(residuals),
             at=at,
             mode=self.mode,
-            basis=predicted_basis(label, len(finals)),
+            basis=predicted_basis(RATIO_LABELS[name], len(finals)),
             recenter=False,
             deviations=deviations,
         )

@@ -51,10 +51,13 @@ def moved(raw: np.ndarray, finals: np.ndarray, targets: np.ndarray, ratio: np.nd
 def out_of_sample(raw: np.ndarray, finals: np.ndarray, ratio: np.ndarray) -> np.ndarray:
     """Each finished run's prediction from the others: its raw value per column moved by the *other* runs'
     mean error (a difference, or a log ratio where `ratio`), in the metric's units."""
-    n = len(finals)
     errors = _space(finals[:, None], ratio) - _space(raw, ratio)
-    offset = (errors.sum(axis=0) - errors) / max(n - 1, 1)
-    return _back(_space(raw, ratio) + offset, ratio)
+    return _back(_space(raw, ratio) + others_mean(errors), ratio)
+
+
+def others_mean(errors: np.ndarray) -> np.ndarray:
+    """Per run and column, the mean of the *other* runs' errors (runs x columns): a leave-one-out offset."""
+    return (errors.sum(axis=0) - errors) / max(len(errors) - 1, 1)
 
 
 def form_errors(raw: np.ndarray, finals: np.ndarray, ratio: np.ndarray) -> np.ndarray:
