@@ -106,10 +106,10 @@ class ExperimentConfig(_Section):
                 continue
             values = spec.choices if spec.type == "categorical" else [spec.low, spec.high]
             section = getattr(self, path[0])
+            data = {path[0]: section.model_dump()}  # the section alone: the whole config would check this again
             for value in values or ():
                 value = int(value) if spec.type in ("int", "log_int") else value
-                data = {path[0]: section.model_dump()}  # the section alone: the whole config would check this again
-                _set_path(data, ".".join(path), value, f"search.space.{key}")
+                _set_path(data, ".".join(path), value, f"search.space.{key}")  # each value replaces the last
                 try:
                     type(section).model_validate(data[path[0]])
                 except ValidationError as error:
