@@ -49,7 +49,6 @@ from foretune.predictors._base import (
     Prediction,
     Predictor,
     check_at,
-    final_value,
     snapshot_values,
 )
 from foretune.predictors._curve import CurvePredictor
@@ -57,15 +56,21 @@ from foretune.predictors._learned import LearnedPredictor, extra_names
 from foretune.predictors._loss_ratio import (
     chosen_deviations,
     clipped_mean_squares,
-    logs_apply,
     moved,
     others_mean,
     pick,
 )
-from foretune.predictors._signal import Signal, best_signal, is_loss, line_signal, signal_prediction
+from foretune.predictors._signal import (
+    Signal,
+    best_signal,
+    is_loss,
+    line_signal,
+    objective_rules,
+    signal_prediction,
+)
 from foretune.predictors._snapshot import SnapshotPredictor
 from foretune.predictors.calibration import MIN_FINISHED, calibrated, predicted_basis
-from foretune.predictors.prior import prior_agrees, prior_predict, prior_raw, prior_shifted, recentre
+from foretune.predictors.prior import prior_agrees, prior_predict, prior_shifted, recentre
 
 CANDIDATES = ("snapshot", "curve", "learned")
 # Which candidates are ranking rules rather than models of the final value: they get an offset.
@@ -212,22 +217,19 @@ class AutoPredictor(Predictor):
         leave-one-out offset, as for the snapshot rule) is smaller, else the snapshot rule; moved by a difference,
         or for a positive loss by a ratio where that errs far less (`_loss_ratio`). The interval is cut from
         `chosen_deviations`: the choice looked at the same runs."""
-        raw = prior_raw(train, curves, at, mode=self.mode)
-        if raw is None:
+        rules = objective_rules(train, curves, at, mode=self.mode)
+        if rules is None:
             self.weights_ = {"snapshot": 1.0}
             return self._snapshot.predict(curves, at)
-        finals = np.array([final_value(c) for c in train])
-        on_train = np.column_stack([snapshot_values(train, at), raw[0]])
-        judged = np.column_stack([snapshot_values(curves, at), raw[1]])
-        applies = logs_apply(on_train, judged, finals)
-        column, ratio = pick(on_train, finals, ratio_applies=applies)
-        deviations = chosen_deviations(on_train, finals, ratio_applies=applies)
+        on_train, judged, finals = rules.on_train, rules.judged, rules.finals
+        column, ratio = pick(on_train, finals, ratio_applies=rules.ratio_applies)
+        deviations = chosen_deviations(on_train, finals, ratio_applies=rules.ratio_applies)
         name = ("snapshot", "prior")[column]
         self.weights_ = {name: 1.0}
         if ratio:
             return self._moved_by_ratio(name, on_train[:, column], finals, judged[:, column], curves, at, deviations)
         if name == "prior":
-            return recentre(raw, train, curves, at, mode=self.mode, deviations=deviations)
+            return recentre((on_train[:, 1], judged[:, 1]), train, curves, at, mode=self.mode, deviations=deviations)
         return self._snapshot.predict_from(train, curves, at, deviations=deviations)
 
     def _moved_by_ratio(

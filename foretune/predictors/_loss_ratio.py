@@ -84,6 +84,18 @@ def pick(raw: np.ndarray, finals: np.ndarray, *, ratio_applies: bool) -> tuple[i
     return column, bool(errors[1] < RATIO_MARGIN * errors[0])
 
 
+def held_out_errors(raw: np.ndarray, finals: np.ndarray, *, ratio: bool) -> np.ndarray:
+    """Per finished run, |its final - its `raw` prediction moved by the *other* runs' median error| (a
+    difference, or a log ratio where `ratio`): one rule's leave-one-out error in the metric's units."""
+    n = len(finals)
+    form = np.array([ratio])
+    out = np.empty(n)
+    for i in range(n):
+        others = np.arange(n) != i
+        out[i] = abs(finals[i] - moved(raw[others][:, None], finals[others], raw[[i]][:, None], form)[0, 0])
+    return out
+
+
 def chosen_deviations(raw: np.ndarray, finals: np.ndarray, *, ratio_applies: bool) -> np.ndarray:
     """Per finished run, |its final - its prediction from the others| under the column and form `pick` chooses
     *without* it, moved by the others' median error: the held-out deviation of choosing a rule and a form on the

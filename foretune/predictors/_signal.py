@@ -8,7 +8,8 @@ while another metric the trainer reports, eval loss, already orders the runs: in
 with pruning off (seed 0, 8 trials: benchmarks/results/default_job/seed0.json, "twin") accuracy at
 20% ranks the finals at Spearman 0.31, eval loss at 20% at 0.95. Each candidate signal predicts the
 finished runs' finals leave-one-out; from 4 runs a loss is used unless its error is much larger than
-the rule's (and the recentred prior's, where the prior applies); with 2-3 runs (too few errors to compare)
+the objective's own rules' (`rules_error`: the snapshot rule, the recentred prior where it applies, a ratio form
+where that is what they would predict by); with 2-3 runs (too few errors to compare)
 wherever its line has the right slope. That is for a score objective (mode "max": an accuracy, coarse at the
 early fraction); a loss objective (mode "min") keeps its own early value below 4 runs and gives way from 4
 only where another loss's line is clearly better (`LOSS_MARGIN`).
@@ -35,8 +36,9 @@ import numpy as np
 from foretune.keys import Mode
 from foretune.predictors._base import Curve, Prediction, fill_unobserved, final_value, snapshot_values
 from foretune.predictors._learned import extra_features, extra_names
+from foretune.predictors._loss_ratio import held_out_errors, logs_apply, pick
 from foretune.predictors.calibration import calibrated, held_out_deviations
-from foretune.predictors.prior import prior_recentred
+from foretune.predictors.prior import prior_raw
 
 # A line has 2 parameters: with 3 runs each leave-one-out fit passes exactly through the other 2, so
 # its error measures one pair of runs rather than the map; from 4 runs every refit has a residual, and the
@@ -187,13 +189,43 @@ def _tail(x: np.ndarray, y: np.ndarray, at_x: np.ndarray, reach: float) -> np.nd
     return _line(x, y, edge, comparable=True) + _spread_slope(x, y) * bent
 
 
-def prior_error(train: Sequence[Curve], curves: Sequence[Curve], at: float, *, mode: Mode) -> float:
-    """Mean leave-one-out absolute error of the recentred prior on `train` (inf where it does not apply)."""
-    recentred = prior_recentred(train, curves, at, mode=mode)
-    if recentred is None:
-        return float("inf")
-    errors = np.array([final_value(c) for c in train]) - recentred[1]
-    return float(np.mean(held_out_deviations(errors)))
+@dataclass(frozen=True)
+class ObjectiveRules:
+    """The objective's own rules with 3 to `min_finished` finished runs, as columns (snapshot rule, prior): their
+    raw predictions of the finished runs (`on_train`) and of the judged runs (`judged`), the finished runs'
+    `finals`, and whether a ratio form applies (`ratio_applies`: every value a positive loss)."""
+
+    on_train: np.ndarray
+    judged: np.ndarray
+    finals: np.ndarray
+    ratio_applies: bool
+
+
+def objective_rules(train: Sequence[Curve], curves: Sequence[Curve], at: float, *, mode: Mode) -> ObjectiveRules | None:
+    """`ObjectiveRules` where the shipped prior applies; None where it does not (the snapshot rule alone)."""
+    raw = prior_raw(train, curves, at, mode=mode)
+    if raw is None:
+        return None
+    finals = np.array([final_value(c) for c in train])
+    on_train = np.column_stack([snapshot_values(train, at), raw[0]])
+    judged = np.column_stack([snapshot_values(curves, at), raw[1]])
+    return ObjectiveRules(on_train, judged, finals, logs_apply(on_train, judged, finals))
+
+
+def rules_error(train: Sequence[Curve], curves: Sequence[Curve], at: float, *, mode: Mode, use_prior: bool) -> float:
+    """Mean leave-one-out absolute error of the objective's own rules on `train`, the smallest of: the snapshot
+    rule; where `use_prior` and it applies, the recentred prior; and the ratio form `_loss_ratio.pick` would
+    move the picked one by instead of a difference (a loss that falls by a factor from any level: against its
+    difference's error a worse line would win and predict, and the ratio never would)."""
+    rival = rule_error(train, at)
+    rules = objective_rules(train, curves, at, mode=mode) if use_prior else None
+    if rules is None:
+        return rival
+    rival = min(rival, float(np.mean(held_out_deviations(rules.finals - rules.on_train[:, 1]))))
+    column, ratio = pick(rules.on_train, rules.finals, ratio_applies=rules.ratio_applies)
+    if ratio:
+        rival = min(rival, float(np.mean(held_out_errors(rules.on_train[:, column], rules.finals, ratio=True))))
+    return rival
 
 
 def best_signal(
@@ -204,7 +236,7 @@ def best_signal(
     Each is a `comparable` line (one scale across the study's judgements). From `MIN_RUNS_FOR_LINE` runs the
     eval loss is kept unless another is far better (`_one_metric`; a loss objective: the smallest error), and
     used only if its leave-one-out error is at most `MARGIN` (a loss objective: `LOSS_MARGIN`) times that
-    of the objective's rules (the snapshot rule, and the recentred prior where `use_prior` and it applies);
+    of the objective's rules (`rules_error`);
     with `FEW_RUNS` to 3 runs wherever its slope has the right sign (an eval loss before a train loss:
     measured on held-out data, not on one batch), but only for a score (mode "max": an accuracy is coarse at
     the early fraction); a loss objective (mode "min") is as fine-grained as any other loss and keeps its own
@@ -220,9 +252,7 @@ def best_signal(
     if len(train) < MIN_RUNS_FOR_LINE:
         return min(signals, key=lambda s: (not _held_out(s.metric), s.error))
     best = _one_metric(signals) if mode == "max" else min(signals, key=lambda s: s.error)
-    rival = rule_error(train, at)
-    if use_prior:
-        rival = min(rival, prior_error(train, curves, at, mode=mode))
+    rival = rules_error(train, curves, at, mode=mode, use_prior=use_prior)
     margin = MARGIN if mode == "max" else LOSS_MARGIN
     return best if best.error <= margin * rival else None
 

@@ -53,3 +53,19 @@ def test_the_form_never_changes_which_rule_ranks():
     # Held out, run i is measured under the choice made without it: exact for the ratio column.
     np.testing.assert_allclose(chosen_deviations(raw[:, [0]], finals, ratio_applies=True), 0.0, atol=1e-12)
     assert chosen_deviations(raw[:, [0]], finals, ratio_applies=False).max() > 1.0
+
+
+def test_another_loss_replaces_the_objective_only_where_it_beats_the_ratio_form():
+    # A tenfold fall with a train loss that tracks it noisily: against the difference's error (which grows with
+    # the level) the train-loss line looked clearly better and predicted; the ratio, exact here, is the rival.
+    rng = np.random.default_rng(0)
+
+    def run(trial: int, width: float) -> Curve:
+        eval_loss = width / (100 * FRACTIONS)
+        return Curve(FRACTIONS, eval_loss, {}, trial, {"train_loss": eval_loss * (1 + 0.25 * rng.standard_normal(10))})
+
+    finished = [run(i, width) for i, width in enumerate([1.0, 4.0, 2.0, 3.0, 1.5])]
+    judged = [run(9 + i, width) for i, width in enumerate([1.2, 3.5, 2.5, 0.9])]
+    prediction = get_predictor("auto", mode="min").fit(finished).predict([c.upto(0.2) for c in judged], at=0.2)
+    assert "as a ratio" in prediction.basis and "train_loss" not in prediction.basis
+    np.testing.assert_allclose(prediction.mean, [c.values[-1] for c in judged], rtol=1e-6)
