@@ -37,7 +37,9 @@ def print_saturation(result, console: Console, n=None, values=None) -> None:
         else:
             fitted = f"{float(result.predict([size])[0]):.4f}"
             gain = f"{float(result.gain_per_doubling([size])[0]):+.4f}"
-            note = "set aside: a dip or spike far off the fitted curve, not fitted" if size in set_aside else ""
+            note = (
+                "set aside: a dip or spike far off the fitted curve, left out of the fit" if size in set_aside else ""
+            )
         row = (f"{size:.0f}", f"{measured.mean():.4f}", str(len(measured)), fitted, gain)
         table.add_row(*row, *([note] if noted else []))
     console.print(table)
