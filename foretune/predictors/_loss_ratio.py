@@ -84,16 +84,17 @@ def pick(raw: np.ndarray, finals: np.ndarray, *, ratio_applies: bool) -> tuple[i
     return column, bool(errors[1] < RATIO_MARGIN * errors[0])
 
 
-def held_out_errors(raw: np.ndarray, finals: np.ndarray, *, ratio: bool) -> np.ndarray:
-    """Per finished run, |its final - its `raw` prediction moved by the *other* runs' median error| (a
-    difference, or a log ratio where `ratio`): one rule's leave-one-out error in the metric's units."""
-    n = len(finals)
-    form = np.array([ratio])
-    out = np.empty(n)
-    for i in range(n):
-        others = np.arange(n) != i
-        out[i] = abs(finals[i] - moved(raw[others][:, None], finals[others], raw[[i]][:, None], form)[0, 0])
-    return out
+def _predicted_without(raw: np.ndarray, finals: np.ndarray, i: int, column: int, ratio: bool) -> float:
+    """Run `i`'s final predicted from the other runs: its raw value in `column` moved by their median error (a
+    difference, or a log ratio where `ratio`)."""
+    others = np.arange(len(finals)) != i
+    return float(moved(raw[others][:, [column]], finals[others], raw[[i]][:, [column]], np.array([ratio]))[0, 0])
+
+
+def held_out_errors(raw: np.ndarray, finals: np.ndarray, *, column: int, ratio: bool) -> np.ndarray:
+    """Per finished run, |its final - its prediction from the others| under one rule (`column`) and form: that
+    rule's leave-one-out error in the metric's units."""
+    return np.array([abs(finals[i] - _predicted_without(raw, finals, i, column, ratio)) for i in range(len(finals))])
 
 
 def chosen_deviations(raw: np.ndarray, finals: np.ndarray, *, ratio_applies: bool) -> np.ndarray:
@@ -101,11 +102,9 @@ def chosen_deviations(raw: np.ndarray, finals: np.ndarray, *, ratio_applies: boo
     *without* it, moved by the others' median error: the held-out deviation of choosing a rule and a form on the
     runs the interval is cut from. With no ratio it is round 6's: |its residual - the median of the others'|.
     The picked rule's own deviations would be optimistic."""
-    n = len(finals)
-    out = np.empty(n)
-    for i in range(n):
-        others = np.arange(n) != i
+    out = np.empty(len(finals))
+    for i in range(len(finals)):
+        others = np.arange(len(finals)) != i
         column, ratio = pick(raw[others], finals[others], ratio_applies=ratio_applies)
-        prediction = moved(raw[others][:, [column]], finals[others], raw[[i]][:, [column]], np.array([ratio]))
-        out[i] = abs(finals[i] - prediction[0, 0])
+        out[i] = abs(finals[i] - _predicted_without(raw, finals, i, column, ratio))
     return out

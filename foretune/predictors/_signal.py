@@ -224,7 +224,7 @@ def rules_error(train: Sequence[Curve], curves: Sequence[Curve], at: float, *, m
     rival = min(rival, float(np.mean(held_out_deviations(rules.finals - rules.on_train[:, 1]))))
     column, ratio = pick(rules.on_train, rules.finals, ratio_applies=rules.ratio_applies)
     if ratio:
-        rival = min(rival, float(np.mean(held_out_errors(rules.on_train[:, column], rules.finals, ratio=True))))
+        rival = min(rival, float(np.mean(held_out_errors(rules.on_train, rules.finals, column=column, ratio=True))))
     return rival
 
 
