@@ -146,6 +146,10 @@ class RungSpec(_Section):
         return self
 
 
+# Settings only the probability rule reads (`foretune.search.rule.make_rule`); `rank_cut` has its own check.
+PROBABILITY_ONLY = ("k", "min_probability", "stop_from", "conformal", "spare_rising", "best_so_far")
+
+
 class EarlyStageConfig(_Section):
     enabled: bool = Field(True, description="Prune trials at `fraction` of their budget.")
     fraction: float = Field(
@@ -257,7 +261,21 @@ class EarlyStageConfig(_Section):
                 f"early_stage.rank_cut is a cut of the probability rule; the {self.rule} rule cuts by "
                 f"early_stage.keep ({self.keep:g}): remove rank_cut, or set rule: probability"
             )
+        if self.rule != "probability" and (changed := self._probability_settings_changed()):
+            # A rank rule would run without them; the user meant the probability rule or set them by mistake.
+            settings = ", ".join(f"{name}={str(value).lower()}" for name, value in changed.items())
+            raise ValueError(
+                f"early_stage.{settings}: {'settings' if len(changed) > 1 else 'a setting'} of the probability rule, "
+                f"which the {self.rule} rule ignores (it keeps the top early_stage.keep, {self.keep:g}): remove "
+                f"{'them' if len(changed) > 1 else 'it'}, or set rule: probability"
+            )
         return self
+
+    def _probability_settings_changed(self) -> dict[str, object]:
+        """The probability rule's own settings that differ from their defaults (a full dump, e.g. a best.yaml,
+        carries the defaults, so only a value someone chose counts)."""
+        fields = type(self).model_fields
+        return {name: getattr(self, name) for name in PROBABILITY_ONLY if getattr(self, name) != fields[name].default}
 
     @model_validator(mode="after")
     def _rungs_follow_the_first(self) -> EarlyStageConfig:

@@ -10,6 +10,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from foretune.config import validate_config
+from foretune.config.search import EarlyStageConfig
 from foretune.errors import ForetuneError
 from foretune.keys import (
     EARLY_DECISION_ATTR,
@@ -87,10 +88,21 @@ def test_rungs_in_the_config_are_evaluated_and_checked():
         ({"keep": 1.5}, r"early_stage.keep=1.5: the quantile rule keeps a share in \(0, 1\]"),
         ({"rule": "top_k", "keep": 0.2}, "early_stage.keep=0.2: the top_k rule keeps a whole number"),
         ({"rank_cut": 0.5}, "early_stage.rank_cut is a cut of the probability rule; the quantile rule"),
+        # the probability rule's own settings under a rank rule: once run without a word
+        (
+            {"min_probability": 0.1, "conformal": True},
+            "early_stage.min_probability=0.1, conformal=true: settings of the probability rule, which the quantile "
+            "rule ignores",
+        ),
+        ({"rule": "top_k", "keep": 2, "k": 3}, "early_stage.k=3: a setting of the probability rule, which the top_k"),
     ]
     for early, message in bad:
         with pytest.raises(ForetuneError, match=message):
             validate_config({"early_stage": early})
+    # A full dump (best.yaml writes every default) and the probability rule's own settings pass.
+    assert validate_config({"early_stage": EarlyStageConfig().model_dump()}).early_stage == EarlyStageConfig()
+    chosen = {"rule": "probability", "min_probability": 0.1, "conformal": True, "k": 3}
+    assert make_rule(validate_config({"early_stage": chosen}).early_stage, "max").min_probability == 0.1
 
 
 class _Judge:
