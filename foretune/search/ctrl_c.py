@@ -95,10 +95,13 @@ def from_ctrl_c(error: BaseException | None) -> bool:
 
 
 def in_chain(error: BaseException | None, kind: type[E]) -> E | None:
-    """The exception of type `kind` in `error`'s chain of contexts (Tune or a library may raise another while
-    handling it), if any; e.g. the KeyboardInterrupt whose argument names the signal `CtrlCAtNextStep` saw."""
-    while error is not None:
+    """The exception of type `kind` in `error`'s chain of causes and contexts (Tune or a library may raise another
+    while handling it, or `raise ... from` it), if any; e.g. the KeyboardInterrupt whose argument names the signal
+    `CtrlCAtNextStep` saw."""
+    seen: set[int] = set()  # a chain can loop back on itself
+    while error is not None and id(error) not in seen:
         if isinstance(error, kind):
             return error
-        error = error.__context__
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
     return None

@@ -167,6 +167,15 @@ def test_ctrl_c_inside_a_library_cleanup_still_reads_as_ctrl_c(tmp_path):
     with pytest.raises(FileNotFoundError):  # not after Ctrl-C: a bug, its traceback kept
         with resumable_on_ctrl_c(study, 5, str(tmp_path / "study.journal"), tmp_path):
             raise FileNotFoundError("elsewhere")
+    # A wrapper raised `from` the interrupt outside its handler carries it as its cause only.
+    with pytest.raises(Interrupted):
+        with resumable_on_ctrl_c(study, 5, str(tmp_path / "study.journal"), tmp_path):
+            raise RuntimeError("the trial's actor died") from KeyboardInterrupt()
+    looped, other = FileNotFoundError("looped"), OSError("other")
+    looped.__context__, other.__context__ = other, looped  # a chain that comes back to itself ends the search
+    with pytest.raises(FileNotFoundError):
+        with resumable_on_ctrl_c(study, 5, str(tmp_path / "study.journal"), tmp_path):
+            raise looped
 
 
 def test_an_address_where_no_cluster_listens_is_one_error_at_once(config_file, tmp_path):
