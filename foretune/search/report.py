@@ -45,6 +45,7 @@ from foretune.search.estimate_vs_actual import estimate_vs_actual
 from foretune.search.held_out_report import held_out_section, scored_trials_line, unscored_best_line
 from foretune.search.hindsight import hindsight_lines
 from foretune.search.pareto import front_ranks, knee_index
+from foretune.search.report_table import markdown_table, trials_markdown
 from foretune.search.storage import trial_curve
 
 
@@ -225,9 +226,8 @@ def _markdown(
         elif zero_shot:  # the search scored the test split, but not this trial
             lines += [unscored_best_line(best["number"]), ""]
     lines += [f"- {line}" for line in verdict_summary(table, mode, study)] + [""]
-    shown = table.drop(columns=[c for c in ("error",) if c in table and table[c].isna().all()])
     if not table.empty:
-        lines.append(markdown_table(shown))
+        lines.append(trials_markdown(table, metric))
     return "\n".join(lines) + "\n"
 
 
@@ -321,22 +321,6 @@ def _best_kept_line(table: pd.DataFrame, mode: str) -> str:
             f" final {best:.4g}; the closest bound is {reach:.4g})."
         )
     return unknown + f"; a stopped trial's 80% interval reaches {reach:.4g}, past the best final {best:.4g})."
-
-
-def _cell(value) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value).replace("|", "\\|")
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub markdown table (no `tabulate` dependency)."""
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
 
 
 def build_report(study: optuna.Study, run_dir: str | Path) -> Report:

@@ -1,4 +1,5 @@
 import optuna
+import pandas as pd
 import pytest
 from optuna.trial import TrialState, create_trial
 
@@ -7,7 +8,7 @@ from foretune.keys import (
     HISTORY_STUDIES_ATTR,
 )
 from foretune.search.hindsight import hindsight_lines, leave_one_out
-from foretune.search.report import trials_table, verdict_summary
+from foretune.search.report import build_report, trials_table, verdict_summary
 from tests.search.conftest import judged_trial
 
 
@@ -106,3 +107,31 @@ def test_a_study_run_without_foretune_is_reported_for_what_it_holds(tmp_path):
     )
     assert "not measured (0 of 3 complete trials have an early score, 3 needed)" in markdown
     assert "nan" not in markdown.split("|")[0]
+
+
+def test_the_markdown_table_keeps_the_verdicts_columns_and_names_where_the_rest_are(tmp_path):
+    """The demo's report.md table was 67 columns wide (each test score's interval per attribute, every cost)."""
+    study = optuna.create_study(direction="maximize")
+    study.set_metric_names(["accuracy"])
+    best = judged_trial(TrialState.COMPLETE, 0.8, 0.30)
+    details = {"test_accuracy": 0.75, "test_accuracy_ci_low": 0.5, "test_acc/Brand": 0.9, "cost.train_seconds": 84.0}
+    best.user_attrs.update(details | {"cost.tokens": 5715})
+    study.add_trial(best)
+    study.add_trial(judged_trial(TrialState.PRUNED, None, 0.10, predicted=(0.2, 0.3, 0.4), reached=0.2))
+    report = build_report(study, tmp_path)
+    header = next(line for line in report.files["markdown"].read_text().splitlines() if line.startswith("| trial"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert columns[:10] == ["trial", "state", "early_rank", "final_rank", "final", "predicted_final"] + [
+        "predicted_lower",
+        "predicted_upper",
+        "final_in_interval",
+        "early_score",
+    ]
+    assert {"early_basis", "param.lr", "test_accuracy", "cost.train_seconds"} <= set(columns)
+    assert not {"test_acc/Brand", "test_accuracy_ci_low", "cost.tokens", "estimate", "error"} & set(columns)
+    left_out = len(report.table.columns) - len(columns)
+    assert (
+        f"{left_out} more columns (test scores with intervals, costs) in `trials.csv`."
+        in report.files["markdown"].read_text()
+    )
+    assert {"test_acc/Brand", "cost.tokens"} <= set(pd.read_csv(tmp_path / "trials.csv").columns)
