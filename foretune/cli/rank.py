@@ -157,6 +157,27 @@ def _same_points(a: Curve, b: Curve) -> bool:
     )
 
 
+def _shared_params(runs: list[Curve], finished: list[Curve]) -> tuple[list[Curve], list[Curve]]:
+    """Both tables keeping only the hyperparameter columns guessed in each (a column constant per trial): a
+    metric still flat over the ranked runs' first points (an exact match of 0 at 20%) is not a setting."""
+    from dataclasses import replace
+
+    keep = set.intersection(*({*c.params} for c in [*runs, *finished]))
+    return tuple(
+        [replace(c, params={k: v for k, v in c.params.items() if k in keep}) for c in t] for t in (runs, finished)
+    )
+
+
+def _inputs_line(curves: list[Curve], value_col: str, at: float) -> str:
+    """Which columns the predictor was given: a table's other metrics (eval loss) are read only when named."""
+    params = sorted({name for c in curves for name in c.params})
+    extras = sorted({name for c in curves for name in c.extras})
+    return (
+        f"inputs up to {at:g}: {value_col}; hyperparameter columns: {', '.join(params) or 'none'}; other metric "
+        f"columns: {', '.join(extras) or 'none (name them with --extra-col NAME, or --extra-col auto)'}"
+    )
+
+
 def rank_cmd(
     curves: CurvesArg,
     at: AtOpt = 0.2,
@@ -199,6 +220,8 @@ def rank_cmd(
                 f"every run of {curves} is a finished run of --fit {fit}: nothing left to predict; "
                 "`foretune rank-eval` scores predictions on finished runs"
             )
+    if columns.params is None and finished:  # guessed per table: a hyperparameter must be one in both
+        runs, finished = _shared_params(runs, finished)
     model = get_predictor(predictor, mode=mode).fit(finished)
     early = [c.upto(at) for c in runs]
     prediction = clip_to_bounds(model.predict(early, at=at), unit_bounds([*runs, *finished], mode=mode))
@@ -225,6 +248,8 @@ def rank_cmd(
         shown.add_row(str(row.rank), str(row.trial), *("-" if v != v else f"{v:.4g}" for v in numbers))
     console.print(shown)
     console.print(prediction.basis, highlight=False, soft_wrap=True)
+    if predictor in ("auto", "learned"):  # the predictors that read more than the curve
+        console.print(_inputs_line([*runs, *finished], value_col, at), highlight=False, soft_wrap=True)
     if out is not None:
         console.print(f"wrote {len(table)} rows to {out}", highlight=False, soft_wrap=True)
     elif len(runs) > top:

@@ -123,8 +123,8 @@ def curves_from_frame(
         raise ForetuneError(f"{source}: {int(frame[trial_col].isna().sum())} rows have no trial id in {trial_col!r}")
 
     reserved = {trial_col, value_col, fraction_col, step_col, total_col}
-    if param_cols is None:
-        candidates = [c for c in columns if c not in reserved]
+    if param_cols is None:  # a metric named as extra is one even where it is flat (an exact match still 0 at 20%)
+        candidates = [c for c in columns if c not in reserved | set(extra_cols or ())]
         constant = frame.groupby(trial_col, sort=False)[candidates].nunique(dropna=False).le(1).all()
         param_cols = [c for c in candidates if constant[c]]
     else:

@@ -202,3 +202,19 @@ def test_a_run_folder_as_curves_points_to_report(tmp_path, cli):
     for given in (tmp_path, tmp_path / "study.journal"):
         code, _, stderr = cli("rank", str(given))
         assert code == 2 and "foretune report RUN_DIR" in stderr and "Traceback" not in stderr
+
+
+def test_rank_names_its_inputs_and_a_metric_flat_at_the_start_is_no_hyperparameter(tmp_path):
+    """A metric still 0 over the ranked runs' first points is constant per trial there, as a setting is: it was
+    guessed a hyperparameter of that table (not of --fit's, where it moves)."""
+    finished, ranked = make_study(12, seed=1, noise=0.003), make_study(6, seed=2, noise=0.003)
+    fit = pd.read_csv(_write(finished, tmp_path / "fit.csv"))
+    fit.assign(exact=fit["value"] / 2).to_csv(tmp_path / "fit.csv", index=False)
+    partial = pd.read_csv(_write(ranked, tmp_path / "partial.csv", at=0.2))
+    partial.assign(exact=0.0).to_csv(tmp_path / "partial.csv", index=False)
+    result = _cli("rank", tmp_path / "partial.csv", "--fit", tmp_path / "fit.csv")
+    assert result.returncode == 0, result.stderr
+    assert "inputs up to 0.2: value; hyperparameter columns: lr, optimizer; other metric columns: none" in result.stdout
+    named = _cli("rank", tmp_path / "partial.csv", "--fit", tmp_path / "fit.csv", "--extra-col", "exact")
+    assert "hyperparameter columns: lr, optimizer; other metric columns: exact" in named.stdout
+    assert "inputs up to" not in _cli("rank", tmp_path / "partial.csv", "--predictor", "snapshot").stdout
