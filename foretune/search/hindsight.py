@@ -51,6 +51,12 @@ def leave_one_out(study: optuna.Study, mode: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def bases_text(bases: pd.Series) -> str:
+    """The bases of the hindsight predictions: one as it is; several each with how many trials it predicted."""
+    counts = bases.value_counts(sort=False)
+    return counts.index[0] if len(counts) == 1 else "; ".join(f"{b}: {n} of them" for b, n in counts.items())
+
+
 def hindsight_lines(study: optuna.Study, mode: str) -> list[str]:
     """One sentence on the leave-one-out check (none when the study has too few complete trials)."""
     if len(study.directions) > 1:
@@ -62,7 +68,7 @@ def hindsight_lines(study: optuna.Study, mode: str) -> list[str]:
     at = f"{fraction:.0%}" if fraction else "the early fraction"
     rho = spearman(check["predicted"].to_numpy(), check["final"].to_numpy())
     inside = int(np.sum((check["lower"] <= check["final"]) & (check["final"] <= check["upper"])))
-    bases = "; ".join(dict.fromkeys(check["basis"]))
+    bases = bases_text(check["basis"])
     return [
         f"In hindsight, each of the {len(check)} complete trials predicted at {at} from the others (leave-one-out,"
         f" {bases}): Spearman {rho:.2f} with the finals; {inside} of {len(check)} finals inside their 80% interval."

@@ -7,7 +7,7 @@ from foretune.keys import (
     CONFIG_ATTR,
     HISTORY_STUDIES_ATTR,
 )
-from foretune.search.hindsight import hindsight_lines, leave_one_out
+from foretune.search.hindsight import bases_text, hindsight_lines, leave_one_out
 from foretune.search.report import build_report, trials_table, verdict_summary
 from tests.search.conftest import judged_trial
 
@@ -80,8 +80,12 @@ def test_hindsight_predicts_every_complete_trial_from_the_others():
     (line,) = hindsight_lines(study, "max")
     assert line.startswith("In hindsight, each of the 4 complete trials predicted at 20% from the others")
     assert "Spearman 0.80 with the finals" in line
+    assert "(leave-one-out, predicted by snapshot from 3 finished runs, 80% conformal interval)" in line
     study.add_trial(create_trial(state=TrialState.PRUNED, intermediate_values={20: 0.05}))
     assert len(leave_one_out(study, "max")) == 4  # a stopped trial has no final to check
+    # several bases (the demo: the eval loss's line for three trials, the train loss's for one) are counted
+    mixed = pd.Series(["from eval_loss", "from eval_loss", "from train_loss", "from eval_loss"])
+    assert bases_text(mixed) == "from eval_loss: 3 of them; from train_loss: 1 of them"
 
 
 def test_a_study_run_without_foretune_is_reported_for_what_it_holds(tmp_path):
