@@ -306,6 +306,8 @@ def rank_eval_cmd(
             f"{needed} runs, found {len(complete)}; use `foretune rank` for partial curves"
         )
     finished = _finished_runs(fit, columns) if fit is not None else None
+    if finished is not None and columns.params is None:  # guessed per table: a hyperparameter must be one in both
+        complete, finished = _shared_params(complete, finished)
     if finished is not None and (known := _also_finished(complete, finished, at)):
         same = [c for c in finished if c.trial in known]
         _note(
@@ -341,3 +343,5 @@ def rank_eval_cmd(
     for metric, row in scores.iterrows():
         shown.add_row(labels.get(metric, metric), *(f"{v:.3f}" for v in row))
     console.print(shown)
+    if {"auto", "learned"} & set(names):  # the predictors that read more than the curve
+        console.print(_inputs_line([*complete, *(finished or [])], value_col, at), highlight=False, soft_wrap=True)

@@ -88,6 +88,7 @@ def test_rank_eval_compares_every_predictor(tmp_path):
         "coverage",
     ):
         assert word in result.stdout
+    assert "inputs up to 0.2: value; hyperparameter columns: lr, optimizer; other metric columns: none" in result.stdout
 
 
 @pytest.mark.parametrize(
