@@ -226,9 +226,9 @@ class EarlyStageConfig(_Section):
     grace_trials: int = Field(3, ge=0, description="The first trials always run to completion to calibrate.")
     stop_repeats: bool = Field(
         False,
-        description="Stop a trial whose every evaluation so far (at least two, not all one value; its other "
-        "metrics too) equals a finished trial's: it replays a run already run to the end (the same config with a "
-        "deterministic trainer), so its final is known (benchmarks/results/search.md: why it is not the default).",
+        description="Stop a trial of the same config as a finished trial whose every evaluation so far (at least "
+        "two, not all one value; its other metrics too) equals that trial's: a deterministic trainer re-running a "
+        "run already run to the end, so its final is known (benchmarks/results/search.md: why it is not the default).",
     )
     audit_every: int = Field(
         0,

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from foretune.predictors._base import Curve
 from foretune.search.repeats import curve_points
@@ -90,8 +91,10 @@ class EarlierTrials:
     def finished(self) -> list[Curve]:
         return [p.curve for p in self.trials if p.finished]
 
-    def finished_points(self) -> list[tuple[str, dict]]:
-        """(trial, evaluations) of the finished ones, for `stop_repeats` (built once per read)."""
+    def finished_points(self) -> list[tuple[str, dict, Mapping[str, Any]]]:
+        """(trial, evaluations, params) of the finished ones, for `stop_repeats` (built once per read)."""
         if self._finished_points is None:
-            self._finished_points = [(str(p.curve.trial), curve_points(p.curve)) for p in self.trials if p.finished]
+            self._finished_points = [
+                (str(p.curve.trial), curve_points(p.curve), p.curve.params) for p in self.trials if p.finished
+            ]
         return self._finished_points

@@ -128,6 +128,10 @@ class EarlyStageEvaluator:
         # Finished runs of earlier, matching studies (`search.history`): they fit the predictor only.
         self.history = list(history)
         self.audit = audit  # `early_stage.audit_every`: which verdicts to stop a trial are overridden
+        # `stop_repeats` in a search (the scheduler sets it): a repeat is the same config re-run, not another config
+        # whose first evaluations happen to agree (it may differ later); the benchmarks' replays, which map several
+        # sampled configs to one recorded run, match on the curves alone.
+        self.repeats_need_same_config = False
         self._audited: set[str] = set()  # run to the end, never judged again
 
     def add(self, trial_id: str, params: Mapping[str, Any]) -> None:
@@ -345,8 +349,11 @@ class EarlyStageEvaluator:
         this trial re-runs (`repeats.repeated_run`); else None."""
         if not getattr(self.rule, "stop_repeats", False) or reached >= 1.0 - _EPS:
             return None
-        finished = ((t, self._points(t)) for t in sorted(self._finished) if t != trial_id)
-        return repeated_run(self._points(trial_id), itertools.chain(finished, self.earlier.finished_points()))
+        mine = self._params.get(trial_id) if self.repeats_need_same_config else None
+        finished = [(t, self._points(t), self._params.get(t, {})) for t in sorted(self._finished) if t != trial_id]
+        candidates = itertools.chain(finished, self.earlier.finished_points())
+        same = ((t, points) for t, points, params in candidates if mine is None or plain_params(params) == mine)
+        return repeated_run(self._points(trial_id), same)
 
     def _points(self, trial_id: str) -> dict[float, dict[str, float]]:
         """A trial's evaluations: fraction -> {"": the objective, other metric: value}."""

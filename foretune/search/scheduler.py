@@ -58,6 +58,7 @@ class EarlyStageScheduler(FIFOScheduler):
             audit=audit,
             peers=peers,
         )
+        self.evaluator.repeats_need_same_config = True  # Tune's config of each trial: `on_trial_add`
         self._metric = metric
         self._mode = mode
         self.fraction = fraction

@@ -53,24 +53,27 @@ from foretune.keys import (
 )
 from foretune.search.evaluator import VerdictsAndErrors
 from foretune.search.time_left import StartsInTime
+from foretune.search.trial_note import verdict_note, write_verdict_note
 
 logger = logging.getLogger(__name__)
 
 _EPS = 1e-9
 # Result keys the trainable adds that are not metrics of the run, and Ray's own bookkeeping.
+_FLATTENED_CONFIG = "config/"  # Tune's result carries the trial's config, flattened into these keys
 _NOT_METRICS = frozenset((FRACTION_KEY, STEP_KEY, BUDGET_PCT_KEY, NODE_KEY, "done", "trial_id", "experiment_tag"))
 
 
 def reported_extras(result: dict, metric: str) -> dict[str, float]:
     """Every metric of a result other than `metric` (eval loss, train loss, ...): finite numbers only; not
-    Ray's bookkeeping, the held-out test scores or the costs (they describe the run, not its curve). The
+    Ray's bookkeeping (with the trial's config, which Tune flattens into `config/<name>` keys: a hyperparameter,
+    not a metric), the held-out test scores or the costs (they describe the run, not its curve). The
     scheduler feeds the evaluator the same, so a resumed search sees what the search saw."""
     skip = _NOT_METRICS | set(AUTO_RESULT_KEYS) | {metric}
     return {
         key: float(value)
         for key, value in result.items()
         if key not in skip
-        and not key.startswith((TEST_PREFIX, COST_PREFIX))
+        and not key.startswith((TEST_PREFIX, COST_PREFIX, _FLATTENED_CONFIG))
         and isinstance(value, (int, float))
         and not isinstance(value, bool)
         and math.isfinite(value)
@@ -142,6 +145,7 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         values = [(result or {}).get(metric) for metric in self._metrics]
         finite = [isinstance(v, (int, float)) and math.isfinite(v) for v in values]
         bad = [(m, v) for m, v, ok in zip(self._metrics, values, finite, strict=True) if not ok]
+        final = None  # the objective's final, for the dashboard note
         if error:
             ot_trial.set_user_attr(ERROR_ATTR, self.notes.errors.get(trial_id, "the trial raised an error"))
             self._tell(ot_trial, None, TrialState.FAIL)
@@ -157,7 +161,12 @@ class PrunedAwareOptunaSearch(OptunaSearch):
             self._tell(ot_trial, None, TrialState.FAIL)
         else:
             told = [float(v) for v in values]
+            final = told[0]
             self._tell(ot_trial, told[0] if isinstance(self.metric, str) else told, TrialState.COMPLETE)
+        verdict = dict(self.notes.verdicts.get(trial_id, {}))
+        if verdict.get(REPEAT_OF_ATTR) in self._ot_trials:  # Tune's id of a trial of this session: its number
+            verdict[REPEAT_OF_ATTR] = self._ot_trials[verdict[REPEAT_OF_ATTR]].number
+        write_verdict_note(ot_trial, verdict_note(verdict, self._metrics[0], reached=reached, final=final))
         self._completed_trials.add(trial_id)
 
     @property

@@ -208,6 +208,32 @@ def test_an_earlier_sessions_finished_run_is_repeated_too():
     assert evaluator.verdicts["new"][REPEAT_OF_ATTR] == "past-0"
 
 
+def test_in_a_search_a_repeat_is_the_same_config_run_again():
+    """The search's scheduler sets `repeats_need_same_config`: another config whose first evaluations agree may
+    differ later (Tune's flattened config once rode along in every result's metrics and did this unsaid)."""
+    run = list(1.0 - 0.1 * np.arange(10))
+    past = Curve(np.array(FRACTIONS), np.array(run), params={"lr": 0.01}, trial="past-0")
+    evaluator = _repeats_evaluator("min", past=[EarlierTrialCurve(past, True)])
+    evaluator.repeats_need_same_config = True
+
+    def fed(trial: str, params: dict) -> float:
+        evaluator.add(trial, params)
+        for fraction, value in zip(FRACTIONS, run, strict=False):
+            evaluator.observe(trial, fraction, value)
+            if evaluator.due(trial, fraction) and not evaluator.judge(trial, fraction):
+                return float(fraction)
+        evaluator.finish(trial)
+        return 1.0
+
+    assert fed("other", {"lr": 0.02}) == 1.0  # the same curve from another config runs on
+    assert fed("same", {"lr": 0.01}) == pytest.approx(0.2)
+    assert evaluator.verdicts["same"][REPEAT_OF_ATTR] == "past-0"
+    assert fed("other-again", {"lr": 0.02}) == pytest.approx(0.2)
+    assert evaluator.verdicts["other-again"][REPEAT_OF_ATTR] == "other"
+    evaluator.repeats_need_same_config = False  # replays of recorded curves: the curve alone
+    assert fed("any", {"lr": 0.05}) == pytest.approx(0.2)
+
+
 def test_a_finished_run_refits_the_predictor_off_the_judgement():
     evaluator = _repeats_evaluator("min")
     for i in range(3):

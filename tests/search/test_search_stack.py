@@ -17,6 +17,7 @@ import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
+from optuna_dashboard._note import get_note_from_system_attrs
 
 from foretune.config import load_config, validate_config
 from foretune.keys import EXTRAS_ATTR, INTERRUPTED_ATTR
@@ -69,7 +70,16 @@ def test_pruned_trials_are_pruned_with_attrs_and_curves(ray_session, replay_bank
     assert all("test_loss" not in t.user_attrs for t in beaten)
     # the first grace_trials judged run to completion
     assert sum(t.user_attrs["early_decision"] == "grace" for t in study.trials) == 2
+    notes = study._storage.get_study_system_attrs(study._study_id)  # the verdict in words, on the dashboard
+    for trial in study.trials:
+        note = get_note_from_system_attrs(notes, trial._trial_id)["body"]
+        assert note.startswith("**Judged at 20% of its budget** among")
+        if trial.state == TrialState.PRUNED:
+            assert "Decision: **pruned**, stopped at 20% of its budget." in note
+        elif "predicted_final" in trial.user_attrs:
+            assert "its 80% interval." in note and f"Final: {trial.value:.4g}, " in note
     for trial in study.trials:  # the other metrics the evaluator saw are stored and read back with the curve
+        assert set(trial.user_attrs[EXTRAS_ATTR]) == {"train_loss"}  # not Tune's flattened config (config/...)
         assert set(trial.user_attrs[EXTRAS_ATTR]["train_loss"]) == {str(step) for step in trial.intermediate_values}
         assert np.isfinite(trial_curve(trial).extras["train_loss"]).all()
     for trial in study.trials:  # a replayed trial records its own wall-clock costs: one CPU core held
