@@ -59,8 +59,8 @@ logger = logging.getLogger(__name__)
 
 _EPS = 1e-9
 # Result keys the trainable adds that are not metrics of the run, and Ray's own bookkeeping.
-_FLATTENED_CONFIG = "config/"  # Tune's result carries the trial's config, flattened into these keys
 _NOT_METRICS = frozenset((FRACTION_KEY, STEP_KEY, BUDGET_PCT_KEY, NODE_KEY, "done", "trial_id", "experiment_tag"))
+_FLATTENED_CONFIG = "config/"  # Tune's result carries the trial's config, flattened into these keys
 
 
 def reported_extras(result: dict, metric: str) -> dict[str, float]:
