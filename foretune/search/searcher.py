@@ -138,7 +138,8 @@ class PrunedAwareOptunaSearch(OptunaSearch):
             ot_trial.set_user_attr(CURVE_ATTR, self._curves[trial_id])
         if self._extras.get(trial_id):
             ot_trial.set_user_attr(EXTRAS_ATTR, self._extras[trial_id])
-        for key, value in self.notes.verdicts.get(trial_id, {}).items():
+        verdict = self._recorded_verdict(trial_id)
+        for key, value in verdict.items():
             ot_trial.set_user_attr(key, value)
         reached = self._reached.get(trial_id, 0.0)
         ot_trial.set_user_attr(FRACTION_REACHED_ATTR, reached)
@@ -163,11 +164,16 @@ class PrunedAwareOptunaSearch(OptunaSearch):
             told = [float(v) for v in values]
             final = told[0]
             self._tell(ot_trial, told[0] if isinstance(self.metric, str) else told, TrialState.COMPLETE)
-        verdict = dict(self.notes.verdicts.get(trial_id, {}))
-        if verdict.get(REPEAT_OF_ATTR) in self._ot_trials:  # Tune's id of a trial of this session: its number
-            verdict[REPEAT_OF_ATTR] = self._ot_trials[verdict[REPEAT_OF_ATTR]].number
         write_verdict_note(ot_trial, verdict_note(verdict, self._metrics[0], reached=reached, final=final))
         self._completed_trials.add(trial_id)
+
+    def _recorded_verdict(self, trial_id: str) -> dict[str, Any]:
+        """The verdict's attributes as the study records them: a repeated trial of this session named by its
+        number, as an earlier session's is (the evaluator knows it by Tune's trial id)."""
+        verdict = dict(self.notes.verdicts.get(trial_id, {}))
+        if verdict.get(REPEAT_OF_ATTR) in self._ot_trials:
+            verdict[REPEAT_OF_ATTR] = str(self._ot_trials[verdict[REPEAT_OF_ATTR]].number)
+        return verdict
 
     @property
     def _metrics(self) -> list[str]:

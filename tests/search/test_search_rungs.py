@@ -8,6 +8,7 @@ import optuna
 import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
+from optuna_dashboard._note import get_note_from_system_attrs
 
 from foretune.config import validate_config
 from foretune.config.search import EarlyStageConfig
@@ -292,7 +293,10 @@ def test_a_stopped_repeat_is_complete_in_the_study_with_the_final_of_the_run_it_
     first, other, again = study.trials
     assert (first.state, other.state) == (TrialState.COMPLETE, TrialState.COMPLETE)
     assert again.state == TrialState.COMPLETE and again.value == other.value  # the known final, not its 20% score
-    assert again.user_attrs[REPEAT_OF_ATTR] == "other" and again.user_attrs[FRACTION_REACHED_ATTR] == pytest.approx(0.2)
+    assert again.user_attrs[FRACTION_REACHED_ATTR] == pytest.approx(0.2)
+    assert again.user_attrs[REPEAT_OF_ATTR] == str(other.number)  # its number, not Tune's id ("other")
+    notes = storage.get_study_system_attrs(study._study_id)
+    assert f"Stopped as a repeat of trial {other.number} " in get_note_from_system_attrs(notes, again._trial_id)["body"]
     assert list(again.intermediate_values) == [10, 20]  # its own curve only
     assert [p.finished for p in past_trials(study)] == [True, True, False]  # a resumed search fits no 20% "final"
     resumed = PrunedAwareOptunaSearch(
