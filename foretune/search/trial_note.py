@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 DECISIONS = {
     "grace": "ran to its end: one of the first trials, which every later verdict learns from",
-    "kept": "kept: its predicted final ranked among the trials allowed to continue",
+    "kept": "kept: the rule let it continue",
     "observed": "ran to its end: pruning is off, the verdict was only recorded",
     AUDIT: "**audited**: the verdict would have stopped it; it ran to its end anyway, to check the verdict",
 }
@@ -65,7 +65,8 @@ def verdict_note(verdict: Mapping[str, Any], metric: str, *, reached: float, fin
     decision = verdict.get(EARLY_DECISION_ATTR)
     if verdict.get(REPEAT_OF_ATTR) is not None:
         lines.append(
-            f"Stopped as a repeat of trial {verdict[REPEAT_OF_ATTR]} (the same curve so far): its final is told."
+            f"Stopped as a repeat of trial {verdict[REPEAT_OF_ATTR]} (the same config, the same evaluations so far): "
+            "its final is told."
         )
     elif decision == "pruned":
         stopped = float(verdict.get(JUDGED_FRACTION_ATTR, reached))
