@@ -102,6 +102,7 @@ class EarlyStageEvaluator:
         history: Iterable[Curve] = (),
         audit: AuditDraw | None = None,
         peers: Callable[[], Iterable[EarlierTrialCurve]] | None = None,
+        repeats_need_same_config: bool = False,
     ) -> None:
         if not 0 < fraction < 1:
             raise ValueError(f"the early fraction must be in (0, 1), got {fraction}")
@@ -128,10 +129,10 @@ class EarlyStageEvaluator:
         # Finished runs of earlier, matching studies (`search.history`): they fit the predictor only.
         self.history = list(history)
         self.audit = audit  # `early_stage.audit_every`: which verdicts to stop a trial are overridden
-        # `stop_repeats` in a search (the scheduler sets it): a repeat is the same config re-run, not another config
+        # `stop_repeats` in a search (the scheduler asks for it): a repeat is the same config re-run, not another config
         # whose first evaluations happen to agree (it may differ later); the benchmarks' replays, which map several
         # sampled configs to one recorded run, match on the curves alone.
-        self.repeats_need_same_config = False
+        self.repeats_need_same_config = repeats_need_same_config
         self._audited: set[str] = set()  # run to the end, never judged again
 
     def add(self, trial_id: str, params: Mapping[str, Any]) -> None:

@@ -57,8 +57,8 @@ class EarlyStageScheduler(FIFOScheduler):
             history=history,
             audit=audit,
             peers=peers,
+            repeats_need_same_config=True,  # Tune's config of each trial: `on_trial_add`
         )
-        self.evaluator.repeats_need_same_config = True  # Tune's config of each trial: `on_trial_add`
         self._metric = metric
         self._mode = mode
         self.fraction = fraction

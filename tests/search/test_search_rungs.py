@@ -210,7 +210,7 @@ def test_an_earlier_sessions_finished_run_is_repeated_too():
 
 
 def test_in_a_search_a_repeat_is_the_same_config_run_again():
-    """The search's scheduler sets `repeats_need_same_config`: another config whose first evaluations agree may
+    """The search's scheduler asks for `repeats_need_same_config`: another config whose first evaluations agree may
     differ later (Tune's flattened config once rode along in every result's metrics and did this unsaid)."""
     run = list(1.0 - 0.1 * np.arange(10))
     past = Curve(np.array(FRACTIONS), np.array(run), params={"lr": 0.01}, trial="past-0")
