@@ -90,6 +90,7 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         self._reached: dict[str, float] = {}
         self._curves: dict[str, dict[str, float]] = {}  # multi-objective: trial -> {budget percent: value}
         self._extras: dict[str, dict[str, dict[str, float]]] = {}  # trial -> metric -> {budget percent: value}
+        self._verdicts_written: dict[str, dict[str, Any]] = {}  # trial -> its verdict as its running record holds it
         self.target = None  # foretune.search.drivers.SharedTarget: the trial target shared by concurrent drivers
         self.time_left: StartsInTime | None = None  # search.time_budget_s: no trial started that cannot end
 
@@ -118,6 +119,24 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         self._record(trial_id, result)
+        self._write_running_verdict(trial_id)
+
+    def _write_running_verdict(self, trial_id: str) -> None:
+        """A running trial's verdict on its Optuna record once it is judged, and again when a later judgement
+        changes it: the dashboard (its note) and a report of the running study say what a kept trial is expected
+        to end at. Tune calls the searcher after the scheduler, and only for a trial that goes on; a stopped
+        trial's verdict is written when it ends."""
+        verdict = self._recorded_verdict(trial_id)
+        written = self._verdicts_written.get(trial_id, {})
+        if not verdict or verdict == written:
+            return
+        ot_trial = self._ot_trials[trial_id]
+        for key, value in verdict.items():
+            if key not in written or written[key] != value:
+                ot_trial.set_user_attr(key, value)
+        reached = self._reached.get(trial_id, 0.0)
+        write_verdict_note(ot_trial, verdict_note(verdict, self._metrics[0], reached=reached, final=None, running=True))
+        self._verdicts_written[trial_id] = verdict
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:

@@ -37,15 +37,25 @@ DECISIONS = {
     "observed": "ran to its end: pruning is off, the verdict was only recorded",
     AUDIT: "**audited**: the verdict would have stopped it; it ran to its end anyway, to check the verdict",
 }
+# The same decisions while the trial runs (its note is written when it is judged, and again when it ends).
+RUNNING_DECISIONS = {
+    "grace": "runs to its end: one of the first trials, which every later verdict learns from",
+    "kept": "kept: the rule lets it continue",
+    "observed": "runs to its end: pruning is off, the verdict is only recorded",
+    AUDIT: "**audited**: the verdict would stop it; it runs to its end anyway, to check the verdict",
+}
 
 
 def _number(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
 
 
-def verdict_note(verdict: Mapping[str, Any], metric: str, *, reached: float, final: float | None) -> str | None:
+def verdict_note(
+    verdict: Mapping[str, Any], metric: str, *, reached: float, final: float | None, running: bool = False
+) -> str | None:
     """The note of a judged trial (None for one never judged): `verdict` is its early-stage user attributes,
-    `reached` the budget fraction it ran to, `final` its objective's final (None when it has none)."""
+    `reached` the budget fraction it ran to, `final` its objective's final (None when it has none); `running`
+    for a trial that goes on after the verdict (its note is written again when it ends)."""
     if EARLY_SCORE_ATTR not in verdict:
         return None
     at = float(verdict.get(EARLY_FRACTION_ATTR, 0.0))
@@ -72,7 +82,11 @@ def verdict_note(verdict: Mapping[str, Any], metric: str, *, reached: float, fin
         stopped = float(verdict.get(JUDGED_FRACTION_ATTR, reached))
         lines.append(f"Decision: **pruned**, stopped at {stopped:.0%} of its budget.")
     elif decision in DECISIONS:
-        lines.append(f"Decision: {DECISIONS[decision]}.")
+        lines.append(f"Decision: {(RUNNING_DECISIONS if running else DECISIONS)[decision]}.")
+    if running:
+        lines.append(
+            f"Running (at {reached:.0%} of its budget when this was written); its final is added when it ends."
+        )
     if final is not None and math.isfinite(final) and reached >= 1.0 - 1e-9:
         if predicted is None:
             lines.append(f"Final: {_number(final)}.")

@@ -72,7 +72,10 @@ def test_pruned_trials_are_pruned_with_attrs_and_curves(ray_session, replay_bank
     assert sum(t.user_attrs["early_decision"] == "grace" for t in study.trials) == 2
     notes = study._storage.get_study_system_attrs(study._study_id)  # the verdict in words, on the dashboard
     for trial in study.trials:
-        note = get_note_from_system_attrs(notes, trial._trial_id)["body"]
+        note = get_note_from_system_attrs(notes, trial._trial_id)
+        # written when the verdict stops a trial at its end; one that goes on is told its verdict as it runs, too
+        assert note["version"] == (1 if trial.state == TrialState.PRUNED else 2)
+        note = note["body"]
         assert note.startswith("**Judged at 20% of its budget** among")
         if trial.state == TrialState.PRUNED:
             assert "Decision: **pruned**, stopped at 20% of its budget." in note
