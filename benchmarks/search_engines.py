@@ -60,8 +60,8 @@ class ForetunePruner:
         self.finish_seconds: list[float] = []  # a finished run may refit the predictor (`evaluator._warm`)
         self.before_judge: Callable[[str], None] | None = None  # benchmarks/search_diagnose.py notes the verdicts
 
-    def stop(self, key: str, fraction: float, value: float) -> bool:
-        self.evaluator.observe(key, fraction, value)
+    def stop(self, key: str, fraction: float, value: float, extras: dict[str, float] | None = None) -> bool:
+        self.evaluator.observe(key, fraction, value, extras)
         if not self.evaluator.due(key, fraction):
             return False
         if self.before_judge is not None:
@@ -97,6 +97,7 @@ def search_inprocess(
     recorded run it replays, its params, and the time units of its first and last evaluation)."""
     import optuna
 
+    from foretune.search.searcher import reported_extras
     from foretune.search.space import make_sampler, to_distributions
 
     config = config_for(bank, params, metric=metric, mode=mode, seed=seed, trials=trials, early=strategy.early)
@@ -132,7 +133,11 @@ def search_inprocess(
             fraction = fractions[i]
             value = run.at(metric, fraction)
             trial.report(value, int(round(fraction * 100)))
-            stop = ours.stop(str(trial.number), fraction, value) if ours else trial.should_prune()
+            if ours:  # the other metrics the run reports, as the scheduler passes them (`reported_extras`)
+                reported = {m: run.at(m, fraction) for m in bank.reported_metrics}
+                stop = ours.stop(str(trial.number), fraction, value, reported_extras(reported, metric))
+            else:
+                stop = trial.should_prune()
             last = i == len(fractions) - 1
             original = ours.evaluator.verdicts.get(str(trial.number), {}).get(REPEAT_OF_ATTR) if ours else None
             if not tell_if_ended(study, trial, value, stop=stop, last=last, original=original, told=told):

@@ -25,7 +25,10 @@ With 2 to `min_finished` finished runs, a loss every run reports by `at` (eval l
 with 2-3 runs wherever it exists, from 4 unless its leave-one-out error is much larger than the
 snapshot rule's (`_signal`); `weights_` then reads
 {"signal:<metric>": 1.0} and the basis names the metric. From `min_finished` runs, for a score objective
-(mode "max"), each such loss's line is a candidate of the blend beside `learned` (`loss_lines`). The
+(mode "max") with a loss every finished run also reports at its end, the score is predicted through that loss's
+predicted final (`_final_line`: the loss's own final predicted by `learned`, mapped by a line to the score)
+unless that errs far more than `learned` on the finished runs; else (or with no such loss) each loss's line from
+its early value is a candidate of the blend beside `learned` (`loss_lines`). The
 blend's interval is cut from deviations each taken under the blend weighed without that run
 (`blend_deviations`).
 
@@ -52,6 +55,7 @@ from foretune.predictors._base import (
     snapshot_values,
 )
 from foretune.predictors._curve import CurvePredictor
+from foretune.predictors._final_line import final_line_prediction
 from foretune.predictors._learned import LearnedPredictor, extra_names
 from foretune.predictors._loss_ratio import (
     chosen_deviations,
@@ -193,10 +197,12 @@ class AutoPredictor(Predictor):
         self._curve = CurvePredictor(mode=mode)
         self._snapshot = SnapshotPredictor(mode=mode)
         self.weights_: dict[str, float] = {}
+        self._loss_models: dict[tuple[str, float], LearnedPredictor] = {}  # `_final_line`'s, per fit
 
     def fit(self, curves: Sequence[Curve]) -> AutoPredictor:
         for predictor in (self._learned, self._curve, self._snapshot):
             predictor.fit(curves)
+        self._loss_models = {}
         return self
 
     def _prior(self, train: Sequence[Curve], curves: Sequence[Curve], at: float) -> Prediction | None:
@@ -304,6 +310,19 @@ class AutoPredictor(Predictor):
     def _blend(self, train: Sequence[Curve], curves: Sequence[Curve], at: float) -> Prediction:
         """`min_finished` runs or more: the candidates weighed by their out-of-sample error on `train`."""
         finals, learned_oos = self._learned.out_of_sample(at)
+        through_final = final_line_prediction(
+            train,
+            curves,
+            at,
+            mode=self.mode,
+            min_finished=self._learned.min_finished,
+            learned_error=float(np.mean(np.abs(finals - learned_oos))),
+            models=self._loss_models,
+        )
+        if through_final is not None:  # a score that follows a loss: through that loss's predicted final
+            line, prediction = through_final
+            self.weights_ = {f"signal:{line.metric}": 1.0}
+            return prediction
         names = list(CANDIDATES)
         out_of_sample = [snapshot_values(train, at), self._curve.point(train, at)[0], learned_oos]
         learned = self._learned.predict(curves, at).mean

@@ -234,7 +234,7 @@ def best_signal(
     """The loss (`is_loss`) whose line predicts the finished runs' finals best.
 
     Each is a `comparable` line (one scale across the study's judgements). From `MIN_RUNS_FOR_LINE` runs the
-    eval loss is kept unless another is far better (`_one_metric`; a loss objective: the smallest error), and
+    eval loss is kept unless another is far better (`one_metric`; a loss objective: the smallest error), and
     used only if its leave-one-out error is at most `MARGIN` (a loss objective: `LOSS_MARGIN`) times that
     of the objective's rules (`rules_error`);
     with `FEW_RUNS` to 3 runs wherever its slope has the right sign (an eval loss before a train loss:
@@ -251,7 +251,7 @@ def best_signal(
         return None
     if len(train) < MIN_RUNS_FOR_LINE:
         return min(signals, key=lambda s: (not _held_out(s.metric), s.error))
-    best = _one_metric(signals) if mode == "max" else min(signals, key=lambda s: s.error)
+    best = one_metric(signals) if mode == "max" else min(signals, key=lambda s: s.error)
     rival = rules_error(train, curves, at, mode=mode, use_prior=use_prior)
     margin = MARGIN if mode == "max" else LOSS_MARGIN
     return best if best.error <= margin * rival else None
@@ -262,7 +262,7 @@ def _held_out(metric: str) -> bool:
     return metric.lower().startswith("eval")
 
 
-def _one_metric(signals: list[Signal]) -> Signal:
+def one_metric(signals: list[Signal]) -> Signal:
     """The eval loss's line, unless another loss's leave-one-out error is below `SWITCH_RATIO` x its: the
     study's judgements then keep one metric (and one scale) as runs finish, where the smallest error changed
     hands between near-equal losses (seed 3's twin, round 6: train loss for its last two trials, with 6 runs)."""

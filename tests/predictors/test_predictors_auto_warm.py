@@ -1,4 +1,5 @@
-"""`auto` from `min_finished` finished runs: a loss's line joins the blend for a score objective."""
+"""`auto` from `min_finished` finished runs: a loss's line joins the blend for a score objective (where no loss
+is reported at the runs' end: else `_final_line`, tests/predictors/test_predictors_final_line.py)."""
 
 from dataclasses import replace
 
@@ -10,22 +11,25 @@ from foretune.predictors._base import final_value
 FRACTIONS = np.linspace(0.1, 1.0, 10)
 
 
-def _runs(n, seed, *, loss_objective=False):
+def _runs(n, seed, *, loss_objective=False, loss_at_end=True):
     """Accuracies flat near 0.05 up to 20% (the objective ranks nothing there), each rising to its own final;
-    eval loss at 20% falls with the final. With `loss_objective`, 1 - accuracy is the objective."""
+    eval loss at 20% falls with the final (not reported at the end: `loss_at_end=False`). With `loss_objective`,
+    1 - accuracy is the objective."""
     rng = np.random.default_rng(seed)
     runs = []
     for i, final in enumerate(rng.uniform(0.1, 0.9, n)):
         values = np.where(FRACTIONS <= 0.2, 0.05 + rng.normal(0, 0.005, 10), 0.05 + (final - 0.05) * FRACTIONS)
         values[-1] = final
         eval_loss = (1.2 - final + rng.normal(0, 0.01)) * (1.2 - 0.4 * FRACTIONS)
+        if not loss_at_end:
+            eval_loss[-1] = np.nan
         objective = 1 - values if loss_objective else values
         runs.append(Curve(FRACTIONS, objective, trial=i, extras={"eval_loss": eval_loss}))
     return runs
 
 
 def test_a_loss_line_joins_the_blend_of_a_score_objective_and_ranks():
-    finished, judged = _runs(12, seed=1), _runs(10, seed=2)
+    finished, judged = _runs(12, seed=1, loss_at_end=False), _runs(10, seed=2, loss_at_end=False)
     auto = AutoPredictor(mode="max").fit(finished)
     prediction = auto.predict([c.upto(0.2) for c in judged], at=0.2)
     assert set(auto.weights_) == {"snapshot", "curve", "learned", "signal:eval_loss"}

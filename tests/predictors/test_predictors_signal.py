@@ -1,5 +1,7 @@
 """`auto` with 2 to `min_finished` finished runs: a loss predicts the final where it ranks better."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -112,9 +114,15 @@ def test_one_run_draws_no_line():
     assert auto.weights_ == {"snapshot": 1.0} and not prediction.predicted
 
 
-def test_at_or_above_min_finished_the_blend_decides():
+def test_at_or_above_min_finished_the_warm_predictor_decides():
+    # The eval loss reported at the runs' end: the score through its predicted final (`_final_line`).
     auto, _ = _predict(_runs(8, seed=1), _runs(8, seed=2), min_finished=8)
-    # The blend weighs the three candidates, the loss lines among them (`_auto.loss_lines`), by their errors.
+    assert auto.weights_ == {"signal:eval_loss's predicted final": 1.0}
+    # Not at the end: the blend weighs the three candidates, the loss lines among them (`_auto.loss_lines`).
+    cut = [
+        replace(c, extras={"eval_loss": np.where(FRACTIONS < 1, c.extras["eval_loss"], np.nan)}) for c in _runs(8, 1)
+    ]
+    auto, _ = _predict(cut, _runs(8, seed=2), min_finished=8)
     assert {"snapshot", "curve", "learned"} <= set(auto.weights_) and sum(auto.weights_.values()) == pytest.approx(1)
 
 
