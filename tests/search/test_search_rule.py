@@ -256,3 +256,27 @@ def test_a_late_bloomer_goes_on_when_ranked_by_the_optimistic_end_of_its_interva
         assert feed_curve(evaluator, f"grace{i}", oriented(mode, np.linspace(start, end, 10))) == 1.0
     assert feed_curve(evaluator, "good_early", oriented(mode, np.linspace(0.85, 0.62, 10))) == 1.0
     assert feed_curve(evaluator, "late", oriented(mode, np.linspace(1.1, 0.4, 10))) == pytest.approx(reached)
+
+
+def test_from_8_finished_runs_a_searched_score_is_judged_through_its_eval_loss_s_predicted_final():
+    """The search's evaluator passes each run's reported metrics and hyperparameters to `auto`: with a score that
+    follows the final eval loss, the verdicts from the 9th trial on name that path (`predictors/_final_line.py`)."""
+    from tests.predictors.test_predictors_final_line import _runs
+
+    evaluator = EarlyStageEvaluator(
+        mode="max",
+        fraction=0.2,
+        make_predictor=lambda: get_predictor("auto", mode="max"),
+        rule=EarlyStageRule(mode="max", rule="quantile", keep=1.0, grace_trials=1),
+    )
+    for i, run in enumerate(_runs(10, seed=6)):
+        evaluator.add(str(i), dict(run.params))
+        for fraction, value, loss in zip(run.fractions, run.values, run.extras["eval_loss"], strict=True):
+            evaluator.observe(str(i), fraction, value, {"eval_loss": loss})
+            if evaluator.due(str(i), fraction):
+                assert evaluator.judge(str(i), fraction)
+        evaluator.finish(str(i))
+    bases = [evaluator.verdicts[str(i)]["early_basis"] for i in range(10)]
+    assert bases[7].startswith("predicted by auto from eval_loss at 20%, 7 finished runs")  # its early value's line
+    assert bases[8].startswith("predicted by auto from eval_loss's predicted final, 8 finished runs")
+    assert bases[9].startswith("predicted by auto from eval_loss's predicted final, 9 finished runs")
