@@ -179,6 +179,9 @@ class ReplayBank:
             if self.scales[name] == "categorical":
                 choices = sorted({int(v) if float(v).is_integer() else float(v) for v in values})
                 space[name] = ParamSpec(type="categorical", choices=choices)
+            elif all(float(v).is_integer() for v in values):  # a LoRA rank: a trial's config takes integers only
+                kind = "log_int" if self.scales[name] == "log" else "int"
+                space[name] = ParamSpec(type=kind, low=int(values.min()), high=int(values.max()))
             else:
                 kind = "log_float" if self.scales[name] == "log" else "float"
                 space[name] = ParamSpec(type=kind, low=float(values.min()), high=float(values.max()))

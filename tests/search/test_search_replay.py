@@ -58,6 +58,21 @@ def test_long_table_leaves_out_incomplete_runs(tmp_path):
         ReplayBank.from_long_table(path, trial_col="run")
 
 
+def test_a_bank_s_space_samples_integers_for_an_integer_hyperparameter(tmp_path):
+    """A LoRA rank recorded as 4 / 8 / 16 is searched as an integer: a trial's config refuses 7.3."""
+    rows = [
+        {"trial": t, "fraction": f, "accuracy": f * a, "lora.r": r, "learning_rate": lr}
+        for t, (r, lr, a) in enumerate([(4, 1e-4, 0.5), (16, 1e-3, 0.6), (8, 1e-2, 0.7)])
+        for f in (0.5, 1.0)
+    ]
+    path = tmp_path / "curves.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    space = ReplayBank.from_long_table(path, scales={"lora.r": "linear"}).space()
+    assert (space["lora.r"].type, space["lora.r"].low, space["lora.r"].high) == ("int", 4, 16)
+    assert space["learning_rate"].type == "log_float"
+    assert ReplayBank.from_long_table(path, scales={"lora.r": "log"}).space()["lora.r"].type == "log_int"
+
+
 def test_scan_bench_bank_holds_complete_ten_epoch_runs(scan_bench_bank):
     assert len(scan_bench_bank.runs) > 100
     for run in scan_bench_bank.runs[:20]:
