@@ -43,6 +43,7 @@ FRACTION_KEY = "fraction"  # share of the trial's budget reached, in (0, 1]
 STEP_KEY = "step"  # optimizer steps done
 BUDGET_PCT_KEY = "budget_pct"  # the Optuna intermediate-value step: percent of the budget, aligned across trials
 TEST_PREFIX = "test/"  # keys of the final held-out evaluation (Ray flattens {"test": {...}})
+CONFIG_PREFIX = "config/"  # Tune's result carries the trial's config, flattened into these keys: not metrics
 NODE_KEY = "node_id"  # the Ray node a trial ran on (a result key, from the trainable)
 
 # --- Optuna trial user attributes ---

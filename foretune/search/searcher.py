@@ -38,6 +38,7 @@ from ray.tune.search.optuna import OptunaSearch
 from foretune.keys import (
     BUDGET_PCT_KEY,
     BUDGET_STEPS_ATTR,
+    CONFIG_PREFIX,
     COST_PREFIX,
     CURVE_ATTR,
     ERROR_ATTR,
@@ -60,7 +61,6 @@ logger = logging.getLogger(__name__)
 _EPS = 1e-9
 # Result keys the trainable adds that are not metrics of the run, and Ray's own bookkeeping.
 _NOT_METRICS = frozenset((FRACTION_KEY, STEP_KEY, BUDGET_PCT_KEY, NODE_KEY, "done", "trial_id", "experiment_tag"))
-_FLATTENED_CONFIG = "config/"  # Tune's result carries the trial's config, flattened into these keys
 
 
 def reported_extras(result: dict, metric: str) -> dict[str, float]:
@@ -73,7 +73,7 @@ def reported_extras(result: dict, metric: str) -> dict[str, float]:
         key: float(value)
         for key, value in result.items()
         if key not in skip
-        and not key.startswith((TEST_PREFIX, COST_PREFIX, _FLATTENED_CONFIG))
+        and not key.startswith((TEST_PREFIX, COST_PREFIX, CONFIG_PREFIX))
         and isinstance(value, (int, float))
         and not isinstance(value, bool)
         and math.isfinite(value)

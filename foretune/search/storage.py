@@ -30,7 +30,15 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, ProgrammingError
 
 from foretune.errors import ForetuneError
 from foretune.folders import check_output_folder
-from foretune.keys import COST_PREFIX, CURVE_ATTR, DRIVER_ATTR, EXTRAS_ATTR, INTERRUPTED_ATTR, JOURNAL_NAME
+from foretune.keys import (
+    CONFIG_PREFIX,
+    COST_PREFIX,
+    CURVE_ATTR,
+    DRIVER_ATTR,
+    EXTRAS_ATTR,
+    INTERRUPTED_ATTR,
+    JOURNAL_NAME,
+)
 from foretune.predictors._base import Curve
 from foretune.search.earlier_trials import EarlierTrialCurve
 
@@ -183,7 +191,7 @@ def trial_curve(trial: FrozenTrial, *, total_steps: float = 100) -> Curve:
     extras = {
         str(name): np.array([by_step.get(str(s), np.nan) for s in steps], dtype=float)
         for name, by_step in (trial.user_attrs.get(EXTRAS_ATTR) or {}).items()
-        if isinstance(by_step, dict)
+        if isinstance(by_step, dict) and not str(name).startswith(CONFIG_PREFIX)  # stored as metrics before round 27
     }
     return Curve(
         np.array([s / total_steps for s in steps], dtype=float),

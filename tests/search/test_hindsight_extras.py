@@ -40,6 +40,16 @@ def test_trial_curve_reads_the_stored_extras_aligned_to_its_evaluations():
     assert trial_curve(_study(with_extras=False).trials[0]).extras == {}
 
 
+def test_tune_s_flattened_config_stored_as_extras_by_earlier_sessions_is_not_read_as_a_metric():
+    trial = create_trial(
+        state=TrialState.COMPLETE,
+        value=0.5,
+        intermediate_values={20: 0.1, 100: 0.5},
+        user_attrs={EXTRAS_ATTR: {"eval_loss": {"20": 1.0, "100": 0.7}, "config/learning_rate": {"20": 1e-3}}},
+    )
+    assert set(trial_curve(trial).extras) == {"eval_loss"}
+
+
 def test_hindsight_and_report_use_the_stored_eval_loss():
     with_loss = leave_one_out(_study(with_extras=True), "max")
     assert len(with_loss) == 10 and with_loss["basis"].str.contains("learned").all()
