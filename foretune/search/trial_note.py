@@ -22,6 +22,8 @@ from foretune.keys import (
     EARLY_RANK_ATTR,
     EARLY_SCORE_ATTR,
     JUDGED_FRACTION_ATTR,
+    PARETO_DOMINATED_BY_ATTR,
+    PARETO_PREDICTED_ATTR,
     PREDICTED_FINAL_ATTR,
     PREDICTED_LOWER_ATTR,
     PREDICTED_UPPER_ATTR,
@@ -71,6 +73,13 @@ def verdict_note(
     else:
         lines.append(
             f"Predicted final: **{_number(predicted)}**, 80% interval [{_number(low)}, {_number(high)}] ({basis})."
+        )
+    judged_on = verdict.get(PARETO_PREDICTED_ATTR)
+    if isinstance(judged_on, Mapping) and judged_on:  # several objectives: the verdict compared all of them
+        values = ", ".join(f"{name} {_number(value)}" for name, value in judged_on.items())
+        lines.append(
+            f"Judged on every objective (Pareto dominance), predicted {values}: dominated by "
+            f"{verdict.get(PARETO_DOMINATED_BY_ATTR, '?')} judged trial(s)."
         )
     decision = verdict.get(EARLY_DECISION_ATTR)
     if verdict.get(REPEAT_OF_ATTR) is not None:

@@ -109,6 +109,13 @@ def test_with_two_objectives_every_trial_on_the_front_has_test_scores(ray_sessio
     front = study.best_trials
     assert front and all(len(t.values) == 2 for t in front)
     assert all("test_loss" in t.user_attrs for t in front)
+    notes = study._storage.get_study_system_attrs(study._study_id)  # the note names the objectives it compared
+    judged = [t for t in study.trials if "early_predicted_objectives" in t.user_attrs]
+    assert judged and all(
+        "Judged on every objective (Pareto dominance), predicted val_loss "
+        in get_note_from_system_attrs(notes, t._trial_id)["body"]
+        for t in judged
+    )
 
 
 def test_failing_trial_is_fail_and_search_goes_on_with_sqlite(ray_session, replay_bank, tmp_path):

@@ -49,6 +49,16 @@ def test_a_note_says_what_was_judged_predicted_decided_and_how_it_ended():
     assert "Stopped as a repeat of trial 3" in verdict_note(repeat, "accuracy", reached=0.3, final=None)
     assert verdict_note({}, "accuracy", reached=1.0, final=0.5) is None  # never judged: no note
 
+    pareto = {
+        **pruned,
+        "early_predicted_objectives": {"accuracy": 0.52, "cost.device_hours": 0.0031},
+        "early_dominated_by": 2,
+    }
+    assert (
+        "Judged on every objective (Pareto dominance), predicted accuracy 0.52, cost.device_hours 0.0031: dominated "
+        "by 2 judged trial(s)." in verdict_note(pareto, "accuracy", reached=0.3, final=None)
+    )
+
 
 def test_the_note_is_stored_where_the_dashboard_reads_it():
     study = optuna.create_study()
