@@ -28,7 +28,7 @@ import numpy as np
 from foretune.keys import Mode
 from foretune.predictors._base import Curve, Prediction, final_value
 from foretune.predictors._learned import LearnedPredictor, extra_features, extra_names
-from foretune.predictors._signal import MARGIN, REACH, Signal, is_loss, one_metric
+from foretune.predictors._signal import MARGIN, REACH, Signal, is_loss, one_metric, saturating_line
 from foretune.predictors.calibration import MIN_FINISHED, calibrated
 
 SUFFIX = "'s predicted final"  # a line's metric: "eval_loss's predicted final"
@@ -65,6 +65,7 @@ def final_loss_lines(
     finished runs: a search judges many trials between two finished runs."""
     models = {} if models is None else models
     names = sorted(n for n in set(extra_names(train)) & set(extra_names(curves)) if is_loss(n))
+    finals = np.array([final_value(c) for c in train])
     out = []
     for name in names:
         early = extra_features([*train, *curves], at, [name])[:, 0]
@@ -77,7 +78,6 @@ def final_loss_lines(
             continue
         _, x = learned.out_of_sample(at)
         query = learned.predict(as_loss_curves(curves, name), at).mean
-        finals = np.array([final_value(c) for c in train])
         if not (np.isfinite(x).all() and np.isfinite(query).all()) or np.ptp(x) <= 0:
             continue
         if np.polyfit(x, finals, 1)[0] >= 0:  # a higher final loss can only mean a lower score
@@ -92,13 +92,8 @@ def final_loss_lines(
 
 
 def _saturating_line(x: np.ndarray, y: np.ndarray, at_x: np.ndarray) -> np.ndarray:
-    """The least-squares line of y on x inside [min(x) - reach, max(x) + reach] (reach: `REACH` x their range);
-    beyond, the same slope bending flat (at most slope x reach further): in order, never as far as a line."""
-    slope, intercept = np.polyfit(x, y, 1)
-    reach = REACH * np.ptp(x)
-    edge = np.clip(at_x, x.min() - reach, x.max() + reach)
-    beyond = at_x - edge
-    return intercept + slope * (edge + np.sign(beyond) * reach * -np.expm1(-np.abs(beyond) / reach))
+    """The least-squares line of y on x, bending flat beyond `REACH` x their range (`_signal.saturating_line`)."""
+    return saturating_line(x, y, at_x, REACH * np.ptp(x), comparable=False)
 
 
 def final_line_prediction(

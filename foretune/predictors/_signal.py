@@ -66,7 +66,7 @@ MARGIN = 2.0
 LOSS_MARGIN = 0.8
 # How far beyond the finished runs' range of the metric (in units of that range) a judged run may lie
 # for the line to predict it (0.25-1.0 gave the same figures on the LoRA design ids); beyond it a
-# `comparable` map continues with a saturating tail (`_tail`).
+# `comparable` map continues with a saturating tail (`saturating_line`).
 REACH = 0.5
 # From 4 runs (with 2-3 the eval loss is taken wherever its line exists) another loss replaces the eval
 # loss only where its leave-one-out error is below this multiple of the eval loss's: switching metric between
@@ -131,7 +131,7 @@ def line_signal(
     (random twins drawn from the curves of seeds 0-5: with one pooled slope and each fit's own level, 66% of
     twins ranked their predicted trials at >= 0.8; with each fit's own slope and one pooled level, 56%: the
     slope, more than the level, reordered predictions made at different times). Beyond the reach the line
-    goes on with a saturating tail (`_tail`): never further than its slope x the reach past the edge, in
+    goes on with a saturating tail (`saturating_line`): never further than its slope x the reach past the edge, in
     order, where round 6 gave no line below (the snapshot rule's scale then) and held runs above at one edge
     value; a judged loss more than `TAIL_LIMIT` ranges below the finished runs' still gets no line."""
     x = extra_features(train, at, [metric])[:, 0]
@@ -154,7 +154,7 @@ def line_signal(
     error = float(np.mean(np.abs(residuals)))
     unclipped = _line(x, finals, query, comparable=comparable)
     if comparable:
-        return Signal(metric, residuals, error, _tail(x, finals, query, reach), unclipped)
+        return Signal(metric, residuals, error, saturating_line(x, finals, query, reach), unclipped)
     edge = np.minimum(query, x.max() + reach)
     return Signal(metric, residuals, error, _line(x, finals, edge), unclipped)
 
@@ -180,13 +180,17 @@ def _line(x: np.ndarray, y: np.ndarray, at_x: np.ndarray, *, comparable: bool = 
     return float(np.mean(y)) + slope * (np.asarray(at_x, dtype=float) - float(np.mean(x)))
 
 
-def _tail(x: np.ndarray, y: np.ndarray, at_x: np.ndarray, reach: float) -> np.ndarray:
-    """`_line(comparable)` inside [min(x) - reach, max(x) + reach]; beyond, it goes on with the same slope at
-    the edge and bends flat, adding at most slope x reach: in order, and never as far as a straight line."""
+def saturating_line(
+    x: np.ndarray, y: np.ndarray, at_x: np.ndarray, reach: float, *, comparable: bool = True
+) -> np.ndarray:
+    """`_line` inside [min(x) - reach, max(x) + reach]; beyond, it goes on with the same slope at the edge and
+    bends flat, adding at most slope x reach: in order, and never as far as a straight line. `comparable`: the
+    spread slope (`best_signal`'s maps), else least squares (`_final_line`)."""
     edge = np.clip(at_x, x.min() - reach, x.max() + reach)
     beyond = at_x - edge
     bent = np.sign(beyond) * reach * -np.expm1(-np.abs(beyond) / reach)
-    return _line(x, y, edge, comparable=True) + _spread_slope(x, y) * bent
+    slope = _spread_slope(x, y) if comparable else float(np.polyfit(x, y, 1)[0])
+    return _line(x, y, edge, comparable=comparable) + slope * bent
 
 
 @dataclass(frozen=True)
