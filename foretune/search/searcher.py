@@ -127,15 +127,19 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         to end at. Tune calls the searcher after the scheduler, and only for a trial that goes on; a stopped
         trial's verdict is written when it ends."""
         verdict = self._recorded_verdict(trial_id)
-        written = self._verdicts_written.get(trial_id, {})
-        if not verdict or verdict == written:
+        if not verdict or verdict == self._verdicts_written.get(trial_id):
             return
         ot_trial = self._ot_trials[trial_id]
+        self._set_verdict_attrs(ot_trial, trial_id, verdict)
+        reached = self._reached.get(trial_id, 0.0)
+        write_verdict_note(ot_trial, verdict_note(verdict, self._metrics[0], reached=reached, final=None, running=True))
+
+    def _set_verdict_attrs(self, ot_trial: optuna.Trial, trial_id: str, verdict: dict[str, Any]) -> None:
+        """The verdict's user attributes that the trial's record does not hold yet (as written while it ran)."""
+        written = self._verdicts_written.get(trial_id, {})
         for key, value in verdict.items():
             if key not in written or written[key] != value:
                 ot_trial.set_user_attr(key, value)
-        reached = self._reached.get(trial_id, 0.0)
-        write_verdict_note(ot_trial, verdict_note(verdict, self._metrics[0], reached=reached, final=None, running=True))
         self._verdicts_written[trial_id] = verdict
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
@@ -158,8 +162,7 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         if self._extras.get(trial_id):
             ot_trial.set_user_attr(EXTRAS_ATTR, self._extras[trial_id])
         verdict = self._recorded_verdict(trial_id)
-        for key, value in verdict.items():
-            ot_trial.set_user_attr(key, value)
+        self._set_verdict_attrs(ot_trial, trial_id, verdict)
         reached = self._reached.get(trial_id, 0.0)
         ot_trial.set_user_attr(FRACTION_REACHED_ATTR, reached)
         values = [(result or {}).get(metric) for metric in self._metrics]
