@@ -62,9 +62,9 @@ from foretune.predictors._loss_ratio import (
     clipped_mean_squares,
     moved,
     others_mean,
-    pick,
 )
 from foretune.predictors._signal import (
+    ObjectiveRules,
     Signal,
     best_signal,
     is_loss,
@@ -218,17 +218,19 @@ class AutoPredictor(Predictor):
             self.weights_ = {"prior": 1.0}
         return prediction
 
-    def _prior_or_snapshot(self, train: Sequence[Curve], curves: Sequence[Curve], at: float) -> Prediction:
+    def _prior_or_snapshot(
+        self, train: Sequence[Curve], curves: Sequence[Curve], at: float, rules: ObjectiveRules | None
+    ) -> Prediction:
         """3 to `min_finished` finished runs: the recentred prior where its error on them (after a
         leave-one-out offset, as for the snapshot rule) is smaller, else the snapshot rule; moved by a difference,
         or for a positive loss by a ratio where that errs far less (`_loss_ratio`). The interval is cut from
-        `chosen_deviations`: the choice looked at the same runs."""
-        rules = objective_rules(train, curves, at, mode=self.mode)
+        `chosen_deviations`: the choice looked at the same runs. `rules`: `objective_rules` (None: the prior
+        does not apply)."""
         if rules is None:
             self.weights_ = {"snapshot": 1.0}
             return self._snapshot.predict(curves, at)
         on_train, judged, finals = rules.on_train, rules.judged, rules.finals
-        column, ratio = pick(on_train, finals, ratio_applies=rules.ratio_applies)
+        column, ratio = rules.picked
         deviations = chosen_deviations(on_train, finals, ratio_applies=rules.ratio_applies)
         name = ("snapshot", "prior")[column]
         self.weights_ = {name: 1.0}
@@ -291,9 +293,13 @@ class AutoPredictor(Predictor):
             if prediction is not None:
                 return prediction
         if len(train) < self._learned.min_finished:
-            signal = None
+            signal = rules = None
             if self.cold_start == "snapshot":
-                signal = best_signal(train, curves, at, mode=self.mode, use_prior=self.use_prior)
+                # The objective's own rules, computed once: `best_signal` weighs a loss's line against them
+                # and, where no line wins, they predict.
+                if self.use_prior and len(train) >= MIN_FINISHED:
+                    rules = objective_rules(train, curves, at, mode=self.mode)
+                signal = best_signal(train, curves, at, mode=self.mode, rules=rules)
             if signal is not None:  # another metric ranks the finished runs clearly better than the objective
                 self.weights_ = {f"signal:{signal.metric}": 1.0}
                 return signal_prediction(signal, curves, at, mode=self.mode, finished=len(train))
@@ -302,7 +308,7 @@ class AutoPredictor(Predictor):
             self.weights_ = {self.cold_start: 1.0}
             fallback = self._curve if self.cold_start == "curve" else self._snapshot
             if self.use_prior and self.cold_start == "snapshot" and len(train) >= MIN_FINISHED:
-                return self._prior_or_snapshot(train, curves, at)
+                return self._prior_or_snapshot(train, curves, at, rules)
             return fallback.predict(curves, at)
 
         return self._blend(train, curves, at)

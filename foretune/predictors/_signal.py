@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -204,6 +205,12 @@ class ObjectiveRules:
     finals: np.ndarray
     ratio_applies: bool
 
+    @cached_property
+    def picked(self) -> tuple[int, bool]:
+        """`_loss_ratio.pick`'s (column, ratio) on the finished runs: read by `rules_error` and by `auto`'s rule
+        for the same judgement, computed once."""
+        return pick(self.on_train, self.finals, ratio_applies=self.ratio_applies)
+
 
 def objective_rules(train: Sequence[Curve], curves: Sequence[Curve], at: float, *, mode: Mode) -> ObjectiveRules | None:
     """`ObjectiveRules` where the shipped prior applies; None where it does not (the snapshot rule alone)."""
@@ -216,31 +223,31 @@ def objective_rules(train: Sequence[Curve], curves: Sequence[Curve], at: float, 
     return ObjectiveRules(on_train, judged, finals, logs_apply(on_train, judged, finals))
 
 
-def rules_error(train: Sequence[Curve], curves: Sequence[Curve], at: float, *, mode: Mode, use_prior: bool) -> float:
+def rules_error(train: Sequence[Curve], at: float, rules: ObjectiveRules | None) -> float:
     """Mean leave-one-out absolute error of the objective's own rules on `train`, the smallest of: the snapshot
-    rule; where `use_prior` and it applies, the recentred prior; and the ratio form `_loss_ratio.pick` would
-    move the picked one by instead of a difference (a loss that falls by a factor from any level: against its
-    difference's error a worse line would win and predict, and the ratio never would)."""
+    rule; where `rules` are given (the shipped prior applies and is used), the recentred prior; and the ratio
+    form `_loss_ratio.pick` would move the picked one by instead of a difference (a loss that falls by a factor
+    from any level: against its difference's error a worse line would win and predict, and the ratio never
+    would)."""
     rival = rule_error(train, at)
-    rules = objective_rules(train, curves, at, mode=mode) if use_prior else None
     if rules is None:
         return rival
     rival = min(rival, float(np.mean(held_out_deviations(rules.finals - rules.on_train[:, 1]))))
-    column, ratio = pick(rules.on_train, rules.finals, ratio_applies=rules.ratio_applies)
+    column, ratio = rules.picked
     if ratio:
         rival = min(rival, float(np.mean(held_out_errors(rules.on_train, rules.finals, column=column, ratio=True))))
     return rival
 
 
 def best_signal(
-    train: Sequence[Curve], curves: Sequence[Curve], at: float, *, mode: Mode, use_prior: bool
+    train: Sequence[Curve], curves: Sequence[Curve], at: float, *, mode: Mode, rules: ObjectiveRules | None
 ) -> Signal | None:
     """The loss (`is_loss`) whose line predicts the finished runs' finals best.
 
     Each is a `comparable` line (one scale across the study's judgements). From `MIN_RUNS_FOR_LINE` runs the
     eval loss is kept unless another is far better (`one_metric`; a loss objective: the smallest error), and
     used only if its leave-one-out error is at most `MARGIN` (a loss objective: `LOSS_MARGIN`) times that
-    of the objective's rules (`rules_error`);
+    of the objective's rules (`rules_error` on `rules`, `objective_rules`' own: None where the prior is not used);
     with `FEW_RUNS` to 3 runs wherever its slope has the right sign (an eval loss before a train loss:
     measured on held-out data, not on one batch), but only for a score (mode "max": an accuracy is coarse at
     the early fraction); a loss objective (mode "min") is as fine-grained as any other loss and keeps its own
@@ -256,7 +263,7 @@ def best_signal(
     if len(train) < MIN_RUNS_FOR_LINE:
         return min(signals, key=lambda s: (not _held_out(s.metric), s.error))
     best = one_metric(signals) if mode == "max" else min(signals, key=lambda s: s.error)
-    rival = rules_error(train, curves, at, mode=mode, use_prior=use_prior)
+    rival = rules_error(train, at, rules)
     margin = MARGIN if mode == "max" else LOSS_MARGIN
     return best if best.error <= margin * rival else None
 

@@ -33,19 +33,24 @@ from foretune.search.audit import AUDIT
 
 log = logging.getLogger(__name__)
 
+# Each decision, in the tense of a trial that runs (its note is written when it is judged) or has ended.
 DECISIONS = {
-    "grace": "ran to its end: one of the first trials, which every later verdict learns from",
-    "kept": "kept: the rule let it continue",
-    "observed": "ran to its end: pruning is off, the verdict was only recorded",
-    AUDIT: "**audited**: the verdict would have stopped it; it ran to its end anyway, to check the verdict",
+    "grace": "{ran} to its end: one of the first trials, which every later verdict learns from",
+    "kept": "kept: the rule {let} it continue",
+    "observed": "{ran} to its end: pruning is off, the verdict {was} only recorded",
+    AUDIT: "**audited**: the verdict {would_stop} it; it {ran} to its end anyway, to check the verdict",
 }
-# The same decisions while the trial runs (its note is written when it is judged, and again when it ends).
-RUNNING_DECISIONS = {
-    "grace": "runs to its end: one of the first trials, which every later verdict learns from",
-    "kept": "kept: the rule lets it continue",
-    "observed": "runs to its end: pruning is off, the verdict is only recorded",
-    AUDIT: "**audited**: the verdict would stop it; it runs to its end anyway, to check the verdict",
+_VERBS = {  # name in DECISIONS: (running, ended)
+    "ran": ("runs", "ran"),
+    "let": ("lets", "let"),
+    "was": ("is", "was"),
+    "would_stop": ("would stop", "would have stopped"),
 }
+
+
+def decision_text(decision: str, *, running: bool) -> str:
+    """`DECISIONS[decision]` in the present tense for a running trial, in the past for one that ended."""
+    return DECISIONS[decision].format(**{name: forms[0 if running else 1] for name, forms in _VERBS.items()})
 
 
 def _number(value: Any) -> str:
@@ -91,7 +96,7 @@ def verdict_note(
         stopped = float(verdict.get(JUDGED_FRACTION_ATTR, reached))
         lines.append(f"Decision: **pruned**, stopped at {stopped:.0%} of its budget.")
     elif decision in DECISIONS:
-        lines.append(f"Decision: {(RUNNING_DECISIONS if running else DECISIONS)[decision]}.")
+        lines.append(f"Decision: {decision_text(decision, running=running)}.")
     if running:
         lines.append(
             f"Running (at {reached:.0%} of its budget when this was written); its final is added when it ends."

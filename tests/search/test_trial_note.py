@@ -80,6 +80,22 @@ def test_a_running_note_says_it_runs_and_that_its_final_comes_later():
     assert "Running" not in verdict_note(kept, "accuracy", reached=1.0, final=0.5)
 
 
+def _decision_line(note: str) -> str:
+    return next(line for line in note.split("\n\n") if line.startswith("Decision: "))
+
+
+def test_every_decision_reads_in_the_present_while_running_and_in_the_past_once_ended():
+    for decision in ("grace", "kept", "observed", "audit"):
+        verdict = {**JUDGED, **PREDICTED, "early_basis": "b", "early_decision": decision}
+        running = _decision_line(verdict_note(verdict, "accuracy", reached=0.2, final=None, running=True))
+        ended = _decision_line(verdict_note(verdict, "accuracy", reached=1.0, final=0.5))
+        assert "{" not in running + ended
+        assert " runs " in running or " lets " in running
+        assert not any(word in running for word in (" ran ", " let ", " was "))
+        assert " ran " in ended or " let " in ended
+        assert not any(word in ended for word in (" runs ", " lets ", " is only", "would stop"))
+
+
 def _note(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict:
     return get_note_from_system_attrs(study._storage.get_study_system_attrs(study._study_id), trial._trial_id)
 
