@@ -5,9 +5,8 @@ import pytest
 
 from foretune.predictors import AutoPredictor, Curve, metrics
 from foretune.predictors._base import final_value
-from foretune.predictors._final_line import final_line_prediction, final_loss_lines
+from foretune.predictors._final_line import MARGIN, final_line_prediction, final_loss_lines
 from foretune.predictors._learned import LearnedPredictor
-from foretune.predictors._signal import MARGIN
 
 FRACTIONS = np.linspace(0.1, 1.0, 10)
 THROUGH_EVAL_LOSS = "signal:eval_loss's predicted final"

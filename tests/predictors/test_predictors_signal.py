@@ -7,7 +7,15 @@ import pytest
 
 from foretune.predictors import AutoPredictor, Curve, get_predictor, metrics
 from foretune.predictors._base import final_value
-from foretune.predictors._signal import MIN_RUNS_FOR_LINE, REACH, SWITCH_RATIO, TAIL_LIMIT, line_signal
+from foretune.predictors._signal import (
+    LINE_MARGIN,
+    MIN_RUNS_FOR_LINE,
+    REACH,
+    SWITCH_RATIO,
+    TAIL_LIMIT,
+    line_signal,
+    rule_error,
+)
 
 FRACTIONS = np.linspace(0.1, 1.0, 10)
 
@@ -260,3 +268,31 @@ def test_comparable_lines_use_the_spread_of_finals_over_the_spread_of_the_loss()
     expected = y.mean() - np.std(y) / np.std(x) * (query - x.mean())
     np.testing.assert_allclose(signal.predictions[inside], expected[inside])
     np.testing.assert_allclose(signal.unclipped, expected)
+
+
+def _tracked_runs(n, seed, *, loss_noise):
+    """Accuracy curves whose value at 20% tracks the final closely (the snapshot rule errs little) and an eval
+    loss that follows the final up to `loss_noise`."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for i, final in enumerate(np.linspace(0.3, 0.8, n) + rng.normal(0, 0.01, n)):
+        early = final - 0.4 + rng.normal(0, 0.003)
+        values = np.where(FRACTIONS <= 0.2, early, early + (final - early) * FRACTIONS)
+        values[-1] = final
+        eval_loss = (1.2 - final + rng.normal(0, loss_noise)) * (1.2 - 0.4 * FRACTIONS)
+        runs.append(Curve(FRACTIONS, values, trial=i, extras={"eval_loss": eval_loss}))
+    return runs
+
+
+def test_a_loss_line_predicts_a_score_unless_it_errs_far_more_than_the_rule():
+    """From 4 runs the rule's smaller error does not keep a loss's line out (on runs that ended alike the rule errs
+    little and cannot rank), unless the line errs `LINE_MARGIN` times more: then the loss does not follow the score."""
+    ratios = {}
+    for noise in (0.02, 0.1):
+        finished, judged = _tracked_runs(6, 1, loss_noise=noise), _tracked_runs(6, 101, loss_noise=noise)
+        line = line_signal("eval_loss", finished, judged, 0.2, mode="max", comparable=True)
+        ratios[noise] = line.error / rule_error(finished, 0.2)
+        auto, prediction = _predict(finished, judged)
+        used = auto.weights_ == {"signal:eval_loss": 1.0}
+        assert used == (ratios[noise] <= LINE_MARGIN) and prediction.predicted
+    assert 2 < ratios[0.02] <= LINE_MARGIN < ratios[0.1]  # both sides of the guard, and past the old margin of 2
