@@ -70,7 +70,8 @@ PARTS = ("job", "twin")
 # seeds 1 and 2 were seen in round 5; 3-5 were fixed before round 6's design was measured on them, and were
 # design data of round 7 (replayed); 6-8 were fixed before round 7's design and run once, unread by it; 9-11 were
 # fixed before round 8 and run once with the round-7 predictor frozen (the finals on 48 products), unread by any design;
-# 12-14 were run once in round 13 (the 20% judgement as rounds 8-12 left it), unread by any design.
+# 12-14 were run once in round 13 (the 20% judgement as rounds 8-12 left it), unread by any design; 18-20 were
+# fixed before round 29's twins and run once with its predictor, unread by its design (the replay of design ids).
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -84,6 +85,9 @@ SEED_ROLES = {
     12: "r13 fresh, finals on 48",
     13: "r13 fresh, finals on 48",
     14: "r13 fresh, finals on 48",
+    18: "r29 fresh, finals on 48",
+    19: "r29 fresh, finals on 48",
+    20: "r29 fresh, finals on 48",
 }
 
 
