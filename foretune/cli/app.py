@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import typer
@@ -23,16 +24,30 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-app.command("config")(config_cmd)
-app.command("train")(train_cmd)
-app.command("rank")(rank_cmd)
-app.command("rank-eval")(rank_eval_cmd)
-app.command("search")(search_cmd)
-app.command("report")(report_cmd)
-app.command("dashboard")(dashboard_cmd)
-app.command("sweep")(sweep_cmd)
-app.command("saturation")(saturation_cmd)
-app.command("estimate")(estimate_cmd)
+COMMANDS = {
+    "config": config_cmd,
+    "train": train_cmd,
+    "rank": rank_cmd,
+    "rank-eval": rank_eval_cmd,
+    "search": search_cmd,
+    "report": report_cmd,
+    "dashboard": dashboard_cmd,
+    "sweep": sweep_cmd,
+    "saturation": saturation_cmd,
+    "estimate": estimate_cmd,
+}
+
+
+def one_line_paragraphs(doc: str | None) -> str | None:
+    """A docstring with each paragraph on one line: typer's rich help keeps a docstring's line breaks, so on a
+    terminal narrower than the source a paragraph came out ragged; rich rewraps a one-line paragraph itself."""
+    if doc is None:
+        return None
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in inspect.cleandoc(doc).split("\n\n"))
+
+
+for name, command in COMMANDS.items():
+    app.command(name, help=one_line_paragraphs(command.__doc__))(command)
 
 
 def main() -> None:
