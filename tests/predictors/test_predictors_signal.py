@@ -285,8 +285,9 @@ def _tracked_runs(n, seed, *, loss_noise):
 
 
 def test_a_loss_line_predicts_a_score_unless_it_errs_far_more_than_the_rule():
-    """From 4 runs the rule's smaller error does not keep a loss's line out (on runs that ended alike the rule errs
-    little and cannot rank), unless the line errs `LINE_MARGIN` times more: then the loss does not follow the score."""
+    """From 4 runs a rule that errs less on the finished runs no longer keeps a loss's line out by that alone (in the
+    default job's replay it erred little on runs that ended alike and could not rank them), only where the line errs
+    `LINE_MARGIN` times more: then the loss does not follow the score."""
     ratios = {}
     for noise in (0.02, 0.1):
         finished, judged = _tracked_runs(6, 1, loss_noise=noise), _tracked_runs(6, 101, loss_noise=noise)
