@@ -2,9 +2,10 @@
 
 - `search_inprocess` (for the statistics): the search loop runs in this process, trials `CONCURRENT` at a time in
   lockstep (each evaluation is one time unit); pruned trials are told PRUNED, finished ones COMPLETE, a stopped
-  repeat (`stop_repeats`) COMPLETE with the final of the run it re-ran, as `PrunedAwareOptunaSearch` does. foretune's strategies are the same `EarlyStageEvaluator` and rules the Ray
-  scheduler wraps, fed every metric a replayed run reports as the scheduler feeds them; the baselines are Optuna's pruners (successive halving = ASHA, Hyperband, median) with the
-  settings of the Ray baselines.
+  repeat (`stop_repeats`) COMPLETE with the final of the run it re-ran, as `PrunedAwareOptunaSearch` does.
+  foretune's strategies are the same `EarlyStageEvaluator` and rules the Ray scheduler wraps, fed every metric a
+  replayed run reports as the scheduler feeds them; the baselines are Optuna's pruners (successive halving = ASHA,
+  Hyperband, median) with the settings of the Ray baselines.
 - `search_ray`: the whole stack (`run_search`: Ray Tune trials, journal study, report), Ray's ASHA / async
   HyperBand / median stopping; ~1-2 min per search, for a few seeds only.
 

@@ -35,7 +35,8 @@ blend's interval is cut from deviations each taken under the blend weighed witho
 Runs of earlier studies (`Curve.history`, from `search.history`) count as finished runs for every fit, but
 only the study's own runs are exchangeable with the runs it judges: from `MIN_FINISHED` of its own, the
 blend's interval is cut from their out-of-sample residuals alone and its predictions move by their median
-(another study's finals can sit on another level); with fewer, the runs are ranked and no final is predicted.
+(another study's finals can sit on another level; `calibration.calibrated_on_own_runs`, as for `_final_line`);
+with fewer, the runs are ranked and no final is predicted.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ from foretune.predictors._signal import (
     signal_prediction,
 )
 from foretune.predictors._snapshot import SnapshotPredictor
-from foretune.predictors.calibration import MIN_FINISHED, calibrated, predicted_basis
+from foretune.predictors.calibration import MIN_FINISHED, calibrated, calibrated_on_own_runs, predicted_basis
 from foretune.predictors.prior import prior_agrees, prior_predict, prior_shifted, recentre
 
 CANDIDATES = ("snapshot", "curve", "learned")
@@ -347,34 +348,15 @@ class AutoPredictor(Predictor):
         weights, offsets = blend_fit(out_of_sample, finals, shift, combine=self.combine, active=active)
         self.weights_ = dict(zip(names, weights.round(4).tolist(), strict=True))
         residuals = finals - blended(out_of_sample, weights, offsets)
-        own = np.array([not c.history for c in train])
-        if not own.all() and own.sum() >= MIN_FINISHED:  # fewer: no final (`predict`)
-            # With runs of earlier studies in the fit, only the study's own runs are exchangeable with the
-            # runs it judges: the band is cut from their out-of-sample residuals alone, and the predictions
-            # move by their median (another study's finals can sit on another level; a shift common to
-            # every run leaves the ranking as it was).
-            prediction = calibrated(
-                curves,
-                blended(candidates, weights, offsets),
-                residuals[own],
-                at=at,
-                mode=self.mode,
-                basis=f"{predicted_basis(self.name, len(train))} on this study's {int(own.sum())}",
-                recenter=True,
-            )
-            return replace(prediction, finished_used=len(train))
+        raw, basis = blended(candidates, weights, offsets), predicted_basis(self.name, len(train))
+        with_history = calibrated_on_own_runs(curves, raw, residuals, train, at=at, mode=self.mode, basis=basis)
+        if with_history is not None:
+            return with_history
         # The weights were chosen on the same runs the band is cut from: each run's deviation is taken
         # under the blend weighed without it (as `chosen_deviations` does with 3-7 runs).
         deviations = blend_deviations(out_of_sample[:, active], finals, shift[active], combine=self.combine)
         return calibrated(
-            curves,
-            blended(candidates, weights, offsets),
-            residuals,
-            at=at,
-            mode=self.mode,
-            basis=predicted_basis(self.name, len(train)),
-            recenter=False,
-            deviations=deviations,
+            curves, raw, residuals, at=at, mode=self.mode, basis=basis, recenter=False, deviations=deviations
         )
 
 

@@ -28,7 +28,7 @@ from foretune.keys import Mode
 from foretune.predictors._base import Curve, Prediction, final_value
 from foretune.predictors._learned import LearnedPredictor, extra_features, extra_names
 from foretune.predictors._signal import REACH, Signal, is_loss, one_metric, saturating_line
-from foretune.predictors.calibration import MIN_FINISHED, calibrated
+from foretune.predictors.calibration import calibrated, calibrated_on_own_runs
 
 SUFFIX = "'s predicted final"  # a line's metric: "eval_loss's predicted final"
 # The line predicts unless its mean absolute leave-one-out error exceeds this multiple of `learned`'s (the LoRA
@@ -111,7 +111,7 @@ def final_line_prediction(
     """For a score objective: the line of one loss's predicted final (the eval loss unless another's error is
     far smaller: `_signal.one_metric`) with its conformal interval, where its mean absolute leave-one-out
     error is at most `MARGIN` x `learned_error` (the score's own model's); else None. With runs of earlier
-    studies in `train` the interval is cut from the study's own runs alone (as `auto`'s blend does)."""
+    studies in `train` the interval is cut from the study's own runs alone (`calibrated_on_own_runs`)."""
     if mode != "max":
         return None
     lines = final_loss_lines(train, curves, at, min_finished=min_finished, models=models)
@@ -120,11 +120,9 @@ def final_line_prediction(
     line = one_metric(lines)
     if not line.error <= MARGIN * learned_error:
         return None
-    own = np.array([not c.history for c in train])
     basis = f"predicted by auto from {line.metric}, {len(train)} finished runs, 80% conformal interval"
-    if own.all() or own.sum() < MIN_FINISHED:  # fewer of its own: `AutoPredictor.predict` predicts no final
-        return line, calibrated(curves, line.predictions, line.residuals, at=at, mode=mode, basis=basis, recenter=False)
-    # Runs of earlier studies in the fit: the band from the study's own runs, moved by their median (`_blend`).
-    basis = f"{basis} on this study's {int(own.sum())}"
-    prediction = calibrated(curves, line.predictions, line.residuals[own], at=at, mode=mode, basis=basis, recenter=True)
-    return line, replace(prediction, finished_used=len(train))
+    raw, residuals = line.predictions, line.residuals
+    with_history = calibrated_on_own_runs(curves, raw, residuals, train, at=at, mode=mode, basis=basis)
+    if with_history is not None:
+        return line, with_history
+    return line, calibrated(curves, raw, residuals, at=at, mode=mode, basis=basis, recenter=False)

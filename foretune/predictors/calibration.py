@@ -131,6 +131,29 @@ def calibrated(
     )
 
 
+def calibrated_on_own_runs(
+    curves: Sequence[Curve],
+    raw: np.ndarray,
+    residuals: np.ndarray,
+    train: Sequence[Curve],
+    *,
+    at: float,
+    mode: Mode,
+    basis: str,
+) -> Prediction | None:
+    """With runs of earlier studies (`Curve.history`) among the finished runs `train` and at least `MIN_FINISHED`
+    of the study's own: `raw` with its band cut from the own runs' `residuals` alone, moved by their median (only
+    they are exchangeable with the runs it judges; another study's finals can sit on another level, and a shift
+    common to every run leaves the ranking as it was). None where every run is the study's own, or too few are
+    (`AutoPredictor.predict` then predicts no final)."""
+    own = np.array([not c.history for c in train])
+    if own.all() or own.sum() < MIN_FINISHED:
+        return None
+    basis = f"{basis} on this study's {int(own.sum())}"
+    prediction = calibrated(curves, raw, residuals[own], at=at, mode=mode, basis=basis, recenter=True)
+    return replace(prediction, finished_used=len(train))
+
+
 def unit_bounds(curves: Sequence[Curve], *, mode: Mode) -> tuple[float, float] | None:
     """(0, 1) when the metric looks like an accuracy (mode "max" and every finite value of `curves` in
     [0, 1]), else None. A loss in [0, 1] (mode "min") may still exceed 1 in a later run: no bound."""

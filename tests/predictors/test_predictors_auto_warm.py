@@ -4,6 +4,7 @@ is reported at the runs' end: else `_final_line`, tests/predictors/test_predicto
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from foretune.predictors import AutoPredictor, Curve, LearnedPredictor, metrics
 from foretune.predictors._base import final_value
@@ -81,9 +82,13 @@ def _shifted(curves, shift, *, history=False):
     return out
 
 
-def test_runs_of_an_earlier_study_rank_but_the_interval_is_calibrated_on_the_studys_own():
-    history = _shifted(_runs(30, seed=3), 0.0, history=True)
-    own, judged = _shifted(_runs(5, seed=4), 0.15), _shifted(_runs(30, seed=5), 0.15)
+@pytest.mark.parametrize("loss_at_end", [True, False], ids=["through-the-loss-final", "blend"])
+def test_runs_of_an_earlier_study_rank_but_the_interval_is_calibrated_on_the_studys_own(loss_at_end):
+    """Both warm paths of a score: through the eval loss's predicted final (`_final_line`), and the blend where
+    the loss is not reported at the runs' end."""
+    history = _shifted(_runs(30, seed=3, loss_at_end=loss_at_end), 0.0, history=True)
+    own = _shifted(_runs(5, seed=4, loss_at_end=loss_at_end), 0.15)
+    judged = _shifted(_runs(30, seed=5, loss_at_end=loss_at_end), 0.15)
     early = [c.upto(0.2) for c in judged]
     finals = np.array([final_value(c) for c in judged])
 
@@ -94,7 +99,9 @@ def test_runs_of_an_earlier_study_rank_but_the_interval_is_calibrated_on_the_stu
 
     # With 5 of its own: predictions move to the study's level and the band covers its finals; the same runs
     # taken for the study's own miss the shift (the interval can fail).
-    marked = AutoPredictor(mode="max").fit(own + history).predict(early, at=0.2)
+    auto = AutoPredictor(mode="max").fit(own + history)
+    marked = auto.predict(early, at=0.2)
+    assert ("signal:eval_loss's predicted final" in auto.weights_) == loss_at_end
     unmarked = AutoPredictor(mode="max").fit(own + _shifted(history, 0.0)).predict(early, at=0.2)
     assert marked.predicted and "on this study's 5" in marked.basis and marked.finished_used == 35
     inside = np.mean((marked.lower <= finals) & (finals <= marked.upper))
