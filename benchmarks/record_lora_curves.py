@@ -87,6 +87,14 @@ SPACE = {
     "lora.alpha": ParamSpec(type="categorical", choices=[8, 16, 32]),
     "warmup_ratio": ParamSpec(type="float", low=0.0, high=0.3),
 }
+# `--space job`: the default job's space since round 6 (configs/default.yaml, 2026-12-05: learning rate 1e-3 to
+# 6e-3, no warm-up), pinned for the same reason; a recording in it runs the job's budget (`--max-steps 15`).
+JOB_SPACE = {
+    "learning_rate": ParamSpec(type="log_float", low=1e-3, high=6e-3),
+    "lora.r": ParamSpec(type="categorical", choices=[4, 8, 16]),
+    "lora.alpha": ParamSpec(type="categorical", choices=[8, 16, 32]),
+}
+SPACES = {"paper": SPACE, "job": JOB_SPACE}
 
 
 def _from_unit(spec: ParamSpec, u: float) -> float | int:
@@ -98,11 +106,11 @@ def _from_unit(spec: ParamSpec, u: float) -> float | int:
     return float(spec.low + u * (spec.high - spec.low))
 
 
-def design(n: int, seed: int) -> list[dict[str, float | int]]:
-    """The first `n` points of the seeded scrambled Sobol sequence, as hyperparameter settings."""
-    points = qmc.Sobol(d=len(SPACE), scramble=True, seed=seed).random_base2(max(0, math.ceil(math.log2(n))))
+def design(n: int, seed: int, space: Mapping[str, ParamSpec] = SPACE) -> list[dict[str, float | int]]:
+    """The first `n` points of the seeded scrambled Sobol sequence over `space`, as hyperparameter settings."""
+    points = qmc.Sobol(d=len(space), scramble=True, seed=seed).random_base2(max(0, math.ceil(math.log2(n))))
     return [
-        {name: _from_unit(spec, u) for (name, spec), u in zip(SPACE.items(), row, strict=True)} for row in points[:n]
+        {name: _from_unit(spec, u) for (name, spec), u in zip(space.items(), row, strict=True)} for row in points[:n]
     ]
 
 
@@ -121,6 +129,9 @@ def base_settings(args: argparse.Namespace) -> dict:
         base["data"]["max_final_eval_samples"] = args.final_eval_products
     if args.eval_fractions is not None:
         base["train"]["eval_fractions"] = args.eval_fractions
+    if args.space == "job":  # the job searches no warm-up (it trains without one) and judges at 20%: the
+        base["train"]["warmup_ratio"] = 0.0  # default judgement (10%) would add an evaluation the job has not
+        base["early_stage"] = {"fraction": 0.2}
     return base
 
 
@@ -131,7 +142,7 @@ def settings(args: argparse.Namespace) -> dict:
         base["data"]["source"] = os.path.relpath(base["data"]["source"], REPO)
     return {
         "base": base,
-        "space": {k: v.model_dump(exclude_none=True) for k, v in SPACE.items()},
+        "space": {k: v.model_dump(exclude_none=True) for k, v in SPACES[args.space].items()},
         "max_steps": args.max_steps,
         "eval_method": args.eval_method,
         "design_seed": args.seed,
@@ -220,6 +231,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the Sobol design")
     parser.add_argument("--max-steps", type=int, default=20, help="budget of each run in optimizer steps")
     parser.add_argument(
+        "--space",
+        choices=sorted(SPACES),
+        default="paper",
+        help="the searched space: 'paper' (learning rate 1e-4 to 5e-3, rank, alpha, warm-up 0-0.3: the committed "
+        "sets) or 'job' (the default job's: learning rate 1e-3 to 6e-3, rank, alpha, no warm-up)",
+    )
+    parser.add_argument(
         "--eval-method",
         choices=["generate", "teacher_forced"],
         default="generate",
@@ -277,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         done = recorded_trials(args.out)
         todo = [
             (t, p)
-            for t, p in enumerate(design(args.configs, args.seed))
+            for t, p in enumerate(design(args.configs, args.seed, SPACES[args.space]))
             if t not in done and t % args.shard_count == args.shard_index
         ]
         console.print(f"{len(done)} configuration(s) in {args.out}; {len(todo)} to record", highlight=False)
