@@ -9,6 +9,9 @@ predicted vs final, finals inside their 80% interval, and what predicted them. T
   even trial ids, issue 10 item 6), kept at the job's evaluation points (20%, 60%, 100%);
 - `--curves benchmarks/data/lora_curves_fresh.csv --all-trials`: the same from another recorded set, every
   trial (the fresh set is report-only whole; its evaluations at 0.2 and 1.0 are kept: no 0.6 there);
+- `--curves benchmarks/data/lora_curves_job.csv` (round 30): curves recorded in the job's own space and budget
+  (learning rate 1e-3 to 6e-3, no warm-up, 15 steps, finals on 48 products), even ids; `--odd-ids` the
+  report-only half;
 - `--pool DIR [DIR ...]`: random twins of 8 drawn from the complete trials of these recorded studies;
 - `--twin DIR [DIR ...]`: each recorded twin in its own trial order, one table row per study (the figure a
   twin reports when run with the predictor of this tree), written to `--out-csv` as well.
@@ -41,11 +44,12 @@ JOB_FRACTIONS = (0.2, 0.6, 1.0)
 TRIALS, CONCURRENT, AT = 8, 2, 0.2
 
 
-def design_curves(path: Path, min_lr: float, *, all_trials: bool = False) -> list[Curve]:
-    """The even trial ids' (`all_trials`: every trial's) accuracy curves at the job's evaluation points that
-    the set has (0.2 and 1.0 at least), eval and train loss as extras."""
+def design_curves(path: Path, min_lr: float, *, ids: str = "even") -> list[Curve]:
+    """The accuracy curves of the `ids` ("even": the design half, "odd": the report-only half, "all") at the
+    job's evaluation points that the set has (0.2 and 1.0 at least), eval and train loss as extras."""
     table = pd.read_csv(path)
-    table = table[(all_trials | (table.trial % 2 == 0)) & table.fraction.round(3).isin(JOB_FRACTIONS)]
+    kept = {"even": table.trial % 2 == 0, "odd": table.trial % 2 == 1, "all": table.trial >= 0}[ids]
+    table = table[kept & table.fraction.round(3).isin(JOB_FRACTIONS)]
     curves = []
     for trial, rows in table.groupby("trial"):
         if rows.learning_rate.iloc[0] < min_lr or not {AT, 1.0} <= set(rows.fraction.round(3)):
@@ -70,9 +74,9 @@ def predicted_by(weights: dict[str, float]) -> str:
     return name.removeprefix("signal:")
 
 
-def replay(order: list[Curve]) -> list[tuple[int, float, float, float, float, str]]:
-    """(finished runs, predicted, lower, upper, final, predicted by) of every trial of one twin that got a
-    predicted final, clipped into [0, 1] as the job's evaluator clips an accuracy."""
+def replay(order: list[Curve]) -> list[tuple[int, float, float, float, float, str, float]]:
+    """(finished runs, predicted, lower, upper, final, predicted by, eval loss at 20%) of every trial of one twin
+    that got a predicted final, clipped into [0, 1] as the job's evaluator clips an accuracy."""
     rows = []
     for k, trial in enumerate(order):
         finished = order[: CONCURRENT * (k // CONCURRENT)]
@@ -80,13 +84,15 @@ def replay(order: list[Curve]) -> list[tuple[int, float, float, float, float, st
         prediction = clip_to_bounds(auto.predict([trial.upto(AT)], at=AT), (0.0, 1.0))
         if prediction.predicted:
             mean, lower, upper = prediction.mean[0], prediction.lower[0], prediction.upper[0]
-            rows.append((len(finished), mean, lower, upper, trial.final, predicted_by(auto.weights_)))
+            loss = float(trial.upto(AT).extras.get("eval_loss", [np.nan])[-1])
+            rows.append((len(finished), mean, lower, upper, trial.final, predicted_by(auto.weights_), loss))
     return rows
 
 
-def rank_agreement(rows: list[tuple]) -> float | None:
-    """Spearman of predicted vs final over a twin's predicted trials (None below 3, or where either is flat)."""
-    predicted, final = [r[1] for r in rows], [r[4] for r in rows]
+def rank_agreement(rows: list[tuple], *, by_loss: bool = False) -> float | None:
+    """Spearman of predicted vs final over a twin's predicted trials (None below 3, or where either is flat);
+    `by_loss`: of minus the eval loss at 20% vs final over the same trials (what the predictions start from)."""
+    predicted, final = [-r[6] if by_loss else r[1] for r in rows], [r[4] for r in rows]
     if len(rows) < 3 or np.ptp(predicted) <= 0 or np.ptp(final) <= 0:
         return None
     return float(stats.spearmanr(predicted, final).statistic)
@@ -103,7 +109,7 @@ def study_row(run_dir: Path) -> dict:
         "complete": len(curves),
         "predicted": len(rows),
         "spearman": None if rho is None else round(rho, 2),
-        "inside": int(sum(lo <= final <= up for _, _, lo, up, final, _ in rows)),
+        "inside": int(sum(lo <= final <= up for _, _, lo, up, final, *_ in rows)),
         "by": ", ".join(f"{name} {n}" for name, n in sorted(by.items())),
     }
 
@@ -125,23 +131,28 @@ def per_study(dirs: list[Path], out_csv: Path | None) -> None:
 
 def random_twins(curves: list[Curve], replays: int, seed: int, source: str) -> None:
     rng = np.random.default_rng(seed)
-    spearmans, counts, inside, by_finished, by = [], [], [], defaultdict(list), Counter()
+    spearmans, by_loss, counts, inside, by_finished, by = [], [], [], [], defaultdict(list), Counter()
     for _ in range(replays):
         rows = replay([curves[i] for i in rng.permutation(len(curves))[:TRIALS]])
         counts.append(len(rows))
-        for finished, _mean, lower, upper, final, name in rows:
+        for finished, _mean, lower, upper, final, name, _loss in rows:
             inside.append(lower <= final <= upper)
             by_finished[finished].append((lower <= final <= upper, upper - lower))
             by[name] += 1
-        rho = rank_agreement(rows)
-        if rho is not None:
+        rho, loss_rho = rank_agreement(rows), rank_agreement(rows, by_loss=True)
+        if rho is not None and loss_rho is not None:
             spearmans.append(rho)
-    spearmans = np.array(spearmans)
+            by_loss.append(loss_rho)
+    spearmans, by_loss = np.array(spearmans), np.array(by_loss)
     print(f"{len(curves)} curves ({source}, {replays} replays) of {TRIALS} trials a twin")
     print(f"trials with a predicted final per replay: mean {np.mean(counts):.2f} (by: {dict(sorted(by.items()))})")
     print(
         f"predicted vs final Spearman: median {np.median(spearmans):.2f}, mean {spearmans.mean():.2f}, "
         f">= 0.8 in {np.mean(spearmans >= 0.8 - 1e-9):.0%} of {len(spearmans)} replays"
+    )
+    print(
+        f"  the eval loss at 20% over the same trials: median {np.median(by_loss):.2f}, mean {by_loss.mean():.2f}, "
+        f">= 0.8 in {np.mean(by_loss >= 0.8 - 1e-9):.0%}"
     )
     print(f"finals inside their 80% interval: {np.mean(inside):.0%} of {len(inside)}")
     for finished in sorted(by_finished):
@@ -159,7 +170,9 @@ def main() -> None:
     sources.add_argument("--pool", type=Path, nargs="+", help="draw random twins from these studies' complete trials")
     parser.add_argument("--out-csv", type=Path, help="with --twin: also write the per-study table here")
     parser.add_argument("--curves", type=Path, default=CURVES, help="the recorded curve set random twins come from")
-    parser.add_argument("--all-trials", action="store_true", help="every trial of --curves, not the even ids only")
+    halves = parser.add_mutually_exclusive_group()
+    halves.add_argument("--all-trials", action="store_true", help="every trial of --curves, not the even ids only")
+    halves.add_argument("--odd-ids", action="store_true", help="the odd ids of --curves (report-only), not the even")
     args = parser.parse_args()
     if args.out_csv is not None and not args.twin:
         parser.error("--out-csv goes with --twin")
@@ -173,8 +186,10 @@ def main() -> None:
         curves = [c for d in args.pool for c in twin_curves(d)]
         random_twins(curves, args.replays, args.seed, f"complete trials of {len(args.pool)} studies")
     else:
-        source = f"{args.curves.name}, {'every trial' if args.all_trials else 'design curves (even ids)'}"
-        curves = design_curves(args.curves, args.min_lr, all_trials=args.all_trials)
+        ids = "all" if args.all_trials else "odd" if args.odd_ids else "even"
+        named = {"all": "every trial", "odd": "REPORT-ONLY curves (odd ids)", "even": "design curves (even ids)"}
+        source = f"{args.curves.name}, {named[ids]}"
+        curves = design_curves(args.curves, args.min_lr, ids=ids)
         random_twins(curves, args.replays, args.seed, source)
 
 

@@ -156,8 +156,10 @@ def line_signal(
         residuals[i] = finals[i] - _line(x[others], finals[others], x[i : i + 1], comparable=comparable)[0]
     error = float(np.mean(np.abs(residuals)))
     unclipped = _line(x, finals, query, comparable=comparable)
-    if comparable:
-        return Signal(metric, residuals, error, saturating_line(x, finals, query, reach), unclipped)
+    if comparable:  # the other reading above the finished runs: a tail bent flat (its interval reaches it)
+        bent = saturating_line(x, finals, query, reach, straight_above=False)
+        other = np.where(query > x.max() + reach, bent, unclipped)
+        return Signal(metric, residuals, error, saturating_line(x, finals, query, reach), other)
     edge = np.minimum(query, x.max() + reach)
     return Signal(metric, residuals, error, _line(x, finals, edge), unclipped)
 
@@ -184,12 +186,14 @@ def _line(x: np.ndarray, y: np.ndarray, at_x: np.ndarray, *, comparable: bool = 
 
 
 def saturating_line(
-    x: np.ndarray, y: np.ndarray, at_x: np.ndarray, reach: float, *, comparable: bool = True
+    x: np.ndarray, y: np.ndarray, at_x: np.ndarray, reach: float, *, comparable: bool = True, straight_above: bool = True
 ) -> np.ndarray:
-    """`_line` inside [min(x) - reach, max(x) + reach]; beyond, it goes on with the same slope at the edge and
-    bends flat, adding at most slope x reach: in order, and never as far as a straight line. `comparable`: the
-    spread slope (`best_signal`'s maps), else least squares (`_final_line`)."""
-    edge = np.clip(at_x, x.min() - reach, x.max() + reach)
+    """`_line` inside [min(x) - reach, max(x) + reach]; below (a loss lower than every finished run's: a score
+    nearing its ceiling) it goes on with the same slope at the edge and bends flat, adding at most slope x reach: in
+    order, and never as far as a straight line. Above (a loss higher than every finished run's) it goes on straight
+    (`straight_above`; else it bends there too). `comparable`: the spread slope (`best_signal`'s maps), else least
+    squares (`_final_line`)."""
+    edge = np.clip(at_x, x.min() - reach, None if straight_above else x.max() + reach)
     beyond = at_x - edge
     bent = np.sign(beyond) * reach * -np.expm1(-np.abs(beyond) / reach)
     slope = _spread_slope(x, y) if comparable else float(np.polyfit(x, y, 1)[0])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from foretune.config import load_config
 from tests.benchmark_scripts import benchmark_module
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +48,19 @@ def test_real_products_are_read_in_place_and_named_from_the_repository(recorder,
     recorded = recorder.settings(args)["base"]["data"]["source"]
     assert (ROOT / recorded).resolve() == source.resolve() and not Path(recorded).is_absolute()
     assert "synthetic_size" in recorder.BASE["data"]  # the pinned settings are not changed in place
+
+
+def test_the_job_space_is_the_default_jobs_trial(recorder):
+    """`--space job` records the job's trial (configs/default.yaml): its space, no warm-up, judged at 20% only."""
+    job = load_config(ROOT / "configs" / "default.yaml")
+    args = recorder.parse_args(["--space", "job", "--max-steps", "15", "--eval-fractions", "0.2", "1.0"])
+    assert recorder.settings(args)["space"] == {k: v.model_dump(exclude_none=True) for k, v in job.search.space.items()}
+    config = recorder.validate_config(recorder.base_settings(args))
+    assert config.train.warmup_ratio == job.train.warmup_ratio == 0.0
+    assert config.train.eval_fractions == job.train.eval_fractions == [0.2, 1.0]
+    points = recorder.design(16, 6, recorder.JOB_SPACE)
+    assert all(1e-3 <= p["learning_rate"] <= 6e-3 and set(p) == set(job.search.space) for p in points)
+    assert recorder.base_settings(recorder.parse_args([])) == recorder.BASE  # the committed sets' settings
 
 
 @pytest.mark.parametrize(
