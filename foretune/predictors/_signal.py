@@ -186,7 +186,13 @@ def _line(x: np.ndarray, y: np.ndarray, at_x: np.ndarray, *, comparable: bool = 
 
 
 def saturating_line(
-    x: np.ndarray, y: np.ndarray, at_x: np.ndarray, reach: float, *, comparable: bool = True, straight_above: bool = True
+    x: np.ndarray,
+    y: np.ndarray,
+    at_x: np.ndarray,
+    reach: float,
+    *,
+    comparable: bool = True,
+    straight_above: bool = True,
 ) -> np.ndarray:
     """`_line` inside [min(x) - reach, max(x) + reach]; below (a loss lower than every finished run's: a score
     nearing its ceiling) it goes on with the same slope at the edge and bends flat, adding at most slope x reach: in
