@@ -94,8 +94,7 @@ def final_loss_lines(
 
 
 def _saturating_line(x: np.ndarray, y: np.ndarray, at_x: np.ndarray) -> np.ndarray:
-    """The least-squares line of y on x, bending flat beyond `REACH` x their range below them and straight above
-    (`_signal.saturating_line`)."""
+    """The least-squares line of y on x, bending flat beyond `REACH` x their range (`_signal.saturating_line`)."""
     return saturating_line(x, y, at_x, REACH * np.ptp(x), comparable=False)
 
 

@@ -22,9 +22,9 @@ A study compares predictions made at different times, from 2, 4, 6 finished runs
 scale (`comparable` in `line_signal`, the maps `best_signal` uses). So the same loss predicts throughout
 (eval loss, unless another's error is far smaller: `SWITCH_RATIO`), the slope is the finished runs'
 spread of finals over their spread of the loss (not the least-squares slope, which also scales with their
-correlation, itself noise on 2-6 runs), and a loss beyond the finished runs' range gets no line only far below
-every finished run's (`TAIL_LIMIT`): below them a tail that bends flat (a score nears its ceiling), above them the
-straight line (a worse run than any so far, on the scale of the study's other predictions)."""
+correlation, itself noise on 2-6 runs), and a loss beyond the finished runs' range gets a saturating tail
+instead of no line (which hands the run to another scale) or a point held at an edge (which ties); only a
+loss far below every finished run's (`TAIL_LIMIT`) still gets no line."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ LINE_MARGIN = 10.0
 LOSS_MARGIN = 0.8
 # How far beyond the finished runs' range of the metric (in units of that range) a judged run may lie
 # for the line to predict it (0.25-1.0 gave the same figures on the LoRA design ids); beyond it a
-# `comparable` map continues with a saturating tail below and straight above (`saturating_line`).
+# `comparable` map continues with a saturating tail (`saturating_line`).
 REACH = 0.5
 # From 4 runs (with 2-3 the eval loss is taken wherever its line exists) another loss replaces the eval
 # loss only where its leave-one-out error is below this multiple of the eval loss's: switching metric between
@@ -96,9 +96,8 @@ class Signal:
     """One extra metric's line from its early value to the objective's final.
 
     `residuals` are the finished runs' leave-one-out errors (final - prediction); `error` their mean
-    absolute value; `predictions` the line at each judged curve's early value of the metric; `unclipped` the
-    other reading of a run beyond the finished runs' reach, which its interval is stretched to: the straight line
-    where `predictions` hold it at the edge or bend it flat, the flat tail where they go on straight."""
+    absolute value; `predictions` the line at each judged curve's early value of the metric, held at the
+    reach's edge for a loss far above the finished runs' (`unclipped`: the line's value there)."""
 
     metric: str
     residuals: np.ndarray
@@ -134,12 +133,10 @@ def line_signal(
     least-squares slope is that times their correlation, which on 2-6 runs is noise and moves every refit
     (random twins drawn from the curves of seeds 0-5: with one pooled slope and each fit's own level, 66% of
     twins ranked their predicted trials at >= 0.8; with each fit's own slope and one pooled level, 56%: the
-    slope, more than the level, reordered predictions made at different times). Below the reach the line goes
-    on with a saturating tail (`saturating_line`): never further than its slope x the reach past the edge, in
-    order, where round 6 gave no line (the snapshot rule's scale then); a judged loss more than `TAIL_LIMIT` ranges
-    below the finished runs' still gets no line. Above it the line goes on straight (round 30; rounds 7-29 bent it
-    flat there too, so that a run whose loss was twice the finished runs' was predicted near the worst of them,
-    above runs predicted later that ended far better), its interval reaching the flat tail's value."""
+    slope, more than the level, reordered predictions made at different times). Beyond the reach the line
+    goes on with a saturating tail (`saturating_line`): never further than its slope x the reach past the edge, in
+    order, where round 6 gave no line below (the snapshot rule's scale then) and held runs above at one edge
+    value; a judged loss more than `TAIL_LIMIT` ranges below the finished runs' still gets no line."""
     x = extra_features(train, at, [metric])[:, 0]
     query = extra_features(curves, at, [metric])[:, 0]
     finals = np.array([final_value(c) for c in train])
@@ -159,10 +156,8 @@ def line_signal(
         residuals[i] = finals[i] - _line(x[others], finals[others], x[i : i + 1], comparable=comparable)[0]
     error = float(np.mean(np.abs(residuals)))
     unclipped = _line(x, finals, query, comparable=comparable)
-    if comparable:  # the other reading above the finished runs: a tail bent flat (its interval reaches it)
-        bent = saturating_line(x, finals, query, reach, straight_above=False)
-        other = np.where(query > x.max() + reach, bent, unclipped)
-        return Signal(metric, residuals, error, saturating_line(x, finals, query, reach), other)
+    if comparable:
+        return Signal(metric, residuals, error, saturating_line(x, finals, query, reach), unclipped)
     edge = np.minimum(query, x.max() + reach)
     return Signal(metric, residuals, error, _line(x, finals, edge), unclipped)
 
@@ -189,20 +184,12 @@ def _line(x: np.ndarray, y: np.ndarray, at_x: np.ndarray, *, comparable: bool = 
 
 
 def saturating_line(
-    x: np.ndarray,
-    y: np.ndarray,
-    at_x: np.ndarray,
-    reach: float,
-    *,
-    comparable: bool = True,
-    straight_above: bool = True,
+    x: np.ndarray, y: np.ndarray, at_x: np.ndarray, reach: float, *, comparable: bool = True
 ) -> np.ndarray:
-    """`_line` inside [min(x) - reach, max(x) + reach]; below (a loss lower than every finished run's: a score
-    nearing its ceiling) it goes on with the same slope at the edge and bends flat, adding at most slope x reach: in
-    order, and never as far as a straight line. Above (a loss higher than every finished run's) it goes on straight
-    (`straight_above`; else it bends there too). `comparable`: the spread slope (`best_signal`'s maps), else least
-    squares (`_final_line`)."""
-    edge = np.clip(at_x, x.min() - reach, None if straight_above else x.max() + reach)
+    """`_line` inside [min(x) - reach, max(x) + reach]; beyond, it goes on with the same slope at the edge and
+    bends flat, adding at most slope x reach: in order, and never as far as a straight line. `comparable`: the
+    spread slope (`best_signal`'s maps), else least squares (`_final_line`)."""
+    edge = np.clip(at_x, x.min() - reach, x.max() + reach)
     beyond = at_x - edge
     bent = np.sign(beyond) * reach * -np.expm1(-np.abs(beyond) / reach)
     slope = _spread_slope(x, y) if comparable else float(np.polyfit(x, y, 1)[0])

@@ -256,24 +256,6 @@ def test_a_loss_beyond_the_finished_runs_keeps_its_order_on_a_bounded_tail():
     assert auto.weights_ == {"snapshot": 1.0}
 
 
-@pytest.mark.parametrize("finished_runs", [2, 5])
-def test_a_loss_above_every_finished_run_is_predicted_on_the_straight_line(finished_runs):
-    """A score nears its ceiling as the loss falls (the tail below bends flat) but keeps falling as it rises: a
-    judged eval loss far above every finished run's (a worse run than any so far) is predicted on the straight line,
-    below them all by the line's slope x the distance (round 29 and before: bent flat, near the worst finished
-    run's final, above runs that ended far better; benchmarks/results/verdict.md round 30)."""
-    finished, judged = _runs(finished_runs, seed=7), _runs(3, seed=8)
-    x = np.array([c.extras["eval_loss"][1] for c in finished])
-    y = np.array([final_value(c) for c in finished])
-    far = Curve(FRACTIONS, judged[0].values, trial="far", extras={"eval_loss": np.full(10, x.max() + 5 * np.ptp(x))})
-    auto, prediction = _predict(finished, [far, *judged])
-    assert auto.weights_ == {"signal:eval_loss": 1.0}
-    straight = y.mean() - np.std(y) / np.std(x) * (x.max() + 5 * np.ptp(x) - x.mean())
-    assert prediction.mean[0] == pytest.approx(straight)
-    assert prediction.mean[0] < y.min() - 4 * np.ptp(y) and prediction.mean[0] < prediction.mean[1:].min()
-    assert prediction.lower[0] <= prediction.mean[0] <= prediction.upper[0]
-
-
 def test_comparable_lines_use_the_spread_of_finals_over_the_spread_of_the_loss():
     """Least squares scales the slope by the finished runs' correlation, which on 2-6 runs moves with every
     refit; the comparable line's slope is -sd(finals) / sd(loss), through their means."""
