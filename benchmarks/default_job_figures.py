@@ -71,7 +71,9 @@ PARTS = ("job", "twin")
 # design data of round 7 (replayed); 6-8 were fixed before round 7's design and run once, unread by it; 9-11 were
 # fixed before round 8 and run once with the round-7 predictor frozen (the finals on 48 products), unread by any design;
 # 12-14 were run once in round 13 (the 20% judgement as rounds 8-12 left it), unread by any design; 18-20 were
-# fixed before round 29's twins and run once with its predictor, unread by its design (the replay of design ids).
+# fixed before round 29's twins and run once with its predictor, unread by its design (the replay of design ids);
+# 21-23 were fixed before round 30's twins and run once with its candidate (a straight line above the finished runs'
+# losses), reverted after them: their live column is the candidate's, the replayed column the shipped predictor's.
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -88,6 +90,9 @@ SEED_ROLES = {
     18: "r29 fresh, finals on 48",
     19: "r29 fresh, finals on 48",
     20: "r29 fresh, finals on 48",
+    21: "r30 fresh, finals on 48; live: a reverted candidate",
+    22: "r30 fresh, finals on 48; live: a reverted candidate",
+    23: "r30 fresh, finals on 48; live: a reverted candidate",
 }
 
 

@@ -60,9 +60,10 @@ TWO_RUN_BAND = 1.0
 # the rule's. The rule's error is small on runs that all ended alike while it cannot rank (the score at 20%
 # ranked the default job's finals at -0.86 to 0.31), and an error guards values, not ranks: at 2 (rounds 5-28)
 # the rule took 59 of 537 predictions in the LoRA replay (benchmarks/default_job_replay.py, design ids, 100
-# twins) and twins with predicted vs final >= 0.8 were 48% (in the job's learning-rate range, >= 1e-3: 80%);
+# twins) and twins with predicted vs final >= 0.8 were 48% (in the job's learning-rate range, >= 1e-3, 8 curves: 80%);
 # at 5 / 10 / no limit 53% / 55% / 55% (84% / 92% / 93%), finals inside their 80% interval 81% -> 85%
-# (benchmarks/results/verdict.md, round 29). 10 keeps a guard for a loss that does not follow the score at all.
+# (benchmarks/results/verdict.md, round 29; on curves of the job's own space, round 30: 80% of twins, 2 x and 10 x
+# alike). 10 keeps a guard for a loss that does not follow the score at all.
 LINE_MARGIN = 10.0
 # A loss objective (mode "min") is not coarse early: another loss replaces it only where its error is clearly
 # smaller (round 5's margin; at 2.0 the replay fixture's cold-5 ranking fell from +0.048 to +0.008 over the rule).
