@@ -19,7 +19,8 @@ settings is refused. Which trials are for design and which are only reported on:
         > /tmp/lora_curves.log 2>&1 &
 
 Other products, evaluation points and final size make another set (`--source` for real products, `--data-seed`,
-`--eval-fractions`, `--final-eval-products`; the report-only sets' commands are in benchmarks/data/README.md);
+`--eval-fractions`, `--final-eval-products`; `--space job` the default job's space since round 6, over its 15 steps;
+the other sets' commands are in benchmarks/data/README.md);
 `--shard K/N` records every N-th trial, so N processes side by side (one core each) share one recording.
 """
 
@@ -80,7 +81,7 @@ BASE = {
         "device": "cpu",
     },
 }
-# The default job's search space (configs/default.yaml); keys are dotted `train` fields.
+# The default job's search space (configs/default.yaml, 2026-12-01); keys are dotted `train` fields.
 SPACE = {
     "learning_rate": ParamSpec(type="log_float", low=1e-4, high=5e-3),
     "lora.r": ParamSpec(type="categorical", choices=[4, 8, 16]),
@@ -129,8 +130,10 @@ def base_settings(args: argparse.Namespace) -> dict:
         base["data"]["max_final_eval_samples"] = args.final_eval_products
     if args.eval_fractions is not None:
         base["train"]["eval_fractions"] = args.eval_fractions
-    if args.space == "job":  # the job searches no warm-up (it trains without one) and judges at 20%: the
-        base["train"]["warmup_ratio"] = 0.0  # default judgement (10%) would add an evaluation the job has not
+    if args.space == "job":
+        # The job searches no warm-up, so it trains without one; it judges at 20%, and the config's default
+        # judgement (10%) would add an evaluation the job does not make.
+        base["train"]["warmup_ratio"] = 0.0
         base["early_stage"] = {"fraction": 0.2}
     return base
 
@@ -229,7 +232,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", type=int, default=40, help="configurations of the design to record (>= 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the Sobol design")
-    parser.add_argument("--max-steps", type=int, default=20, help="budget of each run in optimizer steps")
+    parser.add_argument(
+        "--max-steps", type=int, help="budget of each run in optimizer steps (default: 20; with --space job, 15)"
+    )
     parser.add_argument(
         "--space",
         choices=sorted(SPACES),
@@ -261,6 +266,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=OUT, help="the long-format CSV to append to")
     args = parser.parse_args(argv)
+    if args.max_steps is None:
+        args.max_steps = 15 if args.space == "job" else 20
     for name in ("configs", "threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")  # exits 2

@@ -61,6 +61,10 @@ def test_the_job_space_is_the_default_jobs_trial(recorder):
     points = recorder.design(16, 6, recorder.JOB_SPACE)
     assert all(1e-3 <= p["learning_rate"] <= 6e-3 and set(p) == set(job.search.space) for p in points)
     assert recorder.base_settings(recorder.parse_args([])) == recorder.BASE  # the committed sets' settings
+    committed = json.loads((ROOT / "benchmarks" / "data" / "lora_curves_job.settings.json").read_text())
+    recorded = ["--space", "job", "--seed", "6", "--eval-products", "12", "--final-eval-products", "48"]
+    recorded += ["--eval-fractions", "0.2", "1.0"]  # benchmarks/data/README.md's command (15 steps by default)
+    assert json.loads(json.dumps(recorder.settings(recorder.parse_args(recorded)))) == committed
 
 
 @pytest.mark.parametrize(
