@@ -202,7 +202,11 @@ def test_resume_after_sigkill_keeps_finished_trials_and_reaches_the_total(ray_cl
         trial = by_number[number]
         assert trial.state == TrialState.FAIL and trial.user_attrs[INTERRUPTED_ATTR]
         retries = [t for t in study.trials if t.user_attrs.get("retry_of") == number]
-        assert len(retries) == 1 and retries[0].params == trial.params and retries[0].state.is_finished()
+        if trial.params:  # a kill mid-sampling leaves some: the retry samples the rest (as test_postgres's)
+            assert len(retries) == 1 and trial.params.items() <= retries[0].params.items()
+            assert retries[0].state.is_finished()
+        else:  # killed between its ask and its parameters (CI, 2026-12-05): nothing ran, nothing to run again
+            assert not retries
     counted = counted_trials(study)
     assert len(counted) == total  # the total is reached, not exceeded
     assert not [t for t in study.trials if not t.state.is_finished()]
