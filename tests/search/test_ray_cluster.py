@@ -5,6 +5,7 @@ tests/ray_cluster.py). Trials are replayed curves: the cluster, not training, is
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import optuna
@@ -46,13 +47,17 @@ def test_ray_job_submit_runs_a_search_whose_trials_use_both_nodes(ray_cluster, c
     """`ray job submit` starts the search on the head; its trials are placed on both nodes (one CPU each, two
     trials at once). `--address` from outside the cluster: the refusal test below."""
     search = [str(BIN / "foretune"), "search", str(config_file), "--replay", str(REPLAY_CURVES), "--out", str(tmp_path)]
-    result = subprocess.run(
-        [str(BIN / "ray"), "job", "submit", "--address", ray_cluster.dashboard, "--", *search],
-        env=ray_cluster.token_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    for _ in range(10):  # the head's job agent may not be up yet right after `ray start` (CI, 2026-12-05)
+        result = subprocess.run(
+            [str(BIN / "ray"), "job", "submit", "--address", ray_cluster.dashboard, "--", *search],
+            env=ray_cluster.token_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if "No available agent" not in result.stdout + result.stderr:
+            break
+        time.sleep(3)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "succeeded" in result.stdout
     nodes = _nodes_of_trials(tmp_path / JOURNAL_NAME)
