@@ -73,7 +73,8 @@ PARTS = ("job", "twin")
 # 12-14 were run once in round 13 (the 20% judgement as rounds 8-12 left it), unread by any design; 18-20 were
 # fixed before round 29's twins and run once with its predictor, unread by its design (the replay of design ids);
 # 21-23 were fixed before round 30's twins and run once with its candidate (a straight line above the finished runs'
-# losses), reverted after them: their live column is the candidate's, the replayed column the shipped predictor's.
+# losses), reverted after them: their live column is the candidate's, the replayed column the shipped predictor's;
+# 24-26 were fixed before round 31's twins (10 trials, chosen on the replay of the job set) and run once.
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -93,6 +94,9 @@ SEED_ROLES = {
     21: "r30 fresh, finals on 48; live: a reverted candidate",
     22: "r30 fresh, finals on 48; live: a reverted candidate",
     23: "r30 fresh, finals on 48; live: a reverted candidate",
+    24: "r31 fresh, 10 trials",
+    25: "r31 fresh, 10 trials",
+    26: "r31 fresh, 10 trials",
 }
 
 

@@ -1,18 +1,18 @@
 """Replay the default job's pruning-off twin on recorded curves, offline (seconds, no training).
 
-The twin runs 8 trials, 2 at a time, each judged at 20% by `auto` from the runs finished so far and each
-run to its final: trial k is judged with 2 x (k // 2) finished runs (0, 0, 2, 2, 4, 4, 6, 6), as the
-twins on this machine were. It measures, over the trials that got a predicted final: how many, Spearman of
+The twin runs 10 trials (round 31; 8 before: `--trials 8` reproduces rounds 6-30), 2 at a time, each judged
+at 20% by `auto` from the runs finished so far and each run to its final: trial k is judged with 2 x (k // 2)
+finished runs (0, 0, 2, 2, 4, 4, 6, 6, 8, 8), as the twins on this machine were. It measures, over the trials that got a predicted final: how many, Spearman of
 predicted vs final, finals inside their 80% interval, and what predicted them. Three sources:
 
-- (default) random twins of 8 trials drawn from `benchmarks/data/lora_curves.csv` (the design half only:
+- (default) random twins of `--trials` trials drawn from `benchmarks/data/lora_curves.csv` (the design half only:
   even trial ids, issue 10 item 6), kept at the job's evaluation points (20%, 60%, 100%);
 - `--curves benchmarks/data/lora_curves_fresh.csv --all-trials`: the same from another recorded set, every
   trial (the fresh set is report-only whole; its evaluations at 0.2 and 1.0 are kept: no 0.6 there);
 - `--curves benchmarks/data/lora_curves_job.csv` (round 30): curves recorded in the job's own space and budget
   (learning rate 1e-3 to 6e-3, no warm-up, 15 steps, finals on 48 products), even ids; `--odd-ids` the
   report-only half;
-- `--pool DIR [DIR ...]`: random twins of 8 drawn from the complete trials of these recorded studies;
+- `--pool DIR [DIR ...]`: random twins drawn from the complete trials of these recorded studies;
 - `--twin DIR [DIR ...]`: each recorded twin in its own trial order, one table row per study (the figure a
   twin reports when run with the predictor of this tree), written to `--out-csv` as well.
 
@@ -41,7 +41,7 @@ from foretune.search.storage import find_study_name, journal_path, open_storage,
 
 CURVES = Path(__file__).parent / "data" / "lora_curves.csv"
 JOB_FRACTIONS = (0.2, 0.6, 1.0)
-TRIALS, CONCURRENT, AT = 8, 2, 0.2
+TRIALS, CONCURRENT, AT = 10, 2, 0.2  # the job's trials (configs/default.yaml), slots, judgement
 
 
 def design_curves(path: Path, min_lr: float, *, ids: str = "even") -> list[Curve]:
@@ -129,11 +129,11 @@ def per_study(dirs: list[Path], out_csv: Path | None) -> None:
         print(f"wrote {out_csv}")
 
 
-def random_twins(curves: list[Curve], replays: int, seed: int, source: str) -> None:
+def random_twins(curves: list[Curve], replays: int, seed: int, source: str, trials: int = TRIALS) -> None:
     rng = np.random.default_rng(seed)
     spearmans, by_loss, counts, inside, by_finished, by = [], [], [], [], defaultdict(list), Counter()
     for _ in range(replays):
-        rows = replay([curves[i] for i in rng.permutation(len(curves))[:TRIALS]])
+        rows = replay([curves[i] for i in rng.permutation(len(curves))[:trials]])
         counts.append(len(rows))
         for finished, _mean, lower, upper, final, name, _loss in rows:
             inside.append(lower <= final <= upper)
@@ -144,7 +144,7 @@ def random_twins(curves: list[Curve], replays: int, seed: int, source: str) -> N
             spearmans.append(rho)
             by_loss.append(loss_rho)
     spearmans, by_loss = np.array(spearmans), np.array(by_loss)
-    print(f"{len(curves)} curves ({source}, {replays} replays) of {TRIALS} trials a twin")
+    print(f"{len(curves)} curves ({source}, {replays} replays) of {trials} trials a twin")
     print(f"trials with a predicted final per replay: mean {np.mean(counts):.2f} (by: {dict(sorted(by.items()))})")
     print(
         f"predicted vs final Spearman: median {np.median(spearmans):.2f}, mean {spearmans.mean():.2f}, "
@@ -165,6 +165,7 @@ def main() -> None:
     parser.add_argument("--replays", type=int, default=100)
     parser.add_argument("--min-lr", type=float, default=0.0, help="design curves: only this learning rate or above")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trials", type=int, default=TRIALS, help="random twins: trials a twin (the job: 8)")
     sources = parser.add_mutually_exclusive_group()
     sources.add_argument("--twin", type=Path, nargs="+", help="replay each recorded twin in its order: one row each")
     sources.add_argument("--pool", type=Path, nargs="+", help="draw random twins from these studies' complete trials")
@@ -184,13 +185,13 @@ def main() -> None:
         per_study(args.twin, args.out_csv)
     elif args.pool:
         curves = [c for d in args.pool for c in twin_curves(d)]
-        random_twins(curves, args.replays, args.seed, f"complete trials of {len(args.pool)} studies")
+        random_twins(curves, args.replays, args.seed, f"complete trials of {len(args.pool)} studies", args.trials)
     else:
         ids = "all" if args.all_trials else "odd" if args.odd_ids else "even"
         named = {"all": "every trial", "odd": "REPORT-ONLY curves (odd ids)", "even": "design curves (even ids)"}
         source = f"{args.curves.name}, {named[ids]}"
         curves = design_curves(args.curves, args.min_lr, ids=ids)
-        random_twins(curves, args.replays, args.seed, source)
+        random_twins(curves, args.replays, args.seed, source, args.trials)
 
 
 if __name__ == "__main__":
