@@ -74,7 +74,7 @@ PARTS = ("job", "twin")
 # fixed before round 29's twins and run once with its predictor, unread by its design (the replay of design ids);
 # 21-23 were fixed before round 30's twins and run once with its candidate (a straight line above the finished runs'
 # losses), reverted after them: their live column is the candidate's, the replayed column the shipped predictor's;
-# 24-26 were fixed before round 31's twins (10 trials, chosen on the replay of the job set) and run once.
+# 24-29 were fixed before round 31's twins (10 trials, chosen on the replay of the job set) and run once.
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -97,6 +97,9 @@ SEED_ROLES = {
     24: "r31 fresh, 10 trials",
     25: "r31 fresh, 10 trials",
     26: "r31 fresh, 10 trials",
+    27: "r31 fresh, 10 trials",
+    28: "r31 fresh, 10 trials",
+    29: "r31 fresh, 10 trials",
 }
 
 

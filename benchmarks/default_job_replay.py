@@ -2,8 +2,9 @@
 
 The twin runs 10 trials (round 31; 8 before: `--trials 8` reproduces rounds 6-30), 2 at a time, each judged
 at 20% by `auto` from the runs finished so far and each run to its final: trial k is judged with 2 x (k // 2)
-finished runs (0, 0, 2, 2, 4, 4, 6, 6, 8, 8), as the twins on this machine were. It measures, over the trials that got a predicted final: how many, Spearman of
-predicted vs final, finals inside their 80% interval, and what predicted them. Three sources:
+finished runs (0, 0, 2, 2, 4, 4, 6, 6, 8, 8), as the twins on this machine were. It measures, over the trials
+that got a predicted final: how many, Spearman of predicted vs final, finals inside their 80% interval, and what
+predicted them. Three sources:
 
 - (default) random twins of `--trials` trials drawn from `benchmarks/data/lora_curves.csv` (the design half only:
   even trial ids, issue 10 item 6), kept at the job's evaluation points (20%, 60%, 100%);
@@ -165,7 +166,9 @@ def main() -> None:
     parser.add_argument("--replays", type=int, default=100)
     parser.add_argument("--min-lr", type=float, default=0.0, help="design curves: only this learning rate or above")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--trials", type=int, default=TRIALS, help="random twins: trials a twin (the job: 8)")
+    parser.add_argument(
+        "--trials", type=int, default=TRIALS, help="random twins: trials a twin (the job: 10; 8 before round 31)"
+    )
     sources = parser.add_mutually_exclusive_group()
     sources.add_argument("--twin", type=Path, nargs="+", help="replay each recorded twin in its order: one row each")
     sources.add_argument("--pool", type=Path, nargs="+", help="draw random twins from these studies' complete trials")
