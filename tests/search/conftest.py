@@ -9,21 +9,25 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 from optuna.distributions import FloatDistribution
-from optuna.trial import create_trial
+from optuna.trial import TrialState, create_trial
 
 from foretune.keys import (
     EARLY_BASIS_ATTR,
     EARLY_DECISION_ATTR,
     EARLY_SCORE_ATTR,
     FRACTION_REACHED_ATTR,
+    INTERRUPTED_ATTR,
     PREDICTED_FINAL_ATTR,
     PREDICTED_LOWER_ATTR,
     PREDICTED_UPPER_ATTR,
+    RETRY_OF_ATTR,
 )
 from foretune.predictors.calibration import cold_basis
 from foretune.search.evaluator import EarlyStageEvaluator
+from foretune.search.storage import counted_trials
 from foretune.trainers.replay import ReplayBank
 
 REPO = Path(__file__).resolve().parents[2]
@@ -155,3 +159,25 @@ def end_process_group(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def assert_resumed(study: optuna.Study, before: dict, stale: list[int], total: int) -> None:
+    """A study resumed after its driver was killed: the trials finished before the kill (`before`: number ->
+    (state, value, params)) kept as they were; each trial running at the kill (`stale`) marked interrupted and run
+    again once with its parameters (a kill mid-sampling leaves some: the retry samples the rest), or, killed between
+    its ask and its parameters (CI, 2026-12-03 and -05), not at all: nothing ran; the total reached, not exceeded;
+    nothing left running; no trial ran twice."""
+    by_number = {t.number: t for t in study.trials}
+    for number, (state, value, params) in before.items():
+        assert (by_number[number].state, by_number[number].value, by_number[number].params) == (state, value, params)
+    for number in stale:
+        trial = by_number[number]
+        assert trial.state == TrialState.FAIL and trial.user_attrs[INTERRUPTED_ATTR]
+        retries = [t for t in study.trials if t.user_attrs.get(RETRY_OF_ATTR) == number]
+        if trial.params:
+            assert len(retries) == 1 and trial.params.items() <= retries[0].params.items()
+        else:
+            assert not retries
+    counted = counted_trials(study)
+    assert len(counted) == total and all(t.state.is_finished() for t in study.trials)
+    assert len({tuple(sorted(t.params.items())) for t in counted}) == total

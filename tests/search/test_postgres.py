@@ -22,10 +22,15 @@ import yaml
 from optuna.trial import TrialState
 
 from foretune.errors import ForetuneError
-from foretune.keys import INTERRUPTED_ATTR, RETRY_OF_ATTR
-from foretune.search.storage import counted_trials, open_storage
+from foretune.search.storage import open_storage
 from tests.postgres_server import PASSWORD_ENV
-from tests.search.conftest import REPLAY_CURVES, end_process_group, replay_config_dict, start_in_own_session
+from tests.search.conftest import (
+    REPLAY_CURVES,
+    assert_resumed,
+    end_process_group,
+    replay_config_dict,
+    start_in_own_session,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -94,19 +99,7 @@ def test_sigkill_mid_search_then_resume_loses_and_duplicates_nothing(postgres_db
         end_process_group(again)
 
     loaded = optuna.load_study(study_name=study, storage=open_storage(storage))
-    by_number = {t.number: t for t in loaded.trials}
-    for number, (state, value, params) in before.items():  # finished trials kept as they were
-        assert (by_number[number].state, by_number[number].value, by_number[number].params) == (state, value, params)
-    for number in stale:  # trials running at the kill are marked and run again once, with their parameters
-        assert by_number[number].state == TrialState.FAIL and by_number[number].user_attrs[INTERRUPTED_ATTR]
-        retries = [t for t in loaded.trials if t.user_attrs.get(RETRY_OF_ATTR) == number]
-        if by_number[number].params:  # a kill mid-sampling leaves some: the retry samples the rest
-            assert len(retries) == 1 and by_number[number].params.items() <= retries[0].params.items()
-        else:  # killed between ask and its parameters (CI, 2026-12-03): nothing ran, nothing to run again
-            assert not retries
-    counted = counted_trials(loaded)
-    assert len(counted) == total and all(t.state.is_finished() for t in loaded.trials)
-    assert len({tuple(sorted(t.params.items())) for t in counted}) == total  # no trial ran twice
+    assert_resumed(loaded, before, stale, total)
     assert "trial 0 started" in first_output  # no terminal: plain lines per trial event
 
     # the password: only in the environment, never in output, Ray's files, the run folder or the study

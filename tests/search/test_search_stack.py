@@ -23,7 +23,13 @@ from foretune.config import load_config, validate_config
 from foretune.keys import EXTRAS_ATTR, INTERRUPTED_ATTR
 from foretune.search.driver import run_search
 from foretune.search.storage import counted_trials, open_storage, trial_curve
-from tests.search.conftest import REPLAY_CURVES, end_process_group, replay_config_dict, start_in_own_session
+from tests.search.conftest import (
+    REPLAY_CURVES,
+    assert_resumed,
+    end_process_group,
+    replay_config_dict,
+    start_in_own_session,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -195,23 +201,7 @@ def test_resume_after_sigkill_keeps_finished_trials_and_reaches_the_total(ray_cl
         end_process_group(again)
 
     study = _study(str(journal))
-    by_number = {t.number: t for t in study.trials}
-    for number, (state, value, params) in before.items():  # finished trials kept as they were
-        assert (by_number[number].state, by_number[number].value, by_number[number].params) == (state, value, params)
-    for number in stale:  # trials running at the kill are marked and run again with their parameters
-        trial = by_number[number]
-        assert trial.state == TrialState.FAIL and trial.user_attrs[INTERRUPTED_ATTR]
-        retries = [t for t in study.trials if t.user_attrs.get("retry_of") == number]
-        if trial.params:  # a kill mid-sampling leaves some: the retry samples the rest (as test_postgres's)
-            assert len(retries) == 1 and trial.params.items() <= retries[0].params.items()
-            assert retries[0].state.is_finished()
-        else:  # killed between its ask and its parameters (CI, 2026-12-05): nothing ran, nothing to run again
-            assert not retries
-    counted = counted_trials(study)
-    assert len(counted) == total  # the total is reached, not exceeded
-    assert not [t for t in study.trials if not t.state.is_finished()]
-    params = [tuple(sorted(t.params.items())) for t in counted]
-    assert len(set(params)) == len(params)  # no trial ran twice
+    assert_resumed(study, before, stale, total)
 
 
 def test_no_trial_starts_that_the_time_budget_would_cut(ray_session, replay_bank, tmp_path, capsys):
