@@ -50,12 +50,17 @@ MIN_RUNS_FOR_LINE = 4
 # right slope (`_slope_agrees`) predicts (benchmarks/results/default_job.md, the LoRA replay).
 FEW_RUNS = 2
 # With 2 runs there is no leave-one-out residual of a line: each run is predicted by the other's final, so
-# the residuals are +-(the finals' difference) and the band is the line +- this multiple of it. The conformal
-# rule's widening for too few runs (`calibration.conformal_band`) would make it x 4 for 2 runs, spanning [0, 1]
-# for most accuracies; x 1 covered 76% of finals judged with 2 runs in the LoRA replay
-# (benchmarks/default_job_replay.py: design ids, 100 twins; before far-worse runs were ranked last:
-# x 1 85%, x 1.5 87%, x 2 88%, at mean widths 0.57 / 0.71 / 0.75).
-TWO_RUN_BAND = 1.0
+# the residuals are +-(the finals' difference) d. The conformal rule's widening for too few runs
+# (`calibration.conformal_band`) would make the band x 4 d, spanning [0, 1] for most accuracies. But d says little
+# of the other runs' errors: over every pair of finished runs in 12 recorded twins and the design ids of the job
+# set and of `lora_curves.csv` (round 32, benchmarks/results/verdict.md), the errors' 80% quantile was 0.07-0.16
+# in every fifth of d while d ran from 0.03 to 0.33, so a band of +-d covered 44% of finals in the closest fifth of
+# pairs (two runs that ended alike by chance; their line, near flat, ranks nothing) and 98-100% in the two widest.
+# The band is +- `TWO_RUN_BAND` x d, and never narrower than `MOVED_SHARE` x how far the two runs moved after the
+# early fraction (what is still to happen there is what a prediction can miss): closest fifth 68%, design sets
+# 83-91%, mean width 10-20% narrower than +-d (before round 32: x 1, no floor).
+TWO_RUN_BAND = 0.75
+MOVED_SHARE = 0.2
 # From 4 runs a loss's line replaces a score's own rule unless its leave-one-out error exceeds this multiple of
 # the rule's. The rule's error is small on runs that all ended alike while it cannot rank (the score at 20%
 # ranked the default job's finals at -0.86 to 0.31), and an error guards values, not ranks: at 2 (rounds 5-28)
@@ -105,6 +110,7 @@ class Signal:
     error: float
     predictions: np.ndarray
     unclipped: np.ndarray
+    moved: float = 0.0  # the finished runs' mean |final - objective at the early fraction| (`MOVED_SHARE`)
 
 
 def rule_error(train: Sequence[Curve], at: float) -> float:
@@ -157,10 +163,12 @@ def line_signal(
         residuals[i] = finals[i] - _line(x[others], finals[others], x[i : i + 1], comparable=comparable)[0]
     error = float(np.mean(np.abs(residuals)))
     unclipped = _line(x, finals, query, comparable=comparable)
+    moves = np.abs(finals - snapshot_values(train, at))
+    moved = float(np.mean(moves[np.isfinite(moves)])) if np.isfinite(moves).any() else 0.0
     if comparable:
-        return Signal(metric, residuals, error, saturating_line(x, finals, query, reach), unclipped)
+        return Signal(metric, residuals, error, saturating_line(x, finals, query, reach), unclipped, moved)
     edge = np.minimum(query, x.max() + reach)
-    return Signal(metric, residuals, error, _line(x, finals, edge), unclipped)
+    return Signal(metric, residuals, error, _line(x, finals, edge), unclipped, moved)
 
 
 def _slope_agrees(slope: float, *, mode: Mode) -> bool:
@@ -295,11 +303,12 @@ def signal_basis(metric: str, at: float, finished: int) -> str:
 
 def signal_prediction(signal: Signal, curves: Sequence[Curve], at: float, *, mode: Mode, finished: int) -> Prediction:
     """The line's predicted finals with a conformal interval from its leave-one-out residuals; from 2 runs
-    (no leave-one-out line) the line +- `TWO_RUN_BAND` x the two finals' difference. A run held at the
-    reach's edge gets its interval stretched to the line's own value there, band included."""
+    (no leave-one-out line) the line +- `TWO_RUN_BAND` x the two finals' difference, at least `MOVED_SHARE` x how
+    far they moved after `at`. A run held at the reach's edge gets its interval stretched to the line's own value
+    there, band included."""
     basis = signal_basis(signal.metric, at, finished)
     if len(signal.residuals) == 2:
-        width = TWO_RUN_BAND * float(np.max(np.abs(signal.residuals)))
+        width = max(TWO_RUN_BAND * float(np.max(np.abs(signal.residuals))), MOVED_SHARE * signal.moved)
         mean = np.asarray(signal.predictions, dtype=float)
         filled = fill_unobserved(curves, mean, mean - width, mean + width, mode=mode, at=at)
         plausible = mean[:, None] + signal.residuals[None, :]

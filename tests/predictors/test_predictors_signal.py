@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 
 from foretune.predictors import AutoPredictor, Curve, get_predictor, metrics
-from foretune.predictors._base import final_value
+from foretune.predictors._base import final_value, snapshot_values
 from foretune.predictors._signal import (
     LINE_MARGIN,
     MIN_RUNS_FOR_LINE,
+    MOVED_SHARE,
     REACH,
     SWITCH_RATIO,
     TAIL_LIMIT,
+    TWO_RUN_BAND,
     line_signal,
     rule_error,
 )
@@ -92,14 +94,34 @@ def test_two_or_three_runs_predict_by_a_line_of_the_right_slope(finished):
     )
     finals = np.array([final_value(c) for c in judged])
     assert metrics.spearman(prediction.mean, finals) > 0.9
-    if finished == 2:  # no leave-one-out line: the band is the two finals' difference either side
+    if finished == 2:  # no leave-one-out line: the band is the two finals' difference (scaled) either side
         spread = abs(final_value(runs[0]) - final_value(runs[1]))
-        np.testing.assert_allclose(prediction.upper - prediction.mean, spread)
-        np.testing.assert_allclose(prediction.mean - prediction.lower, spread)
+        assert TWO_RUN_BAND * spread > MOVED_SHARE * _moved(runs)  # these two ended far apart: the floor is not hit
+        np.testing.assert_allclose(prediction.upper - prediction.mean, TWO_RUN_BAND * spread)
+        np.testing.assert_allclose(prediction.mean - prediction.lower, TWO_RUN_BAND * spread)
     # A loss that rises with the final (the wrong slope) is noise: the early score ranks, no final predicted.
     flipped = [Curve(c.fractions, c.values, trial=c.trial, extras={"eval_loss": -c.extras["eval_loss"]}) for c in runs]
     auto, prediction = _predict(flipped, judged)
     assert auto.weights_ == {"snapshot": 1.0} and prediction.predicted == (finished >= 3)
+
+
+def _moved(runs):
+    """The finished runs' mean |final - score at 20%|."""
+    return float(np.mean(np.abs([final_value(c) for c in runs] - snapshot_values(runs, 0.2))))
+
+
+def test_two_runs_that_ended_alike_still_get_a_band_as_wide_as_their_move():
+    """Two finals 0.002 apart are a coincidence, not a precise line: the band stays at `MOVED_SHARE` of how far
+    they moved after 20%, not +-0.002 (the recorded twins' closest fifth of pairs: 44% of finals inside)."""
+    first, second = sorted(_runs(2, seed=1), key=lambda c: c.extras["eval_loss"][1])
+    alike = np.append(second.values[:-1], final_value(first) - 0.002)  # the higher loss ends a little lower
+    runs = [first, Curve(second.fractions, alike, trial=second.trial, extras=second.extras)]
+    auto, prediction = _predict(runs, _runs(8, seed=2))
+    assert auto.weights_ == {"signal:eval_loss": 1.0} and prediction.predicted
+    half = prediction.upper - prediction.mean
+    inside = (prediction.lower > 0) & (prediction.upper < 1)  # not clipped at the score's bounds
+    np.testing.assert_allclose(half[inside], MOVED_SHARE * _moved(runs))
+    assert (half >= 0.05).all() and (prediction.mean - prediction.lower >= 0.05).all()
 
 
 def test_a_loss_objective_keeps_its_own_early_value_below_four_runs():
