@@ -100,6 +100,12 @@ SEED_ROLES = {
     27: "r31 fresh, 10 trials",
     28: "r31 fresh, 10 trials",
     29: "r31 fresh, 10 trials",
+    30: "r32 fresh, 2-run band floor",
+    31: "r32 fresh, 2-run band floor",
+    32: "r32 fresh, 2-run band floor",
+    33: "r32 fresh, 2-run band floor",
+    34: "r32 fresh, 2-run band floor",
+    35: "r32 fresh, 2-run band floor",
 }
 
 

@@ -21,6 +21,7 @@ score moved by the finished runs' median change; below 3 runs, the early score a
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -115,8 +116,10 @@ class _Standardizer:
 
     @classmethod
     def fit(cls, X: np.ndarray) -> _Standardizer:
-        mean = np.nanmean(X, axis=0) if len(X) else np.zeros(X.shape[1])
-        scale = np.nanstd(X, axis=0) if len(X) else np.ones(X.shape[1])
+        with warnings.catch_warnings():  # a column no run reports (all NaN) is expected: it is dropped below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(X, axis=0) if len(X) else np.zeros(X.shape[1])
+            scale = np.nanstd(X, axis=0) if len(X) else np.ones(X.shape[1])
         mean = np.where(np.isfinite(mean), mean, 0.0)
         scale = np.where(np.isfinite(scale) & (scale > 1e-12), scale, np.inf)  # constant columns vanish
         return cls(mean, scale)

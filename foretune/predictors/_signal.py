@@ -16,7 +16,7 @@ only where another loss's line is clearly better (`LOSS_MARGIN`).
 
 A loss maps to the final by a line whose slope must say "higher loss, worse final"; its leave-one-out
 residuals give its conformal interval (`calibration.calibrated`), as the rule's do; with 2 runs, the two
-finals' difference gives a band.
+finals' difference gives a band, never narrower than a share of how far they moved after the early fraction.
 
 A study compares predictions made at different times, from 2, 4, 6 finished runs: they must be on one
 scale (`comparable` in `line_signal`, the maps `best_signal` uses). So the same loss predicts throughout
@@ -54,7 +54,7 @@ FEW_RUNS = 2
 # (`calibration.conformal_band`) would make the band x 4 d, spanning [0, 1] for most accuracies. But d says little
 # of the other runs' errors: over every pair of finished runs in 12 recorded twins and the design ids of the job
 # set and of `lora_curves.csv` (round 32, benchmarks/results/verdict.md), the errors' 80% quantile was 0.07-0.16
-# in every fifth of d while d ran from 0.03 to 0.33, so a band of +-d covered 44% of finals in the closest fifth of
+# in every fifth of d while d ran from 0.03 to 0.33, so a band of +-d covered 43% of finals in the closest fifth of
 # pairs (two runs that ended alike by chance; their line, near flat, ranks nothing) and 98-100% in the two widest.
 # The band is +- `TWO_RUN_BAND` x d, and never narrower than `MOVED_SHARE` x how far the two runs moved after the
 # early fraction (what is still to happen there is what a prediction can miss): closest fifth 68%, design sets

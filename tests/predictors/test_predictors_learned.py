@@ -1,10 +1,12 @@
+import warnings
+
 import numpy as np
 import pytest
 
 from foretune.predictors import AutoPredictor, Curve, LearnedPredictor, get_predictor, metrics
 from foretune.predictors._base import final_value
 from foretune.predictors._kernel_ridge import relevance, winsorize
-from foretune.predictors._learned import ParamEncoder
+from foretune.predictors._learned import ParamEncoder, _Standardizer
 from foretune.predictors.synthetic_curves import make_study
 
 
@@ -155,3 +157,13 @@ def test_a_score_objective_learns_its_change_as_a_difference():
     log = LearnedPredictor(mode="max", target="log").fit(finished).predict(test, at=0.2)
     np.testing.assert_allclose(auto.mean, difference.mean)
     assert not np.allclose(auto.mean, log.mean)
+
+
+def test_a_feature_no_run_has_is_dropped_without_a_warning():
+    """A metric no finished run reports by the early fraction (all NaN) is expected, not an error: a search's log
+    printed numpy's "Mean of empty slice" at every judgement (round 32)."""
+    X = np.array([[1.0, np.nan], [3.0, np.nan]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scaler = _Standardizer.fit(X)
+    np.testing.assert_allclose(scaler.transform(np.array([[2.0, 5.0]])), [[0.0, 0.0]])

@@ -1,0 +1,107 @@
+"""The band `auto` gives a score judged from 2 finished runs, measured on every pair of finished runs (round 32).
+
+With 2 finished runs a loss's line predicts the score's final (`foretune.predictors._signal`), and there is no
+leave-one-out residual to calibrate it: the band is +- `TWO_RUN_BAND` x the two finals' difference d, never narrower
+than `MOVED_SHARE` x how far the two runs moved after the early fraction. For each set, every pair of its runs is
+taken as the finished runs and every other run is judged at 20% (the job's judgement), as `default_job_replay.py`
+judges a twin's trials 2-3. Printed: for each (band, share) of the grid, the share of finals inside their band per
+set (with its mean width), and by fifth of d over the sets named design (`--design`). The predictions do not depend
+on the grid (only the band does): each pair is fitted once, with the shipped constants, and the band is recomputed.
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/two_run_band.py \\
+        --twin runs/bench-default-job-s{18,19,20,21,22,23,24,25,26,27,28,29}-off \\
+        --curves benchmarks/data/lora_curves_job.csv:even --curves benchmarks/data/lora_curves.csv:even \\
+        --curves benchmarks/data/lora_curves_job.csv:odd --curves benchmarks/data/lora_curves.csv:odd \\
+        --curves benchmarks/data/lora_curves_fresh.csv:all --curves benchmarks/data/lora_curves_ae110k.csv:all \\
+        --curves benchmarks/data/lora_curves_oamine.csv:all --design twins --design lora_curves_job:even \\
+        --design lora_curves:even
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+from default_job_replay import AT, design_curves, twin_curves
+
+from foretune.predictors import AutoPredictor, Curve
+from foretune.predictors import _signal as signal
+from foretune.predictors._base import final_value, snapshot_values
+
+
+def pair_rows(name: str, curves: list[Curve]) -> list[dict]:
+    """One row per (pair of finished runs, judged run) where the pair's loss line predicted: d, how far the pair
+    moved, the prediction, how far the shipped interval reaches beyond its band (a run held at the reach's edge),
+    and the final."""
+    rows = []
+    for i, j in itertools.combinations(range(len(curves)), 2):
+        finished = [curves[i], curves[j]]
+        judged = [c for k, c in enumerate(curves) if k not in (i, j)]
+        auto = AutoPredictor(mode="max").fit(finished)
+        prediction = auto.predict([c.upto(AT) for c in judged], at=AT)
+        if not prediction.predicted or not next(iter(auto.weights_)).startswith("signal:"):
+            continue
+        finals = np.array([final_value(c) for c in finished])
+        d = abs(finals[0] - finals[1])
+        moved = float(np.nanmean(np.abs(finals - snapshot_values(finished, AT))))
+        shipped = max(signal.TWO_RUN_BAND * d, signal.MOVED_SHARE * moved)
+        for curve, mean, lower, upper in zip(judged, prediction.mean, prediction.lower, prediction.upper, strict=True):
+            rows.append(
+                {
+                    "set": name,
+                    "d": d,
+                    "moved": moved,
+                    "mean": mean,
+                    "below": mean - shipped - lower,
+                    "above": upper - mean - shipped,
+                    "final": final_value(curve),
+                }
+            )
+    return rows
+
+
+def coverage(table: pd.DataFrame, band: float, share: float) -> tuple[pd.Series, pd.Series]:
+    """(inside, width) of every row with the band +- max(band x d, share x moved), clipped into [0, 1]."""
+    half = np.maximum(band * table.d, share * table.moved)
+    lower = np.clip(table["mean"] - half - table.below, 0.0, 1.0)
+    upper = np.clip(table["mean"] + half + table.above, 0.0, 1.0)
+    return (lower <= table.final) & (table.final <= upper), upper - lower
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--twin", type=Path, nargs="*", default=[], help="recorded twins, pooled as the set 'twins'")
+    parser.add_argument("--curves", action="append", default=[], help="FILE:IDS (IDS: even, odd or all)")
+    parser.add_argument("--design", action="append", default=[], help="a set name whose d fifths are pooled")
+    parser.add_argument("--band", type=float, nargs="+", default=[1.0, 0.75, 0.6, 0.5])
+    parser.add_argument("--share", type=float, nargs="+", default=[0.0, 0.2, 0.25, 0.3])
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rows = []
+    for run_dir in args.twin:  # each twin is its own study: pairs never mix two studies' runs
+        rows += pair_rows("twins", twin_curves(run_dir))
+    for spec in args.curves:
+        path, _, ids = spec.rpartition(":")
+        rows += pair_rows(f"{Path(path).stem}:{ids}", design_curves(Path(path), 0.0, ids=ids))
+    table = pd.DataFrame(rows)
+    sets = list(dict.fromkeys(table["set"]))
+    design = table[table["set"].isin(args.design)]
+    fifths = pd.qcut(design.d, 5, labels=False) if len(design) else None
+    print(f"judged runs per set: {table.groupby('set', sort=False).size().to_dict()}")
+    print(f"| band x d | floor x moved | {' | '.join(sets)} | design sets, by fifth of d (closest first) |")
+    print("|---|---|" + "---|" * (len(sets) + 1))
+    for band, share in itertools.product(args.band, args.share):
+        inside, width = coverage(table, band, share)
+        cells = [f"{inside[table['set'] == s].mean():.2f} ({width[table['set'] == s].mean():.2f})" for s in sets]
+        by_fifth = "n/a"
+        if fifths is not None:
+            by_fifth = " / ".join(f"{v:.2f}" for v in inside[design.index].groupby(fifths).mean())
+        print(f"| {band} | {share} | {' | '.join(cells)} | {by_fifth} |")
+
+
+if __name__ == "__main__":
+    main()
