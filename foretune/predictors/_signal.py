@@ -311,7 +311,7 @@ def signal_prediction(signal: Signal, curves: Sequence[Curve], at: float, *, mod
         width = max(TWO_RUN_BAND * float(np.max(np.abs(signal.residuals))), MOVED_SHARE * signal.moved)
         mean = np.asarray(signal.predictions, dtype=float)
         filled = fill_unobserved(curves, mean, mean - width, mean + width, mode=mode, at=at)
-        plausible = mean[:, None] + signal.residuals[None, :]
+        plausible = mean[:, None] + np.array([-width, width])[None, :]  # the band's two ends, as the residuals were
         prediction = Prediction(
             filled.mean, filled.lower, filled.upper, basis=basis, finished_used=finished, plausible=plausible
         )

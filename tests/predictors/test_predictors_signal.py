@@ -122,6 +122,9 @@ def test_two_runs_that_ended_alike_still_get_a_band_as_wide_as_their_move():
     inside = (prediction.lower > 0) & (prediction.upper < 1)  # not clipped at the score's bounds
     np.testing.assert_allclose(half[inside], MOVED_SHARE * _moved(runs))
     assert (half >= 0.05).all() and (prediction.mean - prediction.lower >= 0.05).all()
+    # The probability rule's plausible finals span the same band (`evaluator`: P(final beats the target)).
+    ends = np.column_stack([prediction.mean - half, prediction.mean + half])
+    np.testing.assert_allclose(prediction.plausible[inside], ends[inside])
 
 
 def test_a_loss_objective_keeps_its_own_early_value_below_four_runs():
