@@ -8,6 +8,7 @@ import pytest
 from foretune.predictors import AutoPredictor, Curve, get_predictor, metrics
 from foretune.predictors._base import final_value, snapshot_values
 from foretune.predictors._signal import (
+    CALIBRATED_MOVED_SHARE,
     LINE_MARGIN,
     MIN_RUNS_FOR_LINE,
     MOVED_SHARE,
@@ -125,6 +126,19 @@ def test_two_runs_that_ended_alike_still_get_a_band_as_wide_as_their_move():
     # The probability rule's plausible finals span the same band (`evaluator`: P(final beats the target)).
     ends = np.column_stack([prediction.mean - half, prediction.mean + half])
     np.testing.assert_allclose(prediction.plausible[inside], ends[inside])
+
+
+def test_runs_on_one_line_by_chance_still_get_a_band_as_wide_as_a_share_of_their_move():
+    """4 finished runs whose finals lie exactly on their eval loss's line have leave-one-out residuals of 0: the
+    conformal band alone would be a point (a fresh twin, seed 31: +-0.017, both finals outside)."""
+    runs = [
+        replace(c, extras={"eval_loss": (1.2 - final_value(c)) * (1.2 - 0.4 * FRACTIONS)}) for c in _runs(4, seed=1)
+    ]
+    judged = [c for c in _runs(12, seed=2) if 0.3 < final_value(c) < 0.8]
+    auto, prediction = _predict(runs, judged)
+    assert auto.weights_ == {"signal:eval_loss": 1.0} and prediction.finished_used == 4
+    np.testing.assert_allclose(prediction.upper - prediction.mean, CALIBRATED_MOVED_SHARE * _moved(runs))
+    np.testing.assert_allclose(prediction.mean - prediction.lower, CALIBRATED_MOVED_SHARE * _moved(runs))
 
 
 def test_a_loss_objective_keeps_its_own_early_value_below_four_runs():
