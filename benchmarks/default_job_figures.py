@@ -105,7 +105,10 @@ SEED_ROLES = {
     32: "r32 fresh, 2-run band floor",
     33: "r32 fresh, 2-run band floor",
     34: "r32 fresh, 2-run band floor",
-    35: "r32 fresh, 2-run band floor",
+    35: "r32 fresh, band floors (2 and 3+ runs)",
+    36: "r32 fresh, band floors and the tail",
+    37: "r32 fresh, band floors and the tail",
+    38: "r32 fresh, band floors and the tail",
 }
 
 

@@ -94,6 +94,13 @@ SWITCH_RATIO = 0.5
 # the LoRA design ids placed a run that ended at 0.85 at 0.38). Share of replayed twins >= 0.8 on those ids in
 # the job's learning-rate range: 74% with no limit, 82% at 2 (1.5-3 alike; round 6, no tail: 83%).
 TAIL_LIMIT = 2.0
+# ... and above them (a worse run than any so far) the tail may fall as far as this share of how far the finished
+# runs moved after the early fraction, where slope x reach allows less: two finished runs with near-equal losses
+# (range 0.02) held a run at twice their loss 0.02 below them (fresh twin seed 32: predicted 0.62, final 0.28, third
+# of 8). Its initial slope is the line's, so it stays in order. Twins >= 0.8 replayed on the job set's design ids
+# (300, seed 1): 85% at 0 (slope x reach only), 88% at 0.25, 89% at 0.5; report-only odd ids 83% -> 86% at 0.5
+# (round 32, benchmarks/results/default_job.md). A straight line instead (round 30) put one at 0.000.
+TAIL_MOVED_SHARE = 0.5
 
 
 def is_loss(metric: str) -> bool:
@@ -148,9 +155,10 @@ def line_signal(
     (random twins drawn from the curves of seeds 0-5: with one pooled slope and each fit's own level, 66% of
     twins ranked their predicted trials at >= 0.8; with each fit's own slope and one pooled level, 56%: the
     slope, more than the level, reordered predictions made at different times). Beyond the reach the line
-    goes on with a saturating tail (`saturating_line`): never further than its slope x the reach past the edge, in
-    order, where round 6 gave no line below (the snapshot rule's scale then) and held runs above at one edge
-    value; a judged loss more than `TAIL_LIMIT` ranges below the finished runs' still gets no line."""
+    goes on with a saturating tail (`saturating_line`): never further than its slope x the reach past the edge
+    (above them: or `TAIL_MOVED_SHARE` x how far the finished runs moved), in order, where round 6 gave no line
+    below (the snapshot rule's scale then) and held runs above at one edge value; a judged loss more than
+    `TAIL_LIMIT` ranges below the finished runs' still gets no line."""
     x = extra_features(train, at, [metric])[:, 0]
     query = extra_features(curves, at, [metric])[:, 0]
     finals = np.array([final_value(c) for c in train])
@@ -173,7 +181,8 @@ def line_signal(
     moves = np.abs(finals - snapshot_values(train, at))
     moved = float(np.mean(moves[np.isfinite(moves)])) if np.isfinite(moves).any() else 0.0
     if comparable:
-        return Signal(metric, residuals, error, saturating_line(x, finals, query, reach), unclipped, moved)
+        tail = saturating_line(x, finals, query, reach, above=TAIL_MOVED_SHARE * moved)
+        return Signal(metric, residuals, error, tail, unclipped, moved)
     edge = np.minimum(query, x.max() + reach)
     return Signal(metric, residuals, error, _line(x, finals, edge), unclipped, moved)
 
@@ -200,16 +209,20 @@ def _line(x: np.ndarray, y: np.ndarray, at_x: np.ndarray, *, comparable: bool = 
 
 
 def saturating_line(
-    x: np.ndarray, y: np.ndarray, at_x: np.ndarray, reach: float, *, comparable: bool = True
+    x: np.ndarray, y: np.ndarray, at_x: np.ndarray, reach: float, *, comparable: bool = True, above: float = 0.0
 ) -> np.ndarray:
     """`_line` inside [min(x) - reach, max(x) + reach]; beyond, it goes on with the same slope at the edge and
-    bends flat, adding at most slope x reach: in order, and never as far as a straight line. `comparable`: the
-    spread slope (`best_signal`'s maps), else least squares (`_final_line`)."""
+    bends flat, adding at most slope x reach (past the upper edge: or `above`, if more): in order, and never as
+    far as a straight line. `comparable`: the spread slope (`best_signal`'s maps), else least squares
+    (`_final_line`)."""
     edge = np.clip(at_x, x.min() - reach, x.max() + reach)
     beyond = at_x - edge
-    bent = np.sign(beyond) * reach * -np.expm1(-np.abs(beyond) / reach)
     slope = _spread_slope(x, y) if comparable else float(np.polyfit(x, y, 1)[0])
-    return _line(x, y, edge, comparable=comparable) + slope * bent
+    # The most the tail adds past the edge: slope x reach, or `above` (in y's units) past the upper edge.
+    limit = np.where(beyond > 0, max(abs(slope) * reach, above), abs(slope) * reach)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        added = np.where(limit > 0, limit * -np.expm1(-abs(slope) * np.abs(beyond) / limit), 0.0)
+    return _line(x, y, edge, comparable=comparable) + np.sign(slope * beyond) * added
 
 
 @dataclass(frozen=True)

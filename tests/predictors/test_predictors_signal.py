@@ -15,6 +15,7 @@ from foretune.predictors._signal import (
     REACH,
     SWITCH_RATIO,
     TAIL_LIMIT,
+    TAIL_MOVED_SHARE,
     TWO_RUN_BAND,
     line_signal,
     rule_error,
@@ -139,6 +140,25 @@ def test_runs_on_one_line_by_chance_still_get_a_band_as_wide_as_a_share_of_their
     assert auto.weights_ == {"signal:eval_loss": 1.0} and prediction.finished_used == 4
     np.testing.assert_allclose(prediction.upper - prediction.mean, CALIBRATED_MOVED_SHARE * _moved(runs))
     np.testing.assert_allclose(prediction.mean - prediction.lower, CALIBRATED_MOVED_SHARE * _moved(runs))
+
+
+def _job_run(trial, early, final, loss):
+    """A run of the default job's shape: accuracy `early` at 20%, `final` at 100%; eval loss `loss` at 20%."""
+    fractions = np.array([0.2, 1.0])
+    return Curve(fractions, np.array([early, final]), trial=trial, extras={"eval_loss": np.array([loss, loss * 0.8])})
+
+
+def test_a_run_far_worse_than_two_alike_runs_is_not_held_next_to_them():
+    """Two finished runs with near-equal eval losses give a line whose reach is tiny; a run at twice their loss
+    (fresh twin seed 32: loss 0.94 against 0.43-0.45, final 0.28) must fall well below them, not 0.02 below, and
+    a worse loss still lower."""
+    finished = [_job_run(0, 0.10, 0.648, 0.451), _job_run(1, 0.15, 0.672, 0.428)]
+    judged = [_job_run(2, 0.2, 0.28, 0.942), _job_run(3, 0.2, 0.3, 1.2), _job_run(4, 0.2, 0.66, 0.44)]
+    auto, prediction = _predict(finished, judged)
+    assert auto.weights_ == {"signal:eval_loss": 1.0}
+    limit = TAIL_MOVED_SHARE * _moved(finished)  # 0.27: the most the tail falls past the line's edge (0.636)
+    assert 0.636 - limit < prediction.mean[0] < 0.55  # slope x reach alone: 0.62
+    assert prediction.mean[1] < prediction.mean[0] < prediction.mean[2]
 
 
 def test_a_loss_objective_keeps_its_own_early_value_below_four_runs():
