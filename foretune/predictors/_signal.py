@@ -58,7 +58,7 @@ FEW_RUNS = 2
 # pairs (two runs that ended alike by chance; their line, near flat, ranks nothing) and 98-100% in the two widest.
 # The band is +- `TWO_RUN_BAND` x d, and never narrower than `MOVED_SHARE` x how far the two runs moved after the
 # early fraction (what is still to happen there is what a prediction can miss): closest fifth 68%, design sets
-# 83-91%, mean width 10-20% narrower than +-d (before round 32: x 1, no floor).
+# 83-91%, mean width 9-20% narrower than +-d (before round 32: x 1, no floor).
 TWO_RUN_BAND = 0.75
 MOVED_SHARE = 0.2
 # From 3 runs the band is conformal on the leave-one-out residuals, but 4 runs can lie near one line by chance: a
@@ -99,7 +99,7 @@ TAIL_LIMIT = 2.0
 # (range 0.02) held a run at twice their loss 0.02 below them (fresh twin seed 32: predicted 0.62, final 0.28, third
 # of 8). Its initial slope is the line's, so it stays in order. Twins >= 0.8 replayed on the job set's design ids
 # (300, seed 1): 85% at 0 (slope x reach only), 88% at 0.25, 89% at 0.5; report-only odd ids 83% -> 86% at 0.5
-# (round 32, benchmarks/results/default_job.md). A straight line instead (round 30) put one at 0.000.
+# (round 32, benchmarks/results/verdict.md). A straight line instead (round 30) put one at 0.000.
 TAIL_MOVED_SHARE = 0.5
 
 
