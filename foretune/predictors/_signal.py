@@ -101,6 +101,11 @@ TAIL_LIMIT = 2.0
 # (300, seed 1): 85% at 0 (slope x reach only), 88% at 0.25, 89% at 0.5; report-only odd ids 83% -> 86% at 0.5
 # (round 32, benchmarks/results/verdict.md). A straight line instead (round 30) put one at 0.000.
 TAIL_MOVED_SHARE = 0.5
+# ... and that fall starts at least as fast as the judged loss's excess over the edge, relative to it (this much
+# excess: 63% of the way): two finished runs that ended alike leave the line's slope near 0, unknown rather than flat
+# (fresh twin seed 37: finals 0.701 / 0.703, a run at loss 0.924 against 0.42 predicted 0.663, final 0.269; its
+# twin replays 0.62 -> 0.90 with this, and no other of 21 recorded twins moved; round 32, verdict.md).
+TAIL_EXCESS = 0.5
 
 
 def is_loss(metric: str) -> bool:
@@ -212,17 +217,23 @@ def saturating_line(
     x: np.ndarray, y: np.ndarray, at_x: np.ndarray, reach: float, *, comparable: bool = True, above: float = 0.0
 ) -> np.ndarray:
     """`_line` inside [min(x) - reach, max(x) + reach]; beyond, it goes on with the same slope at the edge and
-    bends flat, adding at most slope x reach (past the upper edge: or `above`, if more): in order, and never as
-    far as a straight line. `comparable`: the spread slope (`best_signal`'s maps), else least squares
+    bends flat, adding at most slope x reach (past the upper edge: or `above`, if more, falling at least as fast
+    as `TAIL_EXCESS` says; `above` is for a score that falls as the loss rises): in order, and never as far as a
+    straight line. `comparable`: the spread slope (`best_signal`'s maps), else least squares
     (`_final_line`)."""
     edge = np.clip(at_x, x.min() - reach, x.max() + reach)
     beyond = at_x - edge
     slope = _spread_slope(x, y) if comparable else float(np.polyfit(x, y, 1)[0])
     # The most the tail adds past the edge: slope x reach, or `above` (in y's units) past the upper edge.
     limit = np.where(beyond > 0, max(abs(slope) * reach, above), abs(slope) * reach)
+    direction = np.sign(slope * beyond)
     with np.errstate(invalid="ignore", divide="ignore"):
-        added = np.where(limit > 0, limit * -np.expm1(-abs(slope) * np.abs(beyond) / limit), 0.0)
-    return _line(x, y, edge, comparable=comparable) + np.sign(slope * beyond) * added
+        rate = abs(slope) * np.abs(beyond) / limit
+        if above > 0:  # a score that falls as the loss rises: past the upper edge it falls, slope or not
+            rate = np.where(beyond > 0, np.maximum(rate, beyond / abs(x.max() + reach) / TAIL_EXCESS), rate)
+            direction = np.where(beyond > 0, -1.0, direction)
+        added = np.where(limit > 0, limit * -np.expm1(-rate), 0.0)
+    return _line(x, y, edge, comparable=comparable) + direction * added
 
 
 @dataclass(frozen=True)

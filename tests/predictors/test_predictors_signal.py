@@ -159,6 +159,12 @@ def test_a_run_far_worse_than_two_alike_runs_is_not_held_next_to_them():
     limit = TAIL_MOVED_SHARE * _moved(finished)  # 0.27: the most the tail falls past the line's edge (0.636)
     assert 0.636 - limit < prediction.mean[0] < 0.55  # slope x reach alone: 0.62
     assert prediction.mean[1] < prediction.mean[0] < prediction.mean[2]
+    # Two runs that ended alike (seed 37: 0.701 / 0.703) leave the slope near 0, not the tail flat.
+    alike = [_job_run(0, 0.28, 0.701, 0.420), _job_run(1, 0.29, 0.703, 0.396)]
+    auto, prediction = _predict(alike, [_job_run(2, 0.2, 0.269, 0.924), _job_run(3, 0.2, 0.7, 0.41)])
+    assert auto.weights_ == {"signal:eval_loss": 1.0}
+    limit = TAIL_MOVED_SHARE * _moved(alike)  # 0.21
+    assert 0.701 - limit < prediction.mean[0] < 0.6 < prediction.mean[1]  # the slope's start alone: 0.663
 
 
 def test_a_loss_objective_keeps_its_own_early_value_below_four_runs():
