@@ -30,7 +30,7 @@ from default_job_replay import AT, design_curves, twin_curves
 
 from foretune.predictors import AutoPredictor, Curve
 from foretune.predictors import _signal as signal
-from foretune.predictors._base import final_value, snapshot_values
+from foretune.predictors._base import final_value
 
 
 def pair_rows(name: str, curves: list[Curve]) -> list[dict]:
@@ -45,10 +45,9 @@ def pair_rows(name: str, curves: list[Curve]) -> list[dict]:
         prediction = auto.predict([c.upto(AT) for c in judged], at=AT)
         if not prediction.predicted or not next(iter(auto.weights_)).startswith("signal:"):
             continue
-        finals = np.array([final_value(c) for c in finished])
-        d = abs(finals[0] - finals[1])
-        moved = float(np.nanmean(np.abs(finals - snapshot_values(finished, AT))))
-        shipped = max(signal.TWO_RUN_BAND * d, signal.MOVED_SHARE * moved)
+        d = abs(final_value(curves[i]) - final_value(curves[j]))
+        moved = signal.finished_move(finished, AT)
+        shipped = signal.two_run_half_width(d, moved)
         for curve, mean, lower, upper in zip(judged, prediction.mean, prediction.lower, prediction.upper, strict=True):
             rows.append(
                 {

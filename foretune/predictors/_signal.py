@@ -183,13 +183,24 @@ def line_signal(
         residuals[i] = finals[i] - _line(x[others], finals[others], x[i : i + 1], comparable=comparable)[0]
     error = float(np.mean(np.abs(residuals)))
     unclipped = _line(x, finals, query, comparable=comparable)
-    moves = np.abs(finals - snapshot_values(train, at))
-    moved = float(np.mean(moves[np.isfinite(moves)])) if np.isfinite(moves).any() else 0.0
+    moved = finished_move(train, at)
     if comparable:
         tail = saturating_line(x, finals, query, reach, above=TAIL_MOVED_SHARE * moved)
         return Signal(metric, residuals, error, tail, unclipped, moved)
     edge = np.minimum(query, x.max() + reach)
     return Signal(metric, residuals, error, _line(x, finals, edge), unclipped, moved)
+
+
+def finished_move(train: Sequence[Curve], at: float) -> float:
+    """The finished runs' mean |final - objective at `at`| (0 where none has both): how far they moved after it."""
+    moves = np.abs(np.array([final_value(c) for c in train]) - snapshot_values(train, at))
+    return float(np.mean(moves[np.isfinite(moves)])) if np.isfinite(moves).any() else 0.0
+
+
+def two_run_half_width(difference: float, moved: float) -> float:
+    """The band's half width from 2 finished runs whose finals differ by `difference` and moved `moved` after the
+    early fraction (`TWO_RUN_BAND`, `MOVED_SHARE`)."""
+    return max(TWO_RUN_BAND * difference, MOVED_SHARE * moved)
 
 
 def _slope_agrees(slope: float, *, mode: Mode) -> bool:
@@ -339,7 +350,7 @@ def signal_prediction(signal: Signal, curves: Sequence[Curve], at: float, *, mod
     interval stretched to the line's own value there, band included."""
     basis = signal_basis(signal.metric, at, finished)
     if len(signal.residuals) == 2:
-        width = max(TWO_RUN_BAND * float(np.max(np.abs(signal.residuals))), MOVED_SHARE * signal.moved)
+        width = two_run_half_width(float(np.max(np.abs(signal.residuals))), signal.moved)
         mean = np.asarray(signal.predictions, dtype=float)
         filled = fill_unobserved(curves, mean, mean - width, mean + width, mode=mode, at=at)
         plausible = mean[:, None] + np.array([-width, width])[None, :]  # the band's two ends, as the residuals were
