@@ -362,8 +362,12 @@ def signal_prediction(signal: Signal, curves: Sequence[Curve], at: float, *, mod
             curves, signal.predictions, signal.residuals, at=at, mode=mode, basis=basis, recenter=False
         )
         floor = CALIBRATED_MOVED_SHARE * signal.moved
+        widened = (prediction.mean - floor < prediction.lower) | (prediction.mean + floor > prediction.upper)
+        if widened.any():  # the basis says where the band is not the conformal one
+            basis += f", widened to {CALIBRATED_MOVED_SHARE:g} x the finished runs' move after {at:.0%} where narrower"
         prediction = replace(
             prediction,
+            basis=basis,
             lower=np.minimum(prediction.lower, prediction.mean - floor),
             upper=np.maximum(prediction.upper, prediction.mean + floor),
         )

@@ -49,7 +49,7 @@ def test_eval_loss_ranks_when_the_objective_is_flat():
     finals = np.array([final_value(c) for c in judged])
     assert auto.weights_ == {"signal:eval_loss": 1.0}
     assert prediction.predicted and prediction.finished_used == 5
-    assert prediction.basis == "predicted by auto from eval_loss at 20%, 5 finished runs, 80% conformal interval"
+    assert prediction.basis.startswith("predicted by auto from eval_loss at 20%, 5 finished runs, 80% conformal")
     snapshot = get_predictor("snapshot", mode="max").fit(finished).predict([c.upto(0.2) for c in judged], at=0.2)
     assert metrics.spearman(prediction.mean, finals) > 0.95 > metrics.spearman(snapshot.mean, finals) + 0.3
     assert metrics.mae(prediction.mean, finals) < 0.05
@@ -91,7 +91,7 @@ def test_two_or_three_runs_predict_by_a_line_of_the_right_slope(finished):
     assert len(judged) >= 4
     auto, prediction = _predict(runs, judged)
     assert auto.weights_ == {"signal:eval_loss": 1.0} and prediction.predicted
-    assert prediction.basis == (
+    assert prediction.basis.startswith(
         f"predicted by auto from eval_loss at 20%, {finished} finished runs, wide 80% band (too few runs to calibrate)"
     )
     finals = np.array([final_value(c) for c in judged])
@@ -140,6 +140,10 @@ def test_runs_on_one_line_by_chance_still_get_a_band_as_wide_as_a_share_of_their
     assert auto.weights_ == {"signal:eval_loss": 1.0} and prediction.finished_used == 4
     np.testing.assert_allclose(prediction.upper - prediction.mean, CALIBRATED_MOVED_SHARE * _moved(runs))
     np.testing.assert_allclose(prediction.mean - prediction.lower, CALIBRATED_MOVED_SHARE * _moved(runs))
+    assert prediction.basis == (
+        "predicted by auto from eval_loss at 20%, 4 finished runs, 80% conformal interval, "
+        "widened to 0.15 x the finished runs' move after 20% where narrower"
+    )
 
 
 def _job_run(trial, early, final, loss):
