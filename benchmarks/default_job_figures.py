@@ -109,7 +109,7 @@ SEED_ROLES = {
     36: "r32 fresh, band floors and the tail",
     37: "r32 fresh, band floors and the tail",
     38: "r32 fresh, band floors and the tail",
-    **{seed: "r33 fresh, round 32's final predictor" for seed in range(39, 45)},
+    **{seed: "r33 fresh, round 32's final predictor" for seed in range(39, 48)},
 }
 
 
