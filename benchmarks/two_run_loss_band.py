@@ -6,7 +6,8 @@ With 1-2 finished runs a loss objective is predicted by the shipped prior moved 
 set it draws studies as `cold_warm.py` does (20 draws of <= 50 runs, the first 2 finished, the rest judged), keeps
 the judgements the prior made, and rescales each band in log space by clip(`a` x r / h, `b`, 1), where h is the
 band's half width and r either the two runs' largest error after the move (`rmax`) or the difference of their
-errors (`spread`). Printed: the coverage per set (mean over draws) for the shipped band and each (rule, a, b).
+errors (`spread`). Printed: the coverage per set (mean over draws) for the shipped band and each (rule, a, b), and
+where the finals sit in the shipped band.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/two_run_loss_band.py [--scan-bench]
 """
@@ -99,6 +100,13 @@ def coverage(table: pd.DataFrame, factor: np.ndarray) -> pd.Series:
     return inside.groupby([table.set, table.pool, table.draw]).mean().groupby(level=0).mean()
 
 
+def band_positions(table: pd.DataFrame) -> pd.Series:
+    """Each final's place in its shipped band, in log space: its distance from the centre over that side's width."""
+    mean, lower, upper = np.log(table["mean"]), np.log(table.lower), np.log(table.upper)
+    final = np.log(table.final)
+    return pd.Series(np.where(final < mean, (final - mean) / (mean - lower), (final - mean) / (upper - mean)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scan-bench", action="store_true", help="also the scan-bench vlm and llm pools (slow)")
@@ -110,6 +118,8 @@ def main() -> None:
         columns[f"{rule} a={a:g} b={b:g}"] = coverage(table, np.clip(a * table[rule] / half, b, 1.0))
     print(f"judged runs per set: {table.groupby('set').size().to_dict()}")
     print(pd.DataFrame(columns).T.round(2).to_string())
+    print("where finals sit in the shipped band (log space; -1 its lower end, 0 its centre, +1 its upper end):")
+    print(band_positions(table).groupby(table.set).describe(percentiles=[0.1, 0.5, 0.9]).round(2).to_string())
 
 
 if __name__ == "__main__":
