@@ -362,15 +362,11 @@ def signal_prediction(signal: Signal, curves: Sequence[Curve], at: float, *, mod
             curves, signal.predictions, signal.residuals, at=at, mode=mode, basis=basis, recenter=False
         )
         floor = CALIBRATED_MOVED_SHARE * signal.moved
-        widened = (prediction.mean - floor < prediction.lower) | (prediction.mean + floor > prediction.upper)
-        if widened.any():  # the basis says where the band is not the conformal one
+        lower = np.minimum(prediction.lower, prediction.mean - floor)
+        upper = np.maximum(prediction.upper, prediction.mean + floor)
+        if ((lower < prediction.lower) | (upper > prediction.upper)).any():  # the band is not the conformal one
             basis += f", widened to {CALIBRATED_MOVED_SHARE:g} x the finished runs' move after {at:.0%} where narrower"
-        prediction = replace(
-            prediction,
-            basis=basis,
-            lower=np.minimum(prediction.lower, prediction.mean - floor),
-            upper=np.maximum(prediction.upper, prediction.mean + floor),
-        )
+        prediction = replace(prediction, basis=basis, lower=lower, upper=upper)
     shift = signal.unclipped - signal.predictions  # 0 except for a run held at the edge
     lower = np.minimum(prediction.lower, prediction.lower + shift)
     upper = np.maximum(prediction.upper, prediction.upper + shift)

@@ -49,7 +49,7 @@ def test_eval_loss_ranks_when_the_objective_is_flat():
     finals = np.array([final_value(c) for c in judged])
     assert auto.weights_ == {"signal:eval_loss": 1.0}
     assert prediction.predicted and prediction.finished_used == 5
-    assert prediction.basis == (  # these runs' residuals are near 0 for some judged runs: the floor sets their band
+    assert prediction.basis == (  # these 5 runs' conformal band is narrower than the floor
         "predicted by auto from eval_loss at 20%, 5 finished runs, 80% conformal interval, "
         "widened to 0.15 x the finished runs' move after 20% where narrower"
     )
