@@ -18,52 +18,34 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from default_job_replay import AT, CONCURRENT, TRIALS, design_curves, rank_agreement, twin_curves
+from default_job_replay import AT, TRIALS, design_curves, rank_agreement, twin_curves
 from default_job_replay import replay as replay_twin
 
-from foretune.predictors import AutoPredictor, Curve
-from foretune.predictors.calibration import clip_to_bounds
+from foretune.predictors import Curve
 
 JOB_CURVES = Path(__file__).parent / "data" / "lora_curves_job.csv"
 ZONES = [-np.inf, -1.5, -0.5, 0.0, 1.0, 1.5, np.inf]
 
 
-def errors(order: list[Curve], source: str) -> list[dict]:
-    """(finished runs, position of the judged run's eval loss in their range, predicted - final) per prediction."""
-    rows = []
-    for k, trial in enumerate(order):
-        finished = order[: CONCURRENT * (k // CONCURRENT)]
-        prediction = AutoPredictor(mode="max").fit(finished).predict([trial.upto(AT)], at=AT)
-        prediction = clip_to_bounds(prediction, (0.0, 1.0))
-        if not prediction.predicted:
-            continue
-        losses = np.array([c.upto(AT).extras["eval_loss"][-1] for c in finished])
-        loss = trial.upto(AT).extras["eval_loss"][-1]
+def errors(order: list[Curve], rows: list[tuple], source: str) -> list[dict]:
+    """(finished runs, position of the judged run's eval loss in their range, predicted - final) per prediction of
+    `rows` (`replay`'s, of `order`)."""
+    out = []
+    for finished, mean, _lower, _upper, final, _by, loss in rows:
+        losses = np.array([c.upto(AT).extras["eval_loss"][-1] for c in order[:finished]])
         position = (loss - losses.min()) / np.ptp(losses) if np.ptp(losses) > 0 else np.nan
-        rows.append(
-            {
-                "source": source,
-                "finished": len(finished),
-                "position": position,
-                "error": prediction.mean[0] - trial.final,
-            }
-        )
-    return rows
+        out.append({"source": source, "finished": finished, "position": position, "error": mean - final})
+    return out
 
 
 def powered(curves: list[Curve], power: float) -> list[Curve]:
     return [replace(c, extras={k: np.asarray(v, dtype=float) ** power for k, v in c.extras.items()}) for c in curves]
 
 
-def summary(orders: list[list[Curve]], label: str) -> str:
+def summary(replayed: list[list[tuple]], label: str) -> str:
     """Share of twins whose predicted vs final reaches 0.8, and of finals inside their interval."""
-    rhos, inside = [], []
-    for order in orders:
-        rows = replay_twin(order)
-        rho = rank_agreement(rows)
-        if rho is not None:
-            rhos.append(rho)
-        inside += [lower <= final <= upper for _, _, lower, upper, final, *_ in rows]
+    rhos = [rho for rows in replayed if (rho := rank_agreement(rows)) is not None]
+    inside = [lower <= final <= upper for rows in replayed for _, _, lower, upper, final, *_ in rows]
     return f"{label}: twins >= 0.8 {np.mean(np.array(rhos) >= 0.8 - 1e-9):.0%}, finals inside {np.mean(inside):.0%}"
 
 
@@ -80,16 +62,24 @@ def main() -> None:
     for ids in ("even", "odd"):
         curves = design_curves(JOB_CURVES, 0.0, ids=ids)
         sets[f"job {ids}"] = [[curves[i] for i in rng.permutation(len(curves))[:TRIALS]] for _ in range(args.replays)]
-    table = pd.DataFrame([row for order in twins for row in errors(order, "twins")])
-    table = pd.concat([table, pd.DataFrame([r for o in sets["job even"] for r in errors(o, "job even")])])
+    replayed = {name: [replay_twin(order) for order in orders] for name, orders in sets.items()}
+    table = pd.DataFrame(
+        [
+            row
+            for name in ("twins", "job even")
+            for order, rows in zip(sets[name], replayed[name], strict=True)
+            for row in errors(order, rows, name)
+        ]
+    )
     table["zone"] = pd.cut(table.position, ZONES)
     print(
         table.groupby(["source", "finished", "zone"], observed=True).error.agg(["count", "mean"]).round(3).to_string()
     )
     for name, orders in sets.items():
-        print(summary(orders, name))
+        print(summary(replayed[name], name))
         if args.power is not None:
-            print(summary([powered(o, args.power) for o in orders], f"{name}, losses ** {args.power:g}"))
+            powered_rows = [replay_twin(powered(order, args.power)) for order in orders]
+            print(summary(powered_rows, f"{name}, losses ** {args.power:g}"))
 
 
 if __name__ == "__main__":
