@@ -25,7 +25,7 @@ from predictors import DESIGN_VLM_EPOCHS, load_groups
 from foretune.predictors import AutoPredictor
 from foretune.predictors._base import final_value
 from foretune.predictors.io import read_curves
-from foretune.predictors.prior import PRIOR_RUNS, prior_predict
+from foretune.predictors.prior import prior_predict, shrunk_log_move
 
 AT, REPEATS, SIZE = 0.2, 20, 50
 # (set, file, loss column, trial ids kept: None all, 0 even, 1 odd); D = design, RO = report-only.
@@ -73,7 +73,7 @@ def judgements(sets: dict[str, dict[str, list]]) -> pd.DataFrame:
                 early = [c.upto(AT) for c in finished]
                 on_finished = prior_predict(early, AT, mode="min", study=[*finished, *judged])
                 errors = np.log([final_value(c) for c in finished]) - np.log(on_finished.mean)
-                residuals = errors - 2 / (2 + PRIOR_RUNS) * errors.mean()  # what `prior_shifted`'s move leaves
+                residuals = errors - shrunk_log_move(errors)  # what `prior_shifted`'s move leaves
                 bands = zip(judged, prediction.mean, prediction.lower, prediction.upper, strict=True)
                 for curve, mean, lower, upper in bands:
                     rows.append(

@@ -285,11 +285,16 @@ def prior_shifted(
     if not len(errors):
         return on_curves
     k = len(errors)
-    move = np.exp(k / (k + prior_runs) * float(np.mean(errors)))  # a ratio: the ranking is unchanged
+    move = np.exp(shrunk_log_move(errors, prior_runs))  # a ratio: the ranking is unchanged
     mean, lower, upper = on_curves.mean * move, on_curves.lower * move, on_curves.upper * move
     runs = "run's" if k == 1 else "runs'"
     basis = f"predicted by a prior learned from public curves, moved toward {k} finished {runs} own change"
     return Prediction(mean, lower, upper, predicted=True, basis=basis, finished_used=k)
+
+
+def shrunk_log_move(errors: np.ndarray, prior_runs: float = PRIOR_RUNS) -> float:
+    """`prior_shifted`'s move in log space: k / (k + `prior_runs`) of the k finished runs' mean log error."""
+    return len(errors) / (len(errors) + prior_runs) * float(np.mean(errors))
 
 
 def prior_agrees(
