@@ -122,7 +122,7 @@ def test_the_report_says_what_the_audited_finals_showed():
     )
     assert (
         "Best configuration kept: no (the best final, trial 7's 0.9, is an audited trial's: the verdict would have"
-        " stopped it)." in lines
+        " stopped it; the best of the trials it kept ended at 0.8, 0.1 lower)." in lines
     )
     study.set_user_attr(CONFIG_ATTR, {"early_stage": {"audit_every": 0}})
     assert not any(line.startswith("Audit") for line in verdict_summary(trials_table(study), "max", study))
