@@ -110,6 +110,7 @@ SEED_ROLES = {
     37: "r32 fresh, band floors and the tail",
     38: "r32 fresh, band floors and the tail",
     **{seed: "r33 fresh, round 32's final predictor" for seed in range(39, 48)},
+    **{seed: "r34 fresh, round 32's final predictor" for seed in range(48, 54)},
 }
 
 

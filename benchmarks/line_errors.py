@@ -4,15 +4,22 @@ Replays recorded twins (`--twin`, each in its own order) and random twins of the
 `default_job_replay.py` does, and prints the mean error (predicted minus final) by how many runs had finished and
 where the judged run's eval loss at 20% lay: its position in the finished runs' range (0 the best, 1 the worst;
 below 0 a better loss than any finished run). With `--power P` every loss is raised to P before the replay (P = 2:
-a line in the squared loss, a concave map) and the twins' figures are printed for it.
+a line in the squared loss, a concave map) and the twins' figures are printed for it. With `--bend START LIMIT`
+(round 34) the line bends flat from START x the finished runs' range below the best one's loss, adding at most
+LIMIT x slope x range beyond it (shipped: linear to 0.5 x range, then `saturating_line`'s tail), and every set's
+figures are printed for it too. With `--no-fallback` (round 34) every set is also replayed where, with 2-3 finished
+runs, a judged eval loss more than `TAIL_LIMIT` ranges below theirs gives no line of any loss (shipped: the train
+loss's line predicts it, on another scale).
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/line_errors.py --twin runs/bench-default-job-s*-off \\
-        [--replays 150] [--power 2]
+        [--replays 150] [--power 2] [--bend 0 0.25] [--no-fallback]
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +28,10 @@ import pandas as pd
 from default_job_replay import AT, TRIALS, design_curves, rank_agreement, twin_curves
 from default_job_replay import replay as replay_twin
 
+import foretune.predictors._auto as auto
+import foretune.predictors._signal as signal
 from foretune.predictors import Curve
+from foretune.predictors._learned import extra_features
 
 JOB_CURVES = Path(__file__).parent / "data" / "lora_curves_job.csv"
 ZONES = [-np.inf, -1.5, -0.5, 0.0, 1.0, 1.5, np.inf]
@@ -42,11 +52,69 @@ def powered(curves: list[Curve], power: float) -> list[Curve]:
     return [replace(c, extras={k: np.asarray(v, dtype=float) ** power for k, v in c.extras.items()}) for c in curves]
 
 
+def lower_bend(start: float, limit: float) -> Callable:
+    """`saturating_line` bent flat below the best finished run's loss: linear to `start` x their range below it,
+    then adding at most `limit` x slope x range (a concave map at the good end; above them it is unchanged)."""
+    shipped = signal.saturating_line
+
+    def bent(x, y, at_x, reach, *, comparable=True, above=0.0):
+        line = shipped(x, y, at_x, reach, comparable=comparable, above=above)
+        if not comparable:
+            return line
+        slope = signal._spread_slope(x, y)
+        edge = x.min() - start * np.ptp(x)
+        beyond = edge - np.asarray(at_x, dtype=float)  # > 0: a better loss than the bend's start
+        most = abs(slope) * limit * np.ptp(x)
+        at_edge = float(np.mean(y)) + slope * (edge - float(np.mean(x)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            added = np.where(most > 0, most * -np.expm1(-abs(slope) * beyond / most), 0.0)
+        return np.where(beyond > 0, at_edge + added, line)
+
+    return bent
+
+
+@contextmanager
+def patched_tail(tail: Callable):
+    """The predictor with `tail` as its line's shape for the duration (a benchmark's counterfactual)."""
+    shipped = signal.saturating_line
+    signal.saturating_line = tail
+    try:
+        yield
+    finally:
+        signal.saturating_line = shipped
+
+
+def eval_loss_too_far(train: list[Curve], curves: list[Curve], at: float) -> bool:
+    """With 2-3 finished runs, whether a judged eval loss lies more than `TAIL_LIMIT` of their range below theirs."""
+    if not train or not curves or len(train) >= signal.MIN_RUNS_FOR_LINE:
+        return False
+    x, query = (extra_features(c, at, ["eval_loss"])[:, 0] for c in (train, curves))
+    if not (np.isfinite(x).all() and np.isfinite(query).all()) or np.ptp(x) <= 0:
+        return False
+    return bool((query < x.min() - signal.TAIL_LIMIT * np.ptp(x)).any())
+
+
+@contextmanager
+def no_fallback():
+    """`auto` without another loss's line where the eval loss is too far below the finished runs' (a counterfactual)."""
+    shipped = auto.best_signal
+
+    def eval_loss_or_none(train, curves, at, *, mode, rules):
+        return None if eval_loss_too_far(train, curves, at) else shipped(train, curves, at, mode=mode, rules=rules)
+
+    auto.best_signal = eval_loss_or_none
+    try:
+        yield
+    finally:
+        auto.best_signal = shipped
+
+
 def summary(replayed: list[list[tuple]], label: str) -> str:
-    """Share of twins whose predicted vs final reaches 0.8, and of finals inside their interval."""
+    """Share of twins whose predicted vs final reaches 0.8 (and its mean), and of finals inside their interval."""
     rhos = [rho for rows in replayed if (rho := rank_agreement(rows)) is not None]
     inside = [lower <= final <= upper for rows in replayed for _, _, lower, upper, final, *_ in rows]
-    return f"{label}: twins >= 0.8 {np.mean(np.array(rhos) >= 0.8 - 1e-9):.0%}, finals inside {np.mean(inside):.0%}"
+    share = np.mean(np.array(rhos) >= 0.8 - 1e-9)
+    return f"{label}: twins >= 0.8 {share:.0%} (mean {np.mean(rhos):.3f}), finals inside {np.mean(inside):.0%}"
 
 
 def main() -> None:
@@ -55,6 +123,8 @@ def main() -> None:
     parser.add_argument("--replays", type=int, default=150)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--power", type=float, default=None, help="also replay with every loss raised to this power")
+    parser.add_argument("--bend", type=float, nargs=2, metavar=("START", "LIMIT"), help="also replay a lower bend")
+    parser.add_argument("--no-fallback", action="store_true", help="also replay with no train-loss fallback (above)")
     args = parser.parse_args()
     twins = [twin_curves(d) for d in args.twin]
     rng = np.random.default_rng(args.seed)
@@ -80,6 +150,19 @@ def main() -> None:
         if args.power is not None:
             powered_rows = [replay_twin(powered(order, args.power)) for order in orders]
             print(summary(powered_rows, f"{name}, losses ** {args.power:g}"))
+        if args.bend is not None:
+            with patched_tail(lower_bend(*args.bend)):
+                bent_rows = [replay_twin(order) for order in orders]
+            print(summary(bent_rows, f"{name}, bent below from {args.bend[0]:g} x range, at most {args.bend[1]:g}"))
+        if args.no_fallback:
+            with no_fallback():
+                kept_rows = [replay_twin(order) for order in orders]
+            predictions = sum(map(len, kept_rows))
+            print(
+                summary(
+                    kept_rows, f"{name}, no fallback ({predictions} predictions of {sum(map(len, replayed[name]))})"
+                )
+            )
 
 
 if __name__ == "__main__":
