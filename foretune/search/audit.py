@@ -111,7 +111,7 @@ def audit_lines(table: pd.DataFrame, mode: str, every: int) -> list[str]:
 
 def audited_best_line(table: pd.DataFrame, mode: str) -> str | None:
     """The line "Best configuration kept: no" when the best final is an audited trial's (the verdict would have
-    stopped it), with how far below it the best kept trial ended (on 48 products a "no" can be 0.002 of accuracy:
+    stopped it), with how far from it the best kept trial ended (on 48 products a "no" can be 0.002 of accuracy:
     the user judges whether that matters); None otherwise."""
     if table.empty or "early_decision" not in table:
         return None

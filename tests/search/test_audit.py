@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
@@ -16,7 +17,7 @@ from foretune.keys import (
     EARLY_DECISION_ATTR,
 )
 from foretune.predictors import get_predictor
-from foretune.search.audit import AUDIT, AuditDraw
+from foretune.search.audit import AUDIT, AuditDraw, audited_best_line
 from foretune.search.evaluator import EarlyStageEvaluator
 from foretune.search.report import trials_table, verdict_summary
 from foretune.search.rule import make_rule
@@ -134,6 +135,23 @@ def test_the_report_says_what_the_audited_finals_showed():
     )
     lines = verdict_summary(trials_table(early), "max", early)
     assert "Audit (one in every 3 pruning verdicts): none drawn yet among 1 pruning verdict(s)." in lines
+
+
+def test_a_lost_best_loss_says_how_much_higher_the_kept_one_ended():
+    table = pd.DataFrame(
+        {
+            "trial": [0, 1, 2],
+            "state": ["COMPLETE"] * 3,
+            "final": [0.50, 0.42, 0.47],
+            "early_decision": ["grace", AUDIT, "kept"],
+            "final_in_interval": [None, True, None],
+        }
+    )
+    assert audited_best_line(table, "min") == (
+        "Best configuration kept: no (the best final, trial 1's 0.42, is an audited trial's: the verdict would have"
+        " stopped it; the best of the trials it kept ended at 0.47, 0.05 higher)."
+    )
+    assert audited_best_line(table, "max") is None  # the best score (0.50) was kept
 
 
 def test_the_estimate_projects_the_audited_trials_to_the_end():
