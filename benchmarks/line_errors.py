@@ -74,14 +74,14 @@ def lower_bend(start: float, limit: float) -> Callable:
 
 
 @contextmanager
-def patched_tail(tail: Callable):
-    """The predictor with `tail` as its line's shape for the duration (a benchmark's counterfactual)."""
-    shipped = signal.saturating_line
-    signal.saturating_line = tail
+def swapped(owner: object, name: str, replacement: object):
+    """`owner.name` is `replacement` for the duration (a benchmark's counterfactual of the shipped predictor)."""
+    shipped = getattr(owner, name)
+    setattr(owner, name, replacement)
     try:
         yield
     finally:
-        signal.saturating_line = shipped
+        setattr(owner, name, shipped)
 
 
 def eval_loss_too_far(train: list[Curve], curves: list[Curve], at: float) -> bool:
@@ -91,22 +91,14 @@ def eval_loss_too_far(train: list[Curve], curves: list[Curve], at: float) -> boo
     x, query = (extra_features(c, at, ["eval_loss"])[:, 0] for c in (train, curves))
     if not (np.isfinite(x).all() and np.isfinite(query).all()) or np.ptp(x) <= 0:
         return False
-    return bool((query < x.min() - signal.TAIL_LIMIT * np.ptp(x)).any())
+    return signal.beyond_tail_limit(x, query)
 
 
-@contextmanager
-def no_fallback():
-    """`auto` without another loss's line where the eval loss is too far below the finished runs' (a counterfactual)."""
-    shipped = auto.best_signal
-
-    def eval_loss_or_none(train, curves, at, *, mode, rules):
-        return None if eval_loss_too_far(train, curves, at) else shipped(train, curves, at, mode=mode, rules=rules)
-
-    auto.best_signal = eval_loss_or_none
-    try:
-        yield
-    finally:
-        auto.best_signal = shipped
+def no_fallback(train, curves, at, *, mode, rules):
+    """`best_signal` without another loss's line where the eval loss is too far below the finished runs'."""
+    return (
+        None if eval_loss_too_far(train, curves, at) else signal.best_signal(train, curves, at, mode=mode, rules=rules)
+    )
 
 
 def summary(replayed: list[list[tuple]], label: str) -> str:
@@ -151,11 +143,11 @@ def main() -> None:
             powered_rows = [replay_twin(powered(order, args.power)) for order in orders]
             print(summary(powered_rows, f"{name}, losses ** {args.power:g}"))
         if args.bend is not None:
-            with patched_tail(lower_bend(*args.bend)):
+            with swapped(signal, "saturating_line", lower_bend(*args.bend)):
                 bent_rows = [replay_twin(order) for order in orders]
             print(summary(bent_rows, f"{name}, bent below from {args.bend[0]:g} x range, at most {args.bend[1]:g}"))
         if args.no_fallback:
-            with no_fallback():
+            with swapped(auto, "best_signal", no_fallback):
                 kept_rows = [replay_twin(order) for order in orders]
             predictions = sum(map(len, kept_rows))
             print(

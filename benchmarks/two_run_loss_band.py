@@ -92,18 +92,21 @@ def judgements(sets: dict[str, dict[str, list]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def log_band(table: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """The judgements' (centre, lower end, upper end, final), in log space."""
+    return np.log(table["mean"]), np.log(table.lower), np.log(table.upper), np.log(table.final)
+
+
 def coverage(table: pd.DataFrame, factor: np.ndarray) -> pd.Series:
     """Per set, the mean over draws of the share of finals inside the band scaled by `factor` in log space."""
-    mean, lower, upper = np.log(table["mean"]), np.log(table.lower), np.log(table.upper)
-    final = np.log(table.final)
+    mean, lower, upper, final = log_band(table)
     inside = (mean - factor * (mean - lower) <= final) & (final <= mean + factor * (upper - mean))
     return inside.groupby([table.set, table.pool, table.draw]).mean().groupby(level=0).mean()
 
 
 def band_positions(table: pd.DataFrame) -> pd.Series:
     """Each final's place in its shipped band, in log space: its distance from the centre over that side's width."""
-    mean, lower, upper = np.log(table["mean"]), np.log(table.lower), np.log(table.upper)
-    final = np.log(table.final)
+    mean, lower, upper, final = log_band(table)
     return pd.Series(np.where(final < mean, (final - mean) / (mean - lower), (final - mean) / (upper - mean)))
 
 
@@ -112,7 +115,8 @@ def main() -> None:
     parser.add_argument("--scan-bench", action="store_true", help="also the scan-bench vlm and llm pools (slow)")
     args = parser.parse_args()
     table = judgements(curve_sets(args.scan_bench))
-    half = (np.log(table.upper) - np.log(table.lower)) / 2
+    _, lower, upper, _ = log_band(table)
+    half = (upper - lower) / 2
     columns = {"shipped": coverage(table, np.ones(len(table)))}
     for rule, a, b in itertools.product(("rmax", "spread"), (1.0, 1.5, 2.0, 3.0), (0.3, 0.5, 0.7)):
         columns[f"{rule} a={a:g} b={b:g}"] = coverage(table, np.clip(a * table[rule] / half, b, 1.0))

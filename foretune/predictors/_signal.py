@@ -172,7 +172,7 @@ def line_signal(
     comparable = comparable and mode == "max"
     reach = REACH * np.ptp(x)
     below, above = (query < x.min() - reach).any(), (query > x.max() + reach).any()
-    too_far = (query < x.min() - TAIL_LIMIT * np.ptp(x)).any()
+    too_far = beyond_tail_limit(x, query)
     if (comparable and too_far) or (not comparable and (below or (mode != "max" and above))):
         return None
     if not _slope_agrees(np.polyfit(x, finals, 1)[0], mode=mode):
@@ -189,6 +189,12 @@ def line_signal(
         return Signal(metric, residuals, error, tail, unclipped, moved)
     edge = np.minimum(query, x.max() + reach)
     return Signal(metric, residuals, error, _line(x, finals, edge), unclipped, moved)
+
+
+def beyond_tail_limit(x: np.ndarray, query: np.ndarray) -> bool:
+    """Whether a judged value of the metric (`query`) lies more than `TAIL_LIMIT` x the finished runs' range (`x`)
+    below them: too far for a `comparable` line's tail."""
+    return bool((query < x.min() - TAIL_LIMIT * np.ptp(x)).any())
 
 
 def finished_move(train: Sequence[Curve], at: float) -> float:
