@@ -8,11 +8,12 @@ a line in the squared loss, a concave map) and the twins' figures are printed fo
 (round 34) the line bends flat from START x the finished runs' range below the best one's loss, adding at most
 LIMIT x slope x range beyond it (shipped: linear to 0.5 x range, then `saturating_line`'s tail), and every set's
 figures are printed for it too. With `--no-fallback` (round 34) every set is also replayed where, with 2-3 finished
-runs, a judged eval loss more than `TAIL_LIMIT` ranges below theirs gives no line of any loss (shipped: the train
-loss's line predicts it, on another scale).
+runs, a judged eval loss more than `TAIL_LIMIT` ranges below theirs gives no line of any loss (round 34 shipped the
+train loss's line there, on another scale; round 35 ships the eval loss's tail as a ranking, no final predicted). With `--tail-limit L [L ...]` (round 35) every set is also replayed with
+`TAIL_LIMIT` at each L (inf: a tail for a loss however far below the finished runs').
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/line_errors.py --twin runs/bench-default-job-s*-off \\
-        [--replays 150] [--power 2] [--bend 0 0.25] [--no-fallback]
+        [--replays 150] [--power 2] [--bend 0 0.25] [--no-fallback] [--tail-limit 3 inf]
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def eval_loss_too_far(train: list[Curve], curves: list[Curve], at: float) -> boo
 
 
 def no_fallback(train, curves, at, *, mode, rules):
-    """`best_signal` without another loss's line where the eval loss is too far below the finished runs'."""
+    """`best_signal` with no line of any loss (no ranking by one either) where the eval loss is too far below the
+    finished runs'."""
     return (
         None if eval_loss_too_far(train, curves, at) else signal.best_signal(train, curves, at, mode=mode, rules=rules)
     )
@@ -117,6 +119,7 @@ def main() -> None:
     parser.add_argument("--power", type=float, default=None, help="also replay with every loss raised to this power")
     parser.add_argument("--bend", type=float, nargs=2, metavar=("START", "LIMIT"), help="also replay a lower bend")
     parser.add_argument("--no-fallback", action="store_true", help="also replay with no train-loss fallback (above)")
+    parser.add_argument("--tail-limit", type=float, nargs="+", default=[], help="also replay at these `TAIL_LIMIT`s")
     args = parser.parse_args()
     twins = [twin_curves(d) for d in args.twin]
     rng = np.random.default_rng(args.seed)
@@ -146,6 +149,11 @@ def main() -> None:
             with swapped(signal, "saturating_line", lower_bend(*args.bend)):
                 bent_rows = [replay_twin(order) for order in orders]
             print(summary(bent_rows, f"{name}, bent below from {args.bend[0]:g} x range, at most {args.bend[1]:g}"))
+        for limit in args.tail_limit:
+            with swapped(signal, "TAIL_LIMIT", limit):
+                limited_rows = [replay_twin(order) for order in orders]
+            predictions = sum(map(len, limited_rows))
+            print(summary(limited_rows, f"{name}, TAIL_LIMIT {limit:g} ({predictions} predictions)"))
         if args.no_fallback:
             with swapped(auto, "best_signal", no_fallback):
                 kept_rows = [replay_twin(order) for order in orders]

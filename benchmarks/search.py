@@ -117,6 +117,8 @@ STRATEGIES = [
     # round 16: the default rule with one in k stop verdicts overridden and run to the end (`early_stage.audit_every`)
     Strategy("foretune_audit3", "foretune", {"audit_every": 3}),
     Strategy("foretune_audit5", "foretune", {"audit_every": 5}),
+    # round 35: the default job's rule (configs/default.yaml, its audit aside): one cut at 20%, the top quarter, 2 grace
+    Strategy("foretune_job", "foretune", {"rule": "quantile", "fraction": 0.2, "keep": 0.25, "grace_trials": 2}),
 ]
 
 

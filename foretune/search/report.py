@@ -252,10 +252,15 @@ def verdict_summary(table: pd.DataFrame, mode: str, study: optuna.Study) -> list
     lines.append(audited_best_line(table, mode) or _best_kept_line(table, mode))
     early = (study.user_attrs.get(CONFIG_ATTR) or {}).get("early_stage") or {}
     lines += audit_lines(table, mode, int(early.get("audit_every") or 0))
-    cold = table["early_basis"].dropna()
-    cold = cold[cold.str.contains("no final predicted")]
-    if len(cold):
-        lines.append(f"{len(cold)} trial(s) were ranked by their early score alone (too few finished runs to predict).")
+    unpredicted = table["early_basis"].dropna()
+    unpredicted = unpredicted[unpredicted.str.contains("no final predicted")]
+    cold = unpredicted.str.startswith("ranked by early score")
+    if cold.any():
+        lines.append(
+            f"{cold.sum()} trial(s) were ranked by their early score alone (too few finished runs to predict)."
+        )
+    for basis, count in unpredicted[~cold].value_counts(sort=False).items():  # another signal ranked, no number
+        lines.append(f"{count} trial(s) were ranked with no final predicted: {basis}.")
     history = study.user_attrs.get(HISTORY_STUDIES_ATTR)
     if history:
         lines.append("Finished runs of earlier studies used by the predictor: " + ", ".join(map(str, history)) + ".")

@@ -20,6 +20,7 @@ from foretune.predictors._signal import (
     line_signal,
     rule_error,
 )
+from foretune.predictors.evaluation import ranking_table
 
 FRACTIONS = np.linspace(0.1, 1.0, 10)
 
@@ -371,3 +372,37 @@ def test_a_loss_line_predicts_a_score_unless_it_errs_far_more_than_the_rule():
         used = auto.weights_ == {"signal:eval_loss": 1.0}
         assert used == (ratios[noise] <= LINE_MARGIN) and prediction.predicted
     assert 2 < ratios[0.02] <= LINE_MARGIN < ratios[0.1]  # both sides of the guard, and past the old margin of 2
+
+
+def test_a_loss_beyond_the_tail_limit_ranks_by_the_eval_loss_with_no_final():
+    """With 2-3 finished runs, a judged eval loss more than `TAIL_LIMIT` ranges below theirs: the runs are ranked by
+    the eval loss's tail, and no final is predicted (round 34: the train loss's line predicted it instead, on another
+    scale, below three trials it beat: fresh twin seed 51)."""
+    finished, judged = _runs(2, seed=3), _runs(3, seed=20)  # eval losses 1.01-1.15; judged 0.84-1.14
+    with_train = [replace(c, extras=c.extras | {"train_loss": c.extras["eval_loss"] * 1.1}) for c in finished]
+    x = np.array([c.extras["eval_loss"][1] for c in finished])
+    worst_early = min(c.values[1] for c in judged) - 0.01  # the early score would rank it last
+    values = np.where(FRACTIONS <= 0.2, worst_early, 0.9)
+    loss = x.min() - (TAIL_LIMIT + 0.5) * np.ptp(x)
+    train_loss = 1.1 * (x.min() - 0.8 * np.ptp(x))  # within the train loss's reach: its line could predict
+    far = Curve(
+        FRACTIONS, values, trial="far", extras={"eval_loss": np.full(10, loss), "train_loss": np.full(10, train_loss)}
+    )
+    judged = [replace(c, extras=c.extras | {"train_loss": c.extras["eval_loss"] * 1.1}) for c in judged]
+    auto, prediction = _predict(with_train, [*judged, far])
+    assert auto.weights_ == {"signal:eval_loss": 1.0}
+    assert not prediction.predicted and prediction.plausible is None
+    np.testing.assert_array_equal(prediction.lower, prediction.mean)
+    np.testing.assert_array_equal(prediction.upper, prediction.mean)
+    assert prediction.basis == (
+        "ranked by eval_loss at 20%; 2 finished runs, a judged run's eval_loss more than 2 x their range below "
+        "theirs: no final predicted"
+    )
+    table = ranking_table([c.upto(0.2) for c in [*judged, far]], prediction, at=0.2, mode="max")
+    assert table.trial.iloc[0] == "far" and table.predicted_final.isna().all()
+    early_losses = [c.extras["eval_loss"][1] for c in judged]
+    assert list(table.trial.iloc[1:]) == [judged[i].trial for i in np.argsort(early_losses)]
+    # Within the limit the line predicts, as before.
+    near = replace(far, extras=far.extras | {"eval_loss": np.full(10, x.min() - (TAIL_LIMIT - 0.5) * np.ptp(x))})
+    auto, prediction = _predict(with_train, [*judged, near])
+    assert auto.weights_ == {"signal:eval_loss": 1.0} and prediction.predicted

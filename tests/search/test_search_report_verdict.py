@@ -5,8 +5,10 @@ from optuna.trial import TrialState, create_trial
 
 from foretune.keys import (
     CONFIG_ATTR,
+    EARLY_BASIS_ATTR,
     HISTORY_STUDIES_ATTR,
 )
+from foretune.predictors._signal import rank_only_basis
 from foretune.search.hindsight import bases_text, hindsight_lines, leave_one_out
 from foretune.search.report import build_report, trials_table, verdict_summary
 from tests.search.conftest import judged_trial
@@ -36,6 +38,22 @@ def test_report_states_agreement_coverage_compute_and_basis():
     assert best_kept in lines
     assert "1 trial(s) were ranked by their early score alone (too few finished runs to predict)." in lines
     assert "Finished runs of earlier studies used by the predictor: earlier-study." in lines
+
+
+def test_a_trial_ranked_by_the_eval_loss_with_no_final_is_named_apart_from_the_early_score_ones():
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(judged_trial(TrialState.COMPLETE, 0.8, 0.30))  # ranked by its early score
+    ranked = judged_trial(TrialState.COMPLETE, 0.9, 0.05)
+    ranked.user_attrs[EARLY_BASIS_ATTR] = rank_only_basis("eval_loss", 0.2, 2)
+    study.add_trial(ranked)
+    table = trials_table(study).set_index("trial")
+    assert table.loc[1, "predicted_final"] is None or pd.isna(table.loc[1, "predicted_final"])
+    lines = verdict_summary(table.reset_index(), "max", study)
+    assert "1 trial(s) were ranked by their early score alone (too few finished runs to predict)." in lines
+    assert (
+        "1 trial(s) were ranked with no final predicted: ranked by eval_loss at 20%; 2 finished runs, a judged run's "
+        "eval_loss more than 2 x their range below theirs: no final predicted."
+    ) in lines
 
 
 def test_best_kept_stays_unknown_when_a_stopped_trial_could_have_won():
