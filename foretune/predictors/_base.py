@@ -63,9 +63,9 @@ class Curve:
 class Prediction:
     """Predicted final value of each run, with an interval (`lower` <= `mean` <= `upper`).
 
-    `predicted` False: too few finished runs to predict a final; `mean` is then the score at the
-    early fraction (a ranking, not a final) and `lower` = `upper` = `mean`. `basis` says in words
-    what the numbers rest on; `finished_used` is how many finished runs calibrated them.
+    `predicted` False: too few finished runs to predict a final; `mean` is then a ranking, not a final (the
+    score at the early fraction, or another signal's order) and `lower` = `upper` = `mean`. `basis` says in
+    words what the numbers rest on; `finished_used` is how many finished runs calibrated them.
     """
 
     mean: np.ndarray

@@ -22,7 +22,7 @@ def ranking_table(curves: Sequence[Curve], prediction: Prediction, *, at: float,
     """One row per run, best first: trial, predicted_final, lower, upper, early_value, rank, basis.
 
     Where no final was predicted (too few finished runs) the predicted cells are empty and the runs
-    are ranked by `early_value`; `basis` says which it was."""
+    are ranked by `early_value` (or by the eval loss: `basis` says which)."""
     made = prediction.predicted
     table = pd.DataFrame(
         {

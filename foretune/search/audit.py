@@ -96,7 +96,7 @@ def audit_lines(table: pd.DataFrame, mode: str, every: int) -> list[str]:
     if f.checked:
         lines.append(f"Audit: {f.inside} of {f.checked} audited finals inside their 80% interval.")
     else:
-        lines.append("Audit: no audited trial had a predicted final (they were ranked by early score).")
+        lines.append("Audit: no audited trial had a predicted final (each was ranked with no final predicted).")
     if f.best_kept is None:
         lines.append("Audit: no trial the verdict kept has completed; nothing to compare the audited finals with.")
     elif not f.beat:
