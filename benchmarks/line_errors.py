@@ -9,8 +9,9 @@ a line in the squared loss, a concave map) and the twins' figures are printed fo
 LIMIT x slope x range beyond it (shipped: linear to 0.5 x range, then `saturating_line`'s tail), and every set's
 figures are printed for it too. With `--no-fallback` (round 34) every set is also replayed where, with 2-3 finished
 runs, a judged eval loss more than `TAIL_LIMIT` ranges below theirs gives no line of any loss (round 34 shipped the
-train loss's line there, on another scale; round 35 ships the eval loss's tail as a ranking, no final predicted). With `--tail-limit L [L ...]` (round 35) every set is also replayed with
-`TAIL_LIMIT` at each L (inf: a tail for a loss however far below the finished runs').
+train loss's line there, on another scale; round 35 ships the eval loss's tail as a ranking, no final predicted).
+With `--tail-limit L [L ...]` (round 35) every set is also replayed with `TAIL_LIMIT` at each L (inf: a tail for a
+loss however far below the finished runs').
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/line_errors.py --twin runs/bench-default-job-s*-off \\
         [--replays 150] [--power 2] [--bend 0 0.25] [--no-fallback] [--tail-limit 3 inf]

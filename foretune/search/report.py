@@ -260,7 +260,7 @@ def verdict_summary(table: pd.DataFrame, mode: str, study: optuna.Study) -> list
             f"{cold.sum()} trial(s) were ranked by their early score alone (too few finished runs to predict)."
         )
     for basis, count in unpredicted[~cold].value_counts(sort=False).items():  # another signal ranked, no number
-        lines.append(f"{count} trial(s) were ranked with no final predicted: {basis}.")
+        lines.append(f"{count} trial(s): {basis}.")
     history = study.user_attrs.get(HISTORY_STUDIES_ATTR)
     if history:
         lines.append("Finished runs of earlier studies used by the predictor: " + ", ".join(map(str, history)) + ".")

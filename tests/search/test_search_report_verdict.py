@@ -51,8 +51,8 @@ def test_a_trial_ranked_by_the_eval_loss_with_no_final_is_named_apart_from_the_e
     lines = verdict_summary(table.reset_index(), "max", study)
     assert "1 trial(s) were ranked by their early score alone (too few finished runs to predict)." in lines
     assert (
-        "1 trial(s) were ranked with no final predicted: ranked by eval_loss at 20%; 2 finished runs, a judged run's "
-        "eval_loss more than 2 x their range below theirs: no final predicted."
+        "1 trial(s): ranked by eval_loss at 20%; 2 finished runs, a judged run's eval_loss more than 2 x their range "
+        "below theirs: no final predicted."
     ) in lines
 
 
