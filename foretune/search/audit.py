@@ -55,6 +55,13 @@ class AuditFigures:
     beat: list  # audited trials whose final beat `best_kept`, sorted
 
 
+def best_kept_final(table: pd.DataFrame, mode: str) -> float | None:
+    """The best final of the trials the verdict let run to the end (None: none completed)."""
+    complete = table["state"] == "COMPLETE"
+    kept = table[complete & table["early_decision"].isin(KEPT_DECISIONS)]["final"].dropna().astype(float)
+    return None if kept.empty else float(kept.max() if mode == "max" else kept.min())
+
+
 def audit_figures(table: pd.DataFrame, mode: str) -> AuditFigures:
     """The audit's figures from a study's trials table (report's `trials_table`: trial, state, early_decision,
     final, final_in_interval)."""
@@ -62,8 +69,7 @@ def audit_figures(table: pd.DataFrame, mode: str) -> AuditFigures:
     audited = table[decisions == AUDIT]
     done = audited[audited["state"] == "COMPLETE"]
     checked = done["final_in_interval"].dropna()
-    kept = table[(table["state"] == "COMPLETE") & decisions.isin(KEPT_DECISIONS)]["final"].dropna().astype(float)
-    best_kept = None if kept.empty else float(kept.max() if mode == "max" else kept.min())
+    best_kept = best_kept_final(table, mode)
     finals = done["final"].astype(float)
     beat = [] if best_kept is None else done[(finals > best_kept) if mode == "max" else (finals < best_kept)]["trial"]
     return AuditFigures(
@@ -122,7 +128,7 @@ def audited_best_line(table: pd.DataFrame, mode: str) -> str | None:
     best = complete.loc[finals.idxmax() if mode == "max" else finals.idxmin()]
     if best["early_decision"] != AUDIT:
         return None
-    best_kept = audit_figures(table, mode).best_kept
+    best_kept = best_kept_final(table, mode)
     behind = ""
     if best_kept is not None:
         gap, side = abs(float(best["final"]) - best_kept), "lower" if mode == "max" else "higher"
