@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,6 @@ from default_job_replay import replay as replay_twin
 import foretune.predictors._auto as auto
 import foretune.predictors._signal as signal
 from foretune.predictors import Curve
-from foretune.predictors._learned import extra_features
 
 JOB_CURVES = Path(__file__).parent / "data" / "lora_curves_job.csv"
 ZONES = [-np.inf, -1.5, -0.5, 0.0, 1.0, 1.5, np.inf]
@@ -75,33 +74,18 @@ def lower_bend(start: float, limit: float) -> Callable:
     return bent
 
 
-@contextmanager
-def swapped(owner: object, name: str, replacement: object):
-    """`owner.name` is `replacement` for the duration (a benchmark's counterfactual of the shipped predictor)."""
-    shipped = getattr(owner, name)
-    setattr(owner, name, replacement)
-    try:
-        yield
-    finally:
-        setattr(owner, name, shipped)
-
-
-def eval_loss_too_far(train: list[Curve], curves: list[Curve], at: float) -> bool:
-    """With 2-3 finished runs, whether a judged eval loss lies more than `TAIL_LIMIT` of their range below theirs."""
-    if not train or not curves or len(train) >= signal.MIN_RUNS_FOR_LINE:
-        return False
-    x, query = (extra_features(c, at, ["eval_loss"])[:, 0] for c in (train, curves))
-    if not (np.isfinite(x).all() and np.isfinite(query).all()) or np.ptp(x) <= 0:
-        return False
-    return signal.beyond_tail_limit(x, query)
+def replayed_with(owner: object, name: str, replacement: object, orders: list[list[Curve]]) -> list[list[tuple]]:
+    """`replay_twin` of each order with `owner.name` swapped for `replacement` (a counterfactual of the shipped
+    predictor)."""
+    with patch.object(owner, name, replacement):
+        return [replay_twin(order) for order in orders]
 
 
 def no_fallback(train, curves, at, *, mode, rules):
     """`best_signal` with no line of any loss (no ranking by one either) where the eval loss is too far below the
-    finished runs'."""
-    return (
-        None if eval_loss_too_far(train, curves, at) else signal.best_signal(train, curves, at, mode=mode, rules=rules)
-    )
+    finished runs' (`Signal.rank_only`)."""
+    chosen = signal.best_signal(train, curves, at, mode=mode, rules=rules)
+    return None if chosen is not None and chosen.rank_only else chosen
 
 
 def summary(replayed: list[list[tuple]], label: str) -> str:
@@ -147,17 +131,14 @@ def main() -> None:
             powered_rows = [replay_twin(powered(order, args.power)) for order in orders]
             print(summary(powered_rows, f"{name}, losses ** {args.power:g}"))
         if args.bend is not None:
-            with swapped(signal, "saturating_line", lower_bend(*args.bend)):
-                bent_rows = [replay_twin(order) for order in orders]
+            bent_rows = replayed_with(signal, "saturating_line", lower_bend(*args.bend), orders)
             print(summary(bent_rows, f"{name}, bent below from {args.bend[0]:g} x range, at most {args.bend[1]:g}"))
         for limit in args.tail_limit:
-            with swapped(signal, "TAIL_LIMIT", limit):
-                limited_rows = [replay_twin(order) for order in orders]
+            limited_rows = replayed_with(signal, "TAIL_LIMIT", limit, orders)
             predictions = sum(map(len, limited_rows))
             print(summary(limited_rows, f"{name}, TAIL_LIMIT {limit:g} ({predictions} predictions)"))
         if args.no_fallback:
-            with swapped(auto, "best_signal", no_fallback):
-                kept_rows = [replay_twin(order) for order in orders]
+            kept_rows = replayed_with(auto, "best_signal", no_fallback, orders)
             predictions = sum(map(len, kept_rows))
             print(
                 summary(
