@@ -38,11 +38,13 @@ from scipy import stats
 from foretune.keys import JOURNAL_NAME
 from foretune.predictors import AutoPredictor, Curve
 from foretune.predictors.calibration import clip_to_bounds
+from foretune.predictors.judged_order import shown_prediction
 from foretune.search.storage import find_study_name, journal_path, open_storage, read_optuna_study
 
 CURVES = Path(__file__).parent / "data" / "lora_curves.csv"
 JOB_FRACTIONS = (0.2, 0.6, 1.0)
 TRIALS, CONCURRENT, AT = 10, 2, 0.2  # the job's trials (configs/default.yaml), slots, judgement
+HOLD_IN_ORDER = True  # `judged_order` (round 36); False replays the predictions before it
 
 
 def design_curves(path: Path, min_lr: float, *, ids: str = "even") -> list[Curve]:
@@ -78,11 +80,14 @@ def predicted_by(weights: dict[str, float]) -> str:
 def replay(order: list[Curve]) -> list[tuple[int, float, float, float, float, str, float]]:
     """(finished runs, predicted, lower, upper, final, predicted by, eval loss at 20%) of every trial of one twin
     that got a predicted final, clipped into [0, 1] as the job's evaluator clips an accuracy."""
-    rows = []
+    rows, held = [], []
     for k, trial in enumerate(order):
         finished = order[: CONCURRENT * (k // CONCURRENT)]
         auto = AutoPredictor(mode="max").fit(finished)
         prediction = clip_to_bounds(auto.predict([trial.upto(AT)], at=AT), (0.0, 1.0))
+        if HOLD_IN_ORDER:  # as the job's evaluator shows it: held between the predictions shown before
+            prediction, judged = shown_prediction(trial, prediction, held, mode="max", at=AT)
+            held += [] if judged is None else [judged]
         if prediction.predicted:
             mean, lower, upper = prediction.mean[0], prediction.lower[0], prediction.upper[0]
             loss = float(trial.upto(AT).extras.get("eval_loss", [np.nan])[-1])
@@ -177,7 +182,12 @@ def main() -> None:
     halves = parser.add_mutually_exclusive_group()
     halves.add_argument("--all-trials", action="store_true", help="every trial of --curves, not the even ids only")
     halves.add_argument("--odd-ids", action="store_true", help="the odd ids of --curves (report-only), not the even")
+    parser.add_argument(
+        "--no-hold", action="store_true", help="predictions as fitted, not held in order (before round 36)"
+    )
     args = parser.parse_args()
+    global HOLD_IN_ORDER
+    HOLD_IN_ORDER = not args.no_hold
     if args.out_csv is not None and not args.twin:
         parser.error("--out-csv goes with --twin")
     missing = [str(d) for d in args.twin or args.pool or [] if not (d / JOURNAL_NAME).is_file()]

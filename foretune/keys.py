@@ -69,6 +69,8 @@ EARLY_JUDGED_WITH_ATTR = "early_judged_with"
 EARLY_DECISION_ATTR = "early_decision"
 EARLY_BASIS_ATTR = "early_basis"  # in words: predicted by what from how many finished runs, or "no final predicted"
 EARLY_FINISHED_USED_ATTR = "early_finished_used"  # finished runs the verdict's predictor learned from
+# {"metric": ..., "value": ...}: what later judgements hold this trial's predicted final to (`judged_order`)
+EARLY_ORDER_ATTR = "early_order"
 # Predictive termination (early_stage.rule="probability"): the latest judgement of a trial, at each evaluation
 # from the early fraction on; on a PRUNED trial, the judgement that stopped it.
 JUDGED_FRACTION_ATTR = "judged_fraction"  # budget fraction of that judgement

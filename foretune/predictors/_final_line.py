@@ -122,7 +122,7 @@ def final_line_prediction(
         return None
     basis = f"predicted by auto from {line.metric}, {len(train)} finished runs, 80% conformal interval"
     raw, residuals = line.predictions, line.residuals
-    with_history = calibrated_on_own_runs(curves, raw, residuals, train, at=at, mode=mode, basis=basis)
-    if with_history is not None:
-        return line, with_history
-    return line, calibrated(curves, raw, residuals, at=at, mode=mode, basis=basis, recenter=False)
+    prediction = calibrated_on_own_runs(curves, raw, residuals, train, at=at, mode=mode, basis=basis)
+    if prediction is None:
+        prediction = calibrated(curves, raw, residuals, at=at, mode=mode, basis=basis, recenter=False)
+    return line, replace(prediction, follows=line.metric.removesuffix(SUFFIX))

@@ -393,4 +393,4 @@ def signal_prediction(signal: Signal, curves: Sequence[Curve], at: float, *, mod
     shift = signal.unclipped - signal.predictions  # 0 except for a run held at the edge
     lower = np.minimum(prediction.lower, prediction.lower + shift)
     upper = np.maximum(prediction.upper, prediction.upper + shift)
-    return replace(prediction, lower=lower, upper=upper)
+    return replace(prediction, lower=lower, upper=upper, follows=signal.metric)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from foretune.predictors._base import Curve
+from foretune.predictors.judged_order import JudgedRun
 from foretune.search.repeats import curve_points
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ class EarlierTrialCurve:
     finished: bool  # reached the full budget
     # Its recorded costs (`cost.*`, up to its last evaluation): with several objectives a trial is judged on them too.
     costs: Mapping[str, float] = field(default_factory=dict)
+    # Its early verdict's predicted final and order value: a later prediction shown is held to it (`judged_order`).
+    judged: JudgedRun | None = None
 
 
 class EarlierTrials:

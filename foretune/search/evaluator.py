@@ -47,6 +47,7 @@ from foretune.keys import (
     EARLY_FINISHED_USED_ATTR,
     EARLY_FRACTION_ATTR,
     EARLY_JUDGED_WITH_ATTR,
+    EARLY_ORDER_ATTR,
     EARLY_RANK_ATTR,
     EARLY_RUNG_ATTR,
     EARLY_SCORE_ATTR,
@@ -63,6 +64,7 @@ from foretune.keys import (
 from foretune.predictors import plain_params
 from foretune.predictors._base import Curve, Prediction, Predictor
 from foretune.predictors.calibration import early_ranking, probability_better
+from foretune.predictors.judged_order import JudgedRun, shown_prediction
 from foretune.search.audit import AUDIT, AuditDraw
 from foretune.search.earlier_trials import EarlierTrialCurve, EarlierTrials
 from foretune.search.fits import CachedFit
@@ -134,6 +136,7 @@ class EarlyStageEvaluator:
         # sampled configs to one recorded run, match on the curves alone.
         self.repeats_need_same_config = repeats_need_same_config
         self._audited: set[str] = set()  # run to the end, never judged again
+        self._held: dict[str, JudgedRun] = {}  # what later predictions shown are held between (`judged_order`)
 
     def add(self, trial_id: str, params: Mapping[str, Any]) -> None:
         self._params[trial_id] = plain_params(params)
@@ -237,16 +240,23 @@ class EarlyStageEvaluator:
         else:
             verdict = self.rule.decide(mean=float(mean[0]), lower=float(lower[0]), upper=float(upper[0]), others=others)
             keep, reason = verdict.keep, verdict.reason
+        # What is shown and recorded is held between the predictions shown before; the rule ranked one fit's.
+        held_to = [*self._held.values(), *(p.judged for p in self.earlier.trials if p.judged is not None)]
+        shown, held = shown_prediction(ranked[0], prediction, held_to, mode=self.mode, at=reached)
         judged_on: dict[str, Any] = {}
+        if held is not None:
+            self._held[trial_id] = held
+            judged_on[EARLY_ORDER_ATTR] = {"metric": held.metric, "value": held.value}
         if self.objectives is not None and isinstance(self.rule, EarlyStageRule):  # dominance on predicted objectives
             ids = [trial_id] + [t for t in self._judged if t != trial_id]
             ids += [self.objectives.observe_earlier(p.curve, p.costs) for p in self.earlier.trials]
-            keep, reason, judged_on = self.objectives.decide(trial_id, dict(zip(ids, mean, strict=True)))
+            keep, reason, on = self.objectives.decide(trial_id, dict(zip(ids, mean, strict=True)))
+            judged_on.update(on)
         self._judged.append(trial_id)
         attributes = {
             EARLY_FRACTION_ATTR: reached,
             EARLY_SCORE_ATTR: early_score,
-            EARLY_BASIS_ATTR: prediction.basis,
+            EARLY_BASIS_ATTR: shown.basis,
             EARLY_FINISHED_USED_ATTR: prediction.finished_used,
             EARLY_RANK_ATTR: early_rank,
             EARLY_JUDGED_WITH_ATTR: len(others) + 1,
@@ -256,10 +266,10 @@ class EarlyStageEvaluator:
         if isinstance(self.rule, EarlyStageRule) and self.rule.later_rungs:
             attributes[EARLY_RUNG_ATTR] = 1
             self._rung_passed[trial_id] = 0 if keep and reason != "grace" else len(self.rule.later_rungs)
-        if prediction.predicted:  # never a number that was not predicted
-            attributes[PREDICTED_FINAL_ATTR] = float(mean[0])
-            attributes[PREDICTED_LOWER_ATTR] = float(lower[0])
-            attributes[PREDICTED_UPPER_ATTR] = float(upper[0])
+        if shown.predicted:  # never a number that was not predicted
+            attributes[PREDICTED_FINAL_ATTR] = float(shown.mean[0])
+            attributes[PREDICTED_LOWER_ATTR] = float(shown.lower[0])
+            attributes[PREDICTED_UPPER_ATTR] = float(shown.upper[0])
         self.verdicts.setdefault(trial_id, {}).update(attributes)
         return keep, replace(prediction, plausible=None if prediction.plausible is None else prediction.plausible[:1])
 
