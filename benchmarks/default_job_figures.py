@@ -76,6 +76,7 @@ PARTS = ("job", "twin")
 # losses), reverted after them: their live column is the candidate's, the replayed column the shipped predictor's;
 # 24-29 were fixed before round 31's twins (10 trials, chosen on the replay of the job set) and run once.
 # 54-59 were fixed before round 35's twins and run once with its predictor, whose choice read the twins 18-53.
+# 60-65 were fixed before round 36's twins and run once with its predictions held in order (chosen on twins 18-53).
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -113,6 +114,7 @@ SEED_ROLES = {
     **{seed: "r33 fresh, round 32's final predictor" for seed in range(39, 48)},
     **{seed: "r34 fresh, round 32's final predictor" for seed in range(48, 54)},
     **{seed: "r35 fresh, round 35's predictor" for seed in range(54, 60)},
+    **{seed: "r36 fresh, held in order" for seed in range(60, 66)},
 }
 
 
