@@ -5,7 +5,9 @@ trials that finished, predicts the final score of this trial *and of every trial
 from their curves up to the same fraction, and asks the rule whether this trial still ranks among
 the kept ones. Re-predicting the others with the same fit keeps every value the rule compares on one
 scale, whatever the predictor (`snapshot` ranks scores at 20%, `auto` predicted finals) and however
-many trials had finished when each was first judged. Stopped is stopped: there is no pause and resume.
+many trials had finished when each was first judged. What is shown and recorded of this trial's prediction is held
+between the predictions shown before (`predictors.judged_order`: earlier fits put them on other lines). Stopped is
+stopped: there is no pause and resume.
 With later rungs (`EarlyStageRule.later_rungs`), a trial kept at the first verdict is judged again at each
 rung's fraction the same way, ranked among every trial that reached that fraction (successive halving on
 predicted finals); grace trials run to the end unjudged.
@@ -213,8 +215,7 @@ class EarlyStageEvaluator:
             self._stopped.add(trial_id)
         return keep
 
-    def _finished_curves(self) -> list[Curve]:
-        """The runs the predictor learns from: this study's finished ones (all sessions), then history."""
+    def _finished_curves(self) -> list[Curve]:  # what the predictor learns from: all sessions' finished, then history
         return self._finished_runs() + self.history
 
     def _first_verdict(self, trial_id: str, reached: float) -> tuple[bool, Prediction]:
@@ -240,7 +241,6 @@ class EarlyStageEvaluator:
         else:
             verdict = self.rule.decide(mean=float(mean[0]), lower=float(lower[0]), upper=float(upper[0]), others=others)
             keep, reason = verdict.keep, verdict.reason
-        # What is shown and recorded is held between the predictions shown before; the rule ranked one fit's.
         held_to = [*self._held.values(), *(p.judged for p in self.earlier.trials if p.judged is not None)]
         shown, held = shown_prediction(ranked[0], prediction, held_to, mode=self.mode, at=reached)
         judged_on: dict[str, Any] = {}
@@ -375,8 +375,7 @@ class EarlyStageEvaluator:
         """This study's runs that reached the full budget: this session's, earlier sessions' and other drivers'."""
         return [self.curve(t) for t in sorted(self._finished)] + self.earlier.finished()
 
-    def _predictor(self) -> Predictor:
-        """The predictor fitted on the finished runs, refitted only when more runs finished (`fits.refit_due`)."""
+    def _predictor(self) -> Predictor:  # fitted on the finished runs, refitted when more finished (`fits.refit_due`)
         return self.fit.predictor(self._finished_curves())
 
     def _predict_one(self, trial_id: str, reached: float) -> Prediction:
