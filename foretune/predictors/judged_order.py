@@ -4,7 +4,7 @@ A search judges its trials one at a time, each by a fit on the runs finished by 
 line is monotone in the early loss, but the line moves as runs finish (2, 4, 6 of them), so a trial judged
 better at the early fraction than one predicted before it could be predicted below it: replayed on 36
 recorded twins of the default job, its predicted finals ranked the finals 0.870 (mean Spearman) while the eval
-loss at 20% alone ranked the same trials 0.905. So a new prediction that follows a loss is held between the
+loss at 20% alone ranked the same trials 0.902. So a new prediction that follows a loss is held between the
 predictions already made: never below a run whose held-out loss was higher at the early fraction, never above
 one whose was lower (mode "max"; the other way for a loss objective), and its interval stretched to hold both
 the fit's value and the held one. Twins >= 0.8 83% -> 92%, the job set's design ids 90% -> 97%
