@@ -2,9 +2,10 @@
 
 The twin runs 10 trials (round 31; 8 before: `--trials 8` reproduces rounds 6-30), 2 at a time, each judged
 at 20% by `auto` from the runs finished so far and each run to its final: trial k is judged with 2 x (k // 2)
-finished runs (0, 0, 2, 2, 4, 4, 6, 6, 8, 8), as the twins on this machine were. It measures, over the trials
-that got a predicted final: how many, Spearman of predicted vs final, finals inside their 80% interval, and what
-predicted them. Three sources:
+finished runs (0, 0, 2, 2, 4, 4, 6, 6, 8, 8), as the twins on this machine were, each prediction held between
+those made before as the job's evaluator shows it (`judged_order`, round 36; `--no-hold`: as fitted). It measures,
+over the trials that got a predicted final: how many, Spearman of predicted vs final, finals inside their 80%
+interval, and what predicted them. Three sources:
 
 - (default) random twins of `--trials` trials drawn from `benchmarks/data/lora_curves.csv` (the design half only:
   even trial ids, issue 10 item 6), kept at the job's evaluation points (20%, 60%, 100%);
