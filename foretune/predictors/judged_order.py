@@ -23,6 +23,8 @@ from foretune.keys import Mode
 from foretune.predictors._base import Curve, Prediction
 from foretune.predictors._signal import _held_out, is_loss
 
+HELD = "held between the trials judged before"  # in the basis of a held prediction (the report counts them)
+
 
 @dataclass(frozen=True)
 class JudgedRun:
@@ -78,7 +80,7 @@ def held_in_order(
     mean[0] = held
     lower[0], upper[0] = min(lower[0], lower[0] + shift), max(upper[0], upper[0] + shift)
     basis = (
-        f"{prediction.basis}; held between the trials judged before by {run.metric} at {at:.0%} "
+        f"{prediction.basis}; {HELD} by {run.metric} at {at:.0%} "
         f"(this fit: {run.predicted:.3g})"
     )
     return replace(prediction, mean=mean, lower=lower, upper=upper, basis=basis)

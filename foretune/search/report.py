@@ -39,6 +39,7 @@ from foretune.keys import (
     ZERO_SHOT_ATTR,
 )
 from foretune.predictors._base import Curve
+from foretune.predictors.judged_order import HELD
 from foretune.predictors.metrics import spearman
 from foretune.search.audit import audit_lines, audited_best_line
 from foretune.search.estimate_vs_actual import estimate_vs_actual
@@ -261,6 +262,12 @@ def verdict_summary(table: pd.DataFrame, mode: str, study: optuna.Study) -> list
         )
     for basis, count in unpredicted[~cold].value_counts(sort=False).items():  # another signal ranked, no number
         lines.append(f"{count} trial(s): {basis}.")
+    held = int(table["early_basis"].dropna().str.contains(HELD, regex=False).sum())
+    if held:
+        lines.append(
+            f"{held} predicted final(s) held between those of the trials judged before, in the order of the early"
+            " held-out loss (each one's basis gives its fit's own value)."
+        )
     history = study.user_attrs.get(HISTORY_STUDIES_ATTR)
     if history:
         lines.append("Finished runs of earlier studies used by the predictor: " + ", ".join(map(str, history)) + ".")

@@ -55,6 +55,24 @@ def test_a_trial_ranked_by_the_eval_loss_with_no_final_is_named_apart_from_the_e
         "below theirs: no final predicted."
     ) in lines
 
+    assert not any("held between" in line for line in lines)
+
+
+def test_predictions_held_between_earlier_ones_are_counted():
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(judged_trial(TrialState.COMPLETE, 0.7, 0.05, predicted=(0.6, 0.7, 0.8)))
+    held = judged_trial(TrialState.COMPLETE, 0.72, 0.05, predicted=(0.6, 0.7, 0.8))
+    held.user_attrs[EARLY_BASIS_ATTR] = (
+        "predicted by auto from eval_loss at 20%, 4 finished runs, 80% conformal interval; held between the trials "
+        "judged before by eval_loss at 20% (this fit: 0.64)"
+    )
+    study.add_trial(held)
+    lines = verdict_summary(trials_table(study), "max", study)
+    assert (
+        "1 predicted final(s) held between those of the trials judged before, in the order of the early held-out "
+        "loss (each one's basis gives its fit's own value)."
+    ) in lines
+
 
 def test_best_kept_stays_unknown_when_a_stopped_trial_could_have_won():
     study = optuna.create_study(direction="maximize")
