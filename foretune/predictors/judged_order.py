@@ -79,10 +79,7 @@ def held_in_order(
     mean, lower, upper = (np.array(a, dtype=float) for a in (prediction.mean, prediction.lower, prediction.upper))
     mean[0] = held
     lower[0], upper[0] = min(lower[0], lower[0] + shift), max(upper[0], upper[0] + shift)
-    basis = (
-        f"{prediction.basis}; {HELD} by {run.metric} at {at:.0%} "
-        f"(this fit: {run.predicted:.3g})"
-    )
+    basis = f"{prediction.basis}; {HELD} by {run.metric} at {at:.0%} (this fit: {run.predicted:.3g})"
     return replace(prediction, mean=mean, lower=lower, upper=upper, basis=basis)
 
 
