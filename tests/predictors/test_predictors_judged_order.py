@@ -50,7 +50,7 @@ def test_nothing_is_held_to_another_metric_to_runs_that_contradict_each_other_or
 
 
 def test_a_loss_objective_is_held_the_other_way():
-    """Mode "min": a run with a lower loss early may not be predicted a higher final loss than a run judged worse."""
+    """Mode "min": a run with a higher eval loss early is not predicted a lower final loss than one judged better."""
     judged = [JudgedRun("eval_loss", 0.5, 0.4), JudgedRun("eval_loss", 0.7, 0.6)]
     held = held_in_order(_prediction(0.3), JudgedRun("eval_loss", 0.6, 0.3), judged, mode="min", at=0.2)
     assert held.mean[0] == pytest.approx(0.4)
