@@ -14,13 +14,15 @@ judged run by one fit, already one order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
-from foretune.keys import Mode
+from foretune.keys import EARLY_ORDER_ATTR, PREDICTED_FINAL_ATTR, Mode
 from foretune.predictors._base import Curve, Prediction
+from foretune.predictors._learned import extra_features
 from foretune.predictors._signal import _held_out, is_loss
 
 HELD = "held between the trials judged before"  # in the basis of a held prediction (the report counts them)
@@ -42,20 +44,13 @@ def order_metric(curve: Curve, follows: str) -> str:
     return held_out[0] if held_out else follows
 
 
-def early_value(curve: Curve, metric: str, at: float) -> float:
-    """The last value of `metric` up to `at` (NaN where it was never reported)."""
-    values = curve.upto(at).extras.get(metric, np.array([]))
-    values = np.asarray(values, dtype=float)[np.isfinite(values)]
-    return float(values[-1]) if len(values) else float("nan")
-
-
 def judged_run(curve: Curve, prediction: Prediction, at: float) -> JudgedRun | None:
     """What a later judgement is held to from this one (`prediction` of `curve`, its first run); None where no
     final was predicted, the prediction follows no loss, or the order metric was not reported."""
     if not prediction.predicted or prediction.follows is None:
         return None
     metric = order_metric(curve, prediction.follows)
-    value = early_value(curve, metric, at)
+    value = float(extra_features([curve], at, [metric])[0, 0])  # NaN where it was never reported
     return JudgedRun(metric, value, float(prediction.mean[0])) if np.isfinite(value) else None
 
 
@@ -81,6 +76,18 @@ def held_in_order(
     lower[0], upper[0] = min(lower[0], lower[0] + shift), max(upper[0], upper[0] + shift)
     basis = f"{prediction.basis}; {HELD} by {run.metric} at {at:.0%} (this fit: {run.predicted:.3g})"
     return replace(prediction, mean=mean, lower=lower, upper=upper, basis=basis)
+
+
+def recorded_judgement(verdict: Mapping[str, Any]) -> JudgedRun | None:
+    """What a recorded verdict (a trial's early-stage attributes: its order value and predicted final) holds later
+    judgements to, or None."""
+    order, predicted = verdict.get(EARLY_ORDER_ATTR), verdict.get(PREDICTED_FINAL_ATTR)
+    if not isinstance(order, dict) or not isinstance(predicted, (int, float)):
+        return None
+    try:
+        return JudgedRun(str(order["metric"]), float(order["value"]), float(predicted))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def shown_prediction(

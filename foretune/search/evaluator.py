@@ -66,7 +66,7 @@ from foretune.keys import (
 from foretune.predictors import plain_params
 from foretune.predictors._base import Curve, Prediction, Predictor
 from foretune.predictors.calibration import early_ranking, probability_better
-from foretune.predictors.judged_order import JudgedRun, shown_prediction
+from foretune.predictors.judged_order import recorded_judgement, shown_prediction
 from foretune.search.audit import AUDIT, AuditDraw
 from foretune.search.earlier_trials import EarlierTrialCurve, EarlierTrials
 from foretune.search.fits import CachedFit
@@ -138,7 +138,6 @@ class EarlyStageEvaluator:
         # sampled configs to one recorded run, match on the curves alone.
         self.repeats_need_same_config = repeats_need_same_config
         self._audited: set[str] = set()  # run to the end, never judged again
-        self._held: dict[str, JudgedRun] = {}  # what later predictions shown are held between (`judged_order`)
 
     def add(self, trial_id: str, params: Mapping[str, Any]) -> None:
         self._params[trial_id] = plain_params(params)
@@ -241,11 +240,12 @@ class EarlyStageEvaluator:
         else:
             verdict = self.rule.decide(mean=float(mean[0]), lower=float(lower[0]), upper=float(upper[0]), others=others)
             keep, reason = verdict.keep, verdict.reason
-        held_to = [*self._held.values(), *(p.judged for p in self.earlier.trials if p.judged is not None)]
+        # Held between the predictions shown before: this session's recorded verdicts, and earlier ones'.
+        held_to = [recorded_judgement(v) for v in self.verdicts.values()] + [p.judged for p in self.earlier.trials]
+        held_to = [j for j in held_to if j is not None]
         shown, held = shown_prediction(ranked[0], prediction, held_to, mode=self.mode, at=reached)
         judged_on: dict[str, Any] = {}
         if held is not None:
-            self._held[trial_id] = held
             judged_on[EARLY_ORDER_ATTR] = {"metric": held.metric, "value": held.value}
         if self.objectives is not None and isinstance(self.rule, EarlyStageRule):  # dominance on predicted objectives
             ids = [trial_id] + [t for t in self._judged if t != trial_id]

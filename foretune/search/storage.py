@@ -35,14 +35,12 @@ from foretune.keys import (
     COST_PREFIX,
     CURVE_ATTR,
     DRIVER_ATTR,
-    EARLY_ORDER_ATTR,
     EXTRAS_ATTR,
     INTERRUPTED_ATTR,
     JOURNAL_NAME,
-    PREDICTED_FINAL_ATTR,
 )
 from foretune.predictors._base import Curve
-from foretune.predictors.judged_order import JudgedRun
+from foretune.predictors.judged_order import recorded_judgement
 from foretune.search.earlier_trials import EarlierTrialCurve
 
 
@@ -205,17 +203,6 @@ def trial_curve(trial: FrozenTrial, *, total_steps: float = 100) -> Curve:
     )
 
 
-def recorded_judgement(trial: FrozenTrial) -> JudgedRun | None:
-    """What a trial's early verdict recorded for later ones to be held to (`judged_order`), or None."""
-    order, predicted = trial.user_attrs.get(EARLY_ORDER_ATTR), trial.user_attrs.get(PREDICTED_FINAL_ATTR)
-    if not isinstance(order, dict) or not isinstance(predicted, (int, float)):
-        return None
-    try:
-        return JudgedRun(str(order["metric"]), float(order["value"]), float(predicted))
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
 def past_trials(study: optuna.Study, *, other_than: str | None = None) -> list[EarlierTrialCurve]:
     """The study's trials as the early-stage scheduler needs them: at a session's start the ended ones (COMPLETE,
     PRUNED) of earlier sessions; with `other_than` (a driver's tag) those other drivers ran, running ones included
@@ -235,7 +222,7 @@ def past_trials(study: optuna.Study, *, other_than: str | None = None) -> list[E
                 for k, v in trial.user_attrs.items()
                 if k.startswith(COST_PREFIX) and isinstance(v, (int, float)) and not isinstance(v, bool)
             }
-            past.append(EarlierTrialCurve(curve, finished, costs, judged=recorded_judgement(trial)))
+            past.append(EarlierTrialCurve(curve, finished, costs, judged=recorded_judgement(trial.user_attrs)))
     return past
 
 
