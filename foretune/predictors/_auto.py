@@ -68,13 +68,13 @@ from foretune.predictors._signal import (
     ObjectiveRules,
     Signal,
     best_signal,
-    is_loss,
     line_signal,
     objective_rules,
     signal_prediction,
 )
 from foretune.predictors._snapshot import SnapshotPredictor
 from foretune.predictors.calibration import MIN_FINISHED, calibrated, calibrated_on_own_runs, predicted_basis
+from foretune.predictors.metric_names import is_loss
 from foretune.predictors.prior import prior_agrees, prior_predict, prior_shifted, recentre
 
 CANDIDATES = ("snapshot", "curve", "learned")

@@ -27,8 +27,9 @@ import numpy as np
 from foretune.keys import Mode
 from foretune.predictors._base import Curve, Prediction, final_value
 from foretune.predictors._learned import LearnedPredictor, extra_features, extra_names
-from foretune.predictors._signal import REACH, Signal, is_loss, one_metric, saturating_line
+from foretune.predictors._signal import REACH, Signal, one_metric, saturating_line
 from foretune.predictors.calibration import calibrated, calibrated_on_own_runs
+from foretune.predictors.metric_names import is_loss
 
 SUFFIX = "'s predicted final"  # a line's metric: "eval_loss's predicted final"
 # The line predicts unless its mean absolute leave-one-out error exceeds this multiple of `learned`'s (the LoRA

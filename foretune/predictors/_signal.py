@@ -40,6 +40,7 @@ from foretune.predictors._base import Curve, Prediction, fill_unobserved, final_
 from foretune.predictors._learned import extra_features, extra_names
 from foretune.predictors._loss_ratio import held_out_errors, logs_apply, pick
 from foretune.predictors.calibration import calibrated, held_out_deviations
+from foretune.predictors.metric_names import is_held_out, is_loss
 from foretune.predictors.prior import prior_raw
 
 # A line has 2 parameters: with 3 runs each leave-one-out fit passes exactly through the other 2, so
@@ -110,14 +111,6 @@ TAIL_MOVED_SHARE = 0.5
 # (fresh twin seed 37: finals 0.701 / 0.703, a run at loss 0.924 against 0.42 predicted 0.663, final 0.269; its
 # twin replays 0.62 -> 0.90 with this, and no other of 21 recorded twins moved; round 32, verdict.md).
 TAIL_EXCESS = 0.5
-
-
-def is_loss(metric: str) -> bool:
-    """Candidate signals are the losses (eval loss, train loss): continuous and reported by every trainer. A
-    task's sub-scores (per-attribute accuracies) are as coarse as the objective at the early fraction, and
-    picking the best of many with 4-7 runs picks noise: in the default job with pruning off (seed 0) a
-    per-attribute accuracy won on 4 runs and ranked 2 trials wrongly, where eval loss ranked the 8 at 0.95."""
-    return metric.lower().endswith("loss")
 
 
 @dataclass(frozen=True)
@@ -309,42 +302,41 @@ def best_signal(
     """The loss (`is_loss`) whose line predicts the finished runs' finals best.
 
     Each is a `comparable` line (one scale across the study's judgements). From `MIN_RUNS_FOR_LINE` runs the
-    eval loss is kept unless another is far better (`one_metric`; a loss objective: the smallest error), and
-    used only if its leave-one-out error is at most `LINE_MARGIN` (a loss objective: `LOSS_MARGIN`) times that
-    of the objective's rules (`rules_error` on `rules`, `objective_rules`' own: None where the prior is not used);
-    with `FEW_RUNS` to 3 runs wherever its slope has the right sign (an eval loss before a train loss:
-    measured on held-out data, not on one batch), but only for a score (mode "max": an accuracy is coarse at
-    the early fraction); a loss objective (mode "min") is as fine-grained as any other loss and keeps its own
-    early value (on the LoRA eval-loss curves a train-loss line from 2 runs ranked worse: benchmarks/results/
-    verdict.md); else None (the objective's rules stay). With 2-3 runs and a judged eval loss beyond `TAIL_LIMIT`
-    the eval loss's tail still orders the runs, as a ranking with no final (`TAIL_LIMIT`'s comment)."""
+    held-out loss (eval loss, val loss: `metric_names.is_held_out`) is kept unless another is far better
+    (`one_metric`; a loss objective: the smallest error), and used only if its leave-one-out error is at most
+    `LINE_MARGIN` (a loss objective: `LOSS_MARGIN`) times that of the objective's rules (`rules_error` on `rules`,
+    `objective_rules`' own: None where the prior is not used); with `FEW_RUNS` to 3 runs wherever its slope has
+    the right sign (a held-out loss before a train loss: measured on data no run trained on, not on one batch),
+    but only for a score (mode "max": an accuracy is coarse at the early fraction); a loss objective (mode "min")
+    is as fine-grained as any other loss and keeps its own early value (on the LoRA eval-loss curves a train-loss
+    line from 2 runs ranked worse: benchmarks/results/verdict.md); else None (the objective's rules stay). With
+    2-3 runs and a judged held-out loss beyond `TAIL_LIMIT` its tail still orders the runs, as a ranking with no
+    final (`TAIL_LIMIT`'s comment)."""
     if len(train) < FEW_RUNS or not curves or (len(train) < MIN_RUNS_FOR_LINE and mode != "max"):
         return None
+    # Only losses: continuous and reported by every trainer. A task's sub-scores (per-attribute accuracies) are
+    # as coarse as the objective early, and the best of many on 4-7 runs is noise: in the default job with
+    # pruning off (seed 0) one won on 4 runs and ranked 2 trials wrongly, where eval loss ranked the 8 at 0.95.
     names = sorted(n for n in set(extra_names(train)) & set(extra_names(curves)) if is_loss(n))
     few = len(train) < MIN_RUNS_FOR_LINE
     lines = (line_signal(name, train, curves, at, mode=mode, comparable=True) for name in names)
-    signals = [s for s in lines if s is not None and (not s.rank_only or (few and _held_out(s.metric)))]
+    signals = [s for s in lines if s is not None and (not s.rank_only or (few and is_held_out(s.metric)))]
     if not signals:
         return None
     if few:
-        return min(signals, key=lambda s: (not _held_out(s.metric), s.rank_only, s.error))
+        return min(signals, key=lambda s: (not is_held_out(s.metric), s.rank_only, s.error))
     best = one_metric(signals) if mode == "max" else min(signals, key=lambda s: s.error)
     rival = rules_error(train, at, rules)
     margin = LINE_MARGIN if mode == "max" else LOSS_MARGIN
     return best if best.error <= margin * rival else None
 
 
-def _held_out(metric: str) -> bool:
-    """An eval loss is measured on held-out data, a train loss on the batch just trained on."""
-    return metric.lower().startswith("eval")
-
-
 def one_metric(signals: list[Signal]) -> Signal:
-    """The eval loss's line, unless another loss's leave-one-out error is below `SWITCH_RATIO` x its: the
+    """The held-out loss's line, unless another loss's leave-one-out error is below `SWITCH_RATIO` x its: the
     study's judgements then keep one metric (and one scale) as runs finish, where the smallest error changed
     hands between near-equal losses (seed 3's twin, round 6: train loss for its last two trials, with 6 runs)."""
     best = min(signals, key=lambda s: s.error)
-    held_out = [s for s in signals if _held_out(s.metric)]
+    held_out = [s for s in signals if is_held_out(s.metric)]
     if held_out and best.error >= SWITCH_RATIO * min(s.error for s in held_out):
         return min(held_out, key=lambda s: s.error)
     return best

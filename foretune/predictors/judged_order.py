@@ -23,7 +23,7 @@ import numpy as np
 from foretune.keys import EARLY_ORDER_ATTR, PREDICTED_FINAL_ATTR, Mode
 from foretune.predictors._base import Curve, Prediction
 from foretune.predictors._learned import extra_features
-from foretune.predictors._signal import _held_out, is_loss
+from foretune.predictors.metric_names import is_held_out, is_loss, is_test
 
 HELD = "held between the trials judged before"  # in the basis of a held prediction (the report counts them)
 
@@ -40,8 +40,8 @@ class JudgedRun:
 def order_metric(curve: Curve, follows: str) -> str:
     """The metric a study's judgements are ordered on: its held-out loss (what every line is chosen for first,
     measured on data no run trained on), else the loss the prediction follows."""
-    held_out = sorted(n for n in curve.extras if is_loss(n) and _held_out(n))
-    return held_out[0] if held_out else follows
+    held_out = sorted((is_test(n), n) for n in curve.extras if is_loss(n) and is_held_out(n))
+    return held_out[0][1] if held_out else follows
 
 
 def judged_run(curve: Curve, prediction: Prediction, at: float) -> JudgedRun | None:

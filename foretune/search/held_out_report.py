@@ -9,6 +9,7 @@ from typing import Any
 
 from foretune.keys import ITEMS_KEY, TEST_ATTR_PREFIX
 from foretune.predictors.bootstrap import read_intervals, small_test_note
+from foretune.predictors.metric_names import is_loss
 from foretune.search.held_out_folds import fold_lines
 
 HEADLINE_METRICS = ("accuracy", "exact_match", "null_fp_rate", "f1")
@@ -17,7 +18,7 @@ HEADLINE_METRICS = ("accuracy", "exact_match", "null_fp_rate", "f1")
 def metric_label(name: str) -> str:
     """A metric's row name, marked where lower is better (beside scores: a fine-tune that fills every absent
     attribute shows null_fp_rate 1.0 next to an accuracy that rose)."""
-    return f"{name} (lower is better)" if name == "null_fp_rate" or name.endswith("loss") else name
+    return f"{name} (lower is better)" if name == "null_fp_rate" or is_loss(name) else name
 
 
 def with_interval(value: float, interval: tuple[float, float] | None, digits: int = 4) -> str:

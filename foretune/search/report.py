@@ -40,6 +40,7 @@ from foretune.keys import (
 )
 from foretune.predictors._base import Curve
 from foretune.predictors.judged_order import HELD
+from foretune.predictors.metric_names import is_loss
 from foretune.predictors.metrics import spearman
 from foretune.search.audit import audit_lines, audited_best_line
 from foretune.search.estimate_vs_actual import estimate_vs_actual
@@ -141,7 +142,7 @@ def early_losses(curve: Curve, at: float) -> dict[str, float]:
     out = {}
     for name, series in sorted(seen.extras.items()):
         finite = series[np.isfinite(series)]
-        if name.endswith("loss") and len(finite):
+        if is_loss(name) and len(finite):
             out[f"early_{name}"] = float(finite[-1])
     return out
 
@@ -294,7 +295,7 @@ def _agreement_lines(complete: pd.DataFrame) -> list[str]:
             f"Early-vs-final rank agreement: not measured ({len(ranks)} of {len(complete)} complete trials have an"
             " early score, 3 needed)."
         ]
-    for column in [c for c in complete.columns if c.startswith("early_") and c.endswith("loss")]:
+    for column in [c for c in complete.columns if c.startswith("early_") and is_loss(c.removeprefix("early_"))]:
         losses = complete[[column, "final_rank"]].astype(float).dropna()
         if len(losses) >= 3:  # a lower loss ranks first, as the final rank does
             rho = spearman(losses[column], losses["final_rank"])

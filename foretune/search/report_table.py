@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from foretune.keys import COST_PREFIX, TEST_ATTR_PREFIX
+from foretune.predictors.metric_names import is_loss
 
 VERDICT_COLUMNS = (
     "trial",
@@ -45,7 +46,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 def report_columns(table: pd.DataFrame, metric: str) -> list[str]:
     """The columns `report.md` shows, in order; a column no trial fills (no error, no test score) is left out."""
-    signals = [c for c in table.columns if c.startswith("early_") and c.endswith("loss")]
+    signals = [c for c in table.columns if c.startswith("early_") and is_loss(c.removeprefix("early_"))]
     params = [c for c in table.columns if c.startswith("param.")]
     wanted = [*VERDICT_COLUMNS, *signals, *AFTER_SIGNALS, *params, f"{TEST_ATTR_PREFIX}{metric}"]
     wanted.append(f"{COST_PREFIX}train_seconds")

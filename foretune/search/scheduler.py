@@ -20,6 +20,7 @@ from foretune.keys import (
     FRACTION_KEY,
 )
 from foretune.predictors._base import Curve, Predictor
+from foretune.predictors.metric_names import is_loss
 from foretune.search.audit import AuditDraw
 from foretune.search.earlier_trials import EarlierTrialCurve
 from foretune.search.evaluator import EarlyStageEvaluator, VerdictsAndErrors
@@ -108,10 +109,11 @@ class EarlyStageScheduler(FIFOScheduler):
 
 def diverged_loss(result: dict, metric: str, mode: str) -> str | None:
     """'eval_loss is nan' when a loss the trial reported is NaN (the objective when lower is better, or any
-    metric named *loss): NaN weights stay NaN. None otherwise: a score's NaN is left alone (an F1 can be
-    undefined early on), and so is an infinite loss (one fp16 evaluation can overflow and the next recover)."""
+    metric named as a loss: `metric_names.is_loss`): NaN weights stay NaN. None otherwise: a score's NaN is
+    left alone (an F1 can be undefined early on), and so is an infinite loss (one fp16 evaluation can overflow
+    and the next recover)."""
     losses = [metric] if mode == "min" else []
-    losses += [key for key in result if key != metric and str(key).endswith("loss")]
+    losses += [key for key in result if key != metric and is_loss(str(key))]
     for name in losses:
         try:
             if math.isnan(result.get(name)):  # floats of any kind (numpy, torch scalars)

@@ -1,5 +1,7 @@
 """The signals a trial reported besides its objective (eval loss, ...) are stored with it and read back."""
 
+import math
+
 import numpy as np
 import optuna
 from optuna.distributions import FloatDistribution
@@ -8,10 +10,12 @@ from optuna.trial import TrialState, create_trial
 from foretune.keys import CONFIG_ATTR, EXTRAS_ATTR
 from foretune.search.hindsight import leave_one_out
 from foretune.search.report import trials_table, verdict_summary
+from foretune.search.report_table import report_columns
+from foretune.search.scheduler import diverged_loss
 from foretune.search.storage import trial_curve
 
 
-def _study(with_extras: bool) -> optuna.Study:
+def _study(with_extras: bool, name: str = "eval_loss") -> optuna.Study:
     """Ten complete trials, all at 0.1 at 20% (the objective ties there); eval loss at 20% orders the finals."""
     study = optuna.create_study(direction="maximize")
     study.set_user_attr(CONFIG_ATTR, {"early_stage": {"predictor": "learned", "fraction": 0.2}})
@@ -25,7 +29,7 @@ def _study(with_extras: bool) -> optuna.Study:
                 params={"lr": 1e-3 * (1 + i % 3)},  # unrelated to the final
                 distributions={"lr": FloatDistribution(1e-4, 1e-1, log=True)},
                 intermediate_values={20: 0.1, 60: final / 2, 100: float(final)},
-                user_attrs={EXTRAS_ATTR: {"eval_loss": loss, "train_loss": {"20": 1.0}}} if with_extras else {},
+                user_attrs={EXTRAS_ATTR: {name: loss, "train_loss": {"20": 1.0}}} if with_extras else {},
             )
         )
     return study
@@ -61,3 +65,15 @@ def test_hindsight_and_report_use_the_stored_eval_loss():
     table = trials_table(study)
     assert np.allclose(table["early_eval_loss"], 2.0 - table["final"]) and "early_train_loss" in table
     assert "eval_loss at the early fraction vs final rank: Spearman 1.00." in verdict_summary(table, "max", study)
+
+
+def test_a_loss_named_loss_first_is_reported_and_its_nan_stops_the_trial():
+    """A logger's `loss/val` is a loss (`metric_names.is_loss`): the report's early column and its rank line, and
+    the scheduler's NaN check; a mixed-precision `loss_scale` is not."""
+    study = _study(with_extras=True, name="loss/val")
+    table = trials_table(study)
+    assert np.allclose(table["early_loss/val"], 2.0 - table["final"])
+    assert "early_loss/val" in report_columns(table, "value")
+    assert "loss/val at the early fraction vs final rank: Spearman 1.00." in verdict_summary(table, "max", study)
+    assert diverged_loss({"score": 0.5, "loss/val": math.nan}, "score", "max") == "loss/val is nan"
+    assert diverged_loss({"score": 0.5, "loss_scale": math.nan}, "score", "max") is None

@@ -27,13 +27,13 @@ def _run(loss, final):
     return values, loss * (1.2 - 0.4 * FRACTIONS)
 
 
-def _feed(evaluator, trial, loss, final, *, to=1.0):
+def _feed(evaluator, trial, loss, final, *, to=1.0, name="eval_loss"):
     values, losses = _run(loss, final)
     evaluator.add(trial, {})
     for fraction, value, eval_loss in zip(FRACTIONS, values, losses, strict=True):
         if fraction > to + 1e-9:
             return
-        evaluator.observe(trial, fraction, value, {"eval_loss": eval_loss})
+        evaluator.observe(trial, fraction, value, {name: eval_loss})
         if evaluator.due(trial, fraction):
             evaluator.judge(trial, fraction)
     evaluator.finish(trial)
@@ -54,27 +54,26 @@ FIRST = [("f1", 0.5, 0.8), ("f2", 0.7, 0.6)]  # finished first: one line
 LATER = [("f3", 0.55, 0.55), ("f4", 0.65, 0.45)]  # finished next, lower: the line moves down
 
 
-def test_a_trial_better_early_than_one_judged_before_is_not_shown_below_it():
+@pytest.mark.parametrize("name", ["eval_loss", "loss/val"])  # a logger's name for it too (`metric_names`)
+def test_a_trial_better_early_than_one_judged_before_is_not_shown_below_it(name):
     """Trial "b" has a lower eval loss at 20% than trial "a", but is judged after two more runs finished lower
     than the first two: the fit of 4 runs predicts it below the 2-run fit's prediction for "a". Shown and
     recorded, it is held at "a"'s; the fit's own value stays in the basis."""
     evaluator = _evaluator()
     for trial, loss, final in FIRST:
-        _feed(evaluator, trial, loss, final)
-    _feed(evaluator, "a", 0.6, 0.7, to=0.2)
+        _feed(evaluator, trial, loss, final, name=name)
+    _feed(evaluator, "a", 0.6, 0.7, to=0.2, name=name)
     for trial, loss, final in LATER:
-        _feed(evaluator, trial, loss, final)
-    _feed(evaluator, "b", 0.58, 0.7, to=0.2)
+        _feed(evaluator, trial, loss, final, name=name)
+    _feed(evaluator, "b", 0.58, 0.7, to=0.2, name=name)
     a, b = evaluator.verdicts["a"], evaluator.verdicts["b"]
     fitted = AutoPredictor(mode="max").fit([evaluator.curve(t) for t in ("f1", "f2", "f3", "f4")])
     own = float(fitted.predict([evaluator.curve("b").upto(0.2)], at=0.2).mean[0])
     assert own < a[PREDICTED_FINAL_ATTR] - 0.03  # the fit alone would show "b" below "a"
     assert b[PREDICTED_FINAL_ATTR] == pytest.approx(a[PREDICTED_FINAL_ATTR])
     assert b[PREDICTED_LOWER_ATTR] <= own <= b[PREDICTED_UPPER_ATTR]
-    assert b[EARLY_BASIS_ATTR].endswith(
-        f"held between the trials judged before by eval_loss at 20% (this fit: {own:.3g})"
-    )
-    assert b[EARLY_ORDER_ATTR] == {"metric": "eval_loss", "value": pytest.approx(0.58 * (1.2 - 0.4 * 0.2))}
+    assert b[EARLY_BASIS_ATTR].endswith(f"held between the trials judged before by {name} at 20% (this fit: {own:.3g})")
+    assert b[EARLY_ORDER_ATTR] == {"metric": name, "value": pytest.approx(0.58 * (1.2 - 0.4 * 0.2))}
 
 
 def test_a_resumed_search_holds_its_judgements_to_the_earlier_session_s():

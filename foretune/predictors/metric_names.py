@@ -1,0 +1,44 @@
+"""What a reported metric's name says: whether it is a loss, and whether it is measured on held-out data.
+
+The verdict prefers a held-out loss (measured on data no run trained on) to a train loss as the line to a
+score's final, and orders a study's judgements on it (`_signal.one_metric`, `judged_order`). Trainers name it
+differently: transformers `eval_loss`, Lightning and Keras `val_loss`, loggers `val/loss` or `loss/val`. Read
+by name prefix alone ("eval"), a user's `val_loss` counted as a train loss: replayed on the default job's 48
+recorded twins with the eval loss renamed `val_loss`, predicted vs final >= 0.8 fell from 92% to 83% of twins
+(benchmarks/results/verdict.md, round 37). So a name is split into words and each word is looked up.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Words that name a split no run trains on (many training loops call their validation split "test").
+HELD_OUT_WORDS = frozenset({"eval", "evaluation", "val", "valid", "validation", "dev", "test", "heldout", "holdout"})
+# Words that may stand beside "loss" in a loss's name written loss-first ("loss/val", "loss_train").
+SPLIT_WORDS = HELD_OUT_WORDS | {"train", "training"}
+
+
+def name_words(metric: str) -> list[str]:
+    """`metric` split into lower-case words at separators and camelCase humps: "valLoss" -> ["val", "loss"]."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", metric)
+    return [word for word in re.split(r"[^a-z0-9]+", spaced.lower()) if word]
+
+
+def is_loss(metric: str) -> bool:
+    """A loss: a name ending in "loss" ("eval_loss", "loss", "val/loss", "nll_loss"), or "loss" and a split
+    ("loss/val", "loss_train"); not "loss_scale" (a mixed-precision scaler's state)."""
+    if metric.lower().endswith("loss"):
+        return True
+    words = name_words(metric)
+    return len(words) > 1 and words[0] == "loss" and set(words[1:]) <= SPLIT_WORDS
+
+
+def is_held_out(metric: str) -> bool:
+    """Measured on held-out data by its name: a word of `HELD_OUT_WORDS`, alone or glued to "loss"
+    ("val_loss", "validation/loss", "evalLoss", "valloss", "test_loss"); not "train_loss", "loss", "value_loss"."""
+    return any(word.removesuffix("loss") in HELD_OUT_WORDS for word in name_words(metric))
+
+
+def is_test(metric: str) -> bool:
+    """Named for a test split: where a run reports a validation loss too, the search orders on that one."""
+    return any(word.removesuffix("loss") == "test" for word in name_words(metric))

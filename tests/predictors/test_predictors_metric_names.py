@@ -1,0 +1,80 @@
+"""Which reported metrics are losses, and which held out (`metric_names`): the verdict is the same whatever the
+trainer calls its validation loss."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from foretune.predictors import AutoPredictor, Curve
+from foretune.predictors.judged_order import order_metric
+from foretune.predictors.metric_names import is_held_out, is_loss
+
+FRACTIONS = np.round(np.linspace(0.1, 1.0, 10), 9)
+HELD_OUT_NAMES = ["val_loss", "valid_loss", "validation/loss", "loss/val", "valLoss", "dev_loss", "test_loss"]
+
+
+@pytest.mark.parametrize("name", ["eval_loss", "evaluation_loss", "valloss", "ValLoss", *HELD_OUT_NAMES])
+def test_held_out_losses_by_their_names(name):
+    assert is_loss(name) and is_held_out(name)
+
+
+@pytest.mark.parametrize("name", ["loss", "train_loss", "loss_train", "train/loss", "value_loss", "retrieval_loss"])
+def test_other_losses_are_not_held_out(name):
+    assert is_loss(name) and not is_held_out(name)
+
+
+@pytest.mark.parametrize("name", ["accuracy", "eval_accuracy", "val_f1", "loss_scale", "lossy_rate"])
+def test_scores_and_loss_scalers_are_not_losses(name):
+    assert not is_loss(name)
+
+
+def _study(seed, held_out="eval_loss", n=8):
+    """Finals that follow the held-out loss at 20% with noise, and a train loss that follows it almost as well:
+    which fits a handful of finished runs better is chance (as in `test_predictors_signal._study`)."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for i in range(n):
+        early_eval = rng.uniform(0.40, 0.75)
+        final = 1.25 - 1.2 * early_eval + rng.normal(0, 0.06)
+        early_train = early_eval + 0.05 + rng.normal(0, 0.03)
+        values = np.where(FRACTIONS <= 0.2, 0.07, 0.07 + (final - 0.07) * FRACTIONS)
+        values[-1] = final
+        extras = {held_out: early_eval * (1.2 - 0.4 * FRACTIONS), "train_loss": early_train * (1.2 - 0.4 * FRACTIONS)}
+        runs.append(Curve(FRACTIONS, values, trial=i, extras=extras))
+    return runs
+
+
+def _verdict(runs, finished):
+    auto = AutoPredictor(mode="max").fit(runs[:finished])
+    return auto, auto.predict([c.upto(0.2) for c in runs[finished:]], at=0.2)
+
+
+@pytest.mark.parametrize("name", HELD_OUT_NAMES)
+def test_auto_predicts_the_same_whatever_the_held_out_loss_is_called(name):
+    """Before round 37 only a name starting "eval" was held out: a study reporting `val_loss` switched to the train
+    loss's line wherever its error was a little smaller (a second scale within one study), and `loss/val` was no
+    loss at all. 2 and 6 finished runs: the held-out loss's line, or its tail, either way."""
+    held_out_line = 0
+    for seed in range(12):
+        for finished in (2, 6):
+            runs = _study(seed)
+            renamed = [
+                replace(c, extras={name: c.extras["eval_loss"], "train_loss": c.extras["train_loss"]}) for c in runs
+            ]
+            auto, expected = _verdict(runs, finished)
+            auto_renamed, got = _verdict(renamed, finished)
+            assert {k.replace("eval_loss", name): v for k, v in auto.weights_.items()} == auto_renamed.weights_
+            for part in ("mean", "lower", "upper"):
+                np.testing.assert_array_equal(getattr(expected, part), getattr(got, part))
+            assert expected.basis.replace("eval_loss", name) == got.basis
+            assert got.follows in (None, name, "train_loss")
+            held_out_line += auto.weights_ == {"signal:eval_loss": 1.0}
+    assert held_out_line >= 12  # the held-out loss's line predicted in most of these studies
+
+
+def test_the_order_metric_is_a_validation_loss_before_a_test_loss():
+    curve = Curve(FRACTIONS, FRACTIONS, extras={n: FRACTIONS for n in ("train_loss", "test_loss", "val_loss")})
+    assert order_metric(curve, "train_loss") == "val_loss"
+    only_test = replace(curve, extras={n: FRACTIONS for n in ("train_loss", "test_loss")})
+    assert order_metric(only_test, "train_loss") == "test_loss"
