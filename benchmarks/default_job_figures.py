@@ -77,6 +77,8 @@ PARTS = ("job", "twin")
 # 24-29 were fixed before round 31's twins (10 trials, chosen on the replay of the job set) and run once.
 # 54-59 were fixed before round 35's twins and run once with its predictor, whose choice read the twins 18-53.
 # 60-65 were fixed before round 36's twins and run once with its predictions held in order (chosen on twins 18-53).
+# 66-71 were fixed before round 37's twins and run once with round 36's predictor (round 37 changed only which names
+# read as a held-out loss; the job's `eval_loss` reads as before), unread by any design.
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -115,6 +117,7 @@ SEED_ROLES = {
     **{seed: "r34 fresh, round 32's final predictor" for seed in range(48, 54)},
     **{seed: "r35 fresh, round 35's predictor" for seed in range(54, 60)},
     **{seed: "r36 fresh, held in order" for seed in range(60, 66)},
+    **{seed: "r37 fresh, round 36's predictor" for seed in range(66, 72)},
 }
 
 
