@@ -9,6 +9,7 @@ import pytest
 from foretune.predictors import AutoPredictor, Curve
 from foretune.predictors.judged_order import order_metric
 from foretune.predictors.metric_names import is_held_out, is_loss
+from tests.predictors.test_predictors_signal import _study  # the held-out loss there is `eval_loss`
 
 FRACTIONS = np.round(np.linspace(0.1, 1.0, 10), 9)
 HELD_OUT_NAMES = ["val_loss", "valid_loss", "validation/loss", "loss/val", "valLoss", "dev_loss", "test_loss"]
@@ -27,22 +28,6 @@ def test_other_losses_are_not_held_out(name):
 @pytest.mark.parametrize("name", ["accuracy", "eval_accuracy", "val_f1", "loss_scale", "lossy_rate"])
 def test_scores_and_loss_scalers_are_not_losses(name):
     assert not is_loss(name)
-
-
-def _study(seed, held_out="eval_loss", n=8):
-    """Finals that follow the held-out loss at 20% with noise, and a train loss that follows it almost as well:
-    which fits a handful of finished runs better is chance (as in `test_predictors_signal._study`)."""
-    rng = np.random.default_rng(seed)
-    runs = []
-    for i in range(n):
-        early_eval = rng.uniform(0.40, 0.75)
-        final = 1.25 - 1.2 * early_eval + rng.normal(0, 0.06)
-        early_train = early_eval + 0.05 + rng.normal(0, 0.03)
-        values = np.where(FRACTIONS <= 0.2, 0.07, 0.07 + (final - 0.07) * FRACTIONS)
-        values[-1] = final
-        extras = {held_out: early_eval * (1.2 - 0.4 * FRACTIONS), "train_loss": early_train * (1.2 - 0.4 * FRACTIONS)}
-        runs.append(Curve(FRACTIONS, values, trial=i, extras=extras))
-    return runs
 
 
 def _verdict(runs, finished):
