@@ -1,16 +1,17 @@
 """The default job's replay with its held-out loss renamed: is the verdict the same whatever a trainer calls it?
 
 transformers reports `eval_loss`; Lightning and Keras `val_loss`; loggers `val/loss` or `loss/val`. Each name
-given replaces `eval_loss` in every recorded curve (the train loss stays `train_loss`), and the job's twin
-protocol is replayed (`default_job_replay.replay`: 10 trials, 2 at a time, each judged at 20% by `auto` from the
-runs finished so far, held in order). One row per set and name: the share of twins whose predicted finals rank
-their finals at Spearman >= 0.8 (issue 10's job target), the mean, finals inside their 80% interval, MAE. With a
-tree that reads the names alike, every name's row equals `eval_loss`'s (round 37, benchmarks/results/verdict.md).
+given replaces `eval_loss` in every recorded curve (a perplexity's name, `val_ppl`, with exp of its values; the
+train loss stays `train_loss`), and the job's twin protocol is replayed (`default_job_replay.replay`: 10 trials, 2
+at a time, each judged at 20% by `auto` from the runs finished so far, held in order). One row per set and name: the
+share of twins whose predicted finals rank their finals at Spearman >= 0.8 (issue 10's job target), the mean,
+finals inside their 80% interval, MAE. With a tree that reads the names alike, every loss name's row equals
+`eval_loss`'s, and a perplexity's is close to it (round 37, benchmarks/results/verdict.md).
 
-    .venv/bin/python benchmarks/renamed_losses.py --names eval_loss val_loss loss/val [--replays 150]
+    .venv/bin/python benchmarks/renamed_losses.py --names eval_loss val_loss loss/val val_ppl [--replays 150]
 
 Sets: the recorded twins 18-65 (`runs/bench-default-job-s*-off`, where present) and random twins of the job set's
-even (design) and odd (report-only) ids. About 2 minutes a name on a 2-core VM.
+even (design) and odd (report-only) ids. 3-4 minutes a name on a 2-core VM (round 37, two runs side by side).
 """
 
 from __future__ import annotations
@@ -25,13 +26,24 @@ import pandas as pd
 from default_job_replay import TRIALS, design_curves, rank_agreement, replay, twin_curves
 
 from foretune.predictors import Curve
+from foretune.predictors.metric_names import name_words
 
 JOB_CURVES = Path(__file__).parent / "data" / "lora_curves_job.csv"
 RUNS = Path(__file__).parent.parent / "runs"
 
 
 def renamed(curves: list[Curve], name: str) -> list[Curve]:
-    return [replace(c, extras={(name if k == "eval_loss" else k): v for k, v in c.extras.items()}) for c in curves]
+    """`curves` with `eval_loss` called `name`, in its place; a perplexity's name (`val_ppl`) gets exp(eval loss)."""
+    as_named = np.exp if name_words(name)[-1] in ("ppl", "perplexity") else np.asarray
+    return [
+        replace(
+            c,
+            extras={
+                (name if k == "eval_loss" else k): (as_named(v) if k == "eval_loss" else v) for k, v in c.extras.items()
+            },
+        )
+        for c in curves
+    ]
 
 
 def twin_sets(replays: int, seed: int) -> dict[str, list[list[Curve]]]:
@@ -65,7 +77,7 @@ def row(orders: list[list[Curve]], name: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--names", nargs="+", default=["eval_loss", "val_loss", "loss/val"])
+    parser.add_argument("--names", nargs="+", default=["eval_loss", "val_loss", "loss/val", "val_ppl"])
     parser.add_argument("--replays", type=int, default=150)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()

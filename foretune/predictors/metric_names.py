@@ -14,8 +14,11 @@ import re
 
 # Words that name a split no run trains on (many training loops call their validation split "test").
 HELD_OUT_WORDS = frozenset({"eval", "evaluation", "val", "valid", "validation", "dev", "test", "heldout", "holdout"})
-# Words that may stand beside "loss" in a loss's name written loss-first ("loss/val", "loss_train").
+# Words that may stand beside a loss's word in a name written loss-first ("loss/val", "loss_train").
 SPLIT_WORDS = HELD_OUT_WORDS | {"train", "training"}
+# A perplexity is exp(loss): the same order, lower is better. Read as a loss, a held-out perplexity reported in place
+# of the eval loss predicts as the eval loss does (the job's twin replay, benchmarks/results/verdict.md, round 37).
+LOSS_WORDS = frozenset({"loss", "ppl", "perplexity"})
 
 
 def name_words(metric: str) -> list[str]:
@@ -25,12 +28,15 @@ def name_words(metric: str) -> list[str]:
 
 
 def is_loss(metric: str) -> bool:
-    """A loss: a name ending in "loss" ("eval_loss", "loss", "val/loss", "nll_loss"), or "loss" and a split
-    ("loss/val", "loss_train"); not "loss_scale" (a mixed-precision scaler's state)."""
+    """A loss: a name ending in "loss" ("eval_loss", "loss", "val/loss", "nll_loss") or in a perplexity ("val_ppl",
+    "eval_perplexity"), or one of those words and a split ("loss/val", "ppl_train"); not "loss_scale" (a
+    mixed-precision scaler's state)."""
     if metric.lower().endswith("loss"):
         return True
     words = name_words(metric)
-    return len(words) > 1 and words[0] == "loss" and set(words[1:]) <= SPLIT_WORDS
+    if not words:
+        return False
+    return words[-1] in LOSS_WORDS or (words[0] in LOSS_WORDS and set(words[1:]) <= SPLIT_WORDS)
 
 
 def is_held_out(metric: str) -> bool:

@@ -15,17 +15,22 @@ FRACTIONS = np.round(np.linspace(0.1, 1.0, 10), 9)
 HELD_OUT_NAMES = ["val_loss", "valid_loss", "validation/loss", "loss/val", "valLoss", "dev_loss", "test_loss"]
 
 
-@pytest.mark.parametrize("name", ["eval_loss", "evaluation_loss", "valloss", "ValLoss", *HELD_OUT_NAMES])
+@pytest.mark.parametrize(
+    "name", ["eval_loss", "evaluation_loss", "valloss", "ValLoss", "val_ppl", "eval_perplexity", *HELD_OUT_NAMES]
+)
 def test_held_out_losses_by_their_names(name):
     assert is_loss(name) and is_held_out(name)
 
 
-@pytest.mark.parametrize("name", ["loss", "train_loss", "loss_train", "train/loss", "value_loss", "retrieval_loss"])
+@pytest.mark.parametrize(
+    "name",
+    ["loss", "train_loss", "loss_train", "train/loss", "value_loss", "retrieval_loss", "ppl", "train_perplexity"],
+)
 def test_other_losses_are_not_held_out(name):
     assert is_loss(name) and not is_held_out(name)
 
 
-@pytest.mark.parametrize("name", ["accuracy", "eval_accuracy", "val_f1", "loss_scale", "lossy_rate"])
+@pytest.mark.parametrize("name", ["accuracy", "eval_accuracy", "val_f1", "loss_scale", "lossy_rate", "ppl_ratio", ""])
 def test_scores_and_loss_scalers_are_not_losses(name):
     assert not is_loss(name)
 
@@ -56,6 +61,23 @@ def test_auto_predicts_the_same_whatever_the_held_out_loss_is_called(name):
             assert got.follows in (None, name, "train_loss")
             held_out_line += auto.weights_ == {"signal:eval_loss": 1.0}
     assert held_out_line >= 12  # the held-out loss's line predicted in most of these studies
+
+
+def test_a_held_out_perplexity_predicts_where_the_eval_loss_would():
+    """A run that reports a perplexity (exp of its loss) in place of the eval loss: its line predicts the score, as the
+    eval loss's does (before round 37 no line: the objective's own rule)."""
+    for seed in range(6):
+        runs = _study(seed)
+        as_perplexity = [replace(c, extras={"val_ppl": np.exp(c.extras["eval_loss"])}) for c in runs]
+        only_eval = [replace(c, extras={"eval_loss": c.extras["eval_loss"]}) for c in runs]
+        for finished in (2, 6):
+            auto, prediction = _verdict(as_perplexity, finished)
+            assert (
+                auto.weights_
+                == {"signal:val_ppl": 1.0}
+                == {k.replace("eval_loss", "val_ppl"): v for k, v in _verdict(only_eval, finished)[0].weights_.items()}
+            )
+            assert prediction.follows == "val_ppl" and "from val_ppl at 20%" in prediction.basis
 
 
 def test_the_order_metric_is_a_validation_loss_before_a_test_loss():
