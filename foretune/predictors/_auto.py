@@ -57,7 +57,7 @@ from foretune.predictors._base import (
 )
 from foretune.predictors._curve import CurvePredictor
 from foretune.predictors._final_line import final_line_prediction
-from foretune.predictors._learned import LearnedPredictor, extra_names
+from foretune.predictors._learned import LearnedPredictor
 from foretune.predictors._loss_ratio import (
     chosen_deviations,
     clipped_mean_squares,
@@ -70,11 +70,11 @@ from foretune.predictors._signal import (
     best_signal,
     line_signal,
     objective_rules,
+    shared_losses,
     signal_prediction,
 )
 from foretune.predictors._snapshot import SnapshotPredictor
 from foretune.predictors.calibration import MIN_FINISHED, calibrated, calibrated_on_own_runs, predicted_basis
-from foretune.predictors.metric_names import is_loss
 from foretune.predictors.prior import prior_agrees, prior_predict, prior_shifted, recentre
 
 CANDIDATES = ("snapshot", "curve", "learned")
@@ -106,7 +106,7 @@ def loss_lines(train: Sequence[Curve], curves: Sequence[Curve], at: float, *, mo
     another loss's (the LoRA eval-loss design ids tied with and without the lines)."""
     if mode != "max":
         return []
-    names = sorted(n for n in set(extra_names(train)) & set(extra_names(curves)) if is_loss(n))
+    names = shared_losses(train, curves)
     lines = (line_signal(name, train, curves, at, mode=mode) for name in names)
     return [line for line in lines if line is not None]
 

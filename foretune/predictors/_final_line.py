@@ -26,8 +26,8 @@ import numpy as np
 
 from foretune.keys import Mode
 from foretune.predictors._base import Curve, Prediction, final_value
-from foretune.predictors._learned import LearnedPredictor, extra_features, extra_names
-from foretune.predictors._signal import REACH, Signal, one_metric, saturating_line
+from foretune.predictors._learned import LearnedPredictor, extra_features
+from foretune.predictors._signal import REACH, Signal, one_metric, saturating_line, shared_losses
 from foretune.predictors.calibration import calibrated, calibrated_on_own_runs
 from foretune.predictors.metric_names import is_loss
 
@@ -67,7 +67,7 @@ def final_loss_lines(
     `models` keeps each loss's fitted model (and its leave-one-out predictions) between calls on the same
     finished runs: a search judges many trials between two finished runs."""
     models = {} if models is None else models
-    names = sorted(n for n in set(extra_names(train)) & set(extra_names(curves)) if is_loss(n))
+    names = shared_losses(train, curves)
     finals = np.array([final_value(c) for c in train])
     out = []
     for name in names:

@@ -113,6 +113,14 @@ TAIL_MOVED_SHARE = 0.5
 TAIL_EXCESS = 0.5
 
 
+def shared_losses(train: Sequence[Curve], curves: Sequence[Curve]) -> list[str]:
+    """The losses (`metric_names.is_loss`) every finished and every judged run reported, sorted: the candidate
+    signals. Only losses: continuous and reported by every trainer. A task's sub-scores (per-attribute accuracies)
+    are as coarse as the objective early, and the best of many on 4-7 runs is noise: in the default job with
+    pruning off (seed 0) one won on 4 runs and ranked 2 trials wrongly, where eval loss ranked the 8 at 0.95."""
+    return sorted(n for n in set(extra_names(train)) & set(extra_names(curves)) if is_loss(n))
+
+
 @dataclass(frozen=True)
 class Signal:
     """One extra metric's line from its early value to the objective's final.
@@ -314,10 +322,7 @@ def best_signal(
     final (`TAIL_LIMIT`'s comment)."""
     if len(train) < FEW_RUNS or not curves or (len(train) < MIN_RUNS_FOR_LINE and mode != "max"):
         return None
-    # Only losses: continuous and reported by every trainer. A task's sub-scores (per-attribute accuracies) are
-    # as coarse as the objective early, and the best of many on 4-7 runs is noise: in the default job with
-    # pruning off (seed 0) one won on 4 runs and ranked 2 trials wrongly, where eval loss ranked the 8 at 0.95.
-    names = sorted(n for n in set(extra_names(train)) & set(extra_names(curves)) if is_loss(n))
+    names = shared_losses(train, curves)
     few = len(train) < MIN_RUNS_FOR_LINE
     lines = (line_signal(name, train, curves, at, mode=mode, comparable=True) for name in names)
     signals = [s for s in lines if s is not None and (not s.rank_only or (few and is_held_out(s.metric)))]

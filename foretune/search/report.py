@@ -47,7 +47,7 @@ from foretune.search.estimate_vs_actual import estimate_vs_actual
 from foretune.search.held_out_report import held_out_section, scored_trials_line, unscored_best_line
 from foretune.search.hindsight import hindsight_lines
 from foretune.search.pareto import front_ranks, knee_index
-from foretune.search.report_table import markdown_table, trials_markdown
+from foretune.search.report_table import early_loss_columns, markdown_table, trials_markdown
 from foretune.search.storage import trial_curve
 
 
@@ -295,7 +295,7 @@ def _agreement_lines(complete: pd.DataFrame) -> list[str]:
             f"Early-vs-final rank agreement: not measured ({len(ranks)} of {len(complete)} complete trials have an"
             " early score, 3 needed)."
         ]
-    for column in [c for c in complete.columns if c.startswith("early_") and is_loss(c.removeprefix("early_"))]:
+    for column in early_loss_columns(complete):
         losses = complete[[column, "final_rank"]].astype(float).dropna()
         if len(losses) >= 3:  # a lower loss ranks first, as the final rank does
             rho = spearman(losses[column], losses["final_rank"])

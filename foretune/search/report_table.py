@@ -44,9 +44,14 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
+def early_loss_columns(table: pd.DataFrame) -> list[str]:
+    """`early_<name>` of each loss the trials reported (`report.early_losses`)."""
+    return [c for c in table.columns if c.startswith("early_") and is_loss(c.removeprefix("early_"))]
+
+
 def report_columns(table: pd.DataFrame, metric: str) -> list[str]:
     """The columns `report.md` shows, in order; a column no trial fills (no error, no test score) is left out."""
-    signals = [c for c in table.columns if c.startswith("early_") and is_loss(c.removeprefix("early_"))]
+    signals = early_loss_columns(table)
     params = [c for c in table.columns if c.startswith("param.")]
     wanted = [*VERDICT_COLUMNS, *signals, *AFTER_SIGNALS, *params, f"{TEST_ATTR_PREFIX}{metric}"]
     wanted.append(f"{COST_PREFIX}train_seconds")
