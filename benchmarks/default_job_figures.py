@@ -118,6 +118,7 @@ SEED_ROLES = {
     **{seed: "r35 fresh, round 35's predictor" for seed in range(54, 60)},
     **{seed: "r36 fresh, held in order" for seed in range(60, 66)},
     **{seed: "r37 fresh, round 36's predictor" for seed in range(66, 72)},
+    **{seed: "r38 fresh, round 37's predictor" for seed in range(72, 78)},
 }
 
 

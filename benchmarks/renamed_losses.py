@@ -6,7 +6,8 @@ train loss stays `train_loss`), and the job's twin protocol is replayed (`defaul
 at a time, each judged at 20% by `auto` from the runs finished so far, held in order). One row per set and name: the
 share of twins whose predicted finals rank their finals at Spearman >= 0.8 (issue 10's job target), the mean,
 finals inside their 80% interval, MAE. With a tree that reads the names alike, every loss name's row equals
-`eval_loss`'s, and a perplexity's is close to it (round 37, benchmarks/results/verdict.md).
+`eval_loss`'s, and a perplexity's is close to it (round 37, benchmarks/results/verdict.md). Names joined by "+" report
+the eval loss under each (`eval_loss+eval_ppl`: a loss and its perplexity side by side, round 38).
 
     .venv/bin/python benchmarks/renamed_losses.py --names eval_loss val_loss loss/val val_ppl [--replays 150]
 
@@ -32,18 +33,20 @@ JOB_CURVES = Path(__file__).parent / "data" / "lora_curves_job.csv"
 RUNS = Path(__file__).parent.parent / "runs"
 
 
-def renamed(curves: list[Curve], name: str) -> list[Curve]:
-    """`curves` with `eval_loss` called `name`, in its place; a perplexity's name (`val_ppl`) gets exp(eval loss)."""
-    as_named = np.exp if name_words(name)[-1] in ("ppl", "perplexity") else np.asarray
-    return [
-        replace(
-            c,
-            extras={
-                (name if k == "eval_loss" else k): (as_named(v) if k == "eval_loss" else v) for k, v in c.extras.items()
-            },
-        )
-        for c in curves
-    ]
+def renamed(curves: list[Curve], names: str) -> list[Curve]:
+    """`curves` with `eval_loss` reported under each of `names` ("+"-joined: "eval_loss+eval_ppl" reports both), in
+    its place; a perplexity's name (`val_ppl`) gets exp(eval loss)."""
+
+    def values(name: str, loss: np.ndarray) -> np.ndarray:
+        return np.exp(loss) if name_words(name)[-1] in ("ppl", "perplexity") else np.asarray(loss)
+
+    def extras(c: Curve) -> dict[str, np.ndarray]:
+        out = {}
+        for key, value in c.extras.items():
+            out |= {name: values(name, value) for name in names.split("+")} if key == "eval_loss" else {key: value}
+        return out
+
+    return [replace(c, extras=extras(c)) for c in curves]
 
 
 def twin_sets(replays: int, seed: int) -> dict[str, list[list[Curve]]]:

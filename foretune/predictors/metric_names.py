@@ -18,7 +18,9 @@ HELD_OUT_WORDS = frozenset({"eval", "evaluation", "val", "valid", "validation", 
 SPLIT_WORDS = HELD_OUT_WORDS | {"train", "training"}
 # A perplexity is exp(loss): the same order, lower is better. Read as a loss, a held-out perplexity reported in place
 # of the eval loss predicts as the eval loss does (the job's twin replay, benchmarks/results/verdict.md, round 37).
-LOSS_WORDS = frozenset({"loss", "ppl", "perplexity"})
+# A language model's loss by its other names (round 38): negative log-likelihood, cross-entropy (Keras'
+# `val_categorical_crossentropy`), bits per byte or character (nanochat's `val_bpb`: the loss over ln 2).
+LOSS_WORDS = frozenset({"loss", "ppl", "perplexity", "nll", "ce", "xent", "crossentropy", "bpb", "bpc"})
 
 
 def name_words(metric: str) -> list[str]:
@@ -28,12 +30,12 @@ def name_words(metric: str) -> list[str]:
 
 
 def is_loss(metric: str) -> bool:
-    """A loss: a name ending in "loss" ("eval_loss", "loss", "val/loss", "nll_loss") or in a perplexity ("val_ppl",
-    "eval_perplexity"), or one of those words and a split ("loss/val", "ppl_train"); not "loss_scale" (a
-    mixed-precision scaler's state)."""
-    if metric.lower().endswith("loss"):
-        return True
+    """A loss: a name ending in "loss" ("eval_loss", "loss", "val/loss", "nll_loss"), in another of `LOSS_WORDS`
+    ("val_ppl", "eval_perplexity", "val_nll", "val_bpb") or in "cross_entropy", or one of those words and a split
+    ("loss/val", "ppl_train"); not "loss_scale" (a mixed-precision scaler's state)."""
     words = name_words(metric)
+    if metric.lower().endswith("loss") or "".join(words).endswith("crossentropy"):
+        return True
     if not words:
         return False
     return words[-1] in LOSS_WORDS or (words[0] in LOSS_WORDS and set(words[1:]) <= SPLIT_WORDS)

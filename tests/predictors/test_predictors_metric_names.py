@@ -7,16 +7,30 @@ import numpy as np
 import pytest
 
 from foretune.predictors import AutoPredictor, Curve
+from foretune.predictors._learned import distinct_metrics, extra_names
 from foretune.predictors.judged_order import order_metric
 from foretune.predictors.metric_names import is_held_out, is_loss
 from tests.predictors.test_predictors_signal import _study  # the held-out loss there is `eval_loss`
 
 FRACTIONS = np.round(np.linspace(0.1, 1.0, 10), 9)
-HELD_OUT_NAMES = ["val_loss", "valid_loss", "validation/loss", "loss/val", "valLoss", "dev_loss", "test_loss"]
+HELD_OUT_NAMES = [
+    "val_loss",
+    "valid_loss",
+    "validation/loss",
+    "loss/val",
+    "valLoss",
+    "dev_loss",
+    "test_loss",
+    "val_nll",
+]
 
 
 @pytest.mark.parametrize(
-    "name", ["eval_loss", "evaluation_loss", "valloss", "ValLoss", "val_ppl", "eval_perplexity", *HELD_OUT_NAMES]
+    "name",
+    [
+        *["eval_loss", "evaluation_loss", "valloss", "ValLoss", "val_ppl", "eval_perplexity", *HELD_OUT_NAMES],
+        *["holdout_ce", "eval_xent", "val_bpb", "val_categorical_crossentropy", "eval_cross_entropy", "nll/val"],
+    ],
 )
 def test_held_out_losses_by_their_names(name):
     assert is_loss(name) and is_held_out(name)
@@ -30,7 +44,10 @@ def test_other_losses_are_not_held_out(name):
     assert is_loss(name) and not is_held_out(name)
 
 
-@pytest.mark.parametrize("name", ["accuracy", "eval_accuracy", "val_f1", "loss_scale", "lossy_rate", "ppl_ratio", ""])
+@pytest.mark.parametrize(
+    "name",
+    ["accuracy", "eval_accuracy", "val_f1", "loss_scale", "lossy_rate", "ppl_ratio", "policy_entropy", "price", ""],
+)
 def test_scores_and_loss_scalers_are_not_losses(name):
     assert not is_loss(name)
 
@@ -85,3 +102,71 @@ def test_the_order_metric_is_a_validation_loss_before_a_test_loss():
     assert order_metric(curve, "train_loss") == "val_loss"
     only_test = replace(curve, extras={n: FRACTIONS for n in ("train_loss", "test_loss")})
     assert order_metric(only_test, "train_loss") == "test_loss"
+
+
+def _with(runs, **columns):
+    """`runs` reporting the named columns, each a function of (eval loss, train loss)."""
+    return [
+        replace(c, extras={n: f(c.extras["eval_loss"], c.extras["train_loss"]) for n, f in columns.items()})
+        for c in runs
+    ]
+
+
+@pytest.mark.parametrize("finished", [2, 6, 12])
+def test_a_loss_reported_twice_predicts_as_once(finished):
+    """A run reporting its eval loss beside its perplexity (`eval_ppl`, exp of it, sorted after), or a perplexity that
+    sorts first (`a_perplexity`), or the same values under a second name (`val_nll`): one quantity, one candidate.
+    Before round 38 each was a second line, blend member and feature: the prediction moved with the copy."""
+    copies = {
+        "eval_ppl": lambda e, t: np.exp(e),
+        "a_perplexity": lambda e, t: np.exp(e),
+        "val_nll": lambda e, t: e,
+        "train_ppl": lambda e, t: np.exp(t),
+    }
+    for seed in range(8 if finished < 12 else 3):  # a warm fit takes a second
+        runs = _study(seed, n=24)  # from 12 finished runs the warm blend (`learned` and the loss lines)
+        once = _with(runs, eval_loss=lambda e, t: e, train_loss=lambda e, t: t)
+        twice = _with(runs, eval_loss=lambda e, t: e, train_loss=lambda e, t: t, **copies)
+        assert extra_names(twice) == ["eval_loss", "train_loss"]
+        auto, expected = _verdict(once, finished)
+        auto_twice, got = _verdict(twice, finished)
+        assert auto.weights_ == auto_twice.weights_
+        for part in ("mean", "lower", "upper"):
+            np.testing.assert_array_equal(getattr(expected, part), getattr(got, part))
+        assert expected.basis == got.basis
+
+
+def test_distinct_metrics_keeps_the_loss_and_every_other_quantity():
+    loss = np.array([2.0, 1.5, np.nan, 1.2])
+    curves = [
+        Curve(
+            FRACTIONS[:4],
+            FRACTIONS[:4],
+            extras={
+                "ppl": np.exp(loss),  # sorts before "val_loss": the loss is kept
+                "val_loss": loss,
+                "nll": loss + 1e-9,  # the same values
+                "shifted_loss": loss + 0.01,  # another quantity
+                "gap_loss": np.array([2.0, 1.5, 1.4, 1.2]),  # reported where the loss is not
+                "accuracy": loss,  # not a loss: never compared
+            },
+        )
+    ]
+    assert distinct_metrics(curves, sorted(curves[0].extras)) == ["accuracy", "gap_loss", "shifted_loss", "val_loss"]
+    never = Curve(FRACTIONS[:2], FRACTIONS[:2], extras={"a_loss": [np.nan] * 2, "b_loss": [np.nan] * 2})
+    assert distinct_metrics([never], ["a_loss", "b_loss"]) == ["a_loss", "b_loss"]  # nothing to compare
+
+
+@pytest.mark.parametrize("finished", [2, 6, 12])
+def test_a_copy_of_a_loss_objective_is_no_second_signal(finished):
+    """A loss objective (the eval loss, mode "min") whose trainer also reports its perplexity, or the same values under
+    another name: the early curve already carries it, so it is neither a feature nor a line of its own."""
+    for seed in range(6 if finished < 12 else 3):
+        runs = [replace(c, values=c.extras["eval_loss"]) for c in _study(seed, n=24)]
+        once = _with(runs, train_loss=lambda e, t: t)
+        twice = _with(runs, train_loss=lambda e, t: t, eval_ppl=lambda e, t: np.exp(e), val_nll=lambda e, t: e)
+        assert extra_names(twice) == ["train_loss"]
+        expected = AutoPredictor(mode="min").fit(once[:finished]).predict([c.upto(0.2) for c in once[finished:]], 0.2)
+        got = AutoPredictor(mode="min").fit(twice[:finished]).predict([c.upto(0.2) for c in twice[finished:]], 0.2)
+        for part in ("mean", "lower", "upper"):
+            np.testing.assert_array_equal(getattr(expected, part), getattr(got, part))
