@@ -154,10 +154,9 @@ def distinct_metrics(curves: Sequence[Curve], names: Sequence[str]) -> list[str]
     if not losses:
         return sorted(names)
     series = {name: np.concatenate([c.extras[name] for c in curves]) for name in losses}
-    with np.errstate(over="ignore"):
-        exp = {name: np.exp(values) for name, values in series.items()}
     objective = np.concatenate([c.values for c in curves])
     with np.errstate(over="ignore"):
+        exp = {name: np.exp(values) for name, values in series.items()}
         objective_forms = (objective, np.exp(objective))
     kept: list[str] = []
     for name in losses:
