@@ -169,12 +169,17 @@ def _shared_params(runs: list[Curve], finished: list[Curve]) -> tuple[list[Curve
 
 
 def _inputs_line(curves: list[Curve], value_col: str, at: float) -> str:
-    """Which columns the predictor was given: a table's other metrics (eval loss) are read only when named."""
+    """Which columns the predictor was given: a table's other metrics (eval loss) are read only when named, and a
+    copy of a loss (its perplexity, the same values renamed) once."""
+    from foretune.predictors._learned import repeated_losses
+
     params = sorted({name for c in curves for name in c.params})
     extras = sorted({name for c in curves for name in c.extras})
+    copies = repeated_losses(curves)
+    repeated = f" ({', '.join(copies)}: another column's values or exp of them, read once)" if copies else ""
     return (
         f"inputs up to {at:g}: {value_col}; hyperparameter columns: {', '.join(params) or 'none'}; other metric "
-        f"columns: {', '.join(extras) or 'none (name them with --extra-col NAME, or --extra-col auto)'}"
+        f"columns: {', '.join(extras) or 'none (name them with --extra-col NAME, or --extra-col auto)'}{repeated}"
     )
 
 

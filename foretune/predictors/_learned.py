@@ -136,6 +136,13 @@ def extra_names(curves: Sequence[Curve]) -> list[str]:
     return distinct_metrics(curves, _common_names(curves))
 
 
+def repeated_losses(curves: Sequence[Curve]) -> list[str]:
+    """The losses every one of `curves` reports that `extra_names` leaves out: copies of another loss or of the
+    objective (`distinct_metrics`)."""
+    common = _common_names(curves)
+    return sorted(set(common) - set(distinct_metrics(curves, common)))
+
+
 def _common_names(curves: Sequence[Curve]) -> list[str]:
     common = set(curves[0].extras) if curves else set()
     for curve in curves[1:]:
@@ -243,8 +250,7 @@ def fit_predict_residual(A: np.ndarray, target: np.ndarray, B: np.ndarray) -> tu
 def _log_curves(curves: Sequence[Curve]) -> list[Curve]:
     """`curves` on log values, less any extra that copies the objective (`distinct_metrics`): on the log scale its
     perplexity no longer reads as a copy."""
-    common = _common_names(curves)
-    copies = set(common) - set(distinct_metrics(curves, common))
+    copies = set(repeated_losses(curves))
     with np.errstate(divide="ignore", invalid="ignore"):
         return [
             replace(c, values=np.log(c.values), extras={k: v for k, v in c.extras.items() if k not in copies})

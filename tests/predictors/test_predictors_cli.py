@@ -2,6 +2,7 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -219,3 +220,20 @@ def test_rank_names_its_inputs_and_a_metric_flat_at_the_start_is_no_hyperparamet
     named = _cli("rank", tmp_path / "partial.csv", "--fit", tmp_path / "fit.csv", "--extra-col", "exact")
     assert "hyperparameter columns: lr, optimizer; other metric columns: exact" in named.stdout
     assert "inputs up to" not in _cli("rank", tmp_path / "partial.csv", "--predictor", "snapshot").stdout
+
+
+def test_rank_reads_a_loss_and_its_perplexity_once(tmp_path):
+    """Given an eval loss, its perplexity and the same loss renamed, rank ranks as with the eval loss alone and says
+    which columns it read once (round 38)."""
+    finished, ranked = make_study(12, seed=1, noise=0.003), make_study(6, seed=2, noise=0.003)
+    for curves, name, at in ((finished, "fit.csv", None), (ranked, "partial.csv", 0.2)):
+        table = pd.read_csv(_write(curves, tmp_path / name, at=at))
+        loss = 2.0 - table["value"] + 0.01 * table["fraction"]
+        table.assign(eval_loss=loss, eval_ppl=np.exp(loss), val_nll=loss).to_csv(tmp_path / name, index=False)
+    args = ["rank", tmp_path / "partial.csv", "--fit", tmp_path / "fit.csv", "--extra-col", "eval_loss"]
+    once = _cli(*args, "--out", tmp_path / "once.csv")
+    copies = _cli(*args, "--extra-col", "eval_ppl", "--extra-col", "val_nll", "--out", tmp_path / "copies.csv")
+    assert once.returncode == 0 and copies.returncode == 0, copies.stderr
+    assert "other metric columns: eval_loss, eval_ppl, val_nll (eval_ppl, val_nll: another column's" in copies.stdout
+    assert "read once" not in once.stdout
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "once.csv"), pd.read_csv(tmp_path / "copies.csv"))
