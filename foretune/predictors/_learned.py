@@ -130,10 +130,12 @@ class _Standardizer:
         return np.where(np.isfinite(Z), Z, 0.0)  # missing -> the training mean
 
 
-def extra_names(curves: Sequence[Curve]) -> list[str]:
+def extra_names(curves: Sequence[Curve], *, distinct: bool = True) -> list[str]:
     """The extra metrics every one of `curves` reports (a metric only some runs have cannot be learned), each
-    quantity once (`distinct_metrics`)."""
-    return distinct_metrics(curves, _common_names(curves))
+    quantity once (`distinct_metrics`) unless `distinct` is False: decide that on finished runs, whose whole curves
+    tell a copy from a loss that agrees with another at a judged run's one or two points (rounded logs)."""
+    common = _common_names(curves)
+    return distinct_metrics(curves, common) if distinct else common
 
 
 def repeated_losses(curves: Sequence[Curve]) -> list[str]:
@@ -247,10 +249,9 @@ def fit_predict_residual(A: np.ndarray, target: np.ndarray, B: np.ndarray) -> tu
     return (ridge + gp) / 2, (ridge_loo + gp_loo) / 2
 
 
-def _log_curves(curves: Sequence[Curve]) -> list[Curve]:
-    """`curves` on log values, less any extra that copies the objective (`distinct_metrics`): on the log scale its
-    perplexity no longer reads as a copy."""
-    copies = set(repeated_losses(curves))
+def _log_curves(curves: Sequence[Curve], copies: set[str]) -> list[Curve]:
+    """`curves` on log values, less the extras in `copies` (`repeated_losses`): on the log scale a copy of the
+    objective (its perplexity) no longer reads as one."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return [
             replace(c, values=np.log(c.values), extras={k: v for k, v in c.extras.items() if k not in copies})
@@ -317,7 +318,8 @@ class LearnedPredictor(Predictor):
         if use_log:
             if not _all_positive([*train, *curves]):
                 raise ValueError("target='log' needs positive values; use target='difference'")
-            return _log_curves(curves), _log_curves(train), np.exp
+            copies = set(repeated_losses(train))  # decided on the finished runs: a judged run's few points may agree
+            return _log_curves(curves, copies), _log_curves(train, copies), np.exp
         return list(curves), list(train), lambda v: v
 
     def predict(self, curves: Sequence[Curve], at: float = 0.2) -> Prediction:

@@ -114,11 +114,12 @@ TAIL_EXCESS = 0.5
 
 
 def shared_losses(train: Sequence[Curve], curves: Sequence[Curve]) -> list[str]:
-    """The losses (`metric_names.is_loss`) every finished and every judged run reported, sorted: the candidate
-    signals. Only losses: continuous and reported by every trainer. A task's sub-scores (per-attribute accuracies)
-    are as coarse as the objective early, and the best of many on 4-7 runs is noise: in the default job with
-    pruning off (seed 0) one won on 4 runs and ranked 2 trials wrongly, where eval loss ranked the 8 at 0.95."""
-    return sorted(n for n in set(extra_names(train)) & set(extra_names(curves)) if is_loss(n))
+    """The losses (`metric_names.is_loss`) every finished and every judged run reported, sorted, each quantity once
+    as the finished runs tell (`extra_names`): the candidate signals. Only losses: continuous and reported by every
+    trainer. A task's sub-scores (per-attribute accuracies) are as coarse as the objective early, and the best of
+    many on 4-7 runs is noise: in the default job with pruning off (seed 0) one won on 4 runs and ranked 2 trials
+    wrongly, where eval loss ranked the 8 at 0.95."""
+    return sorted(n for n in set(extra_names(train)) & set(extra_names(curves, distinct=False)) if is_loss(n))
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from foretune.predictors import AutoPredictor, Curve
+from foretune.predictors import AutoPredictor, Curve, LearnedPredictor
 from foretune.predictors._learned import distinct_metrics, extra_names
+from foretune.predictors._signal import shared_losses
 from foretune.predictors.judged_order import order_metric
 from foretune.predictors.metric_names import is_held_out, is_loss
 from tests.predictors.test_predictors_signal import _study  # the held-out loss there is `eval_loss`
@@ -170,3 +171,24 @@ def test_a_copy_of_a_loss_objective_is_no_second_signal(finished):
         got = AutoPredictor(mode="min").fit(twice[:finished]).predict([c.upto(0.2) for c in twice[finished:]], 0.2)
         for part in ("mean", "lower", "upper"):
             np.testing.assert_array_equal(getattr(expected, part), getattr(got, part))
+
+
+def test_a_judged_run_whose_losses_agree_early_keeps_both():
+    """Rounded logs: a judged run's train loss may equal its eval loss (or a loss objective) at its one point at 20%.
+    What is a copy is decided on the finished runs' whole curves, so neither the candidate lines nor `learned`'s
+    features lose the train loss for that run."""
+    runs = _study(0, n=24)
+    judged = runs[12].upto(0.2)
+    agreeing = replace(judged, extras={**judged.extras, "train_loss": judged.extras["eval_loss"]})
+    assert shared_losses(runs[:12], [agreeing]) == ["eval_loss", "train_loss"]
+    rng = np.random.default_rng(0)  # a loss objective whose final follows the gap to the train loss
+    as_objective = []
+    for i in range(13):
+        early, gap = rng.uniform(0.5, 1.0), rng.uniform(0.0, 0.3)
+        values = early * np.where(FRACTIONS <= 0.2, 1.0, 1.0 - (0.2 + gap) * FRACTIONS)
+        as_objective.append(Curve(FRACTIONS, values, trial=i, extras={"train_loss": values - gap}))
+    early = as_objective[12].upto(0.2)
+    agreeing = replace(early, extras={"train_loss": early.values.copy()})
+    without = replace(early, extras={"train_loss": np.full_like(early.values, np.nan)})
+    learned = LearnedPredictor(mode="min").fit(as_objective[:12])
+    assert learned.predict([agreeing], 0.2).mean[0] != learned.predict([without], 0.2).mean[0]
