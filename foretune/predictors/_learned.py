@@ -171,10 +171,10 @@ def distinct_metrics(curves: Sequence[Curve], names: Sequence[str]) -> list[str]
     for name in losses:
         if any(_same(series[name], form) for form in objective_forms) or _same(objective, exp[name]):
             continue  # the objective again, its perplexity or its loss: the early curve carries it
-        perplexity_of = next((k for k in kept if _same(series[k], exp[name])), None)
-        if perplexity_of is not None:
-            if is_held_out(name) or not is_held_out(perplexity_of):  # the log scale (the loss), a held-out name first
-                kept[kept.index(perplexity_of)] = name
+        its_perplexity = next((k for k in kept if _same(series[k], exp[name])), None)  # a kept exp(name)
+        if its_perplexity is not None:
+            if is_held_out(name) or not is_held_out(its_perplexity):  # the log scale (the loss), a held-out name first
+                kept[kept.index(its_perplexity)] = name
         elif not any(_same(series[name], series[k]) or _same(series[name], exp[k]) for k in kept):
             kept.append(name)
     return sorted([n for n in names if not is_loss(n)] + kept)
