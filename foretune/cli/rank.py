@@ -168,14 +168,17 @@ def _shared_params(runs: list[Curve], finished: list[Curve]) -> tuple[list[Curve
     )
 
 
-def _inputs_line(curves: list[Curve], value_col: str, at: float) -> str:
+def _inputs_line(runs: list[Curve], finished: list[Curve], value_col: str, at: float) -> str:
     """Which columns the predictor was given: a table's other metrics (eval loss) are read only when named, and a
-    copy of a loss (its perplexity, the same values renamed) once."""
+    copy of a loss (its perplexity, the same values renamed) once. The predictor decides what is a copy on the
+    finished runs' whole curves (`_learned.repeated_losses`), so the line does too: ranked runs whose few early
+    points agree say nothing, and with no finished run nothing is read as a copy."""
     from foretune.predictors._learned import repeated_losses
 
+    curves = [*runs, *finished]
     params = sorted({name for c in curves for name in c.params})
     extras = sorted({name for c in curves for name in c.extras})
-    copies = repeated_losses(curves)
+    copies = [name for name in repeated_losses(finished) if all(name in c.extras for c in runs)]
     repeated = f" ({', '.join(copies)}: another column's values or exp of them, read once)" if copies else ""
     return (
         f"inputs up to {at:g}: {value_col}; hyperparameter columns: {', '.join(params) or 'none'}; other metric "
@@ -254,7 +257,7 @@ def rank_cmd(
     console.print(shown)
     console.print(prediction.basis, highlight=False, soft_wrap=True)
     if predictor in ("auto", "learned"):  # the predictors that read more than the curve
-        console.print(_inputs_line([*runs, *finished], value_col, at), highlight=False, soft_wrap=True)
+        console.print(_inputs_line(runs, finished, value_col, at), highlight=False, soft_wrap=True)
     if out is not None:
         console.print(f"wrote {len(table)} rows to {out}", highlight=False, soft_wrap=True)
     elif len(runs) > top:

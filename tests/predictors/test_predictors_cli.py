@@ -237,3 +237,25 @@ def test_rank_reads_a_loss_and_its_perplexity_once(tmp_path):
     assert "other metric columns: eval_loss, eval_ppl, val_nll (eval_ppl, val_nll: another column's" in copies.stdout
     assert "read once" not in once.stdout
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "once.csv"), pd.read_csv(tmp_path / "copies.csv"))
+
+
+def test_rank_names_a_copy_where_the_finished_runs_show_one(tmp_path):
+    """The predictor decides what is a copy on the finished runs' whole curves: the inputs line decided it over all
+    given runs, so it did not name a copy the ranked runs' early points break (the predictor reads it once), and
+    named one with no --fit (nothing is decided, nothing read once)."""
+    finished, ranked = make_study(12, seed=1, noise=0.003), make_study(6, seed=2, noise=0.003)
+    for curves, name, at in ((finished, "fit.csv", None), (ranked, "partial.csv", 0.2)):
+        table = pd.read_csv(_write(curves, tmp_path / name, at=at))
+        loss = 2.0 - table["value"] + 0.01 * table["fraction"]
+        renamed = loss if at is None else loss.round(2)  # the ranked runs' copy logged at two decimals
+        table.assign(eval_loss=loss, val_nll=renamed).to_csv(tmp_path / name, index=False)
+    extras = ["--extra-col", "eval_loss", "--extra-col", "val_nll"]
+    given = ["rank", tmp_path / "partial.csv", "--fit", tmp_path / "fit.csv"]
+    warm = _cli(*given, *extras, "--out", tmp_path / "w.csv")
+    alone = _cli(*given, *extras[:2], "--out", tmp_path / "a.csv")
+    assert warm.returncode == 0 and alone.returncode == 0, warm.stderr
+    assert "other metric columns: eval_loss, val_nll (val_nll: another column's values" in warm.stdout
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "w.csv"))  # read once
+    cold = _cli("rank", tmp_path / "partial.csv", *extras)
+    assert cold.returncode == 0, cold.stderr
+    assert "other metric columns: eval_loss, val_nll" in cold.stdout and "read once" not in cold.stdout
