@@ -7,7 +7,8 @@ at a time, each judged at 20% by `auto` from the runs finished so far, held in o
 share of twins whose predicted finals rank their finals at Spearman >= 0.8 (issue 10's job target), the mean,
 finals inside their 80% interval, MAE. With a tree that reads the names alike, every loss name's row equals
 `eval_loss`'s, and a perplexity's is close to it (round 37, benchmarks/results/verdict.md). Names joined by "+" report
-the eval loss under each (`eval_loss+eval_ppl`: a loss and its perplexity side by side, round 38).
+the eval loss under each (`eval_loss+eval_ppl`: a loss and its perplexity side by side, round 38; `eval_loss+eval_bpb`:
+the loss in nats and in bits, round 39). The last column: how far each name's predictions moved from the first name's.
 
     .venv/bin/python benchmarks/renamed_losses.py --names eval_loss val_loss loss/val val_ppl [--replays 150]
 
@@ -35,10 +36,13 @@ RUNS = Path(__file__).parent.parent / "runs"
 
 def renamed(curves: list[Curve], names: str) -> list[Curve]:
     """`curves` with `eval_loss` reported under each of `names` ("+"-joined: "eval_loss+eval_ppl" reports both), in
-    its place; a perplexity's name (`val_ppl`) gets exp(eval loss)."""
+    its place; a perplexity's name (`val_ppl`) gets exp(eval loss), a name in bits (`val_bpb`) the loss over ln 2."""
 
     def values(name: str, loss: np.ndarray) -> np.ndarray:
-        return np.exp(loss) if name_words(name)[-1] in ("ppl", "perplexity") else np.asarray(loss)
+        unit = name_words(name)[-1]
+        if unit in ("bpb", "bpc"):
+            return np.asarray(loss) / np.log(2)  # in bits (a tokens-per-byte ratio would scale it alike)
+        return np.exp(loss) if unit in ("ppl", "perplexity") else np.asarray(loss)
 
     def extras(c: Curve) -> dict[str, np.ndarray]:
         out = {}
@@ -61,7 +65,7 @@ def twin_sets(replays: int, seed: int) -> dict[str, list[list[Curve]]]:
     return sets
 
 
-def row(orders: list[list[Curve]], name: str) -> dict:
+def row(orders: list[list[Curve]], name: str) -> tuple[dict, np.ndarray]:
     rhos, rows = [], []
     for order in orders:
         replayed = replay(renamed(order, name))
@@ -75,7 +79,7 @@ def row(orders: list[list[Curve]], name: str) -> dict:
         "finals inside": f"{np.mean((lower <= final) & (final <= upper)):.0%}",
         "MAE": round(float(np.abs(predicted - final).mean()), 4),
         "predictions": len(rows),
-    }
+    }, predicted
 
 
 def main() -> None:
@@ -84,11 +88,15 @@ def main() -> None:
     parser.add_argument("--replays", type=int, default=150)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    sets, table = twin_sets(args.replays, args.seed), []
+    sets, table, first = twin_sets(args.replays, args.seed), [], {}
     for name in args.names:
         for label, orders in sets.items():
             start = time.perf_counter()
-            table.append({"set": label, "held-out loss named": name, **row(orders, name)})
+            figures, predicted = row(orders, name)
+            first.setdefault(label, predicted)  # every name's predictions against the first name's
+            moved = np.abs(predicted - first[label]) if len(predicted) == len(first[label]) else np.array([np.nan])
+            figures["max |moved| vs first name"] = float(np.nanmax(moved)) if np.isfinite(moved).any() else np.nan
+            table.append({"set": label, "held-out loss named": name, **figures})
             print(f"{label}, {name}: {time.perf_counter() - start:.0f} s", flush=True)
     print(pd.DataFrame(table).to_string(index=False))
 

@@ -171,15 +171,17 @@ def _shared_params(runs: list[Curve], finished: list[Curve]) -> tuple[list[Curve
 def _inputs_line(runs: list[Curve], finished: list[Curve], value_col: str, at: float) -> str:
     """Which columns the predictor was given: a table's other metrics (eval loss) are read only when named, and a
     copy of a loss (its perplexity, the same values renamed) once. The predictor decides what is a copy on the
-    finished runs' whole curves (`_learned.repeated_losses`), so the line does too: ranked runs whose few early
+    finished runs' whole curves (`metric_copies.repeated_losses`), so the line does too: ranked runs whose few early
     points agree say nothing, and with no finished run nothing is read as a copy."""
-    from foretune.predictors._learned import repeated_losses
+    from foretune.predictors.metric_copies import repeated_losses
 
     curves = [*runs, *finished]
     params = sorted({name for c in curves for name in c.params})
     extras = sorted({name for c in curves for name in c.extras})
     copies = [name for name in repeated_losses(finished) if all(name in c.extras for c in runs)]
-    repeated = f" ({', '.join(copies)}: another column's values or exp of them, read once)" if copies else ""
+    repeated = (
+        f" ({', '.join(copies)}: another column's values, a multiple or exp of them, read once)" if copies else ""
+    )
     return (
         f"inputs up to {at:g}: {value_col}; hyperparameter columns: {', '.join(params) or 'none'}; other metric "
         f"columns: {', '.join(extras) or 'none (name them with --extra-col NAME, or --extra-col auto)'}{repeated}"
@@ -352,4 +354,5 @@ def rank_eval_cmd(
         shown.add_row(labels.get(metric, metric), *(f"{v:.3f}" for v in row))
     console.print(shown)
     if {"auto", "learned"} & set(names):  # the predictors that read more than the curve
-        console.print(_inputs_line([*complete, *(finished or [])], value_col, at), highlight=False, soft_wrap=True)
+        learned_from = complete if finished is None else finished  # cross-fitted on the complete runs' folds
+        console.print(_inputs_line(complete, learned_from, value_col, at), highlight=False, soft_wrap=True)

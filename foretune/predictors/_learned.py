@@ -44,7 +44,7 @@ from foretune.predictors._curve import extrapolate
 from foretune.predictors._kernel_ridge import limit_blas_threads
 from foretune.predictors._snapshot import SnapshotPredictor
 from foretune.predictors.calibration import calibrated, predicted_basis
-from foretune.predictors.metric_names import is_held_out, is_loss
+from foretune.predictors.metric_copies import common_names, distinct_metrics, repeated_losses
 
 
 def curve_features(curves: Sequence[Curve], at: float, *, mode: Mode) -> np.ndarray:
@@ -134,57 +134,8 @@ def extra_names(curves: Sequence[Curve], *, distinct: bool = True) -> list[str]:
     """The extra metrics every one of `curves` reports (a metric only some runs have cannot be learned), each
     quantity once (`distinct_metrics`) unless `distinct` is False: decide that on finished runs, whose whole curves
     tell a copy from a loss that agrees with another at a judged run's one or two points (rounded logs)."""
-    common = _common_names(curves)
+    common = common_names(curves)
     return distinct_metrics(curves, common) if distinct else common
-
-
-def repeated_losses(curves: Sequence[Curve]) -> list[str]:
-    """The losses every one of `curves` reports that `extra_names` leaves out: copies of another loss or of the
-    objective (`distinct_metrics`)."""
-    common = _common_names(curves)
-    return sorted(set(common) - set(distinct_metrics(curves, common)))
-
-
-def _common_names(curves: Sequence[Curve]) -> list[str]:
-    common = set(curves[0].extras) if curves else set()
-    for curve in curves[1:]:
-        common &= set(curve.extras)
-    return sorted(common)
-
-
-def distinct_metrics(curves: Sequence[Curve], names: Sequence[str]) -> list[str]:
-    """`names` (sorted) less each loss (`metric_names.is_loss`) that repeats another, or the objective, in every
-    run of `curves`: the same values (`nll` beside `val_loss`), or exp of them (`val_ppl` beside `val_loss`). Of the
-    copies a held-out name is kept (the verdict prefers a held-out loss by its name), and the log scale (the loss,
-    not its perplexity). Two columns of one quantity weigh it twice as a feature here and as a candidate line and
-    blend member in `auto`, and the choice between their lines changes hands on noise as runs finish (verdict.md,
-    round 38). Only losses: other metrics that agree on a few runs (coarse sub-scores early) may differ on the next."""
-    losses = sorted((n for n in names if is_loss(n)), key=lambda n: (not is_held_out(n), n))
-    if not losses:
-        return sorted(names)
-    series = {name: np.concatenate([c.extras[name] for c in curves]) for name in losses}
-    objective = np.concatenate([c.values for c in curves])
-    with np.errstate(over="ignore"):
-        exp = {name: np.exp(values) for name, values in series.items()}
-        objective_forms = (objective, np.exp(objective))
-    kept: list[str] = []
-    for name in losses:
-        if any(_same(series[name], form) for form in objective_forms) or _same(objective, exp[name]):
-            continue  # the objective again, its perplexity or its loss: the early curve carries it
-        its_perplexity = next((k for k in kept if _same(series[k], exp[name])), None)  # a kept exp(name)
-        if its_perplexity is not None:
-            if is_held_out(name) or not is_held_out(its_perplexity):  # the log scale (the loss), a held-out name first
-                kept[kept.index(its_perplexity)] = name
-        elif not any(_same(series[name], series[k]) or _same(series[name], exp[k]) for k in kept):
-            kept.append(name)
-    return sorted([n for n in names if not is_loss(n)] + kept)
-
-
-def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    """`a` equals `b` (to float32 precision) wherever both are finite, reported at the same points, and some value."""
-    both = np.isfinite(a) & np.isfinite(b)
-    aligned = bool((np.isnan(a) == np.isnan(b)).all())
-    return aligned and bool(both.any()) and bool(np.allclose(a[both], b[both], rtol=1e-5, atol=0))
 
 
 def extra_features(curves: Sequence[Curve], at: float, names: Sequence[str]) -> np.ndarray:

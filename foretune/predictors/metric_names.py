@@ -21,6 +21,9 @@ SPLIT_WORDS = HELD_OUT_WORDS | {"train", "training"}
 # A language model's loss by its other names (round 38): negative log-likelihood, cross-entropy (Keras'
 # `val_categorical_crossentropy`), bits per byte or character (nanochat's `val_bpb`: the loss over ln 2).
 LOSS_WORDS = frozenset({"loss", "ppl", "perplexity", "nll", "ce", "xent", "crossentropy", "bpb", "bpc"})
+# Words after a metric's name that say how it was aggregated, not what it is: Lightning logs `self.log("val_loss",
+# on_step=True, on_epoch=True)` as `val_loss_step` and `val_loss_epoch` (round 39).
+AGGREGATE_WORDS = frozenset({"step", "epoch", "mean", "avg"})
 
 
 def name_words(metric: str) -> list[str]:
@@ -32,12 +35,16 @@ def name_words(metric: str) -> list[str]:
 def is_loss(metric: str) -> bool:
     """A loss: a name ending in "loss" ("eval_loss", "loss", "val/loss", "nll_loss"), in another of `LOSS_WORDS`
     ("val_ppl", "eval_perplexity", "val_nll", "val_bpb") or in "cross_entropy", or one of those words and a split
-    ("loss/val", "ppl_train"); not "loss_scale" (a mixed-precision scaler's state)."""
+    ("loss/val", "ppl_train"), each maybe followed by how it was aggregated ("val_loss_epoch", "train_loss_step");
+    not "loss_scale" (a mixed-precision scaler's state)."""
     words = name_words(metric)
-    if metric.lower().endswith("loss") or "".join(words).endswith("crossentropy"):
-        return True
+    while words and words[-1] in AGGREGATE_WORDS:
+        words = words[:-1]
     if not words:
         return False
+    joined = "".join(words)
+    if joined.endswith("loss") or joined.endswith("crossentropy"):
+        return True
     return words[-1] in LOSS_WORDS or (words[0] in LOSS_WORDS and set(words[1:]) <= SPLIT_WORDS)
 
 

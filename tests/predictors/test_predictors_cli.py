@@ -223,18 +223,23 @@ def test_rank_names_its_inputs_and_a_metric_flat_at_the_start_is_no_hyperparamet
 
 
 def test_rank_reads_a_loss_and_its_perplexity_once(tmp_path):
-    """Given an eval loss, its perplexity and the same loss renamed, rank ranks as with the eval loss alone and says
-    which columns it read once (round 38)."""
+    """Given an eval loss, its perplexity, the same loss renamed and in bits, rank ranks as with the eval loss alone
+    and says which columns it read once (rounds 38-39)."""
     finished, ranked = make_study(12, seed=1, noise=0.003), make_study(6, seed=2, noise=0.003)
     for curves, name, at in ((finished, "fit.csv", None), (ranked, "partial.csv", 0.2)):
         table = pd.read_csv(_write(curves, tmp_path / name, at=at))
         loss = 2.0 - table["value"] + 0.01 * table["fraction"]
-        table.assign(eval_loss=loss, eval_ppl=np.exp(loss), val_nll=loss).to_csv(tmp_path / name, index=False)
+        copies = {"eval_ppl": np.exp(loss), "val_nll": loss, "eval_bpb": loss / np.log(2)}  # bpb: in bits (round 39)
+        table.assign(eval_loss=loss, **copies).to_csv(tmp_path / name, index=False)
     args = ["rank", tmp_path / "partial.csv", "--fit", tmp_path / "fit.csv", "--extra-col", "eval_loss"]
     once = _cli(*args, "--out", tmp_path / "once.csv")
-    copies = _cli(*args, "--extra-col", "eval_ppl", "--extra-col", "val_nll", "--out", tmp_path / "copies.csv")
+    more = ["--extra-col", "eval_ppl", "--extra-col", "val_nll", "--extra-col", "eval_bpb"]
+    copies = _cli(*args, *more, "--out", tmp_path / "copies.csv")
     assert once.returncode == 0 and copies.returncode == 0, copies.stderr
-    assert "other metric columns: eval_loss, eval_ppl, val_nll (eval_ppl, val_nll: another column's" in copies.stdout
+    named = (
+        "other metric columns: eval_bpb, eval_loss, eval_ppl, val_nll (eval_bpb, eval_ppl, val_nll: another column's"
+    )
+    assert named in copies.stdout
     assert "read once" not in once.stdout
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "once.csv"), pd.read_csv(tmp_path / "copies.csv"))
 

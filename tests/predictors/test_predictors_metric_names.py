@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from foretune.predictors import AutoPredictor, Curve, LearnedPredictor
-from foretune.predictors._learned import distinct_metrics, extra_names
+from foretune.predictors._learned import extra_names
 from foretune.predictors._signal import shared_losses
 from foretune.predictors.judged_order import order_metric
+from foretune.predictors.metric_copies import distinct_metrics
 from foretune.predictors.metric_names import is_held_out, is_loss
 from tests.predictors.test_predictors_signal import _study  # the held-out loss there is `eval_loss`
 
@@ -23,6 +24,8 @@ HELD_OUT_NAMES = [
     "dev_loss",
     "test_loss",
     "val_nll",
+    "val_loss_epoch",  # Lightning's on_epoch / on_step names (round 39)
+    "valid_loss_step",
 ]
 
 
@@ -39,7 +42,10 @@ def test_held_out_losses_by_their_names(name):
 
 @pytest.mark.parametrize(
     "name",
-    ["loss", "train_loss", "loss_train", "train/loss", "value_loss", "retrieval_loss", "ppl", "train_perplexity"],
+    [
+        *["loss", "train_loss", "loss_train", "train/loss", "value_loss", "retrieval_loss", "ppl", "train_perplexity"],
+        *["train_loss_epoch", "loss_step", "train/loss_mean"],
+    ],
 )
 def test_other_losses_are_not_held_out(name):
     assert is_loss(name) and not is_held_out(name)
@@ -47,7 +53,10 @@ def test_other_losses_are_not_held_out(name):
 
 @pytest.mark.parametrize(
     "name",
-    ["accuracy", "eval_accuracy", "val_f1", "loss_scale", "lossy_rate", "ppl_ratio", "policy_entropy", "price", ""],
+    [
+        *["accuracy", "eval_accuracy", "val_f1", "loss_scale", "lossy_rate", "ppl_ratio", "policy_entropy", "price"],
+        *["", "val_accuracy_epoch", "epoch", "step", "loss_scale_step"],
+    ],
 )
 def test_scores_and_loss_scalers_are_not_losses(name):
     assert not is_loss(name)
@@ -116,13 +125,17 @@ def _with(runs, **columns):
 @pytest.mark.parametrize("finished", [2, 6, 12])
 def test_a_loss_reported_twice_predicts_as_once(finished):
     """A run reporting its eval loss beside its perplexity (`eval_ppl`, exp of it, sorted after), or a perplexity that
-    sorts first (`a_perplexity`), or the same values under a second name (`val_nll`): one quantity, one candidate.
-    Before round 38 each was a second line, blend member and feature: the prediction moved with the copy."""
+    sorts first (`a_perplexity`), or the same values under a second name (`val_nll`), or in other units (round 39:
+    bits, a sum over a fixed number of tokens): one quantity, one candidate. Before round 38 (39 for the units) each
+    was a second line, blend member and feature: the prediction moved with the copy."""
     copies = {
         "eval_ppl": lambda e, t: np.exp(e),
         "a_perplexity": lambda e, t: np.exp(e),
         "val_nll": lambda e, t: e,
         "train_ppl": lambda e, t: np.exp(t),
+        "eval_bpb": lambda e, t: e / np.log(2),  # in bits (round 39)
+        "train_total_loss": lambda e, t: 512 * t,  # a sum over a fixed number of tokens
+        "eval_bits_perplexity": lambda e, t: 2 ** (e / np.log(2)),
     }
     for seed in range(8 if finished < 12 else 3):  # a warm fit takes a second
         runs = _study(seed, n=24)  # from 12 finished runs the warm blend (`learned` and the loss lines)
@@ -154,6 +167,15 @@ def test_distinct_metrics_keeps_the_loss_and_every_other_quantity():
         )
     ]
     assert distinct_metrics(curves, sorted(curves[0].extras)) == ["accuracy", "gap_loss", "shifted_loss", "val_loss"]
+    loss = np.array([2.0, 1.5, np.nan, 1.2, 1.1])
+    units = {"val_loss": loss, "val_bpb": loss / np.log(2), "sum_loss": 64 * loss, "bits_ppl": 2 ** (loss / np.log(2))}
+    curves = [Curve(FRACTIONS[:5], FRACTIONS[:5], extras=units)]
+    assert distinct_metrics(curves, sorted(units)) == ["val_loss"]  # in other units: the held-out "...loss" kept
+    few = [Curve(FRACTIONS[:2], FRACTIONS[:2], extras={n: v[:2] for n, v in units.items()})]
+    # two numbers always have a ratio: not a copy in other units; 2 ** bits is exp(loss), a perplexity, still one
+    assert distinct_metrics(few, sorted(units)) == ["sum_loss", "val_bpb", "val_loss"]
+    negative = [Curve(FRACTIONS[:5], FRACTIONS[:5], extras={"val_loss": loss, "neg_loss": -loss})]
+    assert distinct_metrics(negative, ["neg_loss", "val_loss"]) == ["neg_loss", "val_loss"]
     never = Curve(FRACTIONS[:2], FRACTIONS[:2], extras={"a_loss": [np.nan] * 2, "b_loss": [np.nan] * 2})
     assert distinct_metrics([never], ["a_loss", "b_loss"]) == ["a_loss", "b_loss"]  # nothing to compare
 
@@ -165,7 +187,8 @@ def test_a_copy_of_a_loss_objective_is_no_second_signal(finished):
     for seed in range(6 if finished < 12 else 3):
         runs = [replace(c, values=c.extras["eval_loss"]) for c in _study(seed, n=24)]
         once = _with(runs, train_loss=lambda e, t: t)
-        twice = _with(runs, train_loss=lambda e, t: t, eval_ppl=lambda e, t: np.exp(e), val_nll=lambda e, t: e)
+        copies = {"eval_ppl": lambda e, t: np.exp(e), "val_nll": lambda e, t: e, "val_bpb": lambda e, t: e / np.log(2)}
+        twice = _with(runs, train_loss=lambda e, t: t, **copies)
         assert extra_names(twice) == ["train_loss"]
         expected = AutoPredictor(mode="min").fit(once[:finished]).predict([c.upto(0.2) for c in once[finished:]], 0.2)
         got = AutoPredictor(mode="min").fit(twice[:finished]).predict([c.upto(0.2) for c in twice[finished:]], 0.2)
