@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from foretune.predictors._base import Curve
-from foretune.predictors.metric_names import is_held_out, is_loss, name_words
+from foretune.predictors.metric_names import base_words, is_held_out, is_loss
 
 # Distinct values a constant ratio must hold over before two losses count as one in other units: any two numbers
 # have a ratio, and finished runs of a coarse set (llm: 2 points a run) give a few.
@@ -70,8 +70,9 @@ def distinct_metrics(curves: Sequence[Curve], names: Sequence[str]) -> list[str]
 
 
 def _preference(name: str) -> tuple[bool, bool, str]:
-    """Held-out first, then a name ending in "loss" (`val_loss` before `val_bpb`: the unit most users read)."""
-    return not is_held_out(name), name_words(name)[-1:] != ["loss"], name
+    """Held-out first, then a name ending in "loss" (`val_loss` or `val_loss_epoch` before `val_bpb`: the unit most
+    users read)."""
+    return not is_held_out(name), "".join(base_words(name))[-4:] != "loss", name
 
 
 def _scaled(a: np.ndarray, b: np.ndarray) -> bool:

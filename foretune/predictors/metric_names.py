@@ -32,14 +32,21 @@ def name_words(metric: str) -> list[str]:
     return [word for word in re.split(r"[^a-z0-9]+", spaced.lower()) if word]
 
 
+def base_words(metric: str) -> list[str]:
+    """`name_words` less the trailing words that say how the metric was aggregated: "val_loss_epoch" -> ["val",
+    "loss"]."""
+    words = name_words(metric)
+    while words and words[-1] in AGGREGATE_WORDS:
+        words = words[:-1]
+    return words
+
+
 def is_loss(metric: str) -> bool:
     """A loss: a name ending in "loss" ("eval_loss", "loss", "val/loss", "nll_loss"), in another of `LOSS_WORDS`
     ("val_ppl", "eval_perplexity", "val_nll", "val_bpb") or in "cross_entropy", or one of those words and a split
     ("loss/val", "ppl_train"), each maybe followed by how it was aggregated ("val_loss_epoch", "train_loss_step");
     not "loss_scale" (a mixed-precision scaler's state)."""
-    words = name_words(metric)
-    while words and words[-1] in AGGREGATE_WORDS:
-        words = words[:-1]
+    words = base_words(metric)
     if not words:
         return False
     joined = "".join(words)

@@ -51,6 +51,15 @@ def leave_one_out(study: optuna.Study, mode: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def spearman_text(x, y, tied: str) -> str:
+    """ "Spearman 0.64", or why there is none: where every trial has the same `tied` (an early score flat at 20%:
+    every trial at the floor) or the same final, a rank correlation is not a number, and the report shows none."""
+    rho = spearman(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    if np.isfinite(rho):
+        return f"Spearman {rho:.2f}"
+    return f"no Spearman ({'the finals' if np.ptp(np.asarray(x, dtype=float)) > 0 else tied} all equal)"
+
+
 def bases_text(bases: pd.Series) -> str:
     """The bases of the hindsight predictions: one as it is; several each with how many trials it predicted."""
     counts = bases.value_counts(sort=False)
@@ -66,10 +75,10 @@ def hindsight_lines(study: optuna.Study, mode: str) -> list[str]:
         return []
     fraction = study.user_attrs.get(CONFIG_ATTR, {}).get("early_stage", {}).get("fraction")
     at = f"{fraction:.0%}" if fraction else "the early fraction"
-    rho = spearman(check["predicted"].to_numpy(), check["final"].to_numpy())
+    agreement = spearman_text(check["predicted"], check["final"], "the predicted finals")
     inside = int(np.sum((check["lower"] <= check["final"]) & (check["final"] <= check["upper"])))
     bases = bases_text(check["basis"])
     return [
         f"In hindsight, each of the {len(check)} complete trials predicted at {at} from the others (leave-one-out,"
-        f" {bases}): Spearman {rho:.2f} with the finals; {inside} of {len(check)} finals inside their 80% interval."
+        f" {bases}): {agreement} with the finals; {inside} of {len(check)} finals inside their 80% interval."
     ]

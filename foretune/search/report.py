@@ -41,11 +41,10 @@ from foretune.keys import (
 from foretune.predictors._base import Curve
 from foretune.predictors.judged_order import HELD
 from foretune.predictors.metric_names import is_loss
-from foretune.predictors.metrics import spearman
 from foretune.search.audit import audit_lines, audited_best_line
 from foretune.search.estimate_vs_actual import estimate_vs_actual
 from foretune.search.held_out_report import held_out_section, scored_trials_line, unscored_best_line
-from foretune.search.hindsight import hindsight_lines
+from foretune.search.hindsight import hindsight_lines, spearman_text
 from foretune.search.pareto import front_ranks, knee_index
 from foretune.search.report_table import early_loss_columns, markdown_table, trials_markdown
 from foretune.search.storage import trial_curve
@@ -288,8 +287,8 @@ def _agreement_lines(complete: pd.DataFrame) -> list[str]:
         return [f"Early-vs-final rank agreement: not measured ({len(complete)} complete trials, 3 needed)."]
     ranks = complete[["early_rank", "final_rank"]].astype(float).dropna()
     if len(ranks) >= 3:
-        rho = spearman(ranks["early_rank"], ranks["final_rank"])
-        lines = [f"Early rank vs final rank over {len(ranks)} complete trials: Spearman {rho:.2f}."]
+        agreement = spearman_text(ranks["early_rank"], ranks["final_rank"], "the early scores")
+        lines = [f"Early rank vs final rank over {len(ranks)} complete trials: {agreement}."]
     else:  # complete trials that reported no curve (a study not run by foretune) have no early score
         lines = [
             f"Early-vs-final rank agreement: not measured ({len(ranks)} of {len(complete)} complete trials have an"
@@ -298,12 +297,12 @@ def _agreement_lines(complete: pd.DataFrame) -> list[str]:
     for column in early_loss_columns(complete):
         losses = complete[[column, "final_rank"]].astype(float).dropna()
         if len(losses) >= 3:  # a lower loss ranks first, as the final rank does
-            rho = spearman(losses[column], losses["final_rank"])
-            lines.append(f"{column.removeprefix('early_')} at the early fraction vs final rank: Spearman {rho:.2f}.")
+            agreement = spearman_text(losses[column], losses["final_rank"], "its values")
+            lines.append(f"{column.removeprefix('early_')} at the early fraction vs final rank: {agreement}.")
     made = complete.dropna(subset=["predicted_final"])
     if len(made) >= 3:
-        rho = spearman(made["predicted_final"].astype(float), made["final"].astype(float))
-        lines.append(f"Predicted final vs final over {len(made)} complete trials: Spearman {rho:.2f}.")
+        agreement = spearman_text(made["predicted_final"], made["final"], "the predicted finals")
+        lines.append(f"Predicted final vs final over {len(made)} complete trials: {agreement}.")
     else:
         lines.append(
             f"Predicted final vs final: not measured ({len(made)} complete trial(s) had a predicted final, 3 needed)."

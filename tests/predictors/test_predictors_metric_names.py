@@ -171,6 +171,8 @@ def test_distinct_metrics_keeps_the_loss_and_every_other_quantity():
     units = {"val_loss": loss, "val_bpb": loss / np.log(2), "sum_loss": 64 * loss, "bits_ppl": 2 ** (loss / np.log(2))}
     curves = [Curve(FRACTIONS[:5], FRACTIONS[:5], extras=units)]
     assert distinct_metrics(curves, sorted(units)) == ["val_loss"]  # in other units: the held-out "...loss" kept
+    lightning = [Curve(FRACTIONS[:5], FRACTIONS[:5], extras={"val_bpb": loss / np.log(2), "val_loss_epoch": loss})]
+    assert distinct_metrics(lightning, ["val_bpb", "val_loss_epoch"]) == ["val_loss_epoch"]
     few = [Curve(FRACTIONS[:2], FRACTIONS[:2], extras={n: v[:2] for n, v in units.items()})]
     # two numbers always have a ratio: not a copy in other units; 2 ** bits is exp(loss), a perplexity, still one
     assert distinct_metrics(few, sorted(units)) == ["sum_loss", "val_bpb", "val_loss"]

@@ -101,6 +101,23 @@ def test_best_kept_is_not_claimed_before_any_final():
     assert "Best configuration kept: no configuration yet (no trial reached its final)." in lines
 
 
+def test_a_flat_early_score_gets_no_spearman_shown():
+    """Every trial at the same early score (an accuracy at its floor at 20%) or the same predicted final: a rank
+    correlation is not a number, and the report printed 'Spearman nan'; it says why there is none."""
+    study = optuna.create_study(direction="maximize")
+    for final in (0.8, 0.7, 0.5):
+        study.add_trial(judged_trial(TrialState.COMPLETE, final, 0.05, predicted=(0.5, 0.6, 0.7)))
+    lines = verdict_summary(trials_table(study), "max", study)
+    assert "Early rank vs final rank over 3 complete trials: no Spearman (the early scores all equal)." in lines
+    assert "Predicted final vs final over 3 complete trials: no Spearman (the predicted finals all equal)." in lines
+    assert not any("nan" in line for line in lines)
+    study = optuna.create_study(direction="maximize")
+    for early in (0.1, 0.2, 0.3):
+        study.add_trial(judged_trial(TrialState.COMPLETE, 0.6, early, predicted=(0.5, 0.6 + early, 0.9)))
+    lines = verdict_summary(trials_table(study), "max", study)
+    assert "Predicted final vs final over 3 complete trials: no Spearman (the finals all equal)." in lines
+
+
 def test_hindsight_predicts_every_complete_trial_from_the_others():
     study = optuna.create_study(direction="maximize")
     study.set_user_attr(CONFIG_ATTR, {"early_stage": {"predictor": "snapshot", "fraction": 0.2}})
