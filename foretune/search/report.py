@@ -40,6 +40,7 @@ from foretune.keys import (
 )
 from foretune.predictors._base import Curve
 from foretune.predictors.judged_order import HELD
+from foretune.predictors.metric_copies import repeated_losses
 from foretune.predictors.metric_names import is_loss
 from foretune.search.audit import audit_lines, audited_best_line
 from foretune.search.estimate_vs_actual import estimate_vs_actual
@@ -237,7 +238,7 @@ def verdict_summary(table: pd.DataFrame, mode: str, study: optuna.Study) -> list
     saved, whether the best configuration was kept, and what the predictions rested on."""
     if table.empty:
         return ["No trials yet."]
-    lines = _agreement_lines(table[table["state"] == "COMPLETE"]) + hindsight_lines(study, mode)
+    lines = _agreement_lines(table[table["state"] == "COMPLETE"], _copies(study)) + hindsight_lines(study, mode)
     judged = table["final_in_interval"].dropna()
     if len(judged):
         inside = int(judged.astype(bool).sum())
@@ -281,7 +282,14 @@ def compute_spent(table: pd.DataFrame) -> tuple[float, int]:
     return float(pd.to_numeric(ended["fraction_reached"], errors="coerce").fillna(0.0).sum()), len(ended)
 
 
-def _agreement_lines(complete: pd.DataFrame) -> list[str]:
+def _copies(study: optuna.Study) -> list[str]:
+    """The losses the complete trials report that are another loss's (or the objective's) values, a multiple or exp
+    of them (`metric_copies`): their early ranks are that loss's, so the report gives them no line of their own."""
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    return repeated_losses([trial_curve(t) for t in complete]) if len(complete) >= 3 else []
+
+
+def _agreement_lines(complete: pd.DataFrame, copies: list[str]) -> list[str]:
     """Early rank vs final rank, and predicted final vs final, over the complete trials (3 needed)."""
     if len(complete) < 3:
         return [f"Early-vs-final rank agreement: not measured ({len(complete)} complete trials, 3 needed)."]
@@ -294,11 +302,14 @@ def _agreement_lines(complete: pd.DataFrame) -> list[str]:
             f"Early-vs-final rank agreement: not measured ({len(ranks)} of {len(complete)} complete trials have an"
             " early score, 3 needed)."
         ]
-    for column in early_loss_columns(complete):
+    for column in [c for c in early_loss_columns(complete) if c.removeprefix("early_") not in copies]:
         losses = complete[[column, "final_rank"]].astype(float).dropna()
         if len(losses) >= 3:  # a lower loss ranks first, as the final rank does
             agreement = spearman_text(losses[column], losses["final_rank"], "its values")
             lines.append(f"{column.removeprefix('early_')} at the early fraction vs final rank: {agreement}.")
+    if shown := [c for c in copies if f"early_{c}" in complete.columns]:
+        same = "another loss's values, a multiple or exp of them (the same ranks), read once"
+        lines.append(f"{', '.join(shown)}: {same}.")
     made = complete.dropna(subset=["predicted_final"])
     if len(made) >= 3:
         agreement = spearman_text(made["predicted_final"], made["final"], "the predicted finals")

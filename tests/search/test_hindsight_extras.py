@@ -15,13 +15,18 @@ from foretune.search.scheduler import diverged_loss
 from foretune.search.storage import trial_curve
 
 
-def _study(with_extras: bool, name: str = "eval_loss") -> optuna.Study:
-    """Ten complete trials, all at 0.1 at 20% (the objective ties there); eval loss at 20% orders the finals."""
+def _study(with_extras: bool, name: str = "eval_loss", copies: bool = False) -> optuna.Study:
+    """Ten complete trials, all at 0.1 at 20% (the objective ties there); eval loss at 20% orders the finals.
+    `copies`: each also reports the loss in bits and its perplexity."""
     study = optuna.create_study(direction="maximize")
     study.set_user_attr(CONFIG_ATTR, {"early_stage": {"predictor": "learned", "fraction": 0.2}})
     rng = np.random.default_rng(0)
     for i, final in enumerate(rng.permutation(np.linspace(0.3, 0.9, 10))):
         loss = {"20": 2.0 - final, "60": 1.5 - final, "100": 1.2 - final}
+        extras = {name: loss, "train_loss": {"20": 1.0}}
+        if copies:
+            extras["val_bpb"] = {k: v / math.log(2) for k, v in loss.items()}
+            extras["val_ppl"] = {k: math.exp(v) for k, v in loss.items()}
         study.add_trial(
             create_trial(
                 state=TrialState.COMPLETE,
@@ -29,7 +34,7 @@ def _study(with_extras: bool, name: str = "eval_loss") -> optuna.Study:
                 params={"lr": 1e-3 * (1 + i % 3)},  # unrelated to the final
                 distributions={"lr": FloatDistribution(1e-4, 1e-1, log=True)},
                 intermediate_values={20: 0.1, 60: final / 2, 100: float(final)},
-                user_attrs={EXTRAS_ATTR: {name: loss, "train_loss": {"20": 1.0}}} if with_extras else {},
+                user_attrs={EXTRAS_ATTR: extras} if with_extras else {},
             )
         )
     return study
@@ -65,6 +70,20 @@ def test_hindsight_and_report_use_the_stored_eval_loss():
     table = trials_table(study)
     assert np.allclose(table["early_eval_loss"], 2.0 - table["final"]) and "early_train_loss" in table
     assert "eval_loss at the early fraction vs final rank: Spearman 1.00." in verdict_summary(table, "max", study)
+
+
+def test_the_report_gives_a_copy_of_a_loss_no_line_of_its_own():
+    """A loss reported again in bits and as its perplexity ranks the trials as the loss does: the report had a line
+    for each (three identical Spearman lines); it names the copies once (round 39)."""
+    study = _study(with_extras=True, copies=True)
+    table = trials_table(study)
+    assert {"early_val_bpb", "early_val_ppl"} <= set(table.columns)  # the table still shows what was reported
+    lines = verdict_summary(table, "max", study)
+    assert "eval_loss at the early fraction vs final rank: Spearman 1.00." in lines
+    assert not any(line.startswith(("val_bpb at", "val_ppl at")) for line in lines)
+    assert "val_bpb, val_ppl: another loss's values, a multiple or exp of them (the same ranks), read once." in lines
+    plain = _study(with_extras=True)
+    assert not any("read once" in line for line in verdict_summary(trials_table(plain), "max", plain))
 
 
 def test_a_loss_named_loss_first_is_reported_and_its_nan_stops_the_trial():
