@@ -23,6 +23,7 @@ import numpy as np
 from foretune.keys import EARLY_ORDER_ATTR, PREDICTED_FINAL_ATTR, Mode
 from foretune.predictors._base import Curve, Prediction
 from foretune.predictors._learned import extra_features
+from foretune.predictors.metric_copies import loss_preference
 from foretune.predictors.metric_names import is_held_out, is_loss, is_test
 
 HELD = "held between the trials judged before"  # in the basis of a held prediction (the report counts them)
@@ -40,8 +41,10 @@ class JudgedRun:
 def order_metric(curve: Curve, follows: str) -> str:
     """The metric a study's judgements are ordered on: its held-out loss (what every line is chosen for first,
     measured on data no run trained on), else the loss the prediction follows."""
-    held_out = sorted((is_test(n), n) for n in curve.extras if is_loss(n) and is_held_out(n))
-    return held_out[0][1] if held_out else follows
+    held_out = [n for n in curve.extras if is_loss(n) and is_held_out(n)]
+    # A validation loss before a test loss, then the name `distinct_metrics` keeps of copies (`val_loss` before
+    # `val_bpb` or `val_ppl`: the same order, the name a user reads in the basis).
+    return min(held_out, key=lambda n: (is_test(n), loss_preference(n))) if held_out else follows
 
 
 def judged_run(curve: Curve, prediction: Prediction, at: float) -> JudgedRun | None:

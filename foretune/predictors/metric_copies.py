@@ -50,7 +50,7 @@ def distinct_metrics(curves: Sequence[Curve], names: Sequence[str]) -> list[str]
     (the verdict prefers a held-out loss by its name), then one named "...loss", and the log scale (the loss, not its
     perplexity). Only losses: other metrics that agree on a few runs (coarse sub-scores early) may differ on the
     next."""
-    losses = sorted((n for n in names if is_loss(n)), key=_preference)
+    losses = sorted((n for n in names if is_loss(n)), key=loss_preference)
     if not losses:
         return sorted(names)
     series = {name: np.concatenate([c.extras[name] for c in curves]) for name in losses}
@@ -69,7 +69,7 @@ def distinct_metrics(curves: Sequence[Curve], names: Sequence[str]) -> list[str]
     return sorted([n for n in names if not is_loss(n)] + kept)
 
 
-def _preference(name: str) -> tuple[bool, bool, str]:
+def loss_preference(name: str) -> tuple[bool, bool, str]:
     """Held-out first, then a name ending in "loss" (`val_loss` or `val_loss_epoch` before `val_bpb`: the unit most
     users read)."""
     return not is_held_out(name), "".join(base_words(name))[-4:] != "loss", name

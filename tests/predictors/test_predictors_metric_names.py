@@ -112,6 +112,8 @@ def test_the_order_metric_is_a_validation_loss_before_a_test_loss():
     assert order_metric(curve, "train_loss") == "val_loss"
     only_test = replace(curve, extras={n: FRACTIONS for n in ("train_loss", "test_loss")})
     assert order_metric(only_test, "train_loss") == "test_loss"
+    in_bits = replace(curve, extras={n: FRACTIONS for n in ("val_bpb", "val_loss_epoch", "eval_ppl")})
+    assert order_metric(in_bits, "train_loss") == "val_loss_epoch"  # the name users read, as `distinct_metrics` keeps
 
 
 def _with(runs, **columns):
