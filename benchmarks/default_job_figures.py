@@ -78,7 +78,10 @@ PARTS = ("job", "twin")
 # 54-59 were fixed before round 35's twins and run once with its predictor, whose choice read the twins 18-53.
 # 60-65 were fixed before round 36's twins and run once with its predictions held in order (chosen on twins 18-53).
 # 66-71 were fixed before round 37's twins and run once with round 36's predictor (round 37 changed only which names
-# read as a held-out loss; the job's `eval_loss` reads as before), unread by any design.
+# read as a held-out loss; the job's `eval_loss` reads as before), unread by any design; 72-77 likewise with round
+# 37's predictor (round 38: more loss names, copies read once); 78-80 were fixed before round 39's twins and run once
+# with its copies in other units (the job reports none) and the Gaussian process's two starts, before round 39 gave
+# it a third (their replayed column is the final predictor's).
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -119,6 +122,7 @@ SEED_ROLES = {
     **{seed: "r36 fresh, held in order" for seed in range(60, 66)},
     **{seed: "r37 fresh, round 36's predictor" for seed in range(66, 72)},
     **{seed: "r38 fresh, round 37's predictor" for seed in range(72, 78)},
+    **{seed: "r39 fresh, round 39's copies, two-start GP" for seed in range(78, 81)},
 }
 
 
