@@ -81,7 +81,7 @@ PARTS = ("job", "twin")
 # read as a held-out loss; the job's `eval_loss` reads as before), unread by any design; 72-77 likewise with round
 # 37's predictor (round 38: more loss names, copies read once); 78-80 were fixed before round 39's twins and run once
 # with its copies in other units (the job reports none) and the Gaussian process's two starts, before round 39 gave
-# it a third (their replayed column is the final predictor's).
+# it a third (their replayed column is the final predictor's); 81-83 were fixed then and run once with the final one.
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -123,6 +123,7 @@ SEED_ROLES = {
     **{seed: "r37 fresh, round 36's predictor" for seed in range(66, 72)},
     **{seed: "r38 fresh, round 37's predictor" for seed in range(72, 78)},
     **{seed: "r39 fresh, round 39's copies, two-start GP" for seed in range(78, 81)},
+    **{seed: "r39 fresh, round 39's final predictor" for seed in range(81, 84)},
 }
 
 
