@@ -72,7 +72,7 @@ def distinct_metrics(curves: Sequence[Curve], names: Sequence[str]) -> list[str]
 def loss_preference(name: str) -> tuple[bool, bool, str]:
     """Held-out first, then a name ending in "loss" (`val_loss` or `val_loss_epoch` before `val_bpb`: the unit most
     users read)."""
-    return not is_held_out(name), "".join(base_words(name))[-4:] != "loss", name
+    return not is_held_out(name), not "".join(base_words(name)).endswith("loss"), name
 
 
 def _scaled(a: np.ndarray, b: np.ndarray) -> bool:

@@ -50,7 +50,7 @@ def is_loss(metric: str) -> bool:
     if not words:
         return False
     joined = "".join(words)
-    if joined.endswith("loss") or joined.endswith("crossentropy"):
+    if joined.endswith(("loss", "crossentropy")):
         return True
     return words[-1] in LOSS_WORDS or (words[0] in LOSS_WORDS and set(words[1:]) <= SPLIT_WORDS)
 

@@ -54,10 +54,11 @@ def leave_one_out(study: optuna.Study, mode: str) -> pd.DataFrame:
 def spearman_text(x, y, tied: str) -> str:
     """ "Spearman 0.64", or why there is none: where every trial has the same `tied` (an early score flat at 20%:
     every trial at the floor) or the same final, a rank correlation is not a number, and the report shows none."""
-    rho = spearman(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    x = np.asarray(x, dtype=float)
+    rho = spearman(x, np.asarray(y, dtype=float))
     if np.isfinite(rho):
         return f"Spearman {rho:.2f}"
-    return f"no Spearman ({'the finals' if np.ptp(np.asarray(x, dtype=float)) > 0 else tied} all equal)"
+    return f"no Spearman ({'the finals' if np.ptp(x) > 0 else tied} all equal)"
 
 
 def bases_text(bases: pd.Series) -> str:
