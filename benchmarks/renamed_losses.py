@@ -8,7 +8,8 @@ share of twins whose predicted finals rank their finals at Spearman >= 0.8 (issu
 finals inside their 80% interval, MAE. With a tree that reads the names alike, every loss name's row equals
 `eval_loss`'s, and a perplexity's is close to it (round 37, benchmarks/results/verdict.md). Names joined by "+" report
 the eval loss under each (`eval_loss+eval_ppl`: a loss and its perplexity side by side, round 38; `eval_loss+eval_bpb`:
-the loss in nats and in bits, round 39). The last column: how far each name's predictions moved from the first name's.
+the loss in nats and in bits, round 39; `eval_loss+eval_rmse`: a regression's MSE loss and its root, round 40). The
+last column: how far each name's predictions moved from the first name's.
 
     .venv/bin/python benchmarks/renamed_losses.py --names eval_loss val_loss loss/val val_ppl [--replays 150]
 
@@ -20,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +39,15 @@ RUNS = Path(__file__).parent.parent / "runs"
 
 def renamed(curves: list[Curve], names: str) -> list[Curve]:
     """`curves` with `eval_loss` reported under each of `names` ("+"-joined: "eval_loss+eval_ppl" reports both), in
-    its place; a perplexity's name (`val_ppl`) gets exp(eval loss), a name in bits (`val_bpb`) the loss over ln 2."""
+    its place; a perplexity's name (`val_ppl`) gets exp(eval loss), a name in bits (`val_bpb`) the loss over ln 2, a
+    root mean squared error's (`eval_rmse`) its square root, as if the loss were a regression's MSE."""
 
     def values(name: str, loss: np.ndarray) -> np.ndarray:
         unit = name_words(name)[-1]
         if unit in ("bpb", "bpc"):
             return np.asarray(loss) / np.log(2)  # in bits (a tokens-per-byte ratio would scale it alike)
+        if unit in ("rmse", "rmsle"):
+            return np.sqrt(loss)
         return np.exp(loss) if unit in ("ppl", "perplexity") else np.asarray(loss)
 
     def extras(c: Curve) -> dict[str, np.ndarray]:
@@ -65,10 +71,11 @@ def twin_sets(replays: int, seed: int) -> dict[str, list[list[Curve]]]:
     return sets
 
 
-def row(orders: list[list[Curve]], name: str) -> tuple[dict, np.ndarray]:
+def row(orders: list[list[Curve]], reported: Callable[[list[Curve]], list[Curve]]) -> tuple[dict, np.ndarray]:
+    """The twin figures of `orders`, each replayed as `reported` changes its curves; and every prediction made."""
     rhos, rows = [], []
     for order in orders:
-        replayed = replay(renamed(order, name))
+        replayed = replay(reported(order))
         rhos.append(rank_agreement(replayed))
         rows += replayed
     rho = np.array([r for r in rhos if r is not None])
@@ -92,7 +99,7 @@ def main() -> None:
     for name in args.names:
         for label, orders in sets.items():
             start = time.perf_counter()
-            figures, predicted = row(orders, name)
+            figures, predicted = row(orders, partial(renamed, names=name))
             first.setdefault(label, predicted)  # every name's predictions against the first name's
             moved = np.abs(predicted - first[label]) if len(predicted) == len(first[label]) else np.array([np.nan])
             figures["max |moved| vs first name"] = float(np.nanmax(moved)) if np.isfinite(moved).any() else np.nan

@@ -20,7 +20,18 @@ SPLIT_WORDS = HELD_OUT_WORDS | {"train", "training"}
 # of the eval loss predicts as the eval loss does (the job's twin replay, benchmarks/results/verdict.md, round 37).
 # A language model's loss by its other names (round 38): negative log-likelihood, cross-entropy (Keras'
 # `val_categorical_crossentropy`), bits per byte or character (nanochat's `val_bpb`: the loss over ln 2).
-LOSS_WORDS = frozenset({"loss", "ppl", "perplexity", "nll", "ce", "xent", "crossentropy", "bpb", "bpc"})
+# A regression's error (round 40): mean squared / absolute error and their roots, logs and percentages (Keras'
+# `val_mse`, `val_mean_absolute_error`; a `compute_metrics`'s `eval_rmse`), continuous and lower-is-better as a loss
+# is, often the loss itself under another name (a transformers regression head's `eval_loss` is the MSE).
+ERROR_WORDS = frozenset({"mse", "mae", "rmse", "msle", "rmsle", "mape"})
+LOSS_WORDS = frozenset({"loss", "ppl", "perplexity", "nll", "ce", "xent", "crossentropy", "bpb", "bpc"}) | ERROR_WORDS
+# ... and those errors spelled out, as a name's words joined end.
+LOSS_ENDINGS = ("loss", "crossentropy", "squarederror", "absoluteerror", "percentageerror", "logarithmicerror")
+# A word that says the metric is negated, higher is better: scikit-learn's scorers `neg_log_loss`,
+# `neg_mean_squared_error` (round 40). A contrastive trainer's loss on its negative pairs may be named `neg_loss`
+# too; it is read as a score then (no held-out line, no NaN stop), the lesser harm than a lower-is-better label on a
+# negated loss.
+NEGATED_WORDS = frozenset({"neg"})
 # Words after a metric's name that say how it was aggregated, not what it is: Lightning logs `self.log("val_loss",
 # on_step=True, on_epoch=True)` as `val_loss_step` and `val_loss_epoch` (round 39).
 AGGREGATE_WORDS = frozenset({"step", "epoch", "mean", "avg"})
@@ -43,14 +54,15 @@ def base_words(metric: str) -> list[str]:
 
 def is_loss(metric: str) -> bool:
     """A loss: a name ending in "loss" ("eval_loss", "loss", "val/loss", "nll_loss"), in another of `LOSS_WORDS`
-    ("val_ppl", "eval_perplexity", "val_nll", "val_bpb") or in "cross_entropy", or one of those words and a split
-    ("loss/val", "ppl_train"), each maybe followed by how it was aggregated ("val_loss_epoch", "train_loss_step");
-    not "loss_scale" (a mixed-precision scaler's state)."""
+    ("val_ppl", "eval_perplexity", "val_nll", "val_bpb", "eval_rmse") or in "cross_entropy" or an error spelled out
+    ("val_mean_squared_error"), or one of those words and a split ("loss/val", "mse_train"), each maybe followed by
+    how it was aggregated ("val_loss_epoch", "train_loss_step"); not "loss_scale" (a mixed-precision scaler's state),
+    not a negated one ("neg_log_loss", higher is better)."""
     words = base_words(metric)
-    if not words:
+    if not words or NEGATED_WORDS & set(words):
         return False
     joined = "".join(words)
-    if joined.endswith(("loss", "crossentropy")):
+    if joined.endswith(LOSS_ENDINGS):
         return True
     return words[-1] in LOSS_WORDS or (words[0] in LOSS_WORDS and set(words[1:]) <= SPLIT_WORDS)
 

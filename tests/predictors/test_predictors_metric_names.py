@@ -26,6 +26,8 @@ HELD_OUT_NAMES = [
     "val_nll",
     "val_loss_epoch",  # Lightning's on_epoch / on_step names (round 39)
     "valid_loss_step",
+    "val_mse",  # a regression's error (round 40)
+    "val_mean_squared_error",
 ]
 
 
@@ -34,6 +36,7 @@ HELD_OUT_NAMES = [
     [
         *["eval_loss", "evaluation_loss", "valloss", "ValLoss", "val_ppl", "eval_perplexity", *HELD_OUT_NAMES],
         *["holdout_ce", "eval_xent", "val_bpb", "val_categorical_crossentropy", "eval_cross_entropy", "nll/val"],
+        *["eval_rmse", "val_mae", "valMse", "val_root_mean_squared_error", "val_mean_absolute_percentage_error"],
     ],
 )
 def test_held_out_losses_by_their_names(name):
@@ -44,7 +47,7 @@ def test_held_out_losses_by_their_names(name):
     "name",
     [
         *["loss", "train_loss", "loss_train", "train/loss", "value_loss", "retrieval_loss", "ppl", "train_perplexity"],
-        *["train_loss_epoch", "loss_step", "train/loss_mean"],
+        *["train_loss_epoch", "loss_step", "train/loss_mean", "mse", "train_mae", "mean_squared_logarithmic_error"],
     ],
 )
 def test_other_losses_are_not_held_out(name):
@@ -55,7 +58,8 @@ def test_other_losses_are_not_held_out(name):
     "name",
     [
         *["accuracy", "eval_accuracy", "val_f1", "loss_scale", "lossy_rate", "ppl_ratio", "policy_entropy", "price"],
-        *["", "val_accuracy_epoch", "epoch", "step", "loss_scale_step"],
+        *["", "val_accuracy_epoch", "epoch", "step", "loss_scale_step", "val_r2", "eval_error_rate"],
+        *["neg_log_loss", "val_neg_mean_squared_error", "negMse"],  # scikit-learn's negated losses: higher is better
     ],
 )
 def test_scores_and_loss_scalers_are_not_losses(name):
@@ -138,6 +142,8 @@ def test_a_loss_reported_twice_predicts_as_once(finished):
         "eval_bpb": lambda e, t: e / np.log(2),  # in bits (round 39)
         "train_total_loss": lambda e, t: 512 * t,  # a sum over a fixed number of tokens
         "eval_bits_perplexity": lambda e, t: 2 ** (e / np.log(2)),
+        "eval_rmse": lambda e, t: np.sqrt(e),  # a power of it (round 40)
+        "train_mse": lambda e, t: t**2,
     }
     for seed in range(8 if finished < 12 else 3):  # a warm fit takes a second
         runs = _study(seed, n=24)  # from 12 finished runs the warm blend (`learned` and the loss lines)
@@ -175,6 +181,12 @@ def test_distinct_metrics_keeps_the_loss_and_every_other_quantity():
     assert distinct_metrics(curves, sorted(units)) == ["val_loss"]  # in other units: the held-out "...loss" kept
     lightning = [Curve(FRACTIONS[:5], FRACTIONS[:5], extras={"val_bpb": loss / np.log(2), "val_loss_epoch": loss})]
     assert distinct_metrics(lightning, ["val_bpb", "val_loss_epoch"]) == ["val_loss_epoch"]
+    near_one = np.array([0.9, 1.0, 1.00002, 1.3, 0.7, np.nan])  # a regression's MSE around 1, logged as float32
+    regression = {"val_loss": near_one, "val_rmse": np.sqrt(near_one).astype(np.float32).astype(float)}
+    curves = [Curve(FRACTIONS[:6], FRACTIONS[:6], extras=regression)]
+    assert distinct_metrics(curves, ["val_loss", "val_rmse"]) == ["val_loss"]  # a power of it (round 40)
+    curves = [Curve(FRACTIONS[:6], FRACTIONS[:6], extras={**regression, "val_rmse": np.sqrt(near_one) + 1e-3})]
+    assert distinct_metrics(curves, ["val_loss", "val_rmse"]) == ["val_loss", "val_rmse"]
     few = [Curve(FRACTIONS[:2], FRACTIONS[:2], extras={n: v[:2] for n, v in units.items()})]
     # two numbers always have a ratio: not a copy in other units; 2 ** bits is exp(loss), a perplexity, still one
     assert distinct_metrics(few, sorted(units)) == ["sum_loss", "val_bpb", "val_loss"]
