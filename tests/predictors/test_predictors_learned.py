@@ -1,4 +1,5 @@
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -167,3 +168,25 @@ def test_a_feature_no_run_has_is_dropped_without_a_warning():
         warnings.simplefilter("error")
         scaler = _Standardizer.fit(X)
     np.testing.assert_allclose(scaler.transform(np.array([[2.0, 5.0]])), [[0.0, 0.0]])
+
+
+def test_a_column_the_same_in_every_run_changes_no_prediction():
+    """A training loop's `epoch` counter (the same at 20% in every run) or a feature no run has yet: nothing to
+    learn from, so the kernels' scale must not count it (round 40: it shrank every distance and moved a replayed
+    twin's prediction by 0.03)."""
+    from foretune.predictors._kernel_ridge import fit_predict_residual
+
+    rng = np.random.default_rng(1)
+    A, B = rng.normal(size=(12, 3)), rng.normal(size=(4, 3))
+    target = A[:, 0] - 0.5 * A[:, 1] ** 2 + rng.normal(0, 0.1, 12)
+    plain = fit_predict_residual(A, target, B)
+    padded = fit_predict_residual(np.hstack([A, np.zeros((12, 2))]), target, np.hstack([B, np.zeros((4, 2))]))
+    for got, expected in zip(padded, plain, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+    study = make_study(16, mode="max", seed=3, noise=0.01)
+    counted = [replace(c, extras={**c.extras, "epoch": 3.0 * c.fractions}) for c in study]
+    learned = LearnedPredictor(mode="max").fit(study[:10])
+    with_epoch = LearnedPredictor(mode="max").fit(counted[:10])
+    expected = learned.predict([c.upto(0.2) for c in study[10:]], at=0.2)
+    got = with_epoch.predict([c.upto(0.2) for c in counted[10:]], at=0.2)
+    np.testing.assert_allclose(got.mean, expected.mean, rtol=1e-9)
