@@ -180,7 +180,9 @@ def _inputs_line(runs: list[Curve], finished: list[Curve], value_col: str, at: f
     extras = sorted({name for c in curves for name in c.extras})
     copies = [name for name in repeated_losses(finished) if all(name in c.extras for c in runs)]
     repeated = (
-        f" ({', '.join(copies)}: another column's values, a multiple or exp of them, read once)" if copies else ""
+        f" ({', '.join(copies)}: another column's values, a multiple, power or exp of them, read once)"
+        if copies
+        else ""
     )
     return (
         f"inputs up to {at:g}: {value_col}; hyperparameter columns: {', '.join(params) or 'none'}; other metric "

@@ -283,8 +283,9 @@ def compute_spent(table: pd.DataFrame) -> tuple[float, int]:
 
 
 def _copies(study: optuna.Study) -> list[str]:
-    """The losses the complete trials report that are another loss's (or the objective's) values, a multiple or exp
-    of them (`metric_copies`): their early ranks are that loss's, so the report gives them no line of their own."""
+    """The losses the complete trials report that are another loss's (or the objective's) values, a multiple, power
+    or exp of them (`metric_copies`): their early ranks are that loss's, so the report gives them no line of their
+    own."""
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     return repeated_losses([trial_curve(t) for t in complete]) if len(complete) >= 3 else []
 
@@ -308,7 +309,7 @@ def _agreement_lines(complete: pd.DataFrame, copies: list[str]) -> list[str]:
             agreement = spearman_text(losses[column], losses["final_rank"], "its values")
             lines.append(f"{column.removeprefix('early_')} at the early fraction vs final rank: {agreement}.")
     if shown := [c for c in copies if f"early_{c}" in complete.columns]:
-        same = "another loss's values, a multiple or exp of them (the same ranks), read once"
+        same = "another loss's values, a multiple, power or exp of them (the same ranks), read once"
         lines.append(f"{', '.join(shown)}: {same}.")
     made = complete.dropna(subset=["predicted_final"])
     if len(made) >= 3:

@@ -81,7 +81,10 @@ def test_the_report_gives_a_copy_of_a_loss_no_line_of_its_own():
     lines = verdict_summary(table, "max", study)
     assert "eval_loss at the early fraction vs final rank: Spearman 1.00." in lines
     assert not any(line.startswith(("val_bpb at", "val_ppl at")) for line in lines)
-    assert "val_bpb, val_ppl: another loss's values, a multiple or exp of them (the same ranks), read once." in lines
+    assert (
+        "val_bpb, val_ppl: another loss's values, a multiple, power or exp of them (the same ranks), read once."
+        in lines
+    )
     plain = _study(with_extras=True)
     assert not any("read once" in line for line in verdict_summary(trials_table(plain), "max", plain))
 
