@@ -82,6 +82,8 @@ PARTS = ("job", "twin")
 # 37's predictor (round 38: more loss names, copies read once); 78-80 were fixed before round 39's twins and run once
 # with its copies in other units (the job reports none) and the Gaussian process's two starts, before round 39 gave
 # it a third (their replayed column is the final predictor's); 81-83 were fixed then and run once with the final one.
+# 84-86 were fixed before round 40's twins and run once with its kernel ridge, which drops a column the same in every
+# run (chosen for what it fixes, on no twin).
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -124,6 +126,7 @@ SEED_ROLES = {
     **{seed: "r38 fresh, round 37's predictor" for seed in range(72, 78)},
     **{seed: "r39 fresh, round 39's copies, two-start GP" for seed in range(78, 81)},
     **{seed: "r39 fresh, round 39's final predictor" for seed in range(81, 84)},
+    **{seed: "r40 fresh, round 40's kernel ridge" for seed in range(84, 87)},
 }
 
 
