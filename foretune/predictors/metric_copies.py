@@ -4,9 +4,9 @@ A trainer may report its eval loss beside its perplexity (`eval_ppl` = exp(eval 
 second name (`val_nll` beside `val_loss`), the loss in other units (bits, `eval_bpb` = the loss over ln 2 times a
 fixed tokens-per-byte ratio, beside nats; a sum over a fixed number of tokens beside the mean; fairseq's `valid_ppl`,
 2 ** `valid_nll_loss`), a power of it (a regression's `eval_rmse`, the square root of its MSE `eval_loss`; round 40)
-or a copy of a loss objective. Each copy was its own feature of `learned`, candidate line and
-blend member of `auto`: the quantity weighed twice, and which copy's line was taken changed with noise as runs
-finished (benchmarks/results/verdict.md, rounds 38-39). On the log scale `learned` and the loss lines read a loss
+or a copy of a loss objective. Each copy was its own feature of `learned`, candidate line and blend member of `auto`:
+the quantity weighed twice, and which copy's line was taken changed with noise as runs finished
+(benchmarks/results/verdict.md, rounds 38-40). On the log scale `learned` and the loss lines read a loss
 on, each of these is the loss again (a constant apart, or a constant times it).
 
 Copies are decided on finished runs: their whole curves tell a copy from a loss that agrees with another at a
@@ -48,10 +48,9 @@ def distinct_metrics(curves: Sequence[Curve], names: Sequence[str]) -> list[str]
     """`names` (sorted) less each loss (`metric_names.is_loss`) that repeats another, or the objective, in every run
     of `curves`: the same values (`nll` beside `val_loss`), a constant times them (`val_bpb` beside `val_loss`), a
     power of them (`val_rmse` beside an MSE `val_loss`) or exp of a constant times them (`val_ppl` beside `val_loss`
-    or `val_bpb`). Of the copies a held-out name is kept
-    (the verdict prefers a held-out loss by its name), then one named "...loss", and the log scale (the loss, not its
-    perplexity). Only losses: other metrics that agree on a few runs (coarse sub-scores early) may differ on the
-    next."""
+    or `val_bpb`). Of the copies a held-out name is kept (the verdict prefers a held-out loss by its name), then one
+    named "...loss", and the log scale (the loss, not its perplexity). Only losses: other metrics that agree on a few
+    runs (coarse sub-scores early) may differ on the next."""
     losses = sorted((n for n in names if is_loss(n)), key=loss_preference)
     if not losses:
         return sorted(names)
