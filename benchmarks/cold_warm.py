@@ -19,7 +19,7 @@ import pandas as pd
 
 from foretune.predictors import Curve, get_predictor, metrics
 from foretune.predictors._base import final_value, observed
-from foretune.predictors.calibration import clip_to_bounds, unit_bounds
+from foretune.predictors.calibration import clip_to_bounds, curves_range
 from foretune.search.report import markdown_table
 
 SCENARIOS = {"cold-0": 0, "cold-2": 2, "cold-5": 5, "warm": None}
@@ -34,12 +34,16 @@ def complete_runs(curves: Sequence[Curve], at: float) -> list[Curve]:
     ]
 
 
-def score(name: str, finished: list[Curve], judged: list[Curve], *, at: float, mode: str) -> dict[str, float]:
+def score(
+    name: str, finished: list[Curve], judged: list[Curve], *, at: float, mode: str, metric: str | None = None
+) -> dict[str, float]:
     """One predictor fit on `finished`, judging `judged` from their points at <= `at`."""
     prediction = get_predictor(name, mode=mode).fit(finished).predict([c.upto(at) for c in judged], at=at)
-    # An accuracy's predictions are clipped to [0, 1] (as `foretune rank` and the search do); the bound
-    # is read from the finished runs and the judged runs' early points only, never their finals.
-    prediction = clip_to_bounds(prediction, unit_bounds([*finished, *(c.upto(at) for c in judged)], mode=mode))
+    # Predictions are clipped into the metric's range as `foretune rank` and the search read it from the values and
+    # the `metric`'s name (an accuracy to [0, 1], a loss to 0 and up, since round 41); the range is read from the
+    # finished runs and the judged runs' early points only, never their finals.
+    seen = [*finished, *(c.upto(at) for c in judged)]
+    prediction = clip_to_bounds(prediction, curves_range(seen, mode=mode, metric=metric))
     finals = np.array([final_value(c) for c in judged])
     row = metrics.evaluate(prediction, finals, mode=mode, k=5, q=0.2)
     if not prediction.predicted:  # no final was predicted: nothing to measure an error or a coverage on
@@ -56,6 +60,7 @@ def run(
     size: int,
     seed: int,
     predictors: Sequence[str] = ("snapshot", "auto"),
+    metric: str | None = None,
 ) -> pd.DataFrame:
     """Metrics per (pool, draw, scenario, predictor)."""
     rows = []
@@ -70,7 +75,7 @@ def run(
                 if len(judged) < 3:  # too few runs left to rank
                     continue
                 for name in predictors:
-                    row = score(name, finished, judged, at=at, mode=mode)
+                    row = score(name, finished, judged, at=at, mode=mode, metric=metric)
                     rows.append(
                         {"pool": pool, "draw": r, "scenario": scenario, "finished": k, "predictor": name, **row}
                     )

@@ -127,6 +127,7 @@ SEED_ROLES = {
     **{seed: "r39 fresh, round 39's copies, two-start GP" for seed in range(78, 81)},
     **{seed: "r39 fresh, round 39's final predictor" for seed in range(81, 84)},
     **{seed: "r40 fresh, round 40's kernel ridge" for seed in range(84, 87)},
+    **{seed: "r41 fresh, round 40's final tree" for seed in range(87, 90)},
 }
 
 

@@ -285,7 +285,7 @@ def cold_warm_main(args: argparse.Namespace) -> None:
             },
             "scan-bench llm.csv (design)": {k: v for k, v in groups.items() if k.startswith("llm")},
         }
-        mode = "min"
+        mode, metric = "min", "val_loss"  # vlm's val_loss, llm's valid_loss
     else:
         extras = None if args.extra_col == ["auto"] else (args.extra_col or [])
         curves = read_curves(
@@ -305,11 +305,13 @@ def cold_warm_main(args: argparse.Namespace) -> None:
                 },
                 f"{args.curves}, odd trial ids (REPORT-ONLY)": {f"{name}-odd": [c for c in curves if int(c.trial) % 2]},
             }
-        mode = args.mode
+        mode, metric = args.mode, args.value_col
     parts = []
     for label, pools in sets.items():
         start = time.perf_counter()
-        frame = run_cold_warm(pools, mode=mode, at=args.at, repeats=args.repeats, size=args.size, seed=args.seed)
+        frame = run_cold_warm(
+            pools, mode=mode, at=args.at, repeats=args.repeats, size=args.size, seed=args.seed, metric=metric
+        )
         seconds = time.perf_counter() - start
         extras = sorted({k for pool in pools.values() for c in pool for k in c.extras})
         parts.append(

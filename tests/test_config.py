@@ -126,6 +126,8 @@ def test_bad_config_is_one_clear_error_naming_key_and_file(tmp_path, text, fragm
         (["search.seed=-1"], "search.seed"),
         (["train.seed=-1"], "train.seed"),
         (["data.seed=-1"], "data.seed"),
+        (["search.metric_range=[100, 0]"], "search.metric_range: low=100 must be below high=0"),
+        (["search.metric_range=percent"], "search.metric_range"),
     ],
 )
 def test_bad_override_is_a_clear_error(pairs, fragment):

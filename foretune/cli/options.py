@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -18,6 +18,33 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a config key, e.g. --set train.max_steps=20 (repeatable)."),
 ]
+
+BoundsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bounds",
+        help="The metric's range LOW,HIGH, e.g. 0,1 or 0,100: predictions stay within it. Default: 0,1 when --mode is "
+        "max and every value is in [0, 1] (an accuracy); 0,100 for a share named so (accuracy, f1, bleu, ...) with "
+        "every value in [0, 100]; 0 and up for a loss named so (eval_loss, val_mse); else none. 'none' turns it off.",
+    ),
+]
+
+
+def parse_bounds(text: str | None) -> tuple[float, float] | Literal["auto"] | None:
+    """--bounds: "auto" when not given, None for "none", else (LOW, HIGH); ForetuneError on anything else."""
+    from foretune.errors import ForetuneError
+
+    if text is None:
+        return "auto"
+    if text.strip().lower() == "none":
+        return None
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise ForetuneError(f"--bounds {text!r}: give LOW,HIGH, e.g. --bounds 0,1, or none") from None
+    if not low < high:
+        raise ForetuneError(f"--bounds {text!r}: LOW must be below HIGH, e.g. --bounds 0,1")
+    return (low, high)
 
 
 def _load(config: Path | None, overrides: list[str] | None):

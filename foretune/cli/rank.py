@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from foretune.cli.options import console, err_console
+from foretune.cli.options import BoundsOpt, console, err_console, parse_bounds
 from foretune.errors import ForetuneError
 from foretune.keys import MODES, PREDICTOR_NAMES
 
@@ -206,19 +206,22 @@ def rank_cmd(
     param: ParamOpt = None,
     no_params: NoParamsOpt = False,
     extra_col: ExtraOpt = None,
+    bounds: BoundsOpt = None,
 ) -> None:
     """Predict each run's final value from its curve up to --at, and rank the runs.
 
-    With --mode max and every value (of these runs and --fit's) in [0, 1], the metric is taken for an
-    accuracy: predicted finals and intervals are clipped to [0, 1].
+    Predicted finals and intervals stay within the metric's range (--bounds): by default [0, 1] with --mode max
+    and every value (of these runs and --fit's) in [0, 1], an accuracy; [0, 100] for a share in percent; 0 and up
+    for a loss.
     """
     from rich.table import Table
 
     from foretune.predictors import get_predictor
-    from foretune.predictors.calibration import clip_to_bounds, unit_bounds
+    from foretune.predictors.calibration import clip_to_bounds, curves_range
     from foretune.predictors.evaluation import ranking_table
 
     _check_rank_args(at, mode, [predictor])
+    metric_range = parse_bounds(bounds)
     columns = CurveColumns(trial_col, value_col, fraction_col, step_col, total_col, param, no_params, extra_col)
     runs = _runs_reaching(curves, columns, at)
     finished = _finished_runs(fit, columns) if fit is not None else []
@@ -236,8 +239,11 @@ def rank_cmd(
         runs, finished = _shared_params(runs, finished)
     model = get_predictor(predictor, mode=mode).fit(finished)
     early = [c.upto(at) for c in runs]
-    prediction = clip_to_bounds(model.predict(early, at=at), unit_bounds([*runs, *finished], mode=mode))
-    table = ranking_table(early, prediction, at=at, mode=mode)
+    if metric_range == "auto":
+        metric_range = curves_range([*runs, *finished], mode=mode, metric=value_col)
+    unclipped = model.predict(early, at=at)
+    prediction = clip_to_bounds(unclipped, metric_range)
+    table = ranking_table(early, prediction, at=at, mode=mode, order=unclipped.mean)
     if not prediction.predicted:
         err_console.print(
             f"note: {prediction.basis} (give more finished runs with --fit)", highlight=False, soft_wrap=True

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from foretune.cli.options import ConfigArg, SetOpt, _load, console
+from foretune.cli.options import ConfigArg, SetOpt, _load, console, parse_bounds
 from foretune.cli.sweep_outputs import print_saturation, write_sweep_files
 from foretune.cli.sweep_progress import SweepDisplay
 from foretune.errors import Failed, ForetuneError, Interrupted
@@ -298,6 +298,7 @@ def _start_ray(cfg: ExperimentConfig, address: str | None, *, models=()) -> bool
 
 def _build_sweep(cfg: ExperimentConfig, train_and_score, cost, grid, available, cut) -> SaturationSweep:
     """The sweep of `cfg`, its runs as Ray tasks with the config's resources (up to search.max_concurrent_trials)."""
+    from foretune.search.fits import search_range
     from foretune.search.sweep import SaturationSweep
     from foretune.search.sweep.ray_runs import RayRunner
     from foretune.trainers.tasks import metric_bounds
@@ -317,7 +318,8 @@ def _build_sweep(cfg: ExperimentConfig, train_and_score, cost, grid, available, 
         n_bootstrap=settings.bootstrap,
         seed=cfg.train.seed,
         early_cut=cut,
-        bounds=metric_bounds(cfg.search.metric),
+        # The range given in `search.metric_range`, else the task's (a sweep's model reads no percent by name).
+        bounds=metric_bounds(cfg.search.metric) if cfg.search.metric_range == "auto" else search_range(cfg.search),
         runner=RayRunner(
             cpus=resources.cpus_per_trial, gpus=resources.gpus_per_trial, cap=cfg.search.max_concurrent_trials
         ),
@@ -362,15 +364,7 @@ def saturation_cmd(
         raise ForetuneError(f"--max-n {max_n}: must be a positive number of samples")
     if bootstrap < 0:
         raise ForetuneError(f"--bootstrap {bootstrap}: must be >= 0")
-    metric_range = "auto" if bounds is None else None
-    if bounds is not None and bounds.strip().lower() != "none":
-        try:
-            low, high = (float(part) for part in bounds.split(","))
-        except ValueError:
-            raise ForetuneError(f"--bounds {bounds!r}: give LOW,HIGH, e.g. --bounds 0,1, or none") from None
-        if not low < high:
-            raise ForetuneError(f"--bounds {bounds!r}: LOW must be below HIGH, e.g. --bounds 0,1")
-        metric_range = (low, high)
+    metric_range = parse_bounds(bounds)
     n, values = read_points(points)
     try:
         model = SaturationModel(mode=mode, epsilon=epsilon, n_bootstrap=bootstrap, bounds=metric_range)

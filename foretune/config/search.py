@@ -80,6 +80,14 @@ class SearchConfig(_Section):
         "`f1` rank runs far less noisily (real products: benchmarks/results/verdict.md, round 15).",
     )
     mode: Mode = Field("max", description="Maximize or minimize `metric`.")
+    metric_range: tuple[float | None, float | None] | Literal["auto", "none"] = Field(
+        "auto",
+        description="The range of `metric`, e.g. [0, 1] or [0, 100] (null for an open side): predicted finals and "
+        "their intervals are clipped into it. 'auto': the built-in task's (its shares 0 to 1, its losses 0 and up); "
+        "for another metric (your own `trainable`'s), read from the values as `foretune rank` reads them: [0, 1] for "
+        "a score to maximize with every value in [0, 1], [0, 100] for one named as a share (val_acc, f1, bleu) with "
+        "every value in [0, 100], 0 and up for a loss named so (val_loss, val_mse). 'none': never clipped.",
+    )
     seed: int = Field(0, ge=0, lt=2**31, description="Seed of the TPE sampler.")
     n_startup_trials: int = Field(4, ge=0, description="Random trials before TPE takes over.")
     trainable: str | None = Field(
@@ -118,6 +126,9 @@ class SearchConfig(_Section):
                 raise ValueError(f"search.space.{key}: give the models as a categorical, e.g. choices: [a, b]")
             sections = {"train": TrainConfig, "model": ModelConfig, "data": DataConfig}
             check_field_path(sections[path[0]], path[1:], f"search.space.{key}")
+        low, high = self.metric_range if isinstance(self.metric_range, tuple) else (None, None)
+        if low is not None and high is not None and not low < high:
+            raise ValueError(f"search.metric_range: low={low:g} must be below high={high:g}, e.g. [0, 100]")
         if self.objectives is not None:
             metrics = [o.metric for o in self.objectives]
             if not metrics or len(set(metrics)) < len(metrics):

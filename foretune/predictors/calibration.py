@@ -14,8 +14,9 @@ With fewer than `MIN_FINISHED` finished runs there is nothing to predict a final
 predictors rank by the score at the early fraction and say so (`Prediction.predicted` False).
 
 A metric with a known range (an accuracy in [0, 1]) gets its predictions and intervals clipped into
-it (`clip_to_bounds`); `unit_bounds` infers that range for an accuracy-like table (mode "max", every
-value seen in [0, 1]) where no task says so (`foretune rank`, the benchmarks).
+it (`clip_to_bounds`); `value_range` infers that range where no task or setting says so (`foretune rank`, a search
+of your own training code, the benchmarks): [0, 1] for a score with every value seen in [0, 1], [0, 100] for one
+named as a share (accuracy, F1, BLEU) with every value in [0, 100], 0 and up for a loss named so.
 
 The same residuals give each run's *plausible finals* (`Prediction.plausible`: its prediction plus
 each residual), from which `probability_better` computes the chance that its final beats a given
@@ -33,11 +34,13 @@ from scipy import special, stats
 
 from foretune.keys import Mode
 from foretune.predictors._base import Curve, Prediction, fill_unobserved, snapshot_values
+from foretune.predictors.metric_names import is_loss, is_share
 
 MIN_FINISHED = 3  # finished runs needed before any final is predicted
 ASYMMETRIC_FROM = 20  # finished runs from which each tail gets its own conformal quantile
 PRIOR_WIDENING = 2.0  # the band while too few residuals make a conformal quantile: largest x 2
 LEVEL = 0.8
+Bounds = tuple[float | None, float | None]  # a metric's range; None for an open side
 
 
 def cold_basis(finished: int) -> str:
@@ -154,24 +157,38 @@ def calibrated_on_own_runs(
     return replace(prediction, finished_used=len(train))
 
 
-def unit_bounds(curves: Sequence[Curve], *, mode: Mode) -> tuple[float, float] | None:
-    """(0, 1) when the metric looks like an accuracy (mode "max" and every finite value of `curves` in
-    [0, 1]), else None. A loss in [0, 1] (mode "min") may still exceed 1 in a later run: no bound."""
-    if mode != "max":
+def value_range(values: np.ndarray, *, mode: Mode, metric: str | None = None) -> Bounds | None:
+    """The range a metric's predictions are clipped into, read from its finite `values` and its name: (0, 1) where
+    mode is "max" and every value is in [0, 1] (an accuracy); (0, 100) where `metric` names a share
+    (`metric_names.is_share`: "accuracy", "val_acc", "f1", "bleu") and every value is in [0, 100] (the same in
+    percent); (0, None) where mode is "min", `metric` names a loss (`metric_names.is_loss`) and no value is below 0
+    (a cross-entropy, an MSE: 0 and up); else None. Unclipped, an 80% interval reached -18% for an accuracy in
+    percent and below 0 for up to one eval loss in six (benchmarks/metric_scale.py). A score in [0, 1] to minimize
+    (an error rate) may still exceed 1 in a later run: no upper bound."""
+    values = _finite(values)
+    if not len(values) or values.min() < 0:
         return None
+    if mode == "min":
+        return (0.0, None) if metric is not None and is_loss(metric) else None
+    if values.max() <= 1:
+        return (0.0, 1.0)
+    return (0.0, 100.0) if metric is not None and is_share(metric) and values.max() <= 100 else None
+
+
+def curves_range(curves: Sequence[Curve], *, mode: Mode, metric: str | None = None) -> Bounds | None:
+    """`value_range` of every value of `curves`."""
     values = np.concatenate([np.asarray(c.values, dtype=float) for c in curves]) if curves else np.array([])
-    values = values[np.isfinite(values)]
-    return (0.0, 1.0) if len(values) and bool(((values >= 0) & (values <= 1)).all()) else None
+    return value_range(values, mode=mode, metric=metric)
 
 
-def clip_to_bounds(prediction: Prediction, bounds: tuple[float, float] | None) -> Prediction:
-    """`prediction` with its predicted finals, interval and plausible finals clipped into `bounds` (a
-    final outside the metric's range cannot happen); unchanged when `bounds` is None or no final was
-    predicted (the early scores are observed values, inside the range already)."""
-    if bounds is None or not prediction.predicted:
+def clip_to_bounds(prediction: Prediction, bounds: Bounds | None) -> Prediction:
+    """`prediction` with its predicted finals, interval and plausible finals clipped into `bounds` (low, high;
+    None for an open side: a loss is 0 and up); unchanged when `bounds` is None or no final was predicted (the early
+    scores are observed values, inside the range already)."""
+    if bounds is None or bounds == (None, None) or not prediction.predicted:
         return prediction
     low, high = bounds
-    if not low < high:
+    if low is not None and high is not None and not low < high:
         raise ValueError(f"bounds must be (low, high) with low < high, got {bounds}")
     arrays = (prediction.mean, prediction.lower, prediction.upper)
     mean, lower, upper = (np.clip(np.asarray(a, dtype=float), low, high) for a in arrays)

@@ -18,11 +18,15 @@ from foretune.predictors._registry import get_predictor
 PredictorSpec = str | Callable[[Mode], Predictor]
 
 
-def ranking_table(curves: Sequence[Curve], prediction: Prediction, *, at: float, mode: Mode) -> pd.DataFrame:
+def ranking_table(
+    curves: Sequence[Curve], prediction: Prediction, *, at: float, mode: Mode, order: np.ndarray | None = None
+) -> pd.DataFrame:
     """One row per run, best first: trial, predicted_final, lower, upper, early_value, rank, basis.
 
     Where no final was predicted (too few finished runs) the predicted cells are empty and the runs
-    are ranked by `early_value` (or by the eval loss: `basis` says which)."""
+    are ranked by `early_value` (or by the eval loss: `basis` says which). `order`: what to rank by instead of
+    the predicted finals, the same order where they differ: the finals before they were clipped into the metric's
+    range, so that runs predicted past 100% keep their order rather than tie at 100%."""
     made = prediction.predicted
     table = pd.DataFrame(
         {
@@ -33,8 +37,8 @@ def ranking_table(curves: Sequence[Curve], prediction: Prediction, *, at: float,
             "early_value": snapshot_values(curves, at),
         }
     )
-    order = table.assign(_by=prediction.mean).sort_values("_by", ascending=(mode == "min"), kind="stable")
-    table = order.drop(columns="_by")
+    by = prediction.mean if order is None else order
+    table = table.assign(_by=by).sort_values("_by", ascending=(mode == "min"), kind="stable").drop(columns="_by")
     table["rank"] = np.arange(1, len(table) + 1)
     table["basis"] = prediction.basis
     return table.reset_index(drop=True)

@@ -1,4 +1,5 @@
-"""What a reported metric's name says: whether it is a loss, and whether it is measured on held-out data.
+"""What a reported metric's name says: whether it is a loss, whether it is measured on held-out data, and whether
+it is a share (0 to 1, or 0 to 100 in percent: `is_share`, the range its predictions are clipped to).
 
 The verdict prefers a held-out loss (measured on data no run trained on) to a train loss as the line to a
 score's final, and orders a study's judgements on it (`_signal.one_metric`, `judged_order`). Trainers name it
@@ -35,6 +36,13 @@ NEGATED_WORDS = frozenset({"neg"})
 # Words after a metric's name that say how it was aggregated, not what it is: Lightning logs `self.log("val_loss",
 # on_step=True, on_epoch=True)` as `val_loss_step` and `val_loss_epoch` (round 39).
 AGGREGATE_WORDS = frozenset({"step", "epoch", "mean", "avg"})
+# Words of a score that is a share, 0 to 1 or 0 to 100 in percent (round 41): an accuracy, F1, precision, recall,
+# exact match, an area under a curve, an overlap (IoU, Dice), a translation or summary score (BLEU, ROUGE, chrF).
+SHARE_WORDS = frozenset(
+    {"accuracy", "acc", "f1", "precision", "recall", "em", "exact", "auc", "auroc", "iou", "miou", "dice", "jaccard"}
+    | {"bleu", "sacrebleu", "rouge", "rouge1", "rouge2", "rougel", "rougelsum", "chrf"}
+    | {"top1", "top5", "map", "ap", "map50"}
+)
 
 
 def name_words(metric: str) -> list[str]:
@@ -76,3 +84,9 @@ def is_held_out(metric: str) -> bool:
 def is_test(metric: str) -> bool:
     """Named for a test split: where a run reports a validation loss too, the search orders on that one."""
     return any(word.removesuffix("loss") == "test" for word in name_words(metric))
+
+
+def is_share(metric: str) -> bool:
+    """A score that is a share by its name, so 0 to 1 or 0 to 100: a word of `SHARE_WORDS` ("eval_accuracy",
+    "val_acc", "macro_f1", "exact_match", "rougeL", "top1_acc") and not a loss ("acc_loss")."""
+    return bool(SHARE_WORDS & set(name_words(metric))) and not is_loss(metric)

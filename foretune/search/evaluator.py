@@ -69,7 +69,7 @@ from foretune.predictors.calibration import early_ranking, probability_better
 from foretune.predictors.judged_order import recorded_judgement, shown_prediction
 from foretune.search.audit import AUDIT, AuditDraw
 from foretune.search.earlier_trials import EarlierTrialCurve, EarlierTrials
-from foretune.search.fits import CachedFit
+from foretune.search.fits import CachedFit, MetricRange
 from foretune.search.repeats import repeated_run
 from foretune.search.rule import EarlyStageRule, ProbabilityRule
 
@@ -102,7 +102,7 @@ class EarlyStageEvaluator:
         make_predictor: Callable[[], Predictor],
         rule: EarlyStageRule | ProbabilityRule | None,
         past: Iterable[EarlierTrialCurve] = (),
-        bounds: tuple[float | None, float | None] | None = None,
+        bounds: MetricRange = None,
         history: Iterable[Curve] = (),
         audit: AuditDraw | None = None,
         peers: Callable[[], Iterable[EarlierTrialCurve]] | None = None,
@@ -114,7 +114,6 @@ class EarlyStageEvaluator:
         self.fraction = fraction
         self.make_predictor = make_predictor
         self.rule = rule
-        self.bounds = bounds  # the metric's range (accuracy: 0..1): predictions are clipped into it
         self.verdicts: dict[str, dict[str, Any]] = {}  # trial_id -> what the verdict was based on
         self._curves: dict[str, dict[float, float]] = {}
         self._extras: dict[str, dict[float, dict[str, float]]] = {}  # trial -> fraction -> metric -> value
@@ -125,7 +124,8 @@ class EarlyStageEvaluator:
         self._grace: set[str] = set()  # the probability rule's grace trials: they always run to the end
         self._stopped: set[str] = set()
         self._rung_passed: dict[str, int] = {}  # later rungs: trial -> the last rung it passed (0 = the first only)
-        self.fit = CachedFit(make_predictor, bounds)  # one fit per number of finished runs, kept until a refit is due
+        # One fit per number of finished runs, kept until a refit is due; predictions clipped into the metric's range.
+        self.fit = CachedFit(make_predictor, bounds)
         self.objectives = None  # several objectives: a `pareto.ParetoJudge` the glue sets; it replaces the rank rule
         # Earlier sessions' and other drivers' trials count like this session's: finished ones fit the predictor,
         # every one that reached the early fraction is ranked against.
@@ -335,9 +335,7 @@ class EarlyStageEvaluator:
         if not prediction.predicted or prediction.plausible is None or target is None:
             attributes[EARLY_DECISION_ATTR] = "kept"  # no probability: nothing to stop it on
             return True
-        plausible = prediction.plausible[0]
-        if self.bounds is not None:
-            plausible = np.clip(plausible, *self.bounds)
+        plausible = prediction.plausible[0]  # in the metric's range (`CachedFit.finals`)
         probability = probability_better(plausible, target, mode=self.mode, shape=rule.shape, conformal=rule.conformal)
         if not np.isfinite(probability):
             attributes[EARLY_DECISION_ATTR] = "kept"
@@ -375,13 +373,10 @@ class EarlyStageEvaluator:
         """This study's runs that reached the full budget: this session's, earlier sessions' and other drivers'."""
         return [self.curve(t) for t in sorted(self._finished)] + self.earlier.finished()
 
-    def _predictor(self) -> Predictor:  # fitted on the finished runs, refitted when more finished (`fits.refit_due`)
-        return self.fit.predictor(self._finished_curves())
-
     def _predict_one(self, trial_id: str, reached: float) -> Prediction:
         """This trial's prediction from its curve up to `reached`, by the cached fit."""
         try:
-            return self._predictor().predict([self.curve(trial_id).upto(reached)], at=reached)
+            return self._predict_finals([self.curve(trial_id).upto(reached)], reached)
         except Exception:  # a predictor failure must never prune a trial
             logger.exception("early-stage predictor failed on trial %s at %.0f%%", trial_id, 100 * reached)
             return early_ranking([self.curve(trial_id)], reached, mode=self.mode, finished=0)

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from foretune.keys import Mode
 from foretune.predictors._base import Curve, Prediction, Predictor
+from foretune.predictors.calibration import Bounds, clip_to_bounds, curves_range
+
+if TYPE_CHECKING:
+    from foretune.config import SearchConfig
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +39,46 @@ def refit_due(fitted_on: int, finished: int) -> bool:
     return fitted_on < _REFIT_EVERY_RUN_BELOW or finished >= fitted_on * _REFIT_GROWTH
 
 
+@dataclass(frozen=True)
+class ReadRange:
+    """The range of a metric no task knows (your own trainable's), read from the values seen so far as `foretune
+    rank` reads it (`calibration.curves_range`: [0, 1] for a score with every value in [0, 1], [0, 100] for a
+    share named so, 0 and up for a loss named so)."""
+
+    metric: str
+    mode: Mode
+
+    def __call__(self, curves: Sequence[Curve]) -> Bounds | None:
+        return curves_range(curves, mode=self.mode, metric=self.metric)
+
+
+MetricRange = Bounds | ReadRange | None
+
+
+def range_of(metric_range: MetricRange, curves: Sequence[Curve]) -> Bounds | None:
+    """The bounds `metric_range` sets for predictions among `curves` (a `ReadRange` reads them from their values)."""
+    return metric_range(curves) if isinstance(metric_range, ReadRange) else metric_range
+
+
+def search_range(search: SearchConfig) -> MetricRange:
+    """`search.metric_range` for the evaluator: the range given, None for "none"; for "auto" the built-in task's
+    range of its own metrics (`trainers.tasks.metric_bounds`), else the range read from the values (`ReadRange`):
+    a trainable of your own may report its `accuracy` in percent."""
+    from foretune.trainers.tasks import metric_bounds
+
+    if search.metric_range == "none":
+        return None
+    if search.metric_range != "auto":
+        return tuple(search.metric_range)
+    known = metric_bounds(search.metric) if search.trainable is None else None
+    return known if known is not None else ReadRange(search.metric, search.mode)
+
+
 class CachedFit:
     """One fit of `make_predictor()` per number of finished runs (as `refit_due` says); predictions clipped into
-    the metric's `bounds` (accuracy: 0..1) when given."""
+    the metric's range (`bounds`: accuracy 0..1, or a `ReadRange`) when given."""
 
-    def __init__(
-        self, make_predictor: Callable[[], Predictor], bounds: tuple[float | None, float | None] | None = None
-    ) -> None:
+    def __init__(self, make_predictor: Callable[[], Predictor], bounds: MetricRange = None) -> None:
         self.make_predictor = make_predictor
         self.bounds = bounds
         self.fitted_on: int | None = None  # how many finished runs the kept fit learned from
@@ -67,12 +106,12 @@ class CachedFit:
 
     def finals(self, finished: Sequence[Curve], ranked: list[Curve], reached: float) -> Prediction:
         """The prediction for each `ranked` curve seen up to `reached`, all from one fit (one scale): predicted
-        finals with calibrated intervals, or, with too few finished runs, early scores. Raises on a non-finite
-        prediction for the first curve (the one judged)."""
+        finals with calibrated intervals in the metric's range, or, with too few finished runs, early scores.
+        Raises on a non-finite prediction for the first curve (the one judged)."""
         prediction = self.predictor(finished).predict(ranked, at=reached)
+        # Its plausible finals too: the probability rule's.
+        prediction = clip_to_bounds(prediction, range_of(self.bounds, [*finished, *ranked]))
         mean, lower, upper = (np.asarray(a, dtype=float) for a in (prediction.mean, prediction.lower, prediction.upper))
-        if self.bounds is not None and prediction.predicted:
-            mean, lower, upper = (np.clip(a, *self.bounds) for a in (mean, lower, upper))
         if not np.all(np.isfinite([mean[0], lower[0], upper[0]])):
             raise ValueError(f"non-finite prediction {mean[0]} [{lower[0]}, {upper[0]}]")
-        return replace(prediction, mean=mean, lower=lower, upper=upper)
+        return prediction

@@ -24,6 +24,7 @@ from foretune.predictors.metric_names import is_loss
 from foretune.search.audit import AuditDraw
 from foretune.search.earlier_trials import EarlierTrialCurve
 from foretune.search.evaluator import EarlyStageEvaluator, VerdictsAndErrors
+from foretune.search.fits import MetricRange
 from foretune.search.rule import EarlyStageRule, ProbabilityRule
 from foretune.search.searcher import reported_extras
 
@@ -42,7 +43,7 @@ class EarlyStageScheduler(FIFOScheduler):
         rule: EarlyStageRule | ProbabilityRule | None,
         notes: VerdictsAndErrors | None = None,
         past: Iterable[EarlierTrialCurve] = (),
-        bounds: tuple[float | None, float | None] | None = None,
+        bounds: MetricRange = None,
         history: Iterable[Curve] = (),
         audit: AuditDraw | None = None,
         peers: Callable[[], Iterable[EarlierTrialCurve]] | None = None,

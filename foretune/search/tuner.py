@@ -20,6 +20,7 @@ from foretune.predictors._base import Curve, Predictor
 from foretune.search.audit import AuditDraw
 from foretune.search.earlier_trials import EarlierTrialCurve
 from foretune.search.evaluator import VerdictsAndErrors
+from foretune.search.fits import search_range
 from foretune.search.function_trial import run_function_trial
 from foretune.search.pareto import ParetoJudge
 from foretune.search.rule import EarlyStageRule, make_rule
@@ -27,7 +28,6 @@ from foretune.search.scheduler import EarlyStageScheduler
 from foretune.search.searcher import PrunedAwareOptunaSearch
 from foretune.search.space import make_sampler, objectives, to_distributions
 from foretune.search.trainable import TrainerFactory, run_trial
-from foretune.trainers.tasks import metric_bounds
 
 
 def make_predictor_factory(config: ExperimentConfig):
@@ -64,7 +64,7 @@ def build_scheduler(
         rule=rule,
         notes=notes,
         past=past,
-        bounds=metric_bounds(config.search.metric),
+        bounds=search_range(config.search),
         history=history,
         audit=audit,
         peers=peers,

@@ -8,8 +8,9 @@ from foretune.predictors.calibration import (
     MIN_FINISHED,
     clip_to_bounds,
     conformal_band,
+    curves_range,
     held_out_deviations,
-    unit_bounds,
+    value_range,
 )
 from foretune.predictors.synthetic_curves import make_study
 
@@ -95,22 +96,44 @@ def _accuracy_study(n: int, *, seed: int) -> list:
     return curves
 
 
-def test_unit_bounds_only_for_an_accuracy_in_zero_one():
+def test_curves_range_only_for_an_accuracy_in_zero_one():
     from foretune.predictors import Curve
 
     study = _accuracy_study(4, seed=0)
-    assert unit_bounds(study, mode="max") == (0.0, 1.0)
-    assert unit_bounds(study, mode="min") is None  # a loss below 1 may still pass 1 in a later run
+    assert curves_range(study, mode="max") == (0.0, 1.0)
+    assert curves_range(study, mode="min") is None  # a loss below 1 may still pass 1 in a later run
     beyond = [*study, Curve(np.array([0.5, 1.0]), np.array([0.5, 1.2]))]  # one value above 1
-    assert unit_bounds(beyond, mode="max") is None
-    assert unit_bounds([], mode="max") is None
+    assert curves_range(beyond, mode="max") is None
+    assert curves_range(beyond, mode="max", metric="val_acc") == (0.0, 100.0)  # a share, in percent
+    assert curves_range([], mode="max") is None
+
+
+def test_a_share_in_percent_is_bounded_by_its_name_and_nothing_else_is():
+    percent = np.array([3.0, 45.5, 88.0, np.nan])
+    for name in ("accuracy", "eval_accuracy", "val_acc", "valAcc", "macro_f1", "exact_match", "rougeL", "bleu", "mAP"):
+        assert value_range(percent, mode="max", metric=name) == (0.0, 100.0), name
+    for name in ("reward", "score", "val_loss", "acc_loss", None):  # not a share by name: no range
+        assert value_range(percent, mode="max", metric=name) is None, name
+    assert value_range(percent, mode="min", metric="accuracy") is None  # minimized: not a score
+    assert value_range(np.array([3.0, 101.0]), mode="max", metric="accuracy") is None  # not a percentage
+    assert value_range(np.array([-0.5, 0.5]), mode="max", metric="accuracy") is None  # below 0: not a share
+    assert value_range(np.array([0.2, 0.9]), mode="max", metric="bleu") == (0.0, 1.0)  # every value in [0, 1]
+
+
+def test_a_loss_named_so_is_zero_and_up_and_nothing_else_minimized_is_bounded():
+    losses = np.array([2.3, 0.4, 0.05, np.nan])
+    for name in ("eval_loss", "val_loss", "val_mse", "train_loss", "val_ppl"):
+        assert value_range(losses, mode="min", metric=name) == (0.0, None), name
+    for name in ("error_rate", "regret", "latency", None):  # not a loss by name: may be anything
+        assert value_range(losses, mode="min", metric=name) is None, name
+    assert value_range(np.array([-1.2, 0.3]), mode="min", metric="val_loss") is None  # a loss seen below 0
 
 
 def test_clip_to_bounds_keeps_predictions_and_intervals_in_range():
     finished, judged = _accuracy_study(12, seed=1), _accuracy_study(8, seed=2)
     raw = get_predictor("snapshot", mode="max").fit(finished).predict([c.upto(0.2) for c in judged], at=0.2)
     assert raw.upper.max() > 1.0  # the test can fail: unclipped, the interval passes 1
-    clipped = clip_to_bounds(raw, unit_bounds(finished, mode="max"))
+    clipped = clip_to_bounds(raw, curves_range(finished, mode="max"))
     for values in (clipped.mean, clipped.lower, clipped.upper, clipped.plausible):
         assert np.all((values >= 0.0) & (values <= 1.0))
     inside = raw.upper <= 1.0
@@ -119,3 +142,5 @@ def test_clip_to_bounds_keeps_predictions_and_intervals_in_range():
     assert clip_to_bounds(early, (0.0, 1.0)) is early  # no final predicted: nothing to clip
     with pytest.raises(ValueError, match="low < high"):
         clip_to_bounds(raw, (1.0, 0.0))
+    above = clip_to_bounds(raw, (0.95, None))  # an open side: a loss is 0 and up
+    assert above.lower.min() == 0.95 and np.array_equal(above.upper, np.maximum(raw.upper, 0.95))

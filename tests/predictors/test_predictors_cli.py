@@ -101,6 +101,8 @@ def test_rank_eval_compares_every_predictor(tmp_path):
         (None, ["--at", "0.05"], "no run in"),
         (None, ["--mode", "up"], "--mode 'up'"),
         (None, ["--predictor", "magic"], "--predictor 'magic'"),
+        (None, ["--bounds", "1,0"], "LOW must be below HIGH"),
+        (None, ["--bounds", "0-100"], "give LOW,HIGH"),
         # a search report's trials.csv: it said "no value column 'value'" and listed 20 columns
         (lambda f: f.assign(early_rank=1, final_rank=1, early_score=0.5), [], "a search report's table"),
     ],
@@ -123,7 +125,7 @@ def test_rank_eval_needs_complete_curves(tmp_path):
     assert result.returncode == 2 and "complete curves" in result.stderr
 
 
-def test_rank_clips_an_accuracy_to_zero_one(tmp_path):
+def _accuracy_runs():
     import numpy as np
 
     from foretune.predictors import Curve
@@ -134,6 +136,13 @@ def test_rank_clips_an_accuracy_to_zero_one(tmp_path):
     for i in range(20):  # accuracy-like runs ending near 1: an unclipped interval passes 1
         y = np.clip(rng.uniform(0.9, 0.999) - rng.uniform(0.1, 0.6) * (1 - x) ** 2 + rng.normal(0, 0.01, 10), 0, 1)
         runs.append(Curve(x, y, {}, f"t{i}"))
+    return runs
+
+
+def test_rank_clips_an_accuracy_to_zero_one(tmp_path):
+    from foretune.predictors import Curve
+
+    runs = _accuracy_runs()
     finished, partial = _write(runs[:12], tmp_path / "finished.csv"), _write(runs[12:], tmp_path / "partial.csv", 0.2)
     out = tmp_path / "ranked.csv"
     args = ("rank", partial, "--mode", "max", "--predictor", "snapshot", "--fit", finished, "--out", out)
@@ -143,6 +152,27 @@ def test_rank_clips_an_accuracy_to_zero_one(tmp_path):
     assert table["upper"].max() == 1.0 and table[["predicted_final", "lower"]].to_numpy().max() <= 1.0
     _write([Curve(c.fractions, 2 * c.values, {}, c.trial) for c in runs[:12]], finished)  # a score up to 2
     assert _cli(*args).returncode == 0 and pd.read_csv(out)["upper"].max() > 1.0  # not an accuracy: no clip
+
+
+def test_rank_reads_an_accuracy_in_percent_by_its_name_and_takes_bounds(tmp_path):
+    from foretune.predictors import Curve
+
+    percent = [Curve(c.fractions, 100 * c.values, {}, c.trial) for c in _accuracy_runs()]
+    paths = _write(percent[:12], tmp_path / "finished.csv"), _write(percent[12:], tmp_path / "partial.csv", 0.2)
+    for path in paths:
+        pd.read_csv(path).rename(columns={"value": "val_acc"}).to_csv(path, index=False)
+    out = tmp_path / "ranked.csv"
+    args = ("rank", paths[1], "--fit", paths[0], "--predictor", "snapshot", "--value-col", "val_acc", "--out", out)
+    columns = ["predicted_final", "lower", "upper"]
+    assert _cli(*args).returncode == 0
+    clipped = pd.read_csv(out)
+    assert clipped["upper"].max() == 100.0 and clipped[columns].to_numpy().min() >= 0.0  # a share, in percent
+    assert _cli(*args, "--bounds", "none").returncode == 0
+    free = pd.read_csv(out)
+    assert free["upper"].max() > 100.0  # the test can fail: unclipped, the interval passes 100
+    assert clipped["trial"].tolist() == free["trial"].tolist()  # runs past 100% keep their order, not tied
+    assert (clipped[columns] == free[columns].clip(0, 100)).all().all()  # clipping moves nothing else
+    assert _cli(*args, "--bounds", "0,90").returncode == 0 and pd.read_csv(out)["upper"].max() == 90.0
 
 
 def test_rank_learns_from_the_finished_runs_of_fit_and_ranks_the_rest(tmp_path):

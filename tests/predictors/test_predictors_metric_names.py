@@ -11,7 +11,7 @@ from foretune.predictors._learned import extra_names
 from foretune.predictors._signal import shared_losses
 from foretune.predictors.judged_order import order_metric
 from foretune.predictors.metric_copies import distinct_metrics
-from foretune.predictors.metric_names import is_held_out, is_loss
+from foretune.predictors.metric_names import is_held_out, is_loss, is_share
 from tests.predictors.test_predictors_signal import _study  # the held-out loss there is `eval_loss`
 
 FRACTIONS = np.round(np.linspace(0.1, 1.0, 10), 9)
@@ -64,6 +64,13 @@ def test_other_losses_are_not_held_out(name):
 )
 def test_scores_and_loss_scalers_are_not_losses(name):
     assert not is_loss(name)
+
+
+def test_shares_by_their_names():
+    shares = ["accuracy", "eval_accuracy", "val_acc", "valAcc", "acc/Brand", "macro_f1", "exact_match", "eval_em"]
+    shares += ["precision", "recall", "roc_auc", "val_miou", "dice", "bleu", "sacrebleu", "rougeL", "top1_acc", "mAP"]
+    others = ["eval_loss", "acc_loss", "val_mse", "reward", "score", "val_r2", "perplexity", "policy_entropy", ""]
+    assert [n for n in shares if not is_share(n)] == [] and [n for n in others if is_share(n)] == []
 
 
 def _verdict(runs, finished):

@@ -141,6 +141,22 @@ def test_hindsight_predicts_every_complete_trial_from_the_others():
     assert bases_text(mixed) == "from eval_loss: 3 of them; from train_loss: 1 of them"
 
 
+def test_hindsight_keeps_a_share_in_percent_in_its_range_as_the_search_did():
+    """Your own trainable's `val_acc` in percent: the search clipped its predictions to 0..100, so does hindsight."""
+    study = optuna.create_study(direction="maximize")
+    own = {"trainable": "mypkg.train:run", "metric": "val_acc", "space": {"lr": {"type": "float", "low": 0, "high": 1}}}
+    study.set_user_attr(CONFIG_ATTR, {"search": own, "early_stage": {"predictor": "snapshot", "fraction": 0.2}})
+    for early, final in ((10, 50), (20, 60), (30, 99), (90, 98)):
+        study.add_trial(
+            create_trial(state=TrialState.COMPLETE, value=final, intermediate_values={20: early, 100: final})
+        )
+    check = leave_one_out(study, "max")
+    assert check.loc[3, "predicted"] == 100.0 and check["upper"].max() == 100.0  # 90 + a median gain of 40: 130
+    unbounded = {**own, "metric_range": "none"}
+    study.set_user_attr(CONFIG_ATTR, {"search": unbounded, "early_stage": {"predictor": "snapshot", "fraction": 0.2}})
+    assert leave_one_out(study, "max").loc[3, "predicted"] == pytest.approx(130.0)  # the test can fail: unclipped
+
+
 def test_a_study_run_without_foretune_is_reported_for_what_it_holds(tmp_path):
     """Two objectives, no curves, no foretune config: the metric is the study's first metric name (it was
     'value'), no best.yaml is promised, complete trials count as whole budgets (they counted 0: 'pruning saved

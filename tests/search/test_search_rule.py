@@ -202,24 +202,13 @@ def test_sampler_is_seeded_and_offset_on_resume():
 
 def test_predictions_of_a_share_stay_in_its_range():
     """A steep early rise extrapolates past 1.0; an accuracy cannot, so the evaluator clips."""
-    from foretune.search.evaluator import EarlyStageEvaluator
     from foretune.trainers.tasks import metric_bounds
 
     assert metric_bounds("accuracy") == (0.0, 1.0) and metric_bounds("acc/Brand") == (0.0, 1.0)
     assert metric_bounds("eval_loss") == (0.0, None) and metric_bounds("val_loss") is None  # a loss: 0 and up
 
-    def evaluator(bounds):
-        rule = EarlyStageRule(mode="max", rule="top_k", keep=5, use_upper_bound=False, grace_trials=0)
-        return EarlyStageEvaluator(
-            mode="max",
-            fraction=0.2,
-            make_predictor=lambda: get_predictor("curve", mode="max"),
-            rule=rule,
-            bounds=bounds,
-        )
-
     steep = [0.45, 0.9]  # +0.45 per tenth of the budget
-    free, clipped = evaluator(None), evaluator((0.0, 1.0))
+    free, clipped = _share_evaluator(None), _share_evaluator((0.0, 1.0))
     for judge in (free, clipped):  # three finished runs, so that finals are predicted
         for i in range(3):
             _run(judge, f"done{i}", [0.1 + 0.01 * i + 0.05 * k for k in range(10)])
@@ -228,6 +217,41 @@ def test_predictions_of_a_share_stay_in_its_range():
     assert free.verdicts["t"]["predicted_upper"] > 1.0  # the unclipped extrapolation overshoots
     for key in ("predicted_final", "predicted_lower", "predicted_upper"):
         assert 0.0 <= clipped.verdicts["t"][key] <= 1.0
+
+
+def _share_evaluator(bounds):
+    rule = EarlyStageRule(mode="max", rule="top_k", keep=5, use_upper_bound=False, grace_trials=0)
+    return EarlyStageEvaluator(
+        mode="max", fraction=0.2, make_predictor=lambda: get_predictor("curve", mode="max"), rule=rule, bounds=bounds
+    )
+
+
+@pytest.mark.parametrize("scale", [1.0, 100.0])
+def test_your_own_trainables_share_is_read_from_its_values_as_foretune_rank_reads_it(scale):
+    """A trainable of your own reports `val_acc`, no task knows its range: 0..1, or 0..100 in percent."""
+    from foretune.search.fits import ReadRange, search_range
+
+    own = {"trainable": "mypkg.train:run", "space": {"lr": ParamSpec(type="log_float", low=1e-4, high=1e-2)}}
+    assert search_range(SearchConfig(**own, metric="val_acc")) == ReadRange("val_acc", "max")
+    assert search_range(SearchConfig(**own, metric="accuracy")) == ReadRange("accuracy", "max")  # maybe in percent
+    assert search_range(SearchConfig(metric="accuracy")) == (0.0, 1.0)  # the built-in task's share
+    assert search_range(SearchConfig(**own, metric="val_acc", metric_range=[0, 100])) == (0.0, 100.0)
+    assert search_range(SearchConfig(**own, metric="val_acc", metric_range="none")) is None
+    judge = _share_evaluator(search_range(SearchConfig(**own, metric="val_acc")))
+    if scale == 1.0:  # the search's scheduler is built with that range
+        from foretune.config import load_config
+        from foretune.search.evaluator import VerdictsAndErrors
+        from foretune.search.tuner import build_scheduler
+
+        config = load_config(None).model_copy(update={"search": SearchConfig(**own, metric="val_acc")})
+        scheduler = build_scheduler(config, notes=VerdictsAndErrors())
+        assert scheduler.evaluator.fit.bounds == ReadRange("val_acc", "max")
+    for i in range(3):
+        _run(judge, f"done{i}", [scale * (0.1 + 0.01 * i + 0.05 * k) for k in range(10)])
+    _run(judge, "t", [0.45 * scale, 0.9 * scale])  # extrapolates past 100%, unclipped (the test above)
+    for key in ("predicted_final", "predicted_lower", "predicted_upper"):
+        assert 0.0 <= judge.verdicts["t"][key] <= scale
+    assert judge.verdicts["t"]["predicted_upper"] == scale
 
 
 def test_evaluator_keeps_every_reported_metric_on_the_curve():

@@ -46,6 +46,7 @@ from scipy.optimize import isotonic_regression
 
 from foretune.errors import ForetuneError
 from foretune.keys import MAD_TO_STD, Mode, SaturationRegime, check_mode
+from foretune.predictors.calibration import value_range
 from foretune.predictors.saturation.answer import corrected, decided, log_correction
 from foretune.predictors.saturation.bootstrap import bootstrap_fits
 from foretune.predictors.saturation.correction import correction_group
@@ -64,7 +65,6 @@ from foretune.predictors.saturation.points import (
     group_points,
     noise_level,
     set_aside_far_points,
-    share_bounds,
 )
 from foretune.predictors.saturation.regime import curve_regime
 from foretune.predictors.saturation.result import SaturationResult
@@ -86,7 +86,7 @@ class SaturationModel:
     `bounds` is the metric's range, e.g. (0, 1) for an accuracy: the fitted asymptote never passes
     the best score it allows (a curve still rising fast would otherwise promise more than 100%); "auto"
     (the default) takes (0, 1) when mode is "max" and every value is in [0, 1], as `foretune rank` does
-    for an accuracy (`points.share_bounds`); None: no bounds. The result says which (`bounds`) and
+    for an accuracy (`calibration.value_range`); None: no bounds. The result says which (`bounds`) and
     whether the asymptote sits on the bound (`asymptote_capped`).
     """
 
@@ -168,7 +168,7 @@ class SaturationModel:
         Raises ForetuneError when the points cannot support a fit.
         """
         n, values = check_points(n, values)
-        metric_range = share_bounds(values, self.mode) if self.bounds == "auto" else self.bounds
+        metric_range = value_range(values, mode=self.mode) if self.bounds == "auto" else self.bounds
         baseline = float(np.mean(values[n == 0])) if np.any(n == 0) else None
         points = group_points(n, values, sign=self._sign, min_points=self.min_points)
         if max_n is None:

@@ -42,16 +42,6 @@ def check_points(n: Any, values: Any) -> tuple[np.ndarray, np.ndarray]:
     return n, values
 
 
-def share_bounds(values: np.ndarray, mode: str) -> tuple[float, float] | None:
-    """(0, 1) when the scores look like a share (mode "max" and every value in [0, 1]: an accuracy), else None:
-    the rule by which `foretune rank` clips an accuracy (`foretune.predictors.calibration.unit_bounds`). A loss
-    in [0, 1] (mode "min") may exceed 1 at other sizes: no bound."""
-    values = np.asarray(values, dtype=float)
-    if mode != "max" or not len(values):
-        return None
-    return (0.0, 1.0) if bool(((values >= 0) & (values <= 1)).all()) else None
-
-
 def group_points(n: np.ndarray, values: np.ndarray, *, sign: float, min_points: int) -> MeasuredPoints:
     """The points at n > 0 grouped by size, times `sign`; ForetuneError with fewer than `min_points` sizes."""
     keep = n > 0
