@@ -41,15 +41,25 @@ def refit_due(fitted_on: int, finished: int) -> bool:
 
 @dataclass(frozen=True)
 class ReadRange:
-    """The range of a metric no task knows (your own trainable's), read from the values seen so far as `foretune
-    rank` reads it (`calibration.curves_range`: [0, 1] for a score with every value in [0, 1], [0, 100] for a
-    share named so, 0 and up for a loss named so)."""
+    """A metric's range read from the values seen so far: the built-in task's range of that name (`known`) while
+    every value fits it, else as `foretune rank` reads it (`calibration.curves_range`: [0, 1] for a score with every
+    value in [0, 1], [0, 100] for a share named so, 0 and up for a loss named so). A trainable of your own, or a
+    task's `metric_fn`, may report an `accuracy` in percent: clipped to [0, 1], every prediction would read 1."""
 
     metric: str
     mode: Mode
+    known: Bounds | None = None
 
     def __call__(self, curves: Sequence[Curve]) -> Bounds | None:
-        return curves_range(curves, mode=self.mode, metric=self.metric)
+        return self.known if self._fits(curves) else curves_range(curves, mode=self.mode, metric=self.metric)
+
+    def _fits(self, curves: Sequence[Curve]) -> bool:
+        """Every finite value of `curves` inside `known` (and one at least)."""
+        if self.known is None or not curves:
+            return False
+        values = np.concatenate([np.asarray(c.values, dtype=float) for c in curves])
+        values, (low, high) = values[np.isfinite(values)], self.known
+        return bool(len(values)) and (low is None or values.min() >= low) and (high is None or values.max() <= high)
 
 
 MetricRange = Bounds | ReadRange | None
@@ -61,17 +71,15 @@ def range_of(metric_range: MetricRange, curves: Sequence[Curve]) -> Bounds | Non
 
 
 def search_range(search: SearchConfig) -> MetricRange:
-    """`search.metric_range` for the evaluator: the range given, None for "none"; for "auto" the built-in task's
-    range of its own metrics (`trainers.tasks.metric_bounds`), else the range read from the values (`ReadRange`):
-    a trainable of your own may report its `accuracy` in percent."""
+    """`search.metric_range` for the evaluator: the range given, None for "none"; for "auto" the range read from the
+    values (`ReadRange`), the built-in task's range of the metric's name (`trainers.tasks.metric_bounds`) first."""
     from foretune.trainers.tasks import metric_bounds
 
     if search.metric_range == "none":
         return None
     if search.metric_range != "auto":
         return tuple(search.metric_range)
-    known = metric_bounds(search.metric) if search.trainable is None else None
-    return known if known is not None else ReadRange(search.metric, search.mode)
+    return ReadRange(search.metric, search.mode, metric_bounds(search.metric))
 
 
 class CachedFit:

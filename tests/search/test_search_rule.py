@@ -226,18 +226,18 @@ def _share_evaluator(bounds):
     )
 
 
-@pytest.mark.parametrize("scale", [1.0, 100.0])
-def test_your_own_trainables_share_is_read_from_its_values_as_foretune_rank_reads_it(scale):
-    """A trainable of your own reports `val_acc`, no task knows its range: 0..1, or 0..100 in percent."""
+@pytest.mark.parametrize(("metric", "scale"), [("val_acc", 1.0), ("val_acc", 100.0), ("accuracy", 100.0)])
+def test_a_share_no_task_bounds_is_read_from_its_values_as_foretune_rank_reads_it(metric, scale):
+    """A trainable of your own reports `val_acc`, no task knows its range: 0..1, or 0..100 in percent; or an
+    `accuracy` in percent (as a task's `metric_fn` may), whose name the built-in task bounds to 0..1."""
     from foretune.search.fits import ReadRange, search_range
 
     own = {"trainable": "mypkg.train:run", "space": {"lr": ParamSpec(type="log_float", low=1e-4, high=1e-2)}}
     assert search_range(SearchConfig(**own, metric="val_acc")) == ReadRange("val_acc", "max")
-    assert search_range(SearchConfig(**own, metric="accuracy")) == ReadRange("accuracy", "max")  # maybe in percent
-    assert search_range(SearchConfig(metric="accuracy")) == (0.0, 1.0)  # the built-in task's share
+    assert search_range(SearchConfig(metric="accuracy")) == ReadRange("accuracy", "max", (0.0, 1.0))  # the task's
     assert search_range(SearchConfig(**own, metric="val_acc", metric_range=[0, 100])) == (0.0, 100.0)
     assert search_range(SearchConfig(**own, metric="val_acc", metric_range="none")) is None
-    judge = _share_evaluator(search_range(SearchConfig(**own, metric="val_acc")))
+    judge = _share_evaluator(search_range(SearchConfig(metric=metric)))  # the built-in trainer, a metric_fn's
     if scale == 1.0:  # the search's scheduler is built with that range
         from foretune.config import load_config
         from foretune.search.evaluator import VerdictsAndErrors
