@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg, optimize
 
-from foretune.predictors._kernel_ridge import relevance, winsorize
+from foretune.predictors._kernel_ridge import relevance, winsorize, without_constant_columns
 
 PRIOR_SD = 1.0  # of log length scale, around sqrt(features): a scale 2.7x off costs as much as one sd
 _LOG_BOUNDS = {  # of the standardized target's sd; length scales in standardized feature units
@@ -121,8 +121,7 @@ def fit_predict_residual(A: np.ndarray, target: np.ndarray, B: np.ndarray) -> tu
     target = winsorize(target)
     mean, scale = float(target.mean()), float(target.std()) or 1.0
     y = (target - mean) / scale
-    varies = np.ptp(A, axis=0) > 0
-    A, B = A[:, varies], B[:, varies]
+    A, B = without_constant_columns(A, B)
     if A.shape[1] == 0:  # nothing to learn from: the mean
         return np.full(len(B), mean), np.full(len(A), mean)
     fit_rows = np.unique(np.linspace(0, len(y) - 1, min(len(y), MAX_FIT_RUNS)).round().astype(int))

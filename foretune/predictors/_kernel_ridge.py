@@ -102,6 +102,13 @@ def relevance(A: np.ndarray, target: np.ndarray) -> np.ndarray:
     return weights / top if top > 0 else np.ones(A.shape[1])
 
 
+def without_constant_columns(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`A` and `B` less the feature columns the same in every row of `A` (the finished runs): nothing to learn
+    from, and counted in a kernel's feature dimension they shrink every distance."""
+    varies = np.ptp(A, axis=0) > 0
+    return A[:, varies], B[:, varies]
+
+
 def fit_predict_residual(A: np.ndarray, target: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Kernel ridge on the winsorized target, features weighted by `relevance`; returns predictions for
     B and the leave-one-out predictions on A. Rather than the one (kernel, penalty) with the least
@@ -112,8 +119,7 @@ def fit_predict_residual(A: np.ndarray, target: np.ndarray, B: np.ndarray) -> tu
     feature dimension it shrank every distance (a training loop's `epoch` counter beside the losses moved a
     prediction by 0.03; benchmarks/results/verdict.md, round 40)."""
     target = winsorize(target)
-    varies = np.ptp(A, axis=0) > 0
-    A, B = A[:, varies], B[:, varies]
+    A, B = without_constant_columns(A, B)
     weights = relevance(A, target)
     A, B = A * weights, B * weights
     predictions, loos, errors = loo_candidates(kernels(A, A), target, kernels(B, A))

@@ -175,10 +175,14 @@ def value_range(values: np.ndarray, *, mode: Mode, metric: str | None = None) ->
     return (0.0, 100.0) if metric is not None and is_share(metric) and values.max() <= 100 else None
 
 
+def curve_values(curves: Sequence[Curve]) -> np.ndarray:
+    """Every value of `curves`, in one array (empty without curves)."""
+    return np.concatenate([np.asarray(c.values, dtype=float) for c in curves]) if curves else np.array([])
+
+
 def curves_range(curves: Sequence[Curve], *, mode: Mode, metric: str | None = None) -> Bounds | None:
     """`value_range` of every value of `curves`."""
-    values = np.concatenate([np.asarray(c.values, dtype=float) for c in curves]) if curves else np.array([])
-    return value_range(values, mode=mode, metric=metric)
+    return value_range(curve_values(curves), mode=mode, metric=metric)
 
 
 def clip_to_bounds(prediction: Prediction, bounds: Bounds | None) -> Prediction:

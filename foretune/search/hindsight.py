@@ -45,11 +45,10 @@ def leave_one_out(study: optuna.Study, mode: str) -> pd.DataFrame:
     rows = []
     if len(curves) < MIN_TRIALS:
         return pd.DataFrame(rows, columns=COLUMNS)
-    metric_range = _stored_range(study)
+    bounds = range_of(_stored_range(study), curves)  # as the search clipped: read once from every complete trial
     for i, curve in enumerate(curves):
-        others = curves[:i] + curves[i + 1 :]
-        predictor = get_predictor(str(early["predictor"]), mode=mode).fit(others)
-        prediction = clip_to_bounds(predictor.predict([curve.upto(at)], at=at), range_of(metric_range, curves))
+        predictor = get_predictor(str(early["predictor"]), mode=mode).fit(curves[:i] + curves[i + 1 :])
+        prediction = clip_to_bounds(predictor.predict([curve.upto(at)], at=at), bounds)
         if prediction.predicted:
             interval = (prediction.mean[0], prediction.lower[0], prediction.upper[0])
             rows.append([curve.trial, finals[curve.trial], *map(float, interval), prediction.basis])
