@@ -294,18 +294,23 @@ def rank_eval_cmd(
     param: ParamOpt = None,
     no_params: NoParamsOpt = False,
     extra_col: ExtraOpt = None,
+    bounds: BoundsOpt = None,
 ) -> None:
     """On complete curves: rank from the points up to --at and score each predictor against the finals.
 
     Learning predictors are fit on --fit, or else by cross-fitting: each fold of the runs is
     predicted by a model fit on the other folds, so no run is predicted by a model that saw its end.
+    Predicted finals and intervals are scored as `foretune rank` shows them: within the metric's range (--bounds),
+    the runs ranked by the predictions before clipping.
     """
     from rich.table import Table
 
+    from foretune.predictors.calibration import curves_range
     from foretune.predictors.evaluation import evaluate_predictors
 
     names = list(predictor or PREDICTOR_NAMES)
     _check_rank_args(at, mode, names)
+    metric_range = parse_bounds(bounds)
     if not 0.0 < keep <= 1.0:
         raise ForetuneError(f"--keep {keep} must be a share in (0, 1], e.g. --keep 0.2")
     columns = CurveColumns(trial_col, value_col, fraction_col, step_col, total_col, param, no_params, extra_col)
@@ -338,6 +343,8 @@ def rank_eval_cmd(
             raise ForetuneError(
                 f"--fit {fit}: every run is among the runs scored; give other finished runs, or no --fit"
             )
+    if metric_range == "auto":
+        metric_range = curves_range([*complete, *(finished or [])], mode=mode, metric=value_col)
     scores = evaluate_predictors(
         {name: name for name in names},
         complete,
@@ -348,6 +355,7 @@ def rank_eval_cmd(
         folds=folds,
         seed=seed,
         finished=finished,
+        bounds=metric_range,
     )
     shown = Table(title=f"predicting the final at {at:g} of the budget ({mode}), {len(complete)} complete runs")
     shown.add_column("metric")

@@ -301,7 +301,6 @@ def _build_sweep(cfg: ExperimentConfig, train_and_score, cost, grid, available, 
     from foretune.search.fits import search_range
     from foretune.search.sweep import SaturationSweep
     from foretune.search.sweep.ray_runs import RayRunner
-    from foretune.trainers.tasks import metric_bounds
 
     settings, resources = cfg.sweep, cfg.resources
     return SaturationSweep(
@@ -318,8 +317,9 @@ def _build_sweep(cfg: ExperimentConfig, train_and_score, cost, grid, available, 
         n_bootstrap=settings.bootstrap,
         seed=cfg.train.seed,
         early_cut=cut,
-        # The range given in `search.metric_range`, else the task's (a sweep's model reads no percent by name).
-        bounds=metric_bounds(cfg.search.metric) if cfg.search.metric_range == "auto" else search_range(cfg.search),
+        # The range given in `search.metric_range`, else read from the scores as a search reads it: the task's range
+        # of the metric's name while every score fits it (a metric_fn's accuracy in percent does not).
+        bounds=search_range(cfg.search),
         runner=RayRunner(
             cpus=resources.cpus_per_trial, gpus=resources.gpus_per_trial, cap=cfg.search.max_concurrent_trials
         ),

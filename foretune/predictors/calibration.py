@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import special, stats
@@ -183,6 +183,33 @@ def curve_values(curves: Sequence[Curve]) -> np.ndarray:
 def curves_range(curves: Sequence[Curve], *, mode: Mode, metric: str | None = None) -> Bounds | None:
     """`value_range` of every value of `curves`."""
     return value_range(curve_values(curves), mode=mode, metric=metric)
+
+
+@dataclass(frozen=True)
+class ReadRange:
+    """A metric's range read from the values seen so far: `known` (the built-in task's range of that name) while
+    every value fits it, else `value_range` of the values and the name ([0, 1] for a score with every value in
+    [0, 1], [0, 100] for a share named so, 0 and up for a loss named so). A trainable of your own, or a task's
+    `metric_fn`, may report an `accuracy` in percent: clipped to the task's [0, 1], every prediction would read 1.
+    Called with curves (the evaluator, `foretune rank`) or, `of_values`, with scores (a saturation fit)."""
+
+    metric: str | None
+    mode: Mode
+    known: Bounds | None = None
+
+    def __call__(self, curves: Sequence[Curve]) -> Bounds | None:
+        return self.of_values(curve_values(curves))
+
+    def of_values(self, values: np.ndarray) -> Bounds | None:
+        values = _finite(values)
+        return self.known if self._fits(values) else value_range(values, mode=self.mode, metric=self.metric)
+
+    def _fits(self, values: np.ndarray) -> bool:
+        """Every value inside `known` (and one at least)."""
+        if self.known is None or not len(values):
+            return False
+        low, high = self.known
+        return (low is None or values.min() >= low) and (high is None or values.max() <= high)
 
 
 def clip_to_bounds(prediction: Prediction, bounds: Bounds | None) -> Prediction:

@@ -14,6 +14,7 @@ from foretune.keys import Mode
 from foretune.predictors import metrics
 from foretune.predictors._base import Curve, Prediction, Predictor, final_value, snapshot_values
 from foretune.predictors._registry import get_predictor
+from foretune.predictors.calibration import Bounds, clip_to_bounds
 
 PredictorSpec = str | Callable[[Mode], Predictor]
 
@@ -98,11 +99,15 @@ def evaluate_predictors(
     folds: int = 5,
     seed: int = 0,
     finished: Sequence[Curve] | None = None,
+    bounds: Bounds | None = None,
 ) -> pd.DataFrame:
-    """The metrics (rows: `metrics.METRICS`) of each predictor (columns) on complete `curves`."""
+    """The metrics (rows: `metrics.METRICS`) of each predictor (columns) on complete `curves`. `bounds`: the metric's
+    range, the predicted finals and intervals clipped into it as `foretune rank` shows them (its ranking, like
+    `rank`'s, by the predictions before clipping: runs predicted past 100% keep their order)."""
     finals = np.array([final_value(c) for c in curves])
     columns = {}
     for label, spec in specs.items():
         prediction = cross_fit_predict(spec, curves, at=at, mode=mode, folds=folds, seed=seed, finished=finished)
-        columns[label] = metrics.evaluate(prediction, finals, mode=mode, k=k, q=q)
+        shown = clip_to_bounds(prediction, bounds)
+        columns[label] = metrics.evaluate(shown, finals, mode=mode, k=k, q=q, order=prediction.mean)
     return pd.DataFrame(columns).loc[list(metrics.METRICS)]

@@ -101,14 +101,19 @@ def coverage(lower: Sequence[float], upper: Sequence[float], true: Sequence[floa
 METRICS = ("spearman", "kendall", "top_k", "regret", "best_survives", "mae", "coverage")
 
 
-def evaluate(prediction, true: Sequence[float], *, mode: Mode = "max", k: int = 5, q: float = 0.2) -> dict[str, float]:
-    """Every metric for one `Prediction` against the true finals, as a dict keyed by `METRICS`."""
+def evaluate(
+    prediction, true: Sequence[float], *, mode: Mode = "max", k: int = 5, q: float = 0.2, order=None
+) -> dict[str, float]:
+    """Every metric for one `Prediction` against the true finals, as a dict keyed by `METRICS`. `order`: what the
+    runs are ranked by, where not by `prediction.mean` (the finals before they were clipped into the metric's range,
+    as `foretune rank` orders them); the errors and the coverage are the prediction's own."""
+    ranked = prediction.mean if order is None else order
     return {
-        "spearman": spearman(prediction.mean, true),
-        "kendall": kendall(prediction.mean, true),
-        "top_k": float(top_k_overlap(prediction.mean, true, k=k, mode=mode)),
-        "regret": regret(prediction.mean, true, mode=mode),
-        "best_survives": float(best_survives(prediction.mean, true, q=q, mode=mode)),
+        "spearman": spearman(ranked, true),
+        "kendall": kendall(ranked, true),
+        "top_k": float(top_k_overlap(ranked, true, k=k, mode=mode)),
+        "regret": regret(ranked, true, mode=mode),
+        "best_survives": float(best_survives(ranked, true, q=q, mode=mode)),
         "mae": mae(prediction.mean, true),
         "coverage": coverage(prediction.lower, prediction.upper, true),
     }

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from foretune.keys import Mode
 from foretune.predictors._base import Curve, Prediction, Predictor
-from foretune.predictors.calibration import Bounds, clip_to_bounds, curve_values, value_range
+from foretune.predictors.calibration import Bounds, ReadRange, clip_to_bounds
 
 if TYPE_CHECKING:
     from foretune.config import SearchConfig
@@ -37,29 +35,6 @@ def refit_due(fitted_on: int, finished: int) -> bool:
     if finished == fitted_on:
         return False
     return fitted_on < _REFIT_EVERY_RUN_BELOW or finished >= fitted_on * _REFIT_GROWTH
-
-
-@dataclass(frozen=True)
-class ReadRange:
-    """A metric's range read from the values seen so far: the built-in task's range of that name (`known`) while
-    every value fits it, else as `foretune rank` reads it (`calibration.value_range`: [0, 1] for a score with every
-    value in [0, 1], [0, 100] for a share named so, 0 and up for a loss named so). A trainable of your own, or a
-    task's `metric_fn`, may report an `accuracy` in percent: clipped to [0, 1], every prediction would read 1."""
-
-    metric: str
-    mode: Mode
-    known: Bounds | None = None
-
-    def __call__(self, curves: Sequence[Curve]) -> Bounds | None:
-        values = curve_values(curves)
-        return self.known if self._fits(values) else value_range(values, mode=self.mode, metric=self.metric)
-
-    def _fits(self, values: np.ndarray) -> bool:
-        """Every finite value inside `known` (and one at least)."""
-        if self.known is None:
-            return False
-        values, (low, high) = values[np.isfinite(values)], self.known
-        return bool(len(values)) and (low is None or values.min() >= low) and (high is None or values.max() <= high)
 
 
 MetricRange = Bounds | ReadRange | None

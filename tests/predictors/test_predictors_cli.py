@@ -175,6 +175,37 @@ def test_rank_reads_an_accuracy_in_percent_by_its_name_and_takes_bounds(tmp_path
     assert _cli(*args, "--bounds", "0,90").returncode == 0 and pd.read_csv(out)["upper"].max() == 90.0
 
 
+def _scores(stdout):
+    """rank-eval's table as {metric: value} (one predictor's column)."""
+    rows = [line.split("│") for line in stdout.splitlines() if line.count("│") == 3]
+    return {cells[1].strip(): float(cells[2]) for cells in rows if cells[2].strip()[:1].isdigit()}
+
+
+def test_rank_eval_scores_predictions_as_rank_shows_them_within_the_range(tmp_path):
+    from foretune.predictors import Curve
+    from foretune.predictors.calibration import clip_to_bounds
+    from foretune.predictors.evaluation import cross_fit_predict, evaluate_predictors
+
+    percent = [Curve(c.fractions, 100 * c.values, {}, c.trial) for c in _accuracy_runs()]
+    path = _write(percent, tmp_path / "complete.csv")
+    pd.read_csv(path).rename(columns={"value": "val_acc"}).to_csv(path, index=False)
+    args = ("rank-eval", path, "--predictor", "snapshot", "--value-col", "val_acc", "--folds", "4")
+    clipped, free = _cli(*args), _cli(*args, "--bounds", "none")
+    assert clipped.returncode == free.returncode == 0, clipped.stderr + free.stderr
+    clipped, free = _scores(clipped.stdout), _scores(free.stdout)
+    assert clipped["mae"] < free["mae"]  # unclipped, predicted finals past 100% count their excess
+    assert clipped["spearman"] == free["spearman"] and clipped["top-5 overlap"] == free["top-5 overlap"]
+    # The same by hand: cross-fitted, clipped into [0, 100] for the errors, ranked before clipping.
+    at, finals = 0.2, np.array([c.values[-1] for c in percent])
+    raw = cross_fit_predict("snapshot", percent, at=at, mode="max", folds=4)
+    assert raw.upper.max() > 100  # the test can fail: unclipped, an interval passes 100
+    table = evaluate_predictors({"s": "snapshot"}, percent, at=at, mode="max", folds=4, bounds=(0.0, 100.0))
+    assert table.loc["mae", "s"] == pytest.approx(np.mean(np.abs(clip_to_bounds(raw, (0.0, 100.0)).mean - finals)))
+    assert table.loc["mae", "s"] == pytest.approx(clipped["mae"], abs=5e-4)
+    bad = _cli(*args, "--bounds", "100,0")
+    assert bad.returncode == 2 and "LOW must be below HIGH" in bad.stderr
+
+
 def test_rank_learns_from_the_finished_runs_of_fit_and_ranks_the_rest(tmp_path):
     ranked = make_study(12, seed=2, noise=0.003)
     finished = [replace(c, trial=f"done-{c.trial}") for c in make_study(20, seed=1, noise=0.003)]

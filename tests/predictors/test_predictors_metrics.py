@@ -41,6 +41,18 @@ def test_evaluate_has_every_metric():
     assert scores["coverage"] == pytest.approx(2 / 3)
 
 
+def test_evaluate_ranks_by_order_where_given_and_scores_the_prediction_itself():
+    # Clipped into [0, 1], runs 0 and 1 tie at 1.0; `order` (before clipping) still puts run 0 first.
+    clipped = Prediction(np.array([1.0, 1.0, 0.5]), np.array([0.9, 0.8, 0.4]), np.array([1.0, 1.0, 0.6]))
+    true = [0.95, 0.9, 0.5]
+    tied = metrics.evaluate(clipped, true, mode="max", k=1)
+    ordered = metrics.evaluate(clipped, true, mode="max", k=1, order=np.array([1.2, 1.1, 0.5]))
+    assert tied["spearman"] < 1.0 and ordered["spearman"] == pytest.approx(1.0)
+    assert ordered["kendall"] == pytest.approx(1.0) and ordered["top_k"] == 1
+    assert ordered["mae"] == tied["mae"] == pytest.approx((0.05 + 0.1) / 3)  # the clipped finals' errors
+    assert ordered["coverage"] == tied["coverage"] == pytest.approx(1.0)
+
+
 def test_bad_metric_inputs():
     with pytest.raises(ValueError, match="equal length"):
         metrics.spearman([1, 2], [1, 2, 3])

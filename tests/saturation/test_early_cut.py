@@ -22,11 +22,11 @@ def final_score(n: int) -> float:
     return 0.9 - 3 * n**-0.6 if n > 0 else 0.3
 
 
-def in_run_task(curve_noise: float, held_out_noise: float = 0.003):
+def in_run_task(curve_noise: float, held_out_noise: float = 0.003, scale: float = 1.0):
     """A stand-in for training whose validation curve follows c - a f^-0.5 (plus noise) to its final score.
 
     The held-out score adds noise of its own (another sample of products): the sweep's measurement
-    noise, which caps how far off a predicted score may be.
+    noise, which caps how far off a predicted score may be. `scale` 100: the accuracy in percent.
     """
 
     def train_and_score(n: int, seed: int, reporter=None) -> dict[str, float]:
@@ -35,11 +35,13 @@ def in_run_task(curve_noise: float, held_out_noise: float = 0.003):
         value = final
         for fraction in FRACTIONS if n > 0 else ():
             value = final - 0.1 * final * (fraction**-0.5 - 1) + rng.normal(0, curve_noise)
-            decision = None if reporter is None else reporter.report(fraction, int(fraction * 100), {"accuracy": value})
+            reported = {"accuracy": scale * value}
+            decision = None if reporter is None else reporter.report(fraction, int(fraction * 100), reported)
             if decision == Decision.STOP:
                 break
         # Held-out score of the model as it stands (whole run, or where it was cut).
-        return {"accuracy": value + TEST_OFFSET + rng.normal(0, held_out_noise), "acc/Brand": value}
+        held_out = value + TEST_OFFSET + rng.normal(0, held_out_noise)
+        return {"accuracy": scale * held_out, "acc/Brand": scale * value}
 
     return train_and_score
 
@@ -67,6 +69,34 @@ def test_predictable_runs_are_cut_early_and_their_predicted_finals_are_close(tmp
     paths = write_sweep_files(result, tmp_path, metric="accuracy", study_name="cut", mode="max")
     assert "cut short by the early-stage predictor" in paths["table"].read_text()
     assert '"cut_short": ' + str(result.cut_short) in paths["summary"].read_text()
+
+
+def test_the_sweep_reads_its_range_from_the_scores_as_a_search_does() -> None:
+    """A task's metric_fn may report `accuracy` in percent: the sweep of the config bounds it by [0, 100], read from
+    the scores, not by the built-in task's [0, 1] for that name (which capped the asymptote near 1 beside scores near
+    88, gave a minimum useful n of 50 and clipped every cut run's predicted score to 1); an accuracy in [0, 1] keeps
+    [0, 1]. With epsilon and the tolerance in percent too, the answer is the same."""
+    from foretune.cli.sweep import _build_sweep, _early_cut
+    from foretune.config import load_config
+    from foretune.search.sweep.runs import run_here
+
+    answers = []
+    for scale in (1.0, 100.0):
+        where = {"sweep.epsilon": 0.01 * scale, "sweep.early_tolerance": 0.005 * scale}
+        cfg = load_config(None, {**where, "sweep.bootstrap": 10, "sweep.adaptive": False})
+        sweep = _build_sweep(
+            cfg, in_run_task(0.0005, scale=scale), lambda n: n + 1.0, SIZES, max(SIZES), _early_cut(cfg)
+        )
+        sweep.runner = run_here  # no Ray: the range is the sweep's, not its runner's
+        result = sweep.run()
+        assert result.saturation.bounds == (0.0, scale)
+        assert 0.8 * scale < result.saturation.asymptote <= scale
+        cut = [p for p in result.points if p.predicted]
+        assert cut and all(
+            p.score == pytest.approx(scale * (final_score(p.n) + TEST_OFFSET), abs=0.01 * scale) for p in cut
+        )
+        answers.append(result.saturation.min_useful_n)
+    assert answers[1] == pytest.approx(answers[0], rel=0.01)
 
 
 def test_runs_are_not_cut_where_the_predictor_is_unsure() -> None:

@@ -156,6 +156,24 @@ def test_a_share_is_bounded_by_default_as_foretune_rank_reads_one() -> None:
     assert loss.bounds is None
 
 
+def test_a_range_read_with_the_metric_name_bounds_a_share_in_percent() -> None:
+    """`ReadRange` (a sweep's `search.metric_range: auto`): a share named so in percent is bounded by 100, the task's
+    [0, 1] is kept while every score fits it, and a loss named so is 0 and up."""
+    from foretune.predictors.calibration import ReadRange
+
+    n, values = [16, 32, 64, 128, 256, 512], [0.0, 0.0225, 0.0276, 0.0495, 0.1744, 0.2895]
+    percent = [100 * v for v in values]
+    read = SaturationModel(n_bootstrap=0, bounds=ReadRange("val_acc", "max")).fit(n, percent).result
+    assert read.bounds == (0.0, 100.0) and read.asymptote <= 100.0
+    task = ReadRange("accuracy", "max", (0.0, 1.0))
+    assert SaturationModel(n_bootstrap=0, bounds=task).fit(n, percent).result.bounds == (0.0, 100.0)
+    assert SaturationModel(n_bootstrap=0, bounds=task).fit(n, values).result.bounds == (0.0, 1.0)
+    losses = [1.0 - v for v in values]
+    assert SaturationModel(mode="min", n_bootstrap=0, bounds=ReadRange("eval_loss", "min")).fit(
+        n, losses
+    ).result.bounds == (0.0, None)
+
+
 def test_a_jump_at_the_largest_n_is_never_set_aside() -> None:
     y = power_law(SIZES)
     y[-1] += 0.1  # far off the curve through the others, but the only news about larger n

@@ -46,7 +46,7 @@ from scipy.optimize import isotonic_regression
 
 from foretune.errors import ForetuneError
 from foretune.keys import MAD_TO_STD, Mode, SaturationRegime, check_mode
-from foretune.predictors.calibration import value_range
+from foretune.predictors.calibration import ReadRange
 from foretune.predictors.saturation.answer import corrected, decided, log_correction
 from foretune.predictors.saturation.bootstrap import bootstrap_fits
 from foretune.predictors.saturation.correction import correction_group
@@ -86,8 +86,10 @@ class SaturationModel:
     `bounds` is the metric's range, e.g. (0, 1) for an accuracy: the fitted asymptote never passes
     the best score it allows (a curve still rising fast would otherwise promise more than 100%); "auto"
     (the default) takes (0, 1) when mode is "max" and every value is in [0, 1], as `foretune rank` does
-    for an accuracy (`calibration.value_range`); None: no bounds. The result says which (`bounds`) and
-    whether the asymptote sits on the bound (`asymptote_capped`).
+    for an accuracy (`calibration.value_range`); a `calibration.ReadRange` reads it from the values with the
+    metric's name (a sweep: an `accuracy` in percent from a task's metric_fn is bounded by 100, not the task's 1);
+    None: no bounds. The result says which (`bounds`) and whether the asymptote sits on the bound
+    (`asymptote_capped`).
     """
 
     def __init__(
@@ -104,7 +106,7 @@ class SaturationModel:
         tail_weight: float = DEFAULT_TAIL_WEIGHT,
         calibrated: bool = True,
         corrected: bool = True,
-        bounds: tuple[float | None, float | None] | Literal["auto"] | None = "auto",
+        bounds: tuple[float | None, float | None] | ReadRange | Literal["auto"] | None = "auto",
     ) -> None:
         check_mode(mode)
         if not (np.isfinite(epsilon) and epsilon > 0):
@@ -127,6 +129,7 @@ class SaturationModel:
         if (
             bounds is not None
             and bounds != "auto"
+            and not isinstance(bounds, ReadRange)
             and not (len(bounds) == 2 and (bounds[0] is None or bounds[1] is None or bounds[0] < bounds[1]))
         ):
             raise ValueError(f"bounds must be (low, high) with low < high (None for open), got {bounds!r}")
@@ -134,7 +137,9 @@ class SaturationModel:
         self.tail_weight = float(tail_weight)
         self.calibrated = bool(calibrated)
         self.corrected = bool(corrected)
-        self.bounds = bounds if bounds is None or bounds == "auto" else tuple(bounds)
+        if bounds == "auto":
+            bounds = ReadRange(None, mode)
+        self.bounds = bounds if bounds is None or isinstance(bounds, ReadRange) else tuple(bounds)
         self.mode = mode
         self.epsilon = float(epsilon)
         self.families = tuple(families)
@@ -168,7 +173,7 @@ class SaturationModel:
         Raises ForetuneError when the points cannot support a fit.
         """
         n, values = check_points(n, values)
-        metric_range = value_range(values, mode=self.mode) if self.bounds == "auto" else self.bounds
+        metric_range = self.bounds.of_values(values) if isinstance(self.bounds, ReadRange) else self.bounds
         baseline = float(np.mean(values[n == 0])) if np.any(n == 0) else None
         points = group_points(n, values, sign=self._sign, min_points=self.min_points)
         if max_n is None:

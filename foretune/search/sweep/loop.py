@@ -30,6 +30,7 @@ import numpy as np
 
 from foretune.errors import ForetuneError
 from foretune.keys import SWEEP_TARGETS, Mode, SweepTarget
+from foretune.predictors.calibration import Bounds, ReadRange
 from foretune.predictors.saturation import SaturationModel, SaturationResult
 from foretune.search.sweep.adaptive import interval_ratio, next_sizes
 from foretune.search.sweep.early_cut import EarlyCut, EarlyCutReporter
@@ -59,7 +60,8 @@ class SaturationSweep:
     listed as rare instead: a curve through one or two labels says nothing). `cost(n)` is the compute of one run at
     size n (default: n, plus one unit so n = 0 is not free). `early_cut` stops runs whose final score
     the early-stage predictor already knows (None: every run trains its whole budget); `bounds` is
-    the metric's range (e.g. (0, 1) for accuracy): it caps the fitted asymptote and clips predicted scores.
+    the metric's range (e.g. (0, 1) for accuracy, or a `calibration.ReadRange` reading it from the scores): it caps
+    the fitted asymptote and clips predicted scores.
     """
 
     def __init__(
@@ -83,7 +85,7 @@ class SaturationSweep:
         seed: int = 0,
         on_point: Callable[[SweepPoint], None] | None = None,
         early_cut: EarlyCut | None = None,
-        bounds: tuple[float | None, float | None] | None = None,
+        bounds: Bounds | ReadRange | None = None,
         runner: Runner | None = None,
         slots: int | None = None,
         recorded: Sequence[SweepPoint] = (),
@@ -187,8 +189,12 @@ class SaturationSweep:
         if cut is not None:
             metrics[f"{self.metric}_when_cut"] = score
             score += cut.remaining_gain
-            if self.bounds is not None:
-                score = float(np.clip(score, *self.bounds))
+            # The range read from this run's own curve where it is read (a metric_fn's accuracy in percent).
+            bounds = (
+                self.bounds.of_values(np.array(reporter.values)) if isinstance(self.bounds, ReadRange) else self.bounds
+            )
+            if bounds is not None:
+                score = float(np.clip(score, *bounds))
             # Per-attribute scores of a cut run are not final; the attribute fits use whole runs.
             if self.attribute_prefix:
                 metrics = {k: v for k, v in metrics.items() if not k.startswith(self.attribute_prefix)}
