@@ -57,6 +57,8 @@ def print_saturation(result, console: Console, n=None, values=None) -> None:
     useful = summary["min_useful_n"]
     note = " (extrapolated beyond the measured points)" if summary["extrapolated"] else ""
     console.print(f"minimum useful n     {_count(useful)}  {_interval(summary['min_useful_n_interval'])}{note}")
+    if tiny := _epsilon_in_percent(result):
+        console.print(f"note: {tiny}", highlight=False, soft_wrap=True)
     console.print(
         f"minimum sufficient n {_count(summary['min_sufficient_n'])}  {_interval(summary['min_sufficient_n_interval'])}"
         f"  (within {result.epsilon:g} of the score at max n = {summary['max_n']:,}: {summary['score_at_max_n']:.4f})"
@@ -65,6 +67,17 @@ def print_saturation(result, console: Console, n=None, values=None) -> None:
 
 
 # --- foretune sweep: its table and plot ---------------------------------------------------------------
+
+
+def _epsilon_in_percent(result) -> str:
+    """A note where the scores are a share in percent (range [0, 100]) but epsilon reads as one of [0, 1]: the
+    default 0.01 is then a hundredth of a point, and the minimum useful n runs off to where that little is left."""
+    if result.bounds != (0.0, 100.0) or result.epsilon >= 0.1:
+        return ""
+    return (
+        f"the scores are in percent (range [0, 100]) and epsilon {result.epsilon:g} is in the same units: "
+        f"{result.epsilon:g} of a point; for one point give epsilon 1 (--epsilon 1, or sweep.epsilon: 1)"
+    )
 
 
 def _capped(result) -> str:
@@ -134,6 +147,7 @@ def sweep_markdown(result: SweepResult) -> str:
             f"- minimum sufficient n (of max n = {s['max_n']:,}): {_count(s['min_sufficient_n'])} "
             f"(interval {_interval(s['min_sufficient_n_interval'])})",
             f"- regime: {s['regime']}",
+            *([f"- note: {tiny}"] if (tiny := _epsilon_in_percent(result.saturation)) else []),
             *(
                 [f"- set aside (a dip or spike far off the fitted curve, left out of the fit): n = {s['set_aside_n']}"]
                 if s["set_aside_n"]

@@ -65,6 +65,22 @@ def test_an_accuracy_plateau_is_never_shown_above_1(tmp_path: Path, cli) -> None
     assert code == 0 and json.loads(out)["asymptote"] > 1.0 and json.loads(out)["bounds"] is None
 
 
+def test_an_epsilon_of_a_zero_one_score_beside_scores_in_percent_is_noted(points: Path, cli) -> None:
+    """Scores in percent with the default epsilon 0.01 (a hundredth of a point) send the minimum useful n far out:
+    the output says epsilon is in the scores' units; with epsilon in percent too, the answer is the [0, 1] one."""
+    percent = points.with_name("percent.csv")
+    rows = np.loadtxt(points, delimiter=",", skiprows=1)
+    percent.write_text("n,value,seed\n" + "".join(f"{n:g},{100 * v:.5f},{s:g}\n" for n, v, s in rows))
+    common = ("--bootstrap", "0", "--max-n", "5000")
+    code, out, _ = cli("saturation", str(percent), "--bounds", "0,100", *common)
+    assert code == 0 and "scores are in percent" in out and "epsilon 0.01 is in the same units" in out
+    code, out, _ = cli("saturation", str(percent), "--bounds", "0,100", "--epsilon", "1", *common)
+    assert code == 0 and "scores are in percent" not in out
+    in_percent = json.loads(cli("saturation", str(percent), "--epsilon", "1", "--json", *common)[1])
+    as_share = json.loads(cli("saturation", str(points), "--json", *common)[1])
+    assert in_percent["min_useful_n"] == pytest.approx(as_share["min_useful_n"], rel=0.01)
+
+
 def test_no_bootstrap_shows_no_asymptote_interval(points: Path, cli) -> None:
     """--bootstrap 0 computes no band: it showed the asymptote twice as its own interval [a, a]."""
     code, out, _ = cli("saturation", str(points), "--json", "--bootstrap", "0")
