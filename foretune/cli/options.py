@@ -47,6 +47,12 @@ def parse_bounds(text: str | None) -> tuple[float, float] | Literal["auto"] | No
     return (low, high)
 
 
+def range_text(bounds: tuple[float | None, float | None]) -> str:
+    """A range as `[LOW, HIGH]`, an open side as -inf / inf."""
+    low, high = (f"{v:g}" if v is not None else end for v, end in zip(bounds, ("-inf", "inf"), strict=True))
+    return f"[{low}, {high}]"
+
+
 def _load(config: Path | None, overrides: list[str] | None):
     from foretune.config import load_config, parse_overrides
 

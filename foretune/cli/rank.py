@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from foretune.cli.options import BoundsOpt, console, err_console, parse_bounds
+from foretune.cli.options import BoundsOpt, console, err_console, parse_bounds, range_text
 from foretune.errors import ForetuneError
 from foretune.keys import MODES, PREDICTOR_NAMES
 
@@ -190,6 +190,14 @@ def _inputs_line(runs: list[Curve], finished: list[Curve], value_col: str, at: f
     )
 
 
+def _range_line(metric_range, given: bool) -> str:
+    """Which range the predicted finals and intervals were clipped into, and where it came from."""
+    if metric_range is None:
+        return "range: none (predictions not clipped; --bounds LOW,HIGH sets one)"
+    where = "--bounds" if given else "read from the values and the metric's name; --bounds LOW,HIGH or none to change"
+    return f"range {range_text(metric_range)}: predicted finals and intervals clipped into it ({where})"
+
+
 def rank_cmd(
     curves: CurvesArg,
     at: AtOpt = 0.2,
@@ -239,7 +247,8 @@ def rank_cmd(
         runs, finished = _shared_params(runs, finished)
     model = get_predictor(predictor, mode=mode).fit(finished)
     early = [c.upto(at) for c in runs]
-    if metric_range == "auto":
+    given = metric_range != "auto"
+    if not given:
         metric_range = curves_range([*runs, *finished], mode=mode, metric=value_col)
     unclipped = model.predict(early, at=at)
     prediction = clip_to_bounds(unclipped, metric_range)
@@ -266,6 +275,8 @@ def rank_cmd(
         shown.add_row(str(row.rank), str(row.trial), *("-" if v != v else f"{v:.4g}" for v in numbers))
     console.print(shown)
     console.print(prediction.basis, highlight=False, soft_wrap=True)
+    if prediction.predicted:
+        console.print(_range_line(metric_range, given), highlight=False, soft_wrap=True)
     if predictor in ("auto", "learned"):  # the predictors that read more than the curve
         console.print(_inputs_line(runs, finished, value_col, at), highlight=False, soft_wrap=True)
     if out is not None:
@@ -343,7 +354,8 @@ def rank_eval_cmd(
             raise ForetuneError(
                 f"--fit {fit}: every run is among the runs scored; give other finished runs, or no --fit"
             )
-    if metric_range == "auto":
+    given = metric_range != "auto"
+    if not given:
         metric_range = curves_range([*complete, *(finished or [])], mode=mode, metric=value_col)
     scores = evaluate_predictors(
         {name: name for name in names},
@@ -369,6 +381,7 @@ def rank_eval_cmd(
     for metric, row in scores.iterrows():
         shown.add_row(labels.get(metric, metric), *(f"{v:.3f}" for v in row))
     console.print(shown)
+    console.print(_range_line(metric_range, given), highlight=False, soft_wrap=True)
     if {"auto", "learned"} & set(names):  # the predictors that read more than the curve
         learned_from = complete if finished is None else finished  # cross-fitted on the complete runs' folds
         console.print(_inputs_line(complete, learned_from, value_col, at), highlight=False, soft_wrap=True)

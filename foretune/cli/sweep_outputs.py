@@ -84,13 +84,14 @@ def _capped(result) -> str:
     """What a capped asymptote means, or where the bounds came from; '' without bounds."""
     if result.bounds is None:
         return ""
-    low, high = (f"{v:g}" if v is not None else end for v, end in zip(result.bounds, ("-inf", "inf"), strict=True))
+    from foretune.cli.options import range_text
+
     if result.asymptote_capped:
         return (
-            f" (capped at the metric's bound, range [{low}, {high}]: a fit free of it levels off beyond; the points "
-            "do not yet show where the curve levels off)"
+            f" (capped at the metric's bound, range {range_text(result.bounds)}: a fit free of it levels off beyond; "
+            "the points do not yet show where the curve levels off)"
         )
-    return f" (the metric's range [{low}, {high}] bounds it)"
+    return f" (the metric's range {range_text(result.bounds)} bounds it)"
 
 
 def _count(value) -> str:

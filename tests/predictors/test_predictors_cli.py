@@ -164,10 +164,12 @@ def test_rank_reads_an_accuracy_in_percent_by_its_name_and_takes_bounds(tmp_path
     out = tmp_path / "ranked.csv"
     args = ("rank", paths[1], "--fit", paths[0], "--predictor", "snapshot", "--value-col", "val_acc", "--out", out)
     columns = ["predicted_final", "lower", "upper"]
-    assert _cli(*args).returncode == 0
+    result = _cli(*args)
+    assert result.returncode == 0 and "range [0, 100]: predicted finals and intervals clipped" in result.stdout
     clipped = pd.read_csv(out)
     assert clipped["upper"].max() == 100.0 and clipped[columns].to_numpy().min() >= 0.0  # a share, in percent
-    assert _cli(*args, "--bounds", "none").returncode == 0
+    result = _cli(*args, "--bounds", "none")
+    assert result.returncode == 0 and "range: none (predictions not clipped" in result.stdout
     free = pd.read_csv(out)
     assert free["upper"].max() > 100.0  # the test can fail: unclipped, the interval passes 100
     assert clipped["trial"].tolist() == free["trial"].tolist()  # runs past 100% keep their order, not tied
@@ -192,6 +194,7 @@ def test_rank_eval_scores_predictions_as_rank_shows_them_within_the_range(tmp_pa
     args = ("rank-eval", path, "--predictor", "snapshot", "--value-col", "val_acc", "--folds", "4")
     clipped, free = _cli(*args), _cli(*args, "--bounds", "none")
     assert clipped.returncode == free.returncode == 0, clipped.stderr + free.stderr
+    assert "range [0, 100]: predicted finals and intervals clipped into it (read from" in clipped.stdout
     clipped, free = _scores(clipped.stdout), _scores(free.stdout)
     assert clipped["mae"] < free["mae"]  # unclipped, predicted finals past 100% count their excess
     assert clipped["spearman"] == free["spearman"] and clipped["top-5 overlap"] == free["top-5 overlap"]
