@@ -355,8 +355,9 @@ def rank_eval_cmd(
                 f"--fit {fit}: every run is among the runs scored; give other finished runs, or no --fit"
             )
     given = metric_range != "auto"
-    if not given:
-        metric_range = curves_range([*complete, *(finished or [])], mode=mode, metric=value_col)
+    if not given:  # read as `rank` would: from the scored runs' points up to --at, never their finals
+        seen = [*(c.upto(at) for c in complete), *(finished or [])]
+        metric_range = curves_range(seen, mode=mode, metric=value_col)
     scores = evaluate_predictors(
         {name: name for name in names},
         complete,

@@ -191,7 +191,7 @@ class ReadRange:
     every value fits it, else `value_range` of the values and the name ([0, 1] for a score with every value in
     [0, 1], [0, 100] for a share named so, 0 and up for a loss named so). A trainable of your own, or a task's
     `metric_fn`, may report an `accuracy` in percent: clipped to the task's [0, 1], every prediction would read 1.
-    Called with curves (the evaluator, `foretune rank`) or, `of_values`, with scores (a saturation fit)."""
+    Called with curves (the evaluator) or, `of_values`, with scores (a saturation fit)."""
 
     metric: str | None
     mode: Mode
