@@ -47,10 +47,21 @@ def parse_bounds(text: str | None) -> tuple[float, float] | Literal["auto"] | No
     return (low, high)
 
 
-def range_text(bounds: tuple[float | None, float | None]) -> str:
-    """A range as `[LOW, HIGH]`, an open side as -inf / inf."""
-    low, high = (f"{v:g}" if v is not None else end for v, end in zip(bounds, ("-inf", "inf"), strict=True))
-    return f"[{low}, {high}]"
+def check_bounds_hold(text: str | None, bounds, values, what: str) -> None:
+    """A --bounds the values themselves leave (an accuracy in percent given --bounds 0,1) is one error: clipped
+    into it, every prediction would sit on its edge."""
+    from foretune.errors import ForetuneError
+    from foretune.predictors.calibration import outside_range, range_text
+
+    if bounds is None or bounds == "auto":
+        return
+    outside = outside_range(values, bounds)
+    if len(outside):
+        raise ForetuneError(
+            f"--bounds {text}: {len(outside)} value(s) of {what} lie outside {range_text(bounds)} (from "
+            f"{outside.min():g} to {outside.max():g}); give the metric's range, e.g. --bounds 0,100 for a "
+            "percentage, or leave --bounds out to read it from the values"
+        )
 
 
 def _load(config: Path | None, overrides: list[str] | None):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from foretune.cli.options import BoundsOpt, console, err_console, parse_bounds, range_text
+from foretune.cli.options import BoundsOpt, check_bounds_hold, console, err_console, parse_bounds
 from foretune.errors import ForetuneError
 from foretune.keys import MODES, PREDICTOR_NAMES
 
@@ -194,6 +194,8 @@ def _range_line(metric_range, given: bool) -> str:
     """Which range the predicted finals and intervals were clipped into, and where it came from."""
     if metric_range is None:
         return "range: none (predictions not clipped; --bounds LOW,HIGH sets one)"
+    from foretune.predictors.calibration import range_text
+
     where = "--bounds" if given else "read from the values and the metric's name; --bounds LOW,HIGH or none to change"
     return f"range {range_text(metric_range)}: predicted finals and intervals clipped into it ({where})"
 
@@ -225,7 +227,7 @@ def rank_cmd(
     from rich.table import Table
 
     from foretune.predictors import get_predictor
-    from foretune.predictors.calibration import clip_to_bounds, curves_range
+    from foretune.predictors.calibration import clip_to_bounds, curve_values, curves_range
     from foretune.predictors.evaluation import ranking_table
 
     _check_rank_args(at, mode, [predictor])
@@ -250,6 +252,8 @@ def rank_cmd(
     given = metric_range != "auto"
     if not given:
         metric_range = curves_range([*runs, *finished], mode=mode, metric=value_col)
+    where = f"{value_col} in {curves}" + (f" and {fit}" if fit is not None else "")
+    check_bounds_hold(bounds, metric_range, curve_values([*runs, *finished]), where)
     unclipped = model.predict(early, at=at)
     prediction = clip_to_bounds(unclipped, metric_range)
     table = ranking_table(early, prediction, at=at, mode=mode, order=unclipped.mean)
@@ -316,7 +320,7 @@ def rank_eval_cmd(
     """
     from rich.table import Table
 
-    from foretune.predictors.calibration import curves_range
+    from foretune.predictors.calibration import curve_values, curves_range
     from foretune.predictors.evaluation import evaluate_predictors
 
     names = list(predictor or PREDICTOR_NAMES)
@@ -358,6 +362,8 @@ def rank_eval_cmd(
     if not given:  # read as `rank` would: from the scored runs' points up to --at, never their finals
         seen = [*(c.upto(at) for c in complete), *(finished or [])]
         metric_range = curves_range(seen, mode=mode, metric=value_col)
+    where = f"{value_col} in {curves}" + (f" and {fit}" if fit is not None else "")
+    check_bounds_hold(bounds, metric_range, curve_values([*complete, *(finished or [])]), where)
     scores = evaluate_predictors(
         {name: name for name in names},
         complete,

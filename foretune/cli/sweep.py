@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from foretune.cli.options import ConfigArg, SetOpt, _load, console, parse_bounds
+from foretune.cli.options import ConfigArg, SetOpt, _load, check_bounds_hold, console, parse_bounds
 from foretune.cli.sweep_outputs import print_saturation, write_sweep_files
 from foretune.cli.sweep_progress import SweepDisplay
 from foretune.errors import Failed, ForetuneError, Interrupted
@@ -366,6 +366,7 @@ def saturation_cmd(
         raise ForetuneError(f"--bootstrap {bootstrap}: must be >= 0")
     metric_range = parse_bounds(bounds)
     n, values = read_points(points)
+    check_bounds_hold(bounds, metric_range, values, f"value in {points}")
     try:
         model = SaturationModel(mode=mode, epsilon=epsilon, n_bootstrap=bootstrap, bounds=metric_range)
         result = model.fit(n, values, max_n=max_n).result

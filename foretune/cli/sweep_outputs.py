@@ -84,7 +84,7 @@ def _capped(result) -> str:
     """What a capped asymptote means, or where the bounds came from; '' without bounds."""
     if result.bounds is None:
         return ""
-    from foretune.cli.options import range_text
+    from foretune.predictors.calibration import range_text
 
     if result.asymptote_capped:
         return (

@@ -212,6 +212,18 @@ class ReadRange:
         return (low is None or values.min() >= low) and (high is None or values.max() <= high)
 
 
+def range_text(bounds: Bounds) -> str:
+    """A range as `[LOW, HIGH]`, an open side as -inf / inf."""
+    low, high = (f"{v:g}" if v is not None else end for v, end in zip(bounds, ("-inf", "inf"), strict=True))
+    return f"[{low}, {high}]"
+
+
+def outside_range(values: np.ndarray, bounds: Bounds) -> np.ndarray:
+    """The finite `values` outside `bounds` (a range given by hand that the values show is not the metric's)."""
+    values, (low, high) = _finite(values), bounds
+    return values[((values < low) if low is not None else False) | ((values > high) if high is not None else False)]
+
+
 def clip_to_bounds(prediction: Prediction, bounds: Bounds | None) -> Prediction:
     """`prediction` with its predicted finals, interval and plausible finals clipped into `bounds` (low, high;
     None for an open side: a loss is 0 and up); unchanged when `bounds` is None or no final was predicted (the early

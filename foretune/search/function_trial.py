@@ -19,9 +19,12 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from foretune.config import ExperimentConfig
 from foretune.errors import ForetuneError
 from foretune.keys import FRACTION_KEY
+from foretune.predictors.calibration import Bounds, outside_range, range_text
 from foretune.search.trainable import TuneReporter
 from foretune.trainers.reporters import Decision, Reporter
 from foretune.trainers.wall_clock import WallClockMeter
@@ -70,9 +73,10 @@ class ReportMisuse(ForetuneError):
 class FunctionReporter(TuneReporter):
     """A `TuneReporter` that checks each report of a user's function: a bad one fails the trial with a message."""
 
-    def __init__(self, metric: str, costs: WallClockMeter | None = None) -> None:
+    def __init__(self, metric: str, costs: WallClockMeter | None = None, metric_range: Bounds | None = None) -> None:
         super().__init__(costs=costs)
         self.metric = metric
+        self.metric_range = metric_range  # `search.metric_range` where given: a value outside it says it is not
 
     def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
         fraction = _number(fraction, "fraction", "")
@@ -92,6 +96,13 @@ class FunctionReporter(TuneReporter):
                 f"train_fn reported {', '.join(sorted(metrics)) or 'no metrics'} at fraction {fraction:g} "
                 f"but not '{self.metric}', the search metric; report it at every evaluation (or change the metric)"
             )
+        value = float(metrics[self.metric])
+        if self.metric_range is not None and len(outside_range(np.array([value]), self.metric_range)):
+            raise ReportMisuse(
+                f"train_fn reported {self.metric}={value:g} at fraction {fraction:g}, outside search.metric_range "
+                f"{range_text(self.metric_range)}; set search.metric_range to the metric's range (e.g. [0, 100] for "
+                "a percentage), or auto to read it from the values"
+            )
         return super().report(fraction, step, metrics)
 
 
@@ -108,7 +119,8 @@ def _number(value: object, name: str, where: str) -> float:
 def run_function_trial(params: dict[str, Any], *, train_fn: TrainFn, base_config: ExperimentConfig) -> None:
     """Function trainable (bound with `tune.with_parameters`): the user's function with the trial's parameters."""
     costs = WallClockMeter.for_trial(base_config)
-    reporter = FunctionReporter(base_config.search.metric, costs)
+    given = base_config.search.metric_range  # a range given by hand, or "auto" / "none"
+    reporter = FunctionReporter(base_config.search.metric, costs, given if isinstance(given, tuple) else None)
     costs.start()
     train_fn(dict(params), reporter)
     if not reporter.last:

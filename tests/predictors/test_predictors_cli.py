@@ -174,7 +174,19 @@ def test_rank_reads_an_accuracy_in_percent_by_its_name_and_takes_bounds(tmp_path
     assert free["upper"].max() > 100.0  # the test can fail: unclipped, the interval passes 100
     assert clipped["trial"].tolist() == free["trial"].tolist()  # runs past 100% keep their order, not tied
     assert (clipped[columns] == free[columns].clip(0, 100)).all().all()  # clipping moves nothing else
-    assert _cli(*args, "--bounds", "0,90").returncode == 0 and pd.read_csv(out)["upper"].max() == 90.0
+    given = _cli(*args, "--bounds", "-10,100")
+    assert (
+        given.returncode == 0
+        and "range [-10, 100]: predicted finals and intervals clipped into it (--bounds)" in given.stdout
+    )
+    assert (
+        pd.read_csv(out)["upper"].max() == 100.0
+        and (pd.read_csv(out)[columns] == free[columns].clip(-10, 100)).all().all()
+    )
+    out.unlink()
+    wrong = _cli(*args, "--bounds", "0,1")  # the range of a [0, 1] accuracy, given for one in percent
+    assert wrong.returncode == 2 and "value(s) of val_acc in" in wrong.stderr and "lie outside [0, 1]" in wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1 and not out.exists()  # one line, nothing written
 
 
 def _scores(stdout):
@@ -207,6 +219,8 @@ def test_rank_eval_scores_predictions_as_rank_shows_them_within_the_range(tmp_pa
     assert table.loc["mae", "s"] == pytest.approx(clipped["mae"], abs=5e-4)
     bad = _cli(*args, "--bounds", "100,0")
     assert bad.returncode == 2 and "LOW must be below HIGH" in bad.stderr
+    bad = _cli(*args, "--bounds", "0,1")
+    assert bad.returncode == 2 and "lie outside [0, 1]" in bad.stderr and "--bounds 0,100" in bad.stderr
 
 
 def test_rank_learns_from_the_finished_runs_of_fit_and_ranks_the_rest(tmp_path):

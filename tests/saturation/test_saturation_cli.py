@@ -76,6 +76,8 @@ def test_an_epsilon_of_a_zero_one_score_beside_scores_in_percent_is_noted(points
     assert code == 0 and "scores are in percent" in out and "epsilon 0.01 is in the same units" in out
     code, out, _ = cli("saturation", str(percent), "--bounds", "0,100", "--epsilon", "1", *common)
     assert code == 0 and "scores are in percent" not in out
+    code, _, err = cli("saturation", str(percent), "--bounds", "0,1", *common)
+    assert code == 2 and "value(s) of value in" in err and "lie outside [0, 1]" in err
     in_percent = json.loads(cli("saturation", str(percent), "--epsilon", "1", "--json", *common)[1])
     as_share = json.loads(cli("saturation", str(points), "--json", *common)[1])
     assert in_percent["min_useful_n"] == pytest.approx(as_share["min_useful_n"], rel=0.01)

@@ -49,6 +49,11 @@ def train_reporting_none(params, reporter):
     reporter.report(0.1, 1, {"score": None})
 
 
+def train_in_percent_points(params, reporter):
+    """An accuracy in percent, against `search.metric_range: [0, 1]`."""
+    reporter.report(0.1, 1, {"score": 100 * final_score(params)})
+
+
 def train_stopping_itself(params, reporter):
     """Its own early stopping: returns at half of its budget."""
     for step in range(1, 6):
@@ -118,15 +123,19 @@ def test_optimize_prunes_records_curves_and_resumes(ray_session, tmp_path, capsy
     assert again.ran == 0 and "already holds 4 trial(s), 4 asked" in capsys.readouterr().out  # says why, not silent
 
     # A reporter misused by the function fails every trial alike: the search stops at the first (it ran all 8)
-    for train_fn, words in (
-        (train_without_the_metric, "reported loss at fraction 0.5 but not 'score', the search metric"),
-        (train_going_backwards, "reported fraction=0.5 after 1; report the fraction of the budget done so far"),
-        (train_in_percent, r"reported fraction=50; a budget fraction is in \(0, 1\] \(a percentage\?"),
-        (train_reporting_none, "reported score=None at fraction 0.1: not a number"),
+    outside = r"reported score=\S+ at fraction 0.1, outside search.metric_range \[0, 1\]; set search.metric_range"
+    for train_fn, words, overrides in (
+        (train_without_the_metric, "reported loss at fraction 0.5 but not 'score', the search metric", {}),
+        (train_going_backwards, "reported fraction=0.5 after 1; report the fraction of the budget done so far", {}),
+        (train_in_percent, r"reported fraction=50; a budget fraction is in \(0, 1\] \(a percentage\?", {}),
+        (train_reporting_none, "reported score=None at fraction 0.1: not a number", {}),
+        (train_in_percent_points, outside, {"search.metric_range": [0, 1]}),
     ):
         bad = tmp_path / train_fn.__name__
         with pytest.raises(ReportMisuse, match=f"{words}.*The search stopped there"):
-            foretune.optimize(train_fn, space=SPACE, metric="score", trials=8, out=bad, progress=False)
+            foretune.optimize(
+                train_fn, space=SPACE, metric="score", trials=8, out=bad, progress=False, overrides=overrides
+            )
         assert "RAY_IGNORE_UNHANDLED_ERRORS" not in os.environ  # set only while it stopped, then as before
         bad_storage = open_storage(str(bad / "study.journal"))
         trials = optuna.load_study(study_name=train_fn.__name__, storage=bad_storage).trials
