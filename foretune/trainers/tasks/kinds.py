@@ -131,3 +131,21 @@ def check_search_metric_before_trials(config: ExperimentConfig) -> None:
     metric_fn = MetricFn(config.task.metric_fn) if config.task.metric_fn else None
     references = [task.reference(r) for r in (splits.validation or splits.test)[:2]]
     check_search_metric(config, reported_metrics(task, metric_fn, references))
+    if metric_fn is not None:
+        _check_metric_range(config, metric_fn(list(references), list(references)))
+
+
+def _check_metric_range(config: ExperimentConfig, perfect: Mapping[str, float]) -> None:
+    """A `search.metric_range` given by hand that the metric_fn's own score of answers equal to their references
+    leaves (an accuracy of 100.0 beside [0, 1]) is one error: clipped into it, every prediction would sit on 1."""
+    given, metric = config.search.metric_range, config.search.metric
+    if not isinstance(given, tuple) or metric not in perfect:
+        return
+    (low, high), value = given, float(perfect[metric])
+    if (low is not None and value < low) or (high is not None and value > high):
+        shown = f"{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}"
+        raise ForetuneError(
+            f"search.metric_range [{shown}]: task.metric_fn '{config.task.metric_fn}' scores {metric}={value:g} "
+            "for answers equal to their references, outside it; set search.metric_range to the metric's range "
+            "(e.g. [0, 100] for a percentage), or auto to read it from the values"
+        )
