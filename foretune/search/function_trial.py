@@ -66,8 +66,9 @@ def load_train_fn(path: str) -> TrainFn:
 
 class ReportMisuse(ForetuneError):
     """train_fn called the reporter wrongly (a fraction outside (0, 1] or not after the last one, a value that is not
-    a number, no search metric) or never: a bug every trial repeats, so the search stops at the first one
-    (`stop_on_misuse.StopOnReportMisuse`) instead of failing each trial after it trained to its first evaluation."""
+    a number, no search metric, one outside a `search.metric_range` given by hand) or never: a bug every trial
+    repeats, so the search stops at the first one (`stop_on_misuse.StopOnReportMisuse`) instead of failing each trial
+    after it trained to its first evaluation."""
 
 
 class FunctionReporter(TuneReporter):
@@ -76,7 +77,7 @@ class FunctionReporter(TuneReporter):
     def __init__(self, metric: str, costs: WallClockMeter | None = None, metric_range: Bounds | None = None) -> None:
         super().__init__(costs=costs)
         self.metric = metric
-        self.metric_range = metric_range  # `search.metric_range` where given: a value outside it says it is not
+        self.metric_range = metric_range  # given by hand: a value outside it shows it is not the metric's range
 
     def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
         fraction = _number(fraction, "fraction", "")
