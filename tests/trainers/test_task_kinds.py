@@ -149,8 +149,9 @@ def test_search_metric_is_checked_from_the_config_before_any_trial(tmp_path, mon
     from foretune.trainers.tasks import check_search_metric_before_trials
     from tests.trainers.task_kind_data import write_csv
 
+    (tmp_path / "my_metrics.py").write_text(METRIC_MODULE + "\ndef broken(p, r):\n    return [1.0]\n")
     in_percent = "\ndef in_percent(p, r):\n    return {'same_length': 100 * label_length(p, r)['same_length']}\n"
-    (tmp_path / "my_metrics.py").write_text(METRIC_MODULE + "\ndef broken(p, r):\n    return [1.0]\n" + in_percent)
+    (tmp_path / "my_percent_metrics.py").write_text(METRIC_MODULE + in_percent)  # its own module: imported once
     monkeypatch.syspath_prepend(str(tmp_path))
     source = write_kind_data(tmp_path, "completion")
     config = load_config(None, {"task.name": "completion", "data.source": str(source)})
@@ -160,10 +161,12 @@ def test_search_metric_is_checked_from_the_config_before_any_trial(tmp_path, mon
         check_search_metric_before_trials(config)
     with pytest.raises(ForetuneError, match="returned list"):
         check_search_metric_before_trials(config.with_overrides({"task.metric_fn": "my_metrics:broken"}))
-    percent = config.with_overrides({"search.metric": "same_length", "task.metric_fn": "my_metrics:in_percent"})
+    percent = config.with_overrides({"search.metric": "same_length", "task.metric_fn": "my_percent_metrics:in_percent"})
     check_search_metric_before_trials(percent)  # auto: read from the values
     check_search_metric_before_trials(percent.with_overrides({"search.metric_range": [0, 100]}))
-    with pytest.raises(ForetuneError, match=r"search.metric_range \[0, 1\]: task.metric_fn 'my_metrics:in_percent' "):
+    with pytest.raises(
+        ForetuneError, match=r"search.metric_range \[0, 1\]: task.metric_fn 'my_percent_metrics:in_percent' "
+    ):
         check_search_metric_before_trials(percent.with_overrides({"search.metric_range": [0, 1]}))
     with pytest.raises(ForetuneError, match="lower data.train_size"):
         check_search_metric_before_trials(config.with_overrides({"search.metric": "token_f1", "data.train_size": 99}))
