@@ -64,6 +64,28 @@ def check_bounds_hold(text: str | None, bounds, values, what: str) -> None:
         )
 
 
+def read_bounds(text: str | None, parsed, *, seen: list, every: list, mode: str, value_col: str, tables: tuple):
+    """The range predictions are clipped into: --bounds as given (`parsed`; one error where a value of the `tables`,
+    `every` curve of CURVES and --fit, does not fit it), else read from the values `seen` and the column's name."""
+    from foretune.predictors.calibration import curve_values, curves_range
+
+    if parsed == "auto":
+        return curves_range(seen, mode=mode, metric=value_col)
+    where = f"{value_col} in " + " and ".join(str(t) for t in tables if t is not None)
+    check_bounds_hold(text, parsed, curve_values(every), where)
+    return parsed
+
+
+def range_line(metric_range, given: bool) -> str:
+    """Which range the predicted finals and intervals were clipped into, and where it came from."""
+    if metric_range is None:
+        return "range: none (predictions not clipped; --bounds LOW,HIGH sets one)"
+    from foretune.predictors.calibration import range_text
+
+    where = "--bounds" if given else "read from the values and the metric's name; --bounds LOW,HIGH or none to change"
+    return f"range {range_text(metric_range)}: predicted finals and intervals clipped into it ({where})"
+
+
 def _load(config: Path | None, overrides: list[str] | None):
     from foretune.config import load_config, parse_overrides
 

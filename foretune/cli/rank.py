@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from foretune.cli.options import BoundsOpt, check_bounds_hold, console, err_console, parse_bounds
+from foretune.cli.options import BoundsOpt, console, err_console, parse_bounds, range_line, read_bounds
 from foretune.errors import ForetuneError
 from foretune.keys import MODES, PREDICTOR_NAMES
 
@@ -190,16 +190,6 @@ def _inputs_line(runs: list[Curve], finished: list[Curve], value_col: str, at: f
     )
 
 
-def _range_line(metric_range, given: bool) -> str:
-    """Which range the predicted finals and intervals were clipped into, and where it came from."""
-    if metric_range is None:
-        return "range: none (predictions not clipped; --bounds LOW,HIGH sets one)"
-    from foretune.predictors.calibration import range_text
-
-    where = "--bounds" if given else "read from the values and the metric's name; --bounds LOW,HIGH or none to change"
-    return f"range {range_text(metric_range)}: predicted finals and intervals clipped into it ({where})"
-
-
 def rank_cmd(
     curves: CurvesArg,
     at: AtOpt = 0.2,
@@ -227,7 +217,7 @@ def rank_cmd(
     from rich.table import Table
 
     from foretune.predictors import get_predictor
-    from foretune.predictors.calibration import clip_to_bounds, curve_values, curves_range
+    from foretune.predictors.calibration import clip_to_bounds
     from foretune.predictors.evaluation import ranking_table
 
     _check_rank_args(at, mode, [predictor])
@@ -250,10 +240,10 @@ def rank_cmd(
     model = get_predictor(predictor, mode=mode).fit(finished)
     early = [c.upto(at) for c in runs]
     given = metric_range != "auto"
-    if not given:
-        metric_range = curves_range([*runs, *finished], mode=mode, metric=value_col)
-    where = f"{value_col} in {curves}" + (f" and {fit}" if fit is not None else "")
-    check_bounds_hold(bounds, metric_range, curve_values([*runs, *finished]), where)
+    every = [*runs, *finished]
+    metric_range = read_bounds(
+        bounds, metric_range, seen=every, every=every, mode=mode, value_col=value_col, tables=(curves, fit)
+    )
     unclipped = model.predict(early, at=at)
     prediction = clip_to_bounds(unclipped, metric_range)
     table = ranking_table(early, prediction, at=at, mode=mode, order=unclipped.mean)
@@ -280,7 +270,7 @@ def rank_cmd(
     console.print(shown)
     console.print(prediction.basis, highlight=False, soft_wrap=True)
     if prediction.predicted:
-        console.print(_range_line(metric_range, given), highlight=False, soft_wrap=True)
+        console.print(range_line(metric_range, given), highlight=False, soft_wrap=True)
     if predictor in ("auto", "learned"):  # the predictors that read more than the curve
         console.print(_inputs_line(runs, finished, value_col, at), highlight=False, soft_wrap=True)
     if out is not None:
@@ -320,7 +310,6 @@ def rank_eval_cmd(
     """
     from rich.table import Table
 
-    from foretune.predictors.calibration import curve_values, curves_range
     from foretune.predictors.evaluation import evaluate_predictors
 
     names = list(predictor or PREDICTOR_NAMES)
@@ -359,11 +348,11 @@ def rank_eval_cmd(
                 f"--fit {fit}: every run is among the runs scored; give other finished runs, or no --fit"
             )
     given = metric_range != "auto"
-    if not given:  # read as `rank` would: from the scored runs' points up to --at, never their finals
-        seen = [*(c.upto(at) for c in complete), *(finished or [])]
-        metric_range = curves_range(seen, mode=mode, metric=value_col)
-    where = f"{value_col} in {curves}" + (f" and {fit}" if fit is not None else "")
-    check_bounds_hold(bounds, metric_range, curve_values([*complete, *(finished or [])]), where)
+    seen = [*(c.upto(at) for c in complete), *(finished or [])]  # as `rank` would see them: never the finals
+    every = [*complete, *(finished or [])]
+    metric_range = read_bounds(
+        bounds, metric_range, seen=seen, every=every, mode=mode, value_col=value_col, tables=(curves, fit)
+    )
     scores = evaluate_predictors(
         {name: name for name in names},
         complete,
@@ -388,7 +377,7 @@ def rank_eval_cmd(
     for metric, row in scores.iterrows():
         shown.add_row(labels.get(metric, metric), *(f"{v:.3f}" for v in row))
     console.print(shown)
-    console.print(_range_line(metric_range, given), highlight=False, soft_wrap=True)
+    console.print(range_line(metric_range, given), highlight=False, soft_wrap=True)
     if {"auto", "learned"} & set(names):  # the predictors that read more than the curve
         learned_from = complete if finished is None else finished  # cross-fitted on the complete runs' folds
         console.print(_inputs_line(complete, learned_from, value_col, at), highlight=False, soft_wrap=True)
