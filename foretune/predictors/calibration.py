@@ -206,10 +206,7 @@ class ReadRange:
 
     def _fits(self, values: np.ndarray) -> bool:
         """Every value inside `known` (and one at least)."""
-        if self.known is None or not len(values):
-            return False
-        low, high = self.known
-        return (low is None or values.min() >= low) and (high is None or values.max() <= high)
+        return self.known is not None and bool(len(values)) and not len(outside_range(values, self.known))
 
 
 def range_text(bounds: Bounds) -> str:
@@ -221,7 +218,12 @@ def range_text(bounds: Bounds) -> str:
 def outside_range(values: np.ndarray, bounds: Bounds) -> np.ndarray:
     """The finite `values` outside `bounds` (a range given by hand that the values show is not the metric's)."""
     values, (low, high) = _finite(values), bounds
-    return values[((values < low) if low is not None else False) | ((values > high) if high is not None else False)]
+    outside = np.zeros(len(values), dtype=bool)
+    if low is not None:
+        outside |= values < low
+    if high is not None:
+        outside |= values > high
+    return values[outside]
 
 
 def clip_to_bounds(prediction: Prediction, bounds: Bounds | None) -> Prediction:

@@ -19,8 +19,6 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
-
 from foretune.config import ExperimentConfig
 from foretune.errors import ForetuneError
 from foretune.keys import FRACTION_KEY
@@ -98,7 +96,7 @@ class FunctionReporter(TuneReporter):
                 f"but not '{self.metric}', the search metric; report it at every evaluation (or change the metric)"
             )
         value = float(metrics[self.metric])
-        if self.metric_range is not None and len(outside_range(np.array([value]), self.metric_range)):
+        if self.metric_range is not None and len(outside_range([value], self.metric_range)):
             raise ReportMisuse(
                 f"train_fn reported {self.metric}={value:g} at fraction {fraction:g}, outside search.metric_range "
                 f"{range_text(self.metric_range)}; set search.metric_range to the metric's range (e.g. [0, 100] for "

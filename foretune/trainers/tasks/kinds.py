@@ -138,14 +138,15 @@ def check_search_metric_before_trials(config: ExperimentConfig) -> None:
 def _check_metric_range(config: ExperimentConfig, perfect: Mapping[str, float]) -> None:
     """A `search.metric_range` given by hand that the metric_fn's own score of answers equal to their references
     leaves (an accuracy of 100.0 beside [0, 1]) is one error: clipped into it, every prediction would sit on 1."""
+    from foretune.predictors.calibration import outside_range, range_text
+
     given, metric = config.search.metric_range, config.search.metric
     if not isinstance(given, tuple) or metric not in perfect:
         return
-    (low, high), value = given, float(perfect[metric])
-    if (low is not None and value < low) or (high is not None and value > high):
-        shown = f"{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}"
+    value = float(perfect[metric])
+    if len(outside_range([value], given)):
         raise ForetuneError(
-            f"search.metric_range [{shown}]: task.metric_fn '{config.task.metric_fn}' scores {metric}={value:g} "
-            "for answers equal to their references, outside it; set search.metric_range to the metric's range "
-            "(e.g. [0, 100] for a percentage), or auto to read it from the values"
+            f"search.metric_range {range_text(given)}: task.metric_fn '{config.task.metric_fn}' scores "
+            f"{metric}={value:g} for answers equal to their references, outside it; set search.metric_range to the "
+            "metric's range (e.g. [0, 100] for a percentage), or auto to read it from the values"
         )
