@@ -86,8 +86,8 @@ class SearchConfig(_Section):
         "their intervals are clipped into it (a sweep's asymptote too). 'auto': read from the values seen: the "
         "built-in task's range of the metric's name while every value fits it (its shares 0 to 1, its losses 0 and "
         "up), else as `foretune rank` reads it: [0, 1] for a score to maximize with every value in [0, 1], [0, 100] "
-        "for one named as a share (val_acc, f1, bleu) with every value in [0, 100], 0 and up for a loss named so "
-        "(val_loss, val_mse). 'none': never clipped.",
+        "for one named as a share (val_acc, f1, bleu) with every value in [0, 100], 0 and up for a loss or an "
+        "error rate named so (val_loss, val_mse, val_error). 'none': never clipped.",
     )
     seed: int = Field(0, ge=0, lt=2**31, description="Seed of the TPE sampler.")
     n_startup_trials: int = Field(4, ge=0, description="Random trials before TPE takes over.")

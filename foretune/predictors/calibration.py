@@ -34,7 +34,7 @@ from scipy import special, stats
 
 from foretune.keys import Mode
 from foretune.predictors._base import Curve, Prediction, fill_unobserved, snapshot_values
-from foretune.predictors.metric_names import is_loss, is_share
+from foretune.predictors.metric_names import is_error_rate, is_loss, is_share
 
 MIN_FINISHED = 3  # finished runs needed before any final is predicted
 ASYMMETRIC_FROM = 20  # finished runs from which each tail gets its own conformal quantile
@@ -161,7 +161,8 @@ def value_range(values: np.ndarray, *, mode: Mode, metric: str | None = None) ->
     """The range a metric's predictions are clipped into, read from its finite `values` and its name: (0, 1) where
     mode is "max" and every value is in [0, 1] (an accuracy); (0, 100) where `metric` names a share
     (`metric_names.is_share`: "accuracy", "val_acc", "f1", "bleu") and every value is in [0, 100] (the same in
-    percent); (0, None) where mode is "min", `metric` names a loss (`metric_names.is_loss`) and no value is below 0
+    percent); (0, None) where mode is "min", `metric` names a loss (`metric_names.is_loss`) or an error rate
+    (`metric_names.is_error_rate`: "val_error", "top1_err", "eval_wer") and no value is below 0
     (a cross-entropy, an MSE: 0 and up); else None. Unclipped, an 80% interval reached -18% for an accuracy in
     percent and below 0 for up to one eval loss in six (benchmarks/metric_scale.py). A score in [0, 1] to minimize
     (an error rate) may still exceed 1 in a later run: no upper bound."""
@@ -169,7 +170,7 @@ def value_range(values: np.ndarray, *, mode: Mode, metric: str | None = None) ->
     if not len(values) or values.min() < 0:
         return None
     if mode == "min":
-        return (0.0, None) if metric is not None and is_loss(metric) else None
+        return (0.0, None) if metric is not None and (is_loss(metric) or is_error_rate(metric)) else None
     if values.max() <= 1:
         return (0.0, 1.0)
     return (0.0, 100.0) if metric is not None and is_share(metric) and values.max() <= 100 else None

@@ -45,6 +45,11 @@ SHARE_WORDS = frozenset(
 )
 
 
+# Words of an error rate to minimize, 0 and up (round 42): a classification's error (`val_error`, `top1_err`), a
+# speech or character recognizer's word / character error rate (WER and CER may pass 100%: no upper bound).
+ERROR_RATE_WORDS = frozenset({"error", "err", "wer", "cer"})
+
+
 def name_words(metric: str) -> list[str]:
     """`metric` split into lower-case words at separators and camelCase humps: "valLoss" -> ["val", "loss"]."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", metric)
@@ -84,6 +89,12 @@ def is_held_out(metric: str) -> bool:
 def is_test(metric: str) -> bool:
     """Named for a test split: where a run reports a validation loss too, the search orders on that one."""
     return any(word.removesuffix("loss") == "test" for word in name_words(metric))
+
+
+def is_error_rate(metric: str) -> bool:
+    """An error rate by its name, 0 and up: a word of `ERROR_RATE_WORDS` ("val_error", "top1_err", "eval_wer") and not
+    a loss ("mean_squared_error" is one: `is_loss`)."""
+    return bool(ERROR_RATE_WORDS & set(name_words(metric))) and not is_loss(metric)
 
 
 def is_share(metric: str) -> bool:

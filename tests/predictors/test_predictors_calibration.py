@@ -124,7 +124,9 @@ def test_a_loss_named_so_is_zero_and_up_and_nothing_else_minimized_is_bounded():
     losses = np.array([2.3, 0.4, 0.05, np.nan])
     for name in ("eval_loss", "val_loss", "val_mse", "train_loss", "val_ppl"):
         assert value_range(losses, mode="min", metric=name) == (0.0, None), name
-    for name in ("error_rate", "regret", "latency", None):  # not a loss by name: may be anything
+    for name in ("error_rate", "val_error", "top1_err", "eval_wer", "valErr"):  # an error rate: 0 and up (round 42)
+        assert value_range(losses, mode="min", metric=name) == (0.0, None), name
+    for name in ("regret", "latency", "score", None):  # neither by name: may be anything
         assert value_range(losses, mode="min", metric=name) is None, name
     assert value_range(np.array([-1.2, 0.3]), mode="min", metric="val_loss") is None  # a loss seen below 0
 

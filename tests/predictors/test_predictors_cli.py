@@ -189,6 +189,24 @@ def test_rank_reads_an_accuracy_in_percent_by_its_name_and_takes_bounds(tmp_path
     assert len(wrong.stderr.strip().splitlines()) == 1 and not out.exists()  # one line, nothing written
 
 
+def test_rank_keeps_an_error_rate_named_so_at_zero_and_up(tmp_path):
+    """An image classifier's error (the issue's unseen curves: error, lower is better), runs ending near 0: its
+    predicted finals and intervals never go below 0 (round 42; before, an error rate was read as anything)."""
+    from foretune.predictors import Curve
+
+    errors = [Curve(c.fractions, 1 - c.values, {}, c.trial) for c in _accuracy_runs()]
+    paths = _write(errors[:12], tmp_path / "finished.csv"), _write(errors[12:], tmp_path / "partial.csv", 0.2)
+    for path in paths:
+        pd.read_csv(path).rename(columns={"value": "val_error"}).to_csv(path, index=False)
+    out = tmp_path / "ranked.csv"
+    args = ("rank", paths[1], "--fit", paths[0], "--mode", "min", "--predictor", "snapshot", "--value-col", "val_error")
+    result = _cli(*args, "--out", out)
+    assert result.returncode == 0 and "range [0, inf]" in result.stdout, result.stderr
+    assert pd.read_csv(out)[["predicted_final", "lower", "upper"]].to_numpy().min() >= 0.0
+    assert _cli(*args, "--out", out, "--bounds", "none").returncode == 0
+    assert pd.read_csv(out)["lower"].min() < 0.0  # the test can fail: unclipped, an interval reaches below 0
+
+
 def _scores(stdout):
     """rank-eval's table as {metric: value} (one predictor's column)."""
     rows = [line.split("│") for line in stdout.splitlines() if line.count("│") == 3]

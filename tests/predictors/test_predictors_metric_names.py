@@ -66,6 +66,14 @@ def test_scores_and_loss_scalers_are_not_losses(name):
     assert not is_loss(name)
 
 
+def test_error_rates_by_their_names():
+    from foretune.predictors.metric_names import is_error_rate
+
+    rates = ["error", "val_error", "error_rate", "top1_err", "valErr", "eval_wer", "test_cer"]
+    others = ["val_mean_squared_error", "eval_loss", "val_mse", "accuracy", "regret", "terrain", "werewolf", ""]
+    assert [n for n in rates if not is_error_rate(n)] == [] and [n for n in others if is_error_rate(n)] == []
+
+
 def test_shares_by_their_names():
     shares = ["accuracy", "eval_accuracy", "val_acc", "valAcc", "acc/Brand", "macro_f1", "exact_match", "eval_em"]
     shares += ["precision", "recall", "roc_auc", "val_miou", "dice", "bleu", "sacrebleu", "rougeL", "top1_acc", "mAP"]
