@@ -38,7 +38,9 @@ def score(
     name: str, finished: list[Curve], judged: list[Curve], *, at: float, mode: str, metric: str | None = None
 ) -> dict[str, float]:
     """One predictor fit on `finished`, judging `judged` from their points at <= `at`."""
-    prediction = get_predictor(name, mode=mode).fit(finished).predict([c.upto(at) for c in judged], at=at)
+    prediction = (
+        get_predictor(name, mode=mode, metric=metric).fit(finished).predict([c.upto(at) for c in judged], at=at)
+    )
     # Predictions are clipped into the metric's range as `foretune rank` and the search read it from the values and
     # the `metric`'s name (an accuracy to [0, 1], a loss to 0 and up, since round 41); the range is read from the
     # finished runs and the judged runs' early points only, never their finals.

@@ -237,7 +237,7 @@ def rank_cmd(
             )
     if columns.params is None and finished:  # guessed per table: a hyperparameter must be one in both
         runs, finished = _shared_params(runs, finished)
-    model = get_predictor(predictor, mode=mode).fit(finished)
+    model = get_predictor(predictor, mode=mode, metric=value_col).fit(finished)
     early = [c.upto(at) for c in runs]
     given = metric_range != "auto"
     every = [*runs, *finished]
@@ -364,6 +364,7 @@ def rank_eval_cmd(
         seed=seed,
         finished=finished,
         bounds=metric_range,
+        metric=value_col,
     )
     shown = Table(title=f"predicting the final at {at:g} of the budget ({mode}), {len(complete)} complete runs")
     shown.add_column("metric")

@@ -7,7 +7,9 @@ from foretune.predictors._auto import AutoPredictor
 from foretune.predictors._base import Predictor
 from foretune.predictors._curve import CurvePredictor
 from foretune.predictors._learned import LearnedPredictor
+from foretune.predictors._mirrored import MirroredScore
 from foretune.predictors._snapshot import SnapshotPredictor
+from foretune.predictors.metric_names import is_error_rate
 
 PREDICTORS: dict[str, type[Predictor]] = {
     "snapshot": SnapshotPredictor,
@@ -17,8 +19,12 @@ PREDICTORS: dict[str, type[Predictor]] = {
 }
 
 
-def get_predictor(name: str, *, mode: Mode = "max", **options: object) -> Predictor:
-    """A new predictor by name (one of `PREDICTORS`); `options` go to its constructor."""
+def get_predictor(name: str, *, mode: Mode = "max", metric: str | None = None, **options: object) -> Predictor:
+    """A new predictor by name (one of `PREDICTORS`); `options` go to its constructor. `metric`: the objective's
+    name, where known: an error rate by its name to minimize (`metric_names.is_error_rate`: "val_error") is predicted
+    as the score it mirrors (`_mirrored.MirroredScore`), not by the rules made for a loss."""
     if name not in PREDICTORS:
         raise ValueError(f"unknown predictor {name!r}; choose one of {', '.join(PREDICTORS)}")
+    if mode == "min" and metric is not None and is_error_rate(metric):
+        return MirroredScore(PREDICTORS[name](mode="max", **options))
     return PREDICTORS[name](mode=mode, **options)

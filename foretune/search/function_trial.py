@@ -22,7 +22,6 @@ from typing import Any
 from foretune.config import ExperimentConfig
 from foretune.errors import ForetuneError
 from foretune.keys import FRACTION_KEY
-from foretune.predictors.calibration import Bounds, outside_range, range_text
 from foretune.search.trainable import TuneReporter
 from foretune.trainers.reporters import Decision, Reporter
 from foretune.trainers.wall_clock import WallClockMeter
@@ -72,7 +71,12 @@ class ReportMisuse(ForetuneError):
 class FunctionReporter(TuneReporter):
     """A `TuneReporter` that checks each report of a user's function: a bad one fails the trial with a message."""
 
-    def __init__(self, metric: str, costs: WallClockMeter | None = None, metric_range: Bounds | None = None) -> None:
+    def __init__(
+        self,
+        metric: str,
+        costs: WallClockMeter | None = None,
+        metric_range: tuple[float | None, float | None] | None = None,
+    ) -> None:
         super().__init__(costs=costs)
         self.metric = metric
         self.metric_range = metric_range  # given by hand: a value outside it shows it is not the metric's range
@@ -95,14 +99,20 @@ class FunctionReporter(TuneReporter):
                 f"train_fn reported {', '.join(sorted(metrics)) or 'no metrics'} at fraction {fraction:g} "
                 f"but not '{self.metric}', the search metric; report it at every evaluation (or change the metric)"
             )
-        value = float(metrics[self.metric])
-        if self.metric_range is not None and len(outside_range([value], self.metric_range)):
+        if self.metric_range is not None:
+            self._check_range(float(metrics[self.metric]), fraction)
+        return super().report(fraction, step, metrics)
+
+    def _check_range(self, value: float, fraction: float) -> None:
+        # Imported here: a trial's process stays without scipy.stats (the predictors' chain) unless a range is given.
+        from foretune.predictors.calibration import outside_range, range_text
+
+        if len(outside_range([value], self.metric_range)):
             raise ReportMisuse(
                 f"train_fn reported {self.metric}={value:g} at fraction {fraction:g}, outside search.metric_range "
                 f"{range_text(self.metric_range)}; set search.metric_range to the metric's range (e.g. [0, 100] for "
                 "a percentage), or auto to read it from the values"
             )
-        return super().report(fraction, step, metrics)
 
 
 def _number(value: object, name: str, where: str) -> float:

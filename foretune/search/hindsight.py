@@ -16,13 +16,13 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from foretune.config import EarlyStageConfig, validate_config
+from foretune.config import EarlyStageConfig, SearchConfig, validate_config
 from foretune.errors import ForetuneError
 from foretune.keys import CONFIG_ATTR, INTERRUPTED_ATTR
 from foretune.predictors import get_predictor
 from foretune.predictors.calibration import clip_to_bounds
 from foretune.predictors.metrics import spearman
-from foretune.search.fits import MetricRange, range_of, search_range
+from foretune.search.fits import range_of, search_range
 from foretune.search.storage import trial_curve
 
 MIN_TRIALS = 4  # 3 finished runs to predict from, plus the one predicted
@@ -45,9 +45,11 @@ def leave_one_out(study: optuna.Study, mode: str) -> pd.DataFrame:
     rows = []
     if len(curves) < MIN_TRIALS:
         return pd.DataFrame(rows, columns=COLUMNS)
-    bounds = range_of(_stored_range(study), curves)  # as the search clipped: read once from every complete trial
+    search = _stored_search(study)
+    bounds = range_of(None if search is None else search_range(search), curves)  # as the search clipped, read once
+    metric = None if search is None else search.metric
     for i, curve in enumerate(curves):
-        predictor = get_predictor(str(early["predictor"]), mode=mode).fit(curves[:i] + curves[i + 1 :])
+        predictor = get_predictor(str(early["predictor"]), mode=mode, metric=metric).fit(curves[:i] + curves[i + 1 :])
         prediction = clip_to_bounds(predictor.predict([curve.upto(at)], at=at), bounds)
         if prediction.predicted:
             interval = (prediction.mean[0], prediction.lower[0], prediction.upper[0])
@@ -55,12 +57,12 @@ def leave_one_out(study: optuna.Study, mode: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _stored_range(study: optuna.Study) -> MetricRange:
-    """The metric's range as the search clipped its predictions (`fits.search_range` of the stored config); None
-    where no search section is stored (a study run without foretune) or it no longer validates."""
+def _stored_search(study: optuna.Study) -> SearchConfig | None:
+    """The search section of the stored config (its metric's name and range, as the search read them); None where
+    none is stored (a study run without foretune) or it no longer validates."""
     stored = study.user_attrs.get(CONFIG_ATTR) or {}
     try:
-        return search_range(validate_config(stored, "(stored with the study)").search) if "search" in stored else None
+        return validate_config(stored, "(stored with the study)").search if "search" in stored else None
     except ForetuneError:
         return None
 

@@ -34,10 +34,10 @@ def make_predictor_factory(config: ExperimentConfig):
     """A zero-argument builder of the configured predictor (the config has checked its name)."""
     from foretune.predictors import get_predictor
 
-    name, mode = config.early_stage.predictor, config.search.mode
+    name, mode, metric = config.early_stage.predictor, config.search.mode, config.search.metric
 
     def make() -> Predictor:
-        return get_predictor(name, mode=mode)
+        return get_predictor(name, mode=mode, metric=metric)
 
     return make
 

@@ -145,7 +145,7 @@ class EarlyCut:
     def _new_predictor(self) -> Predictor:
         if self.predictor == LATE_GAIN:
             return LateGainPredictor(mode=self.mode)
-        return get_predictor(self.predictor, mode=self.mode)
+        return get_predictor(self.predictor, mode=self.mode, metric=self.metric)
 
     def conformal_error(self, fraction: float) -> float:
         """Split-conformal bound (at `level`) on the error of predicting a final from `fraction`.
