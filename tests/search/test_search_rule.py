@@ -304,3 +304,17 @@ def test_from_8_finished_runs_a_searched_score_is_judged_through_its_eval_loss_s
     assert bases[7].startswith("predicted by auto from eval_loss at 20%, 7 finished runs")  # its early value's line
     assert bases[8].startswith("predicted by auto from eval_loss's predicted final, 8 finished runs")
     assert bases[9].startswith("predicted by auto from eval_loss's predicted final, 9 finished runs")
+
+
+def test_the_search_predicts_an_error_rate_as_the_score_it_mirrors():
+    """`search.metric: val_error` (mode min): the search's predictor reads it as the accuracy it mirrors, not by the
+    rules made for a loss (benchmarks/error_rate.py); a loss stays a loss."""
+    from foretune.config import load_config
+    from foretune.predictors._mirrored import MirroredScore
+    from foretune.search.tuner import make_predictor_factory
+
+    own = {"search.trainable": "mypkg.train:run", "search.space": {"lr": {"type": "float", "low": 0.0, "high": 1.0}}}
+    error = load_config(None, {**own, "search.metric": "val_error", "search.mode": "min"})
+    loss = load_config(None, {**own, "search.metric": "val_loss", "search.mode": "min"})
+    assert isinstance(make_predictor_factory(error)(), MirroredScore)
+    assert not isinstance(make_predictor_factory(loss)(), MirroredScore)
