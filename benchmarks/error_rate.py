@@ -15,13 +15,12 @@ accuracy does), fitted to nothing; all five sets were measured before it was cho
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-from metric_scale import SETS, load
+from metric_scale import SETS, draw_args, load
 
 from foretune.predictors import get_predictor, metrics
 from foretune.predictors._base import final_value
@@ -60,11 +59,7 @@ def score(runs, *, mode: str, metric: str | None, repeats: int, size: int, seed:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--size", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = draw_args(__doc__.splitlines()[0])
     start = time.perf_counter()
     rows = []
     for name in SETS:

@@ -117,12 +117,17 @@ def compare(name: str, objective: str, *, repeats: int, size: int, seed: int) ->
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def draw_args(description: str) -> argparse.Namespace:
+    """--repeats, --size, --seed: the cold / warm protocol's draws (`cold_warm.py`)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--size", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = draw_args(__doc__.splitlines()[0])
     start = time.perf_counter()
     rows = []
     for name in SETS:
