@@ -150,6 +150,13 @@ def test_early_cut_checks_its_arguments() -> None:
     for bad in ({"tolerance": 0}, {"min_fraction": 1.0}, {"min_finished": -1}, {"predictor": "nope"}, {"level": 1.0}):
         with pytest.raises(ValueError):
             EarlyCut(metric="accuracy", **bad)
+    from foretune.predictors._mirrored import MirroredScore
+
+    # An error rate to minimize is predicted as the accuracy it mirrors, a loss as a loss (get_predictor's metric).
+    assert isinstance(EarlyCut(metric="val_error", mode="min", predictor="snapshot")._new_predictor(), MirroredScore)
+    assert not isinstance(
+        EarlyCut(metric="eval_loss", mode="min", predictor="snapshot")._new_predictor(), MirroredScore
+    )
 
 
 @pytest.mark.slow

@@ -120,8 +120,8 @@ class EarlyCut:
             raise ValueError(f"level must be in (0, 1), got {level!r}")
         self.predictor = LATE_GAIN if predictor in (LATE_GAIN, "auto") else predictor
         self.mode = mode
-        self._new_predictor()  # unknown names fail here, not mid-sweep
         self.metric = metric
+        self._new_predictor()  # unknown names fail here, not mid-sweep
         self.tolerance = float(tolerance)
         self.min_fraction = float(min_fraction)
         self.min_finished = int(min_finished)
