@@ -190,16 +190,13 @@ def curves_range(curves: Sequence[Curve], *, mode: Mode, metric: str | None = No
 class ReadRange:
     """A metric's range read from the values seen so far: `known` (the built-in task's range of that name) while
     every value fits it, else `value_range` of the values and the name ([0, 1] for a score with every value in
-    [0, 1], [0, 100] for a share named so, 0 and up for a loss named so). A trainable of your own, or a task's
-    `metric_fn`, may report an `accuracy` in percent: clipped to the task's [0, 1], every prediction would read 1.
-    Called with curves (the evaluator) or, `of_values`, with scores (a saturation fit)."""
+    [0, 1], [0, 100] for a share named so, 0 and up for a loss or an error rate named so). A trainable of your own,
+    or a task's `metric_fn`, may report an `accuracy` in percent: clipped to the task's [0, 1], every prediction would
+    read 1. Read by `bounds_among` (the evaluator's curves, a saturation fit's scores)."""
 
     metric: str | None
     mode: Mode
     known: Bounds | None = None
-
-    def __call__(self, curves: Sequence[Curve]) -> Bounds | None:
-        return self.of_values(curve_values(curves))
 
     def of_values(self, values: np.ndarray) -> Bounds | None:
         values = _finite(values)
@@ -208,6 +205,15 @@ class ReadRange:
     def _fits(self, values: np.ndarray) -> bool:
         """Every value inside `known` (and one at least)."""
         return self.known is not None and bool(len(values)) and not len(outside_range(values, self.known))
+
+
+MetricRange = Bounds | ReadRange | None  # a range given, one read from the values, or none
+
+
+def bounds_among(metric_range: MetricRange, values: np.ndarray) -> Bounds | None:
+    """The bounds `metric_range` sets among `values`: a `ReadRange` reads them from the values; a range given (or
+    None) is itself."""
+    return metric_range.of_values(values) if isinstance(metric_range, ReadRange) else metric_range
 
 
 def range_text(bounds: Bounds) -> str:

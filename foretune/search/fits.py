@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from foretune.predictors._base import Curve, Prediction, Predictor
-from foretune.predictors.calibration import Bounds, ReadRange, clip_to_bounds
+from foretune.predictors.calibration import Bounds, MetricRange, ReadRange, bounds_among, clip_to_bounds, curve_values
 
 if TYPE_CHECKING:
     from foretune.config import SearchConfig
@@ -37,12 +37,9 @@ def refit_due(fitted_on: int, finished: int) -> bool:
     return fitted_on < _REFIT_EVERY_RUN_BELOW or finished >= fitted_on * _REFIT_GROWTH
 
 
-MetricRange = Bounds | ReadRange | None
-
-
 def range_of(metric_range: MetricRange, curves: Sequence[Curve]) -> Bounds | None:
     """The bounds `metric_range` sets for predictions among `curves` (a `ReadRange` reads them from their values)."""
-    return metric_range(curves) if isinstance(metric_range, ReadRange) else metric_range
+    return bounds_among(metric_range, curve_values(curves))
 
 
 def search_range(search: SearchConfig) -> MetricRange:

@@ -46,7 +46,7 @@ from scipy.optimize import isotonic_regression
 
 from foretune.errors import ForetuneError
 from foretune.keys import MAD_TO_STD, Mode, SaturationRegime, check_mode
-from foretune.predictors.calibration import ReadRange
+from foretune.predictors.calibration import ReadRange, bounds_among
 from foretune.predictors.saturation.answer import corrected, decided, log_correction
 from foretune.predictors.saturation.bootstrap import bootstrap_fits
 from foretune.predictors.saturation.correction import correction_group
@@ -173,7 +173,7 @@ class SaturationModel:
         Raises ForetuneError when the points cannot support a fit.
         """
         n, values = check_points(n, values)
-        metric_range = self.bounds.of_values(values) if isinstance(self.bounds, ReadRange) else self.bounds
+        metric_range = bounds_among(self.bounds, values)
         baseline = float(np.mean(values[n == 0])) if np.any(n == 0) else None
         points = group_points(n, values, sign=self._sign, min_points=self.min_points)
         if max_n is None:

@@ -30,7 +30,7 @@ import numpy as np
 
 from foretune.errors import ForetuneError
 from foretune.keys import SWEEP_TARGETS, Mode, SweepTarget
-from foretune.predictors.calibration import Bounds, ReadRange
+from foretune.predictors.calibration import MetricRange, bounds_among
 from foretune.predictors.saturation import SaturationModel, SaturationResult
 from foretune.search.sweep.adaptive import interval_ratio, next_sizes
 from foretune.search.sweep.early_cut import EarlyCut, EarlyCutReporter
@@ -85,7 +85,7 @@ class SaturationSweep:
         seed: int = 0,
         on_point: Callable[[SweepPoint], None] | None = None,
         early_cut: EarlyCut | None = None,
-        bounds: Bounds | ReadRange | None = None,
+        bounds: MetricRange = None,
         runner: Runner | None = None,
         slots: int | None = None,
         recorded: Sequence[SweepPoint] = (),
@@ -190,9 +190,7 @@ class SaturationSweep:
             metrics[f"{self.metric}_when_cut"] = score
             score += cut.remaining_gain
             # The range read from this run's own curve where it is read (a metric_fn's accuracy in percent).
-            bounds = (
-                self.bounds.of_values(np.array(reporter.values)) if isinstance(self.bounds, ReadRange) else self.bounds
-            )
+            bounds = bounds_among(self.bounds, np.array(reporter.values))
             if bounds is not None:
                 score = float(np.clip(score, *bounds))
             # Per-attribute scores of a cut run are not final; the attribute fits use whole runs.
