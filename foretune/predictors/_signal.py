@@ -150,8 +150,10 @@ def line_signal(
     metric: str, train: Sequence[Curve], curves: Sequence[Curve], at: float, *, mode: Mode, comparable: bool = False
 ) -> Signal | None:
     """The line final = a + b * (metric at `at`), fit on `train`; None where a run lacks the metric
-    by `at`, the metric does not vary over the finished runs, the least-squares slope has the wrong sign
-    (`_slope_agrees`), or a judged run lies too far beyond their range (below).
+    by `at`, the metric or the final does not vary over the finished runs (equal finals: a flat line ranks
+    nothing, and the sign of its least-squares slope, 0 up to rounding, moved with the values' offset: round 43),
+    the least-squares slope has the wrong sign (`_slope_agrees`), or a judged run lies too far beyond their range
+    (below).
 
     A line through a handful of runs says little beyond their range: on the LoRA curves a line through
     5 runs' eval losses in [0.99, 1.05] predicted -4.8 for a run at 0.58 (the relation saturates), and
@@ -175,6 +177,8 @@ def line_signal(
     query = extra_features(curves, at, [metric])[:, 0]
     finals = np.array([final_value(c) for c in train])
     if not (np.isfinite(x).all() and np.isfinite(query).all() and np.isfinite(finals).all()) or np.ptp(x) <= 0:
+        return None
+    if np.ptp(finals) <= 0:
         return None
     comparable = comparable and mode == "max"
     reach = REACH * np.ptp(x)

@@ -17,6 +17,7 @@ from foretune.predictors._signal import (
     TAIL_LIMIT,
     TAIL_MOVED_SHARE,
     TWO_RUN_BAND,
+    best_signal,
     line_signal,
     rule_error,
 )
@@ -406,3 +407,25 @@ def test_a_loss_beyond_the_tail_limit_ranks_by_the_eval_loss_with_no_final():
     near = replace(far, extras=far.extras | {"eval_loss": np.full(10, x.min() - (TAIL_LIMIT - 0.5) * np.ptp(x))})
     auto, prediction = _predict(with_train, [*judged, near])
     assert auto.weights_ == {"signal:eval_loss": 1.0} and prediction.predicted
+
+
+@pytest.mark.parametrize("offset", [0.0, -1.0, 1.0, 1000.0])
+def test_no_line_through_finished_runs_with_equal_finals(offset):
+    """Two finished runs ending equal (an accuracy on a few products, both at 0.0746; `lora_curves.csv`'s draw 13
+    of the cold-2 protocol): a line through them is flat and ranks nothing. Before round 43 its least-squares
+    slope, 0 up to rounding, took a sign from the values' offset: the accuracy less 1 (an error rate's mirror)
+    gave a flat line that tied every judged run, the accuracy none."""
+    fractions = np.array([0.2, 1.0])
+    finals = 0.0746032 + offset
+    train = [
+        Curve(
+            fractions, np.array([0.05 + offset, finals]), {}, trial, extras={"eval_loss": np.array([loss, loss - 0.3])}
+        )
+        for trial, loss in enumerate((1.08543, 1.16318))
+    ]
+    judged = [
+        Curve(fractions[:1], np.array([0.05 + offset]), {}, 10 + i, extras={"eval_loss": np.array([loss])})
+        for i, loss in enumerate((0.4, 0.9, 1.3))
+    ]
+    assert line_signal("eval_loss", train, judged, 0.2, mode="max", comparable=True) is None
+    assert best_signal(train, judged, 0.2, mode="max", rules=None) is None
