@@ -77,6 +77,23 @@ def read_bounds(text: str | None, parsed, *, seen: list, every: list, mode: str,
     return parsed
 
 
+def read_as_loss_note(mode: str, value_col: str, metric_range, seen: list) -> str | None:
+    """For a metric to minimize read as a loss only because its values leave [0, 1] (its name says neither a loss
+    nor an error rate): how to have it read as an error rate in percent. None where it is not so read."""
+    from foretune.predictors.calibration import curve_values, reads_as_error_rate
+    from foretune.predictors.metric_names import is_loss
+
+    high = metric_range[1] if isinstance(metric_range, tuple) and metric_range[1] is not None else 1.0
+    if mode != "min" or is_loss(value_col):
+        return None
+    if reads_as_error_rate(curve_values(seen), mode="min", metric=value_col, top=high):
+        return None
+    return (
+        f"{value_col}: read as a loss (its name says neither a loss nor an error rate, and its values leave "
+        f"[0, {high:g}]); an error rate in percent? --bounds 0,100 reads it as one"
+    )
+
+
 def range_line(metric_range, given: bool) -> str:
     """Which range the predicted finals and intervals were clipped into, and where it came from."""
     if metric_range is None:

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from foretune.cli.options import BoundsOpt, console, err_console, parse_bounds, range_line, read_bounds
+from foretune.cli.options import (
+    BoundsOpt,
+    console,
+    err_console,
+    parse_bounds,
+    range_line,
+    read_as_loss_note,
+    read_bounds,
+)
 from foretune.errors import ForetuneError
 from foretune.keys import MODES, PREDICTOR_NAMES
 
@@ -237,7 +245,8 @@ def rank_cmd(
             )
     if columns.params is None and finished:  # guessed per table: a hyperparameter must be one in both
         runs, finished = _shared_params(runs, finished)
-    model = get_predictor(predictor, mode=mode, metric=value_col).fit(finished)
+    given_range = metric_range if isinstance(metric_range, tuple) else None
+    model = get_predictor(predictor, mode=mode, metric=value_col, metric_range=given_range).fit(finished)
     early = [c.upto(at) for c in runs]
     given = metric_range != "auto"
     every = [*runs, *finished]
@@ -269,6 +278,8 @@ def rank_cmd(
         shown.add_row(str(row.rank), str(row.trial), *("-" if v != v else f"{v:.4g}" for v in numbers))
     console.print(shown)
     console.print(prediction.basis, highlight=False, soft_wrap=True)
+    if note := read_as_loss_note(mode, value_col, given_range, [*finished, *early]):
+        console.print(note, highlight=False, soft_wrap=True)
     if prediction.predicted:
         console.print(range_line(metric_range, given), highlight=False, soft_wrap=True)
     if predictor in ("auto", "learned"):  # the predictors that read more than the curve
@@ -379,6 +390,8 @@ def rank_eval_cmd(
         shown.add_row(labels.get(metric, metric), *(f"{v:.3f}" for v in row))
     console.print(shown)
     console.print(range_line(metric_range, given), highlight=False, soft_wrap=True)
+    if note := read_as_loss_note(mode, value_col, metric_range, seen):
+        console.print(note, highlight=False, soft_wrap=True)
     if {"auto", "learned"} & set(names):  # the predictors that read more than the curve
         learned_from = complete if finished is None else finished  # cross-fitted on the complete runs' folds
         console.print(_inputs_line(complete, learned_from, value_col, at), highlight=False, soft_wrap=True)

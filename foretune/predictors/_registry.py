@@ -7,9 +7,10 @@ from foretune.predictors._auto import AutoPredictor
 from foretune.predictors._base import Predictor
 from foretune.predictors._curve import CurvePredictor
 from foretune.predictors._learned import LearnedPredictor
-from foretune.predictors._mirrored import MirroredScore
+from foretune.predictors._mirrored import ErrorRateByValues, MirroredScore
 from foretune.predictors._snapshot import SnapshotPredictor
-from foretune.predictors.metric_names import is_error_rate
+from foretune.predictors.calibration import Bounds
+from foretune.predictors.metric_names import is_error_rate, is_loss
 
 PREDICTORS: dict[str, type[Predictor]] = {
     "snapshot": SnapshotPredictor,
@@ -19,12 +20,25 @@ PREDICTORS: dict[str, type[Predictor]] = {
 }
 
 
-def get_predictor(name: str, *, mode: Mode = "max", metric: str | None = None, **options: object) -> Predictor:
+def get_predictor(
+    name: str,
+    *,
+    mode: Mode = "max",
+    metric: str | None = None,
+    metric_range: Bounds | None = None,
+    **options: object,
+) -> Predictor:
     """A new predictor by name (one of `PREDICTORS`); `options` go to its constructor. `metric`: the objective's
     name, where known: an error rate by its name to minimize (`metric_names.is_error_rate`: "val_error") is predicted
-    as the score it mirrors (`_mirrored.MirroredScore`), not by the rules made for a loss."""
+    as the score it mirrors (`_mirrored.MirroredScore`), not by the rules made for a loss; one to minimize named
+    neither a loss nor an error rate ("value") is read so while every value seen is in [0, 1], or in [0, HIGH] where
+    `metric_range`, a range given by hand, has an upper end (`_mirrored.ErrorRateByValues`)."""
     if name not in PREDICTORS:
         raise ValueError(f"unknown predictor {name!r}; choose one of {', '.join(PREDICTORS)}")
+    cls = PREDICTORS[name]
     if mode == "min" and metric is not None and is_error_rate(metric):
-        return MirroredScore(PREDICTORS[name](mode="max", **options))
-    return PREDICTORS[name](mode=mode, **options)
+        return MirroredScore(cls(mode="max", **options))
+    if mode == "min" and metric is not None and not is_loss(metric):
+        top = metric_range[1] if metric_range is not None and metric_range[1] is not None else 1.0
+        return ErrorRateByValues(lambda inner_mode: cls(mode=inner_mode, **options), metric, top)
+    return cls(mode=mode, **options)

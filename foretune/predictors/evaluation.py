@@ -45,8 +45,10 @@ def ranking_table(
     return table.reset_index(drop=True)
 
 
-def _make(spec: PredictorSpec, mode: Mode, metric: str | None = None) -> Predictor:
-    return get_predictor(spec, mode=mode, metric=metric) if isinstance(spec, str) else spec(mode)
+def _make(spec: PredictorSpec, mode: Mode, metric: str | None = None, metric_range: Bounds | None = None) -> Predictor:
+    if isinstance(spec, str):
+        return get_predictor(spec, mode=mode, metric=metric, metric_range=metric_range)
+    return spec(mode)
 
 
 def cross_fit_predict(
@@ -59,14 +61,16 @@ def cross_fit_predict(
     seed: int = 0,
     finished: Sequence[Curve] | None = None,
     metric: str | None = None,
+    metric_range: Bounds | None = None,
 ) -> Prediction:
     """Predict every complete run from its points at fraction <= `at`, never with a model that saw
     its final: with `finished` given, fit on those; else split `curves` in `folds` parts and
     predict each part with a predictor fit on the other parts (a study's finished runs). `metric`: the objective's
-    name, where known (`get_predictor`: an error rate is predicted as the score it mirrors)."""
+    name, where known, and `metric_range` its range (`get_predictor`: an error rate is predicted as the score it
+    mirrors)."""
     partial = [c.upto(at) for c in curves]
     if finished is not None:
-        return _make(spec, mode, metric).fit(finished).predict(partial, at=at)
+        return _make(spec, mode, metric, metric_range).fit(finished).predict(partial, at=at)
     if folds < 2:
         raise ValueError(f"folds must be >= 2, got {folds}")
     mean, lower, upper = (np.empty(len(curves)) for _ in range(3))
@@ -77,7 +81,7 @@ def cross_fit_predict(
         if not len(test):
             continue
         train = [curves[i] for i in np.flatnonzero(fold != f)]
-        prediction = _make(spec, mode, metric).fit(train).predict([partial[i] for i in test], at=at)
+        prediction = _make(spec, mode, metric, metric_range).fit(train).predict([partial[i] for i in test], at=at)
         mean[test], lower[test], upper[test] = prediction.mean, prediction.lower, prediction.upper
         parts.append(prediction)
     return Prediction(
@@ -106,12 +110,21 @@ def evaluate_predictors(
 ) -> pd.DataFrame:
     """The metrics (rows: `metrics.METRICS`) of each predictor (columns) on complete `curves`. `bounds`: the metric's
     range, the predicted finals and intervals clipped into it as `foretune rank` shows them (its ranking, like
-    `rank`'s, by the predictions before clipping: runs predicted past 100% keep their order)."""
+    `rank`'s, by the predictions before clipping: runs predicted past 100% keep their order), and the predictors read
+    it (`get_predictor`'s `metric_range`)."""
     finals = np.array([final_value(c) for c in curves])
     columns = {}
     for label, spec in specs.items():
         prediction = cross_fit_predict(
-            spec, curves, at=at, mode=mode, folds=folds, seed=seed, finished=finished, metric=metric
+            spec,
+            curves,
+            at=at,
+            mode=mode,
+            folds=folds,
+            seed=seed,
+            finished=finished,
+            metric=metric,
+            metric_range=bounds,
         )
         shown = clip_to_bounds(prediction, bounds)
         columns[label] = metrics.evaluate(shown, finals, mode=mode, k=k, q=q, order=prediction.mean)

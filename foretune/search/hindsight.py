@@ -48,8 +48,10 @@ def leave_one_out(study: optuna.Study, mode: str) -> pd.DataFrame:
     search = _stored_search(study)
     bounds = range_of(None if search is None else search_range(search), curves)  # as the search clipped, read once
     metric = None if search is None else search.metric
+    given = search.metric_range if search is not None and isinstance(search.metric_range, tuple) else None
     for i, curve in enumerate(curves):
-        predictor = get_predictor(str(early["predictor"]), mode=mode, metric=metric).fit(curves[:i] + curves[i + 1 :])
+        predictor = get_predictor(str(early["predictor"]), mode=mode, metric=metric, metric_range=given)
+        predictor = predictor.fit(curves[:i] + curves[i + 1 :])
         prediction = clip_to_bounds(predictor.predict([curve.upto(at)], at=at), bounds)
         if prediction.predicted:
             interval = (prediction.mean[0], prediction.lower[0], prediction.upper[0])

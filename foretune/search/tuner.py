@@ -35,9 +35,10 @@ def make_predictor_factory(config: ExperimentConfig):
     from foretune.predictors import get_predictor
 
     name, mode, metric = config.early_stage.predictor, config.search.mode, config.search.metric
+    given = config.search.metric_range if isinstance(config.search.metric_range, tuple) else None
 
     def make() -> Predictor:
-        return get_predictor(name, mode=mode, metric=metric)
+        return get_predictor(name, mode=mode, metric=metric, metric_range=given)
 
     return make
 

@@ -207,6 +207,43 @@ def test_rank_keeps_an_error_rate_named_so_at_zero_and_up(tmp_path):
     assert pd.read_csv(out)["lower"].min() < 0.0  # the test can fail: unclipped, an interval reaches below 0
 
 
+def test_rank_reads_an_error_rate_in_the_default_column_as_one(tmp_path):
+    """The issue's own format, `trial, fraction, value` to minimize, holding an error rate: ranked as `--value-col
+    val_error` ranks it, the range 0 and up, and the output says how it was read (round 43; before, a bare "value" to
+    minimize went through the rules made for a loss and its cold intervals covered 45-88% of finals)."""
+    from foretune.predictors import Curve
+
+    errors = [Curve(c.fractions, 1 - c.values, {}, c.trial) for c in _accuracy_runs()]
+    paths = _write(errors[:12], tmp_path / "finished.csv"), _write(errors[12:], tmp_path / "partial.csv", 0.2)
+    bare, named = tmp_path / "bare.csv", tmp_path / "named.csv"
+    result = _cli("rank", paths[1], "--fit", paths[0], "--mode", "min", "--out", bare)
+    assert result.returncode == 0 and "read as an error rate" in result.stdout, result.stderr
+    assert "range [0, inf]" in result.stdout
+    for path in paths:
+        pd.read_csv(path).rename(columns={"value": "val_error"}).to_csv(path, index=False)
+    result = _cli("rank", paths[1], "--fit", paths[0], "--mode", "min", "--value-col", "val_error", "--out", named)
+    assert result.returncode == 0 and "read as an error rate" not in result.stdout, result.stderr
+    bare, named = pd.read_csv(bare), pd.read_csv(named)
+    pd.testing.assert_frame_equal(bare.drop(columns="basis"), named.drop(columns="basis"))
+    assert bare["basis"].str.endswith("named neither a loss nor an error rate)").all()
+
+
+def test_rank_says_how_to_read_an_error_rate_in_percent_under_a_bare_name(tmp_path):
+    """In percent, a bare "value" to minimize leaves [0, 1]: read as a loss, with a note saying how to read it as an
+    error rate; `--bounds 0,100` does, and the basis says so."""
+    from foretune.predictors import Curve
+
+    errors = [Curve(c.fractions, 100 * (1 - c.values), {}, c.trial) for c in _accuracy_runs()]
+    paths = _write(errors[:12], tmp_path / "finished.csv"), _write(errors[12:], tmp_path / "partial.csv", 0.2)
+    args = ("rank", paths[1], "--fit", paths[0], "--mode", "min")
+    as_loss, given = _cli(*args), _cli(*args, "--bounds", "0,100")
+    assert as_loss.returncode == given.returncode == 0, as_loss.stderr + given.stderr
+    assert "value: read as a loss" in as_loss.stdout and "--bounds 0,100 reads it as one" in as_loss.stdout
+    assert "read as an error rate" not in as_loss.stdout
+    assert "read as a loss" not in given.stdout
+    assert "read as an error rate: every value in [0, 100]" in " ".join(given.stdout.split())
+
+
 def _scores(stdout):
     """rank-eval's table as {metric: value} (one predictor's column)."""
     rows = [line.split("│") for line in stdout.splitlines() if line.count("│") == 3]
