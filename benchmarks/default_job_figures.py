@@ -85,7 +85,8 @@ PARTS = ("job", "twin")
 # 84-86 were fixed before round 40's twins and run once with its kernel ridge, which drops a column the same in every
 # run (chosen for what it fixes, on no twin). 87-89 were fixed before round 41's twins and run once with round 40's
 # final tree, 90-92 then with round 41's (a metric's range, which leaves the job's [0, 1] accuracy as it was); 93-95
-# were fixed before round 42's first step and run once with round 41's final tree (e654243).
+# were fixed before round 42's first step and run once with round 41's final tree (e654243); 96-98 before round 43's
+# first step, run once with round 42's final tree (ac6d74c).
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -132,6 +133,7 @@ SEED_ROLES = {
     **{seed: "r41 fresh, round 40's final tree" for seed in range(87, 90)},
     **{seed: "r41 fresh, round 41's tree" for seed in range(90, 93)},
     **{seed: "r42 fresh, round 41's final tree" for seed in range(93, 96)},
+    **{seed: "r43 fresh, round 42's final tree" for seed in range(96, 99)},
 }
 
 
