@@ -63,9 +63,39 @@ def load_train_fn(path: str) -> TrainFn:
 
 class ReportMisuse(ForetuneError):
     """train_fn called the reporter wrongly (a fraction outside (0, 1] or not after the last one, a value that is not
-    a number, no search metric, one outside a `search.metric_range` given by hand) or never: a bug every trial
-    repeats, so the search stops at the first one (`stop_on_misuse.StopOnReportMisuse`) instead of failing each trial
-    after it trained to its first evaluation."""
+    a number, no search metric, one outside a `search.metric_range` given by hand) or never, or the built-in trainer
+    reported the search metric outside a `search.metric_range` given by hand: a mistake every trial repeats, so the
+    search stops at the first one (`stop_on_misuse.StopOnReportMisuse`) instead of failing each trial after it
+    trained to its first evaluation."""
+
+
+def check_in_range(who: str, metric: str, value: float, fraction: float, metric_range) -> None:
+    """A reported `metric` outside `search.metric_range` given by hand shows the range is not the metric's (clipped
+    into it, every prediction would sit on its edge): the misuse that says so."""
+    # Imported here: a trial's process stays without scipy.stats (the predictors' chain) unless a range is given.
+    from foretune.predictors.calibration import outside_range, range_text
+
+    if len(outside_range([value], metric_range)):
+        raise ReportMisuse(
+            f"{who} reported {metric}={value:g} at fraction {fraction:g}, outside search.metric_range "
+            f"{range_text(metric_range)}; set search.metric_range to the metric's range (e.g. [0, 100] for "
+            "a percentage), or auto to read it from the values"
+        )
+
+
+class RangeCheckedReporter(TuneReporter):
+    """The built-in trainer's `TuneReporter` where `search.metric_range` was given by hand: a reported search metric
+    outside it stops the search at the first trial (`check_in_range`)."""
+
+    def __init__(self, metric: str, metric_range, costs=None) -> None:
+        super().__init__(costs=costs)
+        self.metric, self.metric_range = metric, metric_range
+
+    def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
+        value = metrics.get(self.metric)
+        if value is not None:
+            check_in_range("the trainer", self.metric, float(value), float(fraction), self.metric_range)
+        return super().report(fraction, step, metrics)
 
 
 class FunctionReporter(TuneReporter):
@@ -100,19 +130,8 @@ class FunctionReporter(TuneReporter):
                 f"but not '{self.metric}', the search metric; report it at every evaluation (or change the metric)"
             )
         if self.metric_range is not None:
-            self._check_range(float(metrics[self.metric]), fraction)
+            check_in_range("train_fn", self.metric, float(metrics[self.metric]), fraction, self.metric_range)
         return super().report(fraction, step, metrics)
-
-    def _check_range(self, value: float, fraction: float) -> None:
-        # Imported here: a trial's process stays without scipy.stats (the predictors' chain) unless a range is given.
-        from foretune.predictors.calibration import outside_range, range_text
-
-        if len(outside_range([value], self.metric_range)):
-            raise ReportMisuse(
-                f"train_fn reported {self.metric}={value:g} at fraction {fraction:g}, outside search.metric_range "
-                f"{range_text(self.metric_range)}; set search.metric_range to the metric's range (e.g. [0, 100] for "
-                "a percentage), or auto to read it from the values"
-            )
 
 
 def _number(value: object, name: str, where: str) -> float:

@@ -1,4 +1,5 @@
-"""Your function misused the reporter: stop the search at the first trial that shows it.
+"""Your function misused the reporter (or a trainer reported the metric outside a range given by hand): stop the
+search at the first trial that shows it.
 
 A wrong metric name or fractions in percent fail every trial the same way, each after training up to its first
 evaluation (on a cluster: minutes to hours of GPU time per trial, for nothing). The trial raises

@@ -60,6 +60,16 @@ class TuneReporter:
         return Decision.CONTINUE
 
 
+def _reporter(config: ExperimentConfig, costs: Any) -> TuneReporter:
+    """A `TuneReporter`; one that checks the search metric against a `search.metric_range` given by hand."""
+    given = config.search.metric_range
+    if not isinstance(given, tuple):
+        return TuneReporter(costs=costs)
+    from foretune.search.function_trial import RangeCheckedReporter  # imports this module: here, not at the top
+
+    return RangeCheckedReporter(config.search.metric, given, costs=costs)
+
+
 def run_trial(
     params: dict[str, Any],
     *,
@@ -77,7 +87,7 @@ def run_trial(
 
     gc.collect()  # in a reused worker: the last trial's model, before this one loads its own (GPU memory)
     trainer = trainer_factory(trial_config(base_config, params))
-    reporter = TuneReporter(costs=getattr(trainer, "costs", None))
+    reporter = _reporter(base_config, getattr(trainer, "costs", None))
     # A trainer that scores the test split itself on completion (the LoRA trainer) leaves it to the lead check.
     deferred = "evaluate_test" in inspect.signature(trainer.fit).parameters and hasattr(trainer, "evaluate_test")
     result = trainer.fit(reporter, evaluate_test=False) if deferred else trainer.fit(reporter)

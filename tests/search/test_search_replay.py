@@ -126,3 +126,25 @@ def test_unreplayed_metric_is_refused(replay_bank):
     config = _config(replay_bank).with_overrides({"search.metric": "accuracy"})
     with pytest.raises(ValueError, match="accuracy"):
         ReplayTrainer(config, bank=replay_bank)
+
+
+def test_a_built_in_trainers_metric_outside_a_range_given_by_hand_stops_the_search(ray_session, replay_bank, tmp_path):
+    """The replayed val_loss (a built-in trainer's report, not train_fn's) against `search.metric_range: [0, 1]`:
+    clipped into it the predictions would be cut at 1, so the search stops at the first trial with one line (before
+    round 43 only a function of your own was checked)."""
+    import optuna
+
+    from foretune.config import validate_config
+    from foretune.search.driver import run_search
+    from foretune.search.function_trial import ReportMisuse
+    from foretune.search.storage import open_storage
+    from tests.search.conftest import replay_config_dict
+
+    raw = replay_config_dict(replay_bank, metric_range=[0, 1])
+    first = min(run.metrics["val_loss"][0] for run in replay_bank.runs)
+    assert first > 1  # every trial's first report leaves [0, 1] (later ones reach 0.51: a check of each report)
+    words = r"the trainer reported val_loss=\S+ at fraction \S+, outside search.metric_range \[0, 1\]; set search"
+    with pytest.raises(ReportMisuse, match=f"{words}.*The search stopped there"):
+        run_search(validate_config(raw), out=tmp_path, trainer_factory=replay_bank.trainer_factory(), progress=False)
+    trials = optuna.load_study(study_name="replay", storage=open_storage(str(tmp_path / "study.journal"))).trials
+    assert len(trials) < 8 and not any(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
