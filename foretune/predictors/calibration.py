@@ -16,8 +16,8 @@ predictors rank by the score at the early fraction and say so (`Prediction.predi
 A metric with a known range (an accuracy in [0, 1]) gets its predictions and intervals clipped into
 it (`clip_to_bounds`); `value_range` infers that range where no task or setting says so (`foretune rank`, a search
 of your own training code, the benchmarks): [0, 1] for a score with every value seen in [0, 1], [0, 100] for one
-named as a share (accuracy, F1, BLEU) with every value in [0, 100], 0 and up for a loss or an error rate named so
-and for a share to minimize under another name (`reads_as_error_rate`).
+named as a share (accuracy, F1, BLEU) with every value in [0, 100], 0 and up for a loss or an error rate named so,
+[0, 1] for a share to minimize under another name (`reads_as_error_rate`).
 
 The same residuals give each run's *plausible finals* (`Prediction.plausible`: its prediction plus
 each residual), from which `probability_better` computes the chance that its final beats a given
@@ -180,7 +180,8 @@ def value_range(values: np.ndarray, *, mode: Mode, metric: str | None = None) ->
     (`metric_names.is_share`: "accuracy", "val_acc", "f1", "bleu") and every value is in [0, 100] (the same in
     percent); (0, None) where mode is "min", `metric` names a loss (`metric_names.is_loss`) or an error rate
     (`metric_names.is_error_rate`: "val_error", "top1_err", "eval_wer") and no value is below 0
-    (a cross-entropy, an MSE: 0 and up), or one read as an error rate by its values (`reads_as_error_rate`); else
+    (a cross-entropy, an MSE: 0 and up); (0, 1) for one to minimize read as an error rate by its values
+    (`reads_as_error_rate`: named neither, every value in [0, 1]: a share, the range its mirror is clipped to); else
     None. Unclipped, an 80% interval reached -18% for an accuracy in percent and below 0 for up to one eval loss in
     six (benchmarks/metric_scale.py). A score in [0, 1] to minimize
     (an error rate) may still exceed 1 in a later run: no upper bound."""
@@ -188,8 +189,10 @@ def value_range(values: np.ndarray, *, mode: Mode, metric: str | None = None) ->
     if not len(values) or values.min() < 0:
         return None
     if mode == "min":
-        named = metric is not None and is_loss(metric)
-        return (0.0, None) if named or reads_as_error_rate(values, mode=mode, metric=metric) else None
+        if metric is not None and (is_loss(metric) or is_error_rate(metric)):
+            return (0.0, None)
+        # A share to minimize by its values alone is read as one while every value is in [0, 1]: so is its range.
+        return (0.0, 1.0) if reads_as_error_rate(values, mode=mode, metric=metric) else None
     if values.max() <= 1:
         return (0.0, 1.0)
     return (0.0, 100.0) if metric is not None and is_share(metric) and values.max() <= 100 else None

@@ -209,7 +209,7 @@ def test_rank_keeps_an_error_rate_named_so_at_zero_and_up(tmp_path):
 
 def test_rank_reads_an_error_rate_in_the_default_column_as_one(tmp_path):
     """The issue's own format, `trial, fraction, value` to minimize, holding an error rate: ranked as `--value-col
-    val_error` ranks it, the range 0 and up, and the output says how it was read (round 43; before, a bare "value" to
+    val_error` ranks it, the range [0, 1], and the output says how it was read (round 43; before, a bare "value" to
     minimize went through the rules made for a loss and its cold intervals covered 45-88% of finals)."""
     from foretune.predictors import Curve
 
@@ -218,7 +218,7 @@ def test_rank_reads_an_error_rate_in_the_default_column_as_one(tmp_path):
     bare, named = tmp_path / "bare.csv", tmp_path / "named.csv"
     result = _cli("rank", paths[1], "--fit", paths[0], "--mode", "min", "--out", bare)
     assert result.returncode == 0 and "read as an error rate" in result.stdout, result.stderr
-    assert "range [0, inf]" in result.stdout
+    assert "range [0, 1]" in result.stdout  # a share, as its accuracy
     for path in paths:
         pd.read_csv(path).rename(columns={"value": "val_error"}).to_csv(path, index=False)
     result = _cli("rank", paths[1], "--fit", paths[0], "--mode", "min", "--value-col", "val_error", "--out", named)

@@ -113,7 +113,8 @@ def test_a_value_above_one_or_a_loss_by_its_name_reads_as_a_loss():
 
 def test_the_range_of_a_share_to_minimize_by_its_values():
     shares, beyond = np.array([0.9, 0.3, 0.05]), np.array([0.9, 1.4])
-    assert value_range(shares, mode="min", metric="value") == (0.0, None)
+    assert value_range(shares, mode="min", metric="value") == (0.0, 1.0)  # a share, as its mirror's range
+    assert value_range(shares, mode="min", metric="val_error") == (0.0, None)  # a WER passes 100%
     assert value_range(beyond, mode="min", metric="value") is None
     assert value_range(shares, mode="min", metric=None) is None  # no name: read as before, no range
     assert value_range(beyond, mode="min", metric="eval_loss") == (0.0, None)
