@@ -50,6 +50,13 @@ SHARE_WORDS = frozenset(
 ERROR_RATE_WORDS = frozenset({"error", "err", "wer", "cer"})
 
 
+# Words of a quantity with no upper end (round 43): a cost (foretune's own `cost.device_hours`, `cost.usd`), a time,
+# a size. A metric to minimize so named is never read as an error rate by its values, however small they are.
+UNBOUNDED_WORDS = frozenset(
+    {"cost", "usd", "seconds", "secs", "hours", "time", "latency", "memory", "bytes", "mb", "gb", "flops", "params"}
+)
+
+
 def name_words(metric: str) -> list[str]:
     """`metric` split into lower-case words at separators and camelCase humps: "valLoss" -> ["val", "loss"]."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", metric)
@@ -101,3 +108,8 @@ def is_share(metric: str) -> bool:
     """A score that is a share by its name, so 0 to 1 or 0 to 100: a word of `SHARE_WORDS` ("eval_accuracy",
     "val_acc", "macro_f1", "exact_match", "rougeL", "top1_acc") and not a loss ("acc_loss")."""
     return bool(SHARE_WORDS & set(name_words(metric))) and not is_loss(metric)
+
+
+def is_unbounded(metric: str) -> bool:
+    """A quantity with no upper end by its name: a word of `UNBOUNDED_WORDS` ("cost.device_hours", "latency_ms")."""
+    return bool(UNBOUNDED_WORDS & set(name_words(metric)))

@@ -106,7 +106,7 @@ def test_a_value_above_one_or_a_loss_by_its_name_reads_as_a_loss():
     shown = model.predict(above, at=0.2)
     _same_prediction(shown, as_loss)
     assert shown.basis == as_loss.basis
-    for metric in ("eval_loss", "val_mean_squared_error"):
+    for metric in ("eval_loss", "val_mean_squared_error", "cost.device_hours", "latency_ms", "train_seconds"):
         assert not isinstance(get_predictor("auto", mode="min", metric=metric), ErrorRateByValues), metric
     assert not isinstance(get_predictor("auto", mode="max", metric="value"), ErrorRateByValues)
 
@@ -117,6 +117,7 @@ def test_the_range_of_a_share_to_minimize_by_its_values():
     assert value_range(shares, mode="min", metric="val_error") == (0.0, None)  # a WER passes 100%
     assert value_range(beyond, mode="min", metric="value") is None
     assert value_range(shares, mode="min", metric=None) is None  # no name: read as before, no range
+    assert value_range(shares, mode="min", metric="cost.device_hours") is None  # a cost has no upper end
     assert value_range(beyond, mode="min", metric="eval_loss") == (0.0, None)
 
 
