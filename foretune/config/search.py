@@ -87,9 +87,9 @@ class SearchConfig(_Section):
         "built-in task's range of the metric's name while every value fits it (its shares 0 to 1, its losses 0 and "
         "up), else as `foretune rank` reads it: [0, 1] for a score to maximize with every value in [0, 1], [0, 100] "
         "for one named as a share (val_acc, f1, bleu) with every value in [0, 100], 0 and up for a loss or an "
-        "error rate named so (val_loss, val_mse, val_error) or, to minimize, named neither with every value in [0, 1] "
-        "(read as an error rate). 'none': never clipped. A metric to minimize named neither a loss nor an error rate, "
-        "given an upper end ([0, 100]), is read as an error rate while its values stay within it.",
+        "error rate named so (val_loss, val_mse, val_error), [0, 1] for one to minimize named neither with every "
+        "value in [0, 1] (read as an error rate). 'none': never clipped. A metric to minimize named neither a loss "
+        "nor an error rate, given an upper end ([0, 100]), is read as an error rate while its values stay within it.",
     )
     seed: int = Field(0, ge=0, lt=2**31, description="Seed of the TPE sampler.")
     n_startup_trials: int = Field(4, ge=0, description="Random trials before TPE takes over.")

@@ -71,7 +71,7 @@ class ReportMisuse(ForetuneError):
 
 def check_in_range(who: str, metric: str, value: float, fraction: float, metric_range) -> None:
     """A reported `metric` outside `search.metric_range` given by hand shows the range is not the metric's (clipped
-    into it, every prediction would sit on its edge): the misuse that says so."""
+    into it, predictions would be cut at its edge): the misuse that says so."""
     # Imported here: a trial's process stays without scipy.stats (the predictors' chain) unless a range is given.
     from foretune.predictors.calibration import outside_range, range_text
 
