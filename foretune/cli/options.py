@@ -82,10 +82,10 @@ def read_as_loss_note(mode: str, value_col: str, metric_range, seen: list) -> st
     nor an error rate, nor a cost, a time or a size): how to have it read as an error rate in percent. None where it
     is not so read."""
     from foretune.predictors.calibration import curve_values, reads_as_error_rate
-    from foretune.predictors.metric_names import is_loss, is_unbounded
+    from foretune.predictors.metric_names import is_read_by_values
 
     high = metric_range[1] if isinstance(metric_range, tuple) and metric_range[1] is not None else 1.0
-    if mode != "min" or is_loss(value_col) or is_unbounded(value_col):
+    if mode != "min" or not is_read_by_values(value_col):
         return None
     if reads_as_error_rate(curve_values(seen), mode="min", metric=value_col, top=high):
         return None

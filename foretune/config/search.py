@@ -105,6 +105,11 @@ class SearchConfig(_Section):
     )
 
     @property
+    def given_range(self) -> tuple[float | None, float | None] | None:
+        """`metric_range` where it was given by hand (LOW, HIGH); None for "auto" and "none"."""
+        return self.metric_range if isinstance(self.metric_range, tuple) else None
+
+    @property
     def reuses_workers(self) -> bool:
         """`reuse_workers`, or its default: only the built-in trainer, whose state lives in the trial's own objects."""
         return self.reuse_workers if self.reuse_workers is not None else self.trainable is None
@@ -129,7 +134,7 @@ class SearchConfig(_Section):
                 raise ValueError(f"search.space.{key}: give the models as a categorical, e.g. choices: [a, b]")
             sections = {"train": TrainConfig, "model": ModelConfig, "data": DataConfig}
             check_field_path(sections[path[0]], path[1:], f"search.space.{key}")
-        low, high = self.metric_range if isinstance(self.metric_range, tuple) else (None, None)
+        low, high = self.given_range or (None, None)
         if low is not None and high is not None and not low < high:
             raise ValueError(f"search.metric_range: low={low:g} must be below high={high:g}, e.g. [0, 100]")
         if self.objectives is not None:

@@ -35,7 +35,7 @@ from scipy import special, stats
 
 from foretune.keys import Mode
 from foretune.predictors._base import Curve, Prediction, fill_unobserved, snapshot_values
-from foretune.predictors.metric_names import is_error_rate, is_loss, is_share, is_unbounded
+from foretune.predictors.metric_names import is_error_rate, is_loss, is_read_by_values, is_share
 
 MIN_FINISHED = 3  # finished runs needed before any final is predicted
 ASYMMETRIC_FROM = 20  # finished runs from which each tail gets its own conformal quantile
@@ -166,11 +166,11 @@ def reads_as_error_rate(values: np.ndarray, *, mode: Mode, metric: str | None, t
     1 - accuracy ranked 0.55 against 0.96 on the default job's curves at cold-5, and its cold-0 80% intervals
     covered 45-88% of finals (round 43, benchmarks/error_rate.py). A loss or a cost, time or size named so
     (`metric_names.is_unbounded`) is never one; without a name (None) the metric reads as a loss, as before."""
-    if mode != "min" or metric is None or is_loss(metric):
+    if mode != "min" or metric is None:
         return False
-    if is_error_rate(metric):
+    if is_error_rate(metric):  # by its name (never a loss's)
         return True
-    if is_unbounded(metric):  # a cost, a time, a size: small values are no share
+    if not is_read_by_values(metric):  # a loss; a cost, a time, a size: small values are no share
         return False
     values = _finite(values)
     return bool(len(values)) and values.min() >= 0 and values.max() <= top

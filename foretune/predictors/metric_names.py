@@ -113,3 +113,9 @@ def is_share(metric: str) -> bool:
 def is_unbounded(metric: str) -> bool:
     """A quantity with no upper end by its name: a word of `UNBOUNDED_WORDS` ("cost.device_hours", "latency_ms")."""
     return bool(UNBOUNDED_WORDS & set(name_words(metric)))
+
+
+def is_read_by_values(metric: str) -> bool:
+    """Named neither a loss, an error rate, nor a cost, a time or a size ("value", "objective"): to minimize, its
+    values say whether it is a share, an error rate (`calibration.reads_as_error_rate`)."""
+    return not (is_loss(metric) or is_error_rate(metric) or is_unbounded(metric))

@@ -359,7 +359,7 @@ def run_trials(
         callbacks.append(_progress_callback(config, remaining, notes, searcher, console))
     ctrl_c = CtrlCAtNextStep()  # Ctrl-C or SIGTERM stops the loop at its next step
     callbacks.append(ctrl_c)
-    if config.search.trainable is not None or isinstance(config.search.metric_range, tuple):  # a misuse: stop at once
+    if config.search.trainable is not None or config.search.given_range:  # a misuse: stop at once
         callbacks.append(StopOnReportMisuse())
     tuner = build_tuner(
         config,

@@ -84,32 +84,27 @@ def check_in_range(who: str, metric: str, value: float, fraction: float, metric_
 
 
 class RangeCheckedReporter(TuneReporter):
-    """The built-in trainer's `TuneReporter` where `search.metric_range` was given by hand: a reported search metric
-    outside it stops the search at the first trial (`check_in_range`)."""
+    """A `TuneReporter` (the built-in trainer's where `search.metric_range` was given by hand) whose reported search
+    metric outside `metric_range` stops the search at the first trial (`check_in_range`); None: no range given."""
 
-    def __init__(self, metric: str, metric_range, costs=None) -> None:
-        super().__init__(costs=costs)
-        self.metric, self.metric_range = metric, metric_range
+    who = "the trainer"  # who reported, as the misuse names it
 
-    def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
-        value = metrics.get(self.metric)
-        if value is not None:
-            check_in_range("the trainer", self.metric, float(value), float(fraction), self.metric_range)
-        return super().report(fraction, step, metrics)
-
-
-class FunctionReporter(TuneReporter):
-    """A `TuneReporter` that checks each report of a user's function: a bad one fails the trial with a message."""
-
-    def __init__(
-        self,
-        metric: str,
-        costs: WallClockMeter | None = None,
-        metric_range: tuple[float | None, float | None] | None = None,
-    ) -> None:
+    def __init__(self, metric: str, metric_range=None, costs: WallClockMeter | None = None) -> None:
         super().__init__(costs=costs)
         self.metric = metric
         self.metric_range = metric_range  # given by hand: a value outside it shows it is not the metric's range
+
+    def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
+        value = metrics.get(self.metric)
+        if value is not None and self.metric_range is not None:
+            check_in_range(self.who, self.metric, float(value), float(fraction), self.metric_range)
+        return super().report(fraction, step, metrics)
+
+
+class FunctionReporter(RangeCheckedReporter):
+    """A `TuneReporter` that checks each report of a user's function: a bad one fails the trial with a message."""
+
+    who = "train_fn"
 
     def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
         fraction = _number(fraction, "fraction", "")
@@ -129,9 +124,7 @@ class FunctionReporter(TuneReporter):
                 f"train_fn reported {', '.join(sorted(metrics)) or 'no metrics'} at fraction {fraction:g} "
                 f"but not '{self.metric}', the search metric; report it at every evaluation (or change the metric)"
             )
-        if self.metric_range is not None:
-            check_in_range("train_fn", self.metric, float(metrics[self.metric]), fraction, self.metric_range)
-        return super().report(fraction, step, metrics)
+        return super().report(fraction, step, metrics)  # and the range given by hand
 
 
 def _number(value: object, name: str, where: str) -> float:
@@ -147,8 +140,7 @@ def _number(value: object, name: str, where: str) -> float:
 def run_function_trial(params: dict[str, Any], *, train_fn: TrainFn, base_config: ExperimentConfig) -> None:
     """Function trainable (bound with `tune.with_parameters`): the user's function with the trial's parameters."""
     costs = WallClockMeter.for_trial(base_config)
-    given = base_config.search.metric_range  # a range given by hand, or "auto" / "none"
-    reporter = FunctionReporter(base_config.search.metric, costs, given if isinstance(given, tuple) else None)
+    reporter = FunctionReporter(base_config.search.metric, base_config.search.given_range, costs=costs)
     costs.start()
     train_fn(dict(params), reporter)
     if not reporter.last:

@@ -48,7 +48,7 @@ def leave_one_out(study: optuna.Study, mode: str) -> pd.DataFrame:
     search = _stored_search(study)
     bounds = range_of(None if search is None else search_range(search), curves)  # as the search clipped, read once
     metric = None if search is None else search.metric
-    given = search.metric_range if search is not None and isinstance(search.metric_range, tuple) else None
+    given = None if search is None else search.given_range
     for i, curve in enumerate(curves):
         predictor = get_predictor(str(early["predictor"]), mode=mode, metric=metric, metric_range=given)
         predictor = predictor.fit(curves[:i] + curves[i + 1 :])

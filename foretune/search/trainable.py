@@ -62,12 +62,11 @@ class TuneReporter:
 
 def _reporter(config: ExperimentConfig, costs: Any) -> TuneReporter:
     """A `TuneReporter`; one that checks the search metric against a `search.metric_range` given by hand."""
-    given = config.search.metric_range
-    if not isinstance(given, tuple):
+    if config.search.given_range is None:
         return TuneReporter(costs=costs)
     from foretune.search.function_trial import RangeCheckedReporter  # imports this module: here, not at the top
 
-    return RangeCheckedReporter(config.search.metric, given, costs=costs)
+    return RangeCheckedReporter(config.search.metric, config.search.given_range, costs=costs)
 
 
 def run_trial(

@@ -35,7 +35,7 @@ def make_predictor_factory(config: ExperimentConfig):
     from foretune.predictors import get_predictor
 
     name, mode, metric = config.early_stage.predictor, config.search.mode, config.search.metric
-    given = config.search.metric_range if isinstance(config.search.metric_range, tuple) else None
+    given = config.search.given_range
 
     def make() -> Predictor:
         return get_predictor(name, mode=mode, metric=metric, metric_range=given)

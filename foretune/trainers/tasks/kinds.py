@@ -140,8 +140,8 @@ def _check_metric_range(config: ExperimentConfig, perfect: Mapping[str, float]) 
     leaves (an accuracy of 100.0 beside [0, 1]) is one error: clipped into it, every prediction would sit on 1."""
     from foretune.predictors.calibration import outside_range, range_text
 
-    given, metric = config.search.metric_range, config.search.metric
-    if not isinstance(given, tuple) or metric not in perfect:
+    given, metric = config.search.given_range, config.search.metric
+    if given is None or metric not in perfect:
         return
     value = float(perfect[metric])
     if len(outside_range([value], given)):
