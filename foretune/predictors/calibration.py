@@ -164,8 +164,8 @@ def reads_as_error_rate(values: np.ndarray, *, mode: Mode, metric: str | None, t
     rank` file's default column; "objective"), with every finite value seen in [0, `top`] (1; a range given by hand
     with an upper end, [0, 100], sets it): a share to minimize, an error rate under another name. Read as a loss,
     1 - accuracy ranked 0.55 against 0.96 on the default job's curves at cold-5, and its cold-0 80% intervals
-    covered 45-88% of finals (round 43, benchmarks/error_rate.py). A loss or a cost, time or size named so
-    (`metric_names.is_unbounded`) is never one; without a name (None) the metric reads as a loss, as before."""
+    covered 45-88% of finals (round 43, benchmarks/error_rate.py). A loss or a cost, time or size named so is never
+    one (`metric_names.is_read_by_values`); without a name (None) the metric reads as a loss, as before."""
     if mode != "min" or metric is None:
         return False
     if is_error_rate(metric):  # by its name (never a loss's)
@@ -185,8 +185,7 @@ def value_range(values: np.ndarray, *, mode: Mode, metric: str | None = None) ->
     (a cross-entropy, an MSE: 0 and up); (0, 1) for one to minimize read as an error rate by its values
     (`reads_as_error_rate`: named neither, every value in [0, 1]: a share, the range its mirror is clipped to); else
     None. Unclipped, an 80% interval reached -18% for an accuracy in percent and below 0 for up to one eval loss in
-    six (benchmarks/metric_scale.py). A score in [0, 1] to minimize
-    (an error rate) may still exceed 1 in a later run: no upper bound."""
+    six (benchmarks/metric_scale.py). An error rate named so may exceed 1 (a WER passes 100%): no upper bound."""
     values = _finite(values)
     if not len(values) or values.min() < 0:
         return None
@@ -214,7 +213,8 @@ def curves_range(curves: Sequence[Curve], *, mode: Mode, metric: str | None = No
 class ReadRange:
     """A metric's range read from the values seen so far: `known` (the built-in task's range of that name) while
     every value fits it, else `value_range` of the values and the name ([0, 1] for a score with every value in
-    [0, 1], [0, 100] for a share named so, 0 and up for a loss or an error rate named so). A trainable of your own,
+    [0, 1], [0, 100] for a share named so, 0 and up for a loss or an error rate named so, [0, 1] for a share to
+    minimize under another name). A trainable of your own,
     or a task's `metric_fn`, may report an `accuracy` in percent: clipped to the task's [0, 1], every prediction would
     read 1. Read by `bounds_among` (the evaluator's curves, a saturation fit's scores)."""
 
