@@ -25,8 +25,9 @@ BoundsOpt = Annotated[
         "--bounds",
         help="The metric's range LOW,HIGH, e.g. 0,1 or 0,100: predictions stay within it. Default: 0,1 when --mode is "
         "max and every value is in [0, 1] (an accuracy); 0,100 for a share named so (accuracy, f1, bleu, ...) with "
-        "every value in [0, 100]; 0 and up for a loss or an error rate named so (eval_loss, val_mse, val_error); else "
-        "none. 'none' turns it off.",
+        "every value in [0, 100]; 0 and up for a loss or an error rate named so (eval_loss, val_mse, val_error); 0,1 "
+        "with --mode min for a metric named neither (value) with every value in [0, 1] (an error rate); else none. "
+        "'none' turns it off.",
     ),
 ]
 

@@ -220,7 +220,7 @@ def rank_cmd(
 
     Predicted finals and intervals stay within the metric's range (--bounds): by default [0, 1] with --mode max
     and every value (of these runs and --fit's) in [0, 1], an accuracy; [0, 100] for a share in percent; 0 and up
-    for a loss.
+    for a loss; [0, 1] with --mode min for a bare name (value) with every value in [0, 1], read as an error rate.
     """
     from rich.table import Table
 
