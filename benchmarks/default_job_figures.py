@@ -86,7 +86,8 @@ PARTS = ("job", "twin")
 # run (chosen for what it fixes, on no twin). 87-89 were fixed before round 41's twins and run once with round 40's
 # final tree, 90-92 then with round 41's (a metric's range, which leaves the job's [0, 1] accuracy as it was); 93-95
 # were fixed before round 42's first step and run once with round 41's final tree (e654243); 96-98 before round 43's
-# first step, run once with round 42's final tree (ac6d74c).
+# first step, run once with round 42's final tree (ac6d74c); 99-101 fixed in round 44 when its twins started (the next
+# three unused seeds), run once with 1531d07 (round 43's verdict; round 44 changed no predictor).
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -134,6 +135,7 @@ SEED_ROLES = {
     **{seed: "r41 fresh, round 41's tree" for seed in range(90, 93)},
     **{seed: "r42 fresh, round 41's final tree" for seed in range(93, 96)},
     **{seed: "r43 fresh, round 42's final tree" for seed in range(96, 99)},
+    **{seed: "r44 fresh, round 43's verdict" for seed in range(99, 102)},
 }
 
 

@@ -17,6 +17,9 @@ columns before this script (round 44); they were chosen, with what is reported, 
     .venv/bin/python benchmarks/zero_shot_error.py [--repeats 20] [--metric imagenet1k_acc1] [--bare]
 
 `--bare` gives the predictors the issue's columns only (`trial, fraction, value`: no losses, no hyperparameters).
+`--ceiling` instead prints how high warm Spearman can go on the report-only pools (`warm_ceiling.py`'s estimates on
+the same warm draws: the late-curve noise, and the binomial noise of a top-1 over ImageNet's 50,000 validation images
+or a recall over CIFAR-10's 10,000 test images).
 
 Writes the tables to stdout (markdown); results in benchmarks/results/verdict.md (round 44).
 """
@@ -33,6 +36,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from cold_warm import run, table  # noqa: E402
 from predictors import DATA, VLM_PARAMS, _curves  # noqa: E402
+from warm_ceiling import measure  # noqa: E402
 
 from foretune.predictors._base import final_value  # noqa: E402
 from foretune.search.report_table import markdown_table  # noqa: E402
@@ -40,6 +44,7 @@ from foretune.search.report_table import markdown_table  # noqa: E402
 SCORES = ("imagenet1k_acc1", "cifar10_mean_per_class_recall")
 DESIGN_EPOCHS = (5, 6, 7)  # the cold prior's pools (val_loss only); 8-10 were never used for a choice
 EXTRAS = {"val_loss": "val_loss", "train_loss": "train_loss"}
+EVALUATED_ON = {"imagenet1k_acc1": 50_000, "cifar10_mean_per_class_recall": 10_000}  # images each score is taken on
 
 
 def load_pools(score: str, at: float, *, bare: bool = False) -> dict[str, list]:
@@ -73,6 +78,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--at", type=float, default=0.2)
+    parser.add_argument("--ceiling", action="store_true", help="warm ceilings on the report-only pools instead")
     parser.add_argument(
         "--bare", action="store_true", help="trial, fraction, value only: no hyperparameters, no losses"
     )
@@ -80,6 +86,12 @@ def main() -> None:
     start = time.perf_counter()
     for score in args.metric or SCORES:
         pools = load_pools(score, args.at, bare=args.bare)
+        if args.ceiling:
+            report_only = {name: c for name, c in pools.items() if "report-only" in name}
+            spec = {"pools": report_only, "mode": "min", "binomial": (EVALUATED_ON[score],)}
+            found = measure(spec, at=args.at, repeats=args.repeats, size=args.size, seed=args.seed, boot=400)
+            print(f"1 - {score}, report-only pools, warm draws: {found}", flush=True)
+            continue
         sizes = ", ".join(f"{name.split()[0]} {len(c)}" for name, c in pools.items())
         frame = run(pools, mode="min", at=args.at, repeats=args.repeats, size=args.size, seed=args.seed, metric="value")
         for role in ("report-only", "design configs"):

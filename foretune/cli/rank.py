@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from foretune.cli.curve_table import (
+    CurveColumns,
+    CurvesArg,
+    ExtraOpt,
+    FractionColOpt,
+    NoParamsOpt,
+    ParamOpt,
+    StepColOpt,
+    TotalColOpt,
+    TrialColOpt,
+    ValueColOpt,
+    inputs_line,
+)
 from foretune.cli.options import (
     BoundsOpt,
     console,
@@ -24,76 +36,9 @@ from foretune.keys import MODES, PREDICTOR_NAMES
 if TYPE_CHECKING:
     from foretune.predictors import Curve
 
-CurvesArg = Annotated[
-    Path, typer.Argument(help="Long table (CSV or parquet): trial, fraction, value [+ hyperparameters].")
-]
 AtOpt = Annotated[float, typer.Option("--at", help="Budget fraction to predict from: only points at <= this are used.")]
 ModeOpt = Annotated[str, typer.Option("--mode", help="'max' if larger values are better (accuracy), 'min' for a loss.")]
 FitOpt = Annotated[Path | None, typer.Option("--fit", help="Finished runs (same columns) to learn from.")]
-TrialColOpt = Annotated[str, typer.Option("--trial-col", help="Column with the trial id.")]
-ValueColOpt = Annotated[str, typer.Option("--value-col", help="Column with the metric.")]
-FractionColOpt = Annotated[str, typer.Option("--fraction-col", help="Column with the budget fraction in [0, 1].")]
-StepColOpt = Annotated[str | None, typer.Option("--step-col", help="Column with the step (use with --total-col).")]
-TotalColOpt = Annotated[str | None, typer.Option("--total-col", help="Column with the trial's total steps.")]
-ParamOpt = Annotated[
-    list[str] | None,
-    typer.Option("--param", help="Hyperparameter column (repeatable; default: every column constant per trial)."),
-]
-NoParamsOpt = Annotated[bool, typer.Option("--no-params", help="Use no hyperparameter columns.")]
-ExtraOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--extra-col",
-        help="Another metric column (eval loss, train loss) the learned predictors may use up to --at "
-        "(repeatable; 'auto': every numeric column that varies within a trial; default: none).",
-    ),
-]
-
-
-@dataclass(frozen=True)
-class CurveColumns:
-    """Where the curves table keeps each thing (the --*-col, --param and --no-params options)."""
-
-    trial: str
-    value: str
-    fraction: str
-    step: str | None
-    total: str | None
-    params: list[str] | None
-    no_params: bool
-    extras: list[str] | None = None
-
-    def read(self, path: Path) -> list[Curve]:
-        from foretune.predictors.io import read_curves
-
-        _not_a_study(path)
-        return read_curves(
-            path,
-            trial_col=self.trial,
-            value_col=self.value,
-            fraction_col=self.fraction,
-            step_col=self.step,
-            total_col=self.total,
-            param_cols=[] if self.no_params else self.params,
-            extra_cols=None if self.extras == ["auto"] else (self.extras or []),
-        )
-
-
-def _not_a_study(path: Path) -> None:
-    """A search's run folder, its journal or its report table given as CURVES: say what reads those."""
-    report = "`foretune report RUN_DIR` ranks a search's trials (early vs final)"
-    wanted = "`foretune rank` reads a long table of curves: trial, fraction, value rows"
-    if path.is_dir() or path.suffix == ".journal":
-        raise ForetuneError(f"{path} is a search's run folder or study journal: {report}; {wanted}")
-    if path.suffix == ".csv" and path.is_file():
-        import pandas as pd
-
-        try:
-            columns = set(pd.read_csv(path, nrows=0).columns)
-        except Exception:  # noqa: BLE001 - read_curves says what is wrong with it
-            return
-        if {"early_rank", "final_rank", "early_score"} <= columns:
-            raise ForetuneError(f"{path} is a search report's table (one row per trial): {report}; {wanted}")
 
 
 def _check_rank_args(at: float, mode: str, names: list[str]) -> None:
@@ -173,28 +118,6 @@ def _shared_params(runs: list[Curve], finished: list[Curve]) -> tuple[list[Curve
     keep = set.intersection(*({*c.params} for c in [*runs, *finished]))
     return tuple(
         [replace(c, params={k: v for k, v in c.params.items() if k in keep}) for c in t] for t in (runs, finished)
-    )
-
-
-def _inputs_line(runs: list[Curve], finished: list[Curve], value_col: str, at: float) -> str:
-    """Which columns the predictor was given: a table's other metrics (eval loss) are read only when named, and a
-    copy of a loss (its perplexity, the same values renamed) once. The predictor decides what is a copy on the
-    finished runs' whole curves (`metric_copies.repeated_losses`), so the line does too: ranked runs whose few early
-    points agree say nothing, and with no finished run nothing is read as a copy."""
-    from foretune.predictors.metric_copies import repeated_losses
-
-    curves = [*runs, *finished]
-    params = sorted({name for c in curves for name in c.params})
-    extras = sorted({name for c in curves for name in c.extras})
-    copies = [name for name in repeated_losses(finished) if all(name in c.extras for c in runs)]
-    repeated = (
-        f" ({', '.join(copies)}: another column's values, a multiple, power or exp of them, read once)"
-        if copies
-        else ""
-    )
-    return (
-        f"inputs up to {at:g}: {value_col}; hyperparameter columns: {', '.join(params) or 'none'}; other metric "
-        f"columns: {', '.join(extras) or 'none (name them with --extra-col NAME, or --extra-col auto)'}{repeated}"
     )
 
 
@@ -283,7 +206,7 @@ def rank_cmd(
     if prediction.predicted:
         console.print(range_line(metric_range, given), highlight=False, soft_wrap=True)
     if predictor in ("auto", "learned"):  # the predictors that read more than the curve
-        console.print(_inputs_line(runs, finished, value_col, at), highlight=False, soft_wrap=True)
+        console.print(inputs_line(runs, finished, columns, at), highlight=False, soft_wrap=True)
     if out is not None:
         console.print(f"wrote {len(table)} rows to {out}", highlight=False, soft_wrap=True)
     elif len(runs) > top:
@@ -394,4 +317,4 @@ def rank_eval_cmd(
         console.print(note, highlight=False, soft_wrap=True)
     if {"auto", "learned"} & set(names):  # the predictors that read more than the curve
         learned_from = complete if finished is None else finished  # cross-fitted on the complete runs' folds
-        console.print(_inputs_line(complete, learned_from, value_col, at), highlight=False, soft_wrap=True)
+        console.print(inputs_line(complete, learned_from, columns, at), highlight=False, soft_wrap=True)

@@ -15,6 +15,10 @@ import pandas as pd
 
 from foretune.errors import ForetuneError
 from foretune.predictors._base import Curve, plain_params, plain_value
+from foretune.predictors.metric_names import is_loss
+
+# `extra_cols` value: every numeric column named as a loss that varies within a trial (what a search's trials report)
+LOSSES = "losses"
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -40,7 +44,7 @@ def read_curves(
     step_col: str | None = None,
     total_col: str | None = None,
     param_cols: Sequence[str] | None = None,
-    extra_cols: Sequence[str] | None = (),
+    extra_cols: Sequence[str] | str | None = (),
 ) -> list[Curve]:
     """The curves of a long-table file; see `curves_from_frame` for the arguments."""
     return curves_from_frame(
@@ -65,7 +69,7 @@ def curves_from_frame(
     step_col: str | None = None,
     total_col: str | None = None,
     param_cols: Sequence[str] | None = None,
-    extra_cols: Sequence[str] | None = (),
+    extra_cols: Sequence[str] | str | None = (),
     source: str = "the table",
 ) -> list[Curve]:
     """One `Curve` per trial of a long table, in order of first appearance.
@@ -77,7 +81,8 @@ def curves_from_frame(
         param_cols: hyperparameter columns; None takes every other column that is constant within
             each trial, [] takes none.
         extra_cols: other metrics of each row (eval loss, train loss), kept as `Curve.extras`;
-            None takes every other numeric column that varies within a trial, () takes none.
+            None takes every other numeric column that varies within a trial, `LOSSES` those of them named as a
+            loss (`metric_names.is_loss`), () takes none.
     """
     columns = list(map(str, frame.columns))
     frame = frame.set_axis(columns, axis=1).reset_index(drop=True)  # labels = positions, for messages
@@ -123,6 +128,9 @@ def curves_from_frame(
         raise ForetuneError(f"{source}: {int(frame[trial_col].isna().sum())} rows have no trial id in {trial_col!r}")
 
     reserved = {trial_col, value_col, fraction_col, step_col, total_col}
+    if isinstance(extra_cols, str):  # LOSSES: chosen before the parameters, which are what stays constant
+        varying = _extra_columns(frame, trial_col, None, reserved | set(param_cols or ()), need, source)
+        extra_cols = [c for c in varying if is_loss(c)]
     if param_cols is None:  # a metric named as extra is one even where it is flat (an exact match still 0 at 20%)
         candidates = [c for c in columns if c not in reserved | set(extra_cols or ())]
         constant = frame.groupby(trial_col, sort=False)[candidates].nunique(dropna=False).le(1).all()

@@ -355,6 +355,36 @@ def test_rank_names_its_inputs_and_a_metric_flat_at_the_start_is_no_hyperparamet
     assert "inputs up to" not in _cli("rank", tmp_path / "partial.csv", "--predictor", "snapshot").stdout
 
 
+def test_rank_reads_the_losses_of_its_table_unless_told_otherwise(tmp_path):
+    """A table's columns named as losses are given to the predictor by default (round 44), as a search gives it every
+    loss its trials report: where the accuracy at 20% is flat, the eval loss ranks the runs; `--extra-col none`
+    leaves them out (rank's default before), and the inputs line says which way it went."""
+    from tests.predictors.test_predictors_extras import _study
+
+    for curves, name, at in ((_study(12, seed=1), "fit.csv", None), (_study(10, seed=2), "partial.csv", 0.2)):
+        rows = [
+            {"trial": c.trial, "fraction": f, "value": v, "eval_loss": loss, "seed": c.params["seed"]}
+            for c in curves
+            for f, v, loss in zip(c.fractions, c.values, c.extras["eval_loss"], strict=True)
+            if at is None or f <= at + 1e-9
+        ]
+        pd.DataFrame(rows).to_csv(tmp_path / name, index=False)
+    args = ["rank", tmp_path / "partial.csv", "--fit", tmp_path / "fit.csv", "--out"]
+    given = {"default": [], "named": ["--extra-col", "eval_loss"], "none": ["--extra-col", "none"]}
+    default, named, none = (_cli(*args, tmp_path / f"{label}.csv", *extra) for label, extra in given.items())
+    assert default.returncode == named.returncode == none.returncode == 0, default.stderr
+    assert "other metric columns: eval_loss (named as losses; --extra-col none leaves them out" in default.stdout
+    assert "other metric columns: none" in none.stdout and "named as losses" not in none.stdout
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "default.csv"), pd.read_csv(tmp_path / "named.csv"))
+    finals = {c.trial: float(c.values[-1]) for c in _study(10, seed=2)}
+
+    def spearman(label):
+        out = pd.read_csv(tmp_path / f"{label}.csv")
+        return out["predicted_final"].corr(out["trial"].map(finals), method="spearman")
+
+    assert spearman("default") > 0.8 > spearman("none")
+
+
 def test_rank_reads_a_loss_and_its_perplexity_once(tmp_path):
     """Given an eval loss, its perplexity, the same loss renamed and in bits, rank ranks as with the eval loss alone
     and says which columns it read once (rounds 38-39)."""

@@ -5,7 +5,7 @@ import pytest
 from foretune.errors import ForetuneError
 from foretune.predictors import Curve, LearnedPredictor, metrics
 from foretune.predictors._base import final_value
-from foretune.predictors.io import read_curves
+from foretune.predictors.io import LOSSES, read_curves
 
 
 def _study(n, seed):
@@ -34,17 +34,15 @@ def test_learned_uses_the_extra_metrics_up_to_at():
     assert metrics.spearman(with_extras.mean, finals) > metrics.spearman(without.predict(blind, at=0.2).mean, finals)
 
 
+def _two_runs(path, **columns):
+    """Two runs of two points each, with an eval loss and the other `columns`, written to `path`."""
+    frame = {"trial": [0, 0, 1, 1], "fraction": [0.5, 1.0, 0.5, 1.0], "value": [0.1, 0.2, 0.3, 0.4]}
+    pd.DataFrame({**frame, "eval_loss": [2.0, 1.5, 1.8, 1.1], **columns}).to_csv(path, index=False)
+    return path
+
+
 def test_read_curves_takes_named_or_varying_extra_columns(tmp_path):
-    path = tmp_path / "curves.csv"
-    pd.DataFrame(
-        {
-            "trial": [0, 0, 1, 1],
-            "fraction": [0.5, 1.0, 0.5, 1.0],
-            "value": [0.1, 0.2, 0.3, 0.4],
-            "eval_loss": [2.0, 1.5, 1.8, 1.1],
-            "lr": [1e-3, 1e-3, 1e-4, 1e-4],
-        }
-    ).to_csv(path, index=False)
+    path = _two_runs(tmp_path / "curves.csv", lr=[1e-3, 1e-3, 1e-4, 1e-4])
     auto = read_curves(path, extra_cols=None)
     assert list(auto[0].extras) == ["eval_loss"] and auto[0].params == {"lr": 1e-3}
     np.testing.assert_allclose(auto[1].extras["eval_loss"], [1.8, 1.1])
@@ -53,3 +51,22 @@ def test_read_curves_takes_named_or_varying_extra_columns(tmp_path):
         read_curves(path, extra_cols=["nope"])
     with pytest.raises(ValueError, match="one value per fraction"):
         Curve([0.1, 0.2], [1.0, 2.0], extras={"eval_loss": [1.0]})
+
+
+def test_read_curves_takes_the_columns_named_as_losses_by_default_in_rank(tmp_path):
+    """`LOSSES` (`foretune rank`'s default, round 44): every column named as a loss that varies within a trial, as a
+    search's trials report them; not a varying metric of another kind (a schedule's learning rate, a scaler's
+    loss_scale), nor a constant one, nor a loss named as a hyperparameter."""
+    path = _two_runs(
+        tmp_path / "curves.csv",
+        train_loss=[2.2, 1.4, 2.0, 1.0],
+        lr_now=[1e-3, 5e-4, 1e-4, 5e-5],
+        loss_scale=[1024.0, 2048.0, 1024.0, 512.0],
+        target_loss=[0.5, 0.5, 0.7, 0.7],
+    )
+    curves = read_curves(path, extra_cols=LOSSES)
+    assert sorted(curves[0].extras) == ["eval_loss", "train_loss"]
+    assert curves[0].params == {"target_loss": 0.5}  # constant within each trial: a setting
+    np.testing.assert_allclose(curves[1].extras["train_loss"], [2.0, 1.0])
+    named = read_curves(path, extra_cols=LOSSES, param_cols=["eval_loss"])
+    assert list(named[0].extras) == ["train_loss"]
