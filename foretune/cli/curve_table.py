@@ -98,11 +98,14 @@ def inputs_line(runs: list[Curve], finished: list[Curve], columns: CurveColumns,
     predictor decides what is a copy on the finished runs' whole curves (`metric_copies.repeated_losses`), so the
     line does too: ranked runs whose few early points agree say nothing, and with no finished run nothing is read as
     a copy."""
-    from foretune.predictors.metric_copies import repeated_losses
+    from foretune.predictors.metric_copies import common_names, repeated_losses
 
     curves = [*runs, *finished]
     params = sorted({name for c in curves for name in c.params})
-    extras = ", ".join(sorted({name for c in curves for name in c.extras}))
+    used = common_names(curves)  # a metric only some runs report is not learned from (`extra_names`)
+    extras = ", ".join(used)
+    left = sorted({name for c in curves for name in c.extras} - set(used))
+    left_out = f"; {', '.join(left)} left out: not in every run" if left else ""
     copies = [name for name in repeated_losses(finished) if all(name in c.extras for c in runs)]
     repeated = (
         f" ({', '.join(copies)}: another column's values, a multiple, power or exp of them, read once)"
@@ -113,10 +116,12 @@ def inputs_line(runs: list[Curve], finished: list[Curve], columns: CurveColumns,
         extras = (
             f"{extras} (named as losses; --extra-col none leaves them out, --extra-col auto adds every other)"
             if extras
+            else "none"
+            if left
             else "none (no column named as a loss varies within a run; name one with --extra-col NAME, or "
             "--extra-col auto)"
         )
     return (
         f"inputs up to {at:g}: {columns.value}; hyperparameter columns: {', '.join(params) or 'none'}; other metric "
-        f"columns: {extras or 'none'}{repeated}"
+        f"columns: {extras or 'none'}{repeated}{left_out}"
     )

@@ -383,6 +383,9 @@ def test_rank_reads_the_losses_of_its_table_unless_told_otherwise(tmp_path):
         return out["predicted_final"].corr(out["trial"].map(finals), method="spearman")
 
     assert spearman("default") > 0.8 > spearman("none")
+    pd.read_csv(tmp_path / "fit.csv").drop(columns="eval_loss").to_csv(tmp_path / "fit.csv", index=False)
+    one_table = _cli(*args[:-1], "--top", "1")  # a loss only the ranked runs report is not learned from: says so
+    assert "other metric columns: none; eval_loss left out: not in every run" in one_table.stdout, one_table.stderr
 
 
 def test_rank_reads_a_loss_and_its_perplexity_once(tmp_path):
