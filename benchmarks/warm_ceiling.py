@@ -235,7 +235,9 @@ def measure(spec: dict, *, at: float, repeats: int, size: int, seed: int, boot: 
                 continue
             finals = np.array([final_value(c) for c in judged])
             for name in ("snapshot", "auto", *also):
-                add(name, score(name, finished, judged, at=at, mode=spec["mode"])["spearman"])
+                add(
+                    name, score(name, finished, judged, at=at, mode=spec["mode"], metric=spec.get("metric"))["spearman"]
+                )
             before = np.array([c.values[c.fractions < 0.999][-1] for c in judged])
             add("late value", metrics.spearman(before, finals))
             if np.isfinite(late):  # the fresh LoRA set has one evaluation between 0.5 and its final

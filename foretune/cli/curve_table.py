@@ -53,8 +53,8 @@ class CurveColumns:
     extras: list[str] | None = None
 
     @property
-    def extra_cols(self):
-        """`read_curves`'s extra_cols: the losses by their names unless --extra-col says otherwise."""
+    def extra_cols(self) -> list[str] | str | None:
+        """`read_curves`'s extra_cols: the losses by their names (`LOSSES`) unless --extra-col says otherwise."""
         from foretune.predictors.io import LOSSES
 
         return {(): LOSSES, ("auto",): None, ("none",): []}.get(tuple(self.extras or ()), self.extras)
