@@ -82,10 +82,10 @@ def read_as_loss_note(mode: str, value_col: str, metric_range, seen: list) -> st
     """For a metric to minimize read as a loss only because its values leave [0, 1] (its name says neither a loss
     nor an error rate, nor a cost, a time or a size): how to have it read as an error rate in percent. None where it
     is not so read."""
-    from foretune.predictors.calibration import curve_values, reads_as_error_rate
+    from foretune.predictors.calibration import curve_values, reads_as_error_rate, share_top
     from foretune.predictors.metric_names import is_read_by_values
 
-    high = metric_range[1] if isinstance(metric_range, tuple) and metric_range[1] is not None else 1.0
+    high = share_top(metric_range)  # a range given by hand (rank), or the one read (rank-eval): a tuple or None
     if mode != "min" or not is_read_by_values(value_col):
         return None
     if reads_as_error_rate(curve_values(seen), mode="min", metric=value_col, top=high):

@@ -9,7 +9,7 @@ from foretune.predictors._curve import CurvePredictor
 from foretune.predictors._learned import LearnedPredictor
 from foretune.predictors._mirrored import ErrorRateByValues, MirroredScore
 from foretune.predictors._snapshot import SnapshotPredictor
-from foretune.predictors.calibration import Bounds
+from foretune.predictors.calibration import Bounds, share_top
 from foretune.predictors.metric_names import is_error_rate, is_read_by_values
 
 PREDICTORS: dict[str, type[Predictor]] = {
@@ -39,6 +39,5 @@ def get_predictor(
     if mode == "min" and metric is not None and is_error_rate(metric):
         return MirroredScore(cls(mode="max", **options))
     if mode == "min" and metric is not None and is_read_by_values(metric):
-        top = metric_range[1] if metric_range is not None and metric_range[1] is not None else 1.0
-        return ErrorRateByValues(lambda inner_mode: cls(mode=inner_mode, **options), metric, top)
+        return ErrorRateByValues(lambda inner_mode: cls(mode=inner_mode, **options), metric, share_top(metric_range))
     return cls(mode=mode, **options)

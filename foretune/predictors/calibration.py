@@ -176,6 +176,12 @@ def reads_as_error_rate(values: np.ndarray, *, mode: Mode, metric: str | None, t
     return bool(len(values)) and values.min() >= 0 and values.max() <= top
 
 
+def share_top(given: Bounds | None) -> float:
+    """The upper end a share to minimize under another name is read within (`reads_as_error_rate`'s `top`): that of
+    a range given by hand ([0, 100]: an error rate in percent), else 1."""
+    return given[1] if given is not None and given[1] is not None else 1.0
+
+
 def value_range(values: np.ndarray, *, mode: Mode, metric: str | None = None) -> Bounds | None:
     """The range a metric's predictions are clipped into, read from its finite `values` and its name: (0, 1) where
     mode is "max" and every value is in [0, 1] (an accuracy); (0, 100) where `metric` names a share
