@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 AtOpt = Annotated[float, typer.Option("--at", help="Budget fraction to predict from: only points at <= this are used.")]
 ModeOpt = Annotated[str, typer.Option("--mode", help="'max' if larger values are better (accuracy), 'min' for a loss.")]
 FitOpt = Annotated[Path | None, typer.Option("--fit", help="Finished runs (same columns) to learn from.")]
+PlotOpt = Annotated[
+    Path | None,
+    typer.Option("--plot", help="Draw the runs' curves up to --at and their predicted finals to this .png/.svg/.pdf."),
+]
 
 
 def _check_rank_args(at: float, mode: str, names: list[str]) -> None:
@@ -49,6 +53,20 @@ def _check_rank_args(at: float, mode: str, names: list[str]) -> None:
     for name in names:
         if name not in PREDICTOR_NAMES:
             raise ForetuneError(f"--predictor {name!r} is unknown; choose one of {', '.join(PREDICTOR_NAMES)}")
+
+
+def _check_outputs(out: Path | None, plot: Path | None) -> None:
+    """One clear error before any work for an --out or --plot that cannot be written."""
+    from foretune.folders import check_output_folder
+
+    if out is not None:
+        if out.is_dir():
+            raise ForetuneError(f"--out {out}: that is a folder; give a CSV file, e.g. --out {out / 'ranking.csv'}")
+        check_output_folder(out.parent)
+    if plot is not None:
+        from foretune.cli.rank_plot import check_plot_path
+
+        check_plot_path(plot)
 
 
 def _runs_reaching(source: Path, columns: CurveColumns, at: float) -> list[Curve]:
@@ -138,6 +156,7 @@ def rank_cmd(
     no_params: NoParamsOpt = False,
     extra_col: ExtraOpt = None,
     bounds: BoundsOpt = None,
+    plot: PlotOpt = None,
 ) -> None:
     """Predict each run's final value from its curve up to --at, and rank the runs.
 
@@ -152,6 +171,7 @@ def rank_cmd(
     from foretune.predictors.evaluation import ranking_table
 
     _check_rank_args(at, mode, [predictor])
+    _check_outputs(out, plot)
     metric_range = parse_bounds(bounds)
     columns = CurveColumns(trial_col, value_col, fraction_col, step_col, total_col, param, no_params, extra_col)
     runs = _runs_reaching(curves, columns, at)
@@ -185,13 +205,13 @@ def rank_cmd(
         )
 
     if out is not None:
-        from foretune.folders import check_output_folder
-
-        if out.is_dir():
-            raise ForetuneError(f"--out {out}: that is a folder; give a CSV file, e.g. --out {out / 'ranking.csv'}")
-        check_output_folder(out.parent)
         out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(out, index=False)
+    if plot is not None:
+        from foretune.cli.rank_plot import ranking_figure, write_figure
+
+        how = {"at": at, "metric": value_col, "top": top, "basis": prediction.basis}
+        write_figure(plot, ranking_figure(table, early, finished, **how))
     which = f"the best {top} of {len(runs)} runs" if len(runs) > top else f"{len(runs)} runs"
     shown = Table(title=f"{predictor} ranking at {at:g} of the budget ({mode}), {which}")
     for column in ("rank", "trial", "predicted_final", "lower", "upper", "early_value"):
@@ -209,7 +229,9 @@ def rank_cmd(
         console.print(inputs_line(runs, finished, columns, at), highlight=False, soft_wrap=True)
     if out is not None:
         console.print(f"wrote {len(table)} rows to {out}", highlight=False, soft_wrap=True)
-    elif len(runs) > top:
+    if plot is not None:
+        console.print(f"drew the ranking to {plot}", highlight=False, soft_wrap=True)
+    if out is None and len(runs) > top:
         console.print(f"(--top N shows more; --out FILE.csv writes all {len(runs)})", highlight=False)
 
 
@@ -234,6 +256,10 @@ def rank_eval_cmd(
     no_params: NoParamsOpt = False,
     extra_col: ExtraOpt = None,
     bounds: BoundsOpt = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Draw each predictor's predicted vs final to this .png/.svg/.pdf."),
+    ] = None,
 ) -> None:
     """On complete curves: rank from the points up to --at and score each predictor against the finals.
 
@@ -244,10 +270,12 @@ def rank_eval_cmd(
     """
     from rich.table import Table
 
-    from foretune.predictors.evaluation import evaluate_predictors
+    from foretune.predictors._base import final_value
+    from foretune.predictors.evaluation import score_predictors, scores_table
 
     names = list(predictor or PREDICTOR_NAMES)
     _check_rank_args(at, mode, names)
+    _check_outputs(None, plot)
     metric_range = parse_bounds(bounds)
     if not 0.0 < keep <= 1.0:
         raise ForetuneError(f"--keep {keep} must be a share in (0, 1], e.g. --keep 0.2")
@@ -287,7 +315,7 @@ def rank_eval_cmd(
     metric_range = read_bounds(
         bounds, metric_range, seen=seen, every=every, mode=mode, value_col=value_col, tables=(curves, fit)
     )
-    scores = evaluate_predictors(
+    scored = score_predictors(
         {name: name for name in names},
         complete,
         at=at,
@@ -309,12 +337,23 @@ def rank_eval_cmd(
         "best_survives": f"best in top {keep:.0%}",
         "coverage": "80% interval coverage",
     }
-    for metric, row in scores.iterrows():
-        shown.add_row(labels.get(metric, metric), *(f"{v:.3f}" for v in row))
+    for metric, row in scores_table(scored).iterrows():
+        shown.add_row(labels.get(metric, metric), *("n/a" if v != v else f"{v:.3f}" for v in row))
     console.print(shown)
+    for name, result in scored.items():
+        if not result.shown.predicted:  # its MAE and coverage would be the early score's, no prediction's
+            console.print(f"{name}: {result.shown.basis}; no MAE or coverage", highlight=False, soft_wrap=True)
     console.print(range_line(metric_range, given), highlight=False, soft_wrap=True)
     if note := read_as_loss_note(mode, value_col, metric_range, seen):
         console.print(note, highlight=False, soft_wrap=True)
     if {"auto", "learned"} & set(names):  # the predictors that read more than the curve
         learned_from = complete if finished is None else finished  # cross-fitted on the complete runs' folds
         console.print(inputs_line(complete, learned_from, columns, at), highlight=False, soft_wrap=True)
+    if plot is not None:
+        import numpy as np
+
+        from foretune.cli.rank_plot import evaluation_figure, write_figure
+
+        finals = np.array([final_value(c) for c in complete])
+        write_figure(plot, evaluation_figure(scored, finals, at=at, metric=value_col))
+        console.print(f"drew each predictor's predicted vs final to {plot}", highlight=False, soft_wrap=True)

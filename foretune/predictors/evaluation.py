@@ -6,6 +6,7 @@ Pure functions behind `foretune rank` / `foretune rank-eval` and `benchmarks/pre
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -94,7 +95,17 @@ def cross_fit_predict(
     )
 
 
-def evaluate_predictors(
+@dataclass(frozen=True)
+class Scored:
+    """One predictor on complete curves: its predictions as `foretune rank` shows them (clipped into the metric's
+    range) and their `metrics.METRICS`; MAE and coverage are NaN where no final was predicted (too few finished
+    runs: the runs are ranked by the early score, whose distance to the finals is no prediction's error)."""
+
+    shown: Prediction
+    scores: dict[str, float]
+
+
+def score_predictors(
     specs: dict[str, PredictorSpec],
     curves: Sequence[Curve],
     *,
@@ -107,13 +118,13 @@ def evaluate_predictors(
     finished: Sequence[Curve] | None = None,
     bounds: Bounds | None = None,
     metric: str | None = None,
-) -> pd.DataFrame:
-    """The metrics (rows: `metrics.METRICS`) of each predictor (columns) on complete `curves`. `bounds`: the metric's
+) -> dict[str, Scored]:
+    """Each predictor (by label) on complete `curves`, cross-fitted (`cross_fit_predict`). `bounds`: the metric's
     range, the predicted finals and intervals clipped into it as `foretune rank` shows them (its ranking, like
     `rank`'s, by the predictions before clipping: runs predicted past 100% keep their order), and the predictors read
     it (`get_predictor`'s `metric_range`)."""
     finals = np.array([final_value(c) for c in curves])
-    columns = {}
+    scored = {}
     for label, spec in specs.items():
         prediction = cross_fit_predict(
             spec,
@@ -127,5 +138,18 @@ def evaluate_predictors(
             metric_range=bounds,
         )
         shown = clip_to_bounds(prediction, bounds)
-        columns[label] = metrics.evaluate(shown, finals, mode=mode, k=k, q=q, order=prediction.mean)
-    return pd.DataFrame(columns).loc[list(metrics.METRICS)]
+        scores = metrics.evaluate(shown, finals, mode=mode, k=k, q=q, order=prediction.mean)
+        if not shown.predicted:
+            scores |= {"mae": float("nan"), "coverage": float("nan")}
+        scored[label] = Scored(shown, scores)
+    return scored
+
+
+def scores_table(scored: dict[str, Scored]) -> pd.DataFrame:
+    """The metrics (rows: `metrics.METRICS`) of each predictor (columns)."""
+    return pd.DataFrame({label: s.scores for label, s in scored.items()}).loc[list(metrics.METRICS)]
+
+
+def evaluate_predictors(specs: dict[str, PredictorSpec], curves: Sequence[Curve], **how) -> pd.DataFrame:
+    """`scores_table` of `score_predictors` (its keyword arguments: `how`)."""
+    return scores_table(score_predictors(specs, curves, **how))
