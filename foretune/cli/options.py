@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -110,3 +113,15 @@ def _load(config: Path | None, overrides: list[str] | None):
     from foretune.config import load_config, parse_overrides
 
     return load_config(config, parse_overrides(overrides))
+
+
+@contextmanager
+def working(what: str) -> Iterator[None]:
+    """A spinner saying `what` on a terminal while it runs; in a log, one line on stderr before it starts (a fit on
+    a few hundred runs takes a minute, and a silent minute reads as a hang)."""
+    if console.is_terminal:
+        with console.status(what):
+            yield
+    else:
+        err_console.print(f"{time.strftime('%H:%M:%S')} {what}", highlight=False, soft_wrap=True)
+        yield

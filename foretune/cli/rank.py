@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -29,6 +30,7 @@ from foretune.cli.options import (
     range_line,
     read_as_loss_note,
     read_bounds,
+    working,
 )
 from foretune.errors import ForetuneError
 from foretune.keys import MODES, PREDICTOR_NAMES
@@ -196,7 +198,9 @@ def rank_cmd(
     metric_range = read_bounds(
         bounds, metric_range, seen=every, every=every, mode=mode, value_col=value_col, tables=(curves, fit)
     )
-    unclipped = model.predict(early, at=at)
+    what = f"predicting {len(early)} runs' finals with {predictor} from {len(finished)} finished runs"
+    with working(what) if finished else nullcontext():  # with no finished run there is nothing to fit
+        unclipped = model.predict(early, at=at)
     prediction = clip_to_bounds(unclipped, metric_range)
     table = ranking_table(early, prediction, at=at, mode=mode, order=unclipped.mean)
     if not prediction.predicted:
@@ -315,19 +319,21 @@ def rank_eval_cmd(
     metric_range = read_bounds(
         bounds, metric_range, seen=seen, every=every, mode=mode, value_col=value_col, tables=(curves, fit)
     )
-    scored = score_predictors(
-        {name: name for name in names},
-        complete,
-        at=at,
-        mode=mode,
-        k=top,
-        q=keep,
-        folds=folds,
-        seed=seed,
-        finished=finished,
-        bounds=metric_range,
-        metric=value_col,
-    )
+    fits = f"fit on {len(finished)} finished runs" if finished is not None else f"cross-fitted in {folds} folds"
+    with working(f"scoring {', '.join(names)} on {len(complete)} complete runs ({fits})"):
+        scored = score_predictors(
+            {name: name for name in names},
+            complete,
+            at=at,
+            mode=mode,
+            k=top,
+            q=keep,
+            folds=folds,
+            seed=seed,
+            finished=finished,
+            bounds=metric_range,
+            metric=value_col,
+        )
     shown = Table(title=f"predicting the final at {at:g} of the budget ({mode}), {len(complete)} complete runs")
     shown.add_column("metric")
     for name in names:
