@@ -87,7 +87,9 @@ PARTS = ("job", "twin")
 # final tree, 90-92 then with round 41's (a metric's range, which leaves the job's [0, 1] accuracy as it was); 93-95
 # were fixed before round 42's first step and run once with round 41's final tree (e654243); 96-98 before round 43's
 # first step, run once with round 42's final tree (ac6d74c); 99-101 fixed in round 44 when its twins started (the next
-# three unused seeds), run once with 1531d07 (round 43's verdict; round 44 changed no predictor).
+# three unused seeds), run once with 1531d07 (round 43's verdict; round 44 changed no predictor); 102-104 fixed in
+# round 45 before its first product change, run once with aac4384 (round 44's final tree; round 45 changed only
+# the ranking with 0-1 finished runs, which predicts no final).
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -136,6 +138,7 @@ SEED_ROLES = {
     **{seed: "r42 fresh, round 41's final tree" for seed in range(93, 96)},
     **{seed: "r43 fresh, round 42's final tree" for seed in range(96, 99)},
     **{seed: "r44 fresh, round 43's verdict" for seed in range(99, 102)},
+    **{seed: "r45 fresh, round 44's final tree" for seed in range(102, 105)},
 }
 
 

@@ -11,7 +11,8 @@ candidate with the least error instead. The interval is split-conformal on the b
 out-of-sample errors (`calibration`). With fewer than `min_finished` finished runs the blend cannot
 be measured: it is `cold_start` (`snapshot` by default: with a handful of runs, extrapolating each
 curve ranked worse than the early score on unseen curves), moved by the finished runs' median change
-after `at`; below 3 finished runs it only ranks by the early score and predicts no final.
+after `at`; below 3 finished runs it only ranks by the early score and predicts no final (a score: by the held-out
+loss every run reports, where there is one: `_held_out_rank`).
 
 The prior shipped in the package (`prior`, learned from public curves; losses only) comes first
 where it applies: with 0 finished runs it predicts; with 1-2 only if every finished run's final lies
@@ -57,6 +58,7 @@ from foretune.predictors._base import (
 )
 from foretune.predictors._curve import CurvePredictor
 from foretune.predictors._final_line import final_line_prediction
+from foretune.predictors._held_out_rank import held_out_loss, held_out_ranking
 from foretune.predictors._learned import LearnedPredictor
 from foretune.predictors._loss_ratio import (
     chosen_deviations,
@@ -304,6 +306,12 @@ class AutoPredictor(Predictor):
             if signal is not None:  # another metric ranks the finished runs clearly better than the objective
                 self.weights_ = {f"signal:{signal.metric}": 1.0}
                 return signal_prediction(signal, curves, at, mode=self.mode, finished=len(train))
+            if self.cold_start == "snapshot" and self.mode == "max" and len(train) < MIN_FINISHED:
+                # No line (none yet, or of the wrong slope) and no final: a score's held-out loss ranks.
+                ranking = held_out_ranking(curves, at, finished=len(train))
+                if ranking is not None:
+                    self.weights_ = {f"rank:{held_out_loss(curves)}": 1.0}
+                    return ranking
             # Too few runs to measure a blend: the cold-start predictor, which moves its values by
             # the finished runs' median change after `at` (or, below 3 runs, only ranks).
             self.weights_ = {self.cold_start: 1.0}

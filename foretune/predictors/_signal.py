@@ -37,6 +37,7 @@ import numpy as np
 
 from foretune.keys import Mode
 from foretune.predictors._base import Curve, Prediction, fill_unobserved, final_value, snapshot_values
+from foretune.predictors._held_out_rank import loss_order
 from foretune.predictors._learned import extra_features, extra_names
 from foretune.predictors._loss_ratio import held_out_errors, logs_apply, pick
 from foretune.predictors.calibration import calibrated, held_out_deviations
@@ -371,7 +372,7 @@ def signal_prediction(signal: Signal, curves: Sequence[Curve], at: float, *, mod
     far they moved after `at` (from 3 runs `CALIBRATED_MOVED_SHARE` x). A run held at the reach's edge gets its
     interval stretched to the line's own value there, band included."""
     if signal.rank_only:
-        mean, basis = np.asarray(signal.predictions, dtype=float), rank_only_basis(signal.metric, at, finished)
+        mean, basis = loss_order(curves, at, signal.metric), rank_only_basis(signal.metric, at, finished)
         return Prediction(mean, mean.copy(), mean.copy(), predicted=False, basis=basis, finished_used=finished)
     basis = signal_basis(signal.metric, at, finished)
     if len(signal.residuals) == 2:

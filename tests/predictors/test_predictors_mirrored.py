@@ -34,9 +34,12 @@ def test_an_error_rate_gets_the_accuracy_verdict_mirrored(name, finished):
     assert isinstance(model, MirroredScore) and model.mode == "min" and model.name == name
     error = model.fit(_as_error(done)).predict(_as_error(judged), at=0.2)
     assert error.predicted == accuracy.predicted and error.basis == accuracy.basis
-    np.testing.assert_allclose(error.mean, 1.0 - accuracy.mean, atol=1e-9)
-    np.testing.assert_allclose(error.lower, 1.0 - accuracy.upper, atol=1e-9)  # the interval's ends swap
-    np.testing.assert_allclose(error.upper, 1.0 - accuracy.lower, atol=1e-9)
+    # A ranking with no final (0 finished runs: by the eval loss) orders by values in no metric's units: mirrored, the
+    # same order; a predicted final is the error rate's own.
+    offset = 1.0 if accuracy.predicted else float(error.mean[0] + accuracy.mean[0])
+    np.testing.assert_allclose(error.mean, offset - accuracy.mean, atol=1e-9)
+    np.testing.assert_allclose(error.lower, offset - accuracy.upper, atol=1e-9)  # the interval's ends swap
+    np.testing.assert_allclose(error.upper, offset - accuracy.lower, atol=1e-9)
     assert (error.plausible is None) == (accuracy.plausible is None)
     if error.plausible is not None:
         np.testing.assert_allclose(error.plausible, 1.0 - accuracy.plausible, atol=1e-9)

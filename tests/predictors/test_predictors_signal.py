@@ -108,10 +108,15 @@ def test_two_or_three_runs_predict_by_a_line_of_the_right_slope(finished):
         assert TWO_RUN_BAND * spread > MOVED_SHARE * _moved(runs)  # these two ended far apart: the floor is not hit
         np.testing.assert_allclose(prediction.upper - prediction.mean, TWO_RUN_BAND * spread)
         np.testing.assert_allclose(prediction.mean - prediction.lower, TWO_RUN_BAND * spread)
-    # A loss that rises with the final (the wrong slope) is noise: the early score ranks, no final predicted.
+    # A loss that rises with the final (the wrong slope) is noise: no line. From 3 runs the early score moved by their
+    # change predicts; with 2 no final is predicted, and the held-out loss ranks (`_held_out_rank`), not the score.
     flipped = [Curve(c.fractions, c.values, trial=c.trial, extras={"eval_loss": -c.extras["eval_loss"]}) for c in runs]
     auto, prediction = _predict(flipped, judged)
-    assert auto.weights_ == {"snapshot": 1.0} and prediction.predicted == (finished >= 3)
+    assert auto.weights_ == ({"snapshot": 1.0} if finished >= 3 else {"rank:eval_loss": 1.0})
+    assert prediction.predicted == (finished >= 3)
+    if finished == 2:
+        early_loss = np.array([c.extras["eval_loss"][1] for c in judged])
+        assert metrics.spearman(prediction.mean, -early_loss) == pytest.approx(1.0)
 
 
 def _moved(runs):
@@ -193,9 +198,35 @@ def test_a_loss_objective_keeps_its_own_early_value_below_four_runs():
     assert "signal:train_loss" not in auto.weights_
 
 
-def test_one_run_draws_no_line():
-    auto, prediction = _predict(_runs(1, seed=1), _runs(8, seed=2))
-    assert auto.weights_ == {"snapshot": 1.0} and not prediction.predicted
+@pytest.mark.parametrize("finished", [0, 1])
+def test_below_two_runs_no_line_is_drawn_and_the_held_out_loss_ranks(finished):
+    judged = _runs(8, seed=2)
+    auto, prediction = _predict(_runs(finished, seed=1), judged)
+    assert auto.weights_ == {"rank:eval_loss": 1.0} and not prediction.predicted
+    assert prediction.basis == (
+        "ranked by eval_loss at 20%, finer than the score there; "
+        f"{finished} finished run{'' if finished == 1 else 's'}, no final predicted"
+    )
+    finals, early_loss = (
+        np.array([final_value(c) for c in judged]),
+        np.array([c.extras["eval_loss"][1] for c in judged]),
+    )
+    assert metrics.spearman(prediction.mean, -early_loss) == pytest.approx(1.0)  # lower loss first
+    by_loss, by_score = (
+        metrics.spearman(prediction.mean, finals),
+        metrics.spearman(snapshot_values(judged, 0.2), finals),
+    )
+    assert by_loss > 0.95 and by_loss > by_score + 0.2  # the accuracy at 20%, flat, ranks them by noise
+    # Without a held-out loss (a train loss alone, or none by 20%) the early score ranks, as before.
+    for extras in ({"train_loss": judged[0].extras["eval_loss"]}, {}):
+        runs = [replace(c, extras={k: c.extras["eval_loss"] for k in extras}) for c in judged]
+        auto, prediction = _predict([], runs)
+        assert auto.weights_ == {"snapshot": 1.0} and prediction.basis.startswith("ranked by early score")
+    # A loss objective keeps its own early value (or the prior learned from public curves).
+    losses = [replace(c, values=c.extras["eval_loss"] + 1.0) for c in judged]
+    auto = AutoPredictor(mode="min").fit([])
+    auto.predict([c.upto(0.2) for c in losses], at=0.2)
+    assert auto.weights_ in ({"snapshot": 1.0}, {"prior": 1.0})
 
 
 def test_at_or_above_min_finished_the_warm_predictor_decides():
