@@ -99,7 +99,7 @@ def cross_fit_predict(
 class Scored:
     """One predictor on complete curves: its predictions as `foretune rank` shows them (clipped into the metric's
     range) and their `metrics.METRICS`; MAE and coverage are NaN where no final was predicted (too few finished
-    runs: the runs are ranked by the early score, whose distance to the finals is no prediction's error)."""
+    runs: the runs are only ranked, by an early value whose distance to the finals is no prediction's error)."""
 
     shown: Prediction
     scores: dict[str, float]
