@@ -214,7 +214,8 @@ def rank_cmd(
     if plot is not None:
         from foretune.cli.rank_plot import ranking_figure, write_figure
 
-        how = {"at": at, "metric": value_col, "top": top, "basis": prediction.basis}
+        ranked_by = None if prediction.predicted else prediction.follows
+        how = {"at": at, "metric": value_col, "top": top, "basis": prediction.basis, "ranked_by": ranked_by}
         write_figure(plot, ranking_figure(table, early, finished, **how))
     which = f"the best {top} of {len(runs)} runs" if len(runs) > top else f"{len(runs)} runs"
     shown = Table(title=f"{predictor} ranking at {at:g} of the budget ({mode}), {which}")

@@ -19,6 +19,7 @@ import pandas as pd
 from foretune.cli.plots import pyplot
 from foretune.errors import ForetuneError
 from foretune.predictors import Curve
+from foretune.predictors._learned import extra_features
 from foretune.predictors.evaluation import Scored
 
 MAX_ROWS = 30  # more than this many rows no longer read as a list
@@ -45,8 +46,10 @@ def ranking_figure(
     metric: str,
     top: int,
     basis: str,
+    ranked_by: str | None = None,
 ):
-    """The figure (`ranking_table`'s rows, best first; `runs` the ranked runs' curves up to `at`)."""
+    """The figure (`ranking_table`'s rows, best first; `runs` the ranked runs' curves up to `at`). `ranked_by`: the
+    loss that ranked the runs where no final was predicted (`Prediction.follows`): its values at `at` are drawn."""
     plt = pyplot()
     fig, (curves_ax, rows_ax) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [3, 2]})
     for i, curve in enumerate(finished):
@@ -70,7 +73,11 @@ def ranking_figure(
 
     shown = table.head(MAX_ROWS)
     y = -np.arange(len(shown))  # rank 1 at the top
-    rows_ax.plot(shown["early_value"], y, "o", markerfacecolor="none", color="0.4", label=f"value at {at:g}")
+    if ranked_by is not None:  # what ordered the rows, not the score beside it
+        early = extra_features([by_trial[str(t)] for t in shown["trial"]], at, [ranked_by])[:, 0]
+        rows_ax.plot(early, y, "o", markerfacecolor="none", color="0.4", label=f"{ranked_by} at {at:g} (ranks them)")
+    else:
+        rows_ax.plot(shown["early_value"], y, "o", markerfacecolor="none", color="0.4", label=f"value at {at:g}")
     predicted = shown["predicted_final"].notna().to_numpy()
     if predicted.any():
         made = shown[predicted]
@@ -84,7 +91,7 @@ def ranking_figure(
                 rows_ax.plot(value, height, "o", color=colours[trial], zorder=3)
     rows_ax.set_yticks(y, [f"#{r}: {t}" for r, t in zip(shown["rank"], shown["trial"], strict=True)], fontsize=7)
     more = f"the best {len(shown)} of {len(table)}" if len(table) > len(shown) else f"{len(table)} runs"
-    rows_ax.set(xlabel=metric, title=f"ranked at {at:g}: {more}")
+    rows_ax.set(xlabel=ranked_by or metric, title=f"ranked at {at:g}: {more}")
     rows_ax.legend(fontsize=7, loc="best")
     fig.suptitle(basis, fontsize=9)
     fig.tight_layout()

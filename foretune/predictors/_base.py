@@ -77,8 +77,9 @@ class Prediction:
     # Per run, its plausible finals (run x finished run): the prediction plus each out-of-sample error
     # (`calibration.plausible_finals`); None when no final was predicted.
     plausible: np.ndarray | None = None
-    # The loss whose early value the predicted finals follow (a loss's line: monotone in it); None where the
-    # objective's own rules predict. A study's judgements are held to its order (`judged_order`).
+    # The loss whose early value the predicted finals follow (a loss's line: monotone in it), or, with no final
+    # predicted, the loss that ranks the runs; None where the objective's own values do. A study's predicted finals
+    # are held to its order (`judged_order`).
     follows: str | None = None
 
 

@@ -52,4 +52,6 @@ def held_out_ranking(curves: Sequence[Curve], at: float, *, finished: int) -> Pr
     runs = "run" if finished == 1 else "runs"
     basis = f"ranked by {metric} at {at:.0%}, finer than the score there; {finished} finished {runs}, "
     basis += "no final predicted"
-    return Prediction(order, order.copy(), order.copy(), predicted=False, basis=basis, finished_used=finished)
+    return Prediction(
+        order, order.copy(), order.copy(), predicted=False, basis=basis, finished_used=finished, follows=metric
+    )

@@ -373,7 +373,8 @@ def signal_prediction(signal: Signal, curves: Sequence[Curve], at: float, *, mod
     interval stretched to the line's own value there, band included."""
     if signal.rank_only:
         mean, basis = loss_order(curves, at, signal.metric), rank_only_basis(signal.metric, at, finished)
-        return Prediction(mean, mean.copy(), mean.copy(), predicted=False, basis=basis, finished_used=finished)
+        return Prediction(mean, mean.copy(), mean.copy(), predicted=False, basis=basis, finished_used=finished,
+                          follows=signal.metric)  # fmt: skip
     basis = signal_basis(signal.metric, at, finished)
     if len(signal.residuals) == 2:
         width = two_run_half_width(float(np.max(np.abs(signal.residuals))), signal.moved)

@@ -118,3 +118,22 @@ def test_rank_eval_plot_draws_each_predicted_final_against_its_final(tmp_path):
     assert made.get_title().endswith(f", {inside} of {len(finals)} inside")
     assert not few.containers and not few.lines and few.get_title().endswith("ranking only")  # no final, no point
     assert "no final predicted" in few.texts[0].get_text().replace("\n", " ")
+
+
+def test_rank_plot_draws_the_loss_that_ranked_the_runs_where_no_final_was_predicted():
+    from foretune.predictors import get_predictor
+    from foretune.predictors.evaluation import ranking_table
+    from tests.predictors.test_predictors_extras import _study
+
+    early = [c.upto(0.2) for c in _study(10, seed=2)]
+    prediction = get_predictor("auto", mode="max").fit([]).predict(early, at=0.2)
+    assert not prediction.predicted and prediction.follows == "eval_loss"  # no finished run: the eval loss ranks
+    table = ranking_table(early, prediction, at=0.2, mode="max")
+    how = {"at": 0.2, "metric": "accuracy", "top": 3, "basis": prediction.basis}
+    rows_ax = ranking_figure(table, early, [], **how, ranked_by=prediction.follows).axes[1]
+    (drawn,) = rows_ax.lines
+    losses = np.asarray(drawn.get_xdata(), dtype=float)
+    assert np.all(np.diff(losses) > 0)  # rank 1, the lowest eval loss, at the top
+    by_trial = {c.trial: c.extras["eval_loss"][-1] for c in early}
+    np.testing.assert_allclose(losses, [by_trial[t] for t in table["trial"]])
+    assert rows_ax.get_xlabel() == "eval_loss" and "eval_loss at 0.2 (ranks them)" in drawn.get_label()
