@@ -31,6 +31,8 @@ def _ranked(tmp_path, run_without, *, fit: bool, runs: int = 12):
     result = _foretune_without_torch_or_ray(run_without, *args, "--plot", tmp_path / "ranking.png")
     assert result.returncode == 0, result.stderr
     assert f"drew the ranking to {tmp_path / 'ranking.png'}" in result.stdout
+    fitting = f"predicting {runs} runs' finals with auto from 20 finished runs"  # said before a fit, in a log a line
+    assert (fitting in result.stderr) == fit
     assert (tmp_path / "ranking.png").read_bytes()[:8] == PNG_MAGIC
     return [c.upto(0.2) for c in judged], finished, pd.read_csv(tmp_path / "ranked.csv")
 
