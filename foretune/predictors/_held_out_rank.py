@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from foretune.predictors._base import Curve, Prediction, fill_unobserved
+from foretune.predictors._base import Curve, Prediction
 from foretune.predictors._learned import extra_features, extra_names
 from foretune.predictors.metric_copies import loss_preference
 from foretune.predictors.metric_names import is_held_out, is_loss, is_test
@@ -37,18 +37,20 @@ def held_out_loss(curves: Sequence[Curve]) -> str | None:
 
 def loss_order(curves: Sequence[Curve], at: float, metric: str) -> np.ndarray:
     """Values that order `curves` as `metric` at `at` does, lower loss first for a score (mode "max"): minus the
-    loss; a run with no finite value by `at` gets the worst of the others'. In no metric's units: a ranking's."""
-    order = -extra_features(curves, at, [metric])[:, 0]
-    return fill_unobserved(curves, order, order, order, mode="max", at=at).mean
+    loss (NaN for a run with none by `at`). In no metric's units: a ranking's."""
+    return -extra_features(curves, at, [metric])[:, 0]
 
 
 def held_out_ranking(curves: Sequence[Curve], at: float, *, finished: int) -> Prediction | None:
     """`curves` ranked by their held-out loss at `at` (`loss_order`), no final predicted; None where no held-out
-    loss is reported by every run, or none by `at`."""
+    loss is reported by every run by `at` (a run with none, not yet logged or gone NaN, cannot be placed by it: as
+    for a loss's line, `_signal.line_signal`, the early score then ranks them all)."""
     metric = held_out_loss(curves)
-    if metric is None or not np.isfinite(extra_features(curves, at, [metric])).any():
+    if metric is None:
         return None
     order = loss_order(curves, at, metric)
+    if not np.isfinite(order).all():
+        return None
     runs = "run" if finished == 1 else "runs"
     basis = f"ranked by {metric} at {at:.0%}, finer than the score there; {finished} finished {runs}, "
     basis += "no final predicted"

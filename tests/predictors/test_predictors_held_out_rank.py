@@ -58,3 +58,16 @@ def test_a_train_loss_alone_does_not_rank_before_two_runs_finish(tmp_path):
     basis = pd.read_csv(tmp_path / "out.csv")["basis"]
     assert (basis == "ranked by early score; 0 finished runs, no final predicted").all()
     assert np.isfinite(pd.read_csv(tmp_path / "out.csv")["early_value"]).all()
+
+
+def test_a_run_with_no_eval_loss_by_the_early_fraction_leaves_the_ranking_to_the_score(tmp_path):
+    """A run whose eval loss is not logged by 20% (or went NaN) cannot be placed by it: the early score ranks them
+    all, as where no loss's line can be drawn."""
+    _table(tmp_path / "partial.csv")
+    table = pd.read_csv(tmp_path / "partial.csv")
+    table.loc[table["trial"] == "t3", "eval_loss"] = np.nan
+    table.to_csv(tmp_path / "partial.csv", index=False)
+    result = _cli("rank", tmp_path / "partial.csv", "--out", tmp_path / "out.csv")
+    assert result.returncode == 0, result.stderr
+    basis = pd.read_csv(tmp_path / "out.csv")["basis"]
+    assert (basis == "ranked by early score; 0 finished runs, no final predicted").all()
