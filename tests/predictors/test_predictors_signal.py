@@ -218,8 +218,8 @@ def test_below_two_runs_no_line_is_drawn_and_the_held_out_loss_ranks(finished):
     )
     assert by_loss > 0.95 and by_loss > by_score + 0.2  # the accuracy at 20%, flat, ranks them by noise
     # Without a held-out loss (a train loss alone, or none by 20%) the early score ranks, as before.
-    for extras in ({"train_loss": judged[0].extras["eval_loss"]}, {}):
-        runs = [replace(c, extras={k: c.extras["eval_loss"] for k in extras}) for c in judged]
+    for names in (["train_loss"], []):  # the eval loss's values under a train loss's name, or no loss at all
+        runs = [replace(c, extras={name: c.extras["eval_loss"] for name in names}) for c in judged]
         auto, prediction = _predict([], runs)
         assert auto.weights_ == {"snapshot": 1.0} and prediction.basis.startswith("ranked by early score")
     # A loss objective keeps its own early value (or the prior learned from public curves).
