@@ -89,7 +89,8 @@ PARTS = ("job", "twin")
 # first step, run once with round 42's final tree (ac6d74c); 99-101 fixed in round 44 when its twins started (the next
 # three unused seeds), run once with 1531d07 (round 43's verdict; round 44 changed no predictor); 102-104 fixed in
 # round 45 before its first product change, run once with aac4384 (round 44's final tree; round 45 changed only
-# the ranking with 0-1 finished runs, which predicts no final).
+# the ranking with 0-1 finished runs, which predicts no final); 105-107 fixed then too, run once at the end of round
+# 45 with its final tree (3923dc1).
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -139,6 +140,7 @@ SEED_ROLES = {
     **{seed: "r43 fresh, round 42's final tree" for seed in range(96, 99)},
     **{seed: "r44 fresh, round 43's verdict" for seed in range(99, 102)},
     **{seed: "r45 fresh, round 44's final tree" for seed in range(102, 105)},
+    **{seed: "r45 fresh, round 45's final tree" for seed in range(105, 108)},
 }
 
 
