@@ -58,7 +58,7 @@ from foretune.predictors._base import (
 )
 from foretune.predictors._curve import CurvePredictor
 from foretune.predictors._final_line import final_line_prediction
-from foretune.predictors._held_out_rank import held_out_loss, held_out_ranking
+from foretune.predictors._held_out_rank import held_out_ranking
 from foretune.predictors._learned import LearnedPredictor
 from foretune.predictors._loss_ratio import (
     chosen_deviations,
@@ -310,7 +310,7 @@ class AutoPredictor(Predictor):
                 # No line (none yet, or of the wrong slope) and no final: a score's held-out loss ranks.
                 ranking = held_out_ranking(curves, at, finished=len(train))
                 if ranking is not None:
-                    self.weights_ = {f"rank:{held_out_loss(curves)}": 1.0}
+                    self.weights_ = {f"rank:{ranking.follows}": 1.0}
                     return ranking
             # Too few runs to measure a blend: the cold-start predictor, which moves its values by
             # the finished runs' median change after `at` (or, below 3 runs, only ranks).
