@@ -66,15 +66,8 @@ from foretune.predictors._loss_ratio import (
     moved,
     others_mean,
 )
-from foretune.predictors._signal import (
-    ObjectiveRules,
-    Signal,
-    best_signal,
-    line_signal,
-    objective_rules,
-    shared_losses,
-    signal_prediction,
-)
+from foretune.predictors._objective_rules import ObjectiveRules, objective_rules
+from foretune.predictors._signal import Signal, best_signal, line_signal, shared_losses, signal_prediction
 from foretune.predictors._snapshot import SnapshotPredictor
 from foretune.predictors.calibration import MIN_FINISHED, calibrated, calibrated_on_own_runs, predicted_basis
 from foretune.predictors.prior import prior_agrees, prior_predict, prior_shifted, recentre

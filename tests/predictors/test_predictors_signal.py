@@ -7,6 +7,7 @@ import pytest
 
 from foretune.predictors import AutoPredictor, Curve, get_predictor, metrics
 from foretune.predictors._base import final_value, snapshot_values
+from foretune.predictors._objective_rules import rule_error
 from foretune.predictors._signal import (
     CALIBRATED_MOVED_SHARE,
     LINE_MARGIN,
@@ -19,7 +20,6 @@ from foretune.predictors._signal import (
     TWO_RUN_BAND,
     best_signal,
     line_signal,
-    rule_error,
 )
 from foretune.predictors.evaluation import ranking_table
 
@@ -340,7 +340,8 @@ def test_a_loss_beyond_the_finished_runs_keeps_its_order_on_a_bounded_tail():
     """A judged eval loss far below every finished run's (a better run than any so far) is predicted above
     them all, on the line's scale (round 6: no line, the snapshot rule's scale), such runs in their order
     (no tie at an edge), and never further than slope x reach past the reach's edge. Beyond `TAIL_LIMIT`
-    ranges below, no line."""
+    ranges below, the eval loss ranks them with no final predicted (round 46; before, from 4 runs, no line: the
+    snapshot rule ranked by the score)."""
     finished, judged = _runs(6, seed=3), _runs(4, seed=4)
     x = np.array([c.extras["eval_loss"][1] for c in finished])
 
@@ -359,8 +360,8 @@ def test_a_loss_beyond_the_finished_runs_keeps_its_order_on_a_bounded_tail():
     edge = np.mean([final_value(c) for c in finished]) + slope * (x.min() - reach - x.mean())
     assert prediction.mean[2] <= edge - slope * reach + 1e-9
     assert (prediction.upper[:3] >= prediction.mean[:3]).all()
-    auto, _ = _predict(finished, [below(TAIL_LIMIT + 0.01), *judged])
-    assert auto.weights_ == {"snapshot": 1.0}
+    auto, beyond = _predict(finished, [below(TAIL_LIMIT + 0.01), *judged])
+    assert auto.weights_ == {"signal:eval_loss": 1.0} and not beyond.predicted
 
 
 def test_comparable_lines_use_the_spread_of_finals_over_the_spread_of_the_loss():
@@ -406,11 +407,13 @@ def test_a_loss_line_predicts_a_score_unless_it_errs_far_more_than_the_rule():
     assert 2 < ratios[0.02] <= LINE_MARGIN < ratios[0.1]  # both sides of the guard, and past the old margin of 2
 
 
-def test_a_loss_beyond_the_tail_limit_ranks_by_the_eval_loss_with_no_final():
-    """With 2-3 finished runs, a judged eval loss more than `TAIL_LIMIT` ranges below theirs: the runs are ranked by
-    the eval loss's tail, and no final is predicted (round 34: the train loss's line predicted it instead, on another
-    scale, below three trials it beat: fresh twin seed 51)."""
-    finished, judged = _runs(2, seed=3), _runs(3, seed=20)  # eval losses 1.01-1.15; judged 0.84-1.14
+@pytest.mark.parametrize("count", [2, 3, 5, 7])
+def test_a_loss_beyond_the_tail_limit_ranks_by_the_eval_loss_with_no_final(count):
+    """With 2-7 finished runs, a judged eval loss more than `TAIL_LIMIT` ranges below theirs: the runs are ranked by
+    the eval loss's tail, and no final is predicted (round 34: with 2-3 runs the train loss's line predicted it
+    instead, on another scale, below three trials it beat: fresh twin seed 51; round 46: with 4-7 the score's rules
+    did, ranking by the score at 20%)."""
+    finished, judged = _runs(count, seed=3), _runs(3, seed=20)
     with_train = [replace(c, extras=c.extras | {"train_loss": c.extras["eval_loss"] * 1.1}) for c in finished]
     x = np.array([c.extras["eval_loss"][1] for c in finished])
     worst_early = min(c.values[1] for c in judged) - 0.01  # the early score would rank it last
@@ -427,7 +430,7 @@ def test_a_loss_beyond_the_tail_limit_ranks_by_the_eval_loss_with_no_final():
     np.testing.assert_array_equal(prediction.lower, prediction.mean)
     np.testing.assert_array_equal(prediction.upper, prediction.mean)
     assert prediction.basis == (
-        "ranked by eval_loss at 20%; 2 finished runs, a judged run's eval_loss more than 2 x their range below "
+        f"ranked by eval_loss at 20%; {count} finished runs, a judged run's eval_loss more than 2 x their range below "
         "theirs: no final predicted"
     )
     table = ranking_table([c.upto(0.2) for c in [*judged, far]], prediction, at=0.2, mode="max")

@@ -306,6 +306,41 @@ def test_from_8_finished_runs_a_searched_score_is_judged_through_its_eval_loss_s
     assert bases[9].startswith("predicted by auto from eval_loss's predicted final, 9 finished runs")
 
 
+def test_a_far_better_run_with_five_finished_is_ranked_by_its_eval_loss_and_kept():
+    """With 5 finished runs, a trial whose eval loss at 20% lies far below every finished run's (beyond the line's
+    `TAIL_LIMIT`) but whose accuracy there is the lowest: the search ranks the judged trials by the eval loss, first,
+    and records no predicted final (round 46; before, the snapshot rule ranked it last of 6 by its accuracy at 20%,
+    kept only by its interval's upper end)."""
+    from foretune.predictors._signal import TAIL_LIMIT
+    from tests.predictors.test_predictors_signal import FRACTIONS, _runs
+
+    evaluator = EarlyStageEvaluator(
+        mode="max",
+        fraction=0.2,
+        make_predictor=lambda: get_predictor("auto", mode="max"),
+        rule=EarlyStageRule(mode="max", rule="quantile", keep=0.5, grace_trials=5),
+    )
+    finished = _runs(5, seed=3)
+    losses = np.array([c.extras["eval_loss"][1] for c in finished])
+    far_loss = losses.min() - (TAIL_LIMIT + 0.5) * np.ptp(losses)
+    lowest = min(c.values[1] for c in finished) - 0.01
+    far = Curve(FRACTIONS, np.full(10, lowest), trial="far", extras={"eval_loss": np.full(10, far_loss)})
+    for name, run in [*((str(i), c) for i, c in enumerate(finished)), ("far", far.upto(0.3))]:
+        evaluator.add(name, {})
+        for fraction, value, loss in zip(run.fractions, run.values, run.extras["eval_loss"], strict=True):
+            evaluator.observe(name, fraction, value, {"eval_loss": loss})
+            if evaluator.due(name, fraction):
+                assert evaluator.judge(name, fraction)
+        if run.fractions[-1] >= 1.0:
+            evaluator.finish(name)
+    notes = evaluator.verdicts["far"]
+    assert notes["early_basis"] == (
+        "ranked by eval_loss at 20%; 5 finished runs, a judged run's eval_loss more than 2 x their range below "
+        "theirs: no final predicted"
+    )
+    assert "predicted_final" not in notes and notes["early_rank"] == 1 and notes["early_decision"] == "kept"
+
+
 def test_the_search_predicts_an_error_rate_as_the_score_it_mirrors():
     """`search.metric: val_error` (mode min): the search's predictor reads it as the accuracy it mirrors, not by the
     rules made for a loss (benchmarks/error_rate.py); a loss stays a loss."""
