@@ -90,7 +90,8 @@ PARTS = ("job", "twin")
 # three unused seeds), run once with 1531d07 (round 43's verdict; round 44 changed no predictor); 102-104 fixed in
 # round 45 before its first product change, run once with aac4384 (round 44's final tree; round 45 changed only
 # the ranking with 0-1 finished runs, which predicts no final); 105-107 fixed then too, run once at the end of round
-# 45 with its final tree (3923dc1); 108-110 fixed in round 46, run once with its predictor change (c997b2e).
+# 45 with its final tree (3923dc1); 108-113 fixed in round 46, run once with its predictor change (c997b2e), 111-113
+# after its first results.
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -141,7 +142,7 @@ SEED_ROLES = {
     **{seed: "r44 fresh, round 43's verdict" for seed in range(99, 102)},
     **{seed: "r45 fresh, round 44's final tree" for seed in range(102, 105)},
     **{seed: "r45 fresh, round 45's final tree" for seed in range(105, 108)},
-    **{seed: "r46 fresh, round 46's tree" for seed in range(108, 111)},
+    **{seed: "r46 fresh, round 46's tree" for seed in range(108, 114)},
 }
 
 
