@@ -41,19 +41,24 @@ def loss_order(curves: Sequence[Curve], at: float, metric: str) -> np.ndarray:
     return -extra_features(curves, at, [metric])[:, 0]
 
 
+def loss_ranking(curves: Sequence[Curve], at: float, metric: str, *, basis: str, finished: int) -> Prediction:
+    """`curves` ranked by `metric` at `at` (`loss_order`), no final predicted, `basis` saying why: the one form of a
+    ranking by a loss (here, and a line's tail that only ranks: `_signal.signal_prediction`)."""
+    order = loss_order(curves, at, metric)
+    return Prediction(
+        order, order.copy(), order.copy(), predicted=False, basis=basis, finished_used=finished, follows=metric
+    )
+
+
 def held_out_ranking(curves: Sequence[Curve], at: float, *, finished: int) -> Prediction | None:
-    """`curves` ranked by their held-out loss at `at` (`loss_order`), no final predicted; None where no held-out
-    loss is reported by every run by `at` (a run with none, not yet logged or gone NaN, cannot be placed by it: as
-    for a loss's line, `_signal.line_signal`, the early score then ranks them all)."""
+    """`curves` ranked by their held-out loss at `at` (`loss_ranking`); None where no held-out loss is reported by
+    every run by `at` (a run with none, not yet logged or gone NaN, cannot be placed by it: as for a loss's line,
+    `_signal.line_signal`, the early score then ranks them all)."""
     metric = held_out_loss(curves)
     if metric is None:
-        return None
-    order = loss_order(curves, at, metric)
-    if not np.isfinite(order).all():
         return None
     runs = "run" if finished == 1 else "runs"
     basis = f"ranked by {metric} at {at:.0%}, finer than the score there; {finished} finished {runs}, "
     basis += "no final predicted"
-    return Prediction(
-        order, order.copy(), order.copy(), predicted=False, basis=basis, finished_used=finished, follows=metric
-    )
+    ranking = loss_ranking(curves, at, metric, basis=basis, finished=finished)
+    return ranking if np.isfinite(ranking.mean).all() else None

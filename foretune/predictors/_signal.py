@@ -36,7 +36,7 @@ import numpy as np
 
 from foretune.keys import Mode
 from foretune.predictors._base import Curve, Prediction, fill_unobserved, final_value, snapshot_values
-from foretune.predictors._held_out_rank import loss_order
+from foretune.predictors._held_out_rank import loss_ranking
 from foretune.predictors._learned import extra_features, extra_names
 from foretune.predictors._objective_rules import ObjectiveRules, rules_error
 from foretune.predictors.calibration import calibrated
@@ -320,9 +320,8 @@ def signal_prediction(signal: Signal, curves: Sequence[Curve], at: float, *, mod
     far they moved after `at` (from 3 runs `CALIBRATED_MOVED_SHARE` x). A run held at the reach's edge gets its
     interval stretched to the line's own value there, band included."""
     if signal.rank_only:
-        mean, basis = loss_order(curves, at, signal.metric), rank_only_basis(signal.metric, at, finished)
-        return Prediction(mean, mean.copy(), mean.copy(), predicted=False, basis=basis, finished_used=finished,
-                          follows=signal.metric)  # fmt: skip
+        basis = rank_only_basis(signal.metric, at, finished)
+        return loss_ranking(curves, at, signal.metric, basis=basis, finished=finished)
     basis = signal_basis(signal.metric, at, finished)
     if len(signal.residuals) == 2:
         width = two_run_half_width(float(np.max(np.abs(signal.residuals))), signal.moved)
