@@ -132,10 +132,11 @@ def test_two_runs_that_ended_alike_still_get_a_band_as_wide_as_their_move():
     runs = [first, Curve(second.fractions, alike, trial=second.trial, extras=second.extras)]
     auto, prediction = _predict(runs, _runs(8, seed=2))
     assert auto.weights_ == {"signal:eval_loss": 1.0} and prediction.predicted
-    half = prediction.upper - prediction.mean
+    # A run beyond the finished runs' losses has its interval stretched on one side to the line's own value there.
+    half = np.minimum(prediction.upper - prediction.mean, prediction.mean - prediction.lower)
     inside = (prediction.lower > 0) & (prediction.upper < 1)  # not clipped at the score's bounds
     np.testing.assert_allclose(half[inside], MOVED_SHARE * _moved(runs))
-    assert (half >= 0.05).all() and (prediction.mean - prediction.lower >= 0.05).all()
+    assert (half >= 0.05).all()
     # The probability rule's plausible finals span the same band (`evaluator`: P(final beats the target)).
     ends = np.column_stack([prediction.mean - half, prediction.mean + half])
     np.testing.assert_allclose(prediction.plausible[inside], ends[inside])
