@@ -59,13 +59,13 @@ FEW_RUNS = 2
 # pairs (two runs that ended alike by chance; their line, near flat, ranks nothing) and 98-100% in the two widest.
 # The band is +- `TWO_RUN_BAND` x d, and never narrower than `MOVED_SHARE` x how far the two runs moved after the
 # early fraction (what is still to happen there is what a prediction can miss). Round 32 set 0.75 and 0.2 on the
-# LoRA design sets; an image classifier's error (1 - zero-shot CIFAR-10 recall of scan-bench's runs of 5-7 epochs) then
-# covered 71%, its report-only runs 68%, while the job set's design ids covered 92%: judged runs beyond the pair's
-# range of the loss are where the line misses, and those sets differ in how far they lie. Every pair of 12 sets, every
-# other run judged (round 47, `benchmarks/two_run_band.py`): the pair (band, floor) that keeps every design set within
-# the 75-90% with the highest minimum (0.77; of the two floors that reach it, the larger) is 0.95 and 0.1
-# (twins 0.88, job set 0.87, `lora_curves` 0.89, ImageNet error 0.86, CIFAR error 0.77; a floor of 0.2 kept the job set
-# at 0.92, a band of 1.0 took `lora_curves` past 0.90), each design set's mean width 9-23% wider.
+# LoRA design sets; an image classifier's error (1 - zero-shot CIFAR-10 recall of scan-bench's runs of 5-7 epochs)
+# then covered 71%, its report-only runs 68%, while the job set's design ids covered 92%: judged runs beyond the
+# pair's range of the loss are where the line misses, and those sets differ in how far they lie. Pairs of runs of 12
+# sets as the finished pair, every other run judged (round 47, `benchmarks/two_run_band.py`): the (band, floor) that
+# keeps every design set within the 75-90% with the highest minimum (0.77; of the two floors that reach it,
+# the larger) is 0.95 and 0.1 (twins 0.88, job set 0.87, `lora_curves` 0.89, ImageNet error 0.86, CIFAR error 0.77;
+# a floor of 0.2 kept the job set at 0.92, a band of 1.0 took `lora_curves` past 0.90), mean widths 9-23% wider.
 TWO_RUN_BAND = 0.95
 MOVED_SHARE = 0.1
 # From 3 runs the band is conformal on the leave-one-out residuals, but 4 runs can lie near one line by chance: a
