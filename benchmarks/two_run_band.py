@@ -11,15 +11,16 @@ on the grid (only the band does): each pair is fitted once, with the shipped con
 Round 47 added the image classifiers' error pools of `zero_shot_error.py` (`--image-error`: 1 - zero-shot ImageNet-1k
 top-1 and 1 - CIFAR-10 recall, minimized under the bare name `value`, read as the accuracy they mirror; pools of 5-7
 epochs `image-D` / `cifar-D`, 8-10 epochs `image-RO` / `cifar-RO`), `--pairs N` (a seeded sample of N pairs per set,
-each judging at most 60 other runs: those pools hold 150-250 runs), and a table of the shipped band's coverage by how
-far the judged run's loss lies from the pair's (|z|: its distance from their mean in units of half their range).
+a fifth of N per twin, each judging at most 60 other runs: those pools hold 150-250 runs), and a table of the shipped
+band's coverage by how far the judged run's loss lies from the pair's (|z|: its distance from their mean in units of
+half their range).
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/two_run_band.py --pairs 150 --image-error \
-        --twin runs/bench-default-job-s{78..113}-off --curves benchmarks/data/lora_curves_job.csv:even \
-        --curves benchmarks/data/lora_curves.csv:even --curves benchmarks/data/lora_curves_job.csv:odd \
-        --curves benchmarks/data/lora_curves.csv:odd --curves benchmarks/data/lora_curves_fresh.csv:all \
-        --curves benchmarks/data/lora_curves_ae110k.csv:all --curves benchmarks/data/lora_curves_oamine.csv:all \
-        --design twins --design lora_curves_job:even --design lora_curves:even --design image-D --design cifar-D \
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/two_run_band.py --pairs 150 --image-error \\
+        --twin runs/bench-default-job-s{78..113}-off --curves benchmarks/data/lora_curves_job.csv:even \\
+        --curves benchmarks/data/lora_curves.csv:even --curves benchmarks/data/lora_curves_job.csv:odd \\
+        --curves benchmarks/data/lora_curves.csv:odd --curves benchmarks/data/lora_curves_fresh.csv:all \\
+        --curves benchmarks/data/lora_curves_ae110k.csv:all --curves benchmarks/data/lora_curves_oamine.csv:all \\
+        --design twins --design lora_curves_job:even --design lora_curves:even --design image-D --design cifar-D \\
         --band 0.75 0.9 0.95 1.0 --share 0.05 0.1 0.2
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/two_run_band.py \\
@@ -121,7 +122,9 @@ def main() -> None:
     parser.add_argument("--design", action="append", default=[], help="a set name whose d fifths are pooled")
     parser.add_argument("--band", type=float, nargs="+", default=[1.0, 0.75, 0.6, 0.5])
     parser.add_argument("--share", type=float, nargs="+", default=[0.0, 0.2, 0.25, 0.3])
-    parser.add_argument("--pairs", type=int, default=None, help="a seeded sample of pairs per set (default: every)")
+    parser.add_argument(
+        "--pairs", type=int, default=None, help="a seeded sample of pairs per set, a fifth per twin (default: every)"
+    )
     parser.add_argument("--image-error", action="store_true", help="add the image classifiers' error pools")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -148,12 +151,15 @@ def main() -> None:
             by_fifth = " / ".join(f"{v:.2f}" for v in inside[design.index].groupby(fifths).mean())
         print(f"| {band} | {share} | {' | '.join(cells)} | {by_fifth} |")
     inside, _ = coverage(table, signal.TWO_RUN_BAND, signal.MOVED_SHARE)
-    distance = pd.cut(table.z.abs(), [0, 1, 2, 4, np.inf], include_lowest=True, labels=["<=1", "1-2", "2-4", ">4"])
+    distance = pd.cut(
+        table.z.abs(), [0, 1, 2, 4, np.inf], include_lowest=True, labels=["within 1", "1-2", "2-4", "beyond 4"]
+    )
     by_distance = inside.groupby([table["set"], distance], observed=False).agg(["mean", "size"])
     print(
-        f"\nthe shipped band ({signal.TWO_RUN_BAND:g} x d, floor {signal.MOVED_SHARE:g} x moved) by the judged loss's |z|"
+        f"\nthe shipped band ({signal.TWO_RUN_BAND:g} x d, floor {signal.MOVED_SHARE:g} x moved) by the judged loss's "
+        "distance from the pair's mean, in half their range"
     )
-    print("| set | " + " | ".join(f"|z| {b}" for b in distance.cat.categories) + " |")
+    print("| set | " + " | ".join(f"{b} (runs)" for b in distance.cat.categories) + " |")
     print("|---|" + "---|" * len(distance.cat.categories))
     for name in sets:
         cells = [
