@@ -5,30 +5,20 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from foretune.predictors import AutoPredictor, Curve
+from foretune.predictors import AutoPredictor
 from foretune.predictors._base import final_value
 from foretune.predictors.calibration import clip_to_bounds
+from tests.benchmark_scripts import benchmark_module
 
 JOB_CURVES = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "lora_curves_job.csv"
-
-
-def _design_runs() -> list[Curve]:
-    """The job set's even trial ids (the ids its choices were made on): accuracy at 20% and at the end, with the
-    eval and train loss the trainer reported beside it."""
-    table = pd.read_csv(JOB_CURVES)
-    runs = []
-    for trial, rows in table[table.trial % 2 == 0].groupby("trial"):
-        extras = {name: rows[name].to_numpy() for name in ("eval_loss", "train_loss")}
-        runs.append(Curve(rows.fraction.to_numpy(), rows.accuracy.to_numpy(), trial=int(trial), extras=extras))
-    return runs
 
 
 def test_the_two_run_band_covers_75_to_90_percent_of_the_job_sets_finals():
     """Round 32's band (0.75 x the two finals' difference, floor 0.2 x their move) covered 92% here, and an image
     classifier's error 71%: the band is now 0.95 x d with a floor of 0.1 x the move (verdict.md, round 47)."""
-    runs = _design_runs()
+    # The job set's even trial ids (its design ids), read as the default job's replay reads them.
+    runs = benchmark_module("default_job_replay").design_curves(JOB_CURVES, 0.0, ids="even")
     inside, predicted = [], 0
     for i, j in itertools.combinations(range(len(runs)), 2):
         judged = [c for k, c in enumerate(runs) if k not in (i, j)]
