@@ -93,3 +93,23 @@ def test_shards_split_the_design_and_appends_keep_every_shards_rows(recorder, tm
         recorder.append_atomically(out, pd.DataFrame({"trial": [trial, trial], "fraction": [0.2, 1.0]}))
     assert recorder.recorded_trials(out) == {0, 1, 2}
     assert len(pd.read_csv(out)) == 6
+
+
+def test_the_loss_products_recording_is_the_job_sets_runs_with_the_loss_on_more_products():
+    """benchmarks/loss_products.py re-ran the job set's configurations with its settings: the same runs (training is
+    untouched, so the same finals), with the eval loss at 20% also on the final's 48 products and on all of them."""
+    recorder = benchmark_module("record_lora_curves")
+    loss_products = benchmark_module("loss_products")
+    data = ROOT / "benchmarks" / "data"
+    committed = json.loads((data / "lora_curves_job.settings.json").read_text())
+    wanted = recorder.settings(recorder.parse_args(loss_products.RECORD_ARGS))
+    assert json.loads(json.dumps(wanted)) == committed
+    assert json.loads((data / "lora_curves_job_loss_products.settings.json").read_text()) == committed
+    job = pd.read_csv(data / "lora_curves_job.csv").set_index(["trial", "fraction"]).sort_index()
+    more = pd.read_csv(data / "lora_curves_job_loss_products.csv").set_index(["trial", "fraction"]).sort_index()
+    assert more.index.equals(job.index)
+    pd.testing.assert_frame_equal(more[job.columns], job)
+    early = more.xs(0.2, level="fraction")
+    assert early[["eval_loss_48", "eval_loss_all"]].notna().all().all()
+    assert more.xs(1.0, level="fraction")[["eval_loss_48", "eval_loss_all"]].isna().all().all()
+    assert not early.eval_loss.equals(early.eval_loss_48)  # other products: other values
