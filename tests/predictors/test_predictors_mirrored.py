@@ -56,10 +56,10 @@ def test_only_an_error_rate_to_minimize_is_mirrored():
 def test_rank_eval_scores_an_error_rate_as_its_accuracy():
     """`rank-eval`'s cross-fitted scores of an error rate named so are its accuracy's (Spearman, coverage, MAE); read
     as a loss (no name), the verdict differs (the test can fail: before round 42 the name changed nothing)."""
-    study = _with_eval_loss(make_study(40, seed=7, noise=0.005), seed=7)
-    accuracy = evaluate_predictors({"auto": "auto"}, study, at=0.2, mode="max", folds=4)
-    named = evaluate_predictors({"auto": "auto"}, _as_error(study), at=0.2, mode="min", folds=4, metric="val_error")
-    unnamed = evaluate_predictors({"auto": "auto"}, _as_error(study), at=0.2, mode="min", folds=4)
+    study = _with_eval_loss(make_study(24, seed=7, noise=0.005), seed=7)
+    accuracy = evaluate_predictors({"auto": "auto"}, study, at=0.2, mode="max", folds=3)
+    named = evaluate_predictors({"auto": "auto"}, _as_error(study), at=0.2, mode="min", folds=3, metric="val_error")
+    unnamed = evaluate_predictors({"auto": "auto"}, _as_error(study), at=0.2, mode="min", folds=3)
     np.testing.assert_allclose(named["auto"].to_numpy(), accuracy["auto"].to_numpy(), atol=1e-9)
     assert not np.allclose(unnamed["auto"].to_numpy(), accuracy["auto"].to_numpy())
 
