@@ -92,7 +92,7 @@ PARTS = ("job", "twin")
 # the ranking with 0-1 finished runs, which predicts no final); 105-107 fixed then too, run once at the end of round
 # 45 with its final tree (3923dc1); 108-113 fixed in round 46, run once with its predictor change (c997b2e), 111-113
 # after its first results; 114-119 fixed in round 47, run once with its two changes (adc6383), 117-119 after 114-116;
-# 120-122 fixed in round 48 before its first step, run once with round 47's final tree (92da34c).
+# 120-122 fixed in round 48 before its first step, run once with round 47's final tree (92da34c), 123-125 after them.
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -145,7 +145,7 @@ SEED_ROLES = {
     **{seed: "r45 fresh, round 45's final tree" for seed in range(105, 108)},
     **{seed: "r46 fresh, round 46's tree" for seed in range(108, 114)},
     **{seed: "r47 fresh, round 47's tree" for seed in range(114, 120)},
-    **{seed: "r48 fresh, round 47's final tree" for seed in range(120, 123)},
+    **{seed: "r48 fresh, round 47's final tree" for seed in range(120, 126)},
 }
 
 
