@@ -92,7 +92,8 @@ PARTS = ("job", "twin")
 # the ranking with 0-1 finished runs, which predicts no final); 105-107 fixed then too, run once at the end of round
 # 45 with its final tree (3923dc1); 108-113 fixed in round 46, run once with its predictor change (c997b2e), 111-113
 # after its first results; 114-119 fixed in round 47, run once with its two changes (adc6383), 117-119 after 114-116;
-# 120-122 fixed in round 48 before its first step, run once with round 47's final tree (92da34c), 123-125 after them.
+# 120-122 and 123-125 each fixed in round 48 when their twins started (the next unused seeds), run once with round
+# 47's final tree (92da34c; round 48 changed no code the job runs), 123-125 after 120-122.
 SEED_ROLES = {
     0: "design",
     1: "seen",
