@@ -50,8 +50,9 @@ def record(argv: list[str]) -> int:
 
     def with_more_products(self, products, *, method, loss_products=None):
         scores = evaluate(self, products, method=method, loss_products=loss_products)
-        if len(products) < len(self.validation_products(final=True)):  # an evaluation before the last
-            for name, more in (("48", self.validation_products(final=True)), ("all", self.splits.validation)):
+        final = self.validation_products(final=True)
+        if len(products) < len(final):  # an evaluation before the last
+            for name, more in (("48", final), ("all", self.splits.validation)):
                 started = time.perf_counter()
                 scores[f"eval_loss_{name}"] = evaluate(self, more, method="teacher_forced")["eval_loss"]
                 scores[f"seconds_loss_{name}"] = time.perf_counter() - started
