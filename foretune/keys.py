@@ -45,6 +45,10 @@ BUDGET_PCT_KEY = "budget_pct"  # the Optuna intermediate-value step: percent of 
 TEST_PREFIX = "test/"  # keys of the final held-out evaluation (Ray flattens {"test": {...}})
 CONFIG_PREFIX = "config/"  # Tune's result carries the trial's config, flattened into these keys: not metrics
 NODE_KEY = "node_id"  # the Ray node a trial ran on (a result key, from the trainable)
+# A completed trial's objective re-scored on resampled validation items (`bootstrap.paired_draws`): a result key
+# and the same-named trial user attribute; the items they were drawn from, as "<count>:<fingerprint>".
+FINAL_DRAWS_KEY = "final_draws"
+FINAL_ITEMS_KEY = "final_items"
 
 # --- Optuna trial user attributes ---
 TEST_ATTR_PREFIX = "test_"  # test_<metric>: the trial's held-out test scores

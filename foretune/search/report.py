@@ -44,6 +44,7 @@ from foretune.predictors.metric_copies import repeated_losses
 from foretune.predictors.metric_names import is_loss
 from foretune.search.audit import audit_lines, audited_best_line
 from foretune.search.estimate_vs_actual import estimate_vs_actual
+from foretune.search.final_noise import noise_lines
 from foretune.search.held_out_report import held_out_section, scored_trials_line, unscored_best_line
 from foretune.search.hindsight import hindsight_lines, spearman_text
 from foretune.search.pareto import front_ranks, knee_index
@@ -239,6 +240,7 @@ def verdict_summary(table: pd.DataFrame, mode: str, study: optuna.Study) -> list
     if table.empty:
         return ["No trials yet."]
     lines = _agreement_lines(table[table["state"] == "COMPLETE"], _copies(study)) + hindsight_lines(study, mode)
+    lines += noise_lines(study, table, mode)
     judged = table["final_in_interval"].dropna()
     if len(judged):
         inside = int(judged.astype(bool).sum())

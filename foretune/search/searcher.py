@@ -43,6 +43,8 @@ from foretune.keys import (
     CURVE_ATTR,
     ERROR_ATTR,
     EXTRAS_ATTR,
+    FINAL_DRAWS_KEY,
+    FINAL_ITEMS_KEY,
     FRACTION_KEY,
     FRACTION_REACHED_ATTR,
     NODE_ATTR,
@@ -157,6 +159,9 @@ class PrunedAwareOptunaSearch(OptunaSearch):
                     ot_trial.set_user_attr(key, float(value))  # the costs up to the last evaluation
             if NODE_KEY in result:
                 ot_trial.set_user_attr(NODE_ATTR, str(result[NODE_KEY]))
+            if isinstance(result.get(FINAL_DRAWS_KEY), list) and isinstance(result.get(FINAL_ITEMS_KEY), str):
+                ot_trial.set_user_attr(FINAL_DRAWS_KEY, [float(v) for v in result[FINAL_DRAWS_KEY]])
+                ot_trial.set_user_attr(FINAL_ITEMS_KEY, result[FINAL_ITEMS_KEY])
         if trial_id in self._curves:
             ot_trial.set_user_attr(CURVE_ATTR, self._curves[trial_id])
         if self._extras.get(trial_id):

@@ -6,9 +6,11 @@ to Ray Tune with its budget fraction, and with the run's costs so far when the t
 When the scheduler stops the trial, Ray ends the trial's thread (its report raises SystemExit), so the
 trainer needs no search-specific code; the next trial may run in the same process (search.reuse_workers).
 A completed trial's held-out test scores (its trainer's `evaluate_test`, or those its result carries) are taken
-and reported only when it leads the search's finals so far (`foretune.search.best_so_far`).
+and reported only when it leads the search's finals so far (`foretune.search.best_so_far`). Every completed
+trial's final is re-scored on paired resamples of its validation items (`bootstrap.paired_draws`), sent in the
+same extra result, for the report to weigh the finals' differences against.
 Every trial's process imports this module: it imports no predictor (scipy.stats) before a completed trial's
-test intervals need one.
+draws or test intervals need one.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from foretune.config import ExperimentConfig, space_key_path
-from foretune.keys import BUDGET_PCT_KEY, FRACTION_KEY, NODE_KEY, STEP_KEY
+from foretune.keys import BUDGET_PCT_KEY, FINAL_DRAWS_KEY, FINAL_ITEMS_KEY, FRACTION_KEY, NODE_KEY, STEP_KEY
 from foretune.search.best_so_far import claims_lead, withdraw_lead
 from foretune.trainers.reporters import Decision
 
@@ -94,7 +96,10 @@ def run_trial(
     test_metrics, scored = getattr(result, "test_metrics", None), getattr(result, "test_scored", None)
     wanted = test_metrics or (deferred and completed and base_config.task.test_on_completion)
     finals = [reporter.last.get(m) for m in objective_metrics or [base_config.search.metric]]
+    draws = _final_draws(trainer, (objective_metrics or [base_config.search.metric])[0]) if completed else {}
     if not (wanted and claims_lead(board, finals)):
+        if draws:
+            tune.report({**reporter.last, NODE_KEY: reporter.node, **draws})
         return
     if deferred:
         try:
@@ -106,6 +111,25 @@ def run_trial(
         from foretune.predictors.bootstrap import with_intervals  # scipy.stats: only a completed trial needs it
 
         test_metrics = with_intervals(test_metrics, trainer.task.score, scored)
-    if test_metrics:
-        # One more result at the same budget point carries the held-out scores to the searcher.
-        tune.report({**reporter.last, NODE_KEY: reporter.node, "test": {k: float(v) for k, v in test_metrics.items()}})
+    if test_metrics or draws:
+        # One more result at the same budget point carries the held-out scores and the draws to the searcher.
+        test = {"test": {k: float(v) for k, v in test_metrics.items()}} if test_metrics else {}
+        tune.report({**reporter.last, NODE_KEY: reporter.node, **test, **draws})
+
+
+def _final_draws(trainer: Any, metric: str) -> dict[str, Any]:
+    """{FINAL_DRAWS_KEY: the final's `metric` on paired resamples of its validation items, FINAL_ITEMS_KEY: which
+    items}: what the report weighs the finals' differences against. Empty for a trainer that keeps no final
+    predictions (`final_scored`) or whose task does not score `metric` itself (a user's metric_fn, the eval loss)."""
+    scored = getattr(trainer, "final_scored", None)
+    task = getattr(trainer, "task", None)
+    if not scored or task is None:
+        return {}
+    from foretune.predictors.bootstrap import items_fingerprint, paired_draws  # scipy.stats: completed trials only
+
+    values = paired_draws(task.score, scored[0], scored[1], metric)
+    return (
+        {FINAL_DRAWS_KEY: [round(v, 6) for v in values], FINAL_ITEMS_KEY: items_fingerprint(scored[0])}
+        if values
+        else {}
+    )

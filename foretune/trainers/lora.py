@@ -115,6 +115,7 @@ class LoraTrainer:
         price = config.cost.price_per_device_hour
         self.costs = CostMeter(device=self.device, gpus=config.resources.gpus_per_trial, price_per_device_hour=price)
         self.last_scored: tuple[list, list] | None = None  # (items, predictions) of the last evaluate()
+        self.final_scored: tuple[list, list] | None = None  # (items, predictions) of the final evaluation
 
     # --- setup -------------------------------------------------------------------------------------
 
@@ -230,6 +231,8 @@ class LoraTrainer:
                         products, method=self.config.task.eval_method, loss_products=final_loss if final else None
                     )
                     metrics = {**scores, "train_loss": loss}
+                if final:
+                    self.final_scored = self.last_scored
                 rows.append({FRACTION_KEY: eval_at[step], STEP_KEY: step, **metrics})
                 if reporter is not None and reporter.report(eval_at[step], step, metrics) == Decision.STOP:
                     stopped = step < total

@@ -30,6 +30,12 @@ def test_two_tiny_lora_trials_through_ray(tiny_lora_search):
     low, high = first.user_attrs["test_accuracy_ci_low"], first.user_attrs["test_accuracy_ci_high"]
     assert low <= first.user_attrs["test_accuracy"] <= high and first.user_attrs["test_n_items"] == 4
     assert "95% interval" in (run_dir / "report.md").read_text()
+    # Its final re-scored on 200 paired resamples of its 4 validation items, for the report's noise lines.
+    draws = first.user_attrs["final_draws"]
+    assert len(draws) == 200 and min(draws) <= first.value <= max(draws)
+    assert first.user_attrs["final_items"].startswith("4:")
+    if second.state == TrialState.COMPLETE:  # scored on the same items: paired with the first's
+        assert second.user_attrs["final_items"] == first.user_attrs["final_items"]
     assert 0.0 <= study.user_attrs["zero_shot_test"]["accuracy"] <= 1.0
     assert outcome.report.zero_shot == study.user_attrs["zero_shot_test"]
     assert "zero-shot" in (run_dir / "report.md").read_text()

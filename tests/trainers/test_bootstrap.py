@@ -8,7 +8,14 @@ import random
 
 import pytest
 
-from foretune.predictors.bootstrap import bootstrap_intervals, read_intervals, small_test_note, with_intervals
+from foretune.predictors.bootstrap import (
+    bootstrap_intervals,
+    items_fingerprint,
+    paired_draws,
+    read_intervals,
+    small_test_note,
+    with_intervals,
+)
 from foretune.trainers.data import generate_products
 from foretune.trainers.tasks import AttributeExtractionTask
 
@@ -59,3 +66,31 @@ def test_the_small_test_note_says_how_wide_and_what_it_means() -> None:
     assert "24 items" in note and "0.31 wide" in note and "may not really differ" in note
     assert small_test_note("accuracy", 100, 0.52, 0.83) is None
     assert "3/8 = 0.38" in small_test_note("accuracy", 8, 0.0, 0.0)  # no spread is not certainty
+
+
+def test_paired_draws_score_two_runs_on_the_same_resampled_items() -> None:
+    """Two runs on the same 48 items whose predictions differ on one product only: draw b of each is scored on the
+    same resample, so their difference in every draw is that product's share of the resample (its copies in it)."""
+    items, right = scored(48, right=1.0)  # every value right
+    wrong_first = [{k: "wrong" for k in right[0]}, *right[1:]]  # the first product's values all wrong
+    a = paired_draws(TASK.score, items, right, "accuracy", draws=100)
+    b = paired_draws(TASK.score, items, wrong_first, "accuracy", draws=100)
+    assert len(a) == len(b) == 100 and a == paired_draws(TASK.score, items, right, "accuracy", draws=100)
+    assert set(a) == {1.0}
+    gaps = [x - y for x, y in zip(a, b, strict=True)]
+    # On every draw the gap is the first product's share of the values drawn: never below 0 (unpaired draws
+    # would be), 0 where it was not drawn.
+    assert max(gaps) > 0 and all(g >= 0 for g in gaps)
+    # A resample of 48 items leaves a given one out with probability (47/48)^48 = 0.36.
+    assert 0.2 < gaps.count(0.0) / len(gaps) < 0.55
+    assert paired_draws(TASK.score, items, right, "no such metric") == []
+    assert paired_draws(TASK.score, items[:1], right[:1], "accuracy") == []
+    with pytest.raises(ValueError, match="one prediction per item"):
+        paired_draws(TASK.score, items, right[:3], "accuracy")
+
+
+def test_the_items_fingerprint_tells_other_items_and_another_order_apart() -> None:
+    items, _ = scored(12)
+    assert items_fingerprint(items) == items_fingerprint(list(items)) and items_fingerprint(items).startswith("12:")
+    assert items_fingerprint(items) != items_fingerprint(items[::-1])
+    assert items_fingerprint(items) != items_fingerprint(scored(12, seed=1)[0])
