@@ -48,6 +48,7 @@ from foretune.keys import (  # noqa: E402
 from foretune.predictors._signal import FEW_RUNS  # noqa: E402
 from foretune.predictors.metrics import spearman  # noqa: E402
 from foretune.search.audit import audit_figures  # noqa: E402
+from foretune.search.final_noise import noise_figures  # noqa: E402
 from foretune.search.hindsight import leave_one_out  # noqa: E402
 from foretune.search.report import best_trial, compute_spent, trials_table, verdict_summary  # noqa: E402
 from foretune.search.run_costs import makespan  # noqa: E402
@@ -258,6 +259,7 @@ def twin_figures(run_dir: Path) -> dict:
         "predicted_mae": round(float(errors.mean()), 3) if len(made) else None,
         "predicted_by": _predictors_used(table),
         "line_from_runs": FEW_RUNS,  # round 5's code drew the eval-loss line from 4 finished runs
+        "noise": noise_figures(study, table, "max"),  # the job's accuracy: higher is better
         "finished_used": {
             t.number: t.user_attrs.get(EARLY_FINISHED_USED_ATTR) for t in study.get_trials(deepcopy=False)
         },
@@ -319,8 +321,18 @@ def _twin_row(seed: int, f: dict, replayed: dict | None) -> str:
         f"| {f['complete']} | {f['predicted_made']} ({used}) "
         f"| {_cell(f['predicted_vs_final_spearman'])} | {f['inside_interval']} of {f['interval_checked']} "
         f"| {_cell(f['predicted_mae'], '.3f')} | {_cell(f['early_vs_final_spearman'])} "
-        f"| {_cell(f.get('early_eval_loss_vs_final_spearman'))} | {again} |"
+        f"| {_cell(f.get('early_eval_loss_vs_final_spearman'))} | {_noise_cell(f)} | {again} |"
     )
+
+
+def _noise_cell(f: dict) -> str:
+    """Predicted vs final Spearman over the middle 90% of the finals' resampled validation items, the best's lead."""
+    if "noise" not in f:
+        return "n/a (before the draws)"
+    noise = f["noise"] or {}
+    low, high = noise.get("agreement") or (None, None)
+    lead = f", best ahead in {noise['lead']:.0%}" if "lead" in noise else ""
+    return f"{_cell(low)} to {_cell(high)}{lead}"
 
 
 def _read_seed(path: Path) -> dict:
@@ -344,6 +356,7 @@ def seeds_table() -> str:
         "| seed | wall s (1-minute load average) | complete | predicted at 20% (by) | predicted vs final Spearman "
         "| finals inside 80% interval | mean abs. error | early score vs final Spearman (all trials) "
         "| eval loss at 20% vs final Spearman (all trials) "
+        "| on resampled validation items: predicted vs final Spearman (90% of draws), best final ahead of the next "
         "| replayed offline with the current predictor: predicted (by): Spearman, inside |"
     )
     pooled = []
@@ -362,7 +375,7 @@ def seeds_table() -> str:
             "Pruning-off twin (`--set early_stage.enabled=false --set task.test_on_completion=false`):",
             "",
             twin_header,
-            "|" + "---|" * 10,
+            "|" + "---|" * 11,
             *[_twin_row(seed, f, replayed[seed]) for seed, f in sorted(twins.items())],
             "",
             f"Pooled over the twins, predicted finals inside their 80% interval: {'; '.join(pooled)}.",

@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 
 from foretune.keys import FINAL_DRAWS_KEY, FINAL_ITEMS_KEY, INTERRUPTED_ATTR
 from foretune.predictors.metrics import spearman
+from foretune.search.audit import AUDIT, KEPT_DECISIONS
 
 MIN_TRIALS = 3
 RANGE = 0.9  # the share of draws a range spans
@@ -40,29 +41,31 @@ def final_draws(study: optuna.Study) -> tuple[pd.DataFrame, str | None]:
     return pd.DataFrame({n: d for n, d, i in stored if i == items and len(d) == length}, dtype=float), items
 
 
-def noise_lines(study: optuna.Study, table: pd.DataFrame, mode: str) -> list[str]:
-    """The finals' spread against the items' noise, the best final's lead over the next on resampled items, and
-    the range of the predicted finals' rank agreement over the draws (empty with fewer than 3 trials' draws)."""
+def noise_figures(study: optuna.Study, table: pd.DataFrame, mode: str) -> dict | None:
+    """The finals against their items' noise (None with fewer than 3 trials' paired draws): `n_items`, `draws`,
+    `trials`; `noise` (the median over trials of a final's standard deviation over the draws) and `spread` (the
+    finals' own); the best final and the next (`best`, `next`: trial numbers; `best_final`, `next_final`) and
+    `lead`, the share of draws where the best is ahead (a tie counts half); where 3 of them have a predicted final,
+    `predicted` (how many) and the `agreement` range of Spearman(predicted final, final on the draw) over the middle
+    `RANGE` of the draws."""
     draws, items = final_draws(study)
     if draws.shape[1] < MIN_TRIALS or items is None or table.empty:
-        return []
+        return None
     complete = table[table["state"] == TrialState.COMPLETE.name].set_index("trial")
     finals = complete["final"].astype(float).reindex(draws.columns)
-    n_items = items.split(":", 1)[0]
-    noise = float(draws.std(ddof=1).median())
-    lines = [
-        f"Validation noise: each final is scored on {n_items} validation items; on {len(draws)} resamples of them"
-        f" a final moves by {noise:.3g} (median standard deviation over {draws.shape[1]} complete trials), against"
-        f" {finals.std(ddof=1):.3g} between the finals."
-    ]
     order = finals.sort_values(ascending=mode == "min").index
-    best, runner_up = draws[order[0]], draws[order[1]]
-    ahead = (best > runner_up) if mode == "max" else (best < runner_up)
-    lead = float(ahead.mean() + 0.5 * (best == runner_up).mean())  # a tie counts half
-    lines.append(
-        f"Best final (trial {order[0]}, {finals[order[0]]:.4g}) ahead of the next (trial {order[1]},"
-        f" {finals[order[1]]:.4g}) in {lead:.0%} of the resamples."
-    )
+    figures = {
+        "n_items": int(items.split(":", 1)[0]),
+        "draws": len(draws),
+        "trials": draws.shape[1],
+        "noise": float(draws.std(ddof=1).median()),
+        "spread": float(finals.std(ddof=1)),
+        "best": int(order[0]),
+        "next": int(order[1]),
+        "best_final": float(finals[order[0]]),
+        "next_final": float(finals[order[1]]),
+        "lead": _lead(draws[order[0]], draws[order[1]], mode),
+    }
     predicted = complete["predicted_final"].astype(float).reindex(draws.columns).dropna()
     if len(predicted) >= MIN_TRIALS:
         paired = draws[predicted.index].to_numpy()
@@ -70,8 +73,59 @@ def noise_lines(study: optuna.Study, table: pd.DataFrame, mode: str) -> list[str
         rhos = rhos[np.isfinite(rhos)]
         if len(rhos):
             low, high = np.percentile(rhos, [50 * (1 - RANGE), 50 * (1 + RANGE)])
-            lines.append(
-                f"Predicted final vs final on resampled validation items ({len(predicted)} trials): Spearman"
-                f" {low:.2f} to {high:.2f} in {RANGE:.0%} of {len(rhos)} draws."
-            )
+            figures |= {
+                "predicted": len(predicted),
+                "agreement": (float(low), float(high)),
+                "agreement_draws": len(rhos),
+            }
+    return figures
+
+
+def _lead(first: pd.Series, second: pd.Series, mode: str) -> float:
+    """The share of paired draws where `first` is ahead of `second` (a tie counts half)."""
+    ahead = (first > second) if mode == "max" else (first < second)
+    return float(ahead.mean() + 0.5 * (first == second).mean())
+
+
+def audited_lead_line(study: optuna.Study, table: pd.DataFrame, mode: str) -> str | None:
+    """Where the best final is an audited trial's ("Best configuration kept: no"), how often it stays ahead of the
+    best trial the verdict kept on the resampled validation items; None otherwise, or without their paired draws."""
+    if table.empty or "early_decision" not in table:
+        return None
+    complete = table[(table["state"] == TrialState.COMPLETE.name) & table["final"].notna()]
+    kept = complete[complete["early_decision"].isin(KEPT_DECISIONS)]
+    if complete.empty or kept.empty:
+        return None
+    best, best_kept = (
+        frame.loc[frame["final"].astype(float).idxmax() if mode == "max" else frame["final"].astype(float).idxmin()]
+        for frame in (complete, kept)
+    )
+    draws, _ = final_draws(study)
+    if best["early_decision"] != AUDIT or not {best["trial"], best_kept["trial"]} <= set(draws.columns):
+        return None
+    lead = _lead(draws[best["trial"]], draws[best_kept["trial"]], mode)
+    return (
+        f"On {len(draws)} resamples of the validation items the audited trial {best['trial']} stays ahead of the best"
+        f" kept trial {best_kept['trial']} in {lead:.0%} of them (50% would be a coin toss)."
+    )
+
+
+def noise_lines(study: optuna.Study, table: pd.DataFrame, mode: str) -> list[str]:
+    """`noise_figures` in sentences (none with fewer than 3 trials' paired draws)."""
+    f = noise_figures(study, table, mode)
+    if f is None:
+        return []
+    lines = [
+        f"Validation noise: each final is scored on {f['n_items']} validation items; on {f['draws']} resamples of"
+        f" them a final moves by {f['noise']:.3g} (median standard deviation over {f['trials']} complete trials),"
+        f" against {f['spread']:.3g} between the finals.",
+        f"Best final (trial {f['best']}, {f['best_final']:.4g}) ahead of the next (trial {f['next']},"
+        f" {f['next_final']:.4g}) in {f['lead']:.0%} of the resamples.",
+    ]
+    if "agreement" in f:
+        low, high = f["agreement"]
+        lines.append(
+            f"Predicted final vs final on resampled validation items ({f['predicted']} trials): Spearman"
+            f" {low:.2f} to {high:.2f} in {RANGE:.0%} of {f['agreement_draws']} draws."
+        )
     return lines

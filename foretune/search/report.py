@@ -44,7 +44,7 @@ from foretune.predictors.metric_copies import repeated_losses
 from foretune.predictors.metric_names import is_loss
 from foretune.search.audit import audit_lines, audited_best_line
 from foretune.search.estimate_vs_actual import estimate_vs_actual
-from foretune.search.final_noise import noise_lines
+from foretune.search.final_noise import audited_lead_line, noise_lines
 from foretune.search.held_out_report import held_out_section, scored_trials_line, unscored_best_line
 from foretune.search.hindsight import hindsight_lines, spearman_text
 from foretune.search.pareto import front_ranks, knee_index
@@ -254,6 +254,7 @@ def verdict_summary(table: pd.DataFrame, mode: str, study: optuna.Study) -> list
             f" trial to the end; pruning saved {1 - spent / budgets:.0%})."
         )
     lines.append(audited_best_line(table, mode) or _best_kept_line(table, mode))
+    lines += [line] if (line := audited_lead_line(study, table, mode)) else []
     early = (study.user_attrs.get(CONFIG_ATTR) or {}).get("early_stage") or {}
     lines += audit_lines(table, mode, int(early.get("audit_every") or 0))
     unpredicted = table["early_basis"].dropna()

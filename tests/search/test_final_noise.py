@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from foretune.keys import FINAL_DRAWS_KEY, FINAL_ITEMS_KEY
 from foretune.predictors.metrics import spearman
-from foretune.search.final_noise import final_draws, noise_lines
+from foretune.search.final_noise import audited_lead_line, final_draws, noise_lines
 from tests.search.conftest import judged_trial
 
 ITEMS = "48:0123456789abcdef"
@@ -90,3 +90,31 @@ def test_fewer_than_three_trials_with_paired_draws_say_nothing(kept):
     items = [ITEMS, ITEMS, "48:other"] if kept else None
     assert lines_of(study_with_draws([0.9, 0.7, 0.5], noise=0.01, items=items, kept=kept)) == []
     assert len(lines_of(study_with_draws([0.9, 0.7, 0.5], noise=0.01))) == 2  # the same three, paired: said
+
+
+def audited_study(audited_final, kept_final, noise, seed=0):
+    """Two kept trials and one audited trial (the verdict would have stopped it), each with paired draws."""
+    rng = np.random.default_rng(seed)
+    shared = rng.normal(0, noise, 200)
+    study = optuna.create_study(direction="maximize")
+    for final, decision in ((kept_final, "kept"), (kept_final - 0.1, "grace"), (audited_final, "audit")):
+        trial = judged_trial(TrialState.COMPLETE, final, 0.2, predicted=(0.4, 0.5, 0.6), decision=decision)
+        trial.set_user_attr(FINAL_DRAWS_KEY, list(final + shared + rng.normal(0, noise, 200)))
+        trial.set_user_attr(FINAL_ITEMS_KEY, ITEMS)
+        study.add_trial(trial)
+    return study
+
+
+def test_an_audited_best_is_weighed_against_the_best_kept_trial_on_the_same_resamples():
+    from foretune.search.report import trials_table, verdict_summary
+
+    near = audited_study(0.702, 0.700, noise=0.03)
+    line = audited_lead_line(near, trials_table(near), "max")
+    share = float(line.split(" in ")[1].split("%")[0]) / 100
+    assert line.startswith("On 200 resamples of the validation items the audited trial 2 stays ahead of the best kept")
+    assert line.endswith("(50% would be a coin toss).") and "best kept trial 0 in" in line and 0.3 < share < 0.7
+    assert line in verdict_summary(trials_table(near), "max", near)  # after "Best configuration kept: no (...)"
+    far = audited_study(0.9, 0.7, noise=0.01)
+    assert "in 100% of them" in audited_lead_line(far, trials_table(far), "max")
+    kept_best = audited_study(0.6, 0.7, noise=0.01)  # the best final is a kept trial's: nothing to weigh
+    assert audited_lead_line(kept_best, trials_table(kept_best), "max") is None
