@@ -13,6 +13,7 @@ import pandas as pd
 
 from foretune.keys import CONFIG_ATTR, INTERRUPTED_ATTR
 from foretune.search.audit import AUDIT
+from foretune.search.final_noise import final_ranges
 from foretune.search.report import Report
 from foretune.search.storage import trial_curve
 
@@ -55,7 +56,8 @@ def plot_report(study: optuna.Study, report: Report, run_dir: Path) -> None:
     report.files["curves_png"] = run_dir / "curves.png"
     plot_learning_curves(study, report.best, report.files["curves_png"], metric=report.metric)
     report.files["predicted_png"] = run_dir / "predicted_vs_final.png"
-    plot_predicted_vs_final(report.table, report.files["predicted_png"], metric=report.metric)
+    ranges = final_ranges(study)
+    plot_predicted_vs_final(report.table, report.files["predicted_png"], metric=report.metric, final_ranges=ranges)
     if report.pareto is not None and len(report.pareto):
         report.files["pareto_png"] = run_dir / "pareto.png"
         names = list(study.metric_names or [])
@@ -102,16 +104,20 @@ def plot_learning_curves(study: optuna.Study, best: dict | None, path: Path, *, 
     plt.close(fig)
 
 
-def plot_predicted_vs_final(table: pd.DataFrame, path: Path, *, metric: str) -> None:
-    """Complete trials: the final predicted at the early stage (with its interval) against the real final;
-    pruned trials, which have no final, as horizontal lines at their predicted final. Only predictions
-    that were made: a trial ranked by its early score alone (no final predicted) is left out."""
+def plot_predicted_vs_final(
+    table: pd.DataFrame, path: Path, *, metric: str, final_ranges: pd.DataFrame | None = None
+) -> None:
+    """Complete trials: the final predicted at the early stage (with its interval) against the real final (with,
+    where `final_ranges` has the trial, the middle 90% of its final on resampled validation items:
+    `final_noise.final_ranges`); pruned trials, which have no final, as horizontal lines at their predicted final.
+    Only predictions that were made: a trial ranked by its early score alone (no final predicted) is left out."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
     if table.empty:  # no trial has started (a search stopped before its first): an empty frame has no columns
         table = pd.DataFrame(columns=["state", "predicted_final", "final"])
     judged = table.dropna(subset=["predicted_final"])
     complete = judged[judged["state"] == "COMPLETE"]
+    resampled = False
     if len(complete):
         audited = complete.get("early_decision", pd.Series(index=complete.index, dtype=object)) == AUDIT
         groups = (
@@ -129,8 +135,21 @@ def plot_predicted_vs_final(table: pd.DataFrame, path: Path, *, metric: str) -> 
                         shown["predicted_upper"].astype(float) - shown["predicted_final"],
                     ]
                 ).clip(min=0)
+            xerr = None  # the final's own spread on resampled validation items, where its draws were stored
+            if final_ranges is not None and shown["trial"].isin(final_ranges.index).all():
+                ranges = final_ranges.loc[shown["trial"]]
+                final = shown["final"].to_numpy(dtype=float)
+                xerr = np.vstack([final - ranges["low"].to_numpy(), ranges["high"].to_numpy() - final]).clip(min=0)
+                resampled = True
             ax.errorbar(
-                shown["final"], shown["predicted_final"], yerr=yerr, fmt=marker, color=color, ecolor=bar, label=label
+                shown["final"],
+                shown["predicted_final"],
+                xerr=xerr,
+                yerr=yerr,
+                fmt=marker,
+                color=color,
+                ecolor=bar,
+                label=label,
             )
         lo = float(np.nanmin([complete["final"].min(), complete["predicted_final"].min()]))
         hi = float(np.nanmax([complete["final"].max(), complete["predicted_final"].max()]))
@@ -140,8 +159,8 @@ def plot_predicted_vs_final(table: pd.DataFrame, path: Path, *, metric: str) -> 
         ax.axhline(value, color="tab:orange", alpha=0.3, linewidth=1)
     if len(pruned):
         ax.plot([], [], color="tab:orange", alpha=0.5, label="pruned: predicted final (no final)")
-    ax.set_xlabel(f"final {metric}")
-    ax.set_ylabel(f"predicted final {metric}")
+    ax.set_xlabel(f"final {metric}" + ("\n(bars: 90% of it on resampled validation items)" if resampled else ""))
+    ax.set_ylabel(f"predicted final {metric} (bars: 80% interval)")
     ax.set_title("Early-stage prediction vs final")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)

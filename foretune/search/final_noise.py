@@ -41,6 +41,15 @@ def final_draws(study: optuna.Study) -> tuple[pd.DataFrame, str | None]:
     return pd.DataFrame({n: d for n, d, i in stored if i == items and len(d) == length}, dtype=float), items
 
 
+def final_ranges(study: optuna.Study) -> pd.DataFrame:
+    """Per complete trial with paired draws (index: trial number): `low` and `high`, the middle `RANGE` of its
+    final over the resampled validation items (the horizontal bars of predicted_vs_final.png)."""
+    draws, _ = final_draws(study)
+    if draws.empty:
+        return pd.DataFrame(columns=["low", "high"], dtype=float)
+    return draws.quantile([0.5 * (1 - RANGE), 0.5 * (1 + RANGE)]).T.set_axis(["low", "high"], axis=1)
+
+
 def noise_figures(study: optuna.Study, table: pd.DataFrame, mode: str) -> dict | None:
     """The finals against their items' noise (None with fewer than 3 trials' paired draws): `n_items`, `draws`,
     `trials`; `noise` (the median over trials of a final's standard deviation over the draws) and `spread` (the

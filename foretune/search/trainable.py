@@ -128,8 +128,9 @@ def _final_draws(trainer: Any, metric: str) -> dict[str, Any]:
     from foretune.predictors.bootstrap import items_fingerprint, paired_draws  # scipy.stats: completed trials only
 
     values = paired_draws(task.score, scored[0], scored[1], metric)
+    # 4 decimals: the 200 draws stay a short paragraph among the trial's user attributes in optuna-dashboard.
     return (
-        {FINAL_DRAWS_KEY: [round(v, 6) for v in values], FINAL_ITEMS_KEY: items_fingerprint(scored[0])}
+        {FINAL_DRAWS_KEY: [round(v, 4) for v in values], FINAL_ITEMS_KEY: items_fingerprint(scored[0])}
         if values
         else {}
     )

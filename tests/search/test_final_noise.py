@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from foretune.keys import FINAL_DRAWS_KEY, FINAL_ITEMS_KEY
 from foretune.predictors.metrics import spearman
-from foretune.search.final_noise import audited_lead_line, final_draws, noise_lines
+from foretune.search.final_noise import audited_lead_line, final_draws, final_ranges, noise_lines
 from tests.search.conftest import judged_trial
 
 ITEMS = "48:0123456789abcdef"
@@ -118,3 +118,20 @@ def test_an_audited_best_is_weighed_against_the_best_kept_trial_on_the_same_resa
     assert "in 100% of them" in audited_lead_line(far, trials_table(far), "max")
     kept_best = audited_study(0.6, 0.7, noise=0.01)  # the best final is a kept trial's: nothing to weigh
     assert audited_lead_line(kept_best, trials_table(kept_best), "max") is None
+
+
+def test_final_ranges_are_each_finals_middle_90_percent_and_the_plot_draws_them(tmp_path):
+    from foretune.cli.plots import plot_predicted_vs_final
+    from foretune.search.report import trials_table
+
+    study = study_with_draws([0.9, 0.7, 0.5], noise=0.02, predicted=[0.8, 0.7, 0.4])
+    ranges = final_ranges(study)
+    draws, _ = final_draws(study)
+    assert list(ranges.index) == [0, 1, 2] and list(ranges.columns) == ["low", "high"]
+    for trial in ranges.index:
+        assert ranges.loc[trial, "low"] == pytest.approx(np.quantile(draws[trial], 0.05))
+        assert ranges.loc[trial, "high"] == pytest.approx(np.quantile(draws[trial], 0.95))
+    path = tmp_path / "predicted_vs_final.png"
+    plot_predicted_vs_final(trials_table(study), path, metric="accuracy", final_ranges=ranges)
+    assert path.stat().st_size > 10_000
+    assert final_ranges(study_with_draws([0.9, 0.7, 0.5], noise=0.02, kept=False)).empty
