@@ -94,7 +94,9 @@ PARTS = ("job", "twin")
 # 45 with its final tree (3923dc1); 108-113 fixed in round 46, run once with its predictor change (c997b2e), 111-113
 # after its first results; 114-119 fixed in round 47, run once with its two changes (adc6383), 117-119 after 114-116;
 # 120-122 and 123-125 each fixed in round 48 when their twins started (the next unused seeds), run once with round
-# 47's final tree (92da34c; round 48 changed no code the job runs), 123-125 after 120-122.
+# 47's final tree (92da34c; round 48 changed no code the job runs), 123-125 after 120-122. 126-128 fixed in round 49
+# when its twins started, run once with its first commit (b515a5b: each final re-scored on resampled validation items
+# for the report; the predictor as round 48 left it), 129-131 after them with a9930e4 (report lines and a plot only).
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -148,6 +150,7 @@ SEED_ROLES = {
     **{seed: "r46 fresh, round 46's tree" for seed in range(108, 114)},
     **{seed: "r47 fresh, round 47's tree" for seed in range(114, 120)},
     **{seed: "r48 fresh, round 47's final tree" for seed in range(120, 126)},
+    **{seed: "r49 fresh, finals resampled" for seed in range(126, 132)},
 }
 
 
