@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -34,6 +33,7 @@ sys.path.insert(0, str(HERE))
 import default_job_replay  # noqa: E402
 import record_lora_curves  # noqa: E402
 
+from foretune.predictors.metrics import spearman  # noqa: E402
 from foretune.search.report_table import markdown_table  # noqa: E402
 
 JOB_SET = HERE / "data" / "lora_curves_job.csv"
@@ -62,10 +62,6 @@ def record(argv: list[str]) -> int:
     return record_lora_curves.main([*RECORD_ARGS, *argv])
 
 
-def _spearman(x: pd.Series, y: pd.Series) -> float:
-    return float(stats.spearmanr(x, y).statistic)
-
-
 def analyse(path: Path, *, replays: int = 300) -> None:
     table = pd.read_csv(path)
     early = table[table.fraction.round(3) == 0.2].set_index("trial")
@@ -81,14 +77,14 @@ def analyse(path: Path, *, replays: int = 300) -> None:
     rows = []
     for loss in LOSSES:
         x = -early[loss]  # a lower loss, a better final: positive when it ranks them right
-        close = np.array([_spearman(x[ids], finals[ids]) for ids in subsets])
+        close = np.array([spearman(x[ids], finals[ids]) for ids in subsets])
         rows.append(
             {
                 "loss at 20%": loss,
-                "every id": _spearman(x, finals),
-                "even ids (design)": _spearman(x[x.index % 2 == 0], finals[finals.index % 2 == 0]),
-                "odd ids (report-only)": _spearman(x[x.index % 2 == 1], finals[finals.index % 2 == 1]),
-                "16 best": _spearman(x[best], finals[best]),
+                "every id": spearman(x, finals),
+                "even ids (design)": spearman(x[x.index % 2 == 0], finals[finals.index % 2 == 0]),
+                "odd ids (report-only)": spearman(x[x.index % 2 == 1], finals[finals.index % 2 == 1]),
+                "16 best": spearman(x[best], finals[best]),
                 "8 of 16 best: mean": float(np.mean(close)),
                 "8 of 16 best: >= 0.8": float(np.mean(close >= 0.8 - 1e-9)),
             }

@@ -55,6 +55,13 @@ def interval_metrics(scores: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _paired_lists(items: Sequence[Any], predictions: Sequence[Any]) -> tuple[list, list]:
+    """Items and their predictions as lists, one prediction per item (else ValueError)."""
+    if len(items) != len(predictions):
+        raise ValueError(f"{len(items)} items but {len(predictions)} predictions: one prediction per item")
+    return list(items), list(predictions)
+
+
 def bootstrap_intervals(
     score: Score,
     items: Sequence[Any],
@@ -70,11 +77,9 @@ def bootstrap_intervals(
     `metrics` defaults to `interval_metrics` of the full-sample scores. Fewer than 2 items give no
     interval (an empty dict): one item cannot be resampled into anything but itself.
     """
-    if len(items) != len(predictions):
-        raise ValueError(f"{len(items)} items but {len(predictions)} predictions: one prediction per item")
+    items, predictions = _paired_lists(items, predictions)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    items, predictions = list(items), list(predictions)
     full = score(items, predictions)
     names = list(metrics) if metrics is not None else interval_metrics(full)
     if len(items) < 2 or not names:
@@ -181,9 +186,7 @@ def paired_draws(
     the same items draws the same resamples, and two runs' draws are paired (draw b of each is scored on the same
     items): their differences are what the items' luck does to them. Empty where a draw cannot score `metric`
     (not among `score`'s metrics, or NaN) or with fewer than 2 items."""
-    if len(items) != len(predictions):
-        raise ValueError(f"{len(items)} items but {len(predictions)} predictions: one prediction per item")
-    items, predictions = list(items), list(predictions)
+    items, predictions = _paired_lists(items, predictions)
     if len(items) < 2:
         return []
     values = []

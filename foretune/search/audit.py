@@ -55,11 +55,35 @@ class AuditFigures:
     beat: list  # audited trials whose final beat `best_kept`, sorted
 
 
+def _best_complete(frame: pd.DataFrame, mode: str) -> pd.Series | None:
+    """The row of `frame`'s complete trial with the best final (None: none has one)."""
+    done = frame[(frame["state"] == "COMPLETE") & frame["final"].notna()]
+    if done.empty:
+        return None
+    finals = done["final"].astype(float)
+    return done.loc[finals.idxmax() if mode == "max" else finals.idxmin()]
+
+
+def best_kept_trial(table: pd.DataFrame, mode: str) -> pd.Series | None:
+    """The row of the best complete trial the verdict let run to the end (None: none completed)."""
+    return _best_complete(table[table["early_decision"].isin(KEPT_DECISIONS)], mode)
+
+
 def best_kept_final(table: pd.DataFrame, mode: str) -> float | None:
     """The best final of the trials the verdict let run to the end (None: none completed)."""
-    complete = table["state"] == "COMPLETE"
-    kept = table[complete & table["early_decision"].isin(KEPT_DECISIONS)]["final"].dropna().astype(float)
-    return None if kept.empty else float(kept.max() if mode == "max" else kept.min())
+    kept = best_kept_trial(table, mode)
+    return None if kept is None else float(kept["final"])
+
+
+def audited_best(table: pd.DataFrame, mode: str) -> tuple[pd.Series, pd.Series | None] | None:
+    """(the best complete trial's row, the best kept trial's row or None) when the best final is an audited trial's
+    (the verdict would have stopped it); None otherwise."""
+    if table.empty or "early_decision" not in table:
+        return None
+    best = _best_complete(table, mode)
+    if best is None or best["early_decision"] != AUDIT:
+        return None
+    return best, best_kept_trial(table, mode)
 
 
 def audit_figures(table: pd.DataFrame, mode: str) -> AuditFigures:
@@ -119,18 +143,13 @@ def audited_best_line(table: pd.DataFrame, mode: str) -> str | None:
     """The line "Best configuration kept: no" when the best final is an audited trial's (the verdict would have
     stopped it), with how far from it the best kept trial ended (on 48 products a "no" can be 0.002 of accuracy:
     the user judges whether that matters); None otherwise."""
-    if table.empty or "early_decision" not in table:
+    found = audited_best(table, mode)
+    if found is None:
         return None
-    complete = table[(table["state"] == "COMPLETE") & table["final"].notna()]
-    if complete.empty:
-        return None
-    finals = complete["final"].astype(float)
-    best = complete.loc[finals.idxmax() if mode == "max" else finals.idxmin()]
-    if best["early_decision"] != AUDIT:
-        return None
-    best_kept = best_kept_final(table, mode)
+    best, kept = found
     behind = ""
-    if best_kept is not None:
+    if kept is not None:
+        best_kept = float(kept["final"])
         gap, side = abs(float(best["final"]) - best_kept), "lower" if mode == "max" else "higher"
         behind = f"; the best of the trials it kept ended at {best_kept:.4g}, {gap:.2g} {side}"
     return (

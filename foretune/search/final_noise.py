@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 
 from foretune.keys import FINAL_DRAWS_KEY, FINAL_ITEMS_KEY, INTERRUPTED_ATTR
 from foretune.predictors.metrics import spearman
-from foretune.search.audit import AUDIT, KEPT_DECISIONS
+from foretune.search.audit import audited_best
 
 MIN_TRIALS = 3
 RANGE = 0.9  # the share of draws a range spans
@@ -99,18 +99,12 @@ def _lead(first: pd.Series, second: pd.Series, mode: str) -> float:
 def audited_lead_line(study: optuna.Study, table: pd.DataFrame, mode: str) -> str | None:
     """Where the best final is an audited trial's ("Best configuration kept: no"), how often it stays ahead of the
     best trial the verdict kept on the resampled validation items; None otherwise, or without their paired draws."""
-    if table.empty or "early_decision" not in table:
+    found = audited_best(table, mode)
+    if found is None or found[1] is None:
         return None
-    complete = table[(table["state"] == TrialState.COMPLETE.name) & table["final"].notna()]
-    kept = complete[complete["early_decision"].isin(KEPT_DECISIONS)]
-    if complete.empty or kept.empty:
-        return None
-    best, best_kept = (
-        frame.loc[frame["final"].astype(float).idxmax() if mode == "max" else frame["final"].astype(float).idxmin()]
-        for frame in (complete, kept)
-    )
+    best, best_kept = found
     draws, _ = final_draws(study)
-    if best["early_decision"] != AUDIT or not {best["trial"], best_kept["trial"]} <= set(draws.columns):
+    if not {best["trial"], best_kept["trial"]} <= set(draws.columns):
         return None
     lead = _lead(draws[best["trial"]], draws[best_kept["trial"]], mode)
     return (

@@ -206,8 +206,9 @@ def best_config_yaml(study: optuna.Study, best: dict) -> str:
 
 
 def _markdown(
-    table: pd.DataFrame, study: optuna.Study, best: dict | None, metric: str, mode: str, *, best_yaml: bool
+    table: pd.DataFrame, study: optuna.Study, best: dict | None, metric: str, summary: list[str], *, best_yaml: bool
 ) -> str:
+    mode = _mode(study)
     counts = table["state"].value_counts().to_dict() if not table.empty else {}
     lines = [
         f"# Study `{study.study_name}`",
@@ -228,7 +229,7 @@ def _markdown(
             lines += [sentence, ""] if (sentence := scored_trials_line(table)) else []
         elif zero_shot:  # the search scored the test split, but not this trial
             lines += [unscored_best_line(best["number"]), ""]
-    lines += [f"- {line}" for line in verdict_summary(table, mode, study)] + [""]
+    lines += [f"- {line}" for line in summary] + [""]
     if not table.empty:
         lines.append(trials_markdown(table, metric))
     return "\n".join(lines) + "\n"
@@ -362,7 +363,8 @@ def build_report(study: optuna.Study, run_dir: str | Path) -> Report:
     run_dir.mkdir(parents=True, exist_ok=True)
     files = {"csv": run_dir / "trials.csv", "markdown": run_dir / "report.md"}
     table.to_csv(files["csv"], index=False)
-    markdown = _markdown(table, study, best, metric, mode, best_yaml=best_yaml is not None)
+    verdict = verdict_summary(table, mode, study)  # once: its hindsight check refits the predictor per trial
+    markdown = _markdown(table, study, best, metric, verdict, best_yaml=best_yaml is not None)
     pareto = pareto_table(study) if len(study.directions) > 1 else None
     if pareto is not None:
         files["pareto_csv"] = run_dir / "pareto.csv"
@@ -375,7 +377,7 @@ def build_report(study: optuna.Study, run_dir: str | Path) -> Report:
     if best_yaml:
         files["best_yaml"] = run_dir / "best.yaml"
         files["best_yaml"].write_text(best_yaml)
-    summary = verdict_summary(table, mode, study) + estimated
+    summary = verdict + estimated
     report = Report(table, best, files, metric, mode, study.user_attrs.get(ZERO_SHOT_ATTR), summary)
     report.pareto = pareto
     return report

@@ -95,8 +95,9 @@ def run_trial(
     completed = not getattr(result, "stopped_early", False) and bool(reporter.last)
     test_metrics, scored = getattr(result, "test_metrics", None), getattr(result, "test_scored", None)
     wanted = test_metrics or (deferred and completed and base_config.task.test_on_completion)
-    finals = [reporter.last.get(m) for m in objective_metrics or [base_config.search.metric]]
-    draws = _final_draws(trainer, (objective_metrics or [base_config.search.metric])[0]) if completed else {}
+    objectives = list(objective_metrics or [base_config.search.metric])
+    finals = [reporter.last.get(m) for m in objectives]
+    draws = _final_draws(trainer, objectives[0]) if completed else {}
     if not (wanted and claims_lead(board, finals)):
         if draws:
             tune.report({**reporter.last, NODE_KEY: reporter.node, **draws})
