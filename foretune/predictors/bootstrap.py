@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -179,20 +180,35 @@ def with_intervals(
 FINAL_DRAWS = 200
 
 
+# A metric slower than this for all draws (a user's metric_fn calling a model, say) gets none: they would add
+# minutes to every completed trial for a report line.
+DRAWS_BUDGET_S = 15.0
+
+
 def paired_draws(
-    score: Score, items: Sequence[Any], predictions: Sequence[Any], metric: str, *, draws: int = FINAL_DRAWS
+    score: Score,
+    items: Sequence[Any],
+    predictions: Sequence[Any],
+    metric: str,
+    *,
+    draws: int = FINAL_DRAWS,
+    budget_s: float = DRAWS_BUDGET_S,
 ) -> list[float]:
     """`metric` re-scored on `draws` resamples of the items (with replacement): one seed, so every run scored on
     the same items draws the same resamples, and two runs' draws are paired (draw b of each is scored on the same
     items): their differences are what the items' luck does to them. Empty where a draw cannot score `metric`
-    (not among `score`'s metrics, or NaN) or with fewer than 2 items."""
+    (not among `score`'s metrics, or NaN), with fewer than 2 items, or where the first draw's time says all of
+    them would take longer than `budget_s`."""
     items, predictions = _paired_lists(items, predictions)
     if len(items) < 2:
         return []
     values = []
+    started = time.perf_counter()
     for row in np.random.default_rng(0).integers(0, len(items), size=(draws, len(items))):
         value = score([items[i] for i in row], [predictions[i] for i in row]).get(metric)
         if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return []
+        if not values and (time.perf_counter() - started) * draws > budget_s:
             return []
         values.append(float(value))
     return values

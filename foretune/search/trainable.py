@@ -7,8 +7,9 @@ When the scheduler stops the trial, Ray ends the trial's thread (its report rais
 trainer needs no search-specific code; the next trial may run in the same process (search.reuse_workers).
 A completed trial's held-out test scores (its trainer's `evaluate_test`, or those its result carries) are taken
 and reported only when it leads the search's finals so far (`foretune.search.best_so_far`). Every completed
-trial's final is re-scored on paired resamples of its validation items (`bootstrap.paired_draws`), sent in the
-same extra result, for the report to weigh the finals' differences against.
+trial's final objective is re-scored on paired resamples of its validation items (`bootstrap.paired_draws` of the
+trainer's `final_resampling`: the task's metrics, a task.metric_fn's, the eval loss), sent in the same extra
+result, for the report to weigh the finals' differences against.
 Every trial's process imports this module: it imports no predictor (scipy.stats) before a completed trial's
 draws or test intervals need one.
 """
@@ -120,18 +121,15 @@ def run_trial(
 
 def _final_draws(trainer: Any, metric: str) -> dict[str, Any]:
     """{FINAL_DRAWS_KEY: the final's `metric` on paired resamples of its validation items, FINAL_ITEMS_KEY: which
-    items}: what the report weighs the finals' differences against. Empty for a trainer that keeps no final
-    predictions (`final_scored`) or whose task does not score `metric` itself (a user's metric_fn, the eval loss)."""
-    scored = getattr(trainer, "final_scored", None)
-    task = getattr(trainer, "task", None)
-    if not scored or task is None:
+    items}: what the report weighs the finals' differences against. Empty for a trainer that cannot re-score its
+    final (no `final_resampling`: replayed curves, your own training code) or a metric it cannot re-score."""
+    resampling = getattr(trainer, "final_resampling", None)
+    found = resampling(metric) if resampling is not None else None
+    if found is None:
         return {}
     from foretune.predictors.bootstrap import items_fingerprint, paired_draws  # scipy.stats: completed trials only
 
-    values = paired_draws(task.score, scored[0], scored[1], metric)
+    score, items, values_per_item = found
+    values = paired_draws(score, items, values_per_item, metric)
     # 4 decimals: the 200 draws stay a short paragraph among the trial's user attributes in optuna-dashboard.
-    return (
-        {FINAL_DRAWS_KEY: [round(v, 4) for v in values], FINAL_ITEMS_KEY: items_fingerprint(scored[0])}
-        if values
-        else {}
-    )
+    return {FINAL_DRAWS_KEY: [round(v, 4) for v in values], FINAL_ITEMS_KEY: items_fingerprint(items)} if values else {}

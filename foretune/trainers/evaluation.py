@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -26,6 +27,11 @@ from foretune.trainers.tasks import Task
 
 # Stands in for "some other value" when teacher forcing finds a value's tokens wrong.
 _WRONG = "\x00wrong"
+# Answers generated per generate() call. A decoding step over 48 rows costs far less than three steps over 16, so
+# fewer, fuller calls are faster: the job's final on 48 products took 22 s in one call against 27-30 s in three of 16 (a trained
+# model on 1 CPU thread; the same 48 answers). Its key/value cache stays small: ~2 GB for an 8B model's 48 rows of
+# 356 tokens in bf16.
+GENERATE_ROWS = 48
 
 
 class Scorer:
@@ -69,7 +75,8 @@ class Scorer:
             yield from zip((-token_loss.sum(1)).tolist(), answer.sum(1).tolist(), guess, target, strict=True)
 
     @torch.no_grad()
-    def teacher_forced(self, records: Sequence[Any]) -> tuple[list[Any], float]:
+    def teacher_forced(self, records: Sequence[Any]) -> tuple[list[Any], list[float]]:
+        """Per record: the greedy prediction and the answer's loss per token (`mean_loss` of them: the eval loss)."""
         examples = [self.encoder.encode(r) for r in records]
         losses, predictions = [], []
         for record, example, (log_prob, count, guess, target) in zip(
@@ -77,7 +84,7 @@ class Scorer:
         ):
             losses.append(-log_prob / max(count, 1))
             predictions.append(self._greedy_prediction(record, example, guess, target))
-        return predictions, float(np.mean(losses)) if losses else float("nan")
+        return predictions, losses
 
     def _greedy_prediction(self, record: Any, example: Encoded, guess: torch.Tensor, target: torch.Tensor) -> Any:
         if self.task.name == "attribute_extraction":
@@ -93,8 +100,9 @@ class Scorer:
     def generate(self, records: Sequence[Any]) -> list[Any]:
         tok = self.tokenizer
         answers: list[str] = []
-        for first in range(0, len(records), 16):
-            prompts = [self.encoder.prompt_ids(r)[-self.encoder.max_length :] for r in records[first : first + 16]]
+        for first in range(0, len(records), GENERATE_ROWS):
+            chunk = records[first : first + GENERATE_ROWS]
+            prompts = [self.encoder.prompt_ids(r)[-self.encoder.max_length :] for r in chunk]
             width = max(len(p) for p in prompts)
             ids = torch.full((len(prompts), width), tok.pad_token_id, dtype=torch.long)
             mask = torch.zeros_like(ids)
@@ -118,8 +126,9 @@ class Scorer:
         return [self.task.parse_answer(a) for a in answers]
 
     @torch.no_grad()
-    def label_likelihood(self, records: Sequence[Any], labels: Sequence[str]) -> tuple[list[str], float]:
-        """The likeliest label of `labels` for each record, and the gold label's loss per token."""
+    def label_likelihood(self, records: Sequence[Any], labels: Sequence[str]) -> tuple[list[str], list[float]]:
+        """Per record: the likeliest label of `labels`, and the gold label's loss per token (NaN for a gold label
+        outside `labels`: `mean_loss` leaves it out)."""
         label_ids = [self.encoder.answer_ids(label) for label in labels]
         room = max(self.encoder.max_length - max(len(ids) for ids in label_ids), MIN_PROMPT_TOKENS)
         examples = []
@@ -132,10 +141,23 @@ class Scorer:
         index = {label: i for i, label in enumerate(labels)}
         losses = [
             -per_record[row, index[record.answer]] / len(label_ids[index[record.answer]])
-            for row, record in enumerate(records)
             if record.answer in index
+            else math.nan
+            for row, record in enumerate(records)
         ]
-        return predictions, float(np.mean(losses)) if losses else float("nan")
+        return predictions, losses
+
+
+def mean_loss(losses: Sequence[float]) -> float:
+    """The eval loss of per-record losses: their mean over the records that have one (NaN without any)."""
+    known = [loss for loss in losses if math.isfinite(loss)]
+    return float(np.mean(known)) if known else math.nan
+
+
+def loss_score(records: Sequence[Any], losses: Sequence[float]) -> dict[str, float]:
+    """`mean_loss` in a task's `score` shape ((items, per-item values) -> metrics), so the eval loss can be
+    re-scored on resampled records like any task metric."""
+    return {"eval_loss": mean_loss(losses)}
 
 
 def answer_logits(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

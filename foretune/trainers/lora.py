@@ -28,7 +28,7 @@ from foretune.keys import FRACTION_KEY, STEP_KEY
 from foretune.trainers.costs import CostMeter
 from foretune.trainers.data import Splits
 from foretune.trainers.encoding import Encoded, Encoder, collate, fit_lengths
-from foretune.trainers.evaluation import Scorer, answer_logits, stop_criteria
+from foretune.trainers.evaluation import Scorer, answer_logits, loss_score, mean_loss, stop_criteria
 from foretune.trainers.models import load_model_and_tokenizer, load_tokenizer
 from foretune.trainers.reporters import Decision, Reporter
 from foretune.trainers.tasks import MetricFn, Task, make_task
@@ -116,6 +116,8 @@ class LoraTrainer:
         self.costs = CostMeter(device=self.device, gpus=config.resources.gpus_per_trial, price_per_device_hour=price)
         self.last_scored: tuple[list, list] | None = None  # (items, predictions) of the last evaluate()
         self.final_scored: tuple[list, list] | None = None  # (items, predictions) of the final evaluation
+        self.last_losses: tuple[list, list] | None = None  # (items, per-item eval losses) of the last evaluate()
+        self.final_losses: tuple[list, list] | None = None  # ... of the final evaluation
 
     # --- setup -------------------------------------------------------------------------------------
 
@@ -232,7 +234,7 @@ class LoraTrainer:
                     )
                     metrics = {**scores, "train_loss": loss}
                 if final:
-                    self.final_scored = self.last_scored
+                    self.final_scored, self.final_losses = self.last_scored, self.last_losses
                 rows.append({FRACTION_KEY: eval_at[step], STEP_KEY: step, **metrics})
                 if reporter is not None and reporter.report(eval_at[step], step, metrics) == Decision.STOP:
                     stopped = step < total
@@ -320,6 +322,19 @@ class LoraTrainer:
             and len(self.validation_products(final=True)) > len(self.validation_products())
         )
 
+    def final_resampling(self, metric: str) -> tuple[Callable[[list, list], dict[str, float]], list, list] | None:
+        """(score, items, per-item values) that re-score the final evaluation's `metric` on resampled items: the
+        task's own score, a task.metric_fn's, or the items' eval losses; None before a final, or for a metric
+        none of them gives."""
+        if metric == "eval_loss":
+            return (loss_score, *self.final_losses) if self.final_losses else None
+        if self.final_scored is None:
+            return None
+        items, predictions = self.final_scored
+        if metric in self.task.score(items, predictions):
+            return self.task.score, items, predictions
+        return (self.metric_fn.item_score(self.task), items, predictions) if self.metric_fn is not None else None
+
     def _test_products(self) -> list:
         cap = self.config.data.max_test_samples
         return self.splits.test[:cap] if cap else self.splits.test
@@ -343,19 +358,21 @@ class LoraTrainer:
             max_new_tokens=self.config.task.max_new_tokens,
             stop=self._stop_criteria,
         )
+        if loss_products is None or method != "generate" or self.task.name == "classification":
+            loss_products = products
         try:
             if self.task.name == "classification":
-                predictions, loss = scorer.label_likelihood(products, self.task.labels)
+                predictions, losses = scorer.label_likelihood(products, self.task.labels)
+            elif method == "generate":
+                _, losses = scorer.teacher_forced(loss_products)
+                predictions = scorer.generate(products)
             else:
-                if method == "generate":
-                    _, loss = scorer.teacher_forced(products if loss_products is None else loss_products)
-                    predictions = scorer.generate(products)
-                else:
-                    predictions, loss = scorer.teacher_forced(products)
+                predictions, losses = scorer.teacher_forced(products)
         finally:
             model.train(was_training)
-        self.last_scored = (list(products), predictions)  # kept for bootstrap intervals over items
-        scores = {**self.task.score(list(products), predictions), "eval_loss": loss}
+        # Kept for bootstrap intervals and paired draws over the items.
+        self.last_scored, self.last_losses = (list(products), predictions), (list(loss_products), losses)
+        scores = {**self.task.score(list(products), predictions), "eval_loss": mean_loss(losses)}
         if self.metric_fn is not None:
             scores.update(self.metric_fn(predictions, [self.task.reference(p) for p in products]))
         return scores

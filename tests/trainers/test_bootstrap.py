@@ -5,6 +5,7 @@ tests/trainers/test_lora.py."""
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
@@ -87,6 +88,17 @@ def test_paired_draws_score_two_runs_on_the_same_resampled_items() -> None:
     assert paired_draws(TASK.score, items[:1], right[:1], "accuracy") == []
     with pytest.raises(ValueError, match="one prediction per item"):
         paired_draws(TASK.score, items, right[:3], "accuracy")
+
+
+def test_paired_draws_skip_a_metric_too_slow_for_all_its_draws() -> None:
+    items, right = scored(12, right=1.0)
+
+    def slow(records, predictions):  # a user's metric_fn that calls a model, say
+        time.sleep(0.01)
+        return TASK.score(records, predictions)
+
+    assert paired_draws(slow, items, right, "accuracy", budget_s=0.5) == []  # 200 draws x 10 ms: over 0.5 s
+    assert paired_draws(slow, items, right, "accuracy", draws=20, budget_s=5.0) == [1.0] * 20
 
 
 def test_the_items_fingerprint_tells_other_items_and_another_order_apart() -> None:

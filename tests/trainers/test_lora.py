@@ -224,6 +224,43 @@ def test_generated_finals_keep_the_eval_loss_on_the_early_products(full_run):
     assert generated["n_products"] == 6 and generated["eval_loss"] == pytest.approx(on_early, rel=1e-5)
 
 
+def test_generated_answers_do_not_depend_on_how_many_rows_one_call_decodes(full_run, monkeypatch):
+    """Left-padded prompts decode alike in one generate() call or in several (`GENERATE_ROWS`: fewer, fuller calls
+    are faster): padding, attention mask and positions leave each row's answer its own."""
+    from foretune.trainers import evaluation
+
+    trainer, _, _ = full_run
+    products = trainer.validation_products()  # 4, of different prompt lengths
+    assert len({len(trainer.encoder.prompt_ids(p)) for p in products}) > 1
+    scorer = evaluation.Scorer(
+        trainer.peft_model,
+        trainer.encoder,
+        device=trainer.device,
+        autocast=trainer._autocast,
+        batch_size=8,
+        max_new_tokens=16,  # enough to tell answers apart, at a third of the test's 40
+        stop=trainer._stop_criteria,
+    )
+    trainer.peft_model.eval()
+    together = scorer.generate(products)
+    monkeypatch.setattr(evaluation, "GENERATE_ROWS", 3)  # a call of 3 rows and one of 1, padded differently
+    assert scorer.generate(products) == together
+
+
+def test_the_final_is_re_scored_from_its_own_items(full_run):
+    """What a search's paired draws resample (`final_resampling`): the task's metric from the final's items and
+    predictions, the eval loss as the mean of its items' own losses; a metric nothing scores gives nothing."""
+    trainer, _, curve = full_run
+    final = curve.iloc[-1]
+    score, items, predictions = trainer.final_resampling("accuracy")
+    assert len(items) == 6 and score(items, predictions)["accuracy"] == pytest.approx(final["accuracy"])
+    score, items, losses = trainer.final_resampling("eval_loss")
+    assert len(losses) == 6 and len(set(losses)) > 1
+    assert score(items, losses)["eval_loss"] == pytest.approx(final["eval_loss"], rel=1e-6)
+    assert score(items[:3], losses[:3])["eval_loss"] != pytest.approx(final["eval_loss"])
+    assert trainer.final_resampling("no_such_metric") is None
+
+
 @pytest.mark.parametrize(
     ("extra", "early_only"),
     [

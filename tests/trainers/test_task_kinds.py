@@ -144,6 +144,25 @@ def test_search_metric_must_be_reported_by_the_task_or_its_metric_fn(tmp_path, m
         MetricFn("no_such_module:f")
 
 
+def test_a_metric_fn_re_scores_resampled_records_as_the_task_scores_them(tmp_path, monkeypatch):
+    """`MetricFn.item_score`: the user's metric in the task's `score` shape, so the search's paired draws can
+    resample a final scored by it (the references are the resampled records' own)."""
+    from foretune.predictors.bootstrap import paired_draws
+    from foretune.trainers.data.text_records import TextRecord
+    from foretune.trainers.tasks import MetricFn, make_task
+
+    (tmp_path / "my_item_metrics.py").write_text(METRIC_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    task = make_task(load_config(None, {"task.name": "completion"}))
+    score = MetricFn("my_item_metrics:label_length").item_score(task)
+    records = [TextRecord(prompt=f"q{i}", answer="abc" if i % 2 else "abcdef") for i in range(8)]
+    predictions = ["xyz"] * 8  # as long as the odd records' answers only
+    assert score(records, predictions) == {"same_length": 0.5}
+    assert score(records[1::2], predictions[:4]) == {"same_length": 1.0}
+    draws = paired_draws(score, records, predictions, "same_length")
+    assert len(draws) == 200 and min(draws) < 0.5 < max(draws)
+
+
 def test_search_metric_is_checked_from_the_config_before_any_trial(tmp_path, monkeypatch):
     """What a search checks before its first trial: the data read (no tokenizer), a metric_fn called once."""
     from foretune.trainers.tasks import check_search_metric_before_trials
@@ -255,3 +274,5 @@ def test_foretune_search_on_classification_optimises_a_metric_fn_key(ray_cluster
         assert sorted(trial.intermediate_values) == [50, 100]  # reported at both budget fractions
         assert 0.0 <= trial.value <= 1.0
         assert 0.0 <= trial.user_attrs["test_accuracy"] <= 1.0  # scored on the test split
+        draws = trial.user_attrs["final_draws"]  # the metric_fn's final re-scored on resampled validation items
+        assert len(draws) == 200 and min(draws) <= trial.value <= max(draws)

@@ -12,7 +12,7 @@ import importlib
 import numbers
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from foretune.errors import ForetuneError
@@ -82,6 +82,11 @@ class MetricFn:
                 "return a dict of metric name -> float"
             )
         return {k: float(v) for k, v in scores.items()}
+
+    def item_score(self, task: Task) -> Callable[[Sequence[Any], Sequence[Any]], dict[str, float]]:
+        """This metric in a task's `score` shape ((records, predictions) -> metrics), so its value can be re-scored
+        on resampled records like the task's own metrics."""
+        return lambda records, predictions: self(predictions, [task.reference(r) for r in records])
 
 
 def _is_number(value: Any) -> bool:
