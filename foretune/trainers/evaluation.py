@@ -27,10 +27,10 @@ from foretune.trainers.tasks import Task
 
 # Stands in for "some other value" when teacher forcing finds a value's tokens wrong.
 _WRONG = "\x00wrong"
-# Answers generated per generate() call. A decoding step over 48 rows costs far less than three steps over 16, so
-# fewer, fuller calls are faster: the job's final on 48 products took 22 s in one call against 27-30 s in three of 16 (a trained
-# model on 1 CPU thread; the same 48 answers). Its key/value cache stays small: ~2 GB for an 8B model's 48 rows of
-# 356 tokens in bf16.
+# Answers generated per generate() call. A decoding step over 48 rows costs far less than three steps over 16,
+# so fewer, fuller calls are faster: the job's final on 48 products took 22 s in one call against 27-30 s in three
+# of 16 (a trained model on 1 CPU thread; the same 48 answers). Its key/value cache stays small: ~2 GB for an 8B
+# model's 48 rows of 356 tokens in bf16.
 GENERATE_ROWS = 48
 
 
