@@ -31,6 +31,8 @@ judgement: the roles `default_job_figures.py` writes beside each seed in the twi
 # 47's final tree (92da34c; round 48 changed no code the job runs), 123-125 after 120-122. 126-128 fixed in round 49
 # when its twins started, run once with its first commit (b515a5b: each final re-scored on resampled validation items
 # for the report; the predictor as round 48 left it), 129-131 after them with a9930e4 (report lines and a plot only).
+# 132-137 fixed in round 50 when its twins started, run once with 147473a (answers generated 48 rows per call:
+# the same answers on the seed it was timed on; every objective's final resampled).
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -85,4 +87,5 @@ SEED_ROLES = {
     **{seed: "r47 fresh, round 47's tree" for seed in range(114, 120)},
     **{seed: "r48 fresh, round 47's final tree" for seed in range(120, 126)},
     **{seed: "r49 fresh, finals resampled" for seed in range(126, 132)},
+    **{seed: "r50 fresh, 48 rows per generate call" for seed in range(132, 138)},
 }
