@@ -370,11 +370,12 @@ class LoraTrainer:
                 predictions, losses = scorer.teacher_forced(products)
         finally:
             model.train(was_training)
+        products = list(products)
         # Kept for bootstrap intervals and paired draws over the items.
-        self.last_scored, self.last_losses = (list(products), predictions), (list(loss_products), losses)
-        scores = {**self.task.score(list(products), predictions), "eval_loss": mean_loss(losses)}
-        if self.metric_fn is not None:
-            scores.update(self.metric_fn(predictions, [self.task.reference(p) for p in products]))
+        self.last_scored, self.last_losses = (products, predictions), (list(loss_products), losses)
+        scores = {**self.task.score(products, predictions), "eval_loss": mean_loss(losses)}
+        if self.metric_fn is not None:  # scored as its paired draws re-score it (`final_resampling`)
+            scores.update(self.metric_fn.item_score(self.task)(products, predictions))
         return scores
 
 
