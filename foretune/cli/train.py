@@ -79,7 +79,7 @@ def run_training(config: ExperimentConfig, out: Path, *, console: Console) -> Tr
     """The body of `foretune train`: zero-shot score, fine-tune with a bar, test score, tables and files."""
     from foretune.cli.plots import plot_curve
     from foretune.cli.render import frame_table, training_progress
-    from foretune.predictors.bootstrap import bootstrap_intervals
+    from foretune.predictors.bootstrap import item_intervals
     from foretune.search.held_out_folds import prepare_folds
     from foretune.trainers.lora import LoraTrainer
     from foretune.trainers.models import ensure_model
@@ -119,14 +119,22 @@ def run_training(config: ExperimentConfig, out: Path, *, console: Console) -> Tr
     with console.status(f"test evaluation of the fine-tuned model ({scoring})..."):
         result.test_metrics = trainer.evaluate_test()
         result.test_scored = trainer.last_scored
+        score, user_score = trainer.task.score, trainer.metric_fn_score  # a task.metric_fn's metrics get theirs
         intervals = {
-            "zero_shot": bootstrap_intervals(trainer.task.score, *zero_scored),
-            "fine_tuned": bootstrap_intervals(trainer.task.score, *result.test_scored),
+            "zero_shot": item_intervals(zero_shot, score, *zero_scored, user_score=user_score),
+            "fine_tuned": item_intervals(result.test_metrics, score, *result.test_scored, user_score=user_score),
         }
 
     console.print(frame_table(result.curve, title="validation curve", columns=CURVE_COLUMNS))
     console.print(
-        _test_table(zero_shot, result.test_metrics, intervals, n_items=len(result.test_scored[0]), scored=scored)
+        _test_table(
+            zero_shot,
+            result.test_metrics,
+            intervals,
+            n_items=len(result.test_scored[0]),
+            scored=scored,
+            metric=config.search.metric,
+        )
     )
     note = _small_test_note(config, intervals["fine_tuned"])
     if note:
@@ -150,12 +158,15 @@ def _clear_earlier_run(out: Path) -> None:
         shutil.rmtree(out / "adapter")
 
 
-def _test_table(zero_shot: dict, fine_tuned: dict, intervals: dict, *, n_items: int, scored: str):
-    """Zero-shot vs fine-tuned test scores, each with its bootstrap 95% interval over the test items."""
+def _test_table(zero_shot: dict, fine_tuned: dict, intervals: dict, *, n_items: int, scored: str, metric: str):
+    """Zero-shot vs fine-tuned test scores, each with its bootstrap 95% interval over the test items: the task
+    kind's scores, and `metric` (search.metric: a task.metric_fn's key, say) where it is another."""
     from foretune.search.held_out_report import with_interval
 
     table = Table(title=f"held-out test split ({n_items} items, {scored}; 95% bootstrap intervals)")
-    columns = [k for k in TEST_COLUMNS if k in fine_tuned]  # the task kind's scores
+    columns = [k for k in TEST_COLUMNS if k in fine_tuned]
+    if metric in fine_tuned and metric not in columns:
+        columns.append(metric)
     for column in ("model", *columns):
         table.add_column(column, justify="right")
     for label, scores, which in (("zero-shot", zero_shot, "zero_shot"), ("fine-tuned", fine_tuned, "fine_tuned")):

@@ -162,27 +162,63 @@ def mean_and_standard_error(values: Sequence[float]) -> tuple[float, float]:
     return float(array.mean()), error
 
 
+# A metric slower than this for all its resamples (a user's metric_fn calling a model, say) gets none: they would
+# add minutes to every completed trial for an interval or a report line.
+DRAWS_BUDGET_S = 15.0
+
+
+def item_intervals(
+    scores: Mapping[str, float],
+    score: Score,
+    items: Sequence[Any],
+    predictions: Sequence[Any],
+    *,
+    user_score: Score | None = None,
+    budget_s: float = DRAWS_BUDGET_S,
+    **options: Any,
+) -> dict[str, Interval]:
+    """Bootstrap intervals of the headline metrics in `scores`: the task's own re-scored by `score`, the metrics
+    `user_score` gives (a task.metric_fn's, which `scores` carries beside the task's) by it.
+
+    The user's metrics get none where their full-sample call says the resamples would take longer than `budget_s`;
+    the task's keep theirs.
+    """
+    names = interval_metrics(scores)
+    user_names: list[str] = []
+    fast_enough = False
+    if user_score is not None and len(items) >= 2:
+        started = time.perf_counter()
+        user_names = [name for name in user_score(list(items), list(predictions)) if name in names]
+        resamples = options.get("n_resamples", 1000)
+        fast_enough = (time.perf_counter() - started) * resamples <= budget_s
+    own = [name for name in names if name not in user_names]
+    intervals = bootstrap_intervals(score, items, predictions, metrics=own, **options)
+    if user_names and fast_enough:
+        intervals |= bootstrap_intervals(user_score, items, predictions, metrics=user_names, **options)
+    return intervals
+
+
 def with_intervals(
-    scores: Mapping[str, float], score: Score, scored: tuple[Sequence[Any], Sequence[Any]] | None, **options: Any
+    scores: Mapping[str, float],
+    score: Score,
+    scored: tuple[Sequence[Any], Sequence[Any]] | None,
+    *,
+    user_score: Score | None = None,
+    **options: Any,
 ) -> dict[str, float]:
-    """`scores` plus the flat intervals of its headline metrics, re-scored from `scored` = (items, predictions),
-    and ITEMS_KEY: how many items were scored.
+    """`scores` plus the flat `item_intervals` of its headline metrics, re-scored from `scored` = (items,
+    predictions), and ITEMS_KEY: how many items were scored.
 
     Without `scored` (a trainer that keeps no predictions) the scores come back unchanged.
     """
     if not scored:
         return dict(scores)
-    intervals = bootstrap_intervals(score, scored[0], scored[1], metrics=interval_metrics(scores), **options)
+    intervals = item_intervals(scores, score, scored[0], scored[1], user_score=user_score, **options)
     return {**scores, **flat_intervals(intervals), ITEMS_KEY: float(len(scored[0]))}
 
 
 # Draws per completed trial: a 90% range of a rank correlation over ~10 trials settles within a few hundredths.
 FINAL_DRAWS = 200
-
-
-# A metric slower than this for all draws (a user's metric_fn calling a model, say) gets none: they would add
-# minutes to every completed trial for a report line.
-DRAWS_BUDGET_S = 15.0
 
 
 def paired_draws(

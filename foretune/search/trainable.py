@@ -112,7 +112,8 @@ def run_trial(
     if test_metrics and scored:  # 95% intervals over the test items
         from foretune.predictors.bootstrap import with_intervals  # scipy.stats: only a completed trial needs it
 
-        test_metrics = with_intervals(test_metrics, trainer.task.score, scored)
+        user_score = getattr(trainer, "metric_fn_score", None)  # a task.metric_fn's metrics get intervals too
+        test_metrics = with_intervals(test_metrics, trainer.task.score, scored, user_score=user_score)
     if test_metrics or draws:
         # One more result at the same budget point carries the held-out scores and the draws to the searcher.
         test = {"test": {k: float(v) for k, v in test_metrics.items()}} if test_metrics else {}

@@ -32,7 +32,7 @@ def zero_shot_test_scores(config: ExperimentConfig, console=None) -> dict[str, f
         trainer = LoraTrainer(config)
         scores = trainer.evaluate_zero_shot(split="test")
         plain = {k: float(v) for k, v in scores.items() if "/" not in k}
-        return with_intervals(plain, trainer.task.score, trainer.last_scored)
+        return with_intervals(plain, trainer.task.score, trainer.last_scored, user_score=trainer.metric_fn_score)
 
 
 def zero_shot_in_the_tail(config: ExperimentConfig) -> dict[str, float]:

@@ -333,7 +333,12 @@ class LoraTrainer:
         items, predictions = self.final_scored
         if metric in self.task.score(items, predictions):
             return self.task.score, items, predictions
-        return (self.metric_fn.item_score(self.task), items, predictions) if self.metric_fn is not None else None
+        return (self.metric_fn_score, items, predictions) if self.metric_fn is not None else None
+
+    @property
+    def metric_fn_score(self) -> Callable[[list, list], dict[str, float]] | None:
+        """task.metric_fn in the task's `score` shape ((records, predictions) -> metrics); None without one."""
+        return self.metric_fn.item_score(self.task) if self.metric_fn is not None else None
 
     def _test_products(self) -> list:
         cap = self.config.data.max_test_samples
@@ -375,7 +380,7 @@ class LoraTrainer:
         self.last_scored, self.last_losses = (products, predictions), (list(loss_products), losses)
         scores = {**self.task.score(products, predictions), "eval_loss": mean_loss(losses)}
         if self.metric_fn is not None:  # scored as its paired draws re-score it (`final_resampling`)
-            scores.update(self.metric_fn.item_score(self.task)(products, predictions))
+            scores.update(self.metric_fn_score(products, predictions))
         return scores
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from foretune.predictors.bootstrap import (
     bootstrap_intervals,
+    item_intervals,
     items_fingerprint,
     paired_draws,
     read_intervals,
@@ -53,6 +54,33 @@ def test_same_seed_same_interval_and_flat_keys_read_back() -> None:
     low, high = read_intervals(first)["accuracy"]
     assert low <= scores["accuracy"] <= high and first["n_items"] == 40
     assert with_intervals(scores, TASK.score, None) == scores  # no predictions kept: unchanged
+
+
+def test_a_users_metrics_get_intervals_from_their_own_function_unless_too_slow() -> None:
+    """A task.metric_fn's keys ride in the scores beside the task's: each is re-scored by the function that gave
+    it (a user's key that shadows a task's too); a user's function too slow for its resamples gets none."""
+    items, predictions = scored(24)
+
+    def user(records, answers):  # every fourth product counts; "accuracy" shadows the task's own
+        right = [TASK.score([r], [a])["accuracy"] for r, a in zip(records, answers, strict=True)]
+        return {"quarter_accuracy": sum(right[::4]) / len(right[::4]), "accuracy": 0.5}
+
+    scores = {**TASK.score(items, predictions), **user(items, predictions)}
+    intervals = item_intervals(scores, TASK.score, items, predictions, user_score=user, n_resamples=200)
+    assert {"quarter_accuracy", "accuracy", "exact_match", "f1"} <= set(intervals)
+    quarter = intervals["quarter_accuracy"]
+    assert quarter.low < quarter.estimate < quarter.high and quarter.estimate == scores["quarter_accuracy"]
+    assert intervals["accuracy"].low == intervals["accuracy"].high == 0.5  # the user's constant, not the task's
+    assert "quarter_accuracy" not in item_intervals(scores, TASK.score, items, predictions, n_resamples=200)
+
+    def slow(records, answers):  # a metric_fn that calls a model, say
+        time.sleep(0.01)
+        return user(records, answers)
+
+    too_slow = item_intervals(scores, TASK.score, items, predictions, user_score=slow, n_resamples=200, budget_s=0.5)
+    assert "quarter_accuracy" not in too_slow and "accuracy" not in too_slow and "exact_match" in too_slow
+    flat = with_intervals(scores, TASK.score, (items, predictions), user_score=user, n_resamples=200)
+    assert read_intervals(flat)["quarter_accuracy"] == (quarter.low, quarter.high)
 
 
 def test_one_item_or_mismatched_lengths() -> None:

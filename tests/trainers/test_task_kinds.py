@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -226,6 +227,9 @@ def test_foretune_train_runs_each_task_kind(tmp_path, monkeypatch, cli, tiny_mod
     assert metrics["test"]["n_examples"] == 2
     if kind == "classification":
         assert 0.0 <= curve["same_length"].iloc[-1] <= 1.0 and "same_length" in metrics["test"]
+        for which, scores in (("fine_tuned", metrics["test"]), ("zero_shot", metrics["zero_shot_test"])):
+            shown = metrics["test_intervals"][which]["same_length"]  # re-scored by the user's function
+            assert shown["low"] <= scores["same_length"] <= shown["high"], which
     assert (out / "adapter" / "adapter_config.json").is_file()
     assert "held-out test split" in stdout
     # what the rows are and how answers were scored: a classification picks the likeliest label, never generates
@@ -274,5 +278,11 @@ def test_foretune_search_on_classification_optimises_a_metric_fn_key(ray_cluster
         assert sorted(trial.intermediate_values) == [50, 100]  # reported at both budget fractions
         assert 0.0 <= trial.value <= 1.0
         assert 0.0 <= trial.user_attrs["test_accuracy"] <= 1.0  # scored on the test split
+        low, high = trial.user_attrs["test_same_length_ci_low"], trial.user_attrs["test_same_length_ci_high"]
+        assert low <= trial.user_attrs["test_same_length"] <= high  # the metric_fn's key has its interval too
         draws = trial.user_attrs["final_draws"]  # the metric_fn's final re-scored on resampled validation items
         assert len(draws) == 200 and min(draws) <= trial.value <= max(draws)
+    zero_shot = study.user_attrs["zero_shot_test"]
+    assert zero_shot["same_length_ci_low"] <= zero_shot["same_length"] <= zero_shot["same_length_ci_high"]
+    report = (out / "report.md").read_text()
+    assert re.search(r"^\| same_length \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \| [0-9.]+ \[", report, re.M), report[:1500]
