@@ -6,8 +6,9 @@ the items' luck are not told apart by the search's own measurement, and no early
 them. The draws are paired (draw b of every trial is scored on the same resampled items), so re-ranking the
 finals draw by draw says what the report's rank agreement and its best final would be on other items of the
 same kind. The objective is the task's metric, a task.metric_fn's or the eval loss (its per-item losses
-resampled). Trials without draws (replayed curves, your own training code, a metric too slow for 200 draws) are
-left out, and with fewer than 3 of them the report says nothing of the noise.
+resampled); your own training code's where it gives its final's items (`FunctionReporter.final_items`). Trials
+without draws (replayed curves, your code without its items, a metric too slow for 200 draws) are left out, and
+with fewer than 3 of them the report says nothing of the noise.
 """
 
 from __future__ import annotations

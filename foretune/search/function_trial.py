@@ -8,20 +8,23 @@ When the scheduler stops the trial, Ray ends the trial's process and the searche
 the curve reported so far: the function needs no search-specific code. A function that returns before
 fraction 1.0 (its own early stopping) is recorded PRUNED with its curve too. Each report carries the wall-clock
 costs so far (`cost.train_seconds`, `cost.device_hours` over the devices the trial holds, `cost.usd` with a
-price), so a cost objective or the cost/quality front counts your trials like the LoRA trainer's.
+price), so a cost objective or the cost/quality front counts your trials like the LoRA trainer's. A function
+that gives its final's items (`reporter.final_items`) gets the report's validation-noise lines: their mean resampled
+as the built-in trainer's items are.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from foretune.config import ExperimentConfig
 from foretune.errors import ForetuneError
-from foretune.keys import FRACTION_KEY
+from foretune.keys import FINAL_DRAWS_KEY, FINAL_ITEMS_KEY, FRACTION_KEY, NODE_KEY
 from foretune.search.trainable import TuneReporter
 from foretune.trainers.reporters import Decision, Reporter
 from foretune.trainers.wall_clock import WallClockMeter
@@ -106,6 +109,19 @@ class FunctionReporter(RangeCheckedReporter):
 
     who = "train_fn"
 
+    def __init__(self, metric: str, metric_range=None, costs: WallClockMeter | None = None) -> None:
+        super().__init__(metric, metric_range, costs=costs)
+        self.final_values: dict[str, list[float]] = {}
+
+    def final_items(self, metric: str, values: Sequence[float]) -> None:
+        """Each validation item's `metric` at the final, whose mean is the final reported under `metric`, in one
+        order of the items in every trial: the report resamples them to say how far the items' luck decides the
+        finals' order (as it does the built-in trainer's). Call it once the final is known, before or after
+        reporting fraction 1.0."""
+        self.final_values[metric] = [
+            _number(v, f"{metric} of item {i}", " in final_items") for i, v in enumerate(values)
+        ]
+
     def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
         fraction = _number(fraction, "fraction", "")
         for name, value in metrics.items():
@@ -145,3 +161,33 @@ def run_function_trial(params: dict[str, Any], *, train_fn: TrainFn, base_config
     train_fn(dict(params), reporter)
     if not reporter.last:
         raise ReportMisuse("train_fn returned without calling reporter.report(fraction, step, metrics)")
+    search = base_config.search
+    draws = _item_draws(reporter, search.objectives[0].metric if search.objectives else search.metric)
+    if draws:  # one more result at the final's budget point carries them to the searcher, as the built-in trainer's
+        from ray import tune
+
+        tune.report({**reporter.last, NODE_KEY: reporter.node, **draws})
+
+
+def _item_draws(reporter: FunctionReporter, metric: str) -> dict[str, Any]:
+    """{FINAL_DRAWS_KEY: the mean of `reporter.final_items` of `metric` on paired resamples, FINAL_ITEMS_KEY}: empty
+    before a final (fraction 1.0) or without its items; a misuse where their mean is not the final reported."""
+    values, final = reporter.final_values.get(metric), reporter.last.get(metric)
+    if not values or reporter.last.get(FRACTION_KEY, 0.0) < 1.0 - 1e-9 or final is None:
+        return {}
+    mean = math.fsum(values) / len(values)
+    if not math.isclose(mean, final, rel_tol=1e-4, abs_tol=1e-6):
+        raise ReportMisuse(
+            f"train_fn's final_items of {metric}: their mean {mean:.6g} is not the final it reported, {final:.6g}; "
+            "give each validation item's value of the metric (their mean is the final), in one order in every trial"
+        )
+    from foretune.predictors.bootstrap import items_fingerprint, paired_draws  # scipy.stats: completed trials only
+
+    draws = paired_draws(
+        lambda _, item_values: {metric: math.fsum(item_values) / len(item_values)}, range(len(values)), values, metric
+    )
+    return (
+        {FINAL_DRAWS_KEY: [round(v, 4) for v in draws], FINAL_ITEMS_KEY: items_fingerprint(range(len(values)))}
+        if draws
+        else {}
+    )

@@ -123,8 +123,8 @@ def run_trial(
 def _final_draws(trainer: Any, metric: str) -> dict[str, Any]:
     """{FINAL_DRAWS_KEY: the final's `metric` on paired resamples of its validation items, FINAL_ITEMS_KEY: which
     items}: what the report weighs the finals' differences against. Empty for a trainer that cannot re-score its
-    final (no `final_resampling`: replayed curves, your own training code), for a metric it cannot re-score, and
-    where the draws would take too long (`bootstrap.DRAWS_BUDGET_S`)."""
+    final (no `final_resampling`: replayed curves), for a metric it cannot re-score, and where the draws would take
+    too long (`bootstrap.DRAWS_BUDGET_S`). Your own code's come from its items (`function_trial`)."""
     resampling = getattr(trainer, "final_resampling", None)
     found = resampling(metric) if resampling is not None else None
     if found is None:

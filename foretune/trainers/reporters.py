@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -35,10 +35,15 @@ class MemoryReporter:
 
     def __init__(self) -> None:
         self.rows: list[dict[str, float]] = []
+        self.final_values: dict[str, list[float]] = {}
 
     def report(self, fraction: float, step: int, metrics: Mapping[str, float]) -> Decision:
         self.rows.append({FRACTION_KEY: float(fraction), STEP_KEY: int(step), **metrics})
         return Decision.CONTINUE
+
+    def final_items(self, metric: str, values: Sequence[float]) -> None:
+        """Kept as given: a function written for a search (`FunctionReporter.final_items`) runs with this one too."""
+        self.final_values[metric] = [float(v) for v in values]
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows)

@@ -66,6 +66,21 @@ def train_diverging(params, reporter):
         reporter.report(step / 10, step, {"score": params["x"] * step, "loss": 1.0 / step if step < 4 else math.nan})
 
 
+def train_with_items(params, reporter):
+    """Scores 40 validation items right or wrong (more of them right nearer x = 0.3): its final is their mean, and
+    the items go to `final_items`."""
+    right = [float((i * 0.618) % 1 < final_score(params) - 0.3) for i in range(40)]
+    final = sum(right) / len(right)
+    for step in range(1, 11):
+        reporter.report(step / 10, step, {"score": final * (step / 10) ** 0.5})
+    reporter.final_items("score", right)
+
+
+def train_items_not_the_final(params, reporter):
+    reporter.report(1.0, 1, {"score": 0.9})
+    reporter.final_items("score", [1.0, 0.0])
+
+
 @pytest.fixture(scope="module")
 def ray_session(ray_session):
     """The session's Ray (tests/ray_cluster.py), this module's functions shipped to its workers by value."""
@@ -130,6 +145,7 @@ def test_optimize_prunes_records_curves_and_resumes(ray_session, tmp_path, capsy
         (train_in_percent, r"reported fraction=50; a budget fraction is in \(0, 1\] \(a percentage\?", {}),
         (train_reporting_none, "reported score=None at fraction 0.1: not a number", {}),
         (train_in_percent_points, outside, {"search.metric_range": [0, 1]}),
+        (train_items_not_the_final, "final_items of score: their mean 0.5 is not the final it reported, 0.9", {}),
     ):
         bad = tmp_path / train_fn.__name__
         with pytest.raises(ReportMisuse, match=f"{words}.*The search stopped there"):
@@ -157,6 +173,30 @@ def test_optimize_prunes_records_curves_and_resumes(ray_session, tmp_path, capsy
     assert trial.user_attrs["error"] == "diverged: loss is nan at 40% of the budget; stopped there"
     assert sorted(trial.intermediate_values) == [10, 20, 30, 40]
     assert "failed  in" in capsys.readouterr().out  # the log line says failed, not pruned
+
+
+@pytest.mark.slow
+def test_a_functions_final_items_give_the_reports_validation_noise(ray_session, tmp_path):
+    """`reporter.final_items`: each validation item's score at the final; the search resamples them as it does the
+    built-in trainer's items, and the report weighs the finals' differences against them."""
+    import optuna
+    from optuna.trial import TrialState
+
+    import foretune
+    from foretune.search.storage import open_storage
+
+    overrides = {"early_stage.enabled": False, "search.max_concurrent_trials": 2}
+    outcome = foretune.optimize(
+        train_with_items, space=SPACE, metric="score", trials=4, out=tmp_path, overrides=overrides, progress=False
+    )
+    trials = optuna.load_study(study_name=outcome.study_name, storage=open_storage(outcome.storage)).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    for trial in trials:
+        draws = trial.user_attrs["final_draws"]  # the mean of 40 resampled items, 200 times
+        assert len(draws) == 200 and min(draws) <= trial.value <= max(draws) and min(draws) < max(draws)
+        assert trial.user_attrs["final_items"].startswith("40:")
+    report = (tmp_path / "report.md").read_text()
+    assert "Validation noise: each final is scored on 40 validation items" in report
 
 
 @pytest.mark.slow
