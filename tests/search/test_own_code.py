@@ -175,6 +175,16 @@ def test_optimize_prunes_records_curves_and_resumes(ray_session, tmp_path, capsy
     assert "failed  in" in capsys.readouterr().out  # the log line says failed, not pruned
 
 
+def test_a_function_that_gives_its_items_runs_with_a_memory_reporter_too():
+    """Written for a search, run by hand (a notebook, a unit test of your own): MemoryReporter keeps its items."""
+    from foretune.trainers.reporters import MemoryReporter
+
+    reporter = MemoryReporter()
+    train_with_items({"x": 0.3, "shape": "a"}, reporter)
+    values = reporter.final_values["score"]
+    assert len(values) == 40 and sum(values) / 40 == pytest.approx(reporter.frame()["score"].iloc[-1])
+
+
 @pytest.mark.slow
 def test_a_functions_final_items_give_the_reports_validation_noise(ray_session, tmp_path):
     """`reporter.final_items`: each validation item's score at the final; the search resamples them as it does the
