@@ -48,7 +48,9 @@ def optimize(
     (`{"type": "log_float", "low": 1e-5, "high": 1e-2}`; types float, log_float, int, log_int,
     categorical with `choices`); `train_fn` gets `params` under these names. It calls
     `reporter.report(fraction, step, metrics)` at each evaluation, `metrics` holding `metric`, the last
-    time at fraction 1.0 (a transformers Trainer does this with `foretune.trainers.hf_callback.ReporterCallback`).
+    time at fraction 1.0 (a transformers Trainer does this with `foretune.trainers.hf_callback.ReporterCallback`);
+    `reporter.final_items(metric, values)`, each validation item's value at the final (their mean is the final), gives
+    the report's validation-noise lines.
     Everything else comes from `config` (a YAML path or an `ExperimentConfig`; default: the defaults) and
     `overrides`, dotted keys like `--set`: `{"early_stage.fraction": 0.25, "resources.gpus_per_trial": 1}`.
     The study is named `study`, else the config's name, else the function's name; `out` defaults to
