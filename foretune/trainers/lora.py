@@ -337,8 +337,9 @@ class LoraTrainer:
 
     @property
     def metric_fn_score(self) -> Callable[[list, list], dict[str, float]] | None:
-        """task.metric_fn in the task's `score` shape ((records, predictions) -> metrics); None without one."""
-        return self.metric_fn.item_score(self.task) if self.metric_fn is not None else None
+        """task.metric_fn in the task's `score` shape ((records, predictions) -> metrics) for resampled records
+        (`MetricFn.resample_score`: a resample it fails on scores nothing); None without one."""
+        return self.metric_fn.resample_score(self.task) if self.metric_fn is not None else None
 
     def _test_products(self) -> list:
         cap = self.config.data.max_test_samples
@@ -380,7 +381,7 @@ class LoraTrainer:
         self.last_scored, self.last_losses = (products, predictions), (list(loss_products), losses)
         scores = {**self.task.score(products, predictions), "eval_loss": mean_loss(losses)}
         if self.metric_fn is not None:  # scored as its paired draws re-score it (`final_resampling`)
-            scores.update(self.metric_fn_score(products, predictions))
+            scores.update(self.metric_fn.item_score(self.task)(products, predictions))
         return scores
 
 

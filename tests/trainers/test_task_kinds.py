@@ -164,6 +164,35 @@ def test_a_metric_fn_re_scores_resampled_records_as_the_task_scores_them(tmp_pat
     assert len(draws) == 200 and min(draws) < 0.5 < max(draws)
 
 
+def test_a_metric_fn_that_fails_on_a_resample_costs_its_interval_or_draws_not_the_trial(tmp_path, monkeypatch):
+    """A user's metric that needs two distinct references raises on a resample that drew one: that resample scores
+    nothing (`MetricFn.resample_score`), the whole items are still scored as reported."""
+    from foretune.predictors.bootstrap import item_intervals, paired_draws
+    from foretune.trainers.data.text_records import TextRecord
+    from foretune.trainers.tasks import MetricFn, make_task
+
+    picky = METRIC_MODULE + (
+        "\ndef picky(predictions, references):\n"
+        "    if len(set(references)) < 2:\n"
+        "        raise ValueError('needs two distinct references')\n"
+        "    return label_length(predictions, references)\n"
+    )
+    (tmp_path / "my_picky_metrics.py").write_text(picky)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    task = make_task(load_config(None, {"task.name": "completion"}))
+    metric = MetricFn("my_picky_metrics:picky")
+    records = [TextRecord(prompt=f"q{i}", answer="abc" if i else "abcdef") for i in range(4)]  # one "abcdef"
+    predictions = ["xyz"] * 4
+    with pytest.raises(ForetuneError, match="needs two distinct references"):
+        metric.item_score(task)(records[1:], predictions[1:])  # as the metric is reported: the user's error
+    resampled = metric.resample_score(task)
+    assert resampled(records[1:], predictions[1:]) == {} and resampled(records, predictions) == {"same_length": 0.75}
+    scores = {**task.score(records, predictions), "same_length": 0.75}
+    intervals = item_intervals(scores, task.score, records, predictions, user_score=resampled, n_resamples=200)
+    assert intervals["same_length"].low <= 0.75 <= intervals["same_length"].high  # from the resamples it scored
+    assert paired_draws(resampled, records, predictions, "same_length") == []  # ~a third of the draws lack it
+
+
 def test_search_metric_is_checked_from_the_config_before_any_trial(tmp_path, monkeypatch):
     """What a search checks before its first trial: the data read (no tokenizer), a metric_fn called once."""
     from foretune.trainers.tasks import check_search_metric_before_trials

@@ -88,6 +88,20 @@ class MetricFn:
         on resampled records like the task's own metrics."""
         return lambda records, predictions: self(predictions, [task.reference(r) for r in records])
 
+    def resample_score(self, task: Task) -> Callable[[Sequence[Any], Sequence[Any]], dict[str, float]]:
+        """`item_score` for resampled records (test intervals, the final's paired draws): a resample the function
+        fails on (one that holds a single label, say) scores nothing, so it costs an interval or the draws, never
+        the trial."""
+        score = self.item_score(task)
+
+        def on_a_resample(records: Sequence[Any], predictions: Sequence[Any]) -> dict[str, float]:
+            try:
+                return score(records, predictions)
+            except ForetuneError:  # the user's error, said once on the whole items where the metric is reported
+                return {}
+
+        return on_a_resample
+
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
