@@ -239,6 +239,7 @@ def test_foretune_train_runs_each_task_kind(tmp_path, monkeypatch, cli, tiny_mod
         monkeypatch.chdir(tmp_path)
         monkeypatch.syspath_prepend(str(tmp_path))
         extra["task"] = {"metric_fn": "my_metrics:label_length"}
+        extra["search"] = {"metric": "same_length", "mode": "max"}  # its key as the objective: in the test table
     if kind == "completion":  # a fixed test file, used as given
         extra["data"] = {"test_source": str(write_jsonl(tmp_path / "test.jsonl", completion_rows()[:2]))}
     config = write_config(tmp_path, kind, source, **extra)
@@ -259,6 +260,7 @@ def test_foretune_train_runs_each_task_kind(tmp_path, monkeypatch, cli, tiny_mod
         for which, scores in (("fine_tuned", metrics["test"]), ("zero_shot", metrics["zero_shot_test"])):
             shown = metrics["test_intervals"][which]["same_length"]  # re-scored by the user's function
             assert shown["low"] <= scores["same_length"] <= shown["high"], which
+        assert re.search(r"┃ *model ┃.*┃ *same_length ┃", stdout)  # its column in the test table
     assert (out / "adapter" / "adapter_config.json").is_file()
     assert "held-out test split" in stdout
     # what the rows are and how answers were scored: a classification picks the likeliest label, never generates
