@@ -144,7 +144,8 @@ def small_test_note(metric: str, n_items: int, low: float, high: float, *, confi
         return (
             f"The test split has only {n_items} items and every resample scored {metric} {low:.2f}, so its "
             f"{confidence:.0%} interval has no width; that is not certainty: with {n_items} items a share can "
-            f"still be off by up to about 3/{n_items} = {3 / n_items:.2f} (the rule of three)."
+            f"still be off by up to {1 - 0.05 ** (1 / n_items):.2f} (95%: 1 - 0.05^(1/{n_items}), about 3/{n_items} "
+            "for many items, the rule of three)."
         )
     return (
         f"The test split has only {n_items} items: the {confidence:.0%} interval of {metric} is "

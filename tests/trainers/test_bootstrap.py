@@ -94,7 +94,8 @@ def test_the_small_test_note_says_how_wide_and_what_it_means() -> None:
     note = small_test_note("accuracy", 24, 0.52, 0.83)
     assert "24 items" in note and "0.31 wide" in note and "may not really differ" in note
     assert small_test_note("accuracy", 100, 0.52, 0.83) is None
-    assert "3/8 = 0.38" in small_test_note("accuracy", 8, 0.0, 0.0)  # no spread is not certainty
+    assert "off by up to 0.31 (95%: 1 - 0.05^(1/8)" in small_test_note("accuracy", 8, 0.0, 0.0)  # not certainty
+    assert "off by up to 0.78" in small_test_note("accuracy", 2, 1.0, 1.0)  # 3/2 would be past any share
 
 
 def test_paired_draws_score_two_runs_on_the_same_resampled_items() -> None:
