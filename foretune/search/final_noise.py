@@ -20,7 +20,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from foretune.keys import FINAL_DRAWS_KEY, FINAL_ITEMS_KEY, INTERRUPTED_ATTR
+from foretune.keys import CONFIG_ATTR, FINAL_DRAWS_KEY, FINAL_ITEMS_KEY, INTERRUPTED_ATTR
 from foretune.predictors.metrics import spearman
 from foretune.search.audit import audited_best
 
@@ -119,7 +119,7 @@ def noise_lines(study: optuna.Study, table: pd.DataFrame, mode: str) -> list[str
     """`noise_figures` in sentences (none with fewer than 3 trials' paired draws)."""
     f = noise_figures(study, table, mode)
     if f is None:
-        return []
+        return _without_items_line(study, table)
     lines = [
         f"Validation noise: each final is scored on {f['n_items']} validation items; on {f['draws']} resamples of"
         f" them a final moves by {f['noise']:.3g} (median standard deviation over {f['trials']} complete trials),"
@@ -134,3 +134,17 @@ def noise_lines(study: optuna.Study, table: pd.DataFrame, mode: str) -> list[str
             f" {low:.2f} to {high:.2f} in {RANGE:.0%} of {f['agreement_draws']} draws."
         )
     return lines
+
+
+def _without_items_line(study: optuna.Study, table: pd.DataFrame) -> list[str]:
+    """Where your own training code completed 3 trials and gave none of their finals' items: how it could (the
+    noise lines say how far the validation items decide the finals' order)."""
+    searched = (study.user_attrs.get(CONFIG_ATTR) or {}).get("search") or {}
+    complete = 0 if table.empty else int((table["state"] == TrialState.COMPLETE.name).sum())
+    if not searched.get("trainable") or complete < MIN_TRIALS or not final_draws(study)[0].empty:
+        return []
+    return [
+        "Validation noise: not measured, no final came with its validation items; give each item's value of the"
+        " metric with `reporter.final_items(metric, values)` and the report says how far the items decide the"
+        " finals' order."
+    ]

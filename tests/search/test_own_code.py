@@ -207,6 +207,20 @@ def test_a_functions_final_items_give_the_reports_validation_noise(ray_session, 
         assert trial.user_attrs["final_items"].startswith("40:")
     report = (tmp_path / "report.md").read_text()
     assert "Validation noise: each final is scored on 40 validation items" in report
+    assert "reporter.final_items" not in report
+
+    without = foretune.optimize(  # the same search of a function that gives no items: the report says how to
+        train_curve,
+        space=SPACE,
+        metric="score",
+        trials=3,
+        out=tmp_path / "no-items",
+        overrides=overrides,
+        progress=False,
+    )
+    report = (without.run_dir / "report.md").read_text()
+    assert "Validation noise: not measured, no final came with its validation items" in report
+    assert "`reporter.final_items(metric, values)`" in report and "moves by" not in report
 
 
 @pytest.mark.slow
