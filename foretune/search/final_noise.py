@@ -8,7 +8,8 @@ finals draw by draw says what the report's rank agreement and its best final wou
 same kind. The objective is the task's metric, a task.metric_fn's or the eval loss (its per-item losses
 resampled); your own training code's where it gives its final's items (`FunctionReporter.final_items`). Trials
 without draws (replayed curves, your code without its items, a metric too slow for 200 draws) are left out, and
-with fewer than 3 of them the report says nothing of the noise.
+with fewer than 3 of them the report says nothing of the noise (a search of your code that gave no items at all:
+one line on how to give them).
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ def audited_lead_line(study: optuna.Study, table: pd.DataFrame, mode: str) -> st
 
 
 def noise_lines(study: optuna.Study, table: pd.DataFrame, mode: str) -> list[str]:
-    """`noise_figures` in sentences (none with fewer than 3 trials' paired draws)."""
+    """`noise_figures` in sentences; with fewer than 3 trials' paired draws none, but for a search of your own code
+    whose complete trials gave no items: the one line that says how to give them."""
     f = noise_figures(study, table, mode)
     if f is None:
         return _without_items_line(study, table)
