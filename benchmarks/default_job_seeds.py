@@ -33,7 +33,7 @@ judgement: the roles `default_job_figures.py` writes beside each seed in the twi
 # for the report; the predictor as round 48 left it), 129-131 after them with a9930e4 (report lines and a plot only).
 # 132-137 fixed in round 50 when its twins started, run once with 147473a (answers generated 48 rows per call:
 # the same answers on the seed it was timed on; every objective's final resampled). 138-140 fixed in round 51 when
-# its twins started, run once with a2cfb92 (round 51 changed nothing the job runs).
+# its twins started, run once with a2cfb92 (round 51 changed nothing the job runs); 141-143 after them with c2b64d2.
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -89,5 +89,5 @@ SEED_ROLES = {
     **{seed: "r48 fresh, round 47's final tree" for seed in range(120, 126)},
     **{seed: "r49 fresh, finals resampled" for seed in range(126, 132)},
     **{seed: "r50 fresh, 48 rows per generate call" for seed in range(132, 138)},
-    **{seed: "r51 fresh, round 50's job" for seed in range(138, 141)},
+    **{seed: "r51 fresh, round 50's job" for seed in range(138, 144)},
 }
