@@ -2,8 +2,9 @@
 
 A percentile bootstrap over test items (`scipy.stats.bootstrap`): each replicate draws as many items
 as were scored, with replacement, and hands them with their predictions to the same `score` function
-that produced the point estimate, so any metric a task reports gets an interval. A metric a
-replicate cannot compute (NaN: e.g. no non-null label drawn) is left out of that metric's percentiles.
+that produced the point estimate, so any metric a task reports gets an interval (a task.metric_fn's by the
+user's function: `item_intervals`). A metric a replicate cannot compute (NaN: e.g. no non-null label drawn) is left
+out of that metric's percentiles.
 
 Pure numpy / scipy: the items and predictions are opaque objects passed back to `score`.
 """
