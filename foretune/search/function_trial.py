@@ -161,17 +161,18 @@ def run_function_trial(params: dict[str, Any], *, train_fn: TrainFn, base_config
     train_fn(dict(params), reporter)
     if not reporter.last:
         raise ReportMisuse("train_fn returned without calling reporter.report(fraction, step, metrics)")
-    search = base_config.search
-    draws = _item_draws(reporter, search.objectives[0].metric if search.objectives else search.metric)
+    draws = _item_draws(reporter)
     if draws:  # one more result at the final's budget point carries them to the searcher, as the built-in trainer's
         from ray import tune
 
         tune.report({**reporter.last, NODE_KEY: reporter.node, **draws})
 
 
-def _item_draws(reporter: FunctionReporter, metric: str) -> dict[str, Any]:
-    """{FINAL_DRAWS_KEY: the mean of `reporter.final_items` of `metric` on paired resamples, FINAL_ITEMS_KEY}: empty
-    before a final (fraction 1.0) or without its items; a misuse where their mean is not the final reported."""
+def _item_draws(reporter: FunctionReporter) -> dict[str, Any]:
+    """{FINAL_DRAWS_KEY: the mean of `reporter.final_items` of the search metric (the first objective's, as the
+    config sets it) on paired resamples, FINAL_ITEMS_KEY}: empty before a final (fraction 1.0) or without its items;
+    a misuse where their mean is not the final reported."""
+    metric = reporter.metric
     values, final = reporter.final_values.get(metric), reporter.last.get(metric)
     if not values or reporter.last.get(FRACTION_KEY, 0.0) < 1.0 - 1e-9 or final is None:
         return {}
