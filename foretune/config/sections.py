@@ -152,7 +152,11 @@ class TrainConfig(_Section):
     )
     seed: int = Field(0, ge=0, lt=2**31, description="Seed of LoRA init, data order and dropout.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto': CUDA when present.")
-    bf16: Literal["auto", "on", "off"] = Field("auto", description="'auto': bf16 on a CUDA GPU that supports it.")
+    bf16: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="'auto': bf16 compute where the device has it natively "
+        "(a CUDA GPU that supports it, a CPU with AVX-512 BF16 or AMX); 'off': float32.",
+    )
     num_threads: int | None = Field(
         None, ge=1, description="CPU threads for torch (default: the CPUs given to the trial)."
     )

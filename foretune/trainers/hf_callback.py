@@ -15,14 +15,19 @@ Inside a foretune trial (`foretune.optimize`, `foretune search --trainable`) the
 when the scheduler stops the trial, Ray ends the trial's process, and the study records the trial PRUNED
 with the curve reported until then. Outside a search, any reporter works (`MemoryReporter`, your own).
 One training process: under DDP every rank would report, and a stop on one rank would leave the others waiting.
+
+For the report's validation-noise lines a search needs the final's items: score each evaluation item yourself
+with `callback.item_metric(name, item_values)` as the Trainer's `compute_metrics` (its mean is `eval_<name>`),
+and the callback gives the final evaluation's values to `reporter.final_items`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from transformers import TrainerCallback
 
 from foretune.trainers.reporters import Decision, Reporter
@@ -71,6 +76,36 @@ class ReporterCallback(TrainerCallback):
         self.stopped_at: float | None = None
         self._steps: set[int] = set()
         self._reported: set[int] = set()
+        self._item_metric: str | None = None  # the name given to item_metric
+        self._items: list[float] = []  # its values at the last evaluation (or the batches of this one so far)
+        self._last_items: list[float] = []
+
+    def item_metric(self, name: str, item_values: Callable[[Any], Sequence[float]]) -> Callable[..., dict]:
+        """A `compute_metrics` for the Trainer that scores `name` as the mean of `item_values(eval_prediction)`, one
+        value per evaluation item (1.0 or 0.0 for right or wrong, each item's own loss), and gives the final
+        evaluation's values to the reporter (`reporter.final_items("eval_<name>", values)`), so that a search
+        resamples them for its validation-noise lines:
+
+            callback = ReporterCallback(reporter)
+            Trainer(..., compute_metrics=callback.item_metric("accuracy", right_or_wrong), callbacks=[callback])
+
+        One `eval_dataset`, in one order in every trial (the Trainer's evaluation order is); with
+        `batch_eval_metrics` each batch's values are gathered until the last."""
+        self._item_metric = name
+
+        def compute_metrics(prediction, compute_result: bool = True) -> dict[str, float]:
+            values = np.asarray(item_values(prediction), dtype=float).ravel()
+            if not np.isfinite(values).all():
+                raise ValueError(f"item_metric {name!r}: item_values gave a value that is not a finite number")
+            self._items.extend(values.tolist())
+            if not compute_result:  # batch_eval_metrics: a batch before the last
+                return {}
+            self._last_items, self._items = self._items, []
+            if not self._last_items:
+                raise ValueError(f"item_metric {name!r}: item_values gave no values (one per evaluation item)")
+            return {name: math.fsum(self._last_items) / len(self._last_items)}
+
+        return compute_metrics
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.max_steps <= 0:
@@ -89,6 +124,9 @@ class ReporterCallback(TrainerCallback):
             return  # an evaluation before training, or a second one at this step (the Trainer's own and ours)
         self._reported.add(step)
         fraction = min(1.0, step / state.max_steps)
+        if fraction >= 1.0 and self._item_metric and self._last_items and hasattr(self.reporter, "final_items"):
+            key = next((k for k in metrics if k.endswith(f"_{self._item_metric}")), f"eval_{self._item_metric}")
+            self.reporter.final_items(key, self._last_items)
         decision = self.reporter.report(fraction, step, run_metrics(metrics, state.log_history))
         if decision == Decision.STOP:
             self.stopped_at = fraction

@@ -12,7 +12,6 @@ answer tokens learned), `evaluation.py` scores the model on them.
 from __future__ import annotations
 
 import math
-import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -27,6 +26,7 @@ from foretune.errors import ForetuneError
 from foretune.keys import FRACTION_KEY, STEP_KEY
 from foretune.trainers.costs import CostMeter
 from foretune.trainers.data import Splits
+from foretune.trainers.devices import default_threads, pick_device, use_bf16
 from foretune.trainers.encoding import Encoded, Encoder, collate, fit_lengths
 from foretune.trainers.evaluation import Scorer, answer_logits, loss_score, mean_loss, stop_criteria
 from foretune.trainers.models import load_model_and_tokenizer, load_tokenizer
@@ -54,30 +54,6 @@ def eval_steps_of(fractions: Sequence[float], total: int) -> dict[int, float]:
     # With fewer steps than evaluations the last step is shared: it must still report the whole budget.
     steps[total] = 1.0
     return steps
-
-
-def pick_device(setting: str) -> str:
-    if setting == "cuda" and not torch.cuda.is_available():
-        raise ForetuneError("train.device is 'cuda' but no CUDA GPU is visible; use device: auto or cpu")
-    if setting == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return setting
-
-
-def use_bf16(setting: str, device: str) -> bool:
-    if device != "cuda":
-        if setting == "on":
-            raise ForetuneError("train.bf16 is 'on' but the device is the CPU; use bf16: auto")
-        return False
-    return setting == "on" or (setting == "auto" and torch.cuda.is_bf16_supported())
-
-
-def _default_threads() -> int:
-    # Ray sets OMP_NUM_THREADS to the CPUs it gave the trial; alone, use the cores we may run on.
-    env = os.environ.get("OMP_NUM_THREADS")
-    if env and env.isdigit() and int(env) > 0:
-        return int(env)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 class LoraTrainer:
@@ -136,7 +112,7 @@ class LoraTrainer:
     def _load(self) -> None:
         if self._model is not None:
             return
-        torch.set_num_threads(self.config.train.num_threads or _default_threads())
+        torch.set_num_threads(self.config.train.num_threads or default_threads())
         self._model, _ = load_model_and_tokenizer(self.config.model, device=self.device, dtype=torch.float32)
         self._model.config.use_cache = False
 
@@ -160,7 +136,7 @@ class LoraTrainer:
         return stop_criteria(self.task, self._tokenizer)  # built once per run, not per evaluation
 
     def _autocast(self):
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.bf16)
+        return torch.autocast(device_type=self.device, dtype=torch.bfloat16, enabled=self.bf16)
 
     def _wrap_lora(self):
         from peft import LoraConfig, get_peft_model

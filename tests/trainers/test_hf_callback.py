@@ -19,8 +19,20 @@ REPO = Path(__file__).resolve().parents[2]
 COLORS = ("red", "blue", "green", "black")
 
 
-def make_trainer(model_dir: str, reporter, *, learning_rate: float, max_steps: int, fractions):
-    """A plain causal-LM `Trainer` on 32 short sentences, evaluated on 8 more."""
+def item_losses(prediction) -> list[float]:
+    """Each evaluation sentence's own loss (the mean over its tokens), from the Trainer's logits."""
+    import torch
+
+    logits = torch.as_tensor(prediction.predictions)[:, :-1].float()
+    labels = torch.as_tensor(prediction.label_ids)[:, 1:].long()
+    per_token = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, reduction="none")  # -100: 0
+    counted = labels != -100
+    return ((per_token * counted).sum(1) / counted.sum(1)).tolist()
+
+
+def make_trainer(model_dir: str, reporter, *, learning_rate: float, max_steps: int, fractions, items: bool = False):
+    """A plain causal-LM `Trainer` on 32 short sentences, evaluated on 8 more; `items`: scored by each sentence's
+    own loss too (`eval_item_loss`, the callback's `item_metric`)."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, Trainer
     from transformers import TrainingArguments as Args
@@ -40,20 +52,22 @@ def make_trainer(model_dir: str, reporter, *, learning_rate: float, max_steps: i
         disable_tqdm=True,
         seed=0,
     )
+    callback = ReporterCallback(reporter, fractions=fractions)
     return Trainer(
         model=AutoModelForCausalLM.from_pretrained(model_dir),
         args=args,
         train_dataset=data.select(range(32)),
         eval_dataset=data.select(range(32, 40)),
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
-        callbacks=[ReporterCallback(reporter, fractions=fractions)],
+        compute_metrics=callback.item_metric("item_loss", item_losses) if items else None,
+        callbacks=[callback],
     )
 
 
 def train_tiny(params, reporter):
     """The trial of the CLI test below (`--trainable tests.trainers.test_hf_callback:train_tiny`)."""
     lr = params["learning_rate"]
-    make_trainer(params["model"], reporter, learning_rate=lr, max_steps=10, fractions=(0.2, 1.0)).train()
+    make_trainer(params["model"], reporter, learning_rate=lr, max_steps=10, fractions=(0.2, 1.0), items=True).train()
 
 
 def test_evaluation_steps_never_report_below_the_fraction():
@@ -80,10 +94,26 @@ def test_callback_stops_a_real_trainer_at_the_fraction_it_is_told(tiny_model_dir
     assert untold.frame()["step"].tolist() == [2, 4, 8]
 
 
+def test_item_metric_reports_the_items_mean_and_gives_the_final_items(tiny_model_dir):
+    """`callback.item_metric` as compute_metrics: `eval_item_loss` at every fraction is the mean of the 8 sentences'
+    own losses, close to the Trainer's token-averaged `eval_loss`; the final's 8 values go to `final_items`."""
+    reporter = MemoryReporter()
+    trainer = make_trainer(tiny_model_dir, reporter, learning_rate=5e-3, max_steps=4, fractions=(0.5, 1.0), items=True)
+    trainer.train()
+    curve = reporter.frame()
+    assert curve["step"].tolist() == [2, 4] and "eval_item_loss" in curve
+    assert curve["eval_item_loss"].tolist() == pytest.approx(curve["eval_loss"].tolist(), rel=0.05)
+    (values,) = reporter.final_values.values()
+    assert list(reporter.final_values) == ["eval_item_loss"] and len(values) == 8 and len(set(values)) > 1
+    assert sum(values) / 8 == pytest.approx(curve["eval_item_loss"].iloc[-1], rel=1e-9)
+    assert values == pytest.approx(item_losses(trainer.predict(trainer.eval_dataset)), rel=1e-5)
+
+
 @pytest.mark.slow
 def test_search_trainable_records_the_stopped_trainer_run_pruned_with_its_curve(tiny_model_dir, ray_cluster, tmp_path):
     """Two trials through Ray: the first (lr 5e-3, by the seed) runs to the end; the second (lr 1e-7) scores
-    worse at 20% and the early-stage rule (top 1, one grace trial) stops it there."""
+    worse at 20% (the mean of its sentences' own losses) and the early-stage rule (top 1, one grace trial) stops it
+    there."""
     import optuna
     from optuna.trial import TrialState
 
@@ -94,7 +124,7 @@ def test_search_trainable_records_the_stopped_trainer_run_pruned_with_its_curve(
         "learning_rate": {"type": "categorical", "choices": [0.005, 1e-7]},
         "model": {"type": "categorical", "choices": [tiny_model_dir]},
     }
-    search = {"metric": "eval_loss", "mode": "min", "trials": 2, "max_concurrent_trials": 1, "seed": 10}
+    search = {"metric": "eval_item_loss", "mode": "min", "trials": 2, "max_concurrent_trials": 1, "seed": 10}
     early = {"fraction": 0.2, "predictor": "snapshot", "rule": "top_k", "keep": 1, "grace_trials": 1}
     config.write_text(yaml.safe_dump({"name": "tiny", "search": {**search, "space": space}, "early_stage": early}))
     run_dir = tmp_path / "run"
@@ -117,5 +147,8 @@ def test_search_trainable_records_the_stopped_trainer_run_pruned_with_its_curve(
     assert list(second.intermediate_values) == [20] and second.user_attrs["fraction_reached"] == 0.2
     assert second.intermediate_values[20] > first.intermediate_values[20]
     assert second.user_attrs["early_decision"] == "pruned"
+    # The final's items given through the callback's item_metric: 200 paired draws of their mean around the final.
+    draws = first.user_attrs["final_draws"]
+    assert len(draws) == 200 and min(draws) < first.value < max(draws) and "final_draws" not in second.user_attrs
     assert yaml.safe_load((run_dir / "best.yaml").read_text()) == {"learning_rate": 0.005, "model": tiny_model_dir}
     assert (run_dir / "report.md").is_file() and (run_dir / "curves.png").is_file()
