@@ -6,9 +6,12 @@
 
 Each trial is an ordinary `SFTTrainer` run (prompt/completion rows: a product title in, its attributes as
 JSON out; the loss is on the completion only) with one extra line: `callbacks=[ReporterCallback(reporter)]`,
-which evaluates at every 10% of the budget and hands `eval_loss` to foretune. foretune's early-stage
-evaluator judges each trial at 20% of its steps and stops those that will not end near the best; the study
-is an Optuna journal in `--out`, and running the same command again resumes it.
+which evaluates at every 10% of the budget and hands the metrics to foretune. The search metric is
+`eval_row_loss`, each held-out row's completion loss averaged over the rows (`callback.item_metric` as the
+Trainer's `compute_metrics`): the final's rows then go to foretune too, and the report says how far their luck
+decides the finals' order (its validation-noise lines; the Trainer's `eval_loss` averages tokens, not rows).
+foretune's early-stage evaluator judges each trial at 20% of its steps and stops those that will not end near
+the best; the study is an Optuna journal in `--out`, and running the same command again resumes it.
 Needs `pip install 'foretune[trl]'` (TRL); the built-in model is SmolLM2-135M-Instruct (`--model` takes a
 local model folder instead).
 """
@@ -34,6 +37,26 @@ def product_rows(n: int, *, seed: int) -> list[dict[str, str]]:
         {"prompt": f"Product: {p.text}\nAttributes as JSON:", "completion": " " + json.dumps(p.attributes)}
         for p in generate_products(n, seed=seed)
     ]
+
+
+def next_token_losses(logits, labels):
+    """`preprocess_logits_for_metrics`: each position's loss on the next label token (0 where that is -100), so the
+    Trainer keeps rows x length numbers, not rows x length x vocabulary logits."""
+    import torch
+
+    targets = labels[:, 1:]
+    losses = torch.nn.functional.cross_entropy(
+        logits[:, :-1].float().transpose(1, 2), targets.clamp(min=0), reduction="none"
+    )
+    return losses.masked_fill(targets == -100, 0.0)
+
+
+def row_losses(prediction) -> list[float]:
+    """Each held-out row's completion loss, the mean over its completion tokens: the items of `eval_row_loss`."""
+    import numpy as np
+
+    losses, counted = np.asarray(prediction.predictions), np.asarray(prediction.label_ids)[:, 1:] != -100
+    return ((np.where(counted, losses, 0.0)).sum(axis=1) / counted.sum(axis=1)).tolist()
 
 
 def make_train_fn(model: str, *, max_steps: int, examples: int):
@@ -65,13 +88,16 @@ def make_train_fn(model: str, *, max_steps: int, examples: int):
                 seed=0,
             )
             lora = LoraConfig(r=params["lora_r"], lora_alpha=2 * params["lora_r"], target_modules=["q_proj", "v_proj"])
+            callback = ReporterCallback(reporter)
             trainer = SFTTrainer(
                 model=model,
                 args=args,
                 train_dataset=Dataset.from_list(rows[:examples]),
                 eval_dataset=Dataset.from_list(rows[examples:]),
                 peft_config=lora,
-                callbacks=[ReporterCallback(reporter)],
+                compute_metrics=callback.item_metric("row_loss", row_losses),
+                preprocess_logits_for_metrics=next_token_losses,
+                callbacks=[callback],
             )
             trainer.train()
 
@@ -96,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     outcome = foretune.optimize(
         make_train_fn(model, max_steps=args.max_steps, examples=args.examples),
         space=SPACE,
-        metric="eval_loss",
+        metric="eval_row_loss",
         mode="min",
         trials=args.trials,
         out=args.out,
@@ -106,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     best = outcome.report.best
     print(f"{outcome.total} trials in {outcome.run_dir}; report: {outcome.run_dir / 'report.md'}")
     if best:
-        print(f"best: trial {best['number']}, eval_loss {best['value']:.4f}, params {best['params']}")
+        print(f"best: trial {best['number']}, eval_row_loss {best['value']:.4f}, params {best['params']}")
     print(f"dashboard: foretune dashboard {outcome.run_dir}")
 
 

@@ -42,7 +42,9 @@ def test_example_searches_an_sft_trainer_run(tiny_model_dir, ray_cluster, tmp_pa
         # 4 steps, evaluated at every 10% of them: steps 1..4; judged at the first one past 20% (a grace trial)
         assert sorted(trial.intermediate_values) == [25, 50, 75, 100]
         assert trial.value == trial.intermediate_values[100] and math.isfinite(trial.value)
-        assert 0 < trial.value < 12  # the completion's eval loss, from a random 49152-token model: ~log(49152)
+        assert 0 < trial.value < 12  # the rows' completion loss, from a random 49152-token model: ~log(49152)
+        draws = trial.user_attrs["final_draws"]  # the final's 16 rows (callback.item_metric), resampled 200 times
+        assert len(draws) == 200 and min(draws) <= trial.value <= max(draws) and len(set(draws)) > 1
         assert trial.user_attrs["early_decision"] == "grace" and trial.user_attrs["early_fraction"] == 0.25
         assert trial.params["lora_r"] in (4, 8, 16) and 1e-4 <= trial.params["learning_rate"] <= 3e-3
     assert study.trials[0].params != study.trials[1].params
