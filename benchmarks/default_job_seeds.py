@@ -34,7 +34,8 @@ judgement: the roles `default_job_figures.py` writes beside each seed in the twi
 # 132-137 fixed in round 50 when its twins started, run once with 147473a (answers generated 48 rows per call:
 # the same answers on the seed it was timed on; every objective's final resampled). 138-140 fixed in round 51 when
 # its twins started, run once with a2cfb92 (round 51 changed nothing the job runs); 141-143 after them with c2b64d2.
-# 144-149 fixed in round 52 when its twins started, run once with f32726b (bf16 on a CPU that computes it natively).
+# 144-149 fixed in round 52 when its twins started, run once with f32726b (bf16 on a CPU that computes it natively);
+# 150-155 fixed after them, when their twins started, run once with 016754e (nothing the twin runs changed).
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -91,5 +92,5 @@ SEED_ROLES = {
     **{seed: "r49 fresh, finals resampled" for seed in range(126, 132)},
     **{seed: "r50 fresh, 48 rows per generate call" for seed in range(132, 138)},
     **{seed: "r51 fresh, round 50's job" for seed in range(138, 144)},
-    **{seed: "r52 fresh, bf16 on this CPU" for seed in range(144, 150)},
+    **{seed: "r52 fresh, bf16 on this CPU" for seed in range(144, 156)},
 }

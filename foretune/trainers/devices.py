@@ -19,9 +19,9 @@ def pick_device(setting: str) -> str:
 
 def use_bf16(setting: str, device: str) -> bool:
     """Whether to compute in bf16 (autocast: the weights, optimizer and loss stay float32). 'auto': where the
-    device computes bf16 natively, a CUDA GPU that supports it or a CPU with AVX-512 BF16 or AMX (a complete
-    default-job trial ~25% faster on this project's 2-core AMD EPYC; elsewhere a CPU emulates bf16, slower than
-    float32: benchmarks/results/default_job.md, round 52)."""
+    device computes bf16 natively, a CUDA GPU that supports it or a CPU with AVX-512 BF16 or AMX (on this project's
+    2-core AMD EPYC a complete default-job trial takes 54-62 s instead of 88-98; a CPU without them emulates bf16,
+    slower than float32: benchmarks/results/default_job.md, round 52)."""
     if setting == "off":
         return False
     if device == "cpu":

@@ -77,8 +77,8 @@ class ReporterCallback(TrainerCallback):
         self._steps: set[int] = set()
         self._reported: set[int] = set()
         self._item_metric: str | None = None  # the name given to item_metric
-        self._items: list[float] = []  # its values at the last evaluation (or the batches of this one so far)
-        self._last_items: list[float] = []
+        self._items: list[float] = []  # its values so far in this evaluation (batch_eval_metrics: batch by batch)
+        self._last_items: list[float] = []  # its values in the evaluation on_evaluate is about to report
 
     def item_metric(self, name: str, item_values: Callable[[Any], Sequence[float]]) -> Callable[..., dict]:
         """A `compute_metrics` for the Trainer that scores `name` as the mean of `item_values(eval_prediction)`, one
@@ -113,6 +113,7 @@ class ReporterCallback(TrainerCallback):
         self._steps = evaluation_steps(self.fractions or (), state.max_steps)
         self._reported = set()
         self.stopped_at = None
+        self._items, self._last_items = [], []
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step in self._steps and state.global_step not in self._reported:
@@ -120,13 +121,16 @@ class ReporterCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         step = state.global_step
+        items, self._last_items = self._last_items, []  # this evaluation's, never an earlier one's
         if step in self._reported or step <= 0 or not metrics:
             return  # an evaluation before training, or a second one at this step (the Trainer's own and ours)
         self._reported.add(step)
         fraction = min(1.0, step / state.max_steps)
-        if fraction >= 1.0 and self._item_metric and self._last_items and hasattr(self.reporter, "final_items"):
-            key = next((k for k in metrics if k.endswith(f"_{self._item_metric}")), f"eval_{self._item_metric}")
-            self.reporter.final_items(key, self._last_items)
+        if fraction >= 1.0 and self._item_metric and items and hasattr(self.reporter, "final_items"):
+            name = self._item_metric
+            prefixed = (k for k in metrics if k.endswith(f"_{name}"))  # another metric_key_prefix than "eval"
+            key = f"eval_{name}" if f"eval_{name}" in metrics else next(prefixed, f"eval_{name}")
+            self.reporter.final_items(key, items)
         decision = self.reporter.report(fraction, step, run_metrics(metrics, state.log_history))
         if decision == Decision.STOP:
             self.stopped_at = fraction

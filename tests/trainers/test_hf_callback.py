@@ -30,9 +30,11 @@ def item_losses(prediction) -> list[float]:
     return ((per_token * counted).sum(1) / counted.sum(1)).tolist()
 
 
-def make_trainer(model_dir: str, reporter, *, learning_rate: float, max_steps: int, fractions, items: bool = False):
+def make_trainer(
+    model_dir: str, reporter, *, learning_rate: float, max_steps: int, fractions, items: bool = False, **extra_args
+):
     """A plain causal-LM `Trainer` on 32 short sentences, evaluated on 8 more; `items`: scored by each sentence's
-    own loss too (`eval_item_loss`, the callback's `item_metric`)."""
+    own loss too (`eval_item_loss`, the callback's `item_metric`); `extra_args`: more TrainingArguments."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, Trainer
     from transformers import TrainingArguments as Args
@@ -51,6 +53,7 @@ def make_trainer(model_dir: str, reporter, *, learning_rate: float, max_steps: i
         use_cpu=True,
         disable_tqdm=True,
         seed=0,
+        **extra_args,
     )
     callback = ReporterCallback(reporter, fractions=fractions)
     return Trainer(
@@ -107,6 +110,21 @@ def test_item_metric_reports_the_items_mean_and_gives_the_final_items(tiny_model
     assert list(reporter.final_values) == ["eval_item_loss"] and len(values) == 8 and len(set(values)) > 1
     assert sum(values) / 8 == pytest.approx(curve["eval_item_loss"].iloc[-1], rel=1e-9)
     assert values == pytest.approx(item_losses(trainer.predict(trainer.eval_dataset)), rel=1e-5)
+
+    # batch_eval_metrics: compute_metrics sees 2 batches of 4; their values are gathered, the same 8 in order.
+    batched = MemoryReporter()
+    make_trainer(
+        tiny_model_dir,
+        batched,
+        learning_rate=5e-3,
+        max_steps=4,
+        fractions=(0.5, 1.0),
+        items=True,
+        batch_eval_metrics=True,
+        per_device_eval_batch_size=4,
+    ).train()
+    assert batched.final_values["eval_item_loss"] == pytest.approx(values, rel=1e-5)
+    assert batched.frame()["eval_item_loss"].tolist() == pytest.approx(curve["eval_item_loss"].tolist(), rel=1e-5)
 
 
 @pytest.mark.slow
