@@ -4,13 +4,14 @@ Reads AE-110K (pooled, re-split by title) in place from ../shared/data, fine-tun
 training products of the seeded order, and scores both models on the same held-out test products by
 generating answers. Writes benchmarks/results/finetune_ae110k.md.
 
-    .venv/bin/python benchmarks/finetune_ae110k.py [--n 200] [--epochs 3] [--test 150]
+    .venv/bin/python benchmarks/finetune_ae110k.py [--n 200] [--epochs 3] [--test 150] [--bf16 auto|off]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=3)
     parser.add_argument("--test", type=int, default=150, help="held-out test products scored")
     parser.add_argument("--prompt-style", default="plain", choices=["plain", "chat"])
+    parser.add_argument("--bf16", default="auto", choices=["auto", "on", "off"], help="train.bf16 (off: float32)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "finetune_ae110k.md")
     args = parser.parse_args()
 
@@ -52,6 +54,7 @@ def main() -> None:
             "train.lora.alpha": 32,
             "train.lora.target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
             "train.eval_fractions": [0.25, 0.5, 0.75, 1.0],
+            "train.bf16": args.bf16,
         },
     )
     trainer = LoraTrainer(config)
@@ -82,7 +85,9 @@ def main() -> None:
 - Model: SmolLM2-135M-Instruct (built-in), LoRA r=16, alpha=32 on q/k/v/o, lr 1e-3, batch 8,
   {args.epochs:g} epochs = {result.total_steps} steps, prompt style `{args.prompt_style}`.
 - Machine: {platform.machine()} CPU VM, {torch.get_num_threads()} torch threads, 2 cores, 24 GiB RAM, no GPU;
-  torch {torch.__version__}. Wall time {minutes:.1f} min (zero-shot + training + evaluations).
+  torch {torch.__version__}; computed in {"bf16" if trainer.bf16 else "float32"} (`train.bf16: {config.train.bf16}`).
+  Wall time {minutes:.1f} min (zero-shot + training + evaluations), {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
+  1-minute load average {os.getloadavg()[0]:.1f} at the end (2.0: both cores busy).
 
 | metric (test) | zero-shot | fine-tuned |
 |---|---|---|

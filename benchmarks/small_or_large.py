@@ -1,6 +1,6 @@
 """Small or large model? Make the smaller model folder, run the two-objective search, keep its front.
 
-    python benchmarks/small_or_large.py            # about 10 minutes on 2 CPU cores
+    python benchmarks/small_or_large.py            # about 20 minutes on 2 CPU cores
 
 The smaller model is SmolLM2-135M cut to its first 8 of 30 layers (its embeddings, final norm and
 tokenizer kept): a stand-in for "a smaller model of the same family" on a machine without hub access.
@@ -9,6 +9,7 @@ Writes runs/small-or-large/ (the report), and copies its pareto.png and front to
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -50,7 +51,7 @@ def per_model_table(trials: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def publish(minutes: float) -> str:
+def publish(minutes: float, load: float) -> str:
     """benchmarks/results/small_or_large.md and its picture, from the run's report files."""
     shutil.copy(RUN / "pareto.png", RESULTS / "small_or_large_pareto.png")
     front = (RUN / "pareto.csv").read_text().replace(str(REPO) + "/", "")
@@ -59,7 +60,8 @@ def publish(minutes: float) -> str:
     text = f"""# Small or large model? (`python benchmarks/small_or_large.py`)
 
 `foretune search configs/small-or-large.yaml` ({len(trials)} trials, 2 at a time, 16 optimizer steps of batch 4
-each): {minutes:.1f} min wall on a 2-core AMD EPYC VM (24 GiB, no GPU) shared with other jobs. Objectives:
+each): {minutes:.1f} min wall on a 2-core AMD EPYC VM (24 GiB, no GPU), {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
+1-minute load average {load:.1f} over the run (2.0: both cores busy), {_precision()}. Objectives:
 validation accuracy (teacher-forced, 16 products) up, device-hours (core-hours on CPU: one torch thread
 per trial) down. The smaller model is SmolLM2-135M cut to its first 8 of 30 layers, not distilled.
 
@@ -74,13 +76,19 @@ Per model, what the trials recorded (`trials.csv`; `final` = validation accuracy
 
 {per_model_table(trials)}
 
-Time-based costs (seconds, device-hours, dollars, latency) are wall-clock measurements: on a shared
-machine the same work on the same model took {big.min():.3g} to {big.max():.3g} core-hours as the load
-changed, so there they rank models only coarsely; tokens, parameters and peak memory do not depend on
-the load. Dollars use the config's illustrative `cost.price_per_device_hour: 0.05`.
+Time-based costs (seconds, device-hours, dollars, latency) are wall-clock measurements: the same work on
+the same model took {big.min():.3g} to {big.max():.3g} core-hours here (they move with the machine's load,
+and a trial's evaluations differ with how long it ran before it was stopped), so they rank models only
+coarsely; tokens, parameters and peak memory do not depend on the load. Dollars use the config's illustrative `cost.price_per_device_hour: 0.05`.
 """
     (RESULTS / "small_or_large.md").write_text(text)
     return text
+
+
+def _precision() -> str:
+    from foretune.trainers.devices import cpu_computes_bf16
+
+    return "computed in bf16 (this CPU has AVX-512 BF16 or AMX)" if cpu_computes_bf16() else "computed in float32"
 
 
 def main() -> None:
@@ -89,8 +97,14 @@ def main() -> None:
     shutil.rmtree(RUN, ignore_errors=True)
     started = time.perf_counter()
     command = ["foretune", "search", "configs/small-or-large.yaml", "--out", str(RUN.relative_to(REPO)), "--quiet"]
-    subprocess.run([str(Path(sys.executable).parent / command[0]), *command[1:]], cwd=REPO, check=True)
-    print(publish((time.perf_counter() - started) / 60))
+    search = subprocess.Popen([str(Path(sys.executable).parent / command[0]), *command[1:]], cwd=REPO)
+    loads = []
+    while search.poll() is None:  # the machine's load while it ran: time-based costs move with it
+        loads.append(os.getloadavg()[0])
+        time.sleep(10)
+    if search.returncode:
+        raise SystemExit(search.returncode)
+    print(publish((time.perf_counter() - started) / 60, sum(loads) / max(len(loads), 1)))
 
 
 if __name__ == "__main__":

@@ -63,14 +63,15 @@ def make_train_fn(model: str, *, max_steps: int, examples: int):
     """The trial: one SFTTrainer LoRA run with the searched parameters, reporting through the callback."""
 
     def train(params: dict, reporter) -> None:
-        import torch
         from datasets import Dataset
         from peft import LoraConfig
         from trl import SFTConfig, SFTTrainer
 
+        from foretune.trainers.devices import pick_device, use_bf16
         from foretune.trainers.hf_callback import ReporterCallback
 
         rows = product_rows(examples + 16, seed=0)
+        device = pick_device("auto")
         with tempfile.TemporaryDirectory(prefix="sft-trial-") as output_dir:
             args = SFTConfig(
                 output_dir=output_dir,
@@ -80,7 +81,8 @@ def make_train_fn(model: str, *, max_steps: int, examples: int):
                 per_device_train_batch_size=4,
                 per_device_eval_batch_size=8,
                 max_length=128,
-                bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),  # TRL's default needs a GPU
+                use_cpu=device == "cpu",
+                bf16=use_bf16("auto", device),  # where it is native: a GPU that has it, a CPU with AVX-512 BF16 or AMX
                 eval_strategy="no",  # the callback evaluates at every 10% of max_steps
                 save_strategy="no",
                 report_to=[],
