@@ -1,6 +1,6 @@
 """Small or large model? Make the smaller model folder, run the two-objective search, keep its front.
 
-    python benchmarks/small_or_large.py            # about 20 minutes on 2 CPU cores
+    python benchmarks/small_or_large.py            # about 3 minutes on 2 CPU cores that compute bf16
 
 The smaller model is SmolLM2-135M cut to its first 8 of 30 layers (its embeddings, final norm and
 tokenizer kept): a stand-in for "a smaller model of the same family" on a machine without hub access.
