@@ -36,7 +36,8 @@ judgement: the roles `default_job_figures.py` writes beside each seed in the twi
 # its twins started, run once with a2cfb92 (round 51 changed nothing the job runs); 141-143 after them with c2b64d2.
 # 144-149 fixed in round 52 when its twins started, run once with f32726b (bf16 on a CPU that computes it natively);
 # 150-155 fixed after them, when their twins started, run once with 016754e (nothing the twin runs changed).
-# 156-161 fixed in round 53 when its twins started, run once with 56ca938 (round 53 changed nothing the job runs).
+# 156-161 fixed in round 53 when its twins started, run once with 56ca938 (round 53 changed nothing the job runs);
+# 162-167 fixed after them, when their twins started, run once with f9d1add.
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -94,5 +95,5 @@ SEED_ROLES = {
     **{seed: "r50 fresh, 48 rows per generate call" for seed in range(132, 138)},
     **{seed: "r51 fresh, round 50's job" for seed in range(138, 144)},
     **{seed: "r52 fresh, bf16 on this CPU" for seed in range(144, 156)},
-    **{seed: "r53 fresh, round 52's job" for seed in range(156, 162)},
+    **{seed: "r53 fresh, round 52's job" for seed in range(156, 168)},
 }
