@@ -9,7 +9,6 @@ Writes runs/small-or-large/ (the report), and copies its pareto.png and front to
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -17,8 +16,10 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from estimate import LoadSampler  # beside this script
 
 REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "configs" / "small-or-large.yaml"
 SMALL = REPO / "runs" / "models" / "smollm2-135m-8layers"
 RUN = REPO / "runs" / "small-or-large"
 RESULTS = REPO / "benchmarks" / "results"
@@ -86,9 +87,14 @@ not depend on the load. Dollars use the config's illustrative `cost.price_per_de
 
 
 def _precision() -> str:
-    from foretune.trainers.devices import cpu_computes_bf16
+    """What the config's trials compute in, by the trainer's own rule (`train.device`, `train.bf16`)."""
+    from foretune.config import load_config
+    from foretune.trainers.devices import pick_device, use_bf16
 
-    return "computed in bf16 (this CPU has AVX-512 BF16 or AMX)" if cpu_computes_bf16() else "computed in float32"
+    train = load_config(CONFIG).train
+    device = pick_device(train.device)
+    precision = "bf16" if use_bf16(train.bf16, device) else "float32"
+    return f"computed in {precision} on the {device} (`train.bf16: {train.bf16}`)"
 
 
 def main() -> None:
@@ -96,19 +102,10 @@ def main() -> None:
         make_small_model(SMALL)
     shutil.rmtree(RUN, ignore_errors=True)
     started = time.perf_counter()
-    command = ["foretune", "search", "configs/small-or-large.yaml", "--out", str(RUN.relative_to(REPO)), "--quiet"]
-    search = subprocess.Popen([str(Path(sys.executable).parent / command[0]), *command[1:]], cwd=REPO)
-    loads = []
-    while True:  # the machine's load while it runs, every 10 s: time-based costs move with it
-        loads.append(os.getloadavg()[0])
-        try:
-            search.wait(timeout=10)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    if search.returncode:
-        raise SystemExit(search.returncode)
-    print(publish((time.perf_counter() - started) / 60, sum(loads) / max(len(loads), 1)))
+    command = ["foretune", "search", str(CONFIG.relative_to(REPO)), "--out", str(RUN.relative_to(REPO)), "--quiet"]
+    with LoadSampler(every=10) as load:  # the machine's load while it runs: time-based costs move with it
+        subprocess.run([str(Path(sys.executable).parent / command[0]), *command[1:]], cwd=REPO, check=True)
+    print(publish((time.perf_counter() - started) / 60, load.mean))
 
 
 if __name__ == "__main__":
