@@ -23,6 +23,9 @@ interval, and what predicted them. Three sources:
         --min-lr 1e-3
     .venv/bin/python benchmarks/default_job_replay.py --pool runs/bench-default-job-s{0,1,2,3,4,5}-off
     .venv/bin/python benchmarks/default_job_replay.py --twin runs/bench-default-job-s{3,4,5}-off --out-csv F.csv
+
+`--concurrent 1` replays any of them as if the trials had run one at a time (trial k judged with all k before it
+finished; round 54), as `search.max_concurrent_trials: 1` runs them.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ CURVES = Path(__file__).parent / "data" / "lora_curves.csv"
 JOB_FRACTIONS = (0.2, 0.6, 1.0)
 TRIALS, CONCURRENT, AT = 10, 2, 0.2  # the job's trials (configs/default.yaml), slots, judgement
 HOLD_IN_ORDER = True  # `judged_order` (round 36); False replays the predictions before it
+SIDE_BY_SIDE = CONCURRENT  # trials side by side in the replayed twin (`--concurrent`)
 
 
 def design_curves(path: Path, min_lr: float, *, ids: str = "even") -> list[Curve]:
@@ -83,7 +87,7 @@ def replay(order: list[Curve]) -> list[tuple[int, float, float, float, float, st
     that got a predicted final, clipped into [0, 1] as the job's evaluator clips an accuracy."""
     rows, held = [], []
     for k, trial in enumerate(order):
-        finished = order[: CONCURRENT * (k // CONCURRENT)]
+        finished = order[: SIDE_BY_SIDE * (k // SIDE_BY_SIDE)]
         auto = AutoPredictor(mode="max").fit(finished)
         prediction = clip_to_bounds(auto.predict([trial.upto(AT)], at=AT), (0.0, 1.0))
         if HOLD_IN_ORDER:  # as the job's evaluator shows it: held between the predictions shown before
@@ -186,8 +190,14 @@ def main() -> None:
     parser.add_argument(
         "--no-hold", action="store_true", help="predictions as fitted, not held in order (before round 36)"
     )
+    parser.add_argument(
+        "--concurrent", type=int, default=CONCURRENT, help="trials side by side (the job: 2; 1: one at a time)"
+    )
     args = parser.parse_args()
-    global HOLD_IN_ORDER
+    if args.concurrent < 1:
+        parser.error(f"--concurrent must be 1 or more, got {args.concurrent}")
+    global HOLD_IN_ORDER, SIDE_BY_SIDE
+    SIDE_BY_SIDE = args.concurrent
     HOLD_IN_ORDER = not args.no_hold
     if args.out_csv is not None and not args.twin:
         parser.error("--out-csv goes with --twin")

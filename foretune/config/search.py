@@ -65,7 +65,13 @@ class SearchConfig(_Section):
         "or `model.*` (model.name: a categorical of models) and `data.train_size`.",
     )
     trials: int = Field(10, ge=1, description="Number of trials (resumed studies count finished ones).")
-    max_concurrent_trials: int = Field(2, ge=1, description="Trials running at once.")
+    max_concurrent_trials: int = Field(
+        2,
+        ge=1,
+        description="Trials running at once. At 1 a search repeats trial for trial with the same seed (the sampler "
+        "and each verdict see every earlier trial's end); side by side, which trial reports first can change what "
+        "they see, and so the trials that follow.",
+    )
     reuse_workers: bool | None = Field(
         None,
         description="Run a new trial in a finished trial's Ray worker process (Tune's reuse_actors): it skips the "

@@ -187,3 +187,25 @@ def test_a_search_with_an_audit_completes_a_sample_of_what_it_would_prune(ray_se
     lines = (tmp_path / "report.md").read_text()
     assert f"{len(audited)} of {len(audited) + len(pruned)} pruning verdicts overridden (one in every 2" in lines
     assert "Audit: " in lines and "audited final" in lines
+
+
+@pytest.mark.slow
+def test_one_trial_at_a_time_the_same_seed_repeats_the_search_trial_for_trial(ray_session, replay_bank, tmp_path):
+    """Side by side, which of two trials reports first decides what the sampler and the verdict see (default_job.md,
+    round 46); one at a time nothing but the seed does: the same trials, verdicts, audits and predictions again."""
+    from foretune.search.driver import run_search
+
+    raw = replay_config_dict(replay_bank, max_concurrent_trials=1, trials=10)
+    raw["early_stage"] |= {"predictor": "auto", "audit_every": 2}
+    columns = ["trial", "state", "early_decision", "predicted_final", "predicted_lower", "final"]
+    tables = []
+    for run in ("first", "again"):
+        outcome = run_search(
+            validate_config(raw), out=tmp_path / run, trainer_factory=replay_bank.trainer_factory(), progress=False
+        )
+        table = outcome.report.table.sort_values("trial").reset_index(drop=True)
+        tables.append(table[columns + [c for c in table.columns if c.startswith("param.")]])
+    assert {AUDIT, "pruned"} <= set(tables[0]["early_decision"])  # the verdict and its audit were both exercised
+    assert tables[0]["predicted_final"].notna().sum() >= 3
+    # The predictor's fits agree to the last bits (1e-16 apart on the default job), not bit for bit.
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=False, rtol=1e-9)
