@@ -38,6 +38,8 @@ judgement: the roles `default_job_figures.py` writes beside each seed in the twi
 # 150-155 fixed after them, when their twins started, run once with 016754e (nothing the twin runs changed).
 # 156-161 fixed in round 53 when its twins started, run once with 56ca938 (round 53 changed nothing the job runs);
 # 162-167 fixed after them, when their twins started, run once with f9d1add.
+# 168-173 fixed in round 54 when its twins started, after its CI run, run once with 05eba0a (nothing the twin runs
+# changed: a config field's description, a test, a replay option).
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -96,4 +98,5 @@ SEED_ROLES = {
     **{seed: "r51 fresh, round 50's job" for seed in range(138, 144)},
     **{seed: "r52 fresh, bf16 on this CPU" for seed in range(144, 156)},
     **{seed: "r53 fresh, round 52's job" for seed in range(156, 168)},
+    **{seed: "r54 fresh, round 52's job" for seed in range(168, 174)},
 }
