@@ -109,10 +109,10 @@ def final_line_prediction(
     learned_error: float,
     models: dict[tuple[str, float], LearnedPredictor] | None = None,
 ) -> tuple[Signal, Prediction] | None:
-    """For a score objective: the line of one loss's predicted final (the eval loss unless another's error is
-    far smaller: `_signal.one_metric`) with its conformal interval, where its mean absolute leave-one-out
-    error is at most `MARGIN` x `learned_error` (the score's own model's); else None. With runs of earlier
-    studies in `train` the interval is cut from the study's own runs alone (`calibrated_on_own_runs`)."""
+    """For a score objective: the line of one loss's predicted final (the held-out loss's wherever there is one:
+    `_signal.one_metric`) with its conformal interval, where its mean absolute leave-one-out error is at most
+    `MARGIN` x `learned_error` (the score's own model's); else None. With runs of earlier studies in `train` the
+    interval is cut from the study's own runs alone (`calibrated_on_own_runs`)."""
     if mode != "max":
         return None
     lines = final_loss_lines(train, curves, at, min_finished=min_finished, models=models)
