@@ -99,4 +99,5 @@ SEED_ROLES = {
     **{seed: "r52 fresh, bf16 on this CPU" for seed in range(144, 156)},
     **{seed: "r53 fresh, round 52's job" for seed in range(156, 168)},
     **{seed: "r54 fresh, round 52's job" for seed in range(168, 174)},
+    **{seed: "r55 fresh, eval loss kept from 4 runs" for seed in range(174, 180)},
 }
