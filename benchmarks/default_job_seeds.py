@@ -39,7 +39,9 @@ judgement: the roles `default_job_figures.py` writes beside each seed in the twi
 # 156-161 fixed in round 53 when its twins started, run once with 56ca938 (round 53 changed nothing the job runs);
 # 162-167 fixed after them, when their twins started, run once with f9d1add.
 # 168-173 fixed in round 54 when its twins started, after its CI run, run once with 05eba0a (nothing the twin runs
-# changed: a config field's description, a test, a replay option).
+# changed: a config field's description, a test, a replay option). 174-179 fixed in round 55 when its twins started,
+# run once with 2945ff4 (the eval loss's line kept from 4 finished runs). 180-188 fixed in round 56 when its twins
+# started, run once with 250eaf4 (finals on 72 validation products, was 48: another split, so other runs than 48's).
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -100,4 +102,5 @@ SEED_ROLES = {
     **{seed: "r53 fresh, round 52's job" for seed in range(156, 168)},
     **{seed: "r54 fresh, round 52's job" for seed in range(168, 174)},
     **{seed: "r55 fresh, eval loss kept from 4 runs" for seed in range(174, 180)},
+    **{seed: "r56 fresh, finals on 72 products" for seed in range(180, 189)},
 }

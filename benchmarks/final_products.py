@@ -61,7 +61,9 @@ def reach_shares(runs: list[tuple], at: float, repeats: int, seed: int) -> pd.Da
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("twins", nargs="+", type=Path, help="recorded pruning-off twins (runs/bench-default-job-sN-off)")
+    parser.add_argument(
+        "twins", nargs="+", type=Path, help="recorded pruning-off twins (runs/bench-default-job-sN-off)"
+    )
     parser.add_argument("--at", type=float, default=0.8, help="the job target's Spearman")
     parser.add_argument("--repeats", type=int, default=400, help="draw picks per twin and level")
     parser.add_argument("--times", type=float, nargs="+", default=[1.5, 2.0, 3.0], help="products, as a multiple")

@@ -195,3 +195,15 @@ def test_a_searched_value_its_field_refuses_is_a_config_error(param, words):
     with pytest.raises(ForetuneError, match=words):
         load_config(None, {"search.space": param})
     assert load_config(None, {"search.space": param, "search.trainable": "mytrain:train"}).search.space
+
+
+def test_the_default_jobs_final_scores_every_product_it_asks_for():
+    """`data.max_final_eval_samples` is a cap: a validation split smaller than it would silently score the final on
+    fewer products (and a noisier final) than the config says. The default job's split holds all of them."""
+    from foretune.trainers.tasks import make_task
+
+    config = load_config(CONFIGS / "default.yaml")
+    data = config.data
+    splits = make_task(config).load_splits(data, offline=True)
+    assert len(splits.validation) >= data.max_final_eval_samples > data.max_eval_samples
+    assert len({repr(p) for p in splits.validation[: data.max_final_eval_samples]}) == data.max_final_eval_samples
