@@ -78,19 +78,29 @@ def noise_figures(study: optuna.Study, table: pd.DataFrame, mode: str) -> dict |
         "next_final": float(finals[order[1]]),
         "lead": _lead(draws[order[0]], draws[order[1]], mode),
     }
-    predicted = complete["predicted_final"].astype(float).reindex(draws.columns).dropna()
-    if len(predicted) >= MIN_TRIALS:
-        paired = draws[predicted.index].to_numpy()
-        rhos = np.array([spearman(predicted.to_numpy(), row) for row in paired])
-        rhos = rhos[np.isfinite(rhos)]
-        if len(rhos):
-            low, high = np.percentile(rhos, [50 * (1 - RANGE), 50 * (1 + RANGE)])
-            figures |= {
-                "predicted": len(predicted),
-                "agreement": (float(low), float(high)),
-                "agreement_draws": len(rhos),
-            }
+    predicted, rhos = _agreement(draws, complete)
+    if len(rhos):
+        low, high = np.percentile(rhos, [50 * (1 - RANGE), 50 * (1 + RANGE)])
+        figures |= {"predicted": predicted, "agreement": (float(low), float(high)), "agreement_draws": len(rhos)}
     return figures
+
+
+def agreement_draws(study: optuna.Study, table: pd.DataFrame) -> np.ndarray:
+    """Spearman(predicted final, final on the draw), one per paired draw, over the complete trials with a
+    predicted final and draws; empty with fewer than 3 of them (what `noise_figures`' `agreement` spans)."""
+    draws, _ = final_draws(study)
+    if draws.empty or table.empty:
+        return np.array([])
+    return _agreement(draws, table[table["state"] == TrialState.COMPLETE.name].set_index("trial"))[1]
+
+
+def _agreement(draws: pd.DataFrame, complete: pd.DataFrame) -> tuple[int, np.ndarray]:
+    """(how many trials were predicted, the finite per-draw Spearman values; empty below 3 trials)."""
+    predicted = complete["predicted_final"].astype(float).reindex(draws.columns).dropna()
+    if len(predicted) < MIN_TRIALS:
+        return len(predicted), np.array([])
+    rhos = np.array([spearman(predicted.to_numpy(), row) for row in draws[predicted.index].to_numpy()])
+    return len(predicted), rhos[np.isfinite(rhos)]
 
 
 def _lead(first: pd.Series, second: pd.Series, mode: str) -> float:

@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from foretune.keys import FINAL_DRAWS_KEY, FINAL_ITEMS_KEY
 from foretune.predictors.metrics import spearman
-from foretune.search.final_noise import audited_lead_line, final_draws, final_ranges, noise_lines
+from foretune.search.final_noise import agreement_draws, audited_lead_line, final_draws, final_ranges, noise_lines
 from tests.search.conftest import judged_trial
 
 ITEMS = "48:0123456789abcdef"
@@ -68,6 +68,24 @@ def test_near_tied_finals_lead_on_about_half_the_resamples_and_their_agreement_r
     rhos = [spearman(predicted, row) for row in draws.to_numpy()]
     low, high = np.percentile(rhos, [5, 95])
     assert agreement.endswith(f"Spearman {low:.2f} to {high:.2f} in 90% of 200 draws.") and high - low > 0.3
+
+
+def test_agreement_draws_are_one_spearman_per_draw_over_the_predicted_trials_only():
+    from foretune.search.report import trials_table
+
+    finals, predicted = [0.74, 0.739, 0.738, 0.6, 0.5], [0.70, 0.72, 0.71, 0.65, 0.5]
+    study = study_with_draws(finals, noise=0.03, predicted=predicted, seed=1)
+    unpredicted = judged_trial(TrialState.COMPLETE, 0.7, 0.35)  # ranked by its early score: no final predicted
+    unpredicted.set_user_attr(FINAL_DRAWS_KEY, list(np.linspace(0.6, 0.8, 200)))
+    unpredicted.set_user_attr(FINAL_ITEMS_KEY, ITEMS)
+    study.add_trial(unpredicted)
+    draws, _ = final_draws(study)
+    assert draws.shape == (200, 6)
+    rhos = agreement_draws(study, trials_table(study))
+    assert np.allclose(rhos, [spearman(predicted, row) for row in draws[[0, 1, 2, 3, 4]].to_numpy()])
+    assert 0 < (rhos >= 0.8).mean() < 1  # near-tied finals: the target met on some draws, not all
+    few = study_with_draws(finals[:2], noise=0.03, predicted=predicted[:2], seed=1)
+    assert agreement_draws(few, trials_table(few)).size == 0  # 2 predicted trials: no rank agreement
 
 
 def test_a_lower_is_better_objective_leads_with_its_lowest_final():
