@@ -1,6 +1,6 @@
 # The two commands that matter (each sets itself up on a fresh machine):
 #   make demo   run the default job: a real search on configs/default.yaml (CPU: 5 to 6.5 minutes on 2 cores that
-#               compute bf16, about 7 to 8 on cores that do not; up to 13 on a slower machine)
+#               compute bf16, about 6.5 to 8 on cores that do not; up to 13 on a slower machine)
 #   make test   run the test suite (lint first)
 .PHONY: setup demo lint test
 setup:

@@ -42,6 +42,8 @@ judgement: the roles `default_job_figures.py` writes beside each seed in the twi
 # changed: a config field's description, a test, a replay option). 174-179 fixed in round 55 when its twins started,
 # run once with 2945ff4 (the eval loss's line kept from 4 finished runs). 180-188 fixed in round 56 when its twins
 # started, run once with 250eaf4 (finals on 72 validation products, was 48: another split, so other runs than 48's).
+# 189-197 fixed at round 57's first step, run once with 90edc48 (round 56's final tree; round 57 changed nothing the
+# job runs), 189-191 also as shipped (pruning on), each just before its twin.
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -103,4 +105,5 @@ SEED_ROLES = {
     **{seed: "r54 fresh, round 52's job" for seed in range(168, 174)},
     **{seed: "r55 fresh, eval loss kept from 4 runs" for seed in range(174, 180)},
     **{seed: "r56 fresh, finals on 72 products" for seed in range(180, 189)},
+    **{seed: "r57 fresh, round 56's job" for seed in range(189, 198)},
 }
