@@ -188,8 +188,8 @@ def twin_figures(run_dir: Path) -> dict:
 
 
 def _noise(study: optuna.Study, table: pd.DataFrame) -> dict | None:
-    """`noise_figures` (the job's accuracy: higher is better) and `agreement_at_target`: the share of the
-    resampled validation items on which predicted vs final meets the target (None without the draws)."""
+    """`noise_figures` (the job's accuracy: higher is better) and `agreement_at_target`: the share of the paired
+    resampled draws of the validation items on which predicted vs final meets the target (absent without them)."""
     figures = noise_figures(study, table, "max")
     rhos = agreement_draws(study, table)
     if figures is not None and len(rhos):
@@ -289,7 +289,7 @@ def seeds_table() -> str:
         "| seed | wall s (1-minute load average) | complete | predicted at 20% (by) | predicted vs final Spearman "
         "| finals inside 80% interval | mean abs. error | early score vs final Spearman (all trials) "
         "| eval loss at 20% vs final Spearman (all trials) "
-        "| on resampled validation items: predicted vs final Spearman (90% of draws); draws at 0.8 or more, best final "
+        f"| on resampled validation items: predicted vs final Spearman (90% of draws); draws at {TARGET} or more, best final "
         "ahead of the next "
         "| replayed offline with the current predictor: predicted (by): Spearman, inside |"
     )
