@@ -128,6 +128,10 @@ def base_settings(args: argparse.Namespace) -> dict:
         base["data"]["max_eval_samples"] = args.eval_products
     if args.final_eval_products is not None:
         base["data"]["max_final_eval_samples"] = args.final_eval_products
+    if args.validation_fraction is not None:  # the job holds 72 validation products since round 56 (0.12 of 600)
+        base["data"]["validation_fraction"] = args.validation_fraction
+    if args.bf16 is not None:  # pinned, so a recording resumed on a CPU without bf16 is refused, not mixed
+        base["train"]["bf16"] = args.bf16
     if args.eval_fractions is not None:
         base["train"]["eval_fractions"] = args.eval_fractions
     if args.space == "job":
@@ -260,6 +264,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--eval-fractions", type=float, nargs="+", help="fractions of the budget evaluated (BASE: every 0.1)"
     )
     parser.add_argument(
+        "--validation-fraction", type=float, help="share of the products held out for validation (BASE: 0.1)"
+    )
+    parser.add_argument(
+        "--bf16",
+        choices=["auto", "on", "off"],
+        help="train.bf16 pinned in the settings (BASE: unset, the config's 'auto': bf16 where the CPU has it)",
+    )
+    parser.add_argument(
         "--shard",
         default="0/1",
         help="K/N: record only the trials whose id is K modulo N (run N shards side by side, one per core)",
@@ -284,6 +296,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("eval_products", "final_eval_products"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.validation_fraction is not None and not 0 < args.validation_fraction < 1:
+        parser.error(f"--validation-fraction must lie between 0 and 1, got {args.validation_fraction}")
     fractions = args.eval_fractions or BASE["train"]["eval_fractions"]
     if sorted(fractions) != fractions or fractions[-1] != 1.0 or fractions[0] <= 0:
         parser.error(f"--eval-fractions must rise from above 0 to 1.0, got {fractions}")

@@ -19,7 +19,8 @@ the same draws. It is a benchmark figure, not product output. Estimates (each sa
   the least). Evaluations on one fixed product set share their hard products, which only lowers the
   noise that matters for ranking, so n = 12 is a floor of the ceiling. The fresh LoRA set's finals score 48
   products (180 non-null values): n = 48 / 180; the AE-110K set's 48 real products (123 values): n = 48 / 123;
-  the OA-Mine set's 48 (236 values): n = 48 / 236.
+  the OA-Mine set's 48 (236 values): n = 48 / 236; the job72 set's 72 (the default job's since round 56, 282
+  values): n = 72 / 282.
 - **generator** (`tests/data/replay_curves.csv` only, made by `tests/data/make_replay_curves.py` with
   known noise): "measurement" adds the generator's 0.008 evaluation noise to the final; "Bayes at 0.2"
   is the posterior mean of the noise-free final given the run's hyperparameters and its two points at
@@ -67,6 +68,9 @@ AE110K = REPO / "benchmarks" / "data" / "lora_curves_ae110k.csv"
 AE110K_BINOMIAL_N = (48, 123)  # its finals: the first 48 validation products of split seed 2, 123 values
 OAMINE = REPO / "benchmarks" / "data" / "lora_curves_oamine.csv"
 OAMINE_BINOMIAL_N = (48, 236)  # its finals: the first 48 validation products of split seed 3, 236 values
+JOB72 = REPO / "benchmarks" / "data" / "lora_curves_job72.csv"
+JOB72_BINOMIAL_N = (72, 282)  # its finals: the job's 72 validation products (data seed 0, round 56), 282 values
+JOB_PARAMS = ["learning_rate", "lora.r", "lora.alpha"]  # the job's space: no warm-up column
 REPLAY_EVAL_NOISE = 0.008  # tests/data/make_replay_curves.py: rng.normal(0, 0.008) on every evaluation
 
 
@@ -172,8 +176,8 @@ def scan_sets(at: float) -> list[dict]:
 
 
 def file_sets() -> list[dict]:
-    """The replay fixture and the LoRA curves (even ids design, odd ids report-only; the fresh, AE-110K and OA-Mine
-    sets, where recorded, report-only whole), read as verdict.md does."""
+    """The replay fixture and the LoRA curves (even ids design, odd ids report-only; the fresh, AE-110K, OA-Mine and
+    job72 sets, where recorded, report-only whole), read as verdict.md does."""
     replay = read_curves(REPLAY, value_col="val_loss", extra_cols=["train_loss"])
     sets = [{"set": "replay", "role": "RO", "pools": {"replay": replay}, "mode": "min", "generator": True}]
     for value, mode, extras in (("accuracy", "max", ["eval_loss", "train_loss"]), ("eval_loss", "min", ["train_loss"])):
@@ -191,13 +195,14 @@ def file_sets() -> list[dict]:
                 }
             )
         recorded = (
-            ("fresh", FRESH, FRESH_BINOMIAL_N),
-            ("AE-110K", AE110K, AE110K_BINOMIAL_N),
-            ("OA-Mine", OAMINE, OAMINE_BINOMIAL_N),
+            ("fresh", FRESH, FRESH_BINOMIAL_N, LORA_PARAMS),
+            ("AE-110K", AE110K, AE110K_BINOMIAL_N, LORA_PARAMS),
+            ("OA-Mine", OAMINE, OAMINE_BINOMIAL_N, LORA_PARAMS),
+            ("job72", JOB72, JOB72_BINOMIAL_N, JOB_PARAMS),
         )
-        for name, path, n in recorded:
+        for name, path, n, params in recorded:
             if path.exists():  # report-only whole (benchmarks/data/README.md)
-                curves = read_curves(path, value_col=value, extra_cols=extras, param_cols=LORA_PARAMS)
+                curves = read_curves(path, value_col=value, extra_cols=extras, param_cols=params)
                 label = f"LoRA {name} {value.replace('_', ' ')}"
                 binomial = n if value == "accuracy" else ()
                 sets.append({"set": label, "role": "RO", "pools": {label: curves}, "mode": mode, "binomial": binomial})
@@ -271,9 +276,11 @@ COLUMNS = (
     "binomial n=12",
     "binomial n=46",
     "binomial n=48",
+    "binomial n=72",
     "binomial n=123",
     "binomial n=180",
     "binomial n=236",
+    "binomial n=282",
     "generator: measurement",
     "generator: Bayes at 0.2",
 )

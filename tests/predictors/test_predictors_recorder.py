@@ -67,9 +67,26 @@ def test_the_job_space_is_the_default_jobs_trial(recorder):
     assert json.loads(json.dumps(recorder.settings(recorder.parse_args(recorded)))) == committed
 
 
+def test_the_job72_set_records_the_job_as_it_runs_now(recorder):
+    """`lora_curves_job72.csv` (round 58): the job's split of 72 validation products, its final on all 72 and the
+    bf16 it computes in on this CPU, pinned in the committed settings that benchmarks/data/README.md's command gives."""
+    job = load_config(ROOT / "configs" / "default.yaml")
+    committed = json.loads((ROOT / "benchmarks" / "data" / "lora_curves_job72.settings.json").read_text())
+    recorded = ["--space", "job", "--seed", "58", "--eval-products", "12", "--final-eval-products", "72"]
+    recorded += ["--validation-fraction", "0.12", "--bf16", "on", "--eval-fractions", "0.2", "1.0"]
+    args = recorder.parse_args(recorded)
+    assert json.loads(json.dumps(recorder.settings(args))) == committed
+    config = recorder.validate_config(recorder.base_settings(args))
+    for key in ("validation_fraction", "max_eval_samples", "max_final_eval_samples", "seed", "synthetic_size"):
+        assert getattr(config.data, key) == getattr(job.data, key), key
+    assert config.train.bf16 == "on" and "bf16" not in recorder.BASE["train"]  # pinned for this set only
+
+
 @pytest.mark.parametrize(
     "argv",
     [
+        ["--validation-fraction", "1.5"],
+        ["--bf16", "yes"],
         ["--shard", "2/2"],
         ["--shard", "a/2"],
         ["--eval-fractions", "0.2", "0.5"],

@@ -51,3 +51,21 @@ def test_the_replay_generators_posterior_ranks_finals_better_than_the_early_valu
     bayes = np.array([posterior[t][0] for t in trials])
     assert metrics.spearman(bayes, finals) > metrics.spearman(early, finals) + 0.05
     assert np.abs(bayes - finals).mean() < 0.05  # the posterior mean is on the finals' scale
+
+
+def test_the_job72_sets_binomial_ceiling_counts_the_jobs_own_validation_values(ceiling):
+    """The job72 set (round 58) is read in the job's space (no warm-up column), and its binomial n are the default
+    job's 72 validation products and their non-null values, counted from the job's own split."""
+    from foretune.config import load_config
+    from foretune.trainers.data import load_splits
+
+    job = load_config(ROOT / "configs" / "default.yaml")
+    products = load_splits(job.data, offline=True).validation[: job.data.max_final_eval_samples]
+    values = sum(value is not None for product in products for value in product.attributes.values())
+    assert ceiling.JOB72_BINOMIAL_N == (len(products), values) == (72, 282)
+    sets = {spec["set"]: spec for spec in ceiling.file_sets()}
+    accuracy, loss = sets["LoRA job72 accuracy"], sets["LoRA job72 eval loss"]
+    assert accuracy["binomial"] == ceiling.JOB72_BINOMIAL_N and loss["binomial"] == ()
+    assert accuracy["role"] == loss["role"] == "RO"  # report-only whole (benchmarks/data/README.md)
+    (curves,) = accuracy["pools"].values()
+    assert len(curves) == 40 and all(set(c.params) == set(ceiling.JOB_PARAMS) for c in curves)
