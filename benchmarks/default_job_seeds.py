@@ -44,8 +44,8 @@ judgement: the roles `default_job_figures.py` writes beside each seed in the twi
 # started, run once with 250eaf4 (finals on 72 validation products, was 48: another split, so other runs than 48's).
 # 189-197 fixed at round 57's first step, run once with 90edc48 (round 56's final tree; round 57 changed nothing the
 # job runs), 189-191 also as shipped (pruning on), each just before its twin.
-# 198-200 fixed in round 58 when its twins started (after its LoRA curve set was recorded), run once with fed1b11
-# (round 57's final tree: nothing the job runs changed), as twins only.
+# 198-203 fixed in round 58 when its twins started (198-200 after its LoRA curve set was recorded, 201-203 after its
+# first CI run), run once with fed1b11 / 865cd0a (nothing the job runs changed since round 56), as twins only.
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -108,5 +108,5 @@ SEED_ROLES = {
     **{seed: "r55 fresh, eval loss kept from 4 runs" for seed in range(174, 180)},
     **{seed: "r56 fresh, finals on 72 products" for seed in range(180, 189)},
     **{seed: "r57 fresh, round 56's job" for seed in range(189, 198)},
-    **{seed: "r58 fresh, round 56's job" for seed in range(198, 201)},
+    **{seed: "r58 fresh, round 56's job" for seed in range(198, 204)},
 }
