@@ -36,6 +36,7 @@ Also shown (a reference, not a ceiling): Spearman(the run's last evaluation befo
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -70,7 +71,6 @@ OAMINE = REPO / "benchmarks" / "data" / "lora_curves_oamine.csv"
 OAMINE_BINOMIAL_N = (48, 236)  # its finals: the first 48 validation products of split seed 3, 236 values
 JOB72 = REPO / "benchmarks" / "data" / "lora_curves_job72.csv"
 JOB72_BINOMIAL_N = (72, 282)  # its finals: the job's 72 validation products (data seed 0, round 56), 282 values
-JOB_PARAMS = ["learning_rate", "lora.r", "lora.alpha"]  # the job's space: no warm-up column
 REPLAY_EVAL_NOISE = 0.008  # tests/data/make_replay_curves.py: rng.normal(0, 0.008) on every evaluation
 
 
@@ -175,6 +175,12 @@ def scan_sets(at: float) -> list[dict]:
     ]
 
 
+def recorded_params(path: Path) -> list[str]:
+    """The hyperparameters a recorded set searched, in the recorder's order: its settings file's space (the job's has
+    no warm-up column)."""
+    return list(json.loads(path.with_suffix(".settings.json").read_text())["space"])
+
+
 def file_sets() -> list[dict]:
     """The replay fixture and the LoRA curves (even ids design, odd ids report-only; the fresh, AE-110K, OA-Mine and
     job72 sets, where recorded, report-only whole), read as verdict.md does."""
@@ -195,13 +201,14 @@ def file_sets() -> list[dict]:
                 }
             )
         recorded = (
-            ("fresh", FRESH, FRESH_BINOMIAL_N, LORA_PARAMS),
-            ("AE-110K", AE110K, AE110K_BINOMIAL_N, LORA_PARAMS),
-            ("OA-Mine", OAMINE, OAMINE_BINOMIAL_N, LORA_PARAMS),
-            ("job72", JOB72, JOB72_BINOMIAL_N, JOB_PARAMS),
+            ("fresh", FRESH, FRESH_BINOMIAL_N),
+            ("AE-110K", AE110K, AE110K_BINOMIAL_N),
+            ("OA-Mine", OAMINE, OAMINE_BINOMIAL_N),
+            ("job72", JOB72, JOB72_BINOMIAL_N),
         )
-        for name, path, n, params in recorded:
+        for name, path, n in recorded:
             if path.exists():  # report-only whole (benchmarks/data/README.md)
+                params = recorded_params(path)
                 curves = read_curves(path, value_col=value, extra_cols=extras, param_cols=params)
                 label = f"LoRA {name} {value.replace('_', ' ')}"
                 binomial = n if value == "accuracy" else ()

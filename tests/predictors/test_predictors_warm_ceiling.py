@@ -68,4 +68,4 @@ def test_the_job72_sets_binomial_ceiling_counts_the_jobs_own_validation_values(c
     assert accuracy["binomial"] == ceiling.JOB72_BINOMIAL_N and loss["binomial"] == ()
     assert accuracy["role"] == loss["role"] == "RO"  # report-only whole (benchmarks/data/README.md)
     (curves,) = accuracy["pools"].values()
-    assert len(curves) == 40 and all(set(c.params) == set(ceiling.JOB_PARAMS) for c in curves)
+    assert len(curves) == 40 and all(set(c.params) == set(job.search.space) for c in curves)
