@@ -25,7 +25,9 @@ interval, and what predicted them. Three sources:
     .venv/bin/python benchmarks/default_job_replay.py --twin runs/bench-default-job-s{3,4,5}-off --out-csv F.csv
 
 `--concurrent 1` replays any of them as if the trials had run one at a time (trial k judged with all k before it
-finished; round 54), as `search.max_concurrent_trials: 1` runs them.
+finished; round 54), as `search.max_concurrent_trials: 1` runs them. `--band LOW HIGH` (random twins) adds a table of
+the replays by the share of their predicted trials' finals within [LOW, HIGH] (round 58: `--curves
+benchmarks/data/lora_curves_job72.csv --all-trials --replays 400 --band 0.50 0.57`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ JOB_FRACTIONS = (0.2, 0.6, 1.0)
 TRIALS, CONCURRENT, AT = 10, 2, 0.2  # the job's trials (configs/default.yaml), slots, judgement
 HOLD_IN_ORDER = True  # `judged_order` (round 36); False replays the predictions before it
 SIDE_BY_SIDE = CONCURRENT  # trials side by side in the replayed twin (`--concurrent`)
+# `--band`'s bins of the share of a replay's predicted finals within the band (round 58's table)
+BAND_BINS = ((0.0, 0.35, "under 35%"), (0.35, 0.55, "35-55%"), (0.55, 0.75, "55-75%"), (0.75, 1.01, "75% or more"))
 
 
 def design_curves(path: Path, min_lr: float, *, ids: str = "even") -> list[Curve]:
@@ -140,9 +144,25 @@ def per_study(dirs: list[Path], out_csv: Path | None) -> None:
         print(f"wrote {out_csv}")
 
 
-def random_twins(curves: list[Curve], replays: int, seed: int, source: str, trials: int = TRIALS) -> None:
+def band_table(shares: np.ndarray, spearmans: np.ndarray, band: tuple[float, float]) -> None:
+    """Replays by the share of their predicted trials' finals within `band` (round 58: where a set's finals crowd
+    within a resampling sd or two, neither the predictions nor the eval loss can order them)."""
+    low, high = band
+    print(f"| finals in {low:g}-{high:g} | replays | at 0.8 or more | mean |")
+    print("|---|---|---|---|")
+    for lo, hi, label in BAND_BINS:
+        kept = (shares >= lo) & (shares < hi)
+        at = f"{np.mean(spearmans[kept] >= 0.8 - 1e-9):.0%}" if kept.any() else "n/a"
+        mean = f"{spearmans[kept].mean():.2f}" if kept.any() else "n/a"
+        print(f"| {label} | {int(kept.sum())} | {at} | {mean} |")
+
+
+def random_twins(
+    curves: list[Curve], replays: int, seed: int, source: str, trials: int = TRIALS, band: tuple | None = None
+) -> None:
     rng = np.random.default_rng(seed)
     spearmans, by_loss, counts, inside, by_finished, by = [], [], [], [], defaultdict(list), Counter()
+    shares = []  # per replay with a Spearman: the share of its predicted trials' finals within `band`
     for _ in range(replays):
         rows = replay([curves[i] for i in rng.permutation(len(curves))[:trials]])
         counts.append(len(rows))
@@ -154,6 +174,8 @@ def random_twins(curves: list[Curve], replays: int, seed: int, source: str, tria
         if rho is not None and loss_rho is not None:
             spearmans.append(rho)
             by_loss.append(loss_rho)
+            finals = np.array([r[4] for r in rows])
+            shares.append(np.mean((finals >= band[0]) & (finals <= band[1])) if band else np.nan)
     spearmans, by_loss = np.array(spearmans), np.array(by_loss)
     print(f"{len(curves)} curves ({source}, {replays} replays) of {trials} trials a twin")
     print(f"trials with a predicted final per replay: mean {np.mean(counts):.2f} (by: {dict(sorted(by.items()))})")
@@ -169,6 +191,8 @@ def random_twins(curves: list[Curve], replays: int, seed: int, source: str, tria
     for finished in sorted(by_finished):
         cover, width = zip(*by_finished[finished], strict=True)
         print(f"  judged with {finished} finished: coverage {np.mean(cover):.0%}, mean width {np.mean(width):.2f}")
+    if band:
+        band_table(np.array(shares), spearmans, band)
 
 
 def main() -> None:
@@ -193,7 +217,18 @@ def main() -> None:
     parser.add_argument(
         "--concurrent", type=int, default=CONCURRENT, help="trials side by side (the job: 2; 1: one at a time)"
     )
+    parser.add_argument(
+        "--band",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        help="random twins: also tabulate replays by the share of their finals within [LOW, HIGH] (round 58)",
+    )
     args = parser.parse_args()
+    if args.band is not None and not args.band[0] < args.band[1]:
+        parser.error(f"--band needs LOW < HIGH, got {args.band[0]:g} {args.band[1]:g}")
+    if args.band is not None and args.twin:
+        parser.error("--band goes with random twins (--curves or --pool), not --twin")
     if args.concurrent < 1:
         parser.error(f"--concurrent must be 1 or more, got {args.concurrent}")
     global HOLD_IN_ORDER, SIDE_BY_SIDE
@@ -209,13 +244,14 @@ def main() -> None:
         per_study(args.twin, args.out_csv)
     elif args.pool:
         curves = [c for d in args.pool for c in twin_curves(d)]
-        random_twins(curves, args.replays, args.seed, f"complete trials of {len(args.pool)} studies", args.trials)
+        source = f"complete trials of {len(args.pool)} studies"
+        random_twins(curves, args.replays, args.seed, source, args.trials, args.band)
     else:
         ids = "all" if args.all_trials else "odd" if args.odd_ids else "even"
         named = {"all": "every trial", "odd": "REPORT-ONLY curves (odd ids)", "even": "design curves (even ids)"}
         source = f"{args.curves.name}, {named[ids]}"
         curves = design_curves(args.curves, args.min_lr, ids=ids)
-        random_twins(curves, args.replays, args.seed, source, args.trials)
+        random_twins(curves, args.replays, args.seed, source, args.trials, args.band)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ out-of-sample errors (`calibration`). With fewer than `min_finished` finished ru
 be measured: it is `cold_start` (`snapshot` by default: with a handful of runs, extrapolating each
 curve ranked worse than the early score on unseen curves), moved by the finished runs' median change
 after `at`; below 3 finished runs it only ranks by the early score and predicts no final (a score: by the held-out
-loss every run reports, where there is one: `_held_out_rank`).
+loss every run reports, where there is one: `_held_out_rank`; from 3, a score's held-out loss ranks too where the
+finished runs give it no line and a judged run's lies far outside theirs: `_signal.unplaced_by_finished`).
 
 The prior shipped in the package (`prior`, learned from public curves; losses only) comes first
 where it applies: with 0 finished runs it predicts; with 1-2 only if every finished run's final lies
@@ -67,7 +68,15 @@ from foretune.predictors._loss_ratio import (
     others_mean,
 )
 from foretune.predictors._objective_rules import ObjectiveRules, objective_rules
-from foretune.predictors._signal import Signal, best_signal, line_signal, shared_losses, signal_prediction
+from foretune.predictors._signal import (
+    Signal,
+    best_signal,
+    line_signal,
+    shared_losses,
+    signal_prediction,
+    unplaced_basis,
+    unplaced_by_finished,
+)
 from foretune.predictors._snapshot import SnapshotPredictor
 from foretune.predictors.calibration import MIN_FINISHED, calibrated, calibrated_on_own_runs, predicted_basis
 from foretune.predictors.prior import prior_agrees, prior_predict, prior_shifted, recentre
@@ -299,9 +308,14 @@ class AutoPredictor(Predictor):
             if signal is not None:  # another metric ranks the finished runs clearly better than the objective
                 self.weights_ = {f"signal:{signal.metric}": 1.0}
                 return signal_prediction(signal, curves, at, mode=self.mode, finished=len(train))
-            if self.cold_start == "snapshot" and self.mode == "max" and len(train) < MIN_FINISHED:
-                # No line (none yet, or of the wrong slope) and no final: a score's held-out loss ranks.
-                ranking = held_out_ranking(curves, at, finished=len(train))
+            unplaced = None
+            if self.cold_start == "snapshot" and self.mode == "max" and len(train) >= MIN_FINISHED:
+                unplaced = unplaced_by_finished(train, curves, at, mode=self.mode)
+            if self.cold_start == "snapshot" and self.mode == "max" and (len(train) < MIN_FINISHED or unplaced):
+                # No line (none yet, or of the wrong slope) and no final: a score's held-out loss ranks; from 3
+                # runs only where a judged run's lies far outside theirs (`unplaced_by_finished`).
+                basis = None if unplaced is None else unplaced_basis(unplaced, at, len(train))
+                ranking = held_out_ranking(curves, at, finished=len(train), basis=basis)
                 if ranking is not None:
                     self.weights_ = {f"rank:{ranking.follows}": 1.0}
                     return ranking

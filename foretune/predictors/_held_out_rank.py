@@ -50,15 +50,18 @@ def loss_ranking(curves: Sequence[Curve], at: float, metric: str, *, basis: str,
     )
 
 
-def held_out_ranking(curves: Sequence[Curve], at: float, *, finished: int) -> Prediction | None:
+def held_out_ranking(
+    curves: Sequence[Curve], at: float, *, finished: int, basis: str | None = None
+) -> Prediction | None:
     """`curves` ranked by their held-out loss at `at` (`loss_ranking`); None where no held-out loss is reported by
     every run by `at` (a run with none, not yet logged or gone NaN, cannot be placed by it: as for a loss's line,
-    `_signal.line_signal`, the early score then ranks them all)."""
+    `_signal.line_signal`, the early score then ranks them all). `basis`: why, where not too few finished runs."""
     metric = held_out_loss(curves)
     if metric is None:
         return None
     runs = "run" if finished == 1 else "runs"
-    basis = f"ranked by {metric} at {at:.0%}, finer than the score there; {finished} finished {runs}, "
-    basis += "no final predicted"
+    if basis is None:
+        basis = f"ranked by {metric} at {at:.0%}, finer than the score there; {finished} finished {runs}, "
+        basis += "no final predicted"
     ranking = loss_ranking(curves, at, metric, basis=basis, finished=finished)
     return ranking if np.isfinite(ranking.mean).all() else None

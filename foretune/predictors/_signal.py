@@ -36,7 +36,7 @@ import numpy as np
 
 from foretune.keys import Mode
 from foretune.predictors._base import Curve, Prediction, fill_unobserved, final_value, snapshot_values
-from foretune.predictors._held_out_rank import loss_ranking
+from foretune.predictors._held_out_rank import held_out_loss, loss_ranking
 from foretune.predictors._learned import extra_features, extra_names
 from foretune.predictors._objective_rules import ObjectiveRules, rules_error
 from foretune.predictors.calibration import calibrated
@@ -207,6 +207,25 @@ def beyond_tail_limit(x: np.ndarray, query: np.ndarray) -> bool:
     return bool((query < x.min() - TAIL_LIMIT * np.ptp(x)).any())
 
 
+def unplaced_by_finished(train: Sequence[Curve], curves: Sequence[Curve], at: float, *, mode: Mode) -> str | None:
+    """The held-out loss (`held_out_loss`) where the finished runs give it no line to the final (its slope of the
+    wrong sign, or their values or finals all equal: `line_signal`) and a judged run's value lies more than
+    `TAIL_LIMIT` x their range outside theirs, either side; else None. Their finals then say nothing of where that
+    run ends, and the score's rules would place it by the score at the early fraction, mid-pack with a band of
+    [0, 1] (`UNPLACED`'s comment)."""
+    metric = held_out_loss(curves)
+    if metric is None or metric not in shared_losses(train, curves):
+        return None
+    x = extra_features(train, at, [metric])[:, 0]
+    query = extra_features(curves, at, [metric])[:, 0]
+    if not (np.isfinite(x).all() and np.isfinite(query).all()):
+        return None
+    if line_signal(metric, train, curves, at, mode=mode, comparable=True) is not None:
+        return None
+    limit = TAIL_LIMIT * np.ptp(x)
+    return metric if ((query < x.min() - limit) | (query > x.max() + limit)).any() else None
+
+
 def finished_move(train: Sequence[Curve], at: float) -> float:
     """The finished runs' mean |final - objective at `at`| (0 where none has both): how far they moved after it."""
     moves = np.abs(np.array([final_value(c) for c in train]) - snapshot_values(train, at))
@@ -318,6 +337,13 @@ def rank_only_basis(metric: str, at: float, finished: int) -> str:
     return (
         f"ranked by {metric} at {at:.0%}; {finished} finished runs, a judged run's {metric} more than "
         f"{TAIL_LIMIT:g} x their range below theirs: no final predicted"
+    )
+
+
+def unplaced_basis(metric: str, at: float, finished: int) -> str:
+    return (
+        f"ranked by {metric} at {at:.0%}; {finished} finished runs give {metric} no line to the final, and a judged "
+        f"run's lies more than {TAIL_LIMIT:g} x their range outside theirs: no final predicted"
     )
 
 

@@ -108,8 +108,12 @@ def test_two_or_three_runs_predict_by_a_line_of_the_right_slope(finished):
         np.testing.assert_allclose(prediction.upper - prediction.mean, TWO_RUN_BAND * spread)
         np.testing.assert_allclose(prediction.mean - prediction.lower, TWO_RUN_BAND * spread)
     # A loss that rises with the final (the wrong slope) is noise: no line. From 3 runs the early score moved by their
-    # change predicts; with 2 no final is predicted, and the held-out loss ranks (`_held_out_rank`), not the score.
-    flipped = [Curve(c.fractions, c.values, trial=c.trial, extras={"eval_loss": -c.extras["eval_loss"]}) for c in runs]
+    # change predicts (the judged runs lie within the finished runs' range: `unplaced_by_finished`); with 2 no final is
+    # predicted, and the held-out loss ranks (`_held_out_rank`), not the score.
+    mirror = low + high  # each finished run's loss mirrored within their range: the same range, the other order
+    flipped = [
+        Curve(c.fractions, c.values, trial=c.trial, extras={"eval_loss": mirror - c.extras["eval_loss"]}) for c in runs
+    ]
     auto, prediction = _predict(flipped, judged)
     assert auto.weights_ == ({"snapshot": 1.0} if finished >= 3 else {"rank:eval_loss": 1.0})
     assert prediction.predicted == (finished >= 3)
@@ -446,6 +450,45 @@ def test_a_loss_beyond_the_tail_limit_ranks_by_the_eval_loss_with_no_final(count
     near = replace(far, extras=far.extras | {"eval_loss": np.full(10, x.min() - (TAIL_LIMIT - 0.5) * np.ptp(x))})
     auto, prediction = _predict(with_train, [*judged, near])
     assert auto.weights_ == {"signal:eval_loss": 1.0} and prediction.predicted
+
+
+@pytest.mark.parametrize("count", [3, 5])
+@pytest.mark.parametrize("side", ["above", "below"])
+def test_a_loss_far_outside_runs_that_give_it_no_line_ranks_with_no_final(count, side):
+    """3-7 finished runs whose eval losses at 20% order their finals the wrong way (no line), and a judged run whose
+    loss lies more than `TAIL_LIMIT` x their range outside theirs: the score's rules placed it by its score at 20%,
+    high with a band of [0, 1] (replayed twin seed 161, one at a time: 0.718 [0, 1] for a loss of 0.607 against
+    the finished runs' 0.404-0.427, final 0.551). Now the eval loss ranks every judged run and no final is
+    predicted; within the limit the rules still predict."""
+    finished, judged = _runs(count, seed=3), _runs(4, seed=20)
+    x = np.array([c.extras["eval_loss"][1] for c in finished])
+    low, high = x.min(), x.max()
+    finished = [
+        replace(c, extras={"eval_loss": c.extras["eval_loss"] * (low + high - x[i]) / x[i]})
+        for i, c in enumerate(finished)
+    ]  # the same range, the other order: a line of the wrong slope
+    assert line_signal("eval_loss", finished, judged, 0.2, mode="max", comparable=True) is None
+    step = np.ptp(x) * (TAIL_LIMIT + 0.5)
+    far_loss = high + step if side == "above" else low - step
+    best_early = max(c.values[1] for c in judged) + 0.01  # the score at 20% would rank it first
+    values = np.where(FRACTIONS <= 0.2, best_early, 0.9)
+    far = Curve(FRACTIONS, values, trial="far", extras={"eval_loss": np.full(10, far_loss)})
+    inside = [c for c in judged if low <= c.extras["eval_loss"][1] <= high]
+    auto, prediction = _predict(finished, [*inside, far])
+    assert auto.weights_ == {"rank:eval_loss": 1.0}
+    assert not prediction.predicted and prediction.plausible is None
+    np.testing.assert_array_equal(prediction.upper, prediction.mean)
+    assert prediction.basis == (
+        f"ranked by eval_loss at 20%; {count} finished runs give eval_loss no line to the final, and a judged run's "
+        "lies more than 2 x their range outside theirs: no final predicted"
+    )
+    table = ranking_table([c.upto(0.2) for c in [*inside, far]], prediction, at=0.2, mode="max")
+    assert table.trial.iloc[-1 if side == "above" else 0] == "far" and table.predicted_final.isna().all()
+    # Within the limit the finished runs' rules predict, as before.
+    near_loss = high + np.ptp(x) * (TAIL_LIMIT - 0.5) if side == "above" else low - np.ptp(x) * (TAIL_LIMIT - 0.5)
+    near = replace(far, extras={"eval_loss": np.full(10, near_loss)})
+    auto, prediction = _predict(finished, [*inside, near])
+    assert auto.weights_ == {"snapshot": 1.0} and prediction.predicted
 
 
 @pytest.mark.parametrize("offset", [0.0, -1.0, 1.0, 1000.0])
