@@ -12,8 +12,9 @@ the score at 20% (Spearman; `benchmarks/results/verdict.md`, round 45): LoRA acc
 epoch design-config pools +0.004 to +0.029 (ImageNet), +0.051 to +0.161 (CIFAR-10). From 2 finished runs a line
 with the right slope takes over (`_signal.best_signal`), its direction checked on them; here it is assumed: a lower
 held-out loss, a better score (with 2 runs that disagree, 1 pair against every set above). A line that only ranks
-(`Signal.rank_only`) orders by the loss itself too. A loss objective (mode "min") keeps its own early value: it is
-as fine as another loss.
+(`Signal.rank_only`) orders by the loss itself too, and so does a study of 3-7 finished runs whose held-out loss has
+no line while a judged run's lies far outside theirs (`_signal.unplaced_by_finished`, round 59). A loss objective
+(mode "min") keeps its own early value: it is as fine as another loss.
 """
 
 from __future__ import annotations
