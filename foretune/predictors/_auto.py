@@ -308,10 +308,11 @@ class AutoPredictor(Predictor):
             if signal is not None:  # another metric ranks the finished runs clearly better than the objective
                 self.weights_ = {f"signal:{signal.metric}": 1.0}
                 return signal_prediction(signal, curves, at, mode=self.mode, finished=len(train))
+            by_loss = self.cold_start == "snapshot" and self.mode == "max"  # a score's held-out loss may rank
             unplaced = None
-            if self.cold_start == "snapshot" and self.mode == "max" and len(train) >= MIN_FINISHED:
+            if by_loss and len(train) >= MIN_FINISHED:
                 unplaced = unplaced_by_finished(train, curves, at, mode=self.mode)
-            if self.cold_start == "snapshot" and self.mode == "max" and (len(train) < MIN_FINISHED or unplaced):
+            if by_loss and (len(train) < MIN_FINISHED or unplaced):
                 # No line (none yet, or of the wrong slope) and no final: a score's held-out loss ranks; from 3
                 # runs only where a judged run's lies far outside theirs (`unplaced_by_finished`).
                 basis = None if unplaced is None else unplaced_basis(unplaced, at, len(train))
