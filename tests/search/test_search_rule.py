@@ -341,6 +341,47 @@ def test_a_far_better_run_with_five_finished_is_ranked_by_its_eval_loss_and_kept
     assert "predicted_final" not in notes and notes["early_rank"] == 1 and notes["early_decision"] == "kept"
 
 
+def test_a_far_worse_run_the_finished_runs_cannot_place_is_ranked_by_its_eval_loss_and_pruned():
+    """3 finished runs whose eval losses at 20% order their finals the wrong way (no line), and a trial whose eval loss
+    lies far above all three but whose accuracy there is the highest: the search ranks it by the eval loss, last,
+    prunes it, and records no predicted final (round 59; before, the snapshot rule ranked it first by its accuracy
+    at 20%, with a band as wide as [0, 1]: replayed twin seed 161)."""
+    from dataclasses import replace
+
+    from foretune.predictors._signal import TAIL_LIMIT
+    from tests.predictors.test_predictors_signal import FRACTIONS, _runs
+
+    evaluator = EarlyStageEvaluator(
+        mode="max",
+        fraction=0.2,
+        make_predictor=lambda: get_predictor("auto", mode="max"),
+        rule=EarlyStageRule(mode="max", rule="quantile", keep=0.5, grace_trials=3),
+    )
+    finished = _runs(3, seed=3)
+    x = np.array([c.extras["eval_loss"][1] for c in finished])
+    mirrored = (x.min() + x.max() - x) / x  # the same range of losses at 20%, the other order
+    finished = [
+        replace(c, extras={"eval_loss": c.extras["eval_loss"] * m}) for c, m in zip(finished, mirrored, strict=True)
+    ]
+    far_loss = x.max() + (TAIL_LIMIT + 0.5) * np.ptp(x)
+    highest = max(c.values[1] for c in finished) + 0.01
+    far = Curve(FRACTIONS, np.full(10, highest), trial="far", extras={"eval_loss": np.full(10, far_loss)})
+    for name, run in [*((str(i), c) for i, c in enumerate(finished)), ("far", far.upto(0.3))]:
+        evaluator.add(name, {})
+        for fraction, value, loss in zip(run.fractions, run.values, run.extras["eval_loss"], strict=True):
+            evaluator.observe(name, fraction, value, {"eval_loss": loss})
+            if evaluator.due(name, fraction) and not evaluator.judge(name, fraction):
+                break
+        if run.fractions[-1] >= 1.0:
+            evaluator.finish(name)
+    notes = evaluator.verdicts["far"]
+    assert notes["early_basis"] == (
+        "ranked by eval_loss at 20%; 3 finished runs give eval_loss no line to the final, and a judged run's lies "
+        "more than 2 x their range outside theirs: no final predicted"
+    )
+    assert "predicted_final" not in notes and notes["early_decision"] == "pruned"
+
+
 def test_the_search_predicts_an_error_rate_as_the_score_it_mirrors():
     """`search.metric: val_error` (mode min): the search's predictor reads it as the accuracy it mirrors, not by the
     rules made for a loss (benchmarks/error_rate.py); a loss stays a loss."""
