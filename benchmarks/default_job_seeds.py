@@ -46,6 +46,8 @@ judgement: the roles `default_job_figures.py` writes beside each seed in the twi
 # job runs), 189-191 also as shipped (pruning on), each just before its twin.
 # 198-203 fixed in round 58 when its twins started (198-200 after its LoRA curve set was recorded, 201-203 after its
 # first CI run), run once with fed1b11 / 865cd0a (nothing the job runs changed since round 56), as twins only.
+# 204-209 fixed in round 59 when its twins started (after its replays, before its CI run), run once with ea2ac5d (a run
+# the finished runs cannot place ranked by its held-out loss, no final), as twins only.
 SEED_ROLES = {
     0: "design",
     1: "seen",
@@ -109,4 +111,5 @@ SEED_ROLES = {
     **{seed: "r56 fresh, finals on 72 products" for seed in range(180, 189)},
     **{seed: "r57 fresh, round 56's job" for seed in range(189, 198)},
     **{seed: "r58 fresh, round 56's job" for seed in range(198, 204)},
+    **{seed: "r59 fresh, round 59's verdict" for seed in range(204, 210)},
 }
