@@ -26,11 +26,11 @@ def test_the_band_table_counts_each_replay_once_by_its_share_of_finals_in_the_ba
 
     rng, expected = np.random.default_rng(0), {label: [] for *_, label in replay.BAND_BINS}
     for _ in range(replays):
-        rows = replay.replay([curves[i] for i in rng.permutation(len(curves))[: replay.TRIALS]])
-        rho = replay.rank_agreement(rows)
-        if rho is None or replay.rank_agreement(rows, by_loss=True) is None:
+        replayed = replay.replay([curves[i] for i in rng.permutation(len(curves))[: replay.TRIALS]])
+        rho = replay.rank_agreement(replayed)
+        if rho is None or replay.rank_agreement(replayed, by_loss=True) is None:
             continue
-        share = np.mean([band[0] <= r[4] <= band[1] for r in rows])
+        share = np.mean([band[0] <= r[4] <= band[1] for r in replayed])
         label = next(label for low, high, label in replay.BAND_BINS if low <= share < high)
         expected[label].append(rho)
     assert sum(int(cells[0]) for cells in table.values()) == sum(map(len, expected.values())) > 0
