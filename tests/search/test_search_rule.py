@@ -306,6 +306,26 @@ def test_from_8_finished_runs_a_searched_score_is_judged_through_its_eval_loss_s
     assert bases[9].startswith("predicted by auto from eval_loss's predicted final, 9 finished runs")
 
 
+def _judged_after(finished, trial, *, grace):
+    """An `auto` evaluator (top half continue, `grace` trials) fed `finished` runs to their end, then `trial` (the
+    early part of a run): what it recorded of `trial`."""
+    evaluator = EarlyStageEvaluator(
+        mode="max",
+        fraction=0.2,
+        make_predictor=lambda: get_predictor("auto", mode="max"),
+        rule=EarlyStageRule(mode="max", rule="quantile", keep=0.5, grace_trials=grace),
+    )
+    for name, run in [*((str(i), c) for i, c in enumerate(finished)), (str(trial.trial), trial)]:
+        evaluator.add(name, {})
+        for fraction, value, loss in zip(run.fractions, run.values, run.extras["eval_loss"], strict=True):
+            evaluator.observe(name, fraction, value, {"eval_loss": loss})
+            if evaluator.due(name, fraction) and not evaluator.judge(name, fraction):
+                break
+        if run.fractions[-1] >= 1.0:
+            evaluator.finish(name)
+    return evaluator.verdicts[str(trial.trial)]
+
+
 def test_a_far_better_run_with_five_finished_is_ranked_by_its_eval_loss_and_kept():
     """With 5 finished runs, a trial whose eval loss at 20% lies far below every finished run's (beyond the line's
     `TAIL_LIMIT`) but whose accuracy there is the lowest: the search ranks the judged trials by the eval loss, first,
@@ -314,26 +334,12 @@ def test_a_far_better_run_with_five_finished_is_ranked_by_its_eval_loss_and_kept
     from foretune.predictors._signal import TAIL_LIMIT
     from tests.predictors.test_predictors_signal import FRACTIONS, _runs
 
-    evaluator = EarlyStageEvaluator(
-        mode="max",
-        fraction=0.2,
-        make_predictor=lambda: get_predictor("auto", mode="max"),
-        rule=EarlyStageRule(mode="max", rule="quantile", keep=0.5, grace_trials=5),
-    )
     finished = _runs(5, seed=3)
     losses = np.array([c.extras["eval_loss"][1] for c in finished])
     far_loss = losses.min() - (TAIL_LIMIT + 0.5) * np.ptp(losses)
     lowest = min(c.values[1] for c in finished) - 0.01
     far = Curve(FRACTIONS, np.full(10, lowest), trial="far", extras={"eval_loss": np.full(10, far_loss)})
-    for name, run in [*((str(i), c) for i, c in enumerate(finished)), ("far", far.upto(0.3))]:
-        evaluator.add(name, {})
-        for fraction, value, loss in zip(run.fractions, run.values, run.extras["eval_loss"], strict=True):
-            evaluator.observe(name, fraction, value, {"eval_loss": loss})
-            if evaluator.due(name, fraction):
-                assert evaluator.judge(name, fraction)
-        if run.fractions[-1] >= 1.0:
-            evaluator.finish(name)
-    notes = evaluator.verdicts["far"]
+    notes = _judged_after(finished, far.upto(0.3), grace=5)
     assert notes["early_basis"] == (
         "ranked by eval_loss at 20%; 5 finished runs, a judged run's eval_loss more than 2 x their range below "
         "theirs: no final predicted"
@@ -351,12 +357,6 @@ def test_a_far_worse_run_the_finished_runs_cannot_place_is_ranked_by_its_eval_lo
     from foretune.predictors._signal import TAIL_LIMIT
     from tests.predictors.test_predictors_signal import FRACTIONS, _runs
 
-    evaluator = EarlyStageEvaluator(
-        mode="max",
-        fraction=0.2,
-        make_predictor=lambda: get_predictor("auto", mode="max"),
-        rule=EarlyStageRule(mode="max", rule="quantile", keep=0.5, grace_trials=3),
-    )
     finished = _runs(3, seed=3)
     x = np.array([c.extras["eval_loss"][1] for c in finished])
     mirrored = (x.min() + x.max() - x) / x  # the same range of losses at 20%, the other order
@@ -366,15 +366,7 @@ def test_a_far_worse_run_the_finished_runs_cannot_place_is_ranked_by_its_eval_lo
     far_loss = x.max() + (TAIL_LIMIT + 0.5) * np.ptp(x)
     highest = max(c.values[1] for c in finished) + 0.01
     far = Curve(FRACTIONS, np.full(10, highest), trial="far", extras={"eval_loss": np.full(10, far_loss)})
-    for name, run in [*((str(i), c) for i, c in enumerate(finished)), ("far", far.upto(0.3))]:
-        evaluator.add(name, {})
-        for fraction, value, loss in zip(run.fractions, run.values, run.extras["eval_loss"], strict=True):
-            evaluator.observe(name, fraction, value, {"eval_loss": loss})
-            if evaluator.due(name, fraction) and not evaluator.judge(name, fraction):
-                break
-        if run.fractions[-1] >= 1.0:
-            evaluator.finish(name)
-    notes = evaluator.verdicts["far"]
+    notes = _judged_after(finished, far.upto(0.3), grace=3)
     assert notes["early_basis"] == (
         "ranked by eval_loss at 20%; 3 finished runs give eval_loss no line to the final, and a judged run's lies "
         "more than 2 x their range outside theirs: no final predicted"
