@@ -212,12 +212,13 @@ def beyond_tail_limit(x: np.ndarray, query: np.ndarray) -> bool:
 def unplaced_by_finished(train: Sequence[Curve], curves: Sequence[Curve], at: float, *, mode: Mode) -> str | None:
     """The held-out loss (`held_out_loss`) where the finished runs give it no line to the final (its slope of the
     wrong sign, or their values or finals all equal: `line_signal`) and a judged run's value lies more than
-    `TAIL_LIMIT` x their range outside theirs, either side; else None. Their finals then say nothing of where that
-    run ends, and the score's rules placed it by the score at the early fraction: replayed one at a time, twin seed
-    161's trial 3 (3 finished runs at 0.404-0.427, its loss 0.607) got 0.718 [0, 1], final 0.551. In the job's
-    replays (200 twins each of `lora_curves.csv`'s design ids and `lora_curves_job72.csv`, one at a time and side by
-    side; round 59, benchmarks/results/verdict.md) 11 of 8000 judgements were such: the 8 above ended 8th-10th of
-    their 10, the 3 below 1st, 2nd and 4th, where the rules had shown 0.11-0.54 (two finals outside their bands)."""
+    `TAIL_LIMIT` x their range outside theirs, either side; else None (`_auto` asks only where no loss's line
+    predicts: `best_signal` returned None). Their finals then say nothing of where that run ends, and the score's
+    rules placed it by the score at the early fraction: replayed one at a time, twin seed 161's trial 3 (3 finished
+    runs at 0.404-0.427, its loss 0.607) got 0.718 [0, 1], final 0.551. In the job's replays (200 twins each of
+    `lora_curves.csv`'s design ids and `lora_curves_job72.csv`, one at a time and side by side; round 59,
+    benchmarks/results/verdict.md) 11 of 8000 judgements were such: the 8 above ended 8th-10th of their 10, the 3
+    below 1st, 2nd and 4th, where the rules had shown 0.11-0.54 (two finals outside their bands)."""
     metric = held_out_loss(curves)
     if metric is None or metric not in shared_losses(train, curves):
         return None

@@ -39,6 +39,14 @@ def _runs(n, seed, *, informative=True):
     return runs
 
 
+def _wrong_slope(runs):
+    """`runs` with each eval loss scaled so that its value at 20% is mirrored within their range: the same range, the
+    other order (a line of the wrong slope)."""
+    x = np.array([c.extras["eval_loss"][1] for c in runs])
+    mirrored = (x.min() + x.max() - x) / x
+    return [replace(c, extras={"eval_loss": c.extras["eval_loss"] * m}) for c, m in zip(runs, mirrored, strict=True)]
+
+
 def _predict(finished, judged, **options):
     auto = AutoPredictor(mode="max", **options).fit(finished)
     return auto, auto.predict([c.upto(0.2) for c in judged], at=0.2)
@@ -463,10 +471,7 @@ def test_a_loss_far_outside_runs_that_give_it_no_line_ranks_with_no_final(count,
     finished, judged = _runs(count, seed=3), _runs(4, seed=20)
     x = np.array([c.extras["eval_loss"][1] for c in finished])
     low, high = x.min(), x.max()
-    finished = [
-        replace(c, extras={"eval_loss": c.extras["eval_loss"] * (low + high - x[i]) / x[i]})
-        for i, c in enumerate(finished)
-    ]  # the same range, the other order: a line of the wrong slope
+    finished = _wrong_slope(finished)
     assert line_signal("eval_loss", finished, judged, 0.2, mode="max", comparable=True) is None
     step = np.ptp(x) * (TAIL_LIMIT + 0.5)
     far_loss = high + step if side == "above" else low - step

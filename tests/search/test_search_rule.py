@@ -352,17 +352,11 @@ def test_a_far_worse_run_the_finished_runs_cannot_place_is_ranked_by_its_eval_lo
     lies far above all three but whose accuracy there is the highest: the search ranks it by the eval loss, last,
     prunes it, and records no predicted final (round 59; before, the snapshot rule ranked it first by its accuracy
     at 20%, with a band as wide as [0, 1]: replayed twin seed 161)."""
-    from dataclasses import replace
-
     from foretune.predictors._signal import TAIL_LIMIT
-    from tests.predictors.test_predictors_signal import FRACTIONS, _runs
+    from tests.predictors.test_predictors_signal import FRACTIONS, _runs, _wrong_slope
 
-    finished = _runs(3, seed=3)
-    x = np.array([c.extras["eval_loss"][1] for c in finished])
-    mirrored = (x.min() + x.max() - x) / x  # the same range of losses at 20%, the other order
-    finished = [
-        replace(c, extras={"eval_loss": c.extras["eval_loss"] * m}) for c, m in zip(finished, mirrored, strict=True)
-    ]
+    finished = _wrong_slope(_runs(3, seed=3))
+    x = np.array([c.extras["eval_loss"][1] for c in finished])  # the range the original runs had, in the other order
     far_loss = x.max() + (TAIL_LIMIT + 0.5) * np.ptp(x)
     highest = max(c.values[1] for c in finished) + 0.01
     far = Curve(FRACTIONS, np.full(10, highest), trial="far", extras={"eval_loss": np.full(10, far_loss)})
